@@ -1,0 +1,5 @@
+import sys
+
+from appsrc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,58 @@
+"""The deferred database every model binds to, opened from a URL by the composition root."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from playhouse.db_url import connect
+
+database = DatabaseProxy()
+
+# WAL lets the dashboard read while the worker writes; foreign keys are off by default in
+# SQLite; the busy timeout turns writer contention into a short wait instead of an error.
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+    "synchronous": "normal",
+    "cache_size": -32_000,  # 32 MB page cache
+    "temp_store": "memory",
+}
+
+
+class DatabaseURLError(ValueError):
+    pass
+
+
+def open_database(url: str) -> SqliteDatabase | PostgresqlDatabase:
+    """Open `url` (sqlite:///path or postgresql://...) and bind the models to it."""
+    scheme = urlparse(url).scheme
+    if scheme == "sqlite":
+        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise DatabaseURLError(f"expected sqlite:///path/to/file.sqlite3, got {url!r}")
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # BEGIN IMMEDIATE: a transaction that reads then writes takes the write lock up front,
+        # so concurrent writers wait on busy_timeout instead of failing to upgrade their lock.
+        db = SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10, lock_type="IMMEDIATE")
+    elif scheme in {"postgres", "postgresql"}:
+        db = connect(url)
+    else:
+        raise DatabaseURLError(f"unsupported database URL scheme {scheme!r} (use sqlite or postgresql)")
+    database.initialize(db)
+    return db
+
+
+def is_sqlite() -> bool:
+    return isinstance(database.obj, SqliteDatabase)
+
+
+@contextmanager
+def connection():
+    """A connection for one background job, closed afterwards (peewee connects per thread)."""
+    with database.connection_context():
+        yield database.obj

@@ -1,0 +1,43 @@
+"""Column types shared by the live models and the frozen models of migrations."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from peewee import DateTimeField, TextField
+
+
+class UTCDateTimeField(DateTimeField):
+    """Aware UTC datetimes in Python, naive UTC in the database (SQLite has no time zones).
+
+    Values are written as text with microseconds always present, so SQLite's text comparison
+    orders them exactly like the datetimes they stand for (PostgreSQL casts the same literal).
+    """
+
+    def db_value(self, value):
+        if isinstance(value, datetime):
+            if value.tzinfo is not None:
+                value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            return value.isoformat(sep=" ", timespec="microseconds")
+        return super().db_value(value)
+
+    def python_value(self, value):
+        value = super().python_value(value)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class JSONField(TextField):
+    """JSON stored as compact text: portable between SQLite and PostgreSQL."""
+
+    def db_value(self, value):
+        if value is None:
+            return None
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+    def python_value(self, value):
+        if value is None or value == "":
+            return None
+        return json.loads(value)

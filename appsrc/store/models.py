@@ -1,0 +1,351 @@
+"""The live Peewee models: the whole data model of the appliance.
+
+The schema itself is owned by the numbered migrations in `store/migrations/`; these classes
+must match what the latest migration builds (a test compares them). Datetimes are aware UTC.
+"""
+
+from __future__ import annotations
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from appsrc.store.db import database
+from appsrc.store.fields import JSONField, UTCDateTimeField
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    """A team member. Admins use the dashboard and are the only digest recipients."""
+
+    id = AutoField()
+    email = CharField(unique=True)  # lower-case
+    name = CharField(default="")
+    is_admin = BooleanField(default=False)
+    is_active = BooleanField(default=True)
+    password_hash = CharField(null=True)
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField()
+
+
+class ApiToken(BaseModel):
+    """A Bearer token for scripts; only its SHA-256 is stored."""
+
+    id = AutoField()
+    user = ForeignKeyField(User, backref="api_tokens", on_delete="CASCADE")
+    token_hash = CharField(unique=True)
+    label = CharField(default="")
+    created_at = UTCDateTimeField()
+    last_used_at = UTCDateTimeField(null=True)
+    revoked_at = UTCDateTimeField(null=True)
+
+
+class EmailAccount(BaseModel):
+    """A team mailbox captured through delegation, with its explicit sync state (lieer-style).
+
+    `history_id` is the incremental cursor: written only together with the last data it covers.
+    A backfill lists pages from `backfill_page_token`; `backfill_history_id` is the cursor taken
+    from getProfile *before* listing started, promoted to `history_id` when the listing ends.
+    `sync_generation` numbers full listings so a resync can tell which sightings it saw again.
+    """
+
+    id = AutoField()
+    user = ForeignKeyField(User, backref="mailboxes", null=True, on_delete="SET NULL")
+    address = CharField(unique=True)  # lower-case
+    sync_enabled = BooleanField(default=True)
+    history_id = CharField(null=True)
+    backfill_state = CharField(default="pending")  # pending | running | done
+    backfill_page_token = TextField(null=True)
+    backfill_history_id = CharField(null=True)
+    backfill_listed = IntegerField(default=0)
+    backfill_started_at = UTCDateTimeField(null=True)
+    backfill_finished_at = UTCDateTimeField(null=True)
+    sync_generation = IntegerField(default=0)
+    messages_total = IntegerField(null=True)  # getProfile's estimate, for the progress bar
+    listed_count = IntegerField(default=0)
+    stored_count = IntegerField(default=0)
+    skipped_count = IntegerField(default=0)
+    failed_count = IntegerField(default=0)
+    full_resyncs = IntegerField(default=0)
+    last_sync_at = UTCDateTimeField(null=True)
+    last_success_at = UTCDateTimeField(null=True)
+    last_error = TextField(null=True)
+    last_error_kind = CharField(null=True)  # transient | permanent
+    last_error_fix = TextField(null=True)
+    last_error_at = UTCDateTimeField(null=True)
+    paused_until = UTCDateTimeField(null=True)  # Gmail's "Retry after"
+    sync_requested_at = UTCDateTimeField(null=True)  # "sync now" from the dashboard
+    created_at = UTCDateTimeField()
+
+
+class Email(BaseModel):
+    """One real email, however many team mailboxes hold it. No `deleted_at`: liveness is per
+    sighting. `dedupe_key` is the normalized Message-ID, or a content fingerprint when the header
+    is missing or shared by a different email."""
+
+    id = AutoField()
+    dedupe_key = CharField(unique=True)
+    message_id = CharField(null=True, index=True)
+    subject = TextField(default="")
+    from_email = CharField(default="", index=True)
+    from_name = CharField(default="")
+    reply_to = JSONField(default=list)  # [{"email", "name"}]
+    to = JSONField(default=list)
+    cc = JSONField(default=list)
+    in_reply_to = CharField(null=True)
+    references = JSONField(default=list)
+    sent_at = UTCDateTimeField(index=True)
+    snippet = TextField(default="")
+    body_text = TextField(default="")
+    body_truncated = BooleanField(default=False)
+    has_attachments = BooleanField(default=False)
+    attachments = JSONField(default=list)  # [{"filename", "content_type", "size"}]
+    size = BigIntegerField(default=0)
+    is_bulk = BooleanField(default=False)
+    bulk_reason = CharField(null=True)
+    captured_at = UTCDateTimeField()
+
+
+class EmailParticipant(BaseModel):
+    """Every address on an email, so rematching and per-contact views are index lookups."""
+
+    id = AutoField()
+    email = ForeignKeyField(Email, backref="participants", on_delete="CASCADE")
+    address = CharField(index=True)
+    domain = CharField(index=True)
+    role = CharField()  # from | to | cc | bcc | reply_to
+
+    class Meta:
+        indexes = ((("email", "address", "role"), True),)
+
+
+class EmailAccountMessage(BaseModel):
+    """A sighting: one email as held by one mailbox, with that mailbox's Gmail ids and labels."""
+
+    id = AutoField()
+    account = ForeignKeyField(EmailAccount, backref="sightings", on_delete="CASCADE")
+    email = ForeignKeyField(Email, backref="sightings", on_delete="CASCADE")
+    gmail_id = CharField()
+    gmail_thread_id = CharField(default="")
+    label_ids = JSONField(default=list)
+    is_sent = BooleanField(default=False)
+    internal_date = UTCDateTimeField(null=True)
+    deleted_at = UTCDateTimeField(null=True)
+    seen_generation = IntegerField(default=0)
+    created_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = ((("account", "gmail_id"), True),)
+
+
+class SkippedMessage(BaseModel):
+    """A Gmail message deliberately not stored, and why: nothing is dropped silently."""
+
+    id = AutoField()
+    account = ForeignKeyField(EmailAccount, backref="skipped", on_delete="CASCADE")
+    gmail_id = CharField()
+    reason = CharField(index=True)  # internal | excluded | unparseable | spam_trash_chat | gone
+    detail = TextField(default="")
+    seen_generation = IntegerField(default=0)
+    created_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = ((("account", "gmail_id"), True),)
+
+
+class PendingFetch(BaseModel):
+    """A listed message whose fetch failed; retried on later cycles so the cursor never stalls."""
+
+    id = AutoField()
+    account = ForeignKeyField(EmailAccount, backref="pending_fetches", on_delete="CASCADE")
+    gmail_id = CharField()
+    attempts = IntegerField(default=0)
+    last_error = TextField(default="")
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = ((("account", "gmail_id"), True),)
+
+
+class Investor(BaseModel):
+    """An LP. Graveyard investors are hidden from pickers, never from history."""
+
+    id = AutoField()
+    name = CharField(unique=True)
+    graveyard = BooleanField(default=False)
+    notes = TextField(default="")
+    deleted_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField()
+
+
+class InvestorDomain(BaseModel):
+    id = AutoField()
+    investor = ForeignKeyField(Investor, backref="domain_rows", on_delete="CASCADE")
+    domain = CharField(unique=True)
+
+
+class Contact(BaseModel):
+    id = AutoField()
+    investor = ForeignKeyField(Investor, backref="contacts", on_delete="CASCADE")
+    name = CharField(default="")
+    deleted_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField()
+
+
+class ContactEmail(BaseModel):
+    id = AutoField()
+    contact = ForeignKeyField(Contact, backref="addresses", on_delete="CASCADE")
+    address = CharField(unique=True)
+
+
+class EmailInvestorLink(BaseModel):
+    """Which investors an email concerns (email-level, derived by the matcher)."""
+
+    id = AutoField()
+    email = ForeignKeyField(Email, backref="investor_links", on_delete="CASCADE")
+    investor = ForeignKeyField(Investor, backref="email_links", on_delete="CASCADE")
+    contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL")
+    matched_address = CharField()
+
+    class Meta:
+        indexes = ((("email", "investor"), True), (("investor", "email"), False))
+
+
+class ActivityProposal(BaseModel):
+    """A proposed CRM activity; only approving it writes to the contact record.
+
+    One per (email, `target_key`) where the key is `contact:<id>` or `address:<addr>` (an
+    unknown sender at an investor's domain), however many mailboxes saw the email.
+    """
+
+    id = AutoField()
+    email = ForeignKeyField(Email, backref="proposals", on_delete="CASCADE")
+    investor = ForeignKeyField(Investor, backref="proposals", on_delete="CASCADE")
+    contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL")
+    address = CharField()
+    target_key = CharField()
+    kind = CharField(default="email")
+    status = CharField(default="pending", index=True)  # pending | approved | rejected
+    created_at = UTCDateTimeField()
+    decided_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    decided_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("email", "target_key"), True),)
+
+
+class Activity(BaseModel):
+    """A CRM activity on a contact's record, created only by approving a proposal."""
+
+    id = AutoField()
+    contact = ForeignKeyField(Contact, backref="activities", on_delete="CASCADE")
+    investor = ForeignKeyField(Investor, backref="activities", on_delete="CASCADE")
+    email = ForeignKeyField(Email, null=True, on_delete="SET NULL")
+    proposal = ForeignKeyField(ActivityProposal, null=True, unique=True, on_delete="SET NULL")
+    kind = CharField(default="email")
+    direction = CharField(default="")  # inbound | outbound
+    summary = TextField(default="")
+    occurred_at = UTCDateTimeField(index=True)
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = UTCDateTimeField()
+
+
+class AppSetting(BaseModel):
+    key = CharField(primary_key=True)
+    value = JSONField(null=True)
+    updated_at = UTCDateTimeField()
+
+
+class Draft(BaseModel):
+    """A reply saved as a Gmail draft (never sent by the appliance)."""
+
+    id = AutoField()
+    email = ForeignKeyField(Email, backref="drafts", on_delete="CASCADE")
+    account = ForeignKeyField(EmailAccount, backref="drafts", on_delete="CASCADE")
+    gmail_draft_id = CharField()
+    gmail_thread_id = CharField(default="")
+    to = JSONField(default=list)
+    cc = JSONField(default=list)
+    subject = TextField(default="")
+    body_source = CharField(default="admin")  # admin | llm
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = UTCDateTimeField()
+
+
+class DigestRun(BaseModel):
+    """Every digest attempt, recorded before sending so a crash leaves evidence, not a guess."""
+
+    id = AutoField()
+    kind = CharField()  # scheduled | send-now | test
+    local_date = CharField(null=True, index=True)  # the fund's local day a scheduled run covers
+    window_start = UTCDateTimeField(null=True)
+    window_end = UTCDateTimeField(null=True)
+    recipients = JSONField(default=list)
+    subject = TextField(default="")
+    transport = CharField(null=True)  # gmail | smtp
+    status = CharField(default="pending")  # pending | sent | failed
+    error = TextField(null=True)  # sanitized
+    requested_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = UTCDateTimeField()
+    finished_at = UTCDateTimeField(null=True)
+
+
+class AuditEvent(BaseModel):
+    id = AutoField()
+    actor = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    actor_label = CharField(default="")  # e.g. "cli", "startos-action", or the user's email
+    action = CharField(index=True)
+    target_type = CharField(default="")
+    target_id = CharField(default="")
+    detail = JSONField(default=dict)
+    created_at = UTCDateTimeField(index=True)
+
+
+class Exclusion(BaseModel):
+    """An address or a whole domain whose mail is never captured (privacy)."""
+
+    id = AutoField()
+    value = CharField(unique=True)  # lower-case address, or a domain
+    kind = CharField()  # address | domain
+    reason = TextField(default="")
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = UTCDateTimeField()
+
+
+ALL_MODELS = (
+    User,
+    ApiToken,
+    EmailAccount,
+    Email,
+    EmailParticipant,
+    EmailAccountMessage,
+    SkippedMessage,
+    PendingFetch,
+    Investor,
+    InvestorDomain,
+    Contact,
+    ContactEmail,
+    EmailInvestorLink,
+    ActivityProposal,
+    Activity,
+    AppSetting,
+    Draft,
+    DigestRun,
+    AuditEvent,
+    Exclusion,
+)
