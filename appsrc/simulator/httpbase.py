@@ -84,8 +84,10 @@ class LoopbackService:
         self.stopping.clear()
         self._server = _Server((self._host, self._port), self)
         self._port = self._server.server_address[1]
+        # A short poll interval keeps stop() fast; shutdown() waits for the loop to notice.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"{type(self).__name__}:{self._port}", daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__}:{self._port}", daemon=True,
         )
         self._thread.start()
         return self
