@@ -52,7 +52,8 @@ class _Bucket:
 
 @dataclass
 class QuotaSettings:
-    """Gmail's published numbers by default; `max_concurrent_per_user=None` disables that limit."""
+    """Gmail's published numbers by default. `enabled=False` stops limiting (units are still
+    counted in the call log); `max_concurrent_per_user=None` disables the concurrency limit."""
 
     enabled: bool = True
     user_units_per_s: float = 250.0
