@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -95,3 +96,14 @@ def test_garbage_batch_body_is_a_400(sim):
     answer = requests.post(sim.url + "batch/gmail/v1", data=b"hello", headers={"Content-Type": "text/plain"},
                            timeout=5)
     assert answer.status_code == 400
+
+
+def test_post_bodies_survive_the_batch_format(sim, gmail):
+    raws = [f"To: jane@acmecapital.example\r\nSubject: draft {n}\r\n\r\nBody {n}\r\n".encode() for n in range(3)]
+    drafts = gmail().users().drafts()
+    results = run_batch(sim, [
+        drafts.create(userId="me", body={"message": {"raw": base64.urlsafe_b64encode(raw).decode()}})
+        for raw in raws
+    ])
+    assert all(exception is None for _, exception in results.values())
+    assert [draft.raw for draft in sim.drafts(ALICE)] == raws

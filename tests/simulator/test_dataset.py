@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import html
 import email
 import email.policy
 import io
+import re
 from collections import defaultdict
 from itertools import islice
 
@@ -188,3 +190,27 @@ def test_stream_can_share_the_team_investors():
     assert len(about_investors) > 200
     for message in about_investors:
         assert any(identity.encode() in message.raw for identity in identities[message.investor])
+
+
+def _reference_snippet(raw: bytes) -> str:
+    """Snippet computed with the stdlib parser only, as an oracle for the fast path."""
+    plain = html_text = None
+    for part in email.message_from_bytes(raw, policy=email.policy.compat32).walk():
+        if part.is_multipart() or part.get_filename():
+            continue
+        if part.get_content_type() == "text/plain" and plain is None:
+            plain = mime.decoded_text(part)
+        elif part.get_content_type() == "text/html" and html_text is None:
+            html_text = mime.decoded_text(part)
+    if plain is None and html_text is None:
+        return ""
+    text = plain if plain is not None else html.unescape(re.sub(r"<[^>]*>", " ", re.sub(
+        r"<(style|script)\b.*?</\1\s*>", " ", html_text, flags=re.IGNORECASE | re.DOTALL)))
+    text = re.sub(r"\s+", " ", text.replace("\x00", "")).strip()[:200]
+    return html.escape(text).replace("&#x27;", "&#39;")
+
+
+def test_snippets_match_the_stdlib_parser(dataset):
+    stream = [m.raw for m in generate_mailbox_stream(9, "ann.lee@fund.example", 300)]
+    for raw in [m.raw for m in dataset.messages] + stream:
+        assert mime.snippet(raw) == _reference_snippet(raw)
