@@ -1,8 +1,9 @@
 """RFC 822 handling the way Gmail presents it: header scans, snippets and payload trees.
 
 Insertion must stay cheap (a 100,000-message mailbox is loaded in one go), so threading
-only needs `scan_headers`, a byte-level scan of the header block. The full `email` parser
-runs only when a client asks for something that needs it (a snippet, `format=full`).
+only needs `scan_headers`, a byte-level scan of the header block. Snippets take a fast
+path for well-formed mail; the stdlib `email` parser (compat32, which never raises on
+garbage) handles everything else and `format=full`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ _REPLY_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|sv|wg)\s*(\[\d+\])?\s*:\s*)+", r
 _WHITESPACE = re.compile(r"\s+")
 _TAG = re.compile(r"<[^>]*>")
 _STYLE_OR_SCRIPT = re.compile(r"<(style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_PARAM = re.compile(r';\s*([\w*-]+)\s*=\s*(?:"([^"]*)"|([^;\s]*))')
+_PART_HEADERS = frozenset({"content-type", "content-transfer-encoding", "content-disposition"})
 
 SNIPPET_CHARS = 200
 
@@ -113,10 +116,6 @@ def decoded_text(part: email.message.Message) -> str:
         return data.decode("utf-8", "replace")
 
 
-_PARAM = re.compile(r';\s*([\w*-]+)\s*=\s*(?:"([^"]*)"|([^;\s]*))')
-_PART_HEADERS = frozenset({"content-type", "content-transfer-encoding", "content-disposition"})
-
-
 class _NotSimple(Exception):
     """The message needs the full parser; the fast path never guesses."""
 
@@ -168,12 +167,14 @@ def _simple_texts(raw: bytes, depth: int = 0) -> tuple[str | None, str | None]:
     if not kind.startswith("multipart/") or not params.get("boundary"):
         return None, None
     delimiter = b"--" + params["boundary"].encode("latin-1")
-    chunks = body.split(b"\n" + delimiter) if not body.startswith(delimiter) else (b"\n" + body).split(b"\n" + delimiter)
+    chunks = (b"\n" + body).split(b"\n" + delimiter)
     if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
         raise _NotSimple
     plain = html_text = None
     for chunk in chunks[1:-1]:
-        part = chunk.split(b"\n", 1)[1] if b"\n" in chunk else b""
+        rest_of_delimiter_line, _, part = chunk.partition(b"\n")
+        if rest_of_delimiter_line.strip():  # e.g. a nested boundary that extends this one
+            raise _NotSimple
         part_plain, part_html = _simple_texts(part.removesuffix(b"\r"), depth + 1)
         plain = plain if plain is not None else part_plain
         html_text = html_text if html_text is not None else part_html
