@@ -15,6 +15,7 @@ import base64
 import csv
 import email.quoprimime
 import email.utils
+import functools
 import hashlib
 import io
 import quopri
@@ -196,6 +197,7 @@ def _q_word(text: str, charset: str) -> str:
     return email.quoprimime.header_encode(text.encode(charset), charset)
 
 
+@functools.lru_cache(maxsize=4096)
 def _address(name: str, address: str) -> str:
     """RFC 5322 mailbox; non-ASCII display names become UTF-8 encoded words, as mail clients do."""
     return email.utils.formataddr((name, address), charset="utf-8") if name else address
