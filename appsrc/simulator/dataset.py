@@ -198,9 +198,9 @@ def _q_word(text: str, charset: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _address(name: str, address: str) -> str:
-    """RFC 5322 mailbox; non-ASCII display names become UTF-8 encoded words, as mail clients do."""
-    return email.utils.formataddr((name, address), charset="utf-8") if name else address
+def _address(name: str, address: str, charset: str = "utf-8") -> str:
+    """RFC 5322 mailbox; non-ASCII display names become encoded words, as mail clients do."""
+    return email.utils.formataddr((name, address), charset=charset) if name else address
 
 
 def _crlf(data: bytes) -> bytes:
@@ -334,7 +334,7 @@ class _Writer:
               flags=(), investor: str | None = None, date: datetime | None = None,
               thread_key: str | None = None, in_reply_to: list[str] = (),
               message_id: str | None | bool = True, extra: list[str] = (),
-              bcc: str | None = None) -> _Email:
+              bcc: str | None = None, name_charset: str = "utf-8") -> _Email:
         """Compose headers in the order Gmail-originated mail uses. `message_id=False` omits it."""
         date = date or self.random_date()
         if message_id is True:
@@ -347,7 +347,7 @@ class _Writer:
         if subject is not None:
             lines.append(f"Subject: {subject if subject.isascii() else _b_word(subject, 'utf-8')}")
         if sender:
-            lines.append(f"From: {_address(sender_name, sender)}")
+            lines.append(f"From: {_address(sender_name, sender, name_charset)}")
         lines.append("To: " + ", ".join(to))
         if cc:
             lines.append("Cc: " + ", ".join(cc))
@@ -393,7 +393,7 @@ class _Writer:
 
     def inbound(self, investor: Investor, contact: Contact, recipients: list[TeamMember], *,
                 subject: str | None = None, content=None, flags=(), labels=None,
-                message_id: str | None | bool = True) -> _Email:
+                message_id: str | None | bool = True, name_charset: str = "utf-8") -> _Email:
         to, cc = recipients[:1], recipients[1:]
         content = content or self.alternative(self.text(to[0].name.split()[0], contact.name))
         flags = set(flags) | self.contact_flags(investor, contact)
@@ -403,7 +403,7 @@ class _Writer:
             sender=contact.address, sender_name=contact.name,
             to=[_address(m.name, m.address) for m in to], cc=[_address(m.name, m.address) for m in cc],
             subject=subject or self.rng.choice(_SUBJECTS), content=content, category="capture",
-            flags=flags, investor=investor.name, message_id=message_id,
+            flags=flags, investor=investor.name, message_id=message_id, name_charset=name_charset,
         )
         self.place(mail, [(m.address, labels or self.inbox_labels(), False) for m in recipients])
         return mail
@@ -640,8 +640,9 @@ def _hard_cases(w: _Writer, huge_attachment_bytes: int, huge_attachments: int) -
               subject=_b_word("Präsentation für das Board – Q3", "utf-8"))
     w.inbound(acme, contact, team[1:2], subject=_q_word("Réunion à Paris ✈", "utf-8"), flags={"rfc2047_utf8_q"})
     latin = "Grüße aus München, José"
-    w.inbound(acme, contact, team[2:3], subject=_q_word("Prüfung der Unterlagen", "iso-8859-1"),
-              content=_text_leaf("text/plain", latin + "\n", "iso-8859-1"), flags={"charset_iso_8859_1"})
+    w.inbound(acme, Contact("José Müller", contact.address), team[2:3], name_charset="iso-8859-1",
+              subject=_q_word("Prüfung der Unterlagen", "iso-8859-1"),
+              content=_text_leaf("text/plain", latin + "\n", "iso-8859-1"), flags={"charset_iso_8859_1", "rfc2047_name"})
     w.inbound(acme, contact, team[:1], subject=_q_word("“Term sheet” – €5M round", "windows-1252"),
               content=_text_leaf("text/plain", "We’re in for €5M — “subject to IC”.\n", "windows-1252"),
               flags={"charset_windows_1252"})
@@ -731,7 +732,7 @@ def _pick(rng: random.Random, weighted):
 def generate_team(seed: int = 1, *, team_size: int = 5, investors: int = 20, contacts_per_investor: int = 3,
                   messages_per_mailbox: int = 200, own_domain: str = "fund.example", hard_cases: bool = True,
                   now: datetime = DEFAULT_NOW, huge_attachment_bytes: int = 3 * 1024 * 1024,
-                  huge_attachments: int = 1) -> TeamDataset:
+                  huge_attachments: int = 2) -> TeamDataset:
     """A deterministic team dataset. Each mailbox ends up with at least `messages_per_mailbox`
     copies (hard cases come on top when they exceed it). `now` defaults to a fixed moment so
     the bytes never change; pass the real time for a live demo."""
