@@ -225,7 +225,8 @@ def _html(text: str) -> str:
 def _multipart(subtype: str, boundary: str, parts: list[tuple[list[str], bytes]]) -> tuple[list[str], bytes]:
     chunks = [f"--{boundary}\r\n".encode() + "\r\n".join(head).encode() + b"\r\n\r\n" + body + b"\r\n"
               for head, body in parts]
-    return [f'Content-Type: multipart/{subtype}; boundary="{boundary}"'], b"".join(chunks) + f"--{boundary}--\r\n".encode()
+    closing = f"--{boundary}--\r\n".encode()
+    return [f'Content-Type: multipart/{subtype}; boundary="{boundary}"'], b"".join(chunks) + closing
 
 
 def _attachment(filename_params: str, content_type: str, data: bytes) -> tuple[list[str], bytes]:
@@ -419,25 +420,17 @@ class _Writer:
         for turn in range(self.rng.randint(2, 4)):
             date += timedelta(hours=self.rng.randint(1, 20))
             cc_colleague = colleague is not None and turn > 0 and self.rng.random() < 0.5
-            reply_subject = ("Re: " if turn else "") + subject
-            if turn % 2 == 0:
-                mail = self.email(
-                    sender=contact.address, sender_name=contact.name, to=[_address(owner.name, owner.address)],
-                    cc=[_address(colleague.name, colleague.address)] if cc_colleague else [],
-                    subject=reply_subject, content=self.alternative(self.text(owner.name.split()[0], contact.name)),
-                    category="capture", flags=self.contact_flags(investor, contact) | {"multipart_alternative"},
-                    investor=investor.name, date=date, thread_key=thread_key, in_reply_to=list(references),
-                )
-                copies = [(owner.address, self.inbox_labels(), False)]
-            else:
-                mail = self.email(
-                    sender=owner.address, sender_name=owner.name, to=[_address(contact.name, contact.address)],
-                    cc=[_address(colleague.name, colleague.address)] if cc_colleague else [],
-                    subject=reply_subject, content=self.alternative(self.text(contact.name.split()[0], owner.name)),
-                    category="capture", flags=self.contact_flags(investor, contact) | {"multipart_alternative"},
-                    investor=investor.name, date=date, thread_key=thread_key, in_reply_to=list(references),
-                )
-                copies = [(owner.address, ("SENT",), True)]
+            contact_writes = turn % 2 == 0
+            writer, reader = (contact, owner) if contact_writes else (owner, contact)
+            mail = self.email(
+                sender=writer.address, sender_name=writer.name, to=[_address(reader.name, reader.address)],
+                cc=[_address(colleague.name, colleague.address)] if cc_colleague else [],
+                subject=("Re: " if turn else "") + subject,
+                content=self.alternative(self.text(reader.name.split()[0], writer.name)),
+                category="capture", flags=self.contact_flags(investor, contact) | {"multipart_alternative"},
+                investor=investor.name, date=date, thread_key=thread_key, in_reply_to=list(references),
+            )
+            copies = [(owner.address, self.inbox_labels(), False) if contact_writes else (owner.address, ("SENT",), True)]
             if cc_colleague:
                 copies.append((colleague.address, self.inbox_labels(), False))
             self.place(mail, copies)
@@ -489,7 +482,8 @@ class _Writer:
         if kind in ("list_headers", "investor_domain_newsletter"):
             list_domain = sender.split("@")[1]
             extra += [f"List-Id: {name} <news.{list_domain}>",
-                      f"List-Unsubscribe: <mailto:unsubscribe@{list_domain}>, <https://{list_domain}/u/{self.rng.randrange(10**8)}>",
+                      f"List-Unsubscribe: <mailto:unsubscribe@{list_domain}>, "
+                      f"<https://{list_domain}/u/{self.rng.randrange(10**8)}>",
                       "List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
         if kind in ("precedence_bulk", "investor_domain_newsletter"):
             extra.append("Precedence: bulk")
@@ -642,7 +636,8 @@ def _hard_cases(w: _Writer, huge_attachment_bytes: int, huge_attachments: int) -
     latin = "Grüße aus München, José"
     w.inbound(acme, Contact("José Müller", contact.address), team[2:3], name_charset="iso-8859-1",
               subject=_q_word("Prüfung der Unterlagen", "iso-8859-1"),
-              content=_text_leaf("text/plain", latin + "\n", "iso-8859-1"), flags={"charset_iso_8859_1", "rfc2047_name"})
+              content=_text_leaf("text/plain", latin + "\n", "iso-8859-1"),
+              flags={"charset_iso_8859_1", "rfc2047_name"})
     w.inbound(acme, contact, team[:1], subject=_q_word("“Term sheet” – €5M round", "windows-1252"),
               content=_text_leaf("text/plain", "We’re in for €5M — “subject to IC”.\n", "windows-1252"),
               flags={"charset_windows_1252"})
@@ -652,7 +647,8 @@ def _hard_cases(w: _Writer, huge_attachment_bytes: int, huge_attachments: int) -
                        _crlf(japanese.encode("iso-2022-jp"))), flags={"charset_iso_2022_jp"})
     w.inbound(acme, contact, team[2:3], subject=_b_word("見積もりのご確認", "shift_jis"),
               content=_text_leaf("text/plain", japanese, "shift_jis"), flags={"charset_shift_jis"})
-    w.inbound(acme, contact, team[:1], subject=f"=?iso-8859-1?B?{base64.b64encode('Präsentation'.encode()).decode()}?=",
+    utf8_labelled_latin1 = f"=?iso-8859-1?B?{base64.b64encode('Präsentation'.encode()).decode()}?="
+    w.inbound(acme, contact, team[:1], subject=utf8_labelled_latin1,
               content=(['Content-Type: text/plain; charset="us-ascii"', "Content-Transfer-Encoding: 8bit"],
                        _crlf("Die Präsentation ist fertig. Grüße!\n".encode())),
               flags={"charset_mislabelled"})
@@ -660,7 +656,8 @@ def _hard_cases(w: _Writer, huge_attachment_bytes: int, huge_attachments: int) -
     # Bodies and attachments.
     w.inbound(acme, contact, team[1:2], content=_text_leaf("text/html", _html(text)), flags={"html_only"})
     pdf = b"%PDF-1.4\n" + rng.randbytes(20_000)
-    mixed = _multipart("mixed", w.boundary(), [w.alternative(text), _attachment('filename="deck.pdf"', "application/pdf", pdf)])
+    mixed = _multipart("mixed", w.boundary(),
+                       [w.alternative(text), _attachment('filename="deck.pdf"', "application/pdf", pdf)])
     w.inbound(acme, contact, team[2:3], content=mixed, flags={"attachment"}, subject="Deck attached")
     rfc2231 = _multipart("mixed", w.boundary(), [
         _text_leaf("text/plain", text),
@@ -670,7 +667,8 @@ def _hard_cases(w: _Writer, huge_attachment_bytes: int, huge_attachments: int) -
     for number in range(huge_attachments):
         blob = b"%PDF-1.7\n" + rng.randbytes(huge_attachment_bytes)
         huge = _multipart("mixed", w.boundary(), [
-            _text_leaf("text/plain", text), _attachment(f'filename="data-room-{number + 1}.pdf"', "application/pdf", blob)])
+            _text_leaf("text/plain", text),
+            _attachment(f'filename="data-room-{number + 1}.pdf"', "application/pdf", blob)])
         w.inbound(acme, contact, team[number % len(team):][:1], content=huge,
                   flags={"attachment", "huge_attachment"}, subject="Full data room export")
 
