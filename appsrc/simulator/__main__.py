@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -20,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--investors", type=int, default=20)
     parser.add_argument("--messages", type=int, default=200, help="messages per mailbox")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--key-out", required=True, help="where to write the service-account key")
+    parser.add_argument("--key-out", required=True,
+                        help="service-account key file to write (an existing one is reused)")
     parser.add_argument("--csv-out", help="where to write the investors CSV")
     parser.add_argument("--no-quota", action="store_true", help="disable Gmail's usage limits")
     parser.add_argument("--latency-ms", type=float, default=0.0)
@@ -32,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     sim.configure(latency_s=args.latency_ms / 1000)
     sim.quota.update(enabled=not args.no_quota)
     dataset.load_into(sim)
-    key = sim.make_service_account_key(args.key_out)
+    # Reusing an existing key keeps an appliance configured with it working across restarts.
+    if os.path.exists(args.key_out):
+        key = sim.register_key_file(args.key_out)
+    else:
+        key = sim.make_service_account_key(args.key_out)
     if args.csv_out:
         with open(args.csv_out, "w", encoding="utf-8") as handle:
             handle.write(dataset.investors_csv())

@@ -127,15 +127,31 @@ class Authority:
             + client_email.replace("@", "%40"),
             "universe_domain": "googleapis.com",
         }
+        self._save_and_register(path, key_file, private_key.public_key(), scopes_granted)
+        return key_file
+
+    def register_key_file(self, path: str | os.PathLike, scopes_granted: tuple[str, ...]) -> dict:
+        """Adopt an existing key file, pointing its token_uri here, so a restarted
+        simulator keeps accepting the key an appliance is already configured with."""
+        with open(path, encoding="utf-8") as handle:
+            key_file = json.load(handle)
+        private_key = serialization.load_pem_private_key(
+            key_file["private_key"].encode(), password=None, unsafe_skip_rsa_key_validation=True)
+        key_file["token_uri"] = self._token_uri()
+        self._save_and_register(path, key_file, private_key.public_key(), scopes_granted)
+        return key_file
+
+    def _save_and_register(self, path, key_file: dict, public_key: rsa.RSAPublicKey,
+                           scopes_granted: tuple[str, ...]) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(key_file, handle, indent=2)
         os.chmod(path, 0o600)
         with self._lock:
-            self._accounts[key_id] = ServiceAccount(
-                client_id, client_email, key_id, private_key.public_key(), frozenset(scopes_granted)
+            self._accounts[key_file["private_key_id"]] = ServiceAccount(
+                key_file["client_id"], key_file["client_email"], key_file["private_key_id"],
+                public_key, frozenset(scopes_granted),
             )
-        return key_file
 
     def set_grant(self, client_id: str, scopes) -> None:
         """Like editing the Admin console entry; tokens already issued stay valid."""

@@ -198,9 +198,9 @@ def _q_word(text: str, charset: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _address(name: str, address: str) -> str:
-    """RFC 5322 mailbox; non-ASCII display names become UTF-8 encoded words, as mail clients do."""
-    return email.utils.formataddr((name, address), charset="utf-8") if name else address
+def _address(name: str, address: str, charset: str = "utf-8") -> str:
+    """RFC 5322 mailbox; non-ASCII display names become encoded words, as mail clients do."""
+    return email.utils.formataddr((name, address), charset=charset) if name else address
 
 
 def _crlf(data: bytes) -> bytes:
@@ -225,7 +225,8 @@ def _html(text: str) -> str:
 def _multipart(subtype: str, boundary: str, parts: list[tuple[list[str], bytes]]) -> tuple[list[str], bytes]:
     chunks = [f"--{boundary}\r\n".encode() + "\r\n".join(head).encode() + b"\r\n\r\n" + body + b"\r\n"
               for head, body in parts]
-    return [f'Content-Type: multipart/{subtype}; boundary="{boundary}"'], b"".join(chunks) + f"--{boundary}--\r\n".encode()
+    closing = f"--{boundary}--\r\n".encode()
+    return [f'Content-Type: multipart/{subtype}; boundary="{boundary}"'], b"".join(chunks) + closing
 
 
 def _attachment(filename_params: str, content_type: str, data: bytes) -> tuple[list[str], bytes]:
@@ -334,7 +335,7 @@ class _Writer:
               flags=(), investor: str | None = None, date: datetime | None = None,
               thread_key: str | None = None, in_reply_to: list[str] = (),
               message_id: str | None | bool = True, extra: list[str] = (),
-              bcc: str | None = None) -> _Email:
+              bcc: str | None = None, name_charset: str = "utf-8") -> _Email:
         """Compose headers in the order Gmail-originated mail uses. `message_id=False` omits it."""
         date = date or self.random_date()
         if message_id is True:
@@ -347,7 +348,7 @@ class _Writer:
         if subject is not None:
             lines.append(f"Subject: {subject if subject.isascii() else _b_word(subject, 'utf-8')}")
         if sender:
-            lines.append(f"From: {_address(sender_name, sender)}")
+            lines.append(f"From: {_address(sender_name, sender, name_charset)}")
         lines.append("To: " + ", ".join(to))
         if cc:
             lines.append("Cc: " + ", ".join(cc))
@@ -393,7 +394,7 @@ class _Writer:
 
     def inbound(self, investor: Investor, contact: Contact, recipients: list[TeamMember], *,
                 subject: str | None = None, content=None, flags=(), labels=None,
-                message_id: str | None | bool = True) -> _Email:
+                message_id: str | None | bool = True, name_charset: str = "utf-8") -> _Email:
         to, cc = recipients[:1], recipients[1:]
         content = content or self.alternative(self.text(to[0].name.split()[0], contact.name))
         flags = set(flags) | self.contact_flags(investor, contact)
@@ -403,7 +404,7 @@ class _Writer:
             sender=contact.address, sender_name=contact.name,
             to=[_address(m.name, m.address) for m in to], cc=[_address(m.name, m.address) for m in cc],
             subject=subject or self.rng.choice(_SUBJECTS), content=content, category="capture",
-            flags=flags, investor=investor.name, message_id=message_id,
+            flags=flags, investor=investor.name, message_id=message_id, name_charset=name_charset,
         )
         self.place(mail, [(m.address, labels or self.inbox_labels(), False) for m in recipients])
         return mail
@@ -419,25 +420,17 @@ class _Writer:
         for turn in range(self.rng.randint(2, 4)):
             date += timedelta(hours=self.rng.randint(1, 20))
             cc_colleague = colleague is not None and turn > 0 and self.rng.random() < 0.5
-            reply_subject = ("Re: " if turn else "") + subject
-            if turn % 2 == 0:
-                mail = self.email(
-                    sender=contact.address, sender_name=contact.name, to=[_address(owner.name, owner.address)],
-                    cc=[_address(colleague.name, colleague.address)] if cc_colleague else [],
-                    subject=reply_subject, content=self.alternative(self.text(owner.name.split()[0], contact.name)),
-                    category="capture", flags=self.contact_flags(investor, contact) | {"multipart_alternative"},
-                    investor=investor.name, date=date, thread_key=thread_key, in_reply_to=list(references),
-                )
-                copies = [(owner.address, self.inbox_labels(), False)]
-            else:
-                mail = self.email(
-                    sender=owner.address, sender_name=owner.name, to=[_address(contact.name, contact.address)],
-                    cc=[_address(colleague.name, colleague.address)] if cc_colleague else [],
-                    subject=reply_subject, content=self.alternative(self.text(contact.name.split()[0], owner.name)),
-                    category="capture", flags=self.contact_flags(investor, contact) | {"multipart_alternative"},
-                    investor=investor.name, date=date, thread_key=thread_key, in_reply_to=list(references),
-                )
-                copies = [(owner.address, ("SENT",), True)]
+            contact_writes = turn % 2 == 0
+            writer, reader = (contact, owner) if contact_writes else (owner, contact)
+            mail = self.email(
+                sender=writer.address, sender_name=writer.name, to=[_address(reader.name, reader.address)],
+                cc=[_address(colleague.name, colleague.address)] if cc_colleague else [],
+                subject=("Re: " if turn else "") + subject,
+                content=self.alternative(self.text(reader.name.split()[0], writer.name)),
+                category="capture", flags=self.contact_flags(investor, contact) | {"multipart_alternative"},
+                investor=investor.name, date=date, thread_key=thread_key, in_reply_to=list(references),
+            )
+            copies = [(owner.address, self.inbox_labels(), False) if contact_writes else (owner.address, ("SENT",), True)]
             if cc_colleague:
                 copies.append((colleague.address, self.inbox_labels(), False))
             self.place(mail, copies)
@@ -489,7 +482,8 @@ class _Writer:
         if kind in ("list_headers", "investor_domain_newsletter"):
             list_domain = sender.split("@")[1]
             extra += [f"List-Id: {name} <news.{list_domain}>",
-                      f"List-Unsubscribe: <mailto:unsubscribe@{list_domain}>, <https://{list_domain}/u/{self.rng.randrange(10**8)}>",
+                      f"List-Unsubscribe: <mailto:unsubscribe@{list_domain}>, "
+                      f"<https://{list_domain}/u/{self.rng.randrange(10**8)}>",
                       "List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
         if kind in ("precedence_bulk", "investor_domain_newsletter"):
             extra.append("Precedence: bulk")
@@ -640,8 +634,10 @@ def _hard_cases(w: _Writer, huge_attachment_bytes: int, huge_attachments: int) -
               subject=_b_word("Präsentation für das Board – Q3", "utf-8"))
     w.inbound(acme, contact, team[1:2], subject=_q_word("Réunion à Paris ✈", "utf-8"), flags={"rfc2047_utf8_q"})
     latin = "Grüße aus München, José"
-    w.inbound(acme, contact, team[2:3], subject=_q_word("Prüfung der Unterlagen", "iso-8859-1"),
-              content=_text_leaf("text/plain", latin + "\n", "iso-8859-1"), flags={"charset_iso_8859_1"})
+    w.inbound(acme, Contact("José Müller", contact.address), team[2:3], name_charset="iso-8859-1",
+              subject=_q_word("Prüfung der Unterlagen", "iso-8859-1"),
+              content=_text_leaf("text/plain", latin + "\n", "iso-8859-1"),
+              flags={"charset_iso_8859_1", "rfc2047_name"})
     w.inbound(acme, contact, team[:1], subject=_q_word("“Term sheet” – €5M round", "windows-1252"),
               content=_text_leaf("text/plain", "We’re in for €5M — “subject to IC”.\n", "windows-1252"),
               flags={"charset_windows_1252"})
@@ -651,7 +647,8 @@ def _hard_cases(w: _Writer, huge_attachment_bytes: int, huge_attachments: int) -
                        _crlf(japanese.encode("iso-2022-jp"))), flags={"charset_iso_2022_jp"})
     w.inbound(acme, contact, team[2:3], subject=_b_word("見積もりのご確認", "shift_jis"),
               content=_text_leaf("text/plain", japanese, "shift_jis"), flags={"charset_shift_jis"})
-    w.inbound(acme, contact, team[:1], subject=f"=?iso-8859-1?B?{base64.b64encode('Präsentation'.encode()).decode()}?=",
+    utf8_labelled_latin1 = f"=?iso-8859-1?B?{base64.b64encode('Präsentation'.encode()).decode()}?="
+    w.inbound(acme, contact, team[:1], subject=utf8_labelled_latin1,
               content=(['Content-Type: text/plain; charset="us-ascii"', "Content-Transfer-Encoding: 8bit"],
                        _crlf("Die Präsentation ist fertig. Grüße!\n".encode())),
               flags={"charset_mislabelled"})
@@ -659,7 +656,8 @@ def _hard_cases(w: _Writer, huge_attachment_bytes: int, huge_attachments: int) -
     # Bodies and attachments.
     w.inbound(acme, contact, team[1:2], content=_text_leaf("text/html", _html(text)), flags={"html_only"})
     pdf = b"%PDF-1.4\n" + rng.randbytes(20_000)
-    mixed = _multipart("mixed", w.boundary(), [w.alternative(text), _attachment('filename="deck.pdf"', "application/pdf", pdf)])
+    mixed = _multipart("mixed", w.boundary(),
+                       [w.alternative(text), _attachment('filename="deck.pdf"', "application/pdf", pdf)])
     w.inbound(acme, contact, team[2:3], content=mixed, flags={"attachment"}, subject="Deck attached")
     rfc2231 = _multipart("mixed", w.boundary(), [
         _text_leaf("text/plain", text),
@@ -669,7 +667,8 @@ def _hard_cases(w: _Writer, huge_attachment_bytes: int, huge_attachments: int) -
     for number in range(huge_attachments):
         blob = b"%PDF-1.7\n" + rng.randbytes(huge_attachment_bytes)
         huge = _multipart("mixed", w.boundary(), [
-            _text_leaf("text/plain", text), _attachment(f'filename="data-room-{number + 1}.pdf"', "application/pdf", blob)])
+            _text_leaf("text/plain", text),
+            _attachment(f'filename="data-room-{number + 1}.pdf"', "application/pdf", blob)])
         w.inbound(acme, contact, team[number % len(team):][:1], content=huge,
                   flags={"attachment", "huge_attachment"}, subject="Full data room export")
 
@@ -731,7 +730,7 @@ def _pick(rng: random.Random, weighted):
 def generate_team(seed: int = 1, *, team_size: int = 5, investors: int = 20, contacts_per_investor: int = 3,
                   messages_per_mailbox: int = 200, own_domain: str = "fund.example", hard_cases: bool = True,
                   now: datetime = DEFAULT_NOW, huge_attachment_bytes: int = 3 * 1024 * 1024,
-                  huge_attachments: int = 1) -> TeamDataset:
+                  huge_attachments: int = 2) -> TeamDataset:
     """A deterministic team dataset. Each mailbox ends up with at least `messages_per_mailbox`
     copies (hard cases come on top when they exceed it). `now` defaults to a fixed moment so
     the bytes never change; pass the real time for a live demo."""

@@ -74,10 +74,6 @@ class LoopbackService:
     def url(self) -> str:
         return f"http://{self._host}:{self._port}/"
 
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
     def start(self):
         if self._server is not None:
             return self

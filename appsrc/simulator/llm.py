@@ -96,7 +96,8 @@ class LlmStub(LoopbackService):
         if mode == "down":
             return 503, _JSON, _error("The server is temporarily overloaded.", "server_error")
         if method == "GET" and path == "/v1/models":
-            models = {"object": "list", "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "stub"}]}
+            model = {"id": self.model, "object": "model", "created": 0, "owned_by": "stub"}
+            models = {"object": "list", "data": [model]}
             return 200, _JSON, json.dumps(models).encode()
         if method != "POST" or path != "/v1/chat/completions":
             return 404, _JSON, _error(f"Unknown endpoint {method} {path}", "invalid_request_error")

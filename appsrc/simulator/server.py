@@ -329,6 +329,12 @@ class GmailSimulator(LoopbackService):
         grant it domain-wide delegation for `scopes_granted`. Returns the file's contents."""
         return self._auth.create_key(path, client_id, tuple(scopes_granted), self.project_id)
 
+    def register_key_file(self, path, *,
+                          scopes_granted: Iterable[str] = (auth.GMAIL_READONLY, auth.GMAIL_COMPOSE)) -> dict:
+        """Accept an existing key file (rewriting its token_uri to this simulator), e.g. to
+        keep a demo appliance's configured key working across simulator restarts."""
+        return self._auth.register_key_file(path, tuple(scopes_granted))
+
     def set_grant(self, client_id: str, scopes: Iterable[str]) -> None:
         """Replace the delegated scopes of a client, like editing the Admin console entry."""
         self._auth.set_grant(client_id, scopes)

@@ -50,10 +50,20 @@ def sim(clock):
         yield simulator
 
 
+@pytest.fixture(scope="session")
+def key_template(tmp_path_factory):
+    """One generated RSA key for the whole run; key generation costs up to 0.2 s."""
+    path = tmp_path_factory.mktemp("keys") / "template.json"
+    GmailSimulator().make_service_account_key(path)
+    return path.read_text()
+
+
 @pytest.fixture
-def key_file(sim, tmp_path):
+def key_file(sim, tmp_path, key_template):
+    """A key file registered with this test's simulator (token_uri rewritten to it)."""
     path = tmp_path / "service-account.json"
-    sim.make_service_account_key(path)
+    path.write_text(key_template)
+    sim.register_key_file(path)
     return path
 
 
@@ -69,10 +79,16 @@ def refresh(creds):
 
 @pytest.fixture
 def gmail(sim, key_file):
-    """gmail(user, scopes=...) -> a googleapiclient Gmail service pointed at the simulator."""
+    """gmail(user, scopes=...) -> a googleapiclient Gmail service pointed at the simulator.
+
+    The key file is parsed once per test (PEM parsing costs ~50 ms); each service still
+    gets its own credentials and therefore its own token.
+    """
+    base = service_account.Credentials.from_service_account_file(str(key_file))
 
     def make(user: str = ALICE, scopes=(GMAIL_READONLY, GMAIL_COMPOSE)):
-        return build("gmail", "v1", credentials=credentials_for(key_file, user, scopes),
-                     static_discovery=True, client_options={"api_endpoint": sim.url})
+        creds = base.with_scopes(list(scopes)).with_subject(user)
+        return build("gmail", "v1", credentials=creds, static_discovery=True,
+                     client_options={"api_endpoint": sim.url})
 
     return make

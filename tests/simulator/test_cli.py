@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import signal
@@ -18,8 +19,10 @@ from .conftest import credentials_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_cli_serves_the_dataset_until_sigterm(tmp_path):
+def test_cli_serves_the_dataset_until_sigterm(tmp_path, key_template):
+    """An existing key file is adopted, so a demo appliance survives simulator restarts."""
     key, investors = tmp_path / "key.json", tmp_path / "investors.csv"
+    key.write_text(key_template)
     process = subprocess.Popen(
         [sys.executable, "-m", "appsrc.simulator", "--port", "0", "--team-size", "3", "--messages", "20",
          "--seed", "4", "--key-out", str(key), "--csv-out", str(investors)],
@@ -29,6 +32,8 @@ def test_cli_serves_the_dataset_until_sigterm(tmp_path):
         lines = [process.stdout.readline() for _ in range(7)]  # url, token_uri, key, csv, 3 mailboxes
         assert lines[-1].startswith("  mailbox"), lines
         url = re.search(r"listening on (\S+)", lines[0]).group(1)
+        assert json.loads(key_template)["client_id"] in lines[2]
+        assert json.loads(key.read_text())["token_uri"] == url + "token"
         first_mailbox = lines[4].split()[1]
         service = build("gmail", "v1", credentials=credentials_for(key, first_mailbox), static_discovery=True,
                         client_options={"api_endpoint": url})

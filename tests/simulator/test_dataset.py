@@ -101,11 +101,11 @@ def test_missing_message_id_really_misses(dataset):
         assert b"\nmessage-id:" not in message.raw.lower()
 
 
-def test_huge_attachment_has_the_configured_size(dataset):
-    [huge] = dataset.with_flag("huge_attachment")
-    part = mime.find_part(huge.raw, "1")
-    assert part.get_filename() == "data-room-1.pdf"
-    assert len(part.get_payload(decode=True)) == SMALL_HUGE + len(b"%PDF-1.7\n")
+def test_huge_attachments_have_the_configured_size(dataset):
+    parts = [mime.find_part(message.raw, "1") for message in dataset.with_flag("huge_attachment")]
+    assert sorted(part.get_filename() for part in parts) == ["data-room-1.pdf", "data-room-2.pdf"]
+    for part in parts:
+        assert len(part.get_payload(decode=True)) == SMALL_HUGE + len(b"%PDF-1.7\n")
 
 
 def test_encoded_headers_decode_to_real_text(dataset):
@@ -118,6 +118,10 @@ def test_encoded_headers_decode_to_real_text(dataset):
     assert subject("charset_shift_jis") == "見積もりのご確認"
     assert subject("charset_windows_1252") == "“Term sheet” – €5M round"
     assert subject("charset_mislabelled") == "PrÃ¤sentation"
+    [latin] = dataset.with_flag("charset_iso_8859_1")
+    sender = mime.scan_headers(latin.raw, frozenset({"from"}))["from"]
+    assert sender.startswith("=?iso-8859-1?q?")
+    assert mime.decode_rfc2047(sender).startswith("José Müller <")
 
 
 def test_every_message_survives_gmail_parsing(dataset):

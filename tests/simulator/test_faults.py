@@ -129,6 +129,14 @@ def test_latency_applies_once_per_http_request(sim, gmail, message_ids):
     assert 0.2 <= time.monotonic() - started < 0.4
 
 
+def test_reset_turns_everything_off(sim, gmail, message_ids):
+    sim.faults.update(inner_429=1.0)
+    sim.faults.fail_next("users.getProfile", count=3)
+    sim.faults.reset()
+    assert batch_statuses(sim, gmail(), message_ids[:2]) == [200, 200]
+    assert gmail().users().getProfile(userId="me").execute()["emailAddress"] == ALICE
+
+
 def test_invalid_settings_are_refused(sim):
     with pytest.raises(ValueError):
         sim.faults.update(inner_429=1.5)

@@ -6,9 +6,11 @@ import re
 from datetime import datetime, timezone
 
 import pytest
+import requests
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
+from appsrc.simulator import GmailSimulator
 from appsrc.simulator.quota import retry_after_text
 
 from .conftest import ALICE, BOB, plain_message
@@ -35,6 +37,11 @@ def test_units_are_charged_per_method(sim, gmail, message_id):
     service.users().history().list(userId="me", startHistoryId=str(sim.history_id(ALICE))).execute()
     assert sim.units_used(ALICE) == 1 + 1 + 5 + 5 + 2
     assert sim.units_used(BOB) == 0
+    assert sim.units_used() == 14
+    assert sim.call_count(method="users.messages.get", status=200) == 1
+    assert sim.call_count(status=200) == 6  # five Gmail calls and one token request
+    sim.clear_calls()
+    assert sim.units_used() == 0 and sim.calls() == [] and sim.call_count() == 0
 
 
 def test_user_rate_limit_says_when_to_retry(sim, gmail, clock, message_id):
@@ -115,3 +122,11 @@ def test_reset_refills_buckets(sim, gmail, message_id):
         service.users().messages().list(userId="me").execute()
     sim.quota.reset()
     service.users().messages().list(userId="me").execute()
+
+
+def test_call_log_ring_is_bounded_but_counts_are_exact(clock):
+    with GmailSimulator(clock=clock, call_log_size=3) as small:
+        for n in range(5):
+            requests.get(small.url + f"nothing/{n}", timeout=5)
+        assert [r.params["path"] for r in small.calls()] == ["/nothing/2", "/nothing/3", "/nothing/4"]
+        assert small.call_count(method="unknown", status=404) == 5

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.exceptions import RefreshError
 
-from appsrc.simulator import GMAIL_COMPOSE, GMAIL_READONLY
+from appsrc.simulator import GMAIL_COMPOSE, GMAIL_READONLY, GmailSimulator
 
 from .conftest import ALICE, credentials_for, refresh
 
@@ -29,6 +29,18 @@ def test_key_file_is_realistic_and_private(sim, tmp_path):
     assert on_disk["client_email"].endswith(".iam.gserviceaccount.com")
     assert on_disk["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
     assert len(on_disk["private_key_id"]) == 40
+
+
+def test_existing_key_file_can_be_adopted_after_a_restart(sim, key_file, clock):
+    with GmailSimulator(clock=clock) as restarted:
+        restarted.add_mailbox(ALICE)
+        adopted = restarted.register_key_file(key_file)
+        assert adopted["token_uri"] == restarted.token_uri
+        assert json.loads(key_file.read_text())["token_uri"] == restarted.token_uri
+        assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+        refresh(credentials_for(key_file, ALICE))
+        assert restarted.calls(method="oauth2.token")[-1].status == 200
+    assert not sim.calls(method="oauth2.token")
 
 
 def test_refresh_mints_a_bearer_token_for_the_subject(sim, key_file):
