@@ -816,9 +816,8 @@ class _MessageParser:
     def _decode_part(self, part: _BodyPart, wanted_chars: int) -> tuple[str, bool]:
         """Decode a body part, reading only as many encoded bytes as the limit can use."""
         is_html = part.content_type == "text/html"
-        budget = max(
-            _MIN_BODY_BYTES, wanted_chars * (HTML_BYTES_PER_CHAR if is_html else TEXT_BYTES_PER_CHAR)
-        )
+        per_char = HTML_BYTES_PER_CHAR if is_html else TEXT_BYTES_PER_CHAR
+        budget = max(_MIN_BODY_BYTES, wanted_chars * per_char)
         capped = part.end - part.start > budget
         data = self._raw[part.start : part.start + budget if capped else part.end]
         if part.transfer_encoding == "base64":
