@@ -113,7 +113,7 @@ def parse_email(raw: bytes, *, max_body_chars: int = 20_000) -> ParsedEmail:
 _MESSAGE_ID = re.compile(r"<([^<>]*)>")
 _BARE_MESSAGE_ID = re.compile(r"[^\s<>@]+@[^\s<>@]+\Z")
 _WHITESPACE = re.compile(r"\s+")
-_PRINTABLE_ID = re.compile(r"[!-~\u00a0-\U0010ffff]+\Z")
+_PRINTABLE_ID = re.compile(r"[^\s<>\x00-\x1f\x7f-\x9f]+\Z")
 
 
 def normalize_message_id(value: str | None) -> str | None:

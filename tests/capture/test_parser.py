@@ -203,6 +203,7 @@ def test_hundred_thousand_addresses_are_bounded() -> None:
         ("<abc@example.com> (added by postmaster)", "<abc@example.com>"),
         ("abc@example.com", "<abc@example.com>"),
         ("<ab c@exa\r\n mple.com>", "<abc@example.com>"),
+        ("<ab\u00a0c@example.com>", "<abc@example.com>"),
         ("<CAF+X=y@Mail.Gmail.com>", "<CAF+X=y@Mail.Gmail.com>"),
         ("<1234567890.JavaMail>", "<1234567890.JavaMail>"),
         ("<a@b> <c@d>", "<a@b>"),
