@@ -81,7 +81,6 @@ _SIMPLE_MAILBOX = re.compile(
     re.VERBOSE,
 )
 _QUOTED_PAIR = re.compile(r"\\(.)")
-_TRAILING_SEPARATORS = re.compile(r"[\s,]*")
 
 
 def split_address_list(value: str) -> list[tuple[str, str]]:
@@ -99,8 +98,6 @@ def split_address_list(value: str) -> list[tuple[str, str]]:
     while position < end:
         match = _SIMPLE_MAILBOX.match(value, position)
         if match is None:
-            if _TRAILING_SEPARATORS.match(value, position).end() == end:
-                break
             return [(name, addr) for name, addr in getaddresses([value]) if name or addr]
         quoted, phrase, angle, bare = match.groups()
         if quoted is not None:

@@ -49,7 +49,7 @@ MAX_MESSAGE_ID_CHARS = 250  # longer ones are garbage, and would not fit VARCHAR
 MAX_REFERENCES = 100  # the root plus the most recent ancestors
 MAX_HEADER_VALUE_BYTES = 16 * 1024  # per field name, all occurrences together
 MAX_HEADER_FIELDS = 1000  # wanted fields per header section
-MAX_HEADER_SECTION_BYTES = 1024 * 1024  # fields further down are ignored
+MAX_HEADER_SECTION_BYTES = 4 * 1024 * 1024  # fields further down are ignored
 MAX_MIME_DEPTH = 8
 MAX_MIME_PARTS = 200
 MAX_DEFECTS = 32
@@ -113,7 +113,7 @@ def parse_email(raw: bytes, *, max_body_chars: int = 20_000) -> ParsedEmail:
 _MESSAGE_ID = re.compile(r"<([^<>]*)>")
 _BARE_MESSAGE_ID = re.compile(r"[^\s<>@]+@[^\s<>@]+\Z")
 _WHITESPACE = re.compile(r"\s+")
-_PRINTABLE_ID = re.compile(r"[!-~\u00a0-\U0010ffff]+\Z")
+_PRINTABLE_ID = re.compile(r"[^\s<>\x00-\x1f\x7f-\x9f]+\Z")
 
 
 def normalize_message_id(value: str | None) -> str | None:
@@ -128,14 +128,17 @@ def normalize_message_id(value: str | None) -> str | None:
         return None
     match = _MESSAGE_ID.search(value)
     if match:
-        token = _WHITESPACE.sub("", match.group(1))
-    else:
-        token = value.strip()
-        if not _BARE_MESSAGE_ID.match(token):
+        return _bracketed_id(match.group(1))
+    token = value.strip()
+    return _bracketed_id(token) if _BARE_MESSAGE_ID.match(token) else None
+
+
+def _bracketed_id(token: str) -> str | None:
+    if not _PRINTABLE_ID.match(token):
+        token = _WHITESPACE.sub("", token)
+        if not _PRINTABLE_ID.match(token):
             return None
-    if not token or len(token) + 2 > MAX_MESSAGE_ID_CHARS or not _PRINTABLE_ID.match(token):
-        return None
-    return f"<{token}>"
+    return f"<{token}>" if len(token) + 2 <= MAX_MESSAGE_ID_CHARS else None
 
 
 # --- charsets ------------------------------------------------------------------------------
@@ -173,6 +176,8 @@ _REFUSED_CODECS = frozenset(
 )
 _MAX_LABEL_CHARS = 40
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\r\n"
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F])
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +186,9 @@ class _CharsetPlan:
     fallbacks: tuple[str, ...]  # tried strictly when the label lies: "charset_mismatch"
     last_resort: str  # decoded with errors="replace": "undecodable_text"
     known: bool  # False: the label names no usable charset, "unknown_charset"
-    ascii_fast_path: bool  # pure-ASCII bytes decode to themselves
+    # ASCII bytes always mean ASCII characters (no 7-bit escapes, no UTF-16), so pure-ASCII
+    # data decodes to itself and control bytes never sit inside a multibyte character.
+    ascii_compatible: bool
 
 
 _SNIFF = _CharsetPlan(("utf-8", "cp1252"), (), "cp1252", True, True)
@@ -215,16 +222,20 @@ def _charset_plan(raw_label: str | None) -> _CharsetPlan:
 
 
 def decode_bytes(
-    data: bytes, label: str | None, *, partial: bool = False
+    data: bytes, label: str | None, *, partial: bool = False, strip_controls: bool = False
 ) -> tuple[str, str | None]:
     """Decode text whatever its label claims; return (text, defect name or None).
 
     Tries the labelled charset (or its superset), then UTF-8 (the usual mislabel), then
     falls back to replacement characters: never raises, never returns lone surrogates.
     `partial` data was cut at an arbitrary byte: an incomplete last character is dropped.
+    `strip_controls` removes C0 controls but tab and line feed, carriage returns included
+    (so CRLF becomes LF), cheaply on the bytes when the charset allows it.
     """
     plan = _charset_plan(label[:_MAX_LABEL_CHARS] if label else None)
-    if plan.ascii_fast_path and data.isascii():
+    if strip_controls and plan.ascii_compatible:
+        data = data.translate(None, _CONTROL_BYTES)
+    if plan.ascii_compatible and data.isascii():
         return data.decode("ascii"), None if plan.known else "unknown_charset"
     for codec in plan.own + plan.fallbacks:
         try:
@@ -234,16 +245,18 @@ def decode_bytes(
                 text = data.decode(codec)
         except UnicodeDecodeError:
             continue
-        if not plan.known:
-            return text, "unknown_charset"
-        return text, None if codec in plan.own else "charset_mismatch"
-    return data.decode(plan.last_resort, "replace"), "undecodable_text"
+        defect = None if codec in plan.own else "charset_mismatch"
+        break
+    else:
+        text, defect = data.decode(plan.last_resort, "replace"), "undecodable_text"
+    if strip_controls and not plan.ascii_compatible:
+        text = _CONTROL_CHARS.sub("", text)
+    return text, defect if plan.known else "unknown_charset"
 
 
 # --- text cleanup ---------------------------------------------------------------------------
 
 _LINE_NOISE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _EXTRA_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
 
 
@@ -254,8 +267,7 @@ def _one_line(text: str, limit: int) -> str:
     return text.strip()[:limit].rstrip()
 
 
-def _clean_text(text: str) -> str:
-    text = _CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+def _collapse_blank_lines(text: str) -> str:
     return _EXTRA_BLANK_LINES.sub("\n\n", text).strip()
 
 
@@ -280,9 +292,9 @@ def html_to_text(markup: str) -> str:
     """Readable text from HTML: hidden elements dropped, blocks on their own lines."""
     text = _WHITESPACE.sub(" ", _HTML_HIDDEN.sub(" ", markup))
     text = _HTML_CELL_END.sub(" ", _HTML_LINE_BREAK.sub("\n", text))
-    text = html.unescape(_HTML_TAG.sub("", text))
+    text = html.unescape(_HTML_TAG.sub("", text))  # "&#13;" → CR: a space, next line
     text = _SPACE_AROUND_NEWLINE.sub("\n", _SPACES.sub(" ", text))
-    return _clean_text(text)
+    return _collapse_blank_lines(text)
 
 
 # --- RFC 2047 encoded words ----------------------------------------------------------------
@@ -358,6 +370,7 @@ _MESSAGE_FIELDS = _FieldFinder.for_names(
 )
 _PART_FIELDS = _FieldFinder.for_names(_CONTENT_FIELDS)
 _ADDRESS_FIELDS = ("from", "sender", "reply-to", "to", "cc", "bcc")
+_ADDRESS_FIELD_NAMES = frozenset(name.encode() for name in _ADDRESS_FIELDS)
 _SINGLE_FIELDS = ("from", "sender", "subject", "date", "message-id", "in-reply-to", "references")
 _BODY_TYPES = ("text/plain", "text/html")
 _IDENTITY_ENCODINGS = frozenset({"", "7bit", "8bit", "binary"})
@@ -495,6 +508,8 @@ class _MessageParser:
             if value_end - value_start > left:
                 self._defect(f"header_truncated:{name.decode()}")
                 value_end = value_start + left
+                if name in _ADDRESS_FIELD_NAMES:  # keep whole addresses only
+                    value_end = max(value_start, raw.rfind(b",", value_start, value_end))
             room[name] = left - (value_end - value_start)
             if left:
                 value = self._header_text(raw[value_start:value_end])
@@ -582,7 +597,7 @@ class _MessageParser:
         ids = dict.fromkeys(
             normalized
             for token in _MESSAGE_ID.findall(_first(fields, "references"))
-            if (normalized := normalize_message_id(f"<{token}>"))
+            if (normalized := _bracketed_id(token))
         )
         references = tuple(ids)
         if len(references) > MAX_REFERENCES:
@@ -609,7 +624,7 @@ class _MessageParser:
             return _Entity(default_type, {}, "", "", "", False, body_start, body_end)
         declared, params = self._parameters(_first(fields, "content-type"))
         content_type = _MIME_TYPE.match(declared)
-        if content_type is None and declared:
+        if content_type is None and "content-type" in fields:
             self._defect("invalid_content_type")
         disposition, disposition_params = "", {}
         if "content-disposition" in fields:
@@ -748,6 +763,9 @@ class _MessageParser:
                 ranges.append((part_start, max(part_start, part_end)))
             closed = tail.group(1) is not None
             part_start = position = tail.end()
+            if len(ranges) == MAX_MIME_PARTS:
+                self._defect("too_many_parts")
+                return ranges
         if part_start is not None and not closed:
             self._defect("missing_close_boundary")
             ranges.append((part_start, end))
@@ -798,9 +816,8 @@ class _MessageParser:
     def _decode_part(self, part: _BodyPart, wanted_chars: int) -> tuple[str, bool]:
         """Decode a body part, reading only as many encoded bytes as the limit can use."""
         is_html = part.content_type == "text/html"
-        budget = max(
-            _MIN_BODY_BYTES, wanted_chars * (HTML_BYTES_PER_CHAR if is_html else TEXT_BYTES_PER_CHAR)
-        )
+        per_char = HTML_BYTES_PER_CHAR if is_html else TEXT_BYTES_PER_CHAR
+        budget = max(_MIN_BODY_BYTES, wanted_chars * per_char)
         capped = part.end - part.start > budget
         data = self._raw[part.start : part.start + budget if capped else part.end]
         if part.transfer_encoding == "base64":
@@ -811,10 +828,10 @@ class _MessageParser:
             data = binascii.a2b_qp(data)
         elif part.transfer_encoding not in _IDENTITY_ENCODINGS:
             self._defect("unknown_transfer_encoding")
-        text, defect = decode_bytes(data, part.charset, partial=capped)
+        text, defect = decode_bytes(data, part.charset, partial=capped, strip_controls=True)
         if defect:
             self._defect(defect)
-        text = html_to_text(text) if is_html else _clean_text(text)
+        text = html_to_text(text) if is_html else _collapse_blank_lines(text)
         return text, capped or len(text) > wanted_chars
 
 

@@ -118,7 +118,7 @@ def _b64(data: bytes) -> str:
 
 
 _HEADERS = [
-    "Received: by 2002:a05:6a10:1234 with SMTP id x1csp1;\r\n        Mon, 3 Mar 2025 09:15:00 -0800",
+    "Received: by 2002:a05:6a10:1234 with SMTP id x1csp1;\r\n  Mon, 3 Mar 2025 09:15:00 -0800",
     "From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <Juergen@LP-Capital.example>",
     'To: "Doe, John" <john@fund.example>, team@fund.example',
     "Cc: ir@fund.example (Investor Relations)",
@@ -222,8 +222,9 @@ SEED_CORPUS = [
         ),
     ),
     (
-        "From: Jos\xe9 <jose@lp.example>\r\nTo: undisclosed-recipients:;\r\nBcc: jane@fund.example"
-        "\r\nSubject: caf\xe9 cr\xe8me\r\nDate: 3 Mar 25 18:15 EST\r\n\r\nLatin-1 body: na\xefve\r\n"
+        "From: Jos\xe9 <jose@lp.example>\r\nTo: undisclosed-recipients:;\r\n"
+        "Bcc: jane@fund.example\r\nSubject: caf\xe9 cr\xe8me\r\nDate: 3 Mar 25 18:15 EST\r\n"
+        "\r\nLatin-1 body: na\xefve\r\n"
     ).encode("latin-1"),
 ]
 
