@@ -314,6 +314,8 @@ def run_appsrc(args: list[str], *, input: str | None = None, timeout: float = 12
         if uid != 0:
             kwargs.update(user=uid, group=gid, extra_groups=[])
     env = dict(os.environ, CRM_DATA_DIR=str(root))
+    if input is None:
+        kwargs["stdin"] = subprocess.DEVNULL
     return subprocess.run(
         [sys.executable, "-m", "appsrc", *args], input=input, capture_output=True, text=True,
         timeout=timeout, cwd=root, env=env, **kwargs,
