@@ -12,20 +12,15 @@ Only the standard library is imported here (cryptography is imported where a key
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import logging
 import os
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from email.utils import formataddr, getaddresses
 from pathlib import Path
 from typing import Any
-
-log = logging.getLogger("startos")
 
 SMTP_FIELDS = ("host", "port", "security", "username", "password", "from")
 DWD_KEY_FILE = "service_account.json"
@@ -222,7 +217,6 @@ def result(message: str, value: str | None = None, copyable: bool = False, qr: b
 
 def run_action(handler: Callable[[dict[str, Any]], dict]) -> None:
     """Run `handler(input)` under the protocol; never returns."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s: %(message)s")
     try:
         output = handler(read_input(sys.argv))
     except ActionError as exc:
@@ -267,6 +261,8 @@ _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
 
 def is_hostname(value: str) -> bool:
     """RFC 1123 host name (one label allowed, e.g. a LAN relay) or an IP address."""
+    import ipaddress  # imported where used: every script start pays for module imports
+
     try:
         ipaddress.ip_address(value)
         return True
@@ -291,6 +287,8 @@ def is_email(value: str) -> bool:
 
 def parse_mailbox(value: str) -> str:
     """One address, optionally with a display name ("IR Desk <ir@fund.com>"), normalized."""
+    from email.utils import formataddr, getaddresses
+
     pairs = getaddresses([value])
     if len(pairs) != 1 or not is_email(pairs[0][1]):
         raise ValueError("expected one email address, e.g. ir@fund.com or IR Desk <ir@fund.com>")

@@ -91,9 +91,9 @@ def input_mode(request) -> str:
     return request.param
 
 
-@pytest.fixture
-def action(data_dir: Path, input_mode: str):
-    """Run an action by id with an input object, the way the current StartOS version would."""
+def action_runner(data_dir: Path, input_mode: str):
+    """Run an action by id with an input object, the way StartOS 0.3.x ("stdin") or 0.4
+    ("argument") would."""
 
     def run(name: str, payload: dict | None, env: dict[str, str] | None = None) -> ActionRun:
         env = env or script_env(data_dir)
@@ -103,6 +103,19 @@ def action(data_dir: Path, input_mode: str):
         return ActionRun(run_script(ACTIONS / name, env, args=[text] if text else []))
 
     return run
+
+
+@pytest.fixture
+def action(data_dir: Path, input_mode: str):
+    """An action run both ways (the test runs twice): for the protocol-level tests."""
+    return action_runner(data_dir, input_mode)
+
+
+@pytest.fixture
+def action_stdin(data_dir: Path):
+    """An action run with its input on stdin only: for behaviour beyond the protocol, where a
+    second run through the argument would only double the time."""
+    return action_runner(data_dir, "stdin")
 
 
 def snapshot(root: Path) -> dict[str, tuple]:

@@ -57,20 +57,20 @@ def test_an_existing_user_is_made_admin_with_a_new_password(action, data_dir, fa
     assert "already existed" in out["message"] and "active admin" in out["message"]
 
 
-def test_the_name_defaults_to_the_address_local_part(action, data_dir, fake_appsrc):
+def test_the_name_defaults_to_the_address_local_part(action_stdin, data_dir, fake_appsrc):
     fake_appsrc.answer("migrate")
     fake_appsrc.answer("users", "add")
-    action("create-admin", {"email": "bob@fund.com", "name": None},
+    action_stdin("create-admin", {"email": "bob@fund.com", "name": None},
            env=fake_appsrc.env(data_dir)).output()
     assert fake_appsrc.calls()[1]["args"][3:5] == ["--name", "bob"]
 
 
-def test_two_runs_give_different_passwords(action, data_dir, fake_appsrc):
+def test_two_runs_give_different_passwords(action_stdin, data_dir, fake_appsrc):
     fake_appsrc.answer("migrate")
     fake_appsrc.answer("users", "add", rc=3)
     fake_appsrc.answer("users", "set-password")
-    first = action("create-admin", {"email": "a@fund.com"}, env=fake_appsrc.env(data_dir))
-    second = action("create-admin", {"email": "a@fund.com"}, env=fake_appsrc.env(data_dir))
+    first = action_stdin("create-admin", {"email": "a@fund.com"}, env=fake_appsrc.env(data_dir))
+    second = action_stdin("create-admin", {"email": "a@fund.com"}, env=fake_appsrc.env(data_dir))
     assert first.output()["value"] != second.output()["value"]
 
 
@@ -82,25 +82,25 @@ def test_two_runs_give_different_passwords(action, data_dir, fake_appsrc):
     ([("migrate", 0, ""), ("users add", 3, ""), ("users set-password", 1, "error: boom")],
      "resetting the password failed: error: boom"),
 ])
-def test_cli_failures_are_reported_without_the_password(action, data_dir, fake_appsrc,
+def test_cli_failures_are_reported_without_the_password(action_stdin, data_dir, fake_appsrc,
                                                         answers, reason):
     for command, rc, stderr in answers:
         fake_appsrc.answer(*command.split(), rc=rc, stderr=stderr + "\n")
-    run = action("create-admin", {"email": "a@fund.com"}, env=fake_appsrc.env(data_dir))
+    run = action_stdin("create-admin", {"email": "a@fund.com"}, env=fake_appsrc.env(data_dir))
     assert run.returncode != 0 and run.stdout == ""
     assert reason in run.stderr
     sent = [c["stdin"].strip() for c in fake_appsrc.calls() if c["stdin"]]
     assert all(pw not in run.stderr for pw in sent)
 
 
-def test_a_cli_that_echoes_the_password_is_redacted(action, data_dir, fake_appsrc):
+def test_a_cli_that_echoes_the_password_is_redacted(action_stdin, data_dir, fake_appsrc):
     # A misbehaving CLI that prints what it read on stdin: the action must not relay it.
     (fake_appsrc.root / "appsrc" / "__main__.py").write_text(
         "import sys\n"
         "if sys.argv[1] == 'migrate':\n    sys.exit(0)\n"
         "sys.stderr.write('could not use password ' + sys.stdin.read())\n"
         "sys.exit(1)\n")
-    run = action("create-admin", {"email": "a@fund.com"}, env=fake_appsrc.env(data_dir))
+    run = action_stdin("create-admin", {"email": "a@fund.com"}, env=fake_appsrc.env(data_dir))
     assert run.returncode != 0
     assert "could not use password ********" in run.stderr
 
@@ -111,8 +111,8 @@ def test_a_cli_that_echoes_the_password_is_redacted(action, data_dir, fake_appsr
     ({"email": "a@fund.com", "name": "x" * 201}, "name: longer than 200"),
     ({"email": "a@fund.com", "name": "Al\nice"}, "name: must be a single line"),
 ])
-def test_bad_input_calls_nothing(action, data_dir, fake_appsrc, payload, reason):
-    run = action("create-admin", payload, env=fake_appsrc.env(data_dir))
+def test_bad_input_calls_nothing(action_stdin, data_dir, fake_appsrc, payload, reason):
+    run = action_stdin("create-admin", payload, env=fake_appsrc.env(data_dir))
     assert run.returncode != 0 and reason in run.stderr and run.stdout == ""
     assert fake_appsrc.calls() == []
 

@@ -26,7 +26,7 @@ def test_all_good(action, data_dir, fake_appsrc):
     assert fake_appsrc.calls()[0]["args"] == ["check", "--json"]
 
 
-def test_each_failing_mailbox_is_listed_with_its_fix(action, data_dir, fake_appsrc):
+def test_each_failing_mailbox_is_listed_with_its_fix(action_stdin, data_dir, fake_appsrc):
     fake_appsrc.answer("check", "--json", rc=1, json_out={
         "ok": False, "key": KEY_OK,
         "mailboxes": [
@@ -36,7 +36,7 @@ def test_each_failing_mailbox_is_listed_with_its_fix(action, data_dir, fake_apps
             {"address": "carol@fund.com", "ok": False,
              "error": "invalid_grant: Invalid email or User ID", "fix": "Check the user exists."},
         ]})
-    message = action("check-gmail-delegation", None, env=fake_appsrc.env(data_dir)).output()[
+    message = action_stdin("check-gmail-delegation", None, env=fake_appsrc.env(data_dir)).output()[
         "message"]
     assert message.splitlines() == [
         "Gmail delegation needs attention:",
@@ -49,12 +49,12 @@ def test_each_failing_mailbox_is_listed_with_its_fix(action, data_dir, fake_apps
     ]
 
 
-def test_a_missing_key_says_what_to_do(action, data_dir, fake_appsrc):
+def test_a_missing_key_says_what_to_do(action_stdin, data_dir, fake_appsrc):
     fake_appsrc.answer("check", "--json", rc=1, json_out={
         "ok": False, "mailboxes": [],
         "key": {"ok": False, "client_id": None, "error": "no delegation key configured",
                 "fix": "Run the Configure Gmail Delegation action."}})
-    message = action("check-gmail-delegation", None, env=fake_appsrc.env(data_dir)).output()[
+    message = action_stdin("check-gmail-delegation", None, env=fake_appsrc.env(data_dir)).output()[
         "message"]
     assert "Key: no delegation key configured" in message
     assert "Fix: Run the Configure Gmail Delegation action." in message
@@ -66,10 +66,10 @@ def test_a_missing_key_says_what_to_do(action, data_dir, fake_appsrc):
     (1, "Traceback...\n", "", "did not print its JSON report"),
     (0, '{"ok": true}', "", "missing ok, key or mailboxes"),
 ])
-def test_a_check_that_cannot_run_is_an_action_error(action, data_dir, fake_appsrc, rc, stdout,
+def test_a_check_that_cannot_run_is_an_action_error(action_stdin, data_dir, fake_appsrc, rc, stdout,
                                                     stderr, reason):
     fake_appsrc.answer("check", "--json", rc=rc, stdout=stdout, stderr=stderr)
-    run = action("check-gmail-delegation", None, env=fake_appsrc.env(data_dir))
+    run = action_stdin("check-gmail-delegation", None, env=fake_appsrc.env(data_dir))
     assert run.returncode != 0 and run.stdout == "" and reason in run.stderr
 
 

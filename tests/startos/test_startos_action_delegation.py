@@ -45,8 +45,8 @@ def test_saves_the_key_and_domains_and_shows_client_id_and_scopes(action, data_d
         assert secret not in run.stdout + run.stderr
 
 
-def test_the_saved_file_is_a_key_google_auth_can_sign_with(action, data_dir, service_account):
-    action("configure-gmail-delegation",
+def test_the_saved_file_is_a_key_google_auth_can_sign_with(action_stdin, data_dir, service_account):
+    action_stdin("configure-gmail-delegation",
            {"service-account-json": json.dumps(service_account)}).output()
     credentials = google_sa.Credentials.from_service_account_file(
         str(dwd(data_dir) / "service_account.json"),
@@ -76,10 +76,10 @@ def test_raw_line_breaks_inside_the_json_strings_are_tolerated(service_account):
     assert key["client_id"] == service_account["client_id"]
 
 
-def test_empty_own_domains_leaves_them_to_be_derived(action, data_dir, service_account):
-    action("configure-gmail-delegation", {"service-account-json": json.dumps(service_account),
+def test_empty_own_domains_leaves_them_to_be_derived(action_stdin, data_dir, service_account):
+    action_stdin("configure-gmail-delegation", {"service-account-json": json.dumps(service_account),
                                           "own-domains": "fund.com"}).output()
-    out = action("configure-gmail-delegation",
+    out = action_stdin("configure-gmail-delegation",
                  {"service-account-json": json.dumps(service_account),
                   "own-domains": None}).output()
     assert not (dwd(data_dir) / "own_domains").exists()
@@ -152,21 +152,21 @@ def test_bad_domains_are_refused(domains, reason):
     assert reason in str(caught.value)
 
 
-def test_a_bad_domain_keeps_the_previous_key_and_domains(action, data_dir, service_account):
-    action("configure-gmail-delegation", {"service-account-json": json.dumps(service_account),
+def test_a_bad_domain_keeps_the_previous_key_and_domains(action_stdin, data_dir, service_account):
+    action_stdin("configure-gmail-delegation", {"service-account-json": json.dumps(service_account),
                                           "own-domains": "fund.com"}).output()
     before = snapshot(data_dir)
     other = dict(service_account, client_id="999")
-    run = action("configure-gmail-delegation", {"service-account-json": json.dumps(other),
+    run = action_stdin("configure-gmail-delegation", {"service-account-json": json.dumps(other),
                                                 "own-domains": "fund.com, not_a_domain"})
     assert run.returncode != 0 and "own-domains" in run.stderr and run.stdout == ""
     assert snapshot(data_dir) == before
 
 
-def test_a_bad_key_prints_no_key_material(action, data_dir, service_account):
+def test_a_bad_key_prints_no_key_material(action_stdin, data_dir, service_account):
     broken = dict(service_account, private_key=service_account["private_key"][:-60]
                   + "-----END PRIVATE KEY-----\n")
-    run = action("configure-gmail-delegation", {"service-account-json": json.dumps(broken)})
+    run = action_stdin("configure-gmail-delegation", {"service-account-json": json.dumps(broken)})
     assert run.returncode != 0 and "private_key" in run.stderr
     body = key_body(service_account["private_key"])
     for i in range(0, len(body) - 32, 32):

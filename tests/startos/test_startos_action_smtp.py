@@ -50,18 +50,18 @@ def test_the_password_is_never_printed(action):
     assert GOOD["password"] not in run.stdout + run.stderr
 
 
-def test_port_defaults_to_the_security_mode(action, data_dir):
-    action("configure-digest-smtp", {**GOOD, "port": None, "security": "starttls"}).output()
+def test_port_defaults_to_the_security_mode(action_stdin, data_dir):
+    action_stdin("configure-digest-smtp", {**GOOD, "port": None, "security": "starttls"}).output()
     assert smtp_files(data_dir)["port"] == "587"
-    action("configure-digest-smtp", {**GOOD, "port": None, "security": "ssl"}).output()
+    action_stdin("configure-digest-smtp", {**GOOD, "port": None, "security": "ssl"}).output()
     assert smtp_files(data_dir)["port"] == "465"
 
 
-def test_a_relay_without_sign_in_leaves_no_credentials_behind(action, data_dir):
-    action("configure-digest-smtp", GOOD).output()
+def test_a_relay_without_sign_in_leaves_no_credentials_behind(action_stdin, data_dir):
+    action_stdin("configure-digest-smtp", GOOD).output()
     relay = {"host": "10.0.0.25", "port": 25, "security": "none", "username": None,
              "password": None, "from": "digest@fund.com"}
-    out = action("configure-digest-smtp", relay).output()
+    out = action_stdin("configure-digest-smtp", relay).output()
 
     files = smtp_files(data_dir)
     assert files == {"host": "10.0.0.25", "port": "25", "security": "none",
@@ -72,9 +72,9 @@ def test_a_relay_without_sign_in_leaves_no_credentials_behind(action, data_dir):
     assert all(GOOD["password"] not in p.read_text() for p in leftovers)
 
 
-def test_a_second_run_replaces_the_whole_set_and_cleans_old_generations(action, data_dir):
-    action("configure-digest-smtp", GOOD).output()
-    action("configure-digest-smtp", {**GOOD, "host": "mail.fund.com", "port": 587,
+def test_a_second_run_replaces_the_whole_set_and_cleans_old_generations(action_stdin, data_dir):
+    action_stdin("configure-digest-smtp", GOOD).output()
+    action_stdin("configure-digest-smtp", {**GOOD, "host": "mail.fund.com", "port": 587,
                                      "security": "starttls"}).output()
     assert smtp_files(data_dir)["host"] == "mail.fund.com"
     generations = [p for p in (data_dir / "secrets" / "smtp").iterdir()
@@ -134,11 +134,11 @@ def test_validation_normalizes_good_values(value, expected):
     ({"from": "nobody"}, "from"),
     ({"username": None}, "give both"),
 ])
-def test_bad_input_is_refused_and_the_previous_set_survives(action, data_dir, change, reason):
-    action("configure-digest-smtp", GOOD).output()
+def test_bad_input_is_refused_and_the_previous_set_survives(action_stdin, data_dir, change, reason):
+    action_stdin("configure-digest-smtp", GOOD).output()
     before = snapshot(data_dir)
 
-    run = action("configure-digest-smtp", {**GOOD, **change})
+    run = action_stdin("configure-digest-smtp", {**GOOD, **change})
 
     assert run.returncode != 0
     assert run.stdout == ""
