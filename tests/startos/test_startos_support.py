@@ -162,3 +162,44 @@ def test_is_hostname(value, ok):
 ])
 def test_is_domain(value, ok):
     assert support.is_domain(value) is ok
+
+
+# --- properties ---------------------------------------------------------------------------------
+
+def test_properties_show_status_and_settings_but_no_secret(data_dir, service_account):
+    import json
+
+    support.write_secret_set(data_dir / "secrets" / "smtp",
+                             {"host": "smtp.fund.com", "port": "465", "security": "ssl",
+                              "username": "u", "password": "hunter2-secret", "from": "a@fund.com"},
+                             support.SMTP_FIELDS, root=data_dir)
+    support.write_secret_set(data_dir / "secrets" / "dwd",
+                             {"service_account.json": json.dumps(service_account)},
+                             support.DWD_FIELDS, root=data_dir)
+    status = {"mailboxes_total": 4, "mailboxes_syncing": 3, "demo": False, "last_digest": None,
+              "mailboxes_in_error": [{"address": "x@fund.com", "kind": "permanent",
+                                      "error": "unauthorized_client", "fix": "grant"}]}
+
+    assert support.write_properties(status, root=data_dir) is True
+    text = support.properties_path(data_dir).read_text()
+    data = json.loads(text)["data"]
+    assert data["Mailboxes syncing"]["value"] == "3 of 4"
+    assert data["Mailboxes needing a fix"]["value"] == "1"
+    assert data["Mode"]["value"] == "Live Gmail capture"
+    assert data["Last digest"]["value"] == "none yet"
+    assert data["Digest SMTP"]["value"] == "smtp.fund.com:465 (ssl)"
+    assert data["Delegation client ID"] == {
+        "type": "string", "value": service_account["client_id"], "copyable": True, "qr": False,
+        "masked": False, "description": data["Delegation client ID"]["description"]}
+    for secret in ("hunter2-secret", service_account["private_key_id"], "PRIVATE KEY"):
+        assert secret not in text
+    # Unchanged content is not rewritten (the health check refreshes it every run).
+    assert support.write_properties(status, root=data_dir) is False
+    assert support.write_properties({**status, "mailboxes_syncing": 4}, root=data_dir) is True
+
+
+def test_properties_without_a_status(data_dir):
+    data = support.build_properties(None, root=data_dir)["data"]
+    assert data["Mailboxes syncing"]["value"].startswith("unknown")
+    assert data["Digest SMTP"]["value"] == "not configured"
+    assert data["Delegation client ID"]["value"] == "not configured"
