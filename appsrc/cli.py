@@ -7,6 +7,7 @@ the real adapters; everything below receives what it needs.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -35,7 +36,41 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
+    command("serve", cmd_serve, "run the dashboard and API (production WSGI server) with the worker")
+    command("worker", cmd_worker, "run the background loop alone: mailbox syncs and the digest")
     command("migrate", cmd_migrate, "apply pending database migrations (idempotent)")
+    p = command("sync", cmd_sync, "one sync pass over every enabled mailbox; non-zero exit if any failed")
+    p.add_argument("--mailbox", metavar="ADDR", help="sync only this mailbox")
+    p.add_argument("--full", action="store_true", help="full resync (re-list everything, reconcile)")
+    p = command("check", cmd_check, "verify the delegation key, both scopes and every mailbox")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = command("status", cmd_status, "capture and digest health, for StartOS properties and checks")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    command("settings", cmd_settings, "list every setting, its current value (secrets hidden) and help")
+    command("demo", cmd_demo, "run the appliance in demo mode against the bundled Gmail simulator")
+
+    users = sub.add_parser("users", help="team members and admins").add_subparsers(
+        dest="users_command", required=True, metavar="USERS_COMMAND")
+    p = command("add", cmd_users_add, "create a team member and their mailbox", users)
+    p.add_argument("email")
+    p.add_argument("--name", default="")
+    p.add_argument("--admin", action="store_true", help="may use the dashboard; receives the digest")
+    p.add_argument("--password-stdin", action="store_true", help="read the dashboard password from stdin")
+    p = command("set-password", cmd_users_set_password, "set a user's dashboard password (from stdin)", users)
+    p.add_argument("email")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (default)")
+    p.add_argument("--make-admin", action="store_true", help="also make the user an active admin")
+    p = command("token", cmd_users_token, "issue an API token; printed as the last line", users)
+    p.add_argument("email")
+    p.add_argument("--label", default="cli")
+    command("list", cmd_users_list, "list team members", users)
+
+    imports = sub.add_parser("import", help="bulk imports").add_subparsers(
+        dest="import_command", required=True, metavar="WHAT")
+    p = command("investors", cmd_import_investors,
+                "import investors,domains,graveyard,contact_name,contact_email CSV (all or nothing)", imports)
+    p.add_argument("file", metavar="FILE.csv")
+    p.add_argument("--dry-run", action="store_true", help="validate and report without writing")
     return parser
 
 
@@ -62,6 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _runtime(args: argparse.Namespace, *, demo: bool = False):
+    from appsrc.runtime import build_runtime
+
+    return build_runtime(args.settings, allow_demo=demo)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from appsrc.store.db import open_database
     from appsrc.store.migrations import migrate
@@ -69,4 +110,216 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     db = open_database(args.settings.database_url)
     applied = migrate(db)
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from appsrc.settings import SPECS
+
+    shown = args.settings.redacted()
+    for spec in SPECS:
+        print(f"{spec.env}={shown[spec.env]}\n    {spec.help}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from appsrc.web.server import serve
+
+    runtime = _runtime(args, demo=True)
+    try:
+        return serve(runtime)
+    finally:
+        runtime.close()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    args.settings = args.settings.replace(demo="on")
+    return cmd_serve(args)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from appsrc.worker import Worker
+
+    runtime = _runtime(args, demo=True)
+    try:
+        Worker(runtime).run_until_signalled()
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    runtime = _runtime(args, demo=True)
+    try:
+        reports = runtime.sync_all(mailbox=args.mailbox, full=args.full)
+    finally:
+        runtime.close()
+    if not reports:
+        raise CommandError(f"no mailbox {args.mailbox}" if args.mailbox else
+                           "no mailboxes to sync: add team members with `users add`")
+    for r in reports:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(r.skipped_reasons.items()))
+        print(f"{r.address}: {r.mode}, listed {r.listed}, stored {r.stored}, skipped {r.skipped}"
+              + (f" ({reasons})" if reasons else "") + f", failed {r.failed}, new proposals {r.proposals}"
+              + (f" — {r.error_kind} error: {r.error}" + (f"\n    fix: {r.fix}" if r.fix else "") if r.error else ""))
+    failed = [r.address for r in reports if not r.ok]
+    if failed:
+        raise CommandError(f"{len(failed)} mailbox(es) failed: {', '.join(failed)}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from appsrc.capture.check import check_delegation
+
+    runtime = _runtime(args, demo=False)
+    try:
+        result = check_delegation(runtime)
+    finally:
+        runtime.close()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        key = result["key"]
+        print(f"key: {'ok' if key['ok'] else 'FAILED'}" + (f" (client ID {key['client_id']})" if key["client_id"] else ""))
+        if key["error"]:
+            print(f"    {key['error']}\n    fix: {key['fix']}")
+        for mailbox in result["mailboxes"]:
+            print(f"{mailbox['address']}: {'ok' if mailbox['ok'] else 'FAILED'}")
+            if not mailbox["ok"]:
+                print(f"    {mailbox['error']}" + (f"\n    fix: {mailbox['fix']}" if mailbox["fix"] else ""))
+        if not result["mailboxes"]:
+            print("no mailboxes yet: add team members with `users add`")
+    return 0 if result["ok"] else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from appsrc.store.queries import appliance_status
+
+    runtime = _runtime(args, demo=False)
+    try:
+        status = appliance_status(demo=args.settings.demo == "on" or (
+            args.settings.demo == "auto" and not args.settings.dwd_key_file.is_file()))
+    finally:
+        runtime.close()
+    if args.json:
+        print(json.dumps(status, default=str))
+    else:
+        print(f"mailboxes: {status['mailboxes_syncing']} syncing of {status['mailboxes_total']}")
+        for problem in status["mailboxes_in_error"]:
+            print(f"  {problem['address']}: {problem['kind']} error: {problem['error']}")
+        digest = status["last_digest"]
+        print("last digest: " + (f"{digest['status']} ({digest['kind']}) at {digest['finished_at']}" if digest else "never"))
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise CommandError("the passwords differ")
+        return password
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CommandError("no password on stdin")
+    return password
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from appsrc.crm.users import UserExists, add_user
+    from appsrc.crm.validation import ValidationError
+
+    password = _read_password(args) if args.password_stdin else None
+    runtime = _runtime(args)
+    try:
+        user = add_user(args.email, args.name, runtime.clock.now(), is_admin=args.admin, password=password,
+                        actor_label="cli")
+    except UserExists as exc:
+        raise CommandError(str(exc), status=3) from None
+    except ValidationError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        runtime.close()
+    print(f"added {'admin' if user.is_admin else 'team member'} {user.email} (mailbox {user.email})")
+    return 0
+
+
+def cmd_users_set_password(args: argparse.Namespace) -> int:
+    from appsrc.crm.users import UnknownUser, set_password
+    from appsrc.crm.validation import ValidationError
+
+    password = _read_password(args)
+    runtime = _runtime(args)
+    try:
+        user = set_password(args.email, password, runtime.clock.now(), make_admin=args.make_admin,
+                            actor_label="cli")
+    except UnknownUser as exc:
+        raise CommandError(str(exc), status=4) from None
+    except ValidationError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        runtime.close()
+    print(f"password set for {user.email}" + (" (active admin)" if args.make_admin else ""))
+    return 0
+
+
+def cmd_users_token(args: argparse.Namespace) -> int:
+    from appsrc.crm.users import issue_token
+    from appsrc.crm.validation import ValidationError
+
+    runtime = _runtime(args)
+    try:
+        token = issue_token(args.email, runtime.clock.now(), label=args.label, actor_label="cli")
+    except ValidationError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        runtime.close()
+    print("API token (shown once; send it as `Authorization: Bearer <token>`):")
+    print(token)
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from appsrc.store.models import User
+
+    runtime = _runtime(args)
+    try:
+        for user in User.select().order_by(User.email):
+            flags = ", ".join(f for f, on in (("admin", user.is_admin), ("inactive", not user.is_active)) if on)
+            print(f"{user.email}\t{user.name}" + (f"\t({flags})" if flags else ""))
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_import_investors(args: argparse.Namespace) -> int:
+    from appsrc.crm.investors import import_investors_csv, rematch
+    from appsrc.crm.validation import ValidationError
+
+    try:
+        with open(args.file, encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"cannot read {args.file}: {exc}") from None
+    runtime = _runtime(args)
+    try:
+        directory = runtime.directory()
+        result = import_investors_csv(text, runtime.clock.now(), own_domains=directory.own_domains,
+                                      actor_label="cli", dry_run=args.dry_run)
+        print(f"{'would import' if args.dry_run else 'imported'} {result.rows} row(s): "
+              f"investors {result.investors_created} new, {result.investors_updated} updated; "
+              f"contacts {result.contacts_created} new, {result.contacts_updated} updated")
+        if not args.dry_run and (result.changed_domains or result.changed_addresses):
+            stats = rematch(runtime.directory(), runtime.clock.now(), domains=result.changed_domains,
+                            addresses=result.changed_addresses)
+            print(f"rematched {stats['emails']} captured email(s): {stats['proposals_added']} new proposal(s)")
+    except ValidationError as exc:
+        if hasattr(exc, "errors"):
+            for line, message in exc.errors:
+                print(f"{args.file}:{line}: {message}", file=sys.stderr)
+            raise CommandError(f"{len(exc.errors)} problem(s) in {args.file}; nothing was imported") from None
+        raise CommandError(str(exc)) from None
+    finally:
+        runtime.close()
     return 0

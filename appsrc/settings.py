@@ -153,7 +153,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("CRM_DEMO", "demo", "auto", _choice("auto", "on", "off"),
          "Demo mode with the bundled Gmail simulator: auto = when no delegation key is configured."),
     Spec("CRM_LOG_LEVEL", "log_level", "info", _choice("debug", "info", "warning", "error"),
-         "Logging level."),
+         "Logging level of the appliance's logs (stderr)."),
 )
 
 

@@ -61,7 +61,6 @@ class EmailAccount(BaseModel):
     backfill_finished_at = UTCDateTimeField(null=True)
     sync_generation = IntegerField(default=0)
     messages_total = IntegerField(null=True)  # getProfile's estimate, for the progress bar
-    listed_count = IntegerField(default=0)
     stored_count = IntegerField(default=0)
     skipped_count = IntegerField(default=0)
     failed_count = IntegerField(default=0)
@@ -80,14 +79,15 @@ class EmailAccount(BaseModel):
 class Email(BaseModel):
     id = AutoField()
     dedupe_key = CharField(unique=True)
-    message_id = CharField(null=True, index=True)
+    fingerprint = CharField(default="")  # the Date header, to tell apart two emails sharing a Message-ID
+    message_id = TextField(null=True, index=True)
     subject = TextField(default="")
     from_email = CharField(default="", index=True)
     from_name = CharField(default="")
     reply_to = JSONField(default=list)  # [{"email", "name"}]
     to = JSONField(default=list)
     cc = JSONField(default=list)
-    in_reply_to = CharField(null=True)
+    in_reply_to = TextField(null=True)
     references = JSONField(default=list)
     sent_at = UTCDateTimeField(index=True)
     snippet = TextField(default="")
@@ -104,7 +104,8 @@ class Email(BaseModel):
 class EmailParticipant(BaseModel):
     id = AutoField()
     email = ForeignKeyField(Email, backref="participants", on_delete="CASCADE")
-    address = CharField(index=True)
+    address = CharField()
+    match_key = CharField(index=True)  # matcher.match_key(address): how contacts are found
     domain = CharField(index=True)
     role = CharField()  # from | to | cc | bcc | reply_to
 

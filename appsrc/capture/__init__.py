@@ -1,0 +1,1 @@
+"""Gmail capture: delegation credentials, the Gmail remote, parser, matcher and sync."""

@@ -1,0 +1,51 @@
+"""`python -m appsrc check`: prove the delegation works before trusting the sync with it.
+
+Each scope is minted on its own so a missing grant is named exactly, then getProfile proves the
+mailbox has Gmail.
+"""
+
+from __future__ import annotations
+
+from appsrc.capture.credentials import ALL_SCOPES, SCOPE_READONLY, DelegationError, grant_fix
+from appsrc.capture.gmail import GmailError
+from appsrc.store.models import EmailAccount
+
+
+def check_delegation(runtime) -> dict:
+    result = {"ok": False, "key": {"ok": False, "client_id": None, "error": None, "fix": None}, "mailboxes": []}
+    try:
+        info = runtime.credentials.key_info()
+    except DelegationError as exc:
+        result["key"].update(error=str(exc), fix=exc.fix)
+        return result
+    result["key"].update(ok=True, client_id=info.client_id)
+    for account in EmailAccount.select().where(EmailAccount.sync_enabled).order_by(EmailAccount.address):
+        result["mailboxes"].append(_check_mailbox(runtime, account.address, info.client_id))
+    result["ok"] = all(m["ok"] for m in result["mailboxes"])
+    return result
+
+
+def _check_mailbox(runtime, address: str, client_id: str) -> dict:
+    entry = {"address": address, "ok": False, "error": None, "fix": None, "scopes": {}}
+    missing = []
+    for scope in ALL_SCOPES:
+        try:
+            runtime.credentials.credentials_for(address, (scope,))
+            entry["scopes"][scope] = "ok"
+        except DelegationError as exc:
+            entry["scopes"][scope] = exc.code
+            if exc.code != "unauthorized_client":
+                entry.update(error=str(exc), fix=exc.fix)
+                return entry
+            missing.append(scope)
+    if missing:
+        entry.update(error="delegation is not granted for " + ", ".join(missing),
+                     fix=grant_fix(client_id))
+        return entry
+    try:
+        runtime.remotes.remote(address, (SCOPE_READONLY,)).get_profile()
+    except (GmailError, DelegationError) as exc:
+        entry.update(error=str(exc), fix=exc.fix)
+        return entry
+    entry["ok"] = True
+    return entry

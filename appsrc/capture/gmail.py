@@ -1,0 +1,356 @@
+"""The Gmail remote: the only module that imports googleapiclient.
+
+It knows Gmail's wire behaviour — quota units, batches, "Retry after", per-part errors — and
+nothing about our store. Each `GmailRemote` serves one mailbox on one thread (httplib2 is not
+thread-safe); `GmailRemotes` hands them out and owns the quota buckets every thread shares.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import re
+import socket
+import ssl
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import resources
+
+import google_auth_httplib2
+import httplib2
+from googleapiclient.discovery import build_from_document
+from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest
+
+from appsrc.capture.credentials import SCOPE_READONLY, DelegatedCredentials, DelegationError
+from appsrc.capture.quota import COST, PROJECT_UNITS_PER_S, USER_UNITS_PER_S, TokenBucket
+from appsrc.clock import Clock
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 50  # Google rejects more than 50 inner calls ("Inner request count exceeds the limit")
+MIN_BATCH = 5
+LIST_PAGE_SIZE = 500
+RATE_LIMIT_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "dailyLimitExceeded",
+                      "concurrentLimitExceeded", "backendError", "quotaExceeded"}
+_RETRY_AFTER = re.compile(r"Retry after (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)")
+_NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, httplib2.HttpLib2Error)
+
+
+class GmailError(Exception):
+    """A Gmail call failed after the retries it deserved."""
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str = "",
+                 permanent: bool = False, fix: str | None = None,
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.permanent = permanent
+        self.fix = fix
+        self.retry_after_s = retry_after_s
+
+
+class HistoryExpired(GmailError):
+    """The history cursor is older than Gmail keeps: the mailbox needs a full sync."""
+
+
+class RateLimited(GmailError):
+    """Gmail asked us to wait longer than is worth blocking a worker thread for."""
+
+
+@dataclass
+class FetchedBatch:
+    """What one batch of messages.get returned, id by id."""
+
+    messages: dict[str, dict] = field(default_factory=dict)  # id -> Gmail message resource
+    gone: list[str] = field(default_factory=list)  # 404: deleted since it was listed
+    failed: dict[str, str] = field(default_factory=dict)  # id -> last error, retries exhausted
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    records: list[dict]
+    next_page_token: str | None
+    history_id: str
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    base_delay_s: float = 0.5
+    max_delay_s: float = 32.0
+    max_block_s: float = 90.0  # longer "Retry after" waits end the cycle instead (RateLimited)
+
+
+@lru_cache(maxsize=1)
+def _discovery_document() -> str:
+    # The discovery document shipped in the client's wheel: no network, and identical in tests.
+    package = resources.files("googleapiclient") / "discovery_cache" / "documents" / "gmail.v1.json"
+    return package.read_text(encoding="utf-8")
+
+
+class GmailRemotes:
+    """Factory of per-thread, per-mailbox remotes sharing quota buckets across threads."""
+
+    def __init__(self, credentials: DelegatedCredentials, endpoint: str, clock: Clock, *,
+                 quota_fraction: float = 0.97, http_timeout_s: float = 60.0,
+                 retry: RetryPolicy = RetryPolicy(), max_batch: int = MAX_BATCH) -> None:
+        self.credentials = credentials
+        self.endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
+        self.clock = clock
+        self.quota_fraction = quota_fraction
+        self.http_timeout_s = http_timeout_s
+        self.retry = retry
+        self.max_batch = max(1, min(max_batch, MAX_BATCH))
+        self.project_bucket = TokenBucket(PROJECT_UNITS_PER_S * quota_fraction,
+                                          PROJECT_UNITS_PER_S * quota_fraction, clock)
+        self._user_buckets: dict[str, TokenBucket] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def user_bucket(self, address: str) -> TokenBucket:
+        with self._lock:
+            bucket = self._user_buckets.get(address)
+            if bucket is None:
+                rate = USER_UNITS_PER_S * self.quota_fraction
+                # The burst is one full batch of gets, so a batch never waits on itself.
+                bucket = TokenBucket(rate, max(rate, COST["users.messages.get"] * MAX_BATCH), self.clock)
+                self._user_buckets[address] = bucket
+            return bucket
+
+    def remote(self, address: str, scopes: tuple[str, ...] = (SCOPE_READONLY,)) -> GmailRemote:
+        """The calling thread's remote for `address` (built once per thread and mailbox)."""
+        cache = getattr(self._local, "remotes", None)
+        if cache is None:
+            cache = self._local.remotes = {}
+        key = (address.lower(), tuple(sorted(scopes)))
+        remote = cache.get(key)
+        if remote is None:
+            remote = cache[key] = GmailRemote(self, address.lower(), key[1])
+        return remote
+
+
+class GmailRemote:
+    """One mailbox's Gmail, for the thread that created it."""
+
+    def __init__(self, remotes: GmailRemotes, address: str, scopes: tuple[str, ...]) -> None:
+        self._remotes = remotes
+        self.address = address
+        self.scopes = scopes
+        self._clock = remotes.clock
+        self._retry = remotes.retry
+        self._bucket = remotes.user_bucket(address)
+        self._creds = None
+        self._http = None
+        self._service = None
+        self.batch_size = remotes.max_batch
+        self.calls = 0  # HTTP requests made (a batch counts once), for benchmarks
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def service(self):
+        """The googleapiclient service with a fresh token (rebuilt when the key changes)."""
+        creds = self._remotes.credentials.credentials_for(self.address, self.scopes)
+        if creds is not self._creds:
+            self._creds = creds
+            self._http = google_auth_httplib2.AuthorizedHttp(
+                creds, http=httplib2.Http(timeout=self._remotes.http_timeout_s))
+            self._service = build_from_document(
+                _discovery_document(), http=self._http,
+                client_options={"api_endpoint": self._remotes.endpoint})
+        return self._service
+
+    def _pay(self, units: int) -> None:
+        self._bucket.acquire(units)
+        self._remotes.project_bucket.acquire(units)
+
+    def execute(self, method: str, make_request):
+        """Run one call with quota pacing and retries; `make_request(service)` builds it."""
+        attempt = 0
+        while True:
+            attempt += 1
+            self._pay(COST.get(method, 5))
+            try:
+                self.calls += 1
+                return make_request(self.service()).execute()
+            except HttpError as exc:
+                error = _http_error(exc, self._clock.now())
+                if method == "users.history.list" and error.status == 404:
+                    raise HistoryExpired("history cursor expired", status=404, reason="notFound") from None
+                if error.permanent or attempt >= self._retry.attempts:
+                    raise error from None
+                self._backoff(attempt, error.retry_after_s, rate_limited=error.status in (403, 429))
+            except DelegationError:
+                raise
+            except _NETWORK_ERRORS as exc:
+                if attempt >= self._retry.attempts:
+                    raise GmailError(f"network error talking to Gmail: {exc!r}"[:300]) from None
+                self._backoff(attempt, None, rate_limited=False)
+
+    def _backoff(self, attempt: int, retry_after_s: float | None, *, rate_limited: bool) -> None:
+        if rate_limited:
+            self._bucket.drain()
+        if retry_after_s is not None:
+            if retry_after_s > self._retry.max_block_s:
+                raise RateLimited(f"Gmail asked to retry after {retry_after_s:.0f} s",
+                                  status=429, reason="rateLimitExceeded", retry_after_s=retry_after_s)
+            delay = retry_after_s
+        else:
+            delay = min(self._retry.max_delay_s, self._retry.base_delay_s * 2 ** (attempt - 1))
+            delay *= 0.5 + random.random() / 2  # jitter so mailboxes do not retry in lockstep
+        self._clock.sleep(delay)
+
+    # -- reads ------------------------------------------------------------------------------
+    def get_profile(self) -> dict:
+        return self.execute("users.getProfile", lambda s: s.users().getProfile(userId="me"))
+
+    def list_labels(self) -> list[dict]:
+        return self.execute("users.labels.list", lambda s: s.users().labels().list(userId="me")).get("labels", [])
+
+    def list_messages(self, page_token: str | None = None) -> tuple[list[dict], str | None]:
+        """One page of message ids, newest first. SPAM and TRASH are excluded by Gmail's
+        default (includeSpamTrash=false); chats by the query."""
+        response = self.execute("users.messages.list", lambda s: s.users().messages().list(
+            userId="me", maxResults=LIST_PAGE_SIZE, pageToken=page_token, q="-in:chats",
+            includeSpamTrash=False))
+        return response.get("messages", []), response.get("nextPageToken")
+
+    def list_history(self, start_history_id: str, page_token: str | None = None) -> HistoryPage:
+        response = self.execute("users.history.list", lambda s: s.users().history().list(
+            userId="me", startHistoryId=start_history_id, pageToken=page_token,
+            maxResults=500,
+            historyTypes=["messageAdded", "messageDeleted", "labelAdded", "labelRemoved"]))
+        return HistoryPage(response.get("history", []), response.get("nextPageToken"),
+                           str(response.get("historyId") or start_history_id))
+
+    def fetch_raw(self, ids: list[str]) -> Iterator[FetchedBatch]:
+        """messages.get(format=raw) for `ids`, in adaptive batches, yielding each batch's
+        outcome so the caller can store it before the next one is fetched.
+
+        Only the failed inner calls are retried, at the back of the queue; a 429/5xx inside a
+        batch halves the batch size and clean batches grow it back by five. Gmail's "Retry
+        after" pauses the whole mailbox; a throttle without one drains our bucket.
+        """
+        queue = deque(dict.fromkeys(ids))
+        fresh = len(queue)  # ids never attempted are at the front, retries at the back
+        attempts: dict[str, int] = {}
+        while queue:
+            chunk = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
+            fresh = max(0, fresh - len(chunk))
+            outcome, retry, retry_after, throttled = self._batch_get(chunk)
+            if retry:
+                self.batch_size = max(MIN_BATCH, self.batch_size // 2)
+            else:
+                self.batch_size = min(self._remotes.max_batch, self.batch_size + 5)
+            for gmail_id, reason in retry.items():
+                attempts[gmail_id] = attempts.get(gmail_id, 0) + 1
+                if attempts[gmail_id] >= self._retry.attempts:
+                    outcome.failed[gmail_id] = reason
+                else:
+                    queue.append(gmail_id)
+            yield outcome
+            if retry_after is not None or (queue and not fresh and retry):
+                worst = max((attempts.get(i, 1) for i in queue), default=1)
+                self._backoff(worst, retry_after, rate_limited=throttled)
+            elif throttled:
+                self._bucket.drain()
+
+    def _batch_get(self, chunk: list[str]) -> tuple[FetchedBatch, dict[str, str], float | None, bool]:
+        """One batch: the outcome, the ids to retry (with why), Gmail's longest "Retry after",
+        and whether Gmail throttled us (then our bucket was too optimistic and is drained)."""
+        outcome = FetchedBatch()
+        retry: dict[str, str] = {}
+        retry_after: list[float] = []
+        throttled: list[bool] = []
+
+        def on_part(request_id, response, exception):
+            if exception is None:
+                outcome.messages[request_id] = response
+                return
+            error = _http_error(exception, self._clock.now())
+            if error.status == 404:
+                outcome.gone.append(request_id)
+            elif error.permanent:
+                outcome.failed[request_id] = str(error)
+            else:
+                retry[request_id] = str(error)
+                if error.status in (403, 429):
+                    throttled.append(True)
+                if error.retry_after_s is not None:
+                    retry_after.append(error.retry_after_s)
+
+        self._pay(COST["users.messages.get"] * len(chunk))
+        service = self.service()
+        batch = BatchHttpRequest(callback=on_part, batch_uri=self._remotes.endpoint + "batch/gmail/v1")
+        for gmail_id in chunk:
+            batch.add(service.users().messages().get(userId="me", id=gmail_id, format="raw"),
+                      request_id=gmail_id)
+        try:
+            self.calls += 1
+            batch.execute(http=self._http)
+        except HttpError as exc:  # the whole batch failed: every part is retried
+            error = _http_error(exc, self._clock.now())
+            if error.permanent:
+                raise error from None
+            return (outcome, {gmail_id: str(error) for gmail_id in chunk}, error.retry_after_s,
+                    error.status in (403, 429))
+        except _NETWORK_ERRORS as exc:
+            return outcome, {gmail_id: f"network error: {exc!r}"[:200] for gmail_id in chunk}, None, False
+        return outcome, retry, max(retry_after) if retry_after else None, bool(throttled)
+
+    # -- writes (drafts only here; the digest transport owns the one send) --------------------
+    def create_draft(self, raw: bytes, thread_id: str | None) -> dict:
+        message = {"raw": base64.urlsafe_b64encode(raw).decode("ascii")}
+        if thread_id:
+            message["threadId"] = thread_id
+        return self.execute("users.drafts.create", lambda s: s.users().drafts().create(
+            userId="me", body={"message": message}))
+
+
+def _http_error(exc: HttpError, now: datetime) -> GmailError:
+    """Turn googleapiclient's HttpError into a classified GmailError."""
+    status = int(exc.resp.status) if getattr(exc, "resp", None) is not None else None
+    reason, message = "", ""
+    try:
+        payload = json.loads(exc.content.decode("utf-8") if isinstance(exc.content, bytes) else exc.content)
+        error = payload.get("error", {}) if isinstance(payload, dict) else {}
+        message = str(error.get("message") or "")
+        details = error.get("errors") or []
+        reason = str(details[0].get("reason") or "") if details else str(error.get("status") or "")
+    except (ValueError, AttributeError, TypeError):
+        message = (exc.content[:200].decode("utf-8", "replace") if isinstance(exc.content, bytes)
+                   else str(exc.content)[:200])
+    retry_after = _retry_after_seconds(message, now)
+    text = f"Gmail {status} {reason}: {message}".strip()
+    if status == 429 or (status == 403 and reason in RATE_LIMIT_REASONS):
+        return GmailError(text, status=status, reason=reason, retry_after_s=retry_after)
+    if status is not None and status >= 500:
+        return GmailError(text, status=status, reason=reason)
+    if status == 400 and "Mail service not enabled" in message:
+        return GmailError(text, status=status, reason=reason, permanent=True,
+                          fix="Turn on Gmail for this user in the Google Admin console "
+                              "(Apps → Google Workspace → Gmail), or disable this mailbox.")
+    if status == 403 and ("insufficient" in reason.lower() or "scope" in message.lower()):
+        return GmailError(text, status=status, reason=reason, permanent=True,
+                          fix="Grant both scopes to the service account's client ID in the Admin console.")
+    if status == 401:
+        return GmailError(text, status=status, reason=reason)  # token raced its expiry: retry
+    return GmailError(text, status=status, reason=reason, permanent=status is not None and status < 500 and status != 404)
+
+
+def _retry_after_seconds(message: str, now: datetime) -> float | None:
+    """Seconds until Gmail's "Retry after <RFC 3339 time>" (from the error message), if any."""
+    match = _RETRY_AFTER.search(message or "")
+    if not match:
+        return None
+    try:
+        when = datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0.0, (when - now).total_seconds())

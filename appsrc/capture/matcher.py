@@ -1,0 +1,158 @@
+"""Match an email's participants to the fund's investors and contacts — pure, no I/O.
+
+Rules (the spec's, made exact):
+- a contact is found by its exact address, free-mail addresses included, compared by
+  `match_key` (case-insensitive; "+tag" ignored; Gmail also ignores dots);
+- otherwise an investor is found by the address's domain or a parent domain, never by a free-mail
+  domain (gmail.com cannot belong to an investor);
+- mail where every participant is one of our own (domains or team mailboxes) is internal-only and
+  is not captured; mail involving an excluded address or domain is not captured at all;
+- bulk mail may be linked to investors but never becomes a proposal, and neither does mail of a
+  graveyard investor (its history stays searchable; un-graveyarding rematches it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+# Domains where anyone can get an address: never evidence of which investor someone works for.
+FREE_MAIL_DOMAINS = frozenset({
+    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "ymail.com",
+    "rocketmail.com", "hotmail.com", "hotmail.co.uk", "hotmail.fr", "hotmail.de", "outlook.com",
+    "outlook.fr", "outlook.de", "live.com", "live.co.uk", "msn.com", "icloud.com", "me.com",
+    "mac.com", "aol.com", "protonmail.com", "protonmail.ch", "proton.me", "pm.me", "gmx.com",
+    "gmx.de", "gmx.net", "gmx.at", "gmx.ch", "web.de", "t-online.de", "yandex.com", "yandex.ru",
+    "mail.ru", "qq.com", "163.com", "126.com", "sina.com", "zoho.com", "fastmail.com", "fastmail.fm",
+    "hey.com", "tutanota.com", "tuta.io", "mail.com", "orange.fr", "free.fr", "laposte.net",
+    "libero.it", "virgilio.it", "btinternet.com", "comcast.net", "verizon.net", "att.net",
+    "sbcglobal.net", "naver.com", "daum.net", "rediffmail.com", "seznam.cz", "wp.pl", "o2.pl",
+    "bigpond.com", "optusnet.com.au", "shaw.ca", "rogers.com", "sympatico.ca",
+})
+_GMAIL = {"gmail.com", "googlemail.com"}
+
+ROLES = ("from", "reply_to", "to", "cc", "bcc")  # the order links prefer their matched address
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def match_key(address: str) -> str:
+    """The form two addresses of one mailbox share: lower-case, no +tag, Gmail without dots."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in _GMAIL:
+        return local.replace(".", "") + "@gmail.com"
+    return f"{local}@{domain}"
+
+
+def parent_domains(domain: str) -> Iterable[str]:
+    """mail.acme.com, acme.com (never the bare top-level label)."""
+    labels = domain.lower().strip(".").split(".")
+    for i in range(len(labels) - 1):
+        yield ".".join(labels[i:])
+
+
+def is_free_mail(domain: str) -> bool:
+    return domain.lower() in FREE_MAIL_DOMAINS
+
+
+@dataclass(frozen=True)
+class ContactRef:
+    contact_id: int
+    investor_id: int
+
+
+@dataclass(frozen=True)
+class Directory:
+    """A snapshot of who is who, loaded once per sync pass or rematch."""
+
+    own_domains: frozenset[str] = frozenset()
+    own_addresses: frozenset[str] = frozenset()
+    contacts: Mapping[str, ContactRef] = field(default_factory=dict)  # match_key -> contact
+    investor_domains: Mapping[str, int] = field(default_factory=dict)  # domain -> investor id
+    graveyard: frozenset[int] = frozenset()
+    excluded_addresses: frozenset[str] = frozenset()  # match keys
+    excluded_domains: frozenset[str] = frozenset()
+
+    def is_own(self, address: str) -> bool:
+        if address in self.own_addresses:
+            return True
+        return any(d in self.own_domains for d in parent_domains(domain_of(address)))
+
+    def is_excluded(self, address: str) -> bool:
+        if match_key(address) in self.excluded_addresses:
+            return True
+        return any(d in self.excluded_domains for d in parent_domains(domain_of(address)))
+
+    def investor_for_domain(self, domain: str) -> int | None:
+        if is_free_mail(domain):
+            return None
+        for candidate in parent_domains(domain):
+            if is_free_mail(candidate):
+                return None
+            investor_id = self.investor_domains.get(candidate)
+            if investor_id is not None:
+                return investor_id
+        return None
+
+
+@dataclass(frozen=True)
+class Link:
+    investor_id: int
+    contact_id: int | None
+    address: str
+
+
+@dataclass(frozen=True)
+class Proposal:
+    investor_id: int
+    contact_id: int | None
+    address: str
+
+    @property
+    def target_key(self) -> str:
+        return f"contact:{self.contact_id}" if self.contact_id is not None else f"address:{self.address}"
+
+
+@dataclass(frozen=True)
+class Match:
+    verdict: str  # capture | internal | excluded
+    links: tuple[Link, ...] = ()
+    proposals: tuple[Proposal, ...] = ()
+    excluded_by: str | None = None
+
+
+def match(participants: Iterable[tuple[str, str]], directory: Directory, *, is_bulk: bool) -> Match:
+    """Decide what happens to an email from its (role, address) pairs."""
+    ordered = sorted(
+        {(role, address) for role, address in participants if address},
+        key=lambda pair: (ROLES.index(pair[0]) if pair[0] in ROLES else len(ROLES), pair[1]),
+    )
+    external = []
+    for role, address in ordered:
+        if directory.is_excluded(address):
+            return Match("excluded", excluded_by=address)
+        if not directory.is_own(address):
+            external.append(address)
+    if not external:
+        return Match("internal")
+
+    links: dict[int, Link] = {}
+    proposals: dict[str, Proposal] = {}
+    for address in dict.fromkeys(external):
+        contact = directory.contacts.get(match_key(address))
+        if contact is not None:
+            investor_id, contact_id = contact.investor_id, contact.contact_id
+        else:
+            investor_id, contact_id = directory.investor_for_domain(domain_of(address)), None
+            if investor_id is None:
+                continue
+        current = links.get(investor_id)
+        if current is None or (current.contact_id is None and contact_id is not None):
+            links[investor_id] = Link(investor_id, contact_id, address)
+        if not is_bulk and investor_id not in directory.graveyard:
+            proposal = Proposal(investor_id, contact_id, address)
+            proposals.setdefault(proposal.target_key, proposal)
+    return Match("capture", tuple(links.values()), tuple(proposals.values()))

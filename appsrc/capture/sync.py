@@ -1,0 +1,339 @@
+"""Mailbox sync: Gmail (through the remote) turned into idempotent writes to the store.
+
+State machine per mailbox (explicit in `EmailAccount`):
+- backfill: take the cursor from getProfile *before* listing, list pages (the page token saved
+  after each page's messages are stored, so a restart resumes), fetch what is not yet known, then
+  promote the cursor and catch up from history;
+- incremental: apply history since the cursor (added, deleted, moved to/from TRASH or SPAM);
+  the new cursor is saved only after everything it covers is stored;
+- resync: an expired cursor (404) starts a new backfill *generation*; messages it lists are
+  matched to existing sightings (nothing is duplicated) and sightings it no longer sees are
+  marked deleted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import html
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from appsrc.capture.credentials import DelegationError
+from appsrc.capture.gmail import GmailError, GmailRemote, GmailRemotes, HistoryExpired, RateLimited
+from appsrc.capture.matcher import Directory, match
+from appsrc.capture.parser import ParsedEmail, UnparseableEmail, parse_email
+from appsrc.clock import Clock
+from appsrc.store import capture as store
+from appsrc.store.db import database
+from appsrc.store.models import EmailAccount
+
+log = logging.getLogger(__name__)
+
+EXCLUDED_LABELS = frozenset({"SPAM", "TRASH", "CHAT"})
+GONE_LABELS = frozenset({"SPAM", "TRASH"})  # a sighting with one of these is not live
+PERMANENT_RETRY = timedelta(hours=1)  # a permanent error is re-probed slowly, never in a loop
+MAX_DATE_SKEW = timedelta(days=2)
+
+
+@dataclass
+class SyncReport:
+    address: str
+    mode: str = "incremental"  # backfill | incremental | resync
+    listed: int = 0
+    stored: int = 0
+    skipped: int = 0
+    failed: int = 0
+    new_emails: int = 0
+    proposals: int = 0
+    deleted: int = 0
+    restored: int = 0
+    error: str | None = None
+    error_kind: str | None = None  # transient | permanent
+    fix: str | None = None
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class SyncInterrupted(Exception):
+    """The worker is stopping; everything stored so far is consistent and resumable."""
+
+
+class MailboxSync:
+    """Syncs one mailbox per call; safe to run for different mailboxes on different threads."""
+
+    def __init__(self, remotes: GmailRemotes, clock: Clock, load_directory: Callable[[], Directory], *,
+                 max_body_chars: int = 20_000) -> None:
+        self._remotes = remotes
+        self._clock = clock
+        self._load_directory = load_directory
+        self._max_body_chars = max_body_chars
+        self.should_stop: Callable[[], bool] = lambda: False  # set by the worker on SIGTERM
+
+    def sync(self, account_id: int, *, full: bool = False) -> SyncReport:
+        with database.connection_context():
+            account = EmailAccount.get_by_id(account_id)
+            report = SyncReport(account.address)
+            now = self._clock.now()
+            try:
+                remote = self._remotes.remote(account.address)
+                directory = self._load_directory()
+                if full or account.backfill_state != "done" or not account.history_id:
+                    self._backfill(account, remote, directory, report, restart=full)
+                else:
+                    try:
+                        self._incremental(account, remote, directory, report)
+                    except HistoryExpired:
+                        log.warning("%s: history cursor expired, starting a full resync", account.address)
+                        self._backfill(account, remote, directory, report, restart=True)
+                self._retry_pending(account, remote, directory, report)
+            except SyncInterrupted:
+                report.error, report.error_kind = "interrupted by shutdown", "transient"
+            except DelegationError as exc:
+                self._record_error(account, report, str(exc), exc.permanent, exc.fix, now)
+            except RateLimited as exc:
+                self._record_error(account, report, str(exc), False, None, now,
+                                   paused_until=now + timedelta(seconds=exc.retry_after_s or 60))
+            except GmailError as exc:
+                self._record_error(account, report, str(exc), exc.permanent, exc.fix, now)
+            else:
+                EmailAccount.update(last_sync_at=now, last_success_at=self._clock.now(), last_error=None,
+                                    last_error_kind=None, last_error_fix=None, last_error_at=None,
+                                    paused_until=None, sync_requested_at=None).where(
+                    EmailAccount.id == account.id).execute()
+            return report
+
+    # -- backfill -------------------------------------------------------------------------------
+    def _backfill(self, account: EmailAccount, remote: GmailRemote, directory: Directory,
+                  report: SyncReport, *, restart: bool) -> None:
+        report.mode = "resync" if restart else "backfill"
+        if restart or account.backfill_state != "running":
+            profile = remote.get_profile()  # the cursor comes first: nothing after it is missed
+            generation = account.sync_generation + 1
+            EmailAccount.update(
+                backfill_state="running", backfill_history_id=str(profile["historyId"]),
+                backfill_page_token=None, backfill_listed=0, backfill_started_at=self._clock.now(),
+                backfill_finished_at=None, sync_generation=generation,
+                messages_total=profile.get("messagesTotal"),
+                full_resyncs=EmailAccount.full_resyncs + (1 if generation > 1 else 0),
+            ).where(EmailAccount.id == account.id).execute()
+            account = EmailAccount.get_by_id(account.id)
+        generation = account.sync_generation
+        token = account.backfill_page_token
+        while True:
+            if self.should_stop():
+                raise SyncInterrupted()
+            messages, next_token = remote.list_messages(token)
+            ids = [m["id"] for m in messages]
+            report.listed += len(ids)
+            known = store.known_ids(account.id, ids)
+            if generation > 1 and known:
+                with database.atomic():
+                    store.mark_seen(account.id, generation, list(known))
+            self._fetch_and_store(account, remote, directory, [i for i in ids if i not in known], report)
+            # Saved only once the page's messages are stored: a crash re-lists this page.
+            EmailAccount.update(backfill_page_token=next_token,
+                                backfill_listed=EmailAccount.backfill_listed + len(ids)).where(
+                EmailAccount.id == account.id).execute()
+            if not next_token:
+                break
+            token = next_token
+        with database.atomic():
+            if generation > 1:
+                report.deleted += store.reconcile_full_sync(account.id, generation, self._clock.now())
+            EmailAccount.update(history_id=EmailAccount.backfill_history_id, backfill_state="done",
+                                backfill_page_token=None, backfill_finished_at=self._clock.now()).where(
+                EmailAccount.id == account.id).execute()
+        self._incremental(EmailAccount.get_by_id(account.id), remote, directory, report)
+
+    # -- incremental ------------------------------------------------------------------------------
+    def _incremental(self, account: EmailAccount, remote: GmailRemote, directory: Directory,
+                     report: SyncReport) -> None:
+        labels: dict[str, list[str]] = {}  # final labels of every message the history touched
+        added: set[str] = set()
+        deleted: set[str] = set()
+        token = None
+        latest = account.history_id
+        while True:
+            page = remote.list_history(account.history_id, token)
+            for record in page.records:
+                for kind in ("messagesAdded", "labelsAdded", "labelsRemoved"):
+                    for change in record.get(kind, []):
+                        message = change.get("message", {})
+                        if message.get("id"):
+                            labels[message["id"]] = list(message.get("labelIds", []))
+                            if kind == "messagesAdded":
+                                added.add(message["id"])
+                for change in record.get("messagesDeleted", []):
+                    gmail_id = change.get("message", {}).get("id")
+                    if gmail_id:
+                        deleted.add(gmail_id)
+                        added.discard(gmail_id)
+            latest = page.history_id
+            token = page.next_page_token  # pages can be empty and still have a next page
+            if not token:
+                break
+
+        now = self._clock.now()
+        touched = [i for i in labels if i not in deleted]
+        sighted = store.known_ids(account.id, touched)
+        with database.atomic():
+            report.deleted += store.set_deleted(account.id, list(deleted), now)
+            live_labels = {i: labels[i] for i in touched if i in sighted}
+            store.set_labels(account.id, live_labels)
+            report.deleted += store.set_deleted(
+                account.id, [i for i, l in live_labels.items() if GONE_LABELS & set(l)], now)
+            report.restored += store.set_deleted(
+                account.id, [i for i, l in live_labels.items() if not GONE_LABELS & set(l)], None)
+        to_fetch, skipped = [], []
+        for gmail_id in touched:
+            if gmail_id in sighted:
+                continue
+            if EXCLUDED_LABELS & set(labels[gmail_id]):
+                if gmail_id in added:
+                    skipped.append((gmail_id, "spam_trash_chat", ",".join(sorted(EXCLUDED_LABELS & set(labels[gmail_id])))))
+            elif "DRAFT" in labels[gmail_id]:
+                skipped.append((gmail_id, "draft", "a draft, not a sent or received email"))
+            else:
+                to_fetch.append(gmail_id)
+        report.listed += len(added)
+        if skipped:
+            self._apply(account, store.BatchWrite(skipped=skipped), report)
+        self._fetch_and_store(account, remote, directory, to_fetch, report)
+        # The cursor moves only after everything it covers is stored.
+        EmailAccount.update(history_id=latest).where(EmailAccount.id == account.id).execute()
+
+    def _retry_pending(self, account: EmailAccount, remote: GmailRemote, directory: Directory,
+                       report: SyncReport) -> None:
+        ids = store.pending_fetch_ids(account.id)
+        if ids:
+            self._fetch_and_store(account, remote, directory, ids, report)
+
+    # -- fetch, parse, match, store ----------------------------------------------------------------
+    def _fetch_and_store(self, account: EmailAccount, remote: GmailRemote, directory: Directory,
+                         ids: list[str], report: SyncReport) -> None:
+        if not ids:
+            return
+        for fetched in remote.fetch_raw(ids):
+            batch = store.BatchWrite(failed=dict(fetched.failed))
+            for gmail_id, message in fetched.messages.items():
+                outcome = self.prepare(message, directory)
+                if isinstance(outcome, store.Sighting):
+                    batch.sightings.append(outcome)
+                else:
+                    batch.skipped.append(outcome)
+            for gmail_id in fetched.gone:
+                batch.skipped.append((gmail_id, "gone", "deleted from the mailbox before it could be fetched"))
+            self._apply(account, batch, report)
+            if self.should_stop():
+                raise SyncInterrupted()
+
+    def _apply(self, account: EmailAccount, batch: store.BatchWrite, report: SyncReport) -> None:
+        counts = store.apply_batch(account.id, account.sync_generation, batch, self._clock.now())
+        report.stored += counts.stored
+        report.skipped += counts.skipped
+        report.failed += counts.failed
+        report.new_emails += counts.new_emails
+        report.proposals += counts.proposals
+        for _, reason, _ in batch.skipped:
+            report.skipped_reasons[reason] = report.skipped_reasons.get(reason, 0) + 1
+
+    def prepare(self, message: dict, directory: Directory) -> store.Sighting | tuple[str, str, str]:
+        """A fetched Gmail message as a sighting to store, or (gmail_id, reason, detail) to skip."""
+        gmail_id = message["id"]
+        labels = tuple(message.get("labelIds") or ())
+        if EXCLUDED_LABELS & set(labels):
+            return gmail_id, "spam_trash_chat", ",".join(sorted(EXCLUDED_LABELS & set(labels)))
+        if "DRAFT" in labels:
+            return gmail_id, "draft", "a draft, not a sent or received email"
+        try:
+            raw = base64.urlsafe_b64decode(message.get("raw", "") + "===")
+        except (binascii.Error, ValueError) as exc:
+            return gmail_id, "unparseable", f"raw is not base64url: {exc}"
+        try:
+            parsed = parse_email(raw, max_body_chars=self._max_body_chars)
+        except UnparseableEmail as exc:
+            return gmail_id, "unparseable", f"{exc.reason}: {exc}"
+        participants = _participants(parsed)
+        result = match(participants, directory, is_bulk=parsed.is_bulk)
+        if result.verdict == "internal":
+            return gmail_id, "internal", "every participant is one of the fund's own"
+        if result.verdict == "excluded":
+            return gmail_id, "excluded", "matches an exclusion rule"
+        internal_date = _internal_date(message)
+        record = _email_record(parsed, participants, result, html.unescape(message.get("snippet", "")),
+                               internal_date or self._clock.now())
+        return store.Sighting(gmail_id, message.get("threadId", ""), labels, internal_date, record)
+
+    def _record_error(self, account: EmailAccount, report: SyncReport, message: str, permanent: bool,
+                      fix: str | None, now: datetime, paused_until: datetime | None = None) -> None:
+        report.error, report.error_kind, report.fix = message, "permanent" if permanent else "transient", fix
+        if permanent:
+            paused_until = now + PERMANENT_RETRY
+        log.warning("%s: sync failed (%s): %s", account.address, report.error_kind, message)
+        EmailAccount.update(last_sync_at=now, last_error=message[:2000], last_error_kind=report.error_kind,
+                            last_error_fix=fix, last_error_at=now, paused_until=paused_until,
+                            sync_requested_at=None).where(EmailAccount.id == account.id).execute()
+
+
+def _participants(parsed: ParsedEmail) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    if parsed.from_addr is not None:
+        pairs.append(("from", parsed.from_addr.email))
+    for role, addresses in (("reply_to", parsed.reply_to), ("to", parsed.to), ("cc", parsed.cc), ("bcc", parsed.bcc)):
+        pairs.extend((role, a.email) for a in addresses)
+    return tuple(dict.fromkeys(pairs))
+
+
+def _internal_date(message: dict) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(message["internalDate"]) / 1000, tz=timezone.utc)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _email_record(parsed: ParsedEmail, participants, result, snippet: str, received: datetime) -> store.EmailRecord:
+    # The Date header is the sender's claim; a wildly wrong one (spam "from 2099") yields to the
+    # time Gmail received the message.
+    sent_at = parsed.sent_at
+    if sent_at is None or sent_at - received > MAX_DATE_SKEW:
+        sent_at = received
+    people = lambda addresses: [{"email": a.email, "name": a.name} for a in addresses]  # noqa: E731
+    from_email = parsed.from_addr.email if parsed.from_addr else ""
+    fingerprint = "date:" + parsed.sent_at.isoformat(timespec="seconds") if parsed.sent_at else ""
+    # Without a Message-ID, the same email in two mailboxes is recognised by its content.
+    content = "\x1f".join([from_email, fingerprint, parsed.subject,
+                           ",".join(sorted(a.email for a in parsed.to + parsed.cc)), parsed.body_text[:4096]])
+    return store.EmailRecord(
+        message_id=parsed.message_id,
+        fingerprint=fingerprint,
+        fallback_key="fp:" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest(),
+        row={
+            "subject": parsed.subject,
+            "from_email": from_email,
+            "from_name": parsed.from_addr.name if parsed.from_addr else "",
+            "reply_to": people(parsed.reply_to),
+            "to": people(parsed.to),
+            "cc": people(parsed.cc),
+            "in_reply_to": parsed.in_reply_to,
+            "references": list(parsed.references),
+            "sent_at": sent_at,
+            "snippet": snippet or parsed.body_text[:200],
+            "body_text": parsed.body_text,
+            "body_truncated": parsed.body_truncated,
+            "has_attachments": bool(parsed.attachments),
+            "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                            for a in parsed.attachments],
+            "size": parsed.size,
+            "is_bulk": parsed.is_bulk,
+            "bulk_reason": parsed.bulk_reason,
+        },
+        participants=participants,
+        match=result,
+    )

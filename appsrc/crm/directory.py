@@ -1,0 +1,45 @@
+"""Build the matcher's `Directory` snapshot from the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from appsrc.capture.credentials import CONSUMER_DOMAINS
+from appsrc.capture.matcher import ContactRef, Directory, match_key
+from appsrc.secrets import load_own_domains_file
+from appsrc.store.models import Contact, ContactEmail, EmailAccount, Exclusion, Investor, InvestorDomain
+
+
+def own_domains(configured: Sequence[str], secrets_dir: Path) -> tuple[str, ...]:
+    """CRM_OWN_DOMAINS, else the delegation action's list, else the team mailboxes' domains."""
+    if configured:
+        return tuple(configured)
+    from_file = load_own_domains_file(secrets_dir)
+    if from_file:
+        return from_file
+    domains = {a.rpartition("@")[2] for (a,) in EmailAccount.select(EmailAccount.address).tuples()}
+    return tuple(sorted(domains - CONSUMER_DOMAINS))
+
+
+def load_directory(configured_own_domains: Sequence[str], secrets_dir: Path) -> Directory:
+    live_investors = Investor.deleted_at.is_null()
+    contacts = {}
+    query = (ContactEmail.select(ContactEmail.address, Contact.id, Contact.investor)
+             .join(Contact).join(Investor)
+             .where(Contact.deleted_at.is_null() & live_investors).tuples())
+    for address, contact_id, investor_id in query:
+        contacts[match_key(address)] = ContactRef(contact_id, investor_id)
+    investor_domains = dict(InvestorDomain.select(InvestorDomain.domain, InvestorDomain.investor)
+                            .join(Investor).where(live_investors).tuples())
+    graveyard = frozenset(i for (i,) in Investor.select(Investor.id).where(Investor.graveyard).tuples())
+    exclusions = list(Exclusion.select(Exclusion.kind, Exclusion.value).tuples())
+    return Directory(
+        own_domains=frozenset(own_domains(configured_own_domains, secrets_dir)),
+        own_addresses=frozenset(a for (a,) in EmailAccount.select(EmailAccount.address).tuples()),
+        contacts=contacts,
+        investor_domains=investor_domains,
+        graveyard=graveyard,
+        excluded_addresses=frozenset(match_key(v) for k, v in exclusions if k == "address"),
+        excluded_domains=frozenset(v for k, v in exclusions if k == "domain"),
+    )

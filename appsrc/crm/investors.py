@@ -1,0 +1,220 @@
+"""Investors and contacts: the CSV import (all-or-nothing) and the rematch it triggers.
+
+CSV columns: investor,domains,graveyard,contact_name,contact_email — one row per contact; a row
+without a contact only defines the investor; domains separated by ";"; graveyard 0/1. The file
+is authoritative for the investors it names (their domains and graveyard flag); contacts are
+upserted by address. Every problem is reported with its line number and nothing is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from peewee import fn
+
+from appsrc.capture.matcher import Directory, is_free_mail
+from appsrc.crm import audit
+from appsrc.crm.validation import ValidationError, clean_address, clean_domain
+from appsrc.store import capture as capture_store
+from appsrc.store.db import database
+from appsrc.store.models import Contact, ContactEmail, Investor, InvestorDomain, User
+
+COLUMNS = ("investor", "domains", "graveyard", "contact_name", "contact_email")
+MAX_ROWS = 100_000
+
+
+class ImportFailed(ValidationError):
+    """The file has problems; `errors` lists them as (line number, message)."""
+
+    def __init__(self, errors: list[tuple[int, str]]) -> None:
+        self.errors = errors
+        shown = "; ".join(f"line {line}: {message}" for line, message in errors[:20])
+        more = f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""
+        super().__init__(f"{len(errors)} problem(s), nothing imported: {shown}{more}", field="file")
+
+
+@dataclass
+class PlannedInvestor:
+    name: str
+    line: int
+    domains: set[str] = field(default_factory=set)
+    graveyard: bool | None = None
+    contacts: dict[str, str] = field(default_factory=dict)  # address -> name
+
+
+@dataclass
+class ImportResult:
+    investors_created: int = 0
+    investors_updated: int = 0
+    contacts_created: int = 0
+    contacts_updated: int = 0
+    rows: int = 0
+    changed_domains: set[str] = field(default_factory=set)
+    changed_addresses: set[str] = field(default_factory=set)
+    preview: list[dict] = field(default_factory=list)
+
+
+def parse_investors_csv(text: str, own_domains: frozenset[str] = frozenset()) -> dict[str, PlannedInvestor]:
+    """Validate the whole file; raise ImportFailed listing every bad line."""
+    errors: list[tuple[int, str]] = []
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportFailed([(1, "the file is empty")]) from None
+    except csv.Error as exc:
+        raise ImportFailed([(1, f"not valid CSV: {exc}")]) from None
+    header = [h.strip().lower() for h in header]
+    if header != list(COLUMNS):
+        raise ImportFailed([(1, f"the header must be {','.join(COLUMNS)} (found {','.join(header)})")])
+    plans: dict[str, PlannedInvestor] = {}
+    owner_of_domain: dict[str, str] = {}
+    owner_of_address: dict[str, str] = {}
+    try:
+        for row in reader:
+            line = reader.line_num
+            if len(plans) > MAX_ROWS or line > MAX_ROWS + 1:
+                errors.append((line, f"more than {MAX_ROWS} rows: split the file"))
+                break
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(COLUMNS):
+                errors.append((line, f"expected {len(COLUMNS)} columns, found {len(row)}"))
+                continue
+            name, domains, graveyard, contact_name, contact_email = (cell.strip() for cell in row)
+            if not name:
+                errors.append((line, "the investor name is empty"))
+                continue
+            if len(name) > 200:
+                errors.append((line, "the investor name is longer than 200 characters"))
+                continue
+            plan = plans.setdefault(name.casefold(), PlannedInvestor(name, line))
+            for raw in filter(None, (d.strip() for d in domains.split(";"))):
+                try:
+                    domain = clean_domain(raw)
+                except ValidationError as exc:
+                    errors.append((line, str(exc)))
+                    continue
+                if is_free_mail(domain):
+                    errors.append((line, f"{domain} is a free-mail domain and cannot identify an investor; "
+                                         "list the person's address as a contact instead"))
+                elif domain in own_domains:
+                    errors.append((line, f"{domain} is one of the fund's own domains"))
+                elif owner_of_domain.setdefault(domain, plan.name) != plan.name:
+                    errors.append((line, f"{domain} is listed for both {owner_of_domain[domain]} and {plan.name}"))
+                else:
+                    plan.domains.add(domain)
+            if graveyard not in {"", "0", "1"}:
+                errors.append((line, f"graveyard must be 0 or 1, not {graveyard!r}"))
+            elif graveyard:
+                flag = graveyard == "1"
+                if plan.graveyard is not None and plan.graveyard != flag:
+                    errors.append((line, f"graveyard disagrees with an earlier row for {plan.name}"))
+                plan.graveyard = flag
+            if contact_email:
+                try:
+                    address = clean_address(contact_email)
+                except ValidationError as exc:
+                    errors.append((line, str(exc)))
+                    continue
+                if owner_of_address.setdefault(address, plan.name) != plan.name:
+                    errors.append((line, f"{address} is listed for both {owner_of_address[address]} and {plan.name}"))
+                    continue
+                plan.contacts[address] = contact_name[:200]
+            elif contact_name:
+                errors.append((line, f"contact {contact_name!r} has no contact_email"))
+    except csv.Error as exc:
+        errors.append((reader.line_num, f"not valid CSV: {exc}"))
+    if errors:
+        raise ImportFailed(errors)
+    return plans
+
+
+def import_investors_csv(text: str, now: datetime, *, own_domains: frozenset[str] = frozenset(),
+                         actor: User | None = None, actor_label: str = "", dry_run: bool = False) -> ImportResult:
+    """Validate then upsert, all in one transaction; `dry_run` reports without writing."""
+    plans = parse_investors_csv(text, own_domains)
+    result = ImportResult(rows=sum(max(1, len(p.contacts)) for p in plans.values()))
+    errors: list[tuple[int, str]] = []
+    with database.atomic() as transaction:
+        for plan in plans.values():
+            _apply_plan(plan, now, result, errors)
+        if errors:
+            transaction.rollback()
+            raise ImportFailed(errors)
+        if dry_run:
+            transaction.rollback()
+        else:
+            audit.record("investors.import", now, actor=actor, actor_label=actor_label,
+                         target_type="investor", detail={
+                             "investors_created": result.investors_created,
+                             "investors_updated": result.investors_updated,
+                             "contacts_created": result.contacts_created,
+                             "contacts_updated": result.contacts_updated})
+    return result
+
+
+def _apply_plan(plan: PlannedInvestor, now: datetime, result: ImportResult, errors: list) -> None:
+    investor = Investor.select().where(fn.LOWER(Investor.name) == plan.name.lower()).first()
+    created = investor is None
+    changed = False
+    if created:
+        investor = Investor.create(name=plan.name, graveyard=bool(plan.graveyard), created_at=now, updated_at=now)
+        result.investors_created += 1
+    elif plan.graveyard is not None and investor.graveyard != plan.graveyard or investor.deleted_at is not None:
+        investor.graveyard = bool(plan.graveyard) if plan.graveyard is not None else investor.graveyard
+        investor.deleted_at = None
+        investor.updated_at = now
+        investor.save()
+        result.changed_domains.update(d.domain for d in investor.domain_rows)
+        changed = True
+    current = {d.domain: d for d in investor.domain_rows}
+    for domain in plan.domains - set(current):
+        other = InvestorDomain.get_or_none(InvestorDomain.domain == domain)
+        if other is not None:
+            errors.append((plan.line, f"{domain} already belongs to {other.investor.name}"))
+            continue
+        InvestorDomain.create(investor=investor, domain=domain)
+        result.changed_domains.add(domain)
+        changed = True
+    for domain in set(current) - plan.domains:
+        current[domain].delete_instance()
+        result.changed_domains.add(domain)
+        changed = True
+    for address, name in plan.contacts.items():
+        row = ContactEmail.get_or_none(ContactEmail.address == address)
+        if row is None:
+            contact = Contact.create(investor=investor, name=name or address, created_at=now, updated_at=now)
+            ContactEmail.create(contact=contact, address=address)
+            result.contacts_created += 1
+            result.changed_addresses.add(address)
+        else:
+            contact = row.contact
+            if contact.investor_id != investor.id and contact.deleted_at is None:
+                errors.append((plan.line, f"{address} already belongs to a contact of {contact.investor.name}"))
+                continue
+            if (name and contact.name != name) or contact.deleted_at is not None or contact.investor_id != investor.id:
+                contact.name = name or contact.name
+                contact.investor = investor
+                contact.deleted_at = None
+                contact.updated_at = now
+                contact.save()
+                result.contacts_updated += 1
+                result.changed_addresses.add(address)
+                changed = True
+    if changed and not created:
+        result.investors_updated += 1
+    result.preview.append({"investor": plan.name, "domains": sorted(plan.domains),
+                           "graveyard": bool(plan.graveyard), "contacts": len(plan.contacts),
+                           "new": created})
+
+
+def rematch(directory: Directory, now: datetime, *, domains=(), addresses=(), everything: bool = False) -> dict[str, int]:
+    """Relink captured mail after the directory changed (targeted unless `everything`)."""
+    if everything:
+        return capture_store.relink(directory, None, now)
+    ids = capture_store.emails_involving(addresses=addresses, domains=domains)
+    return capture_store.relink(directory, ids, now)

@@ -1,0 +1,115 @@
+"""Team members, passwords and API tokens.
+
+A team member's mailbox is their own address; admins also use the dashboard and are the only
+digest recipients. Passwords are hashed with werkzeug's scrypt; API tokens are random and only
+their SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from appsrc.crm import audit
+from appsrc.crm.validation import ValidationError, clean_address
+from appsrc.store.db import database
+from appsrc.store.models import ApiToken, EmailAccount, User
+
+MIN_PASSWORD = 10
+
+
+class UserExists(ValidationError):
+    pass
+
+
+class UnknownUser(ValidationError):
+    pass
+
+
+def check_password_strength(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError(f"password must be at least {MIN_PASSWORD} characters", field="password")
+    return password
+
+
+def add_user(email: str, name: str, now: datetime, *, is_admin: bool = False, password: str | None = None,
+             actor: User | None = None, actor_label: str = "") -> User:
+    """Create a team member and their mailbox (the same address)."""
+    address = clean_address(email, field="email")
+    if password is not None:
+        check_password_strength(password)
+    with database.atomic():
+        if User.select().where(User.email == address).exists():
+            raise UserExists(f"a user with the address {address} already exists", field="email")
+        user = User.create(email=address, name=(name or "").strip()[:200], is_admin=is_admin, is_active=True,
+                           password_hash=generate_password_hash(password) if password else None,
+                           created_at=now, updated_at=now)
+        account = EmailAccount.get_or_none(EmailAccount.address == address)
+        if account is None:
+            EmailAccount.create(user=user, address=address, created_at=now)
+        else:
+            account.user = user
+            account.save()
+        audit.record("user.add", now, actor=actor, actor_label=actor_label, target_type="user",
+                     target_id=user.id, detail={"email": address, "is_admin": is_admin})
+    return user
+
+
+def get_user(email: str) -> User:
+    user = User.get_or_none(User.email == (email or "").strip().lower())
+    if user is None:
+        raise UnknownUser(f"no user with the address {email!r}", field="email")
+    return user
+
+
+def set_password(email: str, password: str, now: datetime, *, make_admin: bool = False,
+                 actor: User | None = None, actor_label: str = "") -> User:
+    check_password_strength(password)
+    with database.atomic():
+        user = get_user(email)
+        user.password_hash = generate_password_hash(password)
+        if make_admin:
+            user.is_admin = True
+            user.is_active = True
+        user.updated_at = now
+        user.save()
+        audit.record("user.set_password", now, actor=actor, actor_label=actor_label, target_type="user",
+                     target_id=user.id, detail={"make_admin": make_admin})
+    return user
+
+
+def verify_password(user: User, password: str) -> bool:
+    return bool(user.password_hash) and check_password_hash(user.password_hash, password or "")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_token(email: str, now: datetime, *, label: str = "", actor_label: str = "") -> str:
+    """A new Bearer token for scripts; shown once, stored hashed."""
+    user = get_user(email)
+    if not user.is_active:
+        raise ValidationError(f"{user.email} is deactivated", field="email")
+    token = "irm_" + secrets.token_urlsafe(32)
+    with database.atomic():
+        ApiToken.create(user=user, token_hash=token_hash(token), label=label[:100], created_at=now)
+        audit.record("token.issue", now, actor_label=actor_label, target_type="user", target_id=user.id,
+                     detail={"label": label[:100]})
+    return token
+
+
+def user_for_token(token: str, now: datetime) -> User | None:
+    """The active user a Bearer token belongs to, or None."""
+    if not token or len(token) > 200:
+        return None
+    row = (ApiToken.select(ApiToken, User).join(User)
+           .where((ApiToken.token_hash == token_hash(token)) & ApiToken.revoked_at.is_null()
+                  & User.is_active).first())
+    if row is None:
+        return None
+    ApiToken.update(last_used_at=now).where(ApiToken.id == row.id).execute()
+    return row.user

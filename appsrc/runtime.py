@@ -1,0 +1,87 @@
+"""The appliance wired together from settings: the one place real adapters are constructed.
+
+`cli.py` and `web.app.create_app` call `build_runtime`; everything below receives the pieces it
+needs from here (database, clock, delegation credentials, the Gmail remotes, the directory).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from appsrc.capture.credentials import DelegatedCredentials
+from appsrc.capture.gmail import GmailRemotes
+from appsrc.capture.matcher import Directory
+from appsrc.capture.sync import MailboxSync, SyncReport
+from appsrc.clock import Clock, SystemClock
+from appsrc.crm.directory import load_directory
+from appsrc.settings import Settings
+from appsrc.store.db import open_database
+from appsrc.store.migrations import migrate
+from appsrc.store.models import EmailAccount
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    db: object
+    credentials: DelegatedCredentials
+    remotes: GmailRemotes
+    demo: object | None = None  # the running demo environment, when in demo mode
+    _sync: MailboxSync | None = field(default=None, repr=False)
+
+    def directory(self) -> Directory:
+        return load_directory(self.settings.own_domains, self.settings.secrets_dir)
+
+    @property
+    def mailbox_sync(self) -> MailboxSync:
+        if self._sync is None:
+            self._sync = MailboxSync(self.remotes, self.clock, self.directory)
+        return self._sync
+
+    def sync_all(self, *, mailbox: str | None = None, full: bool = False, max_workers: int = 8) -> list[SyncReport]:
+        """One pass over every enabled mailbox (or one), mailboxes in parallel threads."""
+        query = EmailAccount.select(EmailAccount.id, EmailAccount.address).where(EmailAccount.sync_enabled)
+        if mailbox:
+            query = EmailAccount.select(EmailAccount.id, EmailAccount.address).where(
+                EmailAccount.address == mailbox.strip().lower())
+        accounts = list(query.order_by(EmailAccount.address).tuples())
+        if not accounts:
+            return []
+        with ThreadPoolExecutor(max_workers=min(max_workers, len(accounts)), thread_name_prefix="sync") as pool:
+            return list(pool.map(lambda row: self.mailbox_sync.sync(row[0], full=full), accounts))
+
+    def close(self) -> None:
+        if self.demo is not None:
+            self.demo.stop()
+        if not self.db.is_closed():
+            self.db.close()
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None, *, run_migrations: bool = True,
+                  allow_demo: bool = True) -> Runtime:
+    """Open the database (migrating it), then wire delegation and the Gmail remotes.
+
+    In demo mode (CRM_DEMO=on, or auto with no delegation key) the bundled Gmail simulator is
+    started and the settings are pointed at it: the only difference from production is
+    configuration, as with the tests.
+    """
+    clock = clock or SystemClock()
+    db = open_database(settings.database_url)
+    if run_migrations:
+        applied = migrate(db)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+    demo = None
+    if allow_demo and (settings.demo == "on" or (settings.demo == "auto" and not settings.dwd_key_file.is_file())):
+        from appsrc.demo import start_demo
+
+        demo, settings = start_demo(settings, clock)
+    credentials = DelegatedCredentials(settings.dwd_key_file, clock)
+    remotes = GmailRemotes(credentials, settings.gmail_api_endpoint, clock,
+                           quota_fraction=settings.sync_quota_fraction)
+    return Runtime(settings, clock, db, credentials, remotes, demo)

@@ -1,0 +1,69 @@
+"""Secrets the StartOS actions write under `$CRM_DATA_DIR/secrets/`, read at the moment of use.
+
+The entrypoint also exports them as `SMTP_*` at start, but the files win when present: an admin
+who reruns "Configure Digest SMTP" expects the next digest to use the new account without a
+restart. Values are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+SMTP_FIELDS = ("host", "port", "security", "username", "password", "from")
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    security: str  # starttls | ssl | none
+    username: str | None
+    password: str | None = None
+    sender: str | None = None
+
+    def __repr__(self) -> str:  # never show the password in logs or tracebacks
+        return (f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r}, "
+                f"username={self.username!r}, password={'***' if self.password else None}, "
+                f"sender={self.sender!r})")
+
+
+class SecretError(ValueError):
+    """A secret is present but unusable; the message names it, never its value."""
+
+
+def read_secret_file(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def load_smtp_config(secrets_dir: Path, environ: Mapping[str, str] | None = None) -> SmtpConfig | None:
+    """The SMTP account for the digest, or None when none is configured."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for field in SMTP_FIELDS:
+        from_file = read_secret_file(secrets_dir / "smtp" / field)
+        values[field] = from_file if from_file is not None else (environ.get(f"SMTP_{field.upper()}") or "").strip() or None
+    if not values["host"]:
+        return None
+    security = (values["security"] or "starttls").lower()
+    if security not in {"starttls", "ssl", "none"}:
+        raise SecretError("SMTP security must be starttls, ssl or none")
+    default_port = {"starttls": 587, "ssl": 465, "none": 25}[security]
+    try:
+        port = int(values["port"]) if values["port"] else default_port
+    except ValueError:
+        raise SecretError("SMTP port must be a number") from None
+    if not 1 <= port <= 65535:
+        raise SecretError("SMTP port must be from 1 to 65535")
+    return SmtpConfig(values["host"], port, security, values["username"], values["password"], values["from"])
+
+
+def load_own_domains_file(secrets_dir: Path) -> tuple[str, ...]:
+    """Own domains saved by the "Configure Gmail delegation" action (one per line)."""
+    text = read_secret_file(secrets_dir / "dwd" / "own_domains") or ""
+    return tuple(sorted({d.strip().lower().lstrip("@") for d in text.replace(",", "\n").split() if d.strip()}))

@@ -1,0 +1,362 @@
+"""Idempotent writes of captured mail, and the sync state they travel with.
+
+Every function here runs inside one transaction together with the mailbox's cursor update, so a
+crash at any point leaves either the whole batch and its cursor, or neither: a resumed sync
+re-lists at most one page and writes nothing twice (one `Email` per dedupe key, one sighting per
+(mailbox, Gmail id)).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from peewee import chunked, fn
+
+from appsrc.capture.matcher import Directory, Match, match, match_key
+from appsrc.store.db import database
+from appsrc.store.models import (
+    ActivityProposal,
+    Email,
+    EmailAccount,
+    EmailAccountMessage,
+    EmailInvestorLink,
+    EmailParticipant,
+    PendingFetch,
+    SkippedMessage,
+)
+
+# Reasons a listed message is not stored. Those in RECONSIDER are fetched again if Gmail later
+# lists the message normally (e.g. it was taken out of the trash).
+SKIP_REASONS = ("internal", "excluded", "unparseable", "spam_trash_chat", "draft", "gone")
+RECONSIDER = ("spam_trash_chat",)
+MAX_KEY = 200
+
+
+@dataclass(frozen=True)
+class EmailRecord:
+    """An email as the capture side hands it to the store (already parsed and matched)."""
+
+    message_id: str | None
+    fingerprint: str
+    fallback_key: str
+    row: dict[str, Any]  # Email columns other than the keys
+    participants: tuple[tuple[str, str], ...]  # (role, address)
+    match: Match
+
+    @property
+    def dedupe_key(self) -> str:
+        if not self.message_id:
+            return self.fallback_key
+        if len(self.message_id) + 4 <= MAX_KEY:
+            return "mid:" + self.message_id
+        return "mid#" + hashlib.sha256(self.message_id.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Sighting:
+    gmail_id: str
+    thread_id: str
+    label_ids: tuple[str, ...]
+    internal_date: datetime | None
+    email: EmailRecord
+
+
+@dataclass
+class BatchWrite:
+    """Everything one fetched batch changes for one mailbox, applied atomically."""
+
+    sightings: list[Sighting] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (gmail_id, reason, detail)
+    failed: dict[str, str] = field(default_factory=dict)  # gmail_id -> error
+    account_updates: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WriteCounts:
+    stored: int = 0
+    skipped: int = 0
+    failed: int = 0
+    new_emails: int = 0
+    proposals: int = 0
+
+
+def apply_batch(account_id: int, generation: int, batch: BatchWrite, now: datetime) -> WriteCounts:
+    with database.atomic():
+        counts = _apply(account_id, generation, batch, now)
+        updates = dict(batch.account_updates)
+        updates.update({
+            EmailAccount.stored_count: EmailAccount.stored_count + counts.stored,
+            EmailAccount.skipped_count: EmailAccount.skipped_count + counts.skipped,
+            EmailAccount.failed_count: (PendingFetch.select(fn.COUNT(PendingFetch.id))
+                                        .where(PendingFetch.account == account_id)),
+        })
+        EmailAccount.update(updates).where(EmailAccount.id == account_id).execute()
+    return counts
+
+
+def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -> WriteCounts:
+    counts = WriteCounts()
+    ids = [s.gmail_id for s in batch.sightings] + [g for g, _, _ in batch.skipped]
+    known_sightings = _existing(EmailAccountMessage, account_id, ids)
+    known_skips = _existing(SkippedMessage, account_id, ids)
+
+    new_sightings = [s for s in batch.sightings if s.gmail_id not in known_sightings]
+    email_ids = _upsert_emails([s.email for s in new_sightings], now, counts)
+    rows = []
+    for sighting in new_sightings:
+        rows.append({
+            "account": account_id,
+            "email": email_ids[sighting.email.dedupe_key, sighting.email.fingerprint],
+            "gmail_id": sighting.gmail_id,
+            "gmail_thread_id": sighting.thread_id,
+            "label_ids": list(sighting.label_ids),
+            "is_sent": "SENT" in sighting.label_ids,
+            "internal_date": sighting.internal_date,
+            "seen_generation": generation,
+            "created_at": now,
+        })
+    for chunk in chunked(rows, 100):
+        EmailAccountMessage.insert_many(chunk).execute()
+    counts.stored = len(rows)
+    # A message stored now that was skipped before (e.g. taken out of the trash).
+    revived = [s.gmail_id for s in new_sightings if s.gmail_id in known_skips]
+    if revived:
+        counts.skipped -= _delete_ids(SkippedMessage, account_id, revived)
+
+    skip_rows = [
+        {"account": account_id, "gmail_id": gmail_id, "reason": reason, "detail": detail[:500],
+         "seen_generation": generation, "created_at": now}
+        for gmail_id, reason, detail in dict((g, (g, r, d)) for g, r, d in batch.skipped).values()
+        if gmail_id not in known_skips and gmail_id not in known_sightings
+    ]
+    for chunk in chunked(skip_rows, 100):
+        SkippedMessage.insert_many(chunk).execute()
+    counts.skipped += len(skip_rows)
+
+    done = [s.gmail_id for s in batch.sightings] + [g for g, _, _ in batch.skipped]
+    _delete_ids(PendingFetch, account_id, done)
+    for gmail_id, error in batch.failed.items():
+        (PendingFetch.insert(account=account_id, gmail_id=gmail_id, attempts=1, last_error=error[:500],
+                             created_at=now, updated_at=now)
+         .on_conflict(conflict_target=[PendingFetch.account, PendingFetch.gmail_id],
+                      update={PendingFetch.attempts: PendingFetch.attempts + 1,
+                              PendingFetch.last_error: error[:500], PendingFetch.updated_at: now})
+         .execute())
+    counts.failed = len(batch.failed)
+    return counts
+
+
+def _existing(model, account_id: int, gmail_ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in chunked(list(set(gmail_ids)), 500):
+        found.update(gid for (gid,) in model.select(model.gmail_id)
+                     .where((model.account == account_id) & model.gmail_id.in_(chunk)).tuples())
+    return found
+
+
+def _delete_ids(model, account_id: int, gmail_ids: Sequence[str]) -> int:
+    deleted = 0
+    for chunk in chunked(list(set(gmail_ids)), 500):
+        deleted += model.delete().where((model.account == account_id) & model.gmail_id.in_(chunk)).execute()
+    return deleted
+
+
+def _upsert_emails(records: list[EmailRecord], now: datetime, counts: WriteCounts) -> dict[tuple[str, str], int]:
+    """Email ids for `records`, inserting the ones never seen in any mailbox.
+
+    Two different emails may share a Message-ID (broken mailers): when the stored one's Date
+    differs, the newcomer gets its own key, `mid:<id>#<date hash>`, instead of being merged.
+    """
+    keys = {r.dedupe_key for r in records}
+    existing: dict[str, tuple[int, str]] = {}
+    for chunk in chunked(list(keys), 500):
+        for row_id, key, fingerprint in (Email.select(Email.id, Email.dedupe_key, Email.fingerprint)
+                                         .where(Email.dedupe_key.in_(chunk)).tuples()):
+            existing[key] = (row_id, fingerprint)
+    resolved: dict[tuple[str, str], int] = {}
+    for record in records:
+        slot = (record.dedupe_key, record.fingerprint)
+        if slot in resolved:
+            continue
+        key = record.dedupe_key
+        found = existing.get(key)
+        if found and record.fingerprint and found[1] and found[1] != record.fingerprint:
+            key = f"{key}#{hashlib.sha1(record.fingerprint.encode()).hexdigest()[:16]}"
+            row = Email.select(Email.id).where(Email.dedupe_key == key).first()
+            found = (row.id, record.fingerprint) if row else None
+        if found:
+            resolved[slot] = found[0]
+            continue
+        email_id = Email.insert(dedupe_key=key, fingerprint=record.fingerprint,
+                                message_id=record.message_id, captured_at=now, **record.row).execute()
+        existing[key] = (email_id, record.fingerprint)
+        resolved[slot] = email_id
+        counts.new_emails += 1
+        _insert_participants(email_id, record.participants)
+        counts.proposals += _link(email_id, record.match, now)
+    return resolved
+
+
+def _insert_participants(email_id: int, participants: Iterable[tuple[str, str]]) -> None:
+    rows = [{"email": email_id, "address": address, "match_key": match_key(address),
+             "domain": address.rpartition("@")[2], "role": role}
+            for role, address in dict.fromkeys(participants)]
+    if rows:
+        EmailParticipant.insert_many(rows).on_conflict_ignore().execute()
+
+
+def _link(email_id: int, result: Match, now: datetime) -> int:
+    if result.links:
+        EmailInvestorLink.insert_many([
+            {"email": email_id, "investor": link.investor_id, "contact": link.contact_id,
+             "matched_address": link.address} for link in result.links
+        ]).on_conflict_ignore().execute()
+    if result.proposals:
+        ActivityProposal.insert_many([
+            {"email": email_id, "investor": p.investor_id, "contact": p.contact_id, "address": p.address,
+             "target_key": p.target_key, "status": "pending", "created_at": now} for p in result.proposals
+        ]).on_conflict_ignore().execute()
+    return len(result.proposals)
+
+
+# -- incremental changes ------------------------------------------------------------------------
+def known_ids(account_id: int, gmail_ids: Sequence[str]) -> set[str]:
+    """Ids this mailbox already accounts for (stored, or skipped for a lasting reason)."""
+    known = _existing(EmailAccountMessage, account_id, gmail_ids)
+    for chunk in chunked(list(set(gmail_ids) - known), 500):
+        known.update(gid for (gid,) in SkippedMessage.select(SkippedMessage.gmail_id).where(
+            (SkippedMessage.account == account_id) & SkippedMessage.gmail_id.in_(chunk)
+            & SkippedMessage.reason.not_in(RECONSIDER)).tuples())
+    return known
+
+
+def mark_seen(account_id: int, generation: int, gmail_ids: Sequence[str]) -> None:
+    """A full listing saw these known messages: they are live in this mailbox."""
+    for chunk in chunked(list(set(gmail_ids)), 500):
+        (EmailAccountMessage.update(seen_generation=generation, deleted_at=None)
+         .where((EmailAccountMessage.account == account_id) & EmailAccountMessage.gmail_id.in_(chunk))
+         .execute())
+        (SkippedMessage.update(seen_generation=generation)
+         .where((SkippedMessage.account == account_id) & SkippedMessage.gmail_id.in_(chunk)).execute())
+
+
+def set_deleted(account_id: int, gmail_ids: Sequence[str], when: datetime | None) -> int:
+    """Soft-delete (when set) or revive (None) this mailbox's sightings of `gmail_ids`."""
+    changed = 0
+    for chunk in chunked(list(set(gmail_ids)), 500):
+        query = EmailAccountMessage.update(deleted_at=when).where(
+            (EmailAccountMessage.account == account_id) & EmailAccountMessage.gmail_id.in_(chunk))
+        query = query.where(EmailAccountMessage.deleted_at.is_null(when is not None))
+        changed += query.execute()
+    return changed
+
+
+def set_labels(account_id: int, labels_by_id: dict[str, list[str]]) -> None:
+    for gmail_id, labels in labels_by_id.items():
+        (EmailAccountMessage.update(label_ids=sorted(labels), is_sent="SENT" in labels)
+         .where((EmailAccountMessage.account == account_id) & (EmailAccountMessage.gmail_id == gmail_id))
+         .execute())
+
+
+def reconcile_full_sync(account_id: int, generation: int, now: datetime) -> int:
+    """After a full listing: sightings it did not see are gone from the mailbox."""
+    return (EmailAccountMessage.update(deleted_at=now)
+            .where((EmailAccountMessage.account == account_id)
+                   & (EmailAccountMessage.seen_generation < generation)
+                   & EmailAccountMessage.deleted_at.is_null())
+            .execute())
+
+
+def pending_fetch_ids(account_id: int, limit: int = 500) -> list[str]:
+    return [gid for (gid,) in PendingFetch.select(PendingFetch.gmail_id)
+            .where(PendingFetch.account == account_id)
+            .order_by(PendingFetch.updated_at).limit(limit).tuples()]
+
+
+# -- rematch ------------------------------------------------------------------------------------
+def relink(directory: Directory, email_ids: Iterable[int] | None = None, now: datetime | None = None) -> dict[str, int]:
+    """Recompute investor links and pending proposals after investors, contacts or exclusions
+    changed. Decided proposals are history and stay; pending ones that no longer match go.
+    Excluded mail stays stored but loses its links and pending proposals."""
+    stats = {"emails": 0, "links_added": 0, "links_removed": 0, "proposals_added": 0, "proposals_removed": 0}
+    query = Email.select(Email.id, Email.is_bulk).order_by(Email.id)
+    if email_ids is not None:
+        wanted = sorted(set(email_ids))
+        batches = (list(query.where(Email.id.in_(chunk)).tuples()) for chunk in chunked(wanted, 500))
+    else:
+        batches = _all_emails_in_chunks(query)
+    for chunk in batches:
+        with database.atomic():
+            _relink_chunk(directory, chunk, now, stats)
+    return stats
+
+
+def _all_emails_in_chunks(query, size: int = 1000):
+    last = 0
+    while True:
+        rows = list(query.where(Email.id > last).limit(size).tuples())
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def _relink_chunk(directory: Directory, rows: list[tuple[int, bool]], now, stats: dict[str, int]) -> None:
+    ids = [row[0] for row in rows]
+    participants: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
+    for email_id, role, address in (EmailParticipant.select(EmailParticipant.email, EmailParticipant.role,
+                                                            EmailParticipant.address)
+                                    .where(EmailParticipant.email.in_(ids)).tuples()):
+        participants[email_id].append((role, address))
+    links: dict[int, dict[int, tuple]] = {i: {} for i in ids}
+    for email_id, investor_id, contact_id, address in (
+            EmailInvestorLink.select(EmailInvestorLink.email, EmailInvestorLink.investor,
+                                     EmailInvestorLink.contact, EmailInvestorLink.matched_address)
+            .where(EmailInvestorLink.email.in_(ids)).tuples()):
+        links[email_id][investor_id] = (contact_id, address)
+    proposals: dict[int, dict[str, str]] = {i: {} for i in ids}
+    for email_id, key, status in (ActivityProposal.select(ActivityProposal.email, ActivityProposal.target_key,
+                                                          ActivityProposal.status)
+                                  .where(ActivityProposal.email.in_(ids)).tuples()):
+        proposals[email_id][key] = status
+
+    for email_id, is_bulk in rows:
+        stats["emails"] += 1
+        result = match(participants[email_id], directory, is_bulk=is_bulk)
+        want_links = {l.investor_id: (l.contact_id, l.address) for l in result.links}
+        have_links = links[email_id]
+        stale = [inv for inv, value in have_links.items() if want_links.get(inv) != value]
+        if stale:
+            EmailInvestorLink.delete().where((EmailInvestorLink.email == email_id)
+                                             & EmailInvestorLink.investor.in_(stale)).execute()
+            stats["links_removed"] += len(stale)
+        fresh = [l for l in result.links if have_links.get(l.investor_id) != (l.contact_id, l.address)]
+        if fresh:
+            _link(email_id, Match("capture", tuple(fresh)), now)
+            stats["links_added"] += len(fresh)
+        want = {p.target_key for p in result.proposals}
+        gone = [key for key, status in proposals[email_id].items() if status == "pending" and key not in want]
+        if gone:
+            ActivityProposal.delete().where((ActivityProposal.email == email_id)
+                                            & ActivityProposal.target_key.in_(gone)).execute()
+            stats["proposals_removed"] += len(gone)
+        new = [p for p in result.proposals if p.target_key not in proposals[email_id]]
+        if new:
+            stats["proposals_added"] += _link(email_id, Match("capture", (), tuple(new)), now)
+
+
+def emails_involving(addresses: Iterable[str] = (), domains: Iterable[str] = ()) -> set[int]:
+    """Ids of emails with a participant at one of these addresses (compared by match key) or
+    at one of these domains or their subdomains."""
+    found: set[int] = set()
+    for chunk in chunked(sorted({match_key(a) for a in addresses}), 500):
+        found.update(i for (i,) in EmailParticipant.select(EmailParticipant.email)
+                     .where(EmailParticipant.match_key.in_(chunk)).tuples())
+    for domain in set(domains):
+        found.update(i for (i,) in EmailParticipant.select(EmailParticipant.email).where(
+            (EmailParticipant.domain == domain) | EmailParticipant.domain.endswith("." + domain)).tuples())
+    return found

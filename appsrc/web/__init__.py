@@ -1,0 +1,1 @@
+"""Flask: the app factory, authentication and the JSON API."""

@@ -1,0 +1,107 @@
+"""The background loop: mailbox syncs when due, and periodic steps such as the digest.
+
+`schedule` is only a ticker here (it keeps no state and does not catch exceptions): due times
+live in the database (`EmailAccount.last_sync_at`, `sync_requested_at`, `paused_until`), so a
+restart picks up where the last run stopped, and every step is guarded so one failure is logged
+and never kills the loop. SIGTERM sets a flag; running syncs stop at their next batch boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import schedule
+
+from appsrc.store.db import database
+from appsrc.store.models import EmailAccount
+from appsrc.store.queries import mailbox_due_ids
+
+log = logging.getLogger(__name__)
+
+Step = tuple[float, str, Callable[[], object]]  # (every N seconds, name, callable)
+
+
+class Worker:
+    def __init__(self, runtime, *, max_parallel_syncs: int = 4, dispatch_every_s: float = 5.0,
+                 steps: list[Step] | None = None) -> None:
+        self.runtime = runtime
+        self.stop_event = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=max_parallel_syncs, thread_name_prefix="sync")
+        self._running: dict[int, Future] = {}
+        self._key_stamp = None
+        self._scheduler = schedule.Scheduler()
+        self._scheduler.every(dispatch_every_s).seconds.do(self._guard, "sync dispatch", self.dispatch_syncs)
+        self._scheduler.every(30).seconds.do(self._guard, "key watch", self.release_on_key_change)
+        for every_s, name, step in steps if steps is not None else default_steps(runtime):
+            self._scheduler.every(every_s).seconds.do(self._guard, name, step)
+        runtime.mailbox_sync.should_stop = self.stop_event.is_set
+
+    def _guard(self, name: str, step: Callable[[], object]) -> None:
+        try:
+            with database.connection_context():
+                step()
+        except Exception:  # the loop must outlive any one failure
+            log.exception("worker step %r failed; continuing", name)
+
+    def dispatch_syncs(self) -> None:
+        """Start a sync for every due mailbox that is not already syncing."""
+        self._running = {i: f for i, f in self._running.items() if not f.done()}
+        for account_id in mailbox_due_ids(self.runtime.clock.now(), self.runtime.settings.sync_interval_s):
+            if account_id not in self._running and not self.stop_event.is_set():
+                self._running[account_id] = self._pool.submit(self._sync, account_id)
+
+    def _sync(self, account_id: int) -> None:
+        try:
+            report = self.runtime.mailbox_sync.sync(account_id)
+            if report.stored or report.error:
+                log.info("%s: %s stored %d skipped %d failed %d%s", report.address, report.mode, report.stored,
+                         report.skipped, report.failed, f" error: {report.error}" if report.error else "")
+        except Exception:
+            log.exception("sync of mailbox %s crashed; it will be retried", account_id)
+
+    def release_on_key_change(self) -> None:
+        """A new delegation key may fix permanent errors: retry those mailboxes at once."""
+        path = self.runtime.settings.dwd_key_file
+        try:
+            stat = path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if self._key_stamp is not None and stamp != self._key_stamp:
+            released = (EmailAccount.update(paused_until=None)
+                        .where(EmailAccount.last_error_kind == "permanent").execute())
+            log.info("delegation key changed: retrying %d mailbox(es) in error", released)
+        self._key_stamp = stamp
+
+    def run(self) -> None:
+        log.info("worker started")
+        self._scheduler.run_all()
+        while not self.stop_event.is_set():
+            self._scheduler.run_pending()
+            self.stop_event.wait(1.0)
+        log.info("worker stopping: waiting for running syncs to reach a batch boundary")
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        log.info("worker stopped")
+
+    def start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="worker", daemon=True)
+        thread.start()
+        return thread
+
+    def run_until_signalled(self) -> None:
+        def stop(signum, _frame):
+            log.info("signal %s received", signal.Signals(signum).name)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.run()
+
+
+def default_steps(runtime) -> list[Step]:
+    """Periodic steps besides mailbox sync; the digest cycle joins here."""
+    return []

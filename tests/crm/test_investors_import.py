@@ -1,0 +1,84 @@
+import pytest
+
+from appsrc.crm.investors import ImportFailed, import_investors_csv
+from appsrc.store.models import AuditEvent, Contact, ContactEmail, Investor, InvestorDomain
+from tests.conftest import NOW
+
+GOOD = """investor,domains,graveyard,contact_name,contact_email
+Acme Capital,acme.example;acmecap.example,0,Jane Roe,jane@acme.example
+Acme Capital,acme.example;acmecap.example,0,Jane Doe (personal),Jane.Doe@gmail.com
+Beta Partners,beta.example,1,,
+"""
+
+
+def state():
+    return (
+        sorted((i.name, i.graveyard) for i in Investor.select()),
+        sorted((d.domain, d.investor.name) for d in InvestorDomain.select()),
+        sorted((c.address, c.contact.name, c.contact.investor.name) for c in ContactEmail.select()),
+    )
+
+
+def test_import_creates_investors_domains_and_contacts(db):
+    result = import_investors_csv(GOOD, NOW, actor_label="test")
+    assert (result.investors_created, result.contacts_created) == (2, 2)
+    assert state() == (
+        [("Acme Capital", False), ("Beta Partners", True)],
+        [("acme.example", "Acme Capital"), ("acmecap.example", "Acme Capital"), ("beta.example", "Beta Partners")],
+        [("jane.doe@gmail.com", "Jane Doe (personal)", "Acme Capital"), ("jane@acme.example", "Jane Roe", "Acme Capital")],
+    )
+    assert AuditEvent.select().where(AuditEvent.action == "investors.import").count() == 1
+
+
+def test_import_is_an_idempotent_upsert(db):
+    import_investors_csv(GOOD, NOW)
+    before = state()
+    again = import_investors_csv(GOOD, NOW)
+    assert state() == before
+    assert (again.investors_created, again.investors_updated, again.contacts_created, again.contacts_updated) == (0, 0, 0, 0)
+    renamed = GOOD.replace("Jane Roe", "Jane Roe-Smith").replace("Beta Partners,beta.example,1", "Beta Partners,beta.example,0")
+    result = import_investors_csv(renamed, NOW)
+    assert result.contacts_updated == 1 and result.investors_updated == 2
+    assert Contact.get(Contact.name == "Jane Roe-Smith")
+    assert not Investor.get(Investor.name == "Beta Partners").graveyard
+
+
+@pytest.mark.parametrize("bad_row, line, words", [
+    ("Gamma,gmail.com,0,,", 5, "free-mail"),
+    ("Gamma,not a domain,0,,", 5, "not a valid domain"),
+    ("Gamma,gamma.example,2,,", 5, "graveyard must be 0 or 1"),
+    ("Gamma,gamma.example,0,Ann,not-an-address", 5, "not a valid email address"),
+    (",gamma.example,0,,", 5, "investor name is empty"),
+    ("Gamma,acme.example,0,,", 5, "acme.example is listed for both"),
+    ("Gamma,gamma.example,0,Ann,jane@acme.example", 5, "listed for both"),
+    ("Gamma,gamma.example,0,Ann", 5, "expected 5 columns"),
+    ("Gamma,gamma.example,0,Ann,", 5, "has no contact_email"),
+])
+def test_a_bad_row_is_reported_by_line_and_nothing_is_written(db, bad_row, line, words):
+    with pytest.raises(ImportFailed) as caught:
+        import_investors_csv(GOOD + bad_row + "\n", NOW)
+    assert any(l == line and words in message for l, message in caught.value.errors), caught.value.errors
+    assert state() == ([], [], [])
+
+
+def test_conflict_with_existing_data_rolls_back_the_whole_file(db):
+    import_investors_csv(GOOD, NOW)
+    before = state()
+    clash = "investor,domains,graveyard,contact_name,contact_email\nNewco,newco.example,0,,\nOther,acme.example,0,,\n"
+    with pytest.raises(ImportFailed) as caught:
+        import_investors_csv(clash, NOW)
+    assert "already belongs to Acme Capital" in str(caught.value)
+    assert state() == before  # Newco was not created either
+
+
+def test_wrong_header_and_empty_file(db):
+    with pytest.raises(ImportFailed, match="header must be"):
+        import_investors_csv("name,domain\nAcme,acme.example\n", NOW)
+    with pytest.raises(ImportFailed, match="empty"):
+        import_investors_csv("", NOW)
+
+
+def test_own_domain_cannot_be_an_investor_domain(db):
+    with pytest.raises(ImportFailed, match="fund's own"):
+        import_investors_csv("investor,domains,graveyard,contact_name,contact_email\nUs,fund.example,0,,\n", NOW,
+                             own_domains=frozenset({"fund.example"}))

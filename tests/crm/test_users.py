@@ -1,0 +1,53 @@
+import pytest
+
+from appsrc.crm.users import (
+    UserExists,
+    add_user,
+    issue_token,
+    set_password,
+    user_for_token,
+    verify_password,
+)
+from appsrc.crm.validation import ValidationError
+from appsrc.store.models import ApiToken, AuditEvent, EmailAccount
+from tests.conftest import NOW
+
+
+def test_add_user_creates_their_mailbox_and_hashes_the_password(db):
+    user = add_user(" Alice@Fund.Example ", "Alice", NOW, is_admin=True, password="correct horse battery")
+    assert user.email == "alice@fund.example"
+    assert EmailAccount.get(EmailAccount.address == "alice@fund.example").user_id == user.id
+    assert "correct horse" not in user.password_hash and verify_password(user, "correct horse battery")
+    assert not verify_password(user, "wrong password!")
+    with pytest.raises(UserExists):
+        add_user("alice@fund.example", "Again", NOW)
+
+
+@pytest.mark.parametrize("email", ["", "alice", "alice@", "@fund.example", "a b@fund.example", "alice@-bad.example"])
+def test_bad_addresses_are_refused_naming_the_field(db, email):
+    with pytest.raises(ValidationError) as caught:
+        add_user(email, "X", NOW)
+    assert caught.value.field == "email"
+
+
+def test_short_password_refused(db):
+    with pytest.raises(ValidationError, match="at least"):
+        add_user("bob@fund.example", "Bob", NOW, password="short")
+
+
+def test_set_password_can_promote_to_active_admin(db):
+    add_user("bob@fund.example", "Bob", NOW)
+    user = set_password("bob@fund.example", "a long enough password", NOW, make_admin=True, actor_label="startos-action")
+    assert user.is_admin and user.is_active and verify_password(user, "a long enough password")
+    assert AuditEvent.select().where(AuditEvent.action == "user.set_password").count() == 1
+
+
+def test_tokens_are_stored_hashed_and_resolve_to_active_users_only(db):
+    user = add_user("alice@fund.example", "Alice", NOW, is_admin=True)
+    token = issue_token("alice@fund.example", NOW, label="script")
+    assert token not in [t.token_hash for t in ApiToken.select()]
+    assert user_for_token(token, NOW).id == user.id
+    assert user_for_token(token + "x", NOW) is None and user_for_token("", NOW) is None
+    user.is_active = False
+    user.save()
+    assert user_for_token(token, NOW) is None
