@@ -11,12 +11,10 @@ once it is on main.
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 
-from startos_helpers import REPO, script_env
+from startos_helpers import real_cli_missing, script_env
 
 
 def test_a_new_admin_gets_a_generated_password_once(action, data_dir, fake_appsrc):
@@ -117,17 +115,7 @@ def test_bad_input_calls_nothing(action_stdin, data_dir, fake_appsrc, payload, r
     assert fake_appsrc.calls() == []
 
 
-def real_cli_has(*words: str) -> bool:
-    """Whether the app's real CLI (on this branch) already has a subcommand."""
-    proc = subprocess.run([sys.executable, "-m", "appsrc", *words, "--help"], cwd=REPO,
-                          capture_output=True, text=True, timeout=30)
-    return proc.returncode == 0
-
-
-needs_users_cli = pytest.mark.skipif(
-    not (real_cli_has("users", "add") and real_cli_has("users", "set-password")),
-    reason="waiting on the appsrc CLI `users add/set-password --password-stdin` "
-           "(being written on main; `git merge main` brings it)")
+needs_users_cli = real_cli_missing("users", "add")
 
 
 @needs_users_cli

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from startos_helpers import ACTIONS, ActionRun, REPO, run_script, script_env
+from startos_helpers import ACTIONS, ActionRun, real_cli_missing, run_script, script_env
 
 KEY_OK = {"ok": True, "client_id": "104123456789012345678", "error": None, "fix": None}
 
@@ -58,7 +58,15 @@ def test_a_missing_key_says_what_to_do(action_stdin, data_dir, fake_appsrc):
         "message"]
     assert "Key: no delegation key configured" in message
     assert "Fix: Run the Configure Gmail Delegation action." in message
-    assert "Mailboxes: none yet" in message
+    assert "Mailboxes: not checked until the key works." in message
+
+
+def test_no_mailboxes_yet(action_stdin, data_dir, fake_appsrc):
+    fake_appsrc.answer("check", "--json", rc=0, json_out={"ok": True, "key": KEY_OK,
+                                                          "mailboxes": []})
+    message = action_stdin("check-gmail-delegation", None, env=fake_appsrc.env(data_dir)).output()[
+        "message"]
+    assert "Mailboxes: none yet. Add team members on the dashboard's Users page." in message
 
 
 @pytest.mark.parametrize("rc, stdout, stderr, reason", [
@@ -73,17 +81,7 @@ def test_a_check_that_cannot_run_is_an_action_error(action_stdin, data_dir, fake
     assert run.returncode != 0 and run.stdout == "" and reason in run.stderr
 
 
-def real_check_available() -> bool:
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-m", "appsrc", "check", "--help"], cwd=REPO,
-                          capture_output=True, text=True, timeout=30)
-    return proc.returncode == 0 and "--json" in proc.stdout
-
-
-@pytest.mark.skipif(not real_check_available(),
-                    reason="waiting on the appsrc CLI `check --json` (being written on main)")
+@real_cli_missing("check")
 def test_end_to_end_without_a_key(data_dir):
     """With no key configured the real check reports the key and the action relays the fix."""
     import subprocess
