@@ -106,6 +106,7 @@ SMTP = load_script(ACTIONS / "configure-digest-smtp")
     ({"from": None}, "from: required"),
     ({"username": "ir\nBcc: x@evil.com"}, "username: must be a single line"),
     ({"password": "pw\r\nQUIT"}, "password: must be a single line"),
+    ({"password": " pasted with a space"}, "password: starts or ends with a space"),
     ({"host": 25}, "host: expected text"),
 ])
 def test_validation_names_the_bad_field(change, reason):
@@ -121,7 +122,7 @@ def test_validation_names_the_bad_field(change, reason):
     ({"host": "mailrelay", "port": 587.0}, {"host": "mailrelay", "port": "587"}),
     ({"from": "ir-desk@fund.com"}, {"from": "ir-desk@fund.com"}),
     ({"from": '"Fund, IR" <ir@fund.com>'}, {"from": '"Fund, IR" <ir@fund.com>'}),
-    ({"password": "  spaces kept  "}, {"password": "  spaces kept  "}),
+    ({"password": "spaces inside kept"}, {"password": "spaces inside kept"}),
     ({"security": "STARTTLS", "port": None}, {"security": "starttls", "port": "587"}),
 ])
 def test_validation_normalizes_good_values(value, expected):
