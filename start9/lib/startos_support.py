@@ -93,7 +93,9 @@ def _fsync_dir(path: Path) -> None:
 def _write_new_file(path: Path, content: str, mode: int = 0o600) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        os.write(fd, content.encode())
+        data = content.encode()
+        while data:  # os.write may write less than asked
+            data = data[os.write(fd, data):]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -156,8 +158,8 @@ def write_secret_set(directory: Path, values: Mapping[str, str], fields: Iterabl
     except BaseException:
         _remove_tree(generation)
         raise
-    # Field links are stable after the first run; creating them after the commit is safe because
-    # until they exist the fields simply read as unset.
+    # Field links never change once made. On the first run they come after the commit: until
+    # then a field reads as unset (or, for a hand-made plain file, as that file).
     for field in fields:
         link = directory / field
         target = f"{CURRENT_LINK}/{field}"
