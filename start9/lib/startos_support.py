@@ -186,6 +186,25 @@ def read_secret(path: Path) -> str | None:
         return None
 
 
+# --- health checks ------------------------------------------------------------------------------
+
+HEALTH_GRACE_MS = 60_000  # a failing check reports "starting" (exit 60) this long after start
+
+
+def read_elapsed_ms(stdin=None) -> int | None:
+    """The milliseconds since start StartOS writes on a health check's stdin (None if unreadable,
+    which the checks judge as past the grace period)."""
+    stdin = sys.stdin if stdin is None else stdin
+    try:
+        return int(float(stdin.read().strip()))
+    except ValueError:
+        return None
+
+
+def in_grace_period(elapsed_ms: int | None) -> bool:
+    return elapsed_ms is not None and elapsed_ms < HEALTH_GRACE_MS
+
+
 # --- the action protocol ------------------------------------------------------------------------
 
 def read_input(argv: list[str], stdin=None) -> dict[str, Any]:

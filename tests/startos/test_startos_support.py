@@ -203,3 +203,9 @@ def test_properties_without_a_status(data_dir):
     assert data["Mailboxes syncing"]["value"].startswith("unknown")
     assert data["Digest SMTP"]["value"] == "not configured"
     assert data["Delegation client ID"]["value"] == "not configured"
+
+
+@pytest.mark.parametrize("stdin, grace", [("0", True), ("59999", True), ("60000", False),
+                                          ("1234.5\n", True), ("", False), ("soon", False)])
+def test_health_grace_period(stdin, grace):
+    assert support.in_grace_period(support.read_elapsed_ms(io.StringIO(stdin))) is grace
