@@ -193,12 +193,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from appsrc.runtime import is_demo
     from appsrc.store.queries import appliance_status
 
     runtime = _runtime(args, demo=False)
     try:
-        status = appliance_status(demo=args.settings.demo == "on" or (
-            args.settings.demo == "auto" and not args.settings.dwd_key_file.is_file()))
+        status = appliance_status(demo=is_demo(args.settings))
     finally:
         runtime.close()
     if args.json:

@@ -62,6 +62,10 @@ class Runtime:
             self.db.close()
 
 
+def is_demo(settings: Settings) -> bool:
+    return settings.demo == "on" or (settings.demo == "auto" and not settings.dwd_key_file.is_file())
+
+
 def build_runtime(settings: Settings, clock: Clock | None = None, *, run_migrations: bool = True,
                   allow_demo: bool = True) -> Runtime:
     """Open the database (migrating it), then wire delegation and the Gmail remotes.
@@ -71,13 +75,19 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, run_migrati
     configuration, as with the tests.
     """
     clock = clock or SystemClock()
+    in_demo = allow_demo and is_demo(settings)
+    if in_demo:
+        from appsrc.demo import demo_settings, reset_demo_dir
+
+        settings = demo_settings(settings)
+        reset_demo_dir(settings)
     db = open_database(settings.database_url)
-    if run_migrations:
+    if run_migrations or in_demo:
         applied = migrate(db)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
     demo = None
-    if allow_demo and (settings.demo == "on" or (settings.demo == "auto" and not settings.dwd_key_file.is_file())):
+    if in_demo:
         from appsrc.demo import start_demo
 
         demo, settings = start_demo(settings, clock)

@@ -1,0 +1,87 @@
+"""Demo mode: the real appliance against the bundled Gmail simulator and a generated team.
+
+Nothing in the capture path knows it is a demo: the settings point the Gmail endpoint and the
+key file's token_uri at the simulator, exactly as the tests do. The demo keeps its own database
+(`$CRM_DATA_DIR/demo/crm.sqlite3`, fresh on every start) so it never mixes with real data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+
+from appsrc.clock import Clock
+from appsrc.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEMO_TEAM_SIZE = 5
+DEMO_INVESTORS = 24
+DEMO_MESSAGES_PER_MAILBOX = 400
+
+
+@dataclass
+class DemoEnvironment:
+    simulator: object
+    dataset: object
+    llm: object | None
+    admin_email: str
+    admin_password: str
+
+    def stop(self) -> None:
+        if self.llm is not None:
+            self.llm.stop()
+        self.simulator.stop()
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """Where the demo keeps its files: a database of its own, fresh on each start."""
+    demo_dir = settings.data_dir / "demo"
+    return settings.replace(database_url=f"sqlite:///{demo_dir / 'crm.sqlite3'}",
+                            dwd_key_file=demo_dir / "service_account.json")
+
+
+def reset_demo_dir(settings: Settings) -> None:
+    demo_dir = settings.data_dir / "demo"
+    shutil.rmtree(demo_dir, ignore_errors=True)
+    demo_dir.mkdir(parents=True, mode=0o700)
+
+
+def start_demo(settings: Settings, clock: Clock) -> tuple[DemoEnvironment, Settings]:
+    """Start the simulator with a generated team, seed users and investors, and return the
+    settings that point the appliance at it. The database must already be open and migrated."""
+    from appsrc.crm.investors import import_investors_csv
+    from appsrc.crm.users import add_user
+    from appsrc.simulator import GmailSimulator, LlmStub, generate_team
+
+    dataset = generate_team(7, team_size=DEMO_TEAM_SIZE, investors=DEMO_INVESTORS,
+                            messages_per_mailbox=DEMO_MESSAGES_PER_MAILBOX, now=clock.now())
+    simulator = GmailSimulator().start()
+    simulator.configure(latency_s=0.01)
+    dataset.load_into(simulator)
+    simulator.make_service_account_key(str(settings.dwd_key_file))
+    llm = None
+    if settings.llm_url is None:
+        llm = LlmStub().start()
+    settings = settings.replace(gmail_api_endpoint=simulator.url, own_domains=tuple(dataset.own_domains),
+                                llm_url=settings.llm_url or llm.url.rstrip("/"))
+
+    now = clock.now()
+    team = list(dataset.team)
+    password = secrets.token_urlsafe(12)
+    admin = add_user(team[0].address, team[0].name, now, is_admin=True, password=password, actor_label="demo")
+    for member in team[1:]:
+        add_user(member.address, member.name, now, actor_label="demo")
+    import_investors_csv(dataset.investors_csv(), now, own_domains=frozenset(dataset.own_domains),
+                         actor_label="demo")
+    password_file = settings.data_dir / "demo" / "admin_password"
+    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password + "\n")
+    log.warning("DEMO MODE: Gmail simulator at %s with %d team mailboxes. Dashboard login: %s / %s "
+                "(also in %s). Configure delegation to leave demo mode.", simulator.url, len(team),
+                admin.email, password, password_file)
+    return DemoEnvironment(simulator, dataset, llm, admin.email, password), settings
