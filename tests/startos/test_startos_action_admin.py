@@ -119,18 +119,12 @@ needs_users_cli = real_cli_missing("users", "add")
 
 
 @needs_users_cli
-def test_end_to_end_with_the_real_cli(data_dir, input_mode):
-    """Create, then reset: the real database holds one active admin whose hash matches."""
-    from startos_helpers import ACTIONS, ActionRun, run_script
-
-    env = script_env(data_dir)
+def test_end_to_end_with_the_real_cli(action_stdin, data_dir):
+    """Create, then reset: the real database holds one active admin whose hash matches.
+    (stdin only: the argument path is the same code, proven with the fake CLI above.)"""
 
     def run(payload):
-        import json
-        text = json.dumps(payload)
-        if input_mode == "stdin":
-            return ActionRun(run_script(ACTIONS / "create-admin", env, stdin=text))
-        return ActionRun(run_script(ACTIONS / "create-admin", env, args=[text]))
+        return action_stdin("create-admin", payload, env=script_env(data_dir))
 
     first = run({"email": "alice@fund.com", "name": "Alice"}).output()
     second = run({"email": "alice@fund.com", "name": "Alice"}).output()

@@ -73,6 +73,9 @@ def test_prepares_exports_migrates_and_writes_properties(data_dir):
         assert entry["type"] == "string" and isinstance(entry["value"], str)
         assert {"description", "copyable", "qr", "masked"} <= set(entry)
     assert properties["data"]["Digest SMTP"]["value"] == "smtp.fund.com:587 (starttls)"
+    # From the real `appsrc status --json` of the freshly migrated database (no key: demo).
+    assert properties["data"]["Mailboxes syncing"]["value"] == "0 of 0"
+    assert properties["data"]["Mode"]["value"] == "Demo (simulated mailboxes)"
     assert SMTP["password"] not in properties_file.read_text()
     assert SMTP["password"] not in proc.stderr
 

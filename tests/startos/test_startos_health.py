@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from startos_helpers import HEALTH, run_script, script_env
+from startos_helpers import HEALTH, real_cli_missing, run_script, script_env
 
 
 class Healthz(BaseHTTPRequestHandler):
@@ -152,3 +152,18 @@ def test_capture_status_unreadable(fake_appsrc, data_dir, answer):
     assert capture_check(fake_appsrc, data_dir, "5000").returncode == 60
     proc = capture_check(fake_appsrc, data_dir, "65000")
     assert proc.returncode == 1 and "Cannot read capture status" in proc.stderr
+
+
+@real_cli_missing("status")
+def test_capture_end_to_end_with_the_real_status(data_dir):
+    """A migrated database with no delegation key: the real app is in demo mode."""
+    import subprocess
+    import sys
+
+    env = script_env(data_dir)
+    subprocess.run([sys.executable, "-m", "appsrc", "migrate"], env=env, check=True,
+                   capture_output=True)
+    proc = run_script(HEALTH / "capture", env, stdin="120000")
+    assert proc.returncode == 1 and "Demo mode" in proc.stderr
+    props = yaml.safe_load((data_dir / "start9" / "stats.yaml").read_text())["data"]
+    assert props["Mailboxes syncing"]["value"] == "0 of 0"
