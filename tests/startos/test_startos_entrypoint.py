@@ -15,12 +15,20 @@ import pytest
 import yaml
 
 import startos_support as support
-from startos_helpers import REPO, script_env
+from startos_helpers import HEALTH, REPO, real_cli_missing, run_script, script_env
 
 ENTRYPOINT = REPO / "docker_entrypoint.sh"
 NO_SUCH_USER = "crm-test-no-such-user"  # so the run never drops privileges by accident
 SMTP = {"host": "smtp.fund.com", "port": "587", "security": "starttls",
         "username": "ir-desk@fund.com", "password": "pa$$ word 'quoted'", "from": "IR <ir@fund.com>"}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def entrypoint(data_dir: Path, *command: str, **env: str) -> subprocess.CompletedProcess:
@@ -161,3 +169,39 @@ def test_the_entrypoint_is_strict_bash():
     subprocess.run(["bash", "-n", str(ENTRYPOINT)], check=True)
     if shutil.which("shellcheck"):
         subprocess.run(["shellcheck", str(ENTRYPOINT)], check=True)
+
+
+@real_cli_missing("serve")
+def test_the_service_starts_answers_its_health_check_and_stops_on_sigterm(data_dir):
+    """The whole start path: entrypoint, migrations, the real server on /healthz, the web-ui
+    health check green, SIGTERM (what StartOS sends through tini) ending it cleanly.
+
+    Demo mode is off: with no key the service otherwise seeds the bundled demo data.
+    """
+    import signal
+    import time
+    import urllib.request
+
+    port = free_port()
+    env = script_env(data_dir, CRM_APP_USER=NO_SUCH_USER, CRM_PORT=str(port),
+                     CRM_HOST="127.0.0.1", CRM_DEMO="off")
+    log = data_dir.parent / "serve.log"  # a file, not a pipe nobody drains while it runs
+    server = subprocess.Popen([str(ENTRYPOINT), "python", "-m", "appsrc", "serve"], env=env,
+                              cwd=data_dir, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert server.poll() is None, log.read_text()
+        check = run_script(HEALTH / "web-ui", env, stdin="120000")
+        assert check.returncode == 0, check.stderr
+        server.send_signal(signal.SIGTERM)  # the entrypoint exec'd the server: same pid
+        assert server.wait(timeout=15) == 0, log.read_text()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
