@@ -186,8 +186,9 @@ def test_the_service_starts_answers_its_health_check_and_stops_on_sigterm(data_d
     env = script_env(data_dir, CRM_APP_USER=NO_SUCH_USER, CRM_PORT=str(port),
                      CRM_HOST="127.0.0.1", CRM_DEMO="off")
     log = data_dir.parent / "serve.log"  # a file, not a pipe nobody drains while it runs
-    server = subprocess.Popen([str(ENTRYPOINT), "python", "-m", "appsrc", "serve"], env=env,
-                              cwd=data_dir, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    with log.open("w") as out:
+        server = subprocess.Popen([str(ENTRYPOINT), "python", "-m", "appsrc", "serve"], env=env,
+                                  cwd=data_dir, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and server.poll() is None:
