@@ -141,8 +141,8 @@ def write_secret_set(directory: Path, values: Mapping[str, str], fields: Iterabl
     if unknown:
         raise ValueError(f"unknown secret fields {sorted(unknown)}")
     ensure_private_dir(directory, root)
-    for field in fields:
-        existing = directory / field
+    for name in fields:
+        existing = directory / name
         if existing.is_dir() and not existing.is_symlink():
             raise ActionError(f"{existing} is a directory; move it away and run the action again")
 
@@ -160,9 +160,9 @@ def write_secret_set(directory: Path, values: Mapping[str, str], fields: Iterabl
         raise
     # Field links never change once made. On the first run they come after the commit: until
     # then a field reads as unset (or, for a hand-made plain file, as that file).
-    for field in fields:
-        link = directory / field
-        target = f"{CURRENT_LINK}/{field}"
+    for name in fields:
+        link = directory / name
+        target = f"{CURRENT_LINK}/{name}"
         if not (link.is_symlink() and os.readlink(link) == target):
             _replace_symlink(link, target, root)
     _fsync_dir(directory)
