@@ -57,22 +57,33 @@ lint: install-test
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
 
-# --- StartOS package (needs Docker with buildx and start-sdk; neither exists on our build
-# machines, so these targets are kept for release machines and everything else is tested
-# directly: manifest rules, actions, entrypoint, health check) ---
+# --- StartOS package ---------------------------------------------------------------------------
+# Needs Docker with buildx (and QEMU binfmt for the foreign architecture) and Start9's
+# start-sdk. Neither exists on our build machines, so these targets are for release machines;
+# everything else about the package (manifest rules, actions, entrypoint, health checks,
+# Dockerfile lint) is tested directly by tests/startos.
+#   make docker-images   docker-images/x86_64.tar and docker-images/aarch64.tar
+#   make pack            ir-mail-desk.s9pk (start-sdk pack)
+#   make verify          start-sdk verify s9pk on it
 PKG_ID := $(shell sed -n 's/^id: *//p' manifest.yaml 2>/dev/null)
 PKG_VERSION := $(shell sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' manifest.yaml 2>/dev/null)
+# What goes into the image (see Dockerfile and .dockerignore).
+IMAGE_INPUTS := Dockerfile .dockerignore docker_entrypoint.sh pyproject.toml start9/write-properties \
+	$(shell find appsrc start9/lib start9/actions start9/health -type f ! -name '*.pyc' 2>/dev/null)
 
-docker-images/x86_64.tar docker-images/aarch64.tar: Dockerfile docker_entrypoint.sh pyproject.toml $(shell find appsrc start9 -type f 2>/dev/null)
+docker-images/x86_64.tar: DOCKER_PLATFORM := linux/amd64
+docker-images/aarch64.tar: DOCKER_PLATFORM := linux/arm64
+docker-images/%.tar: $(IMAGE_INPUTS)
+	@docker buildx version >/dev/null 2>&1 || { echo "error: needs Docker with buildx" >&2; exit 1; }
 	mkdir -p docker-images
-	docker buildx build --tag start9/$(PKG_ID)/main:$(PKG_VERSION) --platform=linux/amd64 \
-	    -o type=docker,dest=docker-images/x86_64.tar .
-	docker buildx build --tag start9/$(PKG_ID)/main:$(PKG_VERSION) --platform=linux/arm64 \
-	    -o type=docker,dest=docker-images/aarch64.tar .
+	docker buildx build --tag start9/$(PKG_ID)/main:$(PKG_VERSION) --platform=$(DOCKER_PLATFORM) \
+	    -o type=docker,dest=$@ .
 
 docker-images: docker-images/x86_64.tar docker-images/aarch64.tar
 
-$(PKG_ID).s9pk: manifest.yaml start9/instructions.md start9/icon.png start9/LICENSE docker-images
+$(PKG_ID).s9pk: manifest.yaml start9/instructions.md start9/icon.png start9/LICENSE \
+		docker-images/x86_64.tar docker-images/aarch64.tar
+	@command -v start-sdk >/dev/null || { echo "error: needs start-sdk (Start9's packaging SDK)" >&2; exit 1; }
 	start-sdk pack
 
 pack: $(PKG_ID).s9pk

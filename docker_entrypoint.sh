@@ -1,0 +1,64 @@
+#!/bin/bash
+# StartOS `main` for IR Mail Desk: prepare the data volume, export the settings the actions
+# wrote, migrate the database, write the properties, then serve the dashboard under tini.
+# Arguments, when given, run instead of the server (debugging and tests), after the same steps.
+#
+# Runs as root so it can own the volume StartOS mounts at /data; the app itself runs as the
+# unprivileged $CRM_APP_USER (created in the Dockerfile). Actions run as root in their own
+# containers and hand what they write to the data dir's owner; anything else (a restored
+# backup, a file made by hand) is re-owned here at every start.
+# Everything honours CRM_DATA_DIR in place of /data so tests can run this on a temp dir.
+set -euo pipefail
+
+DATA="${CRM_DATA_DIR:-/data}"
+START9_DIR="${CRM_START9_DIR:-/opt/start9}"
+APP_USER="${CRM_APP_USER:-app}"
+export CRM_DATA_DIR="$DATA"
+umask 077
+
+log() { echo "entrypoint: $*" >&2; }
+
+# --- the volume -----------------------------------------------------------------------------
+mkdir -p "$DATA/secrets" "$DATA/start9"
+chmod 700 "$DATA/secrets"
+chmod -R go-rwx "$DATA/secrets"
+
+as_app=()
+if [ "$(id -u)" = 0 ] && app_uid=$(id -u "$APP_USER" 2>/dev/null); then
+    app_gid=$(id -g "$APP_USER")
+    # -h: secret sets hold symlinks (some dangle on purpose); never follow them.
+    find "$DATA" -xdev \( ! -user "$app_uid" -o ! -group "$app_gid" \) \
+        -exec chown -h "$app_uid:$app_gid" {} +
+    app_home=$(getent passwd "$APP_USER" | cut -d: -f6)
+    as_app=(setpriv --reuid="$app_uid" --regid="$app_gid" --init-groups
+            env HOME="${app_home:-/tmp}" USER="$APP_USER")
+else
+    log "not root or no user '$APP_USER': running as $(id -un)"
+fi
+
+# --- settings from the files the actions wrote ----------------------------------------------
+# The files win over inherited SMTP_* (they are the admin's latest choice); the app also
+# re-reads them when it sends, so a later change applies without a restart.
+for field in host port security username password from; do
+    file="$DATA/secrets/smtp/$field"
+    if [ -f "$file" ]; then
+        export "SMTP_${field^^}=$(cat "$file")"
+    fi
+done
+export CRM_DWD_KEY_FILE="${CRM_DWD_KEY_FILE:-$DATA/secrets/dwd/service_account.json}"
+if [ -z "${CRM_OWN_DOMAINS:-}" ] && [ -f "$DATA/secrets/dwd/own_domains" ]; then
+    CRM_OWN_DOMAINS=$(sed '/^[[:space:]]*$/d' "$DATA/secrets/dwd/own_domains" | paste -sd, -)
+    export CRM_OWN_DOMAINS
+fi
+
+# --- database and properties ----------------------------------------------------------------
+log "applying database migrations"
+"${as_app[@]}" python -m appsrc migrate >&2
+"${as_app[@]}" python "$START9_DIR/write-properties" \
+    || log "warning: properties not written (the capture health check retries)"
+
+if [ "$#" -gt 0 ]; then
+    exec "${as_app[@]}" "$@"
+fi
+log "starting the dashboard"
+exec tini -- "${as_app[@]}" python -m appsrc serve

@@ -1,0 +1,188 @@
+"""The Dockerfile: hadolint-clean, a pinned base, dependencies only from pyproject's pins, and
+everything the entrypoint, actions and health checks need copied in (and let through by
+.dockerignore). There is no Docker engine here, so this is what can be checked without one."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from startos_helpers import REPO
+
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    result = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            result.append((keyword.upper(), rest.strip()))
+    return result
+
+
+def runs() -> list[str]:
+    return [rest for keyword, rest in instructions() if keyword == "RUN"]
+
+
+def hadolint() -> list[str]:
+    exe = Path(sys.executable).with_name("hadolint")
+    if exe.exists():
+        return [str(exe)]
+    if shutil.which("hadolint"):
+        return ["hadolint"]
+    return [sys.executable, "-m", "hadolint"]
+
+
+def test_hadolint_reports_nothing():
+    proc = subprocess.run([*hadolint(), "--no-color", "Dockerfile"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
+
+
+def test_the_base_is_a_pinned_python_311_slim():
+    bases = [rest for keyword, rest in instructions() if keyword == "FROM"]
+    assert len(bases) == 1
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", bases[0]), bases[0]
+
+
+def test_dependencies_come_only_from_pyproject_pins():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.]+", dep) for dep in project["dependencies"])
+
+    pip_installs = []
+    for command in runs():
+        for step in command.split("&&"):
+            words = shlex.split(step)
+            if words[:2] == ["pip", "install"]:
+                pip_installs.append([w for w in words[2:] if not w.startswith("-")])
+                flags = [w for w in words[2:] if w.startswith("-")]
+                assert set(flags) <= {"--no-cache-dir", "--no-deps"}, flags
+    # Only the project itself is installed: pip resolves exactly pyproject's pins, nothing
+    # is named (or pinned differently) here; no requirements file, no extras ([test]).
+    assert pip_installs == [["."], ["."]]
+    assert "requirements" not in DOCKERFILE
+
+
+def test_dependencies_are_installed_before_the_code_is_copied():
+    """The dependency layer must not depend on appsrc/, or every code change reinstalls all."""
+    order = [(k, r) for k, r in instructions() if k in {"COPY", "RUN"}]
+    deps = next(i for i, (k, r) in enumerate(order) if k == "RUN" and "pip install --no-cache-dir ." in r
+                and "--no-deps" not in r)
+    code = next(i for i, (k, r) in enumerate(order) if k == "COPY" and r.startswith("appsrc"))
+    assert order[deps - 1] == ("COPY", "pyproject.toml ./")
+    assert deps < code
+    assert "--no-deps" in order[code + 1][1]
+
+
+def test_tini_is_installed_pinned_and_the_app_user_exists():
+    apt = next(r for r in runs() if "apt-get install" in r)
+    assert re.search(r"'tini=[\d.]+-\d+\*?'", apt)
+    assert "--no-install-recommends" in apt and "rm -rf /var/lib/apt/lists/*" in apt
+    user = next(r for r in runs() if "useradd" in r)
+    assert re.search(r"--uid 1000 .*\bapp$", user)
+    # Root stays the image user: the entrypoint needs it to own the volume, then drops to app.
+    assert not [r for k, r in instructions() if k == "USER"]
+
+
+def env_values() -> dict[str, str]:
+    values = {}
+    for keyword, rest in instructions():
+        if keyword == "ENV":
+            values.update(dict(item.split("=", 1) for item in shlex.split(rest)))
+    return values
+
+
+def test_the_environment_the_scripts_expect():
+    env = env_values()
+    assert env["CRM_DATA_DIR"] == "/data" and env["CRM_HOST"] == "0.0.0.0"
+    assert env["CRM_PORT"] == "8050" and env["CRM_APP_USER"] == "app"
+    assert env["CRM_START9_DIR"] == "/opt/start9"
+    entry = [r for k, r in instructions() if k == "ENTRYPOINT"]
+    assert entry == ['["/usr/local/bin/docker_entrypoint.sh"]']
+
+
+def copies() -> dict[str, str]:
+    result = {}
+    for keyword, rest in instructions():
+        if keyword == "COPY":
+            *sources, destination = [w for w in shlex.split(rest) if not w.startswith("--")]
+            result.update({src: destination for src in sources})
+    return result
+
+
+def test_everything_the_entrypoint_and_scripts_use_is_copied():
+    copied = copies()
+    start9 = env_values()["CRM_START9_DIR"]
+    assert copied["docker_entrypoint.sh"] == "/usr/local/bin/docker_entrypoint.sh"
+    # The scripts import ../lib/startos_support.py; the entrypoint runs write-properties.
+    for part in ("lib", "actions", "health"):
+        assert copied[f"start9/{part}"] == f"{start9}/{part}"
+    assert copied["start9/write-properties"] == f"{start9}/write-properties"
+    assert copied["pyproject.toml"] == "./" and copied["appsrc"] == "./appsrc"
+    entrypoint = (REPO / "docker_entrypoint.sh").read_text()
+    assert '"$START9_DIR/write-properties"' in entrypoint
+
+
+def dockerignore_allows(path: str) -> bool:
+    """Evaluate .dockerignore like Docker does for the patterns used here (last match wins)."""
+    import fnmatch
+
+    allowed = True
+    for line in (REPO / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = line.lstrip("!").rstrip("/")
+        candidates = [path] + [str(p) for p in Path(path).parents if str(p) != "."]
+        if pattern.startswith("**/"):
+            hit = any(fnmatch.fnmatch(Path(c).name, pattern[3:]) for c in candidates)
+        else:
+            hit = any(fnmatch.fnmatch(c, pattern) for c in candidates)
+        if hit:
+            allowed = negate
+    return allowed
+
+
+@pytest.mark.parametrize("path", sorted(copies()))
+def test_dockerignore_lets_every_copied_path_through(path):
+    assert dockerignore_allows(path)
+    source = REPO / path
+    files = [source] if source.is_file() else [p for p in source.rglob("*") if p.is_file()]
+    assert files, path
+    for file in files:
+        relative = str(file.relative_to(REPO))
+        assert dockerignore_allows(relative) or "__pycache__" in relative, relative
+
+
+@pytest.mark.parametrize("path", ["tests/startos/test_startos_dockerfile.py", ".venv/bin/python",
+                                  "data/crm.sqlite3", "start9/icon.png", ".git/config",
+                                  "appsrc/__pycache__/cli.cpython-311.pyc"])
+def test_dockerignore_keeps_everything_else_out(path):
+    assert not dockerignore_allows(path)
+
+
+def test_the_makefile_builds_both_architectures_and_packs():
+    if not shutil.which("make"):
+        pytest.skip("make is not installed")
+    proc = subprocess.run(["make", "-n", "verify"], cwd=REPO, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for arch, platform in (("x86_64", "linux/amd64"), ("aarch64", "linux/arm64")):
+        assert (f"docker buildx build --tag start9/ir-mail-desk/main:0.1.0 --platform={platform}"
+                in out)
+        assert f"dest=docker-images/{arch}.tar" in out
+    assert out.count("docker buildx build") == 2  # one build per architecture, not four
+    assert "start-sdk pack" in out and "start-sdk verify s9pk ir-mail-desk.s9pk" in out
