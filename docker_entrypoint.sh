@@ -46,10 +46,8 @@ for field in host port security username password from; do
     fi
 done
 export CRM_DWD_KEY_FILE="${CRM_DWD_KEY_FILE:-$DATA/secrets/dwd/service_account.json}"
-if [ -z "${CRM_OWN_DOMAINS:-}" ] && [ -f "$DATA/secrets/dwd/own_domains" ]; then
-    CRM_OWN_DOMAINS=$(sed '/^[[:space:]]*$/d' "$DATA/secrets/dwd/own_domains" | paste -sd, -)
-    export CRM_OWN_DOMAINS
-fi
+# The fund's own domains are not exported: the app reads secrets/dwd/own_domains each time it
+# matches, so rerunning "Configure Gmail delegation" applies without a restart.
 
 # --- database and properties ----------------------------------------------------------------
 log "applying database migrations"

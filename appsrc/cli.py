@@ -194,13 +194,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from appsrc.runtime import is_demo
+    from appsrc.store.db import open_database
     from appsrc.store.queries import appliance_status
 
-    runtime = _runtime(args, demo=False)
+    # Health checks call this every few seconds: only the database, no runtime.
+    db = open_database(args.settings.database_url)
     try:
         status = appliance_status(demo=is_demo(args.settings))
     finally:
-        runtime.close()
+        db.close()
     if args.json:
         print(json.dumps(status, default=str))
     else:

@@ -42,12 +42,16 @@ def read_secret_file(path: Path) -> str | None:
 
 
 def load_smtp_config(secrets_dir: Path, environ: Mapping[str, str] | None = None) -> SmtpConfig | None:
-    """The SMTP account for the digest, or None when none is configured."""
+    """The SMTP account for the digest, or None when none is configured.
+
+    When the action's files exist they are the whole configuration (a field removed there is
+    gone, even if the environment exported at start still has it); else `SMTP_*` variables.
+    """
     environ = os.environ if environ is None else environ
-    values = {}
-    for field in SMTP_FIELDS:
-        from_file = read_secret_file(secrets_dir / "smtp" / field)
-        values[field] = from_file if from_file is not None else (environ.get(f"SMTP_{field.upper()}") or "").strip() or None
+    if read_secret_file(secrets_dir / "smtp" / "host") is not None:
+        values = {field: read_secret_file(secrets_dir / "smtp" / field) for field in SMTP_FIELDS}
+    else:
+        values = {field: (environ.get(f"SMTP_{field.upper()}") or "").strip() or None for field in SMTP_FIELDS}
     if not values["host"]:
         return None
     security = (values["security"] or "starttls").lower()

@@ -576,12 +576,16 @@ def _make_investors(rng: random.Random, count: int, contacts_per_investor: int,
     candidates = range(4 if hard_cases else 0, count)
     graveyard = set(rng.sample(candidates, min(len(candidates), max(1, round(count * 0.1)))))
     used: set[str] = set()
+    used_domains: set[str] = set()
     investors = []
     for index, name in enumerate(names):
         slug = _ascii_slug(name)
         domains = (f"{slug}.example",)
         if index % 4 == 1:
-            domains += (f"{_ascii_slug(name.split()[0])}-vc.example",)
+            short = f"{_ascii_slug(name.split()[0])}-vc.example"
+            # Two investors can share a first word; a domain identifies exactly one investor.
+            domains += (short if short not in used_domains else f"{slug}-vc.example",)
+        used_domains.update(domains)
         contacts = []
         wanted = 0 if hard_cases and index == 3 else contacts_per_investor
         for number in range(wanted):

@@ -218,3 +218,11 @@ def test_snippets_match_the_stdlib_parser(dataset):
     stream = [m.raw for m in generate_mailbox_stream(9, "ann.lee@fund.example", 300)]
     for raw in [m.raw for m in dataset.messages] + stream:
         assert mime.snippet(raw) == _reference_snippet(raw)
+
+
+@pytest.mark.parametrize("seed", range(1, 30))
+def test_every_investor_domain_belongs_to_exactly_one_investor(seed):
+    """The appliance refuses a CSV where two investors share a domain (demo seeding imports it)."""
+    dataset = generate_team(seed, investors=24, messages_per_mailbox=5, team_size=3)
+    domains = [d for investor in dataset.investors for d in investor.domains]
+    assert len(domains) == len(set(domains))

@@ -62,7 +62,7 @@ def test_prepares_exports_migrates_and_writes_properties(data_dir):
         "SMTP_USERNAME": "ir-desk@fund.com", "SMTP_PASSWORD": "pa$$ word 'quoted'",
         "SMTP_FROM": "IR <ir@fund.com>"}  # the files win over an inherited value
     assert env["CRM_DWD_KEY_FILE"] == str(data_dir / "secrets" / "dwd" / "service_account.json")
-    assert env["CRM_OWN_DOMAINS"] == "fund.com,fund-partners.com"
+    assert "CRM_OWN_DOMAINS" not in env  # read live from secrets/dwd/own_domains by the app
     assert env["CRM_DATA_DIR"] == str(data_dir)
 
     with sqlite3.connect(data_dir / "crm.sqlite3") as db:
