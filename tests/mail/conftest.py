@@ -7,21 +7,33 @@ import pytest
 
 from appsrc.crm.users import add_user
 from appsrc.store.models import User
-from tests.capture.conftest import sim  # noqa: F401  (the running Gmail simulator fixture)
+from appsrc.simulator import GmailSimulator
 from tests.mail import servers
 
 
 @pytest.fixture(autouse=True)
-def recipients_are_active_admins(request, db):
+def recipients_are_active_admins(db):
     """Every message any test server received went to active admins only (checked at receipt for
     SMTP; for the Gmail simulator, at the end of the test)."""
     servers.VIOLATIONS.clear()
+    servers.SIMULATORS.clear()
     yield
     problems = list(servers.VIOLATIONS)
-    if "sim" in request.fixturenames:
-        problems += servers.sent_by_simulator_violations(request.getfixturevalue("sim"))
+    for simulator in servers.SIMULATORS:
+        problems += servers.sent_by_simulator_violations(simulator)
     servers.VIOLATIONS.clear()
+    servers.SIMULATORS.clear()
     assert not problems, problems
+
+
+@pytest.fixture
+def sim():
+    """A running Gmail simulator (quota off), registered with the recipient audit."""
+    simulator = GmailSimulator()
+    simulator.quota.update(enabled=False)
+    servers.SIMULATORS.append(simulator)
+    with simulator:
+        yield simulator
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +61,22 @@ def people(db, clock):
     ivy = add_user("ivy@fund.example", "Ivy Inactive", now, is_admin=True)
     User.update(is_active=False).where(User.id == ivy.id).execute()
     return {"ada": ada, "ben": ben, "tom": tom, "ivy": User.get_by_id(ivy.id)}
+
+
+@pytest.fixture
+def gmail_remotes(sim, tmp_path):
+    """The capture engine's Gmail remotes pointed at the simulator (real delegation key and
+    tokens), with the team's mailboxes present there and short retries."""
+    from appsrc.capture.credentials import DelegatedCredentials
+    from appsrc.capture.gmail import GmailRemotes, RetryPolicy
+    from appsrc.clock import SystemClock
+
+    for address in ("ada@fund.example", "ben@fund.example", "tom@fund.example", "ivy@fund.example",
+                    "digest@fund.example"):
+        sim.add_mailbox(address)
+    key = tmp_path / "secrets" / "dwd" / "service_account.json"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    sim.make_service_account_key(str(key))
+    clock = SystemClock()
+    return GmailRemotes(DelegatedCredentials(key, clock), sim.url, clock,
+                        retry=RetryPolicy(attempts=2, base_delay_s=0.01, max_delay_s=0.02))

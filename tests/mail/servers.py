@@ -25,6 +25,7 @@ from appsrc.store.db import database
 
 # Every recipient any test server received, with whether it was an active admin at that moment.
 VIOLATIONS: list[str] = []
+SIMULATORS: list = []  # Gmail simulators started by the current test, audited at its end
 _AUDIT_LOCK = threading.Lock()
 
 
