@@ -42,9 +42,8 @@ def fallback_paragraph(activity: UserActivity) -> str:
     if not activity.total:
         return NO_ACTIVITY_LINE
     investors = len(activity.investors)
-    touching = (f", touching {investors} investor" + ("" if investors == 1 else "s")) if investors else ""
-    return (f"{activity.user.label} sent {activity.sent} and received {activity.received} "
-            f"email{'' if activity.total == 1 else 's'}{touching}.")
+    involved = f", {investors} investor{'' if investors == 1 else 's'} involved" if investors else ""
+    return f"{activity.user.label}: {activity.sent} sent, {activity.received} received{involved}."
 
 
 def user_prompt(activity: UserActivity, tz: tzinfo) -> list[dict]:

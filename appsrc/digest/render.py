@@ -67,7 +67,8 @@ def _investor_counts(activity: InvestorActivity) -> str:
 
 def _item_line(item, tz: tzinfo) -> tuple[str, str, str]:
     arrow = "←" if item.direction == "inbound" else "→"
-    who = item.sender if item.direction == "inbound" else "to " + ", ".join(item.contacts[:3])
+    # The investor side by contact name (or the matched address when the contact is gone).
+    who = ("from " if item.direction == "inbound" else "to ") + ", ".join(item.contacts[:3])
     team = f" ({', '.join(item.team)})" if item.team else ""
     return arrow, _local(item.sent_at, tz, with_date=False), f"{_clip(item.subject, MAX_SUBJECT_CHARS) or '(no subject)'} — {who}{team}"
 
