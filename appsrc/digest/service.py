@@ -121,15 +121,17 @@ class DigestService:
             return self.send_now(now)
         self.mark_interrupted(now)
         policy = self.policy()
-        today = scheduler.local_date(now, self.tz)
-        decision = scheduler.decide(now, self.tz, policy, scheduler.read_state(), scheduler.failures_on(today))
+        state = scheduler.read_state()
+        decision = scheduler.decide(now, self.tz, policy, state, [])
+        if decision.due:  # only then is the back-off after failed attempts worth a query
+            decision = scheduler.decide(now, self.tz, policy, state, scheduler.failures_on(decision.local_date))
         if not decision.due:
             return None
+        today = decision.local_date
         recipients = active_admin_addresses()
         if not recipients:
             log.warning("digest due for %s but there is no active admin to send it to", today)
             return None
-        state = scheduler.read_state()
         since, until = scheduler.window_for(now, state)
         digest = self.build(since, until)  # before the claim: a crash here costs nothing
         with database.atomic():

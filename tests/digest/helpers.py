@@ -46,12 +46,12 @@ def smtp_transport(server, tls, **changes) -> SmtpTransport:
     return SmtpTransport(lambda: SmtpConfig(**values), ca_file=tls.ca_file, timeout_s=5)
 
 
-def gmail_transport(sim, key_path, clock) -> GmailTransport:
+def gmail_transport(sim, key_path, clock, retry_delay_s: float = 0.01) -> GmailTransport:
     if not key_path.exists():
         key_path.parent.mkdir(parents=True, exist_ok=True)
         sim.make_service_account_key(str(key_path))
     remotes = GmailRemotes(DelegatedCredentials(key_path, clock), sim.url, clock,
-                           retry=RetryPolicy(attempts=2, base_delay_s=0.5, max_delay_s=1))
+                           retry=RetryPolicy(attempts=2, base_delay_s=retry_delay_s, max_delay_s=retry_delay_s))
     return GmailTransport(remotes, first_active_admin)
 
 
