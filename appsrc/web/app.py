@@ -6,6 +6,7 @@ from flask import Flask, jsonify
 
 from appsrc.runtime import Runtime
 from appsrc.store.db import database
+from appsrc.web.digest_api import blueprint as digest_blueprint
 
 
 def create_app(runtime: Runtime) -> Flask:
@@ -38,4 +39,5 @@ def create_app(runtime: Runtime) -> Flask:
 
     auth.install(app)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(digest_blueprint)
     return app

@@ -146,8 +146,8 @@ class SmtpServer:
                 return AuthResult(success=True, auth_data=auth_data)
             if self.mode == "echo-auth":
                 return AuthResult(success=False, handled=False,
-                                  message=f"535 5.7.8 Bad credentials for {auth_data.login.decode()} "
-                                          f"with password={auth_data.password.decode()}")
+                                  message=f"535 5.7.8 Bad credentials for {auth_data.login.decode()}: "
+                                          f"{auth_data.password.decode()}")
         return AuthResult(success=False, handled=False)
 
     def start(self) -> SmtpServer:
