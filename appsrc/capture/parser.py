@@ -671,7 +671,9 @@ class _MessageParser:
                 extended.setdefault(base, {}).setdefault(None, (text, True))
             elif not star:
                 plain.setdefault(base, text)
-        params = {name: self._decode_words(text) for name, text in plain.items()}
+        # Only file names are RFC 2047 encoded in the wild; a boundary must stay byte-exact.
+        params = {name: self._decode_words(text) if name in ("name", "filename") else text
+                  for name, text in plain.items()}
         for name, sections in extended.items():
             params[name] = self._rfc2231_value(sections)
         return main, params
