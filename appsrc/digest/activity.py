@@ -23,12 +23,15 @@ contiguous windows every email lands in exactly one digest (by its first capture
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from peewee import JOIN
 
+from appsrc.clock import utc
+from appsrc.store.db import database
 from appsrc.store.models import (
     Contact,
     Email,
@@ -42,15 +45,25 @@ from appsrc.store.models import (
 LATE_CAPTURE = timedelta(days=3)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class EmailRow:
     id: int
     sent_at: datetime
     subject: str
     from_email: str
     from_name: str
-    to: tuple[tuple[str, str], ...]  # (address, name)
+    to_json: str  # the `to` column as stored; parsed only where a sent item needs it
     snippet: str
+
+    @property
+    def to(self) -> tuple[tuple[str, str], ...]:
+        """(address, name) of each To recipient."""
+        try:
+            people = json.loads(self.to_json or "[]")
+        except ValueError:
+            return ()
+        return tuple((str(p.get("email") or "").lower(), str(p.get("name") or ""))
+                     for p in people if isinstance(p, dict))
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,20 @@ def own_mailbox_addresses() -> frozenset[str]:
     return frozenset(a.lower() for (a,) in EmailAccount.select(EmailAccount.address).tuples())
 
 
+def _utc(value) -> datetime | None:
+    """A raw datetime column: text on SQLite (naive UTC), a datetime on PostgreSQL."""
+    if value is None or isinstance(value, datetime):
+        return utc(value) if value is not None else None
+    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+
+
+def _raw_rows(query) -> list[tuple]:
+    """Rows without peewee's per-value conversion, which costs more than the query itself here
+    (thousands of rows per digest); the few conversions needed are done by the caller."""
+    sql, params = query.sql()
+    return database.execute_sql(sql, params).fetchall()
+
+
 def load_window(since: datetime, until: datetime, own_addresses: frozenset[str] | None = None) -> WindowData:
     users = [TeamMember(i, n or "", e) for i, n, e in
              User.select(User.id, User.name, User.email).where(User.is_active).order_by(User.name, User.email).tuples()]
@@ -107,16 +134,13 @@ def load_window(since: datetime, until: datetime, own_addresses: frozenset[str] 
              .select(EmailAccountMessage.email, EmailAccount.user, EmailAccountMessage.is_sent, Email.sent_at,
                      Email.subject, Email.from_email, Email.from_name, Email.to, Email.snippet)
              .join(Email).switch(EmailAccountMessage).join(EmailAccount).join(User)
-             .where(window_condition(since, until) & EmailAccountMessage.deleted_at.is_null() & User.is_active)
-             .tuples())
-    for email_id, user_id, is_sent, sent_at, subject, from_email, from_name, to, snippet in query:
+             .where(window_condition(since, until) & EmailAccountMessage.deleted_at.is_null() & User.is_active))
+    for email_id, user_id, is_sent, sent_at, subject, from_email, from_name, to, snippet in _raw_rows(query):
         key = (email_id, user_id)
         sightings[key] = sightings.get(key, False) or bool(is_sent)
         if email_id not in emails:
-            recipients = tuple((str(p.get("email") or "").lower(), str(p.get("name") or ""))
-                               for p in (to or []) if isinstance(p, dict))
-            emails[email_id] = EmailRow(email_id, sent_at, subject or "", (from_email or "").lower(),
-                                        from_name or "", recipients, snippet or "")
+            emails[email_id] = EmailRow(email_id, _utc(sent_at), subject or "", (from_email or "").lower(),
+                                        from_name or "", to or "[]", snippet or "")
     links: list[LinkRow] = []
     if emails:
         in_window = Email.select(Email.id).where(window_condition(since, until))
@@ -124,12 +148,12 @@ def load_window(since: datetime, until: datetime, own_addresses: frozenset[str] 
                  .select(EmailInvestorLink.email, Investor.id, Investor.name, Investor.graveyard,
                          Investor.deleted_at, Contact.name, Contact.deleted_at, EmailInvestorLink.matched_address)
                  .join(Investor).switch(EmailInvestorLink).join(Contact, JOIN.LEFT_OUTER)
-                 .where(EmailInvestorLink.email.in_(in_window)).tuples())
-        for email_id, investor_id, name, graveyard, deleted, contact_name, contact_deleted, matched in query:
+                 .where(EmailInvestorLink.email.in_(in_window)))
+        for email_id, investor_id, name, graveyard, deleted, contact_name, contact_deleted, matched in _raw_rows(query):
             if email_id not in emails:
                 continue  # no live sighting in an active user's mailbox
-            links.append(LinkRow(email_id, investor_id, None if deleted else name, bool(graveyard),
-                                 contact_name if contact_name and contact_deleted is None and not deleted else None,
+            links.append(LinkRow(email_id, investor_id, None if deleted is not None else name, bool(graveyard),
+                                 contact_name if contact_name and contact_deleted is None and deleted is None else None,
                                  (matched or "").lower()))
     if own_addresses is None:
         own_addresses = own_mailbox_addresses()
@@ -137,7 +161,7 @@ def load_window(since: datetime, until: datetime, own_addresses: frozenset[str] 
 
 
 # -- by team member ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class UserItem:
     email_id: int
     sent_at: datetime
@@ -165,20 +189,19 @@ def _person(address: str, name: str) -> str:
     return f"{name} <{address}>" if name and name.lower() != address else address
 
 
-def _investor_labels(links: list[LinkRow]) -> tuple[str, ...]:
-    labels = []
+def _labels_by_email(links: list[LinkRow]) -> dict[int, tuple[str, ...]]:
+    """Each email's investor labels (name, or the matched address when soft-deleted), in order."""
+    found: dict[int, dict[str, None]] = defaultdict(dict)
     for link in links:
         label = link.investor_name or link.matched_address
-        if label and label not in labels:
-            labels.append(label)
-    return tuple(labels)
+        if label:
+            found[link.email_id][label] = None
+    return {email_id: tuple(labels) for email_id, labels in found.items()}
 
 
 def collect_user_activity(data: WindowData) -> list[UserActivity]:
     """Every active user (in name order), with their own mailbox's sent and received mail."""
-    links_by_email: dict[int, list[LinkRow]] = defaultdict(list)
-    for link in data.links:
-        links_by_email[link.email_id].append(link)
+    labels = _labels_by_email(data.links)
     by_user = {u.id: UserActivity(u) for u in data.users}
     for (email_id, user_id), is_sent in data.sightings.items():
         activity = by_user.get(user_id)
@@ -187,26 +210,23 @@ def collect_user_activity(data: WindowData) -> list[UserActivity]:
         email = data.emails[email_id]
         if is_sent:
             activity.sent += 1
-            others = [p for p in email.to if p[0] != activity.user.email] or list(email.to)
+            recipients = email.to
+            others = [p for p in recipients if p[0] != activity.user.email] or list(recipients)
             counterpart = ", ".join(_person(a, n) for a, n in others[:3]) + (" …" if len(others) > 3 else "")
         else:
             activity.received += 1
             counterpart = _person(email.from_email, email.from_name)
         activity.items.append(UserItem(email_id, email.sent_at, "sent" if is_sent else "received", email.subject,
-                                       counterpart, _investor_labels(links_by_email.get(email_id, [])),
-                                       email.snippet))
+                                       counterpart, labels.get(email_id, ()), email.snippet))
     for activity in by_user.values():
         activity.items.sort(key=lambda i: (i.sent_at, i.email_id))
-        counts: dict[str, int] = defaultdict(int)
-        for item in activity.items:
-            for label in item.investors:
-                counts[label] += 1
+        counts = Counter(label for item in activity.items for label in item.investors)
         activity.investors = sorted(counts, key=lambda label: (-counts[label], label.lower()))
     return [by_user[u.id] for u in data.users]
 
 
 # -- by investor ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class InvestorItem:
     email_id: int
     sent_at: datetime
@@ -233,9 +253,9 @@ class InvestorActivity:
 
 def collect_investor_activity(data: WindowData) -> list[InvestorActivity]:
     """One entry per investor (busiest first), each email once, direction at the email level."""
-    team_of: dict[int, list[str]] = defaultdict(list)
     labels = {u.id: u.label for u in data.users}
-    for (email_id, user_id) in sorted(data.sightings, key=lambda k: labels.get(k[1], "").lower()):
+    team_of: dict[int, list[str]] = defaultdict(list)
+    for email_id, user_id in data.sightings:
         team_of[email_id].append(labels.get(user_id, "?"))
     grouped: dict[str, dict[int, list[LinkRow]]] = defaultdict(lambda: defaultdict(list))
     meta: dict[str, tuple[str, bool]] = {}
@@ -246,6 +266,7 @@ def collect_investor_activity(data: WindowData) -> list[InvestorActivity]:
             key, name = f"address:{link.matched_address}", link.matched_address
         grouped[key][link.email_id].append(link)
         meta[key] = (name, link.graveyard and link.investor_name is not None)
+    team_cache: dict[int, tuple[str, ...]] = {}
     result = []
     for key, by_email in grouped.items():
         name, graveyard = meta[key]
@@ -257,10 +278,12 @@ def collect_investor_activity(data: WindowData) -> list[InvestorActivity]:
                 activity.outbound += 1
             else:
                 activity.inbound += 1
+            team = team_cache.get(email_id)
+            if team is None:
+                team = team_cache[email_id] = tuple(sorted(team_of.get(email_id, ()), key=str.lower))
             contacts = tuple(dict.fromkeys(link.contact_name or link.matched_address for link in links))
             activity.items.append(InvestorItem(email_id, email.sent_at, direction, email.subject,
-                                               _person(email.from_email, email.from_name), contacts,
-                                               tuple(team_of.get(email_id, ()))))
+                                               _person(email.from_email, email.from_name), contacts, team))
         activity.items.sort(key=lambda i: (i.sent_at, i.email_id), reverse=True)
         result.append(activity)
     result.sort(key=lambda a: (-a.total, a.name.lower()))

@@ -12,6 +12,7 @@ plus `html` (the alternative part), the window, and LLM statistics.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone, tzinfo
 
@@ -106,12 +107,20 @@ def build_digest(conn, since: datetime, until: datetime, chat_fn: ChatFn | None 
     with _read_snapshot(conn):
         data = load_window(since, until, own_addresses)
     users = collect_user_activity(data)
-    investors = collect_investor_activity(data)
     busy = {a.user.id: a for a in users if a.total}
-    completions = complete_concurrently(
-        {uid: user_prompt(a, tz) for uid, a in busy.items()}, chat_fn,
-        lambda uid: fallback_paragraph(busy[uid]), max_workers=llm_concurrency, deadline_s=llm_deadline_s,
-        accept=clean_paragraph)
+    prompts = {uid: user_prompt(a, tz) if chat_fn is not None else [] for uid, a in busy.items()}
+
+    def paragraphs():
+        return complete_concurrently(prompts, chat_fn, lambda uid: fallback_paragraph(busy[uid]),
+                                     max_workers=llm_concurrency, deadline_s=llm_deadline_s, accept=clean_paragraph)
+
+    if chat_fn is None:
+        completions, investors = paragraphs(), collect_investor_activity(data)
+    else:  # the by-investor pivot needs no LLM: do it while the calls are out
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-llm") as runner:
+            pending = runner.submit(paragraphs)
+            investors = collect_investor_activity(data)
+            completions = pending.result()
     sections = []
     for activity in users:
         completion = completions.get(activity.user.id)
