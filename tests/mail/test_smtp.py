@@ -48,6 +48,7 @@ def test_starttls_and_auth_deliver_a_multipart_message_to_exactly_the_given_enve
     assert parsed["Cc"] is None and parsed["Bcc"] is None
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit TLS: it is TLS
 def test_implicit_tls_port(people, tls):
     server = SmtpServer(tls, security="ssl").start()
     try:
