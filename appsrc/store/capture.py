@@ -223,8 +223,11 @@ def _upsert_emails(records: list[EmailRecord], now: datetime, counts: WriteCount
         if key not in existing and key not in new:
             new[key] = record
     if new:
+        # Another mailbox's sync may store the same email concurrently (PostgreSQL does not
+        # serialize writers like SQLite): the loser's insert yields to the winner's row, and
+        # the describing rows below are idempotent too.
         _insert_many(Email, [{"dedupe_key": key, "fingerprint": r.fingerprint, "message_id": r.message_id,
-                              "captured_at": now, **r.row} for key, r in new.items()])
+                              "captured_at": now, **r.row} for key, r in new.items()], ignore_conflicts=True)
         existing.update(_emails_by_key(set(new)))
         counts.new_emails += len(new)
         counts.proposals += _describe([(existing[key][0], r) for key, r in new.items()], now)
