@@ -8,6 +8,7 @@ from email import message_from_bytes, policy
 
 import pytest
 
+from appsrc.capture.gmail import GmailError
 from appsrc.mail.gmail_send import GmailTransport
 from appsrc.mail.mailer import first_active_admin
 from appsrc.mail.message import OutgoingMessage
@@ -36,8 +37,9 @@ def test_sends_as_the_first_active_admin_with_the_compose_scope_and_a_raw_body(p
     # The remote asked only for compose: a read with the same remote is refused by Gmail's scopes.
     remote = gmail_remotes.remote("ada@fund.example", (GMAIL_COMPOSE,))
     assert remote.scopes == (GMAIL_COMPOSE,)
-    with pytest.raises(Exception):
+    with pytest.raises(GmailError) as caught:
         remote.execute("users.messages.list", lambda s: s.users().messages().list(userId="me"))
+    assert caught.value.status == 403 and caught.value.permanent
 
 
 def test_configured_sender_wins(people, sim, gmail_remotes):
@@ -68,11 +70,11 @@ def test_gmail_outage_is_transient(people, sim, gmail_remotes):
     assert not caught.value.permanent and sim.sent_messages() == []
 
 
-def test_no_key_or_no_sender_is_not_configured(people, sim, gmail_remotes):
+def test_no_key_or_no_sender_is_not_configured(people, sim, gmail_remotes, tmp_path):
     assert GmailTransport(gmail_remotes, lambda: None).configured()
     with pytest.raises(TransportNotConfigured):
         GmailTransport(gmail_remotes, lambda: None).send(message(), NOW)
-    gmail_remotes.credentials._key_file.unlink()
+    (tmp_path / "secrets" / "dwd" / "service_account.json").unlink()
     transport = GmailTransport(gmail_remotes, first_active_admin)
     assert not transport.configured()
     with pytest.raises(TransportNotConfigured):
