@@ -73,12 +73,14 @@ def test_make_chat_fn_is_none_without_a_url():
 def test_concurrent_calls_finish_in_about_one_call_time(llm):
     llm.mode = "slow"  # 1 s per answer
     chat = make_chat_fn(config(llm))
-    jobs = {n: [{"role": "user", "content": f"person {n}"}] for n in range(20)}
+    # Five at once: the stub (socketserver) listens with a backlog of 5; more simultaneous connects
+    # would measure its SYN retransmits (bench/digest.py gives it a realistic backlog for 50).
+    jobs = {n: [{"role": "user", "content": f"person {n}"}] for n in range(5)}
     started = time.monotonic()
     results = complete_concurrently(jobs, chat, lambda n: f"fallback {n}", max_workers=32, deadline_s=5)
     elapsed = time.monotonic() - started
-    assert elapsed < 2.5, elapsed
-    assert all(r.source == "llm" for r in results.values()) and len(llm.requests) == 20
+    assert elapsed < 2.5, elapsed  # sequential: 5 s
+    assert all(r.source == "llm" for r in results.values()) and len(llm.requests) == 5
 
 
 def test_each_call_has_its_own_fallback_and_a_slow_one_never_delays_the_rest():
