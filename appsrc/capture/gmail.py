@@ -239,7 +239,7 @@ class GmailRemote:
         """
         queue = deque(dict.fromkeys(ids))
         fresh = len(queue)  # ids never attempted are at the front, retries at the back
-        attempts: dict[str, int] = {}
+        attempts: dict[str, float] = {}
         while queue:
             chunk = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
             fresh = max(0, fresh - len(chunk))
@@ -249,7 +249,9 @@ class GmailRemote:
             else:
                 self.batch_size = min(self._remotes.max_batch, self.batch_size + 5)
             for gmail_id, reason in retry.items():
-                attempts[gmail_id] = attempts.get(gmail_id, 0) + 1
+                # A throttle that says when to come back is "not yet", not a failure: it costs
+                # a fraction of an attempt, so a slow quota never exhausts the retry budget.
+                attempts[gmail_id] = attempts.get(gmail_id, 0) + (0.2 if retry_after is not None else 1)
                 if attempts[gmail_id] >= self._retry.attempts:
                     outcome.failed[gmail_id] = reason
                 else:
@@ -257,7 +259,7 @@ class GmailRemote:
             yield outcome
             if retry_after is not None or (queue and not fresh and retry):
                 worst = max((attempts.get(i, 1) for i in queue), default=1)
-                self._backoff(worst, retry_after, rate_limited=throttled)
+                self._backoff(max(1, round(worst)), retry_after, rate_limited=throttled)
             elif throttled:
                 self._bucket.drain()
 

@@ -54,10 +54,10 @@ class TokenBucket:
             with self._lock:
                 self._refill()
                 needed = min(units, self.capacity)
-                if self._tokens >= needed:
+                if self._tokens >= needed - 1e-6:  # float rounding must not spin on a dust deficit
                     self._tokens -= units
                     return waited
-                delay = (needed - self._tokens) / self.rate
+                delay = max((needed - self._tokens) / self.rate, 1e-3)
             self._clock.sleep(delay)
             waited += delay
 
