@@ -15,6 +15,76 @@ from appsrc.store.migrations import migrate
 NOW = datetime(2026, 11, 2, 15, 30, tzinfo=timezone.utc)
 
 
+@pytest.fixture(autouse=True)
+def hard_rule_watch(request, monkeypatch):
+    """Register every Gmail simulator this test starts and, when it ends, check what it was asked
+    to send and draft (see tests/hard_rule.py). The simulator's own tests are exempt."""
+    from appsrc.simulator import GmailSimulator
+    from tests import hard_rule
+
+    if request.node.path.parent.name == "simulator":
+        yield
+        return
+    started = []
+    original_start = GmailSimulator.start
+
+    def start(self, *args, **kwargs):
+        started.append(self)
+        return original_start(self, *args, **kwargs)
+
+    monkeypatch.setattr(GmailSimulator, "start", start)
+    yield
+    problems = []
+    for simulator in started:
+        problems += hard_rule.audit_simulator(simulator, request.node.nodeid)
+    assert not problems, problems
+
+
+@pytest.fixture
+def sim():
+    """A running Gmail simulator with quota limits off (functional tests; benchmarks turn them on)."""
+    from appsrc.simulator import GmailSimulator
+
+    simulator = GmailSimulator()
+    simulator.quota.update(enabled=False)
+    with simulator:
+        yield simulator
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under xdist each worker hands its hard-rule ledger to the controller."""
+    from dataclasses import asdict
+
+    from tests import hard_rule
+
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["hard_rule"] = asdict(hard_rule.LEDGER)
+
+
+def pytest_testnodedown(node, error):
+    from tests import hard_rule
+
+    report = getattr(node, "workeroutput", {}).get("hard_rule")
+    if report:
+        ledger = hard_rule.LEDGER
+        for name in ("sends", "recipients", "drafts", "simulators"):
+            setattr(ledger, name, getattr(ledger, name) + report[name])
+        ledger.violations += report["violations"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    from tests import hard_rule
+
+    ledger = hard_rule.LEDGER
+    if ledger.simulators:
+        terminalreporter.write_line(
+            f"hard rule: {ledger.simulators} Gmail simulator(s) audited; {ledger.sends} send(s) to "
+            f"{ledger.recipients} recipient(s), all active admins; {ledger.drafts} drafts.create; "
+            f"violations: {len(ledger.violations)}")
+    for violation in ledger.violations:
+        terminalreporter.write_line(f"HARD RULE VIOLATION: {violation}", red=True)
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     """A clock frozen at a Monday afternoon (UTC) that tests advance by hand."""

@@ -48,6 +48,11 @@ class LlmConfig:
     model: str = "local"
     timeout_s: float = 20.0
 
+    @classmethod
+    def from_settings(cls, settings) -> LlmConfig | None:
+        """The configured local server, or None when CRM_LLM_URL is unset."""
+        return cls(settings.llm_url, settings.llm_model, settings.llm_timeout_s) if settings.llm_url else None
+
     @property
     def endpoint(self) -> str:
         base = self.url.rstrip("/")

@@ -216,7 +216,7 @@ def build_digest_service(runtime, *, smtp_ca_file=None) -> DigestService:
 
     transports = [GmailTransport(runtime.remotes, sender),
                   SmtpTransport(lambda: load_smtp_config(settings.secrets_dir), ca_file=smtp_ca_file)]
-    llm = LlmConfig(settings.llm_url, settings.llm_model, settings.llm_timeout_s) if settings.llm_url else None
+    llm = LlmConfig.from_settings(settings)
     return DigestService(mailer=DigestMailer(transports, runtime.clock), clock=runtime.clock,
                          timezone=settings.timezone, chat_fn=make_chat_fn(llm),
                          llm_timeout_s=settings.llm_timeout_s, env_enabled=settings.digest_enabled,

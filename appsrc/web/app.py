@@ -7,6 +7,7 @@ from flask import Flask, jsonify
 from appsrc.runtime import Runtime
 from appsrc.store.db import database
 from appsrc.web.digest_api import blueprint as digest_blueprint
+from appsrc.web.drafts_api import blueprint as drafts_blueprint
 
 
 def create_app(runtime: Runtime) -> Flask:
@@ -40,4 +41,5 @@ def create_app(runtime: Runtime) -> Flask:
     auth.install(app)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(digest_blueprint)
+    app.register_blueprint(drafts_blueprint)
     return app

@@ -11,18 +11,9 @@ from appsrc.crm.investors import import_investors_csv
 from appsrc.crm.users import add_user
 from appsrc.runtime import build_runtime
 from appsrc.settings import load_settings
-from appsrc.simulator import GmailSimulator, generate_team
+from appsrc.simulator import generate_team
 
 DATASET_NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def sim():
-    """A running Gmail simulator with quota limits off (functional tests; benchmarks turn them on)."""
-    simulator = GmailSimulator()
-    simulator.quota.update(enabled=False)
-    with simulator:
-        yield simulator
 
 
 @pytest.fixture
