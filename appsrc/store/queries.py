@@ -9,16 +9,25 @@ The email-activity search follows the spec's panel exactly:
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
+import threading
+import time
 from datetime import datetime, timedelta
 
 from peewee import SQL, fn
 
-from appsrc.store.db import is_sqlite
+from appsrc.store.db import database, is_sqlite
 from appsrc.store.models import (
+    Activity,
     ActivityProposal,
+    ApiToken,
+    AuditEvent,
+    Contact,
+    ContactEmail,
     DigestRun,
+    Draft,
     Email,
     EmailAccount,
     EmailAccountMessage,
@@ -26,6 +35,7 @@ from appsrc.store.models import (
     Investor,
     InvestorDomain,
     SkippedMessage,
+    User,
 )
 
 MAX_LIMIT = 200
@@ -198,6 +208,8 @@ def list_mailboxes() -> list[dict]:
             "last_error_fix": a.last_error_fix,
             "last_error_at": _iso(a.last_error_at),
             "paused_until": _iso(a.paused_until),
+            "sync_requested_at": _iso(a.sync_requested_at),
+            "user_id": a.user_id,
         })
     return mailboxes
 
@@ -276,3 +288,454 @@ def mailbox_due_ids(now: datetime, interval_s: int) -> list[int]:
                        | (EmailAccount.backfill_state != "done") & EmailAccount.last_error.is_null()))
              .order_by(EmailAccount.last_sync_at.asc(nulls="first"), EmailAccount.id))
     return [i for (i,) in query.tuples()]
+
+
+# -- small cache for counts and charts ----------------------------------------------------------------
+_CACHE: dict[tuple, tuple[float, object]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def cached(ttl_s: float):
+    """Cache a read for `ttl_s` seconds per database and arguments: counts and chart series over
+    a million emails are too slow to recompute on every page view, and a minute-old figure is
+    fine there. Never used for lists an admin acts on."""
+
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            key = (func.__qualname__, id(database.obj), getattr(database.obj, "database", None), args,
+                   tuple(sorted(kwargs.items())))
+            now = time.monotonic()
+            with _CACHE_LOCK:
+                hit = _CACHE.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+            value = func(*args, **kwargs)
+            with _CACHE_LOCK:
+                if len(_CACHE) > 512:
+                    _CACHE.clear()
+                _CACHE[key] = (now + ttl_s, value)
+            return value
+
+        wrapper.uncached = func
+        return wrapper
+
+    return decorate
+
+
+def clear_cache() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+# -- overview -----------------------------------------------------------------------------------------
+def pending_proposal_count() -> int:
+    return ActivityProposal.select().where(ActivityProposal.status == "pending").count()
+
+
+@cached(60)
+def _email_total() -> int:
+    return Email.select().count()
+
+
+def overview() -> dict:
+    """The admin home page's figures."""
+    mailboxes = list_mailboxes()
+    return {
+        "pending_proposals": pending_proposal_count(),
+        "emails": _email_total(),
+        "investors": Investor.select().where(Investor.deleted_at.is_null() & ~Investor.graveyard).count(),
+        "activities": Activity.select().count(),
+        "mailboxes": len(mailboxes),
+        "mailboxes_in_error": [m for m in mailboxes if m["last_error"]],
+        "mailboxes_backfilling": sum(1 for m in mailboxes if m["backfill_state"] != "done"),
+    }
+
+
+def mailboxes_of_user(user_id: int) -> list[dict]:
+    mine = {a for (a,) in EmailAccount.select(EmailAccount.id).where(EmailAccount.user == user_id).tuples()}
+    return [m for m in list_mailboxes() if m["id"] in mine]
+
+
+# -- email detail -------------------------------------------------------------------------------------
+def email_detail(email_id: int) -> dict | None:
+    """Everything the detail view shows about one email, or None."""
+    email = Email.get_or_none(Email.id == email_id)
+    if email is None:
+        return None
+    own = {a for (a,) in EmailAccount.select(EmailAccount.address).tuples()}
+    sightings = [{
+        "account_id": account_id, "address": address, "gmail_id": gmail_id, "thread_id": thread_id,
+        "labels": labels or [], "is_sent": bool(is_sent), "deleted_at": _iso(deleted_at), "live": deleted_at is None,
+    } for account_id, address, gmail_id, thread_id, labels, is_sent, deleted_at in (
+        EmailAccountMessage.select(EmailAccount.id, EmailAccount.address, EmailAccountMessage.gmail_id,
+                                   EmailAccountMessage.gmail_thread_id, EmailAccountMessage.label_ids,
+                                   EmailAccountMessage.is_sent, EmailAccountMessage.deleted_at)
+        .join(EmailAccount).where(EmailAccountMessage.email == email_id).order_by(EmailAccount.address).tuples())]
+    links = [{
+        "investor_id": inv_id, "investor_name": inv_name, "graveyard": bool(graveyard), "contact_id": contact_id,
+        "contact_name": contact_name, "matched_address": matched,
+    } for inv_id, inv_name, graveyard, contact_id, contact_name, matched in (
+        EmailInvestorLink.select(Investor.id, Investor.name, Investor.graveyard, Contact.id, Contact.name,
+                                 EmailInvestorLink.matched_address)
+        .join(Investor).switch(EmailInvestorLink)
+        .join(Contact, join_type="LEFT OUTER", on=(EmailInvestorLink.contact == Contact.id))
+        .where(EmailInvestorLink.email == email_id).order_by(Investor.name).tuples())]
+    proposals = [_proposal_row(r) for r in _proposal_query().where(ActivityProposal.email == email_id)
+                 .order_by(ActivityProposal.id).dicts()]
+    drafts = [{
+        "id": d.id, "mailbox": d.account.address, "gmail_draft_id": d.gmail_draft_id, "to": d.to or [],
+        "cc": d.cc or [], "subject": d.subject, "body_source": d.body_source,
+        "created_by": d.created_by.email if d.created_by_id else None, "created_at": _iso(d.created_at),
+    } for d in Draft.select(Draft, EmailAccount).join(EmailAccount).where(Draft.email == email_id).order_by(Draft.id)]
+    activities = [{
+        "id": a["id"], "contact_id": a["contact"], "contact_name": a["contact_name"], "investor_id": a["investor"],
+        "direction": a["direction"], "created_at": _iso(a["created_at"]), "created_by": a["created_by_email"],
+    } for a in (Activity.select(Activity, Contact.name.alias("contact_name"), User.email.alias("created_by_email"))
+                .join(Contact, on=(Activity.contact == Contact.id)).switch(Activity)
+                .join(User, join_type="LEFT OUTER", on=(Activity.created_by == User.id))
+                .where(Activity.email == email_id).dicts())]
+    return {
+        "email_id": email.id,
+        "message_id": email.message_id,
+        "subject": email.subject,
+        "from_email": email.from_email,
+        "from_name": email.from_name,
+        "reply_to": email.reply_to or [],
+        "to": email.to or [],
+        "cc": email.cc or [],
+        "in_reply_to": email.in_reply_to,
+        "sent_at": _iso(email.sent_at),
+        "snippet": email.snippet,
+        "body_text": email.body_text,
+        "body_truncated": email.body_truncated,
+        "attachments": email.attachments or [],
+        "size": email.size,
+        "is_bulk": email.is_bulk,
+        "bulk_reason": email.bulk_reason,
+        "direction": "outbound" if email.from_email in own else "inbound",
+        "live": any(s["live"] for s in sightings),
+        "mailboxes": [s["address"] for s in sightings if s["live"]],
+        "sightings": sightings,
+        "investors": links,
+        "proposals": proposals,
+        "drafts": drafts,
+        "activities": activities,
+    }
+
+
+# -- proposals ------------------------------------------------------------------------------------------
+def _proposal_query():
+    return (ActivityProposal.select(ActivityProposal, Email.message_id, Email.subject, Email.sent_at, Email.from_email,
+                                    Email.from_name, Email.snippet, Investor.name.alias("investor_name"),
+                                    Investor.graveyard.alias("investor_graveyard"),
+                                    Contact.name.alias("contact_name"), User.email.alias("decided_by_email"))
+            .join(Email).switch(ActivityProposal).join(Investor).switch(ActivityProposal)
+            .join(Contact, join_type="LEFT OUTER", on=(ActivityProposal.contact == Contact.id)).switch(ActivityProposal)
+            .join(User, join_type="LEFT OUTER", on=(ActivityProposal.decided_by == User.id)))
+
+
+def _proposal_row(r: dict) -> dict:
+    return {
+        "id": r["id"],
+        "email_id": r["email"],
+        "message_id": r["message_id"],
+        "subject": r["subject"],
+        "snippet": r["snippet"],
+        "sent_at": _iso(r["sent_at"]),
+        "from_email": r["from_email"],
+        "from_name": r["from_name"],
+        "investor_id": r["investor"],
+        "investor_name": r["investor_name"],
+        "contact_id": r["contact"],
+        "contact_name": r["contact_name"],
+        "contact_email": r["address"],
+        "new_contact": r["contact"] is None,
+        "status": r["status"],
+        "created_at": _iso(r["created_at"]),
+        "decided_at": _iso(r["decided_at"]),
+        "decided_by": r["decided_by_email"],
+    }
+
+
+def proposal_queue(*, status: str | None = "pending", investor_id: int | None = None, limit: int = 50,
+                   cursor: str | None = None) -> dict:
+    """Proposals newest email first, with the mailboxes that saw each email (keyset paging)."""
+    if status not in (None, "", "pending", "approved", "rejected"):
+        raise QueryError("status must be pending, approved or rejected", "status")
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    query = _proposal_query()
+    if status:
+        query = query.where(ActivityProposal.status == status)
+    if investor_id is not None:
+        query = query.where(ActivityProposal.investor == investor_id)
+    if cursor:
+        last_id = decode_cursor(cursor, 1)[0]
+        if not isinstance(last_id, int):
+            raise QueryError("cursor is not one this API returned", "cursor")
+        query = query.where(ActivityProposal.id < last_id)
+    rows = list(query.order_by(ActivityProposal.id.desc()).limit(limit + 1).dicts())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    mailboxes = _live_mailboxes_of(list({r["email"] for r in rows}))
+    items = []
+    for r in rows:
+        item = _proposal_row(r)
+        item["mailboxes"] = mailboxes.get(r["email"], [])
+        items.append(item)
+    return {"items": items, "next_cursor": encode_cursor(rows[-1]["id"]) if more else None}
+
+
+def proposal(proposal_id: int) -> dict | None:
+    row = _proposal_query().where(ActivityProposal.id == proposal_id).dicts().first()
+    if row is None:
+        return None
+    item = _proposal_row(row)
+    item["mailboxes"] = _live_mailboxes_of([row["email"]]).get(row["email"], [])
+    return item
+
+
+def proposal_investors() -> list[dict]:
+    """Investors with pending proposals and how many: the approval queue's filter."""
+    rows = (ActivityProposal.select(Investor.id, Investor.name, fn.COUNT(ActivityProposal.id))
+            .join(Investor).where(ActivityProposal.status == "pending")
+            .group_by(Investor.id, Investor.name).order_by(Investor.name).tuples())
+    return [{"id": i, "name": n, "pending": c} for i, n, c in rows]
+
+
+# -- investors and contacts -------------------------------------------------------------------------------
+@cached(30)
+def _link_counts() -> dict[int, int]:
+    return dict(EmailInvestorLink.select(EmailInvestorLink.investor, fn.COUNT(EmailInvestorLink.id))
+                .group_by(EmailInvestorLink.investor).tuples())
+
+
+def investor_table(*, include_graveyard: bool = True, q: str | None = None) -> list[dict]:
+    """The investors page: each investor with domains, contacts, linked mail and pending proposals."""
+    base = list_investors(include_graveyard=include_graveyard)
+    contacts = dict(Contact.select(Contact.investor, fn.COUNT(Contact.id)).where(Contact.deleted_at.is_null())
+                    .group_by(Contact.investor).tuples())
+    pending = dict(ActivityProposal.select(ActivityProposal.investor, fn.COUNT(ActivityProposal.id))
+                   .where(ActivityProposal.status == "pending").group_by(ActivityProposal.investor).tuples())
+    last = dict(Activity.select(Activity.investor, fn.MAX(Activity.occurred_at)).group_by(Activity.investor).tuples())
+    links = _link_counts()
+    needle = (q or "").strip().lower()
+    rows = []
+    for inv in base:
+        if needle and needle not in inv["name"].lower() and not any(needle in d for d in inv["domains"]):
+            continue
+        last_at = last.get(inv["id"])
+        if isinstance(last_at, str):
+            last_at = datetime.fromisoformat(last_at)
+        rows.append({**inv, "contacts": contacts.get(inv["id"], 0), "emails": links.get(inv["id"], 0),
+                     "pending": pending.get(inv["id"], 0), "last_activity_at": _iso(last_at) if last_at else None})
+    return rows
+
+
+def investor_detail(investor_id: int) -> dict | None:
+    investor = Investor.get_or_none((Investor.id == investor_id) & Investor.deleted_at.is_null())
+    if investor is None:
+        return None
+    contacts = []
+    addresses: dict[int, list[str]] = {}
+    for contact_id, address in (ContactEmail.select(ContactEmail.contact, ContactEmail.address)
+                                .join(Contact).where(Contact.investor == investor_id)
+                                .order_by(ContactEmail.address).tuples()):
+        addresses.setdefault(contact_id, []).append(address)
+    counts = dict(Activity.select(Activity.contact, fn.COUNT(Activity.id)).where(Activity.investor == investor_id)
+                  .group_by(Activity.contact).tuples())
+    for c in Contact.select().where((Contact.investor == investor_id) & Contact.deleted_at.is_null()).order_by(Contact.name):
+        contacts.append({"id": c.id, "name": c.name, "addresses": addresses.get(c.id, []),
+                         "activities": counts.get(c.id, 0)})
+    return {
+        "id": investor.id, "name": investor.name, "graveyard": investor.graveyard, "notes": investor.notes,
+        "domains": [d.domain for d in investor.domain_rows.order_by(InvestorDomain.domain)],
+        "contacts": contacts,
+        "emails": _link_counts().get(investor.id, 0),
+        "pending": ActivityProposal.select().where((ActivityProposal.investor == investor_id)
+                                                   & (ActivityProposal.status == "pending")).count(),
+    }
+
+
+def contact_detail(contact_id: int) -> dict | None:
+    row = (Contact.select(Contact, Investor.name.alias("investor_name"), Investor.graveyard.alias("graveyard"))
+           .join(Investor).where((Contact.id == contact_id) & Contact.deleted_at.is_null()).dicts().first())
+    if row is None:
+        return None
+    return {"id": row["id"], "name": row["name"], "investor_id": row["investor"], "investor_name": row["investor_name"],
+            "graveyard": bool(row["graveyard"]),
+            "addresses": [a for (a,) in ContactEmail.select(ContactEmail.address).where(ContactEmail.contact == contact_id)
+                          .order_by(ContactEmail.address).tuples()]}
+
+
+def activity_timeline(*, investor_id: int | None = None, contact_id: int | None = None, limit: int = 100,
+                      cursor: str | None = None) -> dict:
+    """Approved activities, newest first: a contact's or an investor's CRM record."""
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    query = (Activity.select(Activity, Contact.name.alias("contact_name"), Investor.name.alias("investor_name"),
+                             User.email.alias("created_by_email"), Email.from_email, Email.snippet)
+             .join(Contact, on=(Activity.contact == Contact.id)).switch(Activity)
+             .join(Investor, on=(Activity.investor == Investor.id)).switch(Activity)
+             .join(User, join_type="LEFT OUTER", on=(Activity.created_by == User.id)).switch(Activity)
+             .join(Email, join_type="LEFT OUTER", on=(Activity.email == Email.id)))
+    if investor_id is not None:
+        query = query.where(Activity.investor == investor_id)
+    if contact_id is not None:
+        query = query.where(Activity.contact == contact_id)
+    if cursor:
+        occurred, last_id = decode_cursor(cursor, 2)
+        try:
+            occurred = datetime.fromisoformat(occurred)
+            last_id = int(last_id)
+        except (TypeError, ValueError):
+            raise QueryError("cursor is not one this API returned", "cursor") from None
+        query = query.where((Activity.occurred_at < occurred) | ((Activity.occurred_at == occurred) & (Activity.id < last_id)))
+    rows = list(query.order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(limit + 1).dicts())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [{"id": r["id"], "kind": r["kind"], "direction": r["direction"], "summary": r["summary"],
+              "occurred_at": _iso(r["occurred_at"]), "email_id": r["email"], "contact_id": r["contact"],
+              "contact_name": r["contact_name"], "investor_id": r["investor"], "investor_name": r["investor_name"],
+              "from_email": r["from_email"], "snippet": r["snippet"], "created_by": r["created_by_email"],
+              "created_at": _iso(r["created_at"])} for r in rows]
+    return {"items": items,
+            "next_cursor": encode_cursor(rows[-1]["occurred_at"].isoformat(), rows[-1]["id"]) if more else None}
+
+
+def recent_emails_of_investor(investor_id: int, limit: int = 10) -> list[dict]:
+    return email_activity(investor_id=investor_id, limit=limit)["items"]
+
+
+# -- users, exclusions, audit -----------------------------------------------------------------------------
+def list_users() -> list[dict]:
+    tokens = dict(ApiToken.select(ApiToken.user, fn.COUNT(ApiToken.id)).where(ApiToken.revoked_at.is_null())
+                  .group_by(ApiToken.user).tuples())
+    return [{"id": u.id, "email": u.email, "name": u.name, "is_admin": u.is_admin, "is_active": u.is_active,
+             "has_password": bool(u.password_hash), "tokens": tokens.get(u.id, 0), "created_at": _iso(u.created_at)}
+            for u in User.select().order_by(User.is_active.desc(), User.email)]
+
+
+def list_tokens() -> list[dict]:
+    return [{"id": t.id, "user_email": t.user.email, "label": t.label, "created_at": _iso(t.created_at),
+             "last_used_at": _iso(t.last_used_at)}
+            for t in ApiToken.select(ApiToken, User).join(User).where(ApiToken.revoked_at.is_null())
+            .order_by(ApiToken.id.desc())]
+
+
+def audit_log(*, limit: int = 50, cursor: str | None = None, action_prefix: str | None = None) -> dict:
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    query = AuditEvent.select()
+    if action_prefix:
+        query = query.where(AuditEvent.action.startswith(action_prefix))
+    if cursor:
+        last_id = decode_cursor(cursor, 1)[0]
+        if not isinstance(last_id, int):
+            raise QueryError("cursor is not one this API returned", "cursor")
+        query = query.where(AuditEvent.id < last_id)
+    rows = list(query.order_by(AuditEvent.id.desc()).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [{"id": e.id, "at": _iso(e.created_at), "actor": e.actor_label, "action": e.action,
+                       "target_type": e.target_type, "target_id": e.target_id, "detail": e.detail or {}}
+                      for e in rows],
+            "next_cursor": encode_cursor(rows[-1].id) if more else None}
+
+
+# -- charts ---------------------------------------------------------------------------------------------
+def _day_expr(column, offset_minutes: int):
+    """The local calendar day of a UTC timestamp column, as 'YYYY-MM-DD' text. A fixed offset
+    (the zone's current one): a daylight-saving change moves at most an hour across a boundary."""
+    if is_sqlite():
+        return fn.date(column, f"{offset_minutes:+d} minutes")
+    return fn.to_char(SQL(f"({column.column_name} + interval '{int(offset_minutes)} minutes')"), "YYYY-MM-DD")
+
+
+def _week_window(now: datetime, tz, weeks: int) -> tuple[list[str], datetime, int]:
+    local_now = now.astimezone(tz)
+    offset = int(local_now.utcoffset().total_seconds() // 60)
+    this_monday = (local_now - timedelta(days=local_now.weekday())).date()
+    mondays = [this_monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    start_local = datetime.combine(mondays[0], datetime.min.time(), tzinfo=tz)
+    return [m.isoformat() for m in mondays], start_local.astimezone(now.tzinfo), offset
+
+
+def _week_of(day: str) -> str:
+    d = datetime.fromisoformat(day).date()
+    return (d - timedelta(days=d.weekday())).isoformat()
+
+
+def _live_email():
+    return fn.EXISTS(EmailAccountMessage.select(SQL("1")).where(
+        (EmailAccountMessage.email == Email.id) & EmailAccountMessage.deleted_at.is_null()))
+
+
+def _fold(weeks: list[str], rows, top: int | None = None, other: str = "Other") -> list[dict]:
+    """(day, series, count) rows → weekly series aligned on `weeks`, biggest first."""
+    index = {w: i for i, w in enumerate(weeks)}
+    series: dict[str, list[int]] = {}
+    for day, name, count in rows:
+        week = _week_of(day)
+        if week in index:
+            series.setdefault(name, [0] * len(weeks))[index[week]] += count
+    ordered = sorted(series.items(), key=lambda kv: (-sum(kv[1]), str(kv[0])))
+    if top is not None and len(ordered) > top:
+        rest = [sum(col) for col in zip(*(v for _, v in ordered[top:]))]
+        ordered = ordered[:top] + [(other, rest)]
+    return [{"name": name, "values": values} for name, values in ordered]
+
+
+@cached(300)
+def weekly_volume(by: str, now: datetime, tz_name: str, weeks: int = 12, top: int = 8) -> dict:
+    """Live captured emails per local week: `by` is "investor", "member" (per team mailbox,
+    each mailbox counting its own copy) or "direction" (inbound vs outbound, email-level)."""
+    from zoneinfo import ZoneInfo
+
+    week_keys, start, offset = _week_window(now, ZoneInfo(tz_name), weeks)
+    day = _day_expr(Email.sent_at, offset)
+    if by == "investor":
+        rows = (EmailInvestorLink.select(day, Investor.name, fn.COUNT(EmailInvestorLink.id))
+                .join(Email, on=(EmailInvestorLink.email == Email.id)).switch(EmailInvestorLink)
+                .join(Investor, on=(EmailInvestorLink.investor == Investor.id))
+                .where((Email.sent_at >= start) & _live_email())
+                .group_by(day, Investor.name).tuples())
+        series = _fold(week_keys, rows, top)
+    elif by == "member":
+        rows = (EmailAccountMessage.select(day, EmailAccount.address, fn.COUNT(EmailAccountMessage.id))
+                .join(Email, on=(EmailAccountMessage.email == Email.id)).switch(EmailAccountMessage)
+                .join(EmailAccount, on=(EmailAccountMessage.account == EmailAccount.id))
+                .where((Email.sent_at >= start) & EmailAccountMessage.deleted_at.is_null())
+                .group_by(day, EmailAccount.address).tuples())
+        series = _fold(week_keys, rows, top)
+    elif by == "direction":
+        own = EmailAccount.select(EmailAccount.address)
+        outbound = Email.from_email.in_(own)
+        rows = (Email.select(day, outbound, fn.COUNT(Email.id))
+                .where((Email.sent_at >= start) & _live_email()).group_by(day, outbound).tuples())
+        series = _fold(week_keys, ((d, "outbound" if o else "inbound", c) for d, o, c in rows))
+        series.sort(key=lambda s: s["name"])
+    else:
+        raise QueryError("by must be investor, member or direction", "by")
+    return {"weeks": week_keys, "series": series}
+
+
+@cached(120)
+def approvals_backlog(now: datetime, tz_name: str, weeks: int = 12) -> dict:
+    """Pending proposals at the end of each local week, with how many were created and decided."""
+    from zoneinfo import ZoneInfo
+
+    week_keys, start, offset = _week_window(now, ZoneInfo(tz_name), weeks)
+    before_created = ActivityProposal.select().where(ActivityProposal.created_at < start).count()
+    before_decided = ActivityProposal.select().where(ActivityProposal.decided_at < start).count()
+    created_day = _day_expr(ActivityProposal.created_at, offset)
+    decided_day = _day_expr(ActivityProposal.decided_at, offset)
+    created = _fold(week_keys, ((d, "created", c) for d, c in ActivityProposal.select(created_day, fn.COUNT(ActivityProposal.id))
+                                .where(ActivityProposal.created_at >= start).group_by(created_day).tuples()))
+    decided = _fold(week_keys, ((d, "decided", c) for d, c in ActivityProposal.select(decided_day, fn.COUNT(ActivityProposal.id))
+                                .where(ActivityProposal.decided_at >= start).group_by(decided_day).tuples()))
+    created_values = created[0]["values"] if created else [0] * len(week_keys)
+    decided_values = decided[0]["values"] if decided else [0] * len(week_keys)
+    backlog, level = [], before_created - before_decided
+    for c, d in zip(created_values, decided_values):
+        level += c - d
+        backlog.append(level)
+    return {"weeks": week_keys, "created": created_values, "decided": decided_values, "pending": backlog}
