@@ -63,6 +63,44 @@ def decode_cursor(cursor: str, arity: int) -> list:
     return values
 
 
+# -- small cache for counts and charts ----------------------------------------------------------------
+_CACHE: dict[tuple, tuple[float, object]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def cached(ttl_s: float):
+    """Cache a read for `ttl_s` seconds per database and arguments: counts and chart series over
+    a million emails are too slow to recompute on every page view, and a minute-old figure is
+    fine there. Never used for lists an admin acts on."""
+
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            key = (func.__qualname__, id(database.obj), getattr(database.obj, "database", None), args,
+                   tuple(sorted(kwargs.items())))
+            now = time.monotonic()
+            with _CACHE_LOCK:
+                hit = _CACHE.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+            value = func(*args, **kwargs)
+            with _CACHE_LOCK:
+                if len(_CACHE) > 512:
+                    _CACHE.clear()
+                _CACHE[key] = (now + ttl_s, value)
+            return value
+
+        wrapper.uncached = func
+        return wrapper
+
+    return decorate
+
+
+def clear_cache() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
 # -- activity -----------------------------------------------------------------------------------
 def _fts_query(q: str) -> str:
     """Free text as an FTS5 query of quoted prefix terms: user input is never FTS syntax."""
@@ -70,13 +108,10 @@ def _fts_query(q: str) -> str:
     return " ".join('"' + t.replace('"', "") + '"*' for t in terms[:16])
 
 
-def email_activity(*, investor_id: int | None = None, account_id: int | None = None,
-                   direction: str | None = None, q: str | None = None, limit: int = 50,
-                   cursor: str | None = None) -> dict:
-    """Live captured email, newest first, with keyset pagination (`next_cursor`)."""
+def _activity_query(investor_id, account_id, direction, q):
+    """The filtered, live emails as a query (None when `q` has no searchable term)."""
     if direction not in (None, "", *DIRECTIONS):
         raise QueryError("direction must be inbound or outbound", "direction")
-    limit = max(1, min(int(limit), MAX_LIMIT))
     own = EmailAccount.select(EmailAccount.address)
     live = EmailAccountMessage.select(SQL("1")).where(
         (EmailAccountMessage.email == Email.id) & EmailAccountMessage.deleted_at.is_null())
@@ -95,13 +130,28 @@ def email_activity(*, investor_id: int | None = None, account_id: int | None = N
         if is_sqlite():
             match = _fts_query(q)
             if not match:
-                return {"items": [], "next_cursor": None}
+                return None
             query = query.where(Email.id.in_(SQL("SELECT rowid FROM email_fts WHERE email_fts MATCH ?", [match])))
         else:
             query = query.where(SQL(
                 "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || "
                 "coalesce(from_name, '') || ' ' || coalesce(from_email, '')) @@ plainto_tsquery('simple', %s)",
                 [q.strip()]))
+    return query
+
+
+def email_activity(*, investor_id: int | None = None, account_id: int | None = None,
+                   direction: str | None = None, q: str | None = None, limit: int = 50,
+                   cursor: str | None = None) -> dict:
+    """Live captured email, newest first, with keyset pagination (`next_cursor`).
+
+    The one query behind `GET /api/email/activity` and the dashboard's activity page. Filters
+    combine (AND); `q` is free text over subject, snippet and sender (name and address), each
+    word a prefix; graveyard investors' mail is included like any other."""
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    query = _activity_query(investor_id, account_id, direction, q)
+    if query is None:
+        return {"items": [], "next_cursor": None}
     if cursor:
         sent_at, last_id = decode_cursor(cursor, 2)
         try:
@@ -109,6 +159,8 @@ def email_activity(*, investor_id: int | None = None, account_id: int | None = N
             last_id = int(last_id)
         except (TypeError, ValueError):
             raise QueryError("cursor is not one this API returned", "cursor") from None
+        if sent_at.tzinfo is None:
+            raise QueryError("cursor is not one this API returned", "cursor")
         query = query.where((Email.sent_at < sent_at) | ((Email.sent_at == sent_at) & (Email.id < last_id)))
     rows = list(query.order_by(Email.sent_at.desc(), Email.id.desc()).limit(limit + 1).dicts())
     more = len(rows) > limit
@@ -116,7 +168,7 @@ def email_activity(*, investor_id: int | None = None, account_id: int | None = N
     ids = [r["id"] for r in rows]
     investors = _investors_of(ids)
     mailboxes = _live_mailboxes_of(ids)
-    own_addresses = {a for (a,) in own.tuples()}
+    own_addresses = {a for (a,) in EmailAccount.select(EmailAccount.address).tuples()}
     items = [{
         "email_id": r["id"],
         "message_id": r["message_id"],
@@ -131,6 +183,25 @@ def email_activity(*, investor_id: int | None = None, account_id: int | None = N
     } for r in rows]
     next_cursor = encode_cursor(rows[-1]["sent_at"].isoformat(), rows[-1]["id"]) if more else None
     return {"items": items, "next_cursor": next_cursor}
+
+
+COUNT_CAP = 10_000
+
+
+def email_activity_count(*, investor_id: int | None = None, account_id: int | None = None,
+                         direction: str | None = None, q: str | None = None) -> dict:
+    """How many emails match, counted up to COUNT_CAP: {"count", "capped"}. Cached a minute."""
+    return _activity_count(investor_id, account_id, direction or None, (q or "").strip() or None)
+
+
+@cached(60)
+def _activity_count(investor_id, account_id, direction, q) -> dict:
+    query = _activity_query(investor_id, account_id, direction, q)
+    if query is None:
+        return {"count": 0, "capped": False}
+    inner = query.select(SQL("1")).limit(COUNT_CAP + 1)
+    count = Email.select(fn.COUNT(SQL("*"))).from_(inner.alias("capped")).scalar()
+    return {"count": min(count, COUNT_CAP), "capped": count > COUNT_CAP}
 
 
 def _investors_of(email_ids: list[int]) -> dict[int, list[dict]]:
@@ -288,44 +359,6 @@ def mailbox_due_ids(now: datetime, interval_s: int) -> list[int]:
                        | (EmailAccount.backfill_state != "done") & EmailAccount.last_error.is_null()))
              .order_by(EmailAccount.last_sync_at.asc(nulls="first"), EmailAccount.id))
     return [i for (i,) in query.tuples()]
-
-
-# -- small cache for counts and charts ----------------------------------------------------------------
-_CACHE: dict[tuple, tuple[float, object]] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def cached(ttl_s: float):
-    """Cache a read for `ttl_s` seconds per database and arguments: counts and chart series over
-    a million emails are too slow to recompute on every page view, and a minute-old figure is
-    fine there. Never used for lists an admin acts on."""
-
-    def decorate(func):
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            key = (func.__qualname__, id(database.obj), getattr(database.obj, "database", None), args,
-                   tuple(sorted(kwargs.items())))
-            now = time.monotonic()
-            with _CACHE_LOCK:
-                hit = _CACHE.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-            value = func(*args, **kwargs)
-            with _CACHE_LOCK:
-                if len(_CACHE) > 512:
-                    _CACHE.clear()
-                _CACHE[key] = (now + ttl_s, value)
-            return value
-
-        wrapper.uncached = func
-        return wrapper
-
-    return decorate
-
-
-def clear_cache() -> None:
-    with _CACHE_LOCK:
-        _CACHE.clear()
 
 
 # -- overview -----------------------------------------------------------------------------------------
