@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from peewee import Case, chunked
+from peewee import JOIN, Case, chunked
 
 from appsrc.crm import audit
 from appsrc.crm.validation import ValidationError, clean_address, clean_domain
@@ -98,8 +98,8 @@ def _purge(kind: str, value: str, now: datetime) -> int:
 
 
 def list_exclusions() -> list[dict]:
-    rows = (Exclusion.select(Exclusion, User.email.alias("by"))
-            .join(User, join_type="LEFT OUTER", on=(Exclusion.created_by == User.id))
+    rows = (Exclusion.select(Exclusion, User.email.alias("created_by_email"))
+            .join(User, join_type=JOIN.LEFT_OUTER, on=(Exclusion.created_by == User.id))
             .order_by(Exclusion.value).dicts())
     return [{"id": r["id"], "value": r["value"], "kind": r["kind"], "reason": r["reason"],
-             "created_by": r["by"], "created_at": r["created_at"]} for r in rows]
+             "created_by": r["created_by_email"], "created_at": r["created_at"]} for r in rows]

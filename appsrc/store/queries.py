@@ -16,7 +16,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from peewee import SQL, fn
+from peewee import JOIN, SQL, fn
 
 from appsrc.store.db import database, is_sqlite
 from appsrc.store.models import (
@@ -412,7 +412,7 @@ def email_detail(email_id: int) -> dict | None:
         EmailInvestorLink.select(Investor.id, Investor.name, Investor.graveyard, Contact.id, Contact.name,
                                  EmailInvestorLink.matched_address)
         .join(Investor).switch(EmailInvestorLink)
-        .join(Contact, join_type="LEFT OUTER", on=(EmailInvestorLink.contact == Contact.id))
+        .join(Contact, join_type=JOIN.LEFT_OUTER, on=(EmailInvestorLink.contact == Contact.id))
         .where(EmailInvestorLink.email == email_id).order_by(Investor.name).tuples())]
     proposals = [_proposal_row(r) for r in _proposal_query().where(ActivityProposal.email == email_id)
                  .order_by(ActivityProposal.id).dicts()]
@@ -426,7 +426,7 @@ def email_detail(email_id: int) -> dict | None:
         "direction": a["direction"], "created_at": _iso(a["created_at"]), "created_by": a["created_by_email"],
     } for a in (Activity.select(Activity, Contact.name.alias("contact_name"), User.email.alias("created_by_email"))
                 .join(Contact, on=(Activity.contact == Contact.id)).switch(Activity)
-                .join(User, join_type="LEFT OUTER", on=(Activity.created_by == User.id))
+                .join(User, join_type=JOIN.LEFT_OUTER, on=(Activity.created_by == User.id))
                 .where(Activity.email == email_id).dicts())]
     return {
         "email_id": email.id,
@@ -464,8 +464,8 @@ def _proposal_query():
                                     Investor.graveyard.alias("investor_graveyard"),
                                     Contact.name.alias("contact_name"), User.email.alias("decided_by_email"))
             .join(Email).switch(ActivityProposal).join(Investor).switch(ActivityProposal)
-            .join(Contact, join_type="LEFT OUTER", on=(ActivityProposal.contact == Contact.id)).switch(ActivityProposal)
-            .join(User, join_type="LEFT OUTER", on=(ActivityProposal.decided_by == User.id)))
+            .join(Contact, join_type=JOIN.LEFT_OUTER, on=(ActivityProposal.contact == Contact.id)).switch(ActivityProposal)
+            .join(User, join_type=JOIN.LEFT_OUTER, on=(ActivityProposal.decided_by == User.id)))
 
 
 def _proposal_row(r: dict) -> dict:
@@ -609,8 +609,8 @@ def activity_timeline(*, investor_id: int | None = None, contact_id: int | None 
                              User.email.alias("created_by_email"), Email.from_email, Email.snippet)
              .join(Contact, on=(Activity.contact == Contact.id)).switch(Activity)
              .join(Investor, on=(Activity.investor == Investor.id)).switch(Activity)
-             .join(User, join_type="LEFT OUTER", on=(Activity.created_by == User.id)).switch(Activity)
-             .join(Email, join_type="LEFT OUTER", on=(Activity.email == Email.id)))
+             .join(User, join_type=JOIN.LEFT_OUTER, on=(Activity.created_by == User.id)).switch(Activity)
+             .join(Email, join_type=JOIN.LEFT_OUTER, on=(Activity.email == Email.id)))
     if investor_id is not None:
         query = query.where(Activity.investor == investor_id)
     if contact_id is not None:
@@ -679,8 +679,9 @@ def _day_expr(column, offset_minutes: int):
     """The local calendar day of a UTC timestamp column, as 'YYYY-MM-DD' text. A fixed offset
     (the zone's current one): a daylight-saving change moves at most an hour across a boundary."""
     if is_sqlite():
-        return fn.date(column, f"{offset_minutes:+d} minutes")
-    return fn.to_char(SQL(f"({column.column_name} + interval '{int(offset_minutes)} minutes')"), "YYYY-MM-DD")
+        return fn.date(column, f"{offset_minutes:+d} minutes").coerce(False)
+    return fn.to_char(SQL(f"({column.column_name} + interval '{int(offset_minutes)} minutes')"),
+                      "YYYY-MM-DD").coerce(False)
 
 
 def _week_window(now: datetime, tz, weeks: int) -> tuple[list[str], datetime, int]:
@@ -692,8 +693,9 @@ def _week_window(now: datetime, tz, weeks: int) -> tuple[list[str], datetime, in
     return [m.isoformat() for m in mondays], start_local.astimezone(now.tzinfo), offset
 
 
-def _week_of(day: str) -> str:
-    d = datetime.fromisoformat(day).date()
+def _week_of(day) -> str:
+    d = day if not isinstance(day, str) else datetime.fromisoformat(day)
+    d = d.date() if isinstance(d, datetime) else d
     return (d - timedelta(days=d.weekday())).isoformat()
 
 

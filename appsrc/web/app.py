@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 
 from appsrc.runtime import Runtime
 from appsrc.store.db import database
@@ -40,6 +40,13 @@ def create_app(runtime: Runtime, *, dashboard: bool = True) -> Flask:
         """Public liveness: the database answers. No details."""
         database.execute_sql("SELECT 1")
         return jsonify({"ok": True})
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def _http_error(exc):
+        if request.path.startswith("/api/"):
+            return jsonify({"error": exc.description.split(".")[0], "field": None}), exc.code
+        return exc
 
     from appsrc.web import api, auth
 
