@@ -90,7 +90,7 @@ def shell(user=None) -> html.Div:
         dcc.Link(dbc.NavbarBrand("IR Mail Desk", className="text-white"), href="/"),
         dbc.Nav(links, navbar=True, className="me-auto"),
         dbc.Nav(right, navbar=True),
-    ], fluid=True), className="navbar-irm mb-3", dark=True)
+    ], fluid=True), className="navbar-irm mb-3", color="#1f4e79", dark=True)
     return html.Div([navbar, *poll, dbc.Container(dash.page_container, fluid=True, className="pb-5")])
 
 

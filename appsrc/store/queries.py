@@ -296,38 +296,8 @@ def _sync_state(account: EmailAccount) -> str:
 
 
 def list_proposals(*, status: str | None = "pending", limit: int = 50, cursor: str | None = None) -> dict:
-    if status not in (None, "", "pending", "approved", "rejected"):
-        raise QueryError("status must be pending, approved or rejected", "status")
-    limit = max(1, min(int(limit), MAX_LIMIT))
-    query = (ActivityProposal.select(ActivityProposal, Email.message_id, Email.subject, Email.sent_at,
-                                     Email.from_email, Investor.name.alias("investor_name"))
-             .join(Email).switch(ActivityProposal).join(Investor))
-    if status:
-        query = query.where(ActivityProposal.status == status)
-    if cursor:
-        (last_id,) = decode_cursor(cursor, 1)
-        if not isinstance(last_id, int):
-            raise QueryError("cursor is not one this API returned", "cursor")
-        query = query.where(ActivityProposal.id < last_id)
-    rows = list(query.order_by(ActivityProposal.id.desc()).limit(limit + 1).dicts())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [{
-        "id": r["id"],
-        "email_id": r["email"],
-        "message_id": r["message_id"],
-        "subject": r["subject"],
-        "sent_at": _iso(r["sent_at"]),
-        "from_email": r["from_email"],
-        "investor_id": r["investor"],
-        "investor_name": r["investor_name"],
-        "contact_id": r["contact"],
-        "contact_email": r["address"],
-        "status": r["status"],
-        "created_at": _iso(r["created_at"]),
-        "decided_at": _iso(r["decided_at"]),
-    } for r in rows]
-    return {"items": items, "next_cursor": encode_cursor(rows[-1]["id"]) if more else None}
+    """Proposals for `GET /api/proposals` (see `proposal_queue`)."""
+    return proposal_queue(status=status, limit=limit, cursor=cursor)
 
 
 def appliance_status(*, demo: bool) -> dict:
@@ -503,11 +473,14 @@ def proposal_queue(*, status: str | None = "pending", investor_id: int | None = 
     if investor_id is not None:
         query = query.where(ActivityProposal.investor == investor_id)
     if cursor:
-        last_id = decode_cursor(cursor, 1)[0]
-        if not isinstance(last_id, int):
-            raise QueryError("cursor is not one this API returned", "cursor")
-        query = query.where(ActivityProposal.id < last_id)
-    rows = list(query.order_by(ActivityProposal.id.desc()).limit(limit + 1).dicts())
+        sent_at, last_id = decode_cursor(cursor, 2)
+        try:
+            sent_at = datetime.fromisoformat(sent_at)
+            last_id = int(last_id)
+        except (TypeError, ValueError):
+            raise QueryError("cursor is not one this API returned", "cursor") from None
+        query = query.where((Email.sent_at < sent_at) | ((Email.sent_at == sent_at) & (ActivityProposal.id < last_id)))
+    rows = list(query.order_by(Email.sent_at.desc(), ActivityProposal.id.desc()).limit(limit + 1).dicts())
     more = len(rows) > limit
     rows = rows[:limit]
     mailboxes = _live_mailboxes_of(list({r["email"] for r in rows}))
@@ -516,7 +489,8 @@ def proposal_queue(*, status: str | None = "pending", investor_id: int | None = 
         item = _proposal_row(r)
         item["mailboxes"] = mailboxes.get(r["email"], [])
         items.append(item)
-    return {"items": items, "next_cursor": encode_cursor(rows[-1]["id"]) if more else None}
+    return {"items": items,
+            "next_cursor": encode_cursor(rows[-1]["sent_at"].isoformat(), rows[-1]["id"]) if more else None}
 
 
 def proposal(proposal_id: int) -> dict | None:

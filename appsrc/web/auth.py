@@ -177,7 +177,7 @@ def _deny(status: int, message: str, **extra):
 def install(app: Flask) -> None:
     """Sessions, CSRF, the login/logout views and the deny-by-default hook. Call this before
     mounting Dash, so the hook runs before Dash's own."""
-    https_only_defaults = {
+    app.config.update({
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_NAME": "irm_session",
@@ -186,9 +186,7 @@ def install(app: Flask) -> None:
         # The token lives as long as the session; a dashboard left open an hour keeps working.
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_CHECK_DEFAULT": False,
-    }
-    for key, value in https_only_defaults.items():
-        app.config.setdefault(key, value)
+    })
     app.session_interface = SessionInterface()
     login_manager = LoginManager()
     login_manager.session_protection = "strong"
@@ -239,7 +237,7 @@ def install(app: Flask) -> None:
 
     @app.after_request
     def _cookies_and_headers(response: Response) -> Response:
-        if g.get("user") is not None and not g.get("via_token") and current_user.is_authenticated:
+        if not g.get("via_token") and current_user.is_authenticated:
             # dash-renderer sends this back as X-CSRFToken on every callback.
             response.set_cookie(CSRF_COOKIE, generate_csrf(), secure=request_is_https(), httponly=False,
                                 samesite="Lax", max_age=int(SESSION_LIFETIME.total_seconds()))
@@ -294,8 +292,10 @@ def install(app: Flask) -> None:
                      target_type="user", target_id=user.id)
         return redirect(target)
 
-    @app.post("/logout", endpoint="logout")
+    @app.route("/logout", methods=["GET", "POST"], endpoint="logout")
     def logout():
+        if request.method == "GET":  # signing out changes state: only a POST (with CSRF) does it
+            return redirect("/")
         logout_user()
         session.clear()
         response = redirect(url_for("login"))

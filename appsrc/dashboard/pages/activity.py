@@ -150,7 +150,7 @@ def results_table(items: list[dict]):
                               className="subject", id={"type": "activity-open", "id": item["email_id"]}),
                      html.Div(item["snippet"], className="snippet")]),
             html.Td(investor_badges(item["investors"])),
-            html.Td(html.Div([html.Div(m, className="small") for m in item["mailboxes"]])),
+            html.Td(html.Div([html.Div(m.partition("@")[0], className="small", title=m) for m in item["mailboxes"]])),
         ]))
     header = html.Thead(html.Tr([html.Th("Sent"), html.Th(""), html.Th("From"), html.Th("Subject"),
                                  html.Th("Investors"), html.Th("Mailboxes")]))

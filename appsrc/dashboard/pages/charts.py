@@ -54,7 +54,8 @@ def _weeks(n) -> int:
 
 
 def _stacked(data: dict) -> go.Figure:
-    fig = go.Figure([go.Bar(x=data["weeks"], y=s["values"], name=s["name"], marker_color=PALETTE[i % len(PALETTE)])
+    fig = go.Figure([go.Bar(x=data["weeks"], y=s["values"], name=s["name"],
+                            marker_color="#c8cdd3" if s["name"] == "Other" else PALETTE[i % len(PALETTE)])
                      for i, s in enumerate(data["series"])])
     if not data["series"]:
         fig.add_annotation(text="No captured mail in this period", showarrow=False, xref="paper", yref="paper",

@@ -70,6 +70,8 @@ def change(_submit, remove_clicks, value, reason, version):
     trigger = ctx.triggered_id
     actor = acting_admin()
     rt = runtime()
+    if trigger is None:
+        raise dash.exceptions.PreventUpdate
     try:
         if isinstance(trigger, dict):
             if not any(remove_clicks or []):

@@ -111,6 +111,8 @@ def render(_version):
 def change(_add, admin_clicks, active_clicks, reset_clicks, revoke_clicks, email, name, password, make_admin, version):
     trigger = ctx.triggered_id
     actor = acting_admin()
+    if trigger is None:
+        raise dash.exceptions.PreventUpdate
     if isinstance(trigger, dict) and not any((admin_clicks or []) + (active_clicks or []) + (reset_clicks or [])
                                              + (revoke_clicks or [])):
         raise dash.exceptions.PreventUpdate
