@@ -131,7 +131,7 @@ def _activity_query(investor_id, account_id, direction, q):
             match = _fts_query(q)
             if not match:
                 return None
-            query = query.where(Email.id.in_(SQL("SELECT rowid FROM email_fts WHERE email_fts MATCH ?", [match])))
+            query = query.where(Email.id.in_(SQL("(SELECT rowid FROM email_fts WHERE email_fts MATCH ?)", [match])))
         else:
             query = query.where(SQL(
                 "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || "
