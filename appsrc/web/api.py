@@ -170,3 +170,10 @@ def reject_many():
     if not isinstance(body.get("ids"), list):
         raise ValidationError("ids must be a list of proposal ids", field="ids")
     return _decide("reject", body["ids"], body)
+
+
+@blueprint.route("/<path:_anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@admin_required
+def no_such_endpoint(_anything):
+    """Unknown API paths answer JSON 404 (otherwise the dashboard's catch-all page would)."""
+    return jsonify({"error": "no such API endpoint", "field": None}), 404
