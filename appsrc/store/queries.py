@@ -16,7 +16,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from peewee import JOIN, SQL, fn
+from peewee import JOIN, SQL, NodeList, fn
 
 from appsrc.store.db import database, is_sqlite
 from appsrc.store.models import (
@@ -103,41 +103,154 @@ def clear_cache() -> None:
 
 # -- activity -----------------------------------------------------------------------------------
 def _fts_query(q: str) -> str:
-    """Free text as an FTS5 query of quoted prefix terms: user input is never FTS syntax."""
+    """Free text as an FTS5 query of quoted whole words (AND): user input is never FTS syntax.
+    Whole words, as Gmail's own search and PostgreSQL's plainto_tsquery match: a prefix query
+    on a common prefix makes SQLite merge thousands of posting lists."""
     terms = re.findall(r"\w+", q, flags=re.UNICODE)
-    return " ".join('"' + t.replace('"', "") + '"*' for t in terms[:16])
+    return " ".join('"' + t.replace('"', "") + '"' for t in terms[:16])
+
+
+# Without free text or an investor, a quiet mailbox (at most DRIVE_LIMIT live emails) drives
+# the query: its emails are read and sorted. Otherwise the newest-first walk of the `sent_at`
+# index checks the filters per email and stops after one page.
+DRIVE_LIMIT = 5_000
+KEY_SCALE = 2**31  # the time key of migration 0002: unixepoch(sent_at) * 2^31 + id
+
+
+def _plus(column):
+    """`+column`: the same value, but SQLite may not use an index for it (a planner hint)."""
+    return NodeList((SQL("+"), column), glue="")
+
+
+def _capped_count(query, cap: int) -> int:
+    return Email.select(fn.COUNT(SQL("*"))).from_(query.limit(cap + 1).alias("capped")).scalar() or 0
+
+
+def _set_size(kind: str, value, count) -> int:
+    """How many emails a filter value matches (capped by `count`), cached 5 minutes: only the
+    choice of plan depends on it, never the result."""
+    cache_key = ("_set_size", id(database.obj), getattr(database.obj, "database", None), kind, value)
+    now = time.monotonic()
+    with _CACHE_LOCK:
+        hit = _CACHE.get(cache_key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    size = count()
+    with _CACHE_LOCK:
+        _CACHE[cache_key] = (now + 300, size)
+    return size
+
+
+def _check_direction(direction):
+    if direction not in (None, "", *DIRECTIONS):
+        raise QueryError("direction must be inbound or outbound", "direction")
 
 
 def _activity_query(investor_id, account_id, direction, q):
-    """The filtered, live emails as a query (None when `q` has no searchable term)."""
-    if direction not in (None, "", *DIRECTIONS):
-        raise QueryError("direction must be inbound or outbound", "direction")
+    """The filtered, live emails as (query, driven), ordered by the caller on `sent_at`; None
+    when `q` has no searchable term. Used for PostgreSQL, and on SQLite when neither free text
+    nor an investor is asked for (those take the time-keyed path, `_keyed_sql`)."""
+    _check_direction(direction)
+    sqlite = is_sqlite()
     own = EmailAccount.select(EmailAccount.address)
-    live = EmailAccountMessage.select(SQL("1")).where(
-        (EmailAccountMessage.email == Email.id) & EmailAccountMessage.deleted_at.is_null())
-    if account_id is not None:
-        live = live.where(EmailAccountMessage.account == account_id)
     query = Email.select(Email.id, Email.message_id, Email.subject, Email.snippet, Email.from_email,
-                         Email.from_name, Email.sent_at).where(fn.EXISTS(live))
+                         Email.from_name, Email.sent_at)
+    driven = False
+    if account_id is not None:
+        in_box = (EmailAccountMessage.select(EmailAccountMessage.email)
+                  .where((EmailAccountMessage.account == account_id) & EmailAccountMessage.deleted_at.is_null()))
+        if sqlite and _set_size("account", account_id, lambda: _capped_count(in_box, DRIVE_LIMIT)) <= DRIVE_LIMIT:
+            query, driven = query.where(Email.id.in_(in_box)), True
+        else:
+            query = query.where(fn.EXISTS(EmailAccountMessage.select(SQL("1")).where(
+                (EmailAccountMessage.email == Email.id) & (EmailAccountMessage.account == account_id)
+                & EmailAccountMessage.deleted_at.is_null())))
+    else:
+        # Live iff some mailbox still holds it (soft delete is per sighting).
+        query = query.where(fn.EXISTS(EmailAccountMessage.select(SQL("1")).where(
+            (EmailAccountMessage.email == Email.id) & EmailAccountMessage.deleted_at.is_null())))
     if investor_id is not None:
         query = query.where(fn.EXISTS(EmailInvestorLink.select(SQL("1")).where(
             (EmailInvestorLink.email == Email.id) & (EmailInvestorLink.investor == investor_id))))
-    if direction == "outbound":
-        query = query.where(Email.from_email.in_(own))
-    elif direction == "inbound":
-        query = query.where(Email.from_email.not_in(own))
     if q and q.strip():
-        if is_sqlite():
-            match = _fts_query(q)
-            if not match:
-                return None
-            query = query.where(Email.id.in_(SQL("(SELECT rowid FROM email_fts WHERE email_fts MATCH ?)", [match])))
-        else:
-            query = query.where(SQL(
-                "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || "
-                "coalesce(from_name, '') || ' ' || coalesce(from_email, '')) @@ plainto_tsquery('simple', %s)",
-                [q.strip()]))
-    return query
+        terms = re.findall(r"\w+", q, flags=re.UNICODE)[:16]
+        if not terms:
+            return None, False
+        query = query.where(SQL(
+            "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || "
+            "coalesce(from_name, '') || ' ' || coalesce(from_email, '')) @@ plainto_tsquery('simple', %s)",
+            [" ".join(terms)]))
+    if direction:
+        # Decided per email: outbound iff the sender is one of our mailboxes. Never an index
+        # walk on from_email (a large share of the mail is ours: reading it all to sort is slow).
+        sender = _plus(Email.from_email) if sqlite else Email.from_email
+        query = query.where(sender.in_(own) if direction == "outbound" else sender.not_in(own))
+    return query, driven
+
+
+def _time_key(sent_at: datetime, email_id: int) -> int:
+    seconds = min(max(int(sent_at.timestamp()), 0), 2**32 - 1)
+    return seconds * KEY_SCALE + int(email_id)
+
+
+def _keyed_sql(investor_id, account_id, direction, q, before_key: int | None):
+    """SQLite with free text or an investor: (sql, params) of matching live email ids in
+    time-key order, read from a time-ordered source (the `email_search` index or the investor
+    timeline of migration 0002) and stopping as soon as a page is full. The smaller source
+    drives; the other filters are checked per email. None when `q` has no searchable term."""
+    match = _fts_query(q) if q and q.strip() else None
+    if q and q.strip() and not match:
+        return None
+    sources = []
+    if match:
+        sources.append(("fts", _set_size("fts", match, lambda: database.execute_sql(
+            "SELECT count(*) FROM (SELECT rowid FROM email_search WHERE email_search MATCH ? LIMIT ?)",
+            (match, DRIVE_LIMIT + 1)).fetchone()[0])))
+    if investor_id is not None:
+        sources.append(("investor", _set_size("investor", investor_id, lambda: database.execute_sql(
+            "SELECT count(*) FROM (SELECT 1 FROM email_investor_timeline WHERE investor_id = ? LIMIT ?)",
+            (investor_id, DRIVE_LIMIT + 1)).fetchone()[0])))
+    driver = min(sources, key=lambda s: s[1])[0]
+    params: list = []
+    if driver == "fts":
+        sql = ("SELECT e.id AS id, s.rowid AS key FROM email_search s JOIN email e ON e.id = s.rowid % ? "
+               "WHERE email_search MATCH ?")
+        params += [KEY_SCALE, match]
+        key_col = "s.rowid"
+    else:
+        sql = ("SELECT e.id AS id, t.key AS key FROM email_investor_timeline t JOIN email e ON e.id = t.email_id "
+               "WHERE t.investor_id = ?")
+        params.append(investor_id)
+        key_col = "t.key"
+    if before_key is not None:
+        sql += f" AND {key_col} < ?"
+        params.append(before_key)
+    sql += (" AND EXISTS (SELECT 1 FROM email_account_message m WHERE m.email_id = e.id AND m.deleted_at IS NULL"
+            + (" AND m.account_id = ?)" if account_id is not None else ")"))
+    if account_id is not None:
+        params.append(account_id)
+    if driver == "fts" and investor_id is not None:
+        sql += " AND EXISTS (SELECT 1 FROM email_investor_link l WHERE l.email_id = e.id AND l.investor_id = ?)"
+        params.append(investor_id)
+    if driver == "investor" and match:
+        sql += " AND EXISTS (SELECT 1 FROM email_search s2 WHERE email_search MATCH ? AND s2.rowid = t.key)"
+        params.append(match)
+    if direction:
+        sql += (" AND +e.from_email " + ("IN" if direction == "outbound" else "NOT IN")
+                + " (SELECT address FROM email_account)")
+    return sql, params, key_col
+
+
+def _decode_activity_cursor(cursor: str) -> tuple[datetime, int]:
+    sent_at, last_id = decode_cursor(cursor, 2)
+    try:
+        sent_at = datetime.fromisoformat(sent_at)
+        last_id = int(last_id)
+    except (TypeError, ValueError):
+        raise QueryError("cursor is not one this API returned", "cursor") from None
+    if sent_at.tzinfo is None:
+        raise QueryError("cursor is not one this API returned", "cursor")
+    return sent_at, last_id
 
 
 def email_activity(*, investor_id: int | None = None, account_id: int | None = None,
@@ -146,23 +259,34 @@ def email_activity(*, investor_id: int | None = None, account_id: int | None = N
     """Live captured email, newest first, with keyset pagination (`next_cursor`).
 
     The one query behind `GET /api/email/activity` and the dashboard's activity page. Filters
-    combine (AND); `q` is free text over subject, snippet and sender (name and address), each
-    word a prefix; graveyard investors' mail is included like any other."""
+    combine (AND); `q` is free text over subject, snippet and sender (name and address), whole
+    words, all of them; graveyard investors' mail is included like any other. Emails sent in
+    the same second may come in id order rather than by their sub-second time."""
+    _check_direction(direction)
     limit = max(1, min(int(limit), MAX_LIMIT))
-    query = _activity_query(investor_id, account_id, direction, q)
-    if query is None:
-        return {"items": [], "next_cursor": None}
-    if cursor:
-        sent_at, last_id = decode_cursor(cursor, 2)
-        try:
-            sent_at = datetime.fromisoformat(sent_at)
-            last_id = int(last_id)
-        except (TypeError, ValueError):
-            raise QueryError("cursor is not one this API returned", "cursor") from None
-        if sent_at.tzinfo is None:
-            raise QueryError("cursor is not one this API returned", "cursor")
-        query = query.where((Email.sent_at < sent_at) | ((Email.sent_at == sent_at) & (Email.id < last_id)))
-    rows = list(query.order_by(Email.sent_at.desc(), Email.id.desc()).limit(limit + 1).dicts())
+    after = _decode_activity_cursor(cursor) if cursor else None
+    if is_sqlite() and ((q and q.strip()) or investor_id is not None):
+        keyed = _keyed_sql(investor_id, account_id, direction, q,
+                           _time_key(*after) if after else None)
+        if keyed is None:
+            return {"items": [], "next_cursor": None}
+        sql, params, key_col = keyed
+        ordered = [row[0] for row in database.execute_sql(f"{sql} ORDER BY {key_col} DESC LIMIT ?",
+                                                          (*params, limit + 1)).fetchall()]
+        found = {r["id"]: r for r in Email.select(Email.id, Email.message_id, Email.subject, Email.snippet,
+                                                  Email.from_email, Email.from_name, Email.sent_at)
+                 .where(Email.id.in_(ordered)).dicts()}
+        rows = [found[i] for i in ordered if i in found]
+    else:
+        query, driven = _activity_query(investor_id, account_id, direction, q)
+        if query is None:
+            return {"items": [], "next_cursor": None}
+        # Driven by a small set: sort it (`+sent_at` keeps SQLite off the sent_at index walk).
+        sent_at_col = _plus(Email.sent_at) if driven else Email.sent_at
+        if after:
+            key = Email.sent_at.db_value(after[0])
+            query = query.where((sent_at_col < key) | ((sent_at_col == key) & (Email.id < after[1])))
+        rows = list(query.order_by(sent_at_col.desc(), Email.id.desc()).limit(limit + 1).dicts())
     more = len(rows) > limit
     rows = rows[:limit]
     ids = [r["id"] for r in rows]
@@ -191,16 +315,23 @@ COUNT_CAP = 10_000
 def email_activity_count(*, investor_id: int | None = None, account_id: int | None = None,
                          direction: str | None = None, q: str | None = None) -> dict:
     """How many emails match, counted up to COUNT_CAP: {"count", "capped"}. Cached a minute."""
+    _check_direction(direction)
     return _activity_count(investor_id, account_id, direction or None, (q or "").strip() or None)
 
 
 @cached(60)
 def _activity_count(investor_id, account_id, direction, q) -> dict:
-    query = _activity_query(investor_id, account_id, direction, q)
-    if query is None:
-        return {"count": 0, "capped": False}
-    inner = query.select(SQL("1")).limit(COUNT_CAP + 1)
-    count = Email.select(fn.COUNT(SQL("*"))).from_(inner.alias("capped")).scalar()
+    if is_sqlite() and (q or investor_id is not None):
+        keyed = _keyed_sql(investor_id, account_id, direction, q, None)
+        if keyed is None:
+            return {"count": 0, "capped": False}
+        sql, params, _key = keyed
+        count = database.execute_sql(f"SELECT count(*) FROM ({sql} LIMIT ?)", (*params, COUNT_CAP + 1)).fetchone()[0]
+    else:
+        query, _driven = _activity_query(investor_id, account_id, direction, q)
+        if query is None:
+            return {"count": 0, "capped": False}
+        count = _capped_count(query.select(SQL("1")), COUNT_CAP)
     return {"count": min(count, COUNT_CAP), "capped": count > COUNT_CAP}
 
 
