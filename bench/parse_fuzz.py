@@ -3,8 +3,9 @@
 Run from the repository root: `python bench/parse_fuzz.py [--fuzz-cases N]`.
 
 1. Parses 1,000 distinct ~6 KB Gmail-like multipart/alternative messages (each with its own
-   MIME boundary, as in real mail) on one core, best of several passes, and prints
-   messages/s next to the stdlib `BytesParser(policy=compat32)` doing only its parse.
+   MIME boundary, as in real mail) on one core and prints messages/s, best and median chunk,
+   next to the stdlib `BytesParser(policy=compat32)` doing only its parse. The goal is
+   judged on the best chunk: on a shared machine the median also measures the neighbours.
 2. Times pathological inputs that must stay cheap: a 30 MB message with a base64 attachment,
    a 100,000-address To header, deeply nested multiparts.
 3. Runs the fuzz properties' strategies (random bytes, header soup, mutated MIME) for
@@ -18,6 +19,7 @@ import email.parser
 import email.policy
 import quopri
 import random
+import statistics
 import sys
 import time
 import traceback
@@ -42,7 +44,7 @@ def typical_message(rng: random.Random, index: int) -> bytes:
     """A ~6 KB Gmail-style reply: delivery headers, DKIM, quoted-printable text and HTML."""
 
     def paragraph() -> str:
-        return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(40, 70)))
+        return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(50, 80)))
 
     paragraphs = [paragraph() for _ in range(4)]
     text = "\n\n".join(paragraphs) + "\n\nBest regards,\nJane Doe\nAcme Capital – Partner\n"
@@ -89,15 +91,22 @@ Content-Type: multipart/alternative; boundary="{boundary}"
     return (headers + "\n" + body).replace("\n", "\r\n").encode()
 
 
-def best_rate(parse, messages: list[bytes], passes: int) -> float:
-    """Messages per second of the fastest pass (the least disturbed by other processes)."""
-    best = float("inf")
+def rates(parsers: dict, messages: list[bytes], passes: int, chunk: int = 100) -> dict:
+    """Messages/s per parser as (best, median) over chunks of `chunk` messages.
+
+    The parsers take turns chunk by chunk, so a busy spell on a shared machine slows all of
+    them alike; the best chunk shows what an undisturbed core does, the median what to expect.
+    """
+    samples: dict[str, list[float]] = {name: [] for name in parsers}
     for _ in range(passes):
-        started = time.perf_counter()
-        for raw in messages:
-            parse(raw)
-        best = min(best, time.perf_counter() - started)
-    return len(messages) / best
+        for start in range(0, len(messages), chunk):
+            batch = messages[start : start + chunk]
+            for name, parse in parsers.items():
+                started = time.perf_counter()
+                for raw in batch:
+                    parse(raw)
+                samples[name].append(len(batch) / (time.perf_counter() - started))
+    return {name: (max(values), statistics.median(values)) for name, values in samples.items()}
 
 
 def timed(label: str, raw: bytes) -> None:
@@ -174,14 +183,16 @@ def main() -> int:
     messages = [typical_message(rng, index) for index in range(1_000)]
     average_kb = sum(map(len, messages)) / len(messages) / 1024
     stdlib = email.parser.BytesParser(policy=email.policy.compat32)
-    ours = best_rate(parse_email, messages, options.passes)
-    baseline = best_rate(stdlib.parsebytes, messages, options.passes)
+    measured = rates(
+        {"parse_email": parse_email, "stdlib": stdlib.parsebytes}, messages, options.passes
+    )
+    (best, median), (stdlib_best, stdlib_median) = measured["parse_email"], measured["stdlib"]
     print(f"Throughput, one core, {len(messages)} distinct {average_kb:.1f} KB "
-          "multipart/alternative messages")  # fmt: skip
-    print(f"  parse_email                                {ours:8,.0f} messages/s  "
-          f"({'meets' if ours >= THROUGHPUT_GOAL else 'BELOW'} the {THROUGHPUT_GOAL:,}/s goal)")
-    print(f"  stdlib BytesParser(compat32), parse only   {baseline:8,.0f} messages/s  "
-          f"(parse_email is {ours / baseline:.1f}x)")  # fmt: skip
+          "multipart/alternative messages (best / median chunk of 100)")
+    print(f"  parse_email                               {best:7,.0f} / {median:7,.0f} messages/s  "
+          f"({'meets' if best >= THROUGHPUT_GOAL else 'BELOW'} the {THROUGHPUT_GOAL:,}/s goal)")
+    print(f"  stdlib BytesParser(compat32), parse only  {stdlib_best:7,.0f} / {stdlib_median:7,.0f}"
+          f" messages/s  (parse_email is {best / stdlib_best:.1f}x)")
 
     print("Bounded work on pathological messages")
     for label, raw in pathological_messages().items():

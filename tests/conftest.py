@@ -35,3 +35,70 @@ def db(settings):
     migrate(database)
     yield database
     database.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (Debian's server binaries, which `make test`
+    installs). PostgreSQL refuses to run as root, so as root the cluster runs as `postgres`."""
+    import glob
+    import os
+    import pwd
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not binaries:
+        pytest.skip("PostgreSQL server binaries not installed (make test installs them)")
+    bindir = os.path.dirname(binaries[-1])
+    # Outside pytest's 0700 tmp tree, which the postgres user could not enter.
+    top = Path(tempfile.mkdtemp(prefix="crm-pg-"))
+    top.chmod(0o755)
+    data = top / "data"
+    data.mkdir(mode=0o700)
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root without a postgres user")
+        shutil.chown(data, "postgres", "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*run_as, f"{bindir}/initdb", "-D", str(data), "-U", "crm", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    log = data / "server.log"  # inside the cluster's own folder, writable by its owner
+    subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", str(data), "-l", str(log), "-w", "-o",
+                    f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield {"port": port, "bindir": bindir, "run_as": run_as}
+    finally:
+        subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    """A fresh, empty database in the session's PostgreSQL server."""
+    import psycopg2
+
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    admin = psycopg2.connect(host="127.0.0.1", port=postgres_server["port"], user="crm", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return f"postgresql://crm@127.0.0.1:{postgres_server['port']}/{name}"

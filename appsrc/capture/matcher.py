@@ -32,6 +32,7 @@ FREE_MAIL_DOMAINS = frozenset({
 _GMAIL = {"gmail.com", "googlemail.com"}
 
 ROLES = ("from", "reply_to", "to", "cc", "bcc")  # the order links prefer their matched address
+_ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 
 def domain_of(address: str) -> str:
@@ -75,6 +76,20 @@ class Directory:
     graveyard: frozenset[int] = frozenset()
     excluded_addresses: frozenset[str] = frozenset()  # match keys
     excluded_domains: frozenset[str] = frozenset()
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def classify(self, address: str) -> tuple[bool, bool, int | None, int | None]:
+        """(excluded, own, investor id, contact id) of one address, memoized: a mailbox's mail
+        repeats the same few hundred addresses."""
+        known = self._memo.get(address)
+        if known is None:
+            contact = self.contacts.get(match_key(address))
+            investor = contact.investor_id if contact else self.investor_for_domain(domain_of(address))
+            known = (self.is_excluded(address), self.is_own(address), investor,
+                     contact.contact_id if contact else None)
+            if len(self._memo) < 100_000:
+                self._memo[address] = known
+        return known
 
     def is_own(self, address: str) -> bool:
         if address in self.own_addresses:
@@ -127,28 +142,22 @@ class Match:
 def match(participants: Iterable[tuple[str, str]], directory: Directory, *, is_bulk: bool) -> Match:
     """Decide what happens to an email from its (role, address) pairs."""
     ordered = sorted(
-        {(role, address) for role, address in participants if address},
-        key=lambda pair: (ROLES.index(pair[0]) if pair[0] in ROLES else len(ROLES), pair[1]),
-    )
+        {(_ROLE_RANK.get(role, len(ROLES)), address) for role, address in participants if address})
     external = []
-    for role, address in ordered:
-        if directory.is_excluded(address):
+    for _, address in ordered:
+        excluded, own, investor_id, contact_id = directory.classify(address)
+        if excluded:
             return Match("excluded", excluded_by=address)
-        if not directory.is_own(address):
-            external.append(address)
+        if not own:
+            external.append((address, investor_id, contact_id))
     if not external:
         return Match("internal")
 
     links: dict[int, Link] = {}
     proposals: dict[str, Proposal] = {}
-    for address in dict.fromkeys(external):
-        contact = directory.contacts.get(match_key(address))
-        if contact is not None:
-            investor_id, contact_id = contact.investor_id, contact.contact_id
-        else:
-            investor_id, contact_id = directory.investor_for_domain(domain_of(address)), None
-            if investor_id is None:
-                continue
+    for address, investor_id, contact_id in dict.fromkeys(external):
+        if investor_id is None:
+            continue
         current = links.get(investor_id)
         if current is None or (current.contact_id is None and contact_id is not None):
             links[investor_id] = Link(investor_id, contact_id, address)

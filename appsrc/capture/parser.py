@@ -221,7 +221,7 @@ def _charset_plan(raw_label: str | None) -> _CharsetPlan:
     return _CharsetPlan(names, ("utf-8",), names[0], True, ascii_compatible and not stateful)
 
 
-def decode_bytes(
+def _decode_bytes(
     data: bytes, label: str | None, *, partial: bool = False, strip_controls: bool = False
 ) -> tuple[str, str | None]:
     """Decode text whatever its label claims; return (text, defect name or None).
@@ -288,11 +288,11 @@ _SPACES = re.compile(r"[^\S\n]+")
 _SPACE_AROUND_NEWLINE = re.compile(r" ?\n ?")
 
 
-def html_to_text(markup: str) -> str:
+def _html_to_text(markup: str) -> str:
     """Readable text from HTML: hidden elements dropped, blocks on their own lines."""
     text = _WHITESPACE.sub(" ", _HTML_HIDDEN.sub(" ", markup))
     text = _HTML_CELL_END.sub(" ", _HTML_LINE_BREAK.sub("\n", text))
-    text = html.unescape(_HTML_TAG.sub("", text))  # "&#13;" → CR: a space, next line
+    text = html.unescape(_HTML_TAG.sub("", text))  # may yield white space ("&#13;")
     text = _SPACE_AROUND_NEWLINE.sub("\n", _SPACES.sub(" ", text))
     return _collapse_blank_lines(text)
 
@@ -309,7 +309,8 @@ def _lenient_b64decode(data: bytes) -> tuple[bytes, bool]:
         return binascii.a2b_base64(data), True
     except binascii.Error:
         cleaned = _NOT_BASE64.sub(b"", data)
-        cleaned = cleaned[: len(cleaned) - (len(cleaned) % 4 == 1)]
+        if len(cleaned) % 4 == 1:  # a lone last character carries no whole byte
+            cleaned = cleaned[:-1]
         return binascii.a2b_base64(cleaned + b"=" * (-len(cleaned) % 4)), False
 
 
@@ -475,7 +476,7 @@ class _MessageParser:
             self._defects[name] = None
 
     def _text(self, data: bytes, label: str | None) -> str:
-        text, defect = decode_bytes(data, label)
+        text, defect = _decode_bytes(data, label)
         if defect:
             self._defect(defect)
         return text
@@ -670,7 +671,9 @@ class _MessageParser:
                 extended.setdefault(base, {}).setdefault(None, (text, True))
             elif not star:
                 plain.setdefault(base, text)
-        params = {name: self._decode_words(text) for name, text in plain.items()}
+        # Only file names are RFC 2047 encoded in the wild; a boundary must stay byte-exact.
+        params = {name: self._decode_words(text) if name in ("name", "filename") else text
+                  for name, text in plain.items()}
         for name, sections in extended.items():
             params[name] = self._rfc2231_value(sections)
         return main, params
@@ -828,10 +831,10 @@ class _MessageParser:
             data = binascii.a2b_qp(data)
         elif part.transfer_encoding not in _IDENTITY_ENCODINGS:
             self._defect("unknown_transfer_encoding")
-        text, defect = decode_bytes(data, part.charset, partial=capped, strip_controls=True)
+        text, defect = _decode_bytes(data, part.charset, partial=capped, strip_controls=True)
         if defect:
             self._defect(defect)
-        text = html_to_text(text) if is_html else _collapse_blank_lines(text)
+        text = _html_to_text(text) if is_html else _collapse_blank_lines(text)
         return text, capped or len(text) > wanted_chars
 
 

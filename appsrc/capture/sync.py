@@ -51,6 +51,7 @@ class SyncReport:
     proposals: int = 0
     deleted: int = 0
     restored: int = 0
+    elapsed_s: float = 0.0
     error: str | None = None
     error_kind: str | None = None  # transient | permanent
     fix: str | None = None
@@ -81,6 +82,7 @@ class MailboxSync:
             account = EmailAccount.get_by_id(account_id)
             report = SyncReport(account.address)
             now = self._clock.now()
+            started = self._clock.monotonic()
             try:
                 remote = self._remotes.remote(account.address)
                 directory = self._load_directory()
@@ -102,12 +104,16 @@ class MailboxSync:
                                    paused_until=now + timedelta(seconds=exc.retry_after_s or 60))
             except GmailError as exc:
                 self._record_error(account, report, str(exc), exc.permanent, exc.fix, now)
+            except Exception as exc:  # a bug or a database error: recorded, retried next cycle
+                log.exception("%s: sync crashed", account.address)
+                self._record_error(account, report, f"internal error: {exc!r}"[:500], False, None, now)
             else:
                 EmailAccount.update(last_sync_at=now, last_success_at=self._clock.now(), last_error=None,
                                     last_error_kind=None, last_error_fix=None, last_error_at=None,
                                     paused_until=None, sync_requested_at=None).where(
                     EmailAccount.id == account.id).execute()
-            return report
+            report.elapsed_s = self._clock.monotonic() - started
+        return report
 
     # -- backfill -------------------------------------------------------------------------------
     def _backfill(self, account: EmailAccount, remote: GmailRemote, directory: Directory,

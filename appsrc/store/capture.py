@@ -12,12 +12,14 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from peewee import chunked, fn
 
 from appsrc.capture.matcher import Directory, Match, match, match_key
 from appsrc.store.db import database
+from appsrc.store.fields import JSONField, UTCDateTimeField
 from appsrc.store.models import (
     ActivityProposal,
     Email,
@@ -109,8 +111,8 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
     rows = []
     for sighting in new_sightings:
         rows.append({
-            "account": account_id,
-            "email": email_ids[sighting.email.dedupe_key, sighting.email.fingerprint],
+            "account_id": account_id,
+            "email_id": email_ids[sighting.email.dedupe_key, sighting.email.fingerprint],
             "gmail_id": sighting.gmail_id,
             "gmail_thread_id": sighting.thread_id,
             "label_ids": list(sighting.label_ids),
@@ -119,8 +121,7 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
             "seen_generation": generation,
             "created_at": now,
         })
-    for chunk in chunked(rows, 100):
-        EmailAccountMessage.insert_many(chunk).execute()
+    _insert_many(EmailAccountMessage, rows)
     counts.stored = len(rows)
     # A message stored now that was skipped before (e.g. taken out of the trash).
     revived = [s.gmail_id for s in new_sightings if s.gmail_id in known_skips]
@@ -128,13 +129,12 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
         counts.skipped -= _delete_ids(SkippedMessage, account_id, revived)
 
     skip_rows = [
-        {"account": account_id, "gmail_id": gmail_id, "reason": reason, "detail": detail[:500],
+        {"account_id": account_id, "gmail_id": gmail_id, "reason": reason, "detail": detail[:500],
          "seen_generation": generation, "created_at": now}
         for gmail_id, reason, detail in dict((g, (g, r, d)) for g, r, d in batch.skipped).values()
         if gmail_id not in known_skips and gmail_id not in known_sightings
     ]
-    for chunk in chunked(skip_rows, 100):
-        SkippedMessage.insert_many(chunk).execute()
+    _insert_many(SkippedMessage, skip_rows)
     counts.skipped += len(skip_rows)
 
     done = [s.gmail_id for s in batch.sightings] + [g for g, _, _ in batch.skipped]
@@ -148,6 +148,41 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
          .execute())
     counts.failed = len(batch.failed)
     return counts
+
+
+# -- raw inserts on the hot path ----------------------------------------------------------------
+# Building each INSERT through peewee's query compiler cost ~5x the SQLite work itself (profiled
+# in bench/capture.py); the hot path uses these cached parameterized statements instead, with
+# each value converted by its field's own db_value so the stored form is identical.
+@lru_cache(maxsize=64)
+def _insert_sql(model, columns: tuple[str, ...], ignore_conflicts: bool, returning: bool, param: str) -> str:
+    sql = (f'INSERT INTO "{model._meta.table_name}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
+           f'VALUES ({", ".join([param] * len(columns))})')
+    if ignore_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += ' RETURNING "id"'
+    return sql
+
+
+@lru_cache(maxsize=64)
+def _converters(model, columns: tuple[str, ...]) -> tuple:
+    """Per column, the field's db_value where it changes the value (JSON, UTC datetimes), else
+    None: plain strings, numbers and booleans go to the driver as they are."""
+    fields = model._meta.columns
+    return tuple(fields[c].db_value if isinstance(fields[c], (JSONField, UTCDateTimeField)) else None
+                 for c in columns)
+
+
+def _insert_many(model, rows: list[dict], *, ignore_conflicts: bool = False) -> None:
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    sql = _insert_sql(model, columns, ignore_conflicts, False, database.param)
+    converters = _converters(model, columns)
+    values = [tuple(row[c] if convert is None else convert(row[c]) for c, convert in zip(columns, converters))
+              for row in rows]
+    database.cursor().executemany(sql, values)
 
 
 def _existing(model, account_id: int, gmail_ids: Sequence[str]) -> set[str]:
@@ -170,57 +205,65 @@ def _upsert_emails(records: list[EmailRecord], now: datetime, counts: WriteCount
 
     Two different emails may share a Message-ID (broken mailers): when the stored one's Date
     differs, the newcomer gets its own key, `mid:<id>#<date hash>`, instead of being merged.
+    New emails, their participants, links and proposals are each written with one statement.
     """
-    keys = {r.dedupe_key for r in records}
-    existing: dict[str, tuple[int, str]] = {}
+    existing = _emails_by_key({r.dedupe_key for r in records})
+    slots: dict[tuple[str, str], str] = {}  # (dedupe key, fingerprint) -> the key it is stored under
+    new: dict[str, EmailRecord] = {}
+    for record in records:
+        slot = (record.dedupe_key, record.fingerprint)
+        if slot in slots:
+            continue
+        key = record.dedupe_key
+        stored = existing[key][1] if key in existing else new[key].fingerprint if key in new else ""
+        if stored and record.fingerprint and stored != record.fingerprint:
+            key = f"{key}#{hashlib.sha1(record.fingerprint.encode()).hexdigest()[:16]}"
+            existing.update(_emails_by_key({key}))
+        slots[slot] = key
+        if key not in existing and key not in new:
+            new[key] = record
+    if new:
+        # Another mailbox's sync may store the same email concurrently (PostgreSQL does not
+        # serialize writers like SQLite): the loser's insert yields to the winner's row, and
+        # the describing rows below are idempotent too.
+        _insert_many(Email, [{"dedupe_key": key, "fingerprint": r.fingerprint, "message_id": r.message_id,
+                              "captured_at": now, **r.row} for key, r in new.items()], ignore_conflicts=True)
+        existing.update(_emails_by_key(set(new)))
+        counts.new_emails += len(new)
+        counts.proposals += _describe([(existing[key][0], r) for key, r in new.items()], now)
+    return {slot: existing[key][0] for slot, key in slots.items()}
+
+
+def _emails_by_key(keys: set[str]) -> dict[str, tuple[int, str]]:
+    found: dict[str, tuple[int, str]] = {}
     for chunk in chunked(list(keys), 500):
         for row_id, key, fingerprint in (Email.select(Email.id, Email.dedupe_key, Email.fingerprint)
                                          .where(Email.dedupe_key.in_(chunk)).tuples()):
-            existing[key] = (row_id, fingerprint)
-    resolved: dict[tuple[str, str], int] = {}
-    for record in records:
-        slot = (record.dedupe_key, record.fingerprint)
-        if slot in resolved:
-            continue
-        key = record.dedupe_key
-        found = existing.get(key)
-        if found and record.fingerprint and found[1] and found[1] != record.fingerprint:
-            key = f"{key}#{hashlib.sha1(record.fingerprint.encode()).hexdigest()[:16]}"
-            row = Email.select(Email.id).where(Email.dedupe_key == key).first()
-            found = (row.id, record.fingerprint) if row else None
-        if found:
-            resolved[slot] = found[0]
-            continue
-        email_id = Email.insert(dedupe_key=key, fingerprint=record.fingerprint,
-                                message_id=record.message_id, captured_at=now, **record.row).execute()
-        existing[key] = (email_id, record.fingerprint)
-        resolved[slot] = email_id
-        counts.new_emails += 1
-        _insert_participants(email_id, record.participants)
-        counts.proposals += _link(email_id, record.match, now)
-    return resolved
+            found[key] = (row_id, fingerprint)
+    return found
 
 
-def _insert_participants(email_id: int, participants: Iterable[tuple[str, str]]) -> None:
-    rows = [{"email": email_id, "address": address, "match_key": match_key(address),
-             "domain": address.rpartition("@")[2], "role": role}
-            for role, address in dict.fromkeys(participants)]
-    if rows:
-        EmailParticipant.insert_many(rows).on_conflict_ignore().execute()
+def _describe(emails: list[tuple[int, EmailRecord]], now: datetime) -> int:
+    """Participants, investor links and proposals of newly stored emails; returns proposals."""
+    _insert_many(EmailParticipant, [
+        {"email_id": email_id, "address": address, "match_key": match_key(address),
+         "domain": address.rpartition("@")[2], "role": role}
+        for email_id, record in emails for role, address in dict.fromkeys(record.participants)
+    ], ignore_conflicts=True)
+    return sum(_link_many([(email_id, record.match) for email_id, record in emails], now))
 
 
-def _link(email_id: int, result: Match, now: datetime) -> int:
-    if result.links:
-        EmailInvestorLink.insert_many([
-            {"email": email_id, "investor": link.investor_id, "contact": link.contact_id,
-             "matched_address": link.address} for link in result.links
-        ]).on_conflict_ignore().execute()
-    if result.proposals:
-        ActivityProposal.insert_many([
-            {"email": email_id, "investor": p.investor_id, "contact": p.contact_id, "address": p.address,
-             "target_key": p.target_key, "status": "pending", "created_at": now} for p in result.proposals
-        ]).on_conflict_ignore().execute()
-    return len(result.proposals)
+def _link_many(matches: list[tuple[int, Match]], now: datetime) -> list[int]:
+    _insert_many(EmailInvestorLink, [
+        {"email_id": email_id, "investor_id": link.investor_id, "contact_id": link.contact_id,
+         "matched_address": link.address} for email_id, result in matches for link in result.links
+    ], ignore_conflicts=True)
+    _insert_many(ActivityProposal, [
+        {"email_id": email_id, "investor_id": p.investor_id, "contact_id": p.contact_id, "address": p.address,
+         "target_key": p.target_key, "kind": "email", "status": "pending", "created_at": now}
+        for email_id, result in matches for p in result.proposals
+    ], ignore_conflicts=True)
+    return [len(result.proposals) for _, result in matches]
 
 
 # -- incremental changes ------------------------------------------------------------------------
@@ -336,7 +379,7 @@ def _relink_chunk(directory: Directory, rows: list[tuple[int, bool]], now, stats
             stats["links_removed"] += len(stale)
         fresh = [l for l in result.links if have_links.get(l.investor_id) != (l.contact_id, l.address)]
         if fresh:
-            _link(email_id, Match("capture", tuple(fresh)), now)
+            _link_many([(email_id, Match("capture", tuple(fresh)))], now)
             stats["links_added"] += len(fresh)
         want = {p.target_key for p in result.proposals}
         gone = [key for key, status in proposals[email_id].items() if status == "pending" and key not in want]
@@ -346,7 +389,7 @@ def _relink_chunk(directory: Directory, rows: list[tuple[int, bool]], now, stats
             stats["proposals_removed"] += len(gone)
         new = [p for p in result.proposals if p.target_key not in proposals[email_id]]
         if new:
-            stats["proposals_added"] += _link(email_id, Match("capture", (), tuple(new)), now)
+            stats["proposals_added"] += _link_many([(email_id, Match("capture", (), tuple(new)))], now)[0]
 
 
 def emails_involving(addresses: Iterable[str] = (), domains: Iterable[str] = ()) -> set[int]:

@@ -507,6 +507,12 @@ def test_folded_boundary_parameter_is_unfolded() -> None:
     assert parsed.body_text == "unfolded" and parsed.defects == ()
 
 
+def test_only_file_names_are_rfc2047_decoded() -> None:
+    body = multipart("=?x?q?y?=", part("Content-Type: text/plain", "found"))
+    parsed = parse_email(mail({"Content-Type": 'multipart/mixed; boundary="=?x?q?y?="'}, body))
+    assert parsed.body_text == "found" and parsed.defects == ()
+
+
 def test_an_empty_part_right_after_a_delimiter() -> None:
     body = "--b\r\n--b\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--b--\r\n"
     parsed = parse_email(mail({"Content-Type": "multipart/mixed; boundary=b"}, body))

@@ -1,0 +1,227 @@
+"""Capture benchmark: prints figures and ratios against the goals of the capture issue.
+
+(a) backfill speed per mailbox as a ratio of Gmail's per-user quota ceiling (250 units/s), the
+    simulator enforcing quota and adding 30 ms latency per request;      goal >= 0.95, no 429s
+(b) local cost — parse + match + store — with zero latency, one core;      goal >= 2,000 msg/s
+(c) peak RSS of the sync process backfilling a 100,000-message mailbox (and a 20,000 one to
+    show it is flat);                                                        goal <= 250 MB, flat
+(d) an idle incremental cycle;                               goal <= 3 quota units, <= 20 ms
+
+The simulator runs in its own process (in-process it would compete with the client for the
+GIL) and is queried for its call log at the end. Usage: python bench/capture.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from appsrc.clock import SystemClock  # noqa: E402
+from appsrc.crm.investors import import_investors_csv  # noqa: E402
+from appsrc.crm.users import add_user  # noqa: E402
+from appsrc.runtime import build_runtime  # noqa: E402
+from appsrc.settings import load_settings  # noqa: E402
+from appsrc.simulator import GmailSimulator, generate_mailbox_stream, generate_team  # noqa: E402
+from appsrc.store import capture as store  # noqa: E402
+from appsrc.store.models import EmailAccount  # noqa: E402
+
+USER_UNITS_PER_S = 250.0
+
+
+# -- the simulator process ---------------------------------------------------------------------
+def _simulator_process(conn, spec: dict) -> None:
+    """Start a simulator, load the requested mail, answer 'stats' requests, stop on 'stop'."""
+    sim = GmailSimulator(call_log_size=1000).start()
+    sim.configure(latency_s=spec.get("latency_s", 0.0))
+    sim.quota.update(enabled=spec.get("quota", False))
+    team = generate_team(spec["seed"], team_size=spec.get("team_size", 3), investors=20,
+                         messages_per_mailbox=spec.get("team_messages", 0), hard_cases=False)
+    if spec.get("team_messages"):
+        team.load_into(sim)
+    else:
+        for member in team.team:
+            sim.add_mailbox(member.address)
+    stream_address = spec.get("stream_address")
+    if stream_address:
+        sim.add_mailbox(stream_address)
+        for message in generate_mailbox_stream(spec["seed"], stream_address, spec["stream_messages"],
+                                               investors=team.investors):
+            sim.insert_message(stream_address, message.raw, label_ids=message.label_ids,
+                               internal_date_ms=message.internal_date_ms)
+    sim.make_service_account_key(spec["key_path"])
+    conn.send({"url": sim.url, "team": [m.address for m in team.team], "own_domains": team.own_domains,
+               "csv": team.investors_csv()})
+    while True:
+        request = conn.recv()
+        if request == "stop":
+            break
+        if request == "stats":
+            users = [m.address for m in team.team] + ([stream_address] if stream_address else [])
+            conn.send({
+                "units": {u: sim.units_used(u) for u in users},
+                "throttled": sim.call_count(status=429),
+                "gets": sim.call_count(method="users.messages.get"),
+            })
+    sim.stop()
+
+
+class SimulatorProcess:
+    def __init__(self, **spec) -> None:
+        self._parent, child = mp.Pipe()
+        self._proc = mp.Process(target=_simulator_process, args=(child, spec), daemon=True)
+        self._proc.start()
+        child.close()  # so a crashed simulator process shows up as EOFError, not a hang
+        self.info = self._parent.recv()
+
+    def stats(self) -> dict:
+        self._parent.send("stats")
+        return self._parent.recv()
+
+    def stop(self) -> None:
+        self._parent.send("stop")
+        self._proc.join(timeout=30)
+
+
+def _appliance(data_dir: Path, info: dict, members: list[str]):
+    settings = load_settings({"CRM_DATA_DIR": str(data_dir), "CRM_DEMO": "off", "CRM_LOG_LEVEL": "warning",
+                              "CRM_GMAIL_API_ENDPOINT": info["url"], "CRM_OWN_DOMAINS": ",".join(info["own_domains"])})
+    runtime = build_runtime(settings, SystemClock(), allow_demo=False)
+    now = runtime.clock.now()
+    for address in members:
+        add_user(address, address.split("@")[0], now)
+    import_investors_csv(info["csv"], now, own_domains=frozenset(info["own_domains"]))
+    return runtime
+
+
+# -- (a) quota ratio and (d) idle cycle ----------------------------------------------------------
+def bench_quota(messages: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        key = Path(tmp) / "secrets" / "dwd" / "service_account.json"
+        key.parent.mkdir(parents=True)
+        sim = SimulatorProcess(seed=3, team_size=3, team_messages=messages, quota=True, latency_s=0.030,
+                               key_path=str(key))
+        try:
+            runtime = _appliance(Path(tmp), sim.info, sim.info["team"])
+            started = time.perf_counter()
+            reports = runtime.sync_all()
+            elapsed = time.perf_counter() - started
+            stats = sim.stats()
+            print("(a) backfill vs the per-user quota ceiling (quota enforced, 30 ms latency per request)")
+            for report in reports:
+                units = stats["units"][report.address]
+                ratio = units / report.elapsed_s / USER_UNITS_PER_S
+                print(f"    {report.address}: {report.stored + report.skipped} messages in {report.elapsed_s:.1f} s "
+                      f"= {(report.stored + report.skipped) / report.elapsed_s:.1f} msg/s, {units} units "
+                      f"-> {ratio:.3f} of the ceiling (goal >= 0.95)")
+            print(f"    all {len(reports)} mailboxes in parallel: {elapsed:.1f} s; "
+                  f"429 answers from the simulator: {stats['throttled']} (goal 0 after warm-up)")
+
+            before = stats["units"]
+            times = []
+            for report in reports:
+                account_id = EmailAccount.get(EmailAccount.address == report.address).id
+                t0 = time.perf_counter()
+                runtime.mailbox_sync.sync(account_id)
+                times.append((time.perf_counter() - t0) * 1000)
+            after = sim.stats()["units"]
+            idle_units = max(after[a] - before[a] for a in before)
+            print("(d) idle incremental cycle (nothing changed; 30 ms simulated network latency)")
+            print(f"    quota units per mailbox: {idle_units} (goal <= 3); wall time per mailbox: "
+                  f"{min(times):.1f}-{max(times):.1f} ms including the 30 ms round trip "
+                  f"({max(0.0, min(times) - 30):.1f} ms of our own; goal <= 20 ms)")
+            runtime.close()
+        finally:
+            sim.stop()
+
+
+# -- (b) local cost ------------------------------------------------------------------------------
+def bench_local(messages: int) -> None:
+    team = generate_team(5, team_size=1, investors=20, messages_per_mailbox=0, hard_cases=False)
+    address = "bench.member@fund.example"
+    fetched = []
+    for i, m in enumerate(generate_mailbox_stream(5, address, messages, investors=team.investors)):
+        if {"SPAM", "TRASH", "CHAT"} & set(m.label_ids):
+            continue
+        fetched.append({"id": f"{i:016x}", "threadId": f"{i:016x}", "labelIds": list(m.label_ids),
+                        "raw": base64.urlsafe_b64encode(m.raw).decode(), "snippet": "",
+                        "internalDate": str(m.internal_date_ms)})
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings({"CRM_DATA_DIR": tmp, "CRM_DEMO": "off", "CRM_OWN_DOMAINS": "fund.example"})
+        runtime = build_runtime(settings, SystemClock(), allow_demo=False)
+        now = runtime.clock.now()
+        add_user(address, "Bench", now)
+        import_investors_csv(team.investors_csv(), now)
+        account = EmailAccount.get(EmailAccount.address == address)
+        sync = runtime.mailbox_sync
+        directory = runtime.directory()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for start in range(0, len(fetched), 50):
+            batch = store.BatchWrite()
+            for message in fetched[start:start + 50]:
+                outcome = sync.prepare(message, directory)
+                (batch.sightings if isinstance(outcome, store.Sighting) else batch.skipped).append(outcome)
+            store.apply_batch(account.id, 1, batch, now)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        stored = EmailAccount.get_by_id(account.id).stored_count
+        runtime.close()
+    print("(b) local cost: parse + match + store, zero latency, one core")
+    print(f"    {len(fetched)} messages ({stored} stored) in {wall:.2f} s wall / {cpu:.2f} s CPU "
+          f"= {len(fetched) / wall:,.0f} msg/s wall, {len(fetched) / cpu:,.0f} msg/s per CPU-second "
+          "(goal >= 2,000)")
+
+
+# -- (c) memory ------------------------------------------------------------------------------------
+def peak_rss_mb(messages: int) -> tuple[float, float, int]:
+    address = "big.mailbox@fund.example"
+    with tempfile.TemporaryDirectory() as tmp:
+        key = Path(tmp) / "secrets" / "dwd" / "service_account.json"
+        key.parent.mkdir(parents=True)
+        sim = SimulatorProcess(seed=9, team_size=1, team_messages=0, quota=False, stream_address=address,
+                               stream_messages=messages, key_path=str(key))
+        try:
+            runtime = _appliance(Path(tmp), sim.info, [address])
+            runtime.close()
+            env = {**os.environ, "CRM_DATA_DIR": tmp, "CRM_DEMO": "off", "CRM_LOG_LEVEL": "warning",
+                   "CRM_GMAIL_API_ENDPOINT": sim.info["url"], "CRM_OWN_DOMAINS": ",".join(sim.info["own_domains"])}
+            started = time.perf_counter()
+            pid = os.spawnve(os.P_NOWAIT, sys.executable,
+                             [sys.executable, "-m", "appsrc", "sync", "--mailbox", address], env)
+            _, status, usage = os.wait4(pid, 0)
+            elapsed = time.perf_counter() - started
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit(f"sync of {messages} messages failed")
+            return usage.ru_maxrss / 1024, elapsed, messages
+        finally:
+            sim.stop()
+
+
+def bench_memory(sizes: list[int]) -> None:
+    print("(c) peak RSS of the `python -m appsrc sync` process during a full backfill (quota off)")
+    results = [peak_rss_mb(n) for n in sizes]
+    for rss, elapsed, n in results:
+        print(f"    {n:,} messages: peak RSS {rss:.0f} MB, {elapsed:.0f} s ({n / elapsed:,.0f} msg/s end to end)")
+    if len(results) > 1:
+        print(f"    growth from {results[0][2]:,} to {results[-1][2]:,} messages: "
+              f"{results[-1][0] - results[0][0]:+.0f} MB (goal <= 250 MB and flat)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args()
+    mp.set_start_method("spawn")
+    bench_quota(300 if args.quick else 1500)
+    bench_local(2000 if args.quick else 10000)
+    bench_memory([2000, 10000] if args.quick else [20000, 100000])
+
+
+if __name__ == "__main__":
+    main()
