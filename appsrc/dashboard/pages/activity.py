@@ -10,7 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, ctx, dcc, html
 
-from appsrc.dashboard.components import direction_badge, empty, error_alert, investor_badges, local, page_header
+from appsrc.dashboard.components import empty, error_alert, local, page_header
 from appsrc.store import queries
 
 dash.register_page(__name__, path="/activity", name="Activity", order=10, title="Activity · IR Mail Desk")
@@ -136,20 +136,24 @@ def count(q, investor_id, account_id, direction):
 
 
 def results_table(items: list[dict]):
+    """One page of results. Few components per row: each costs time to build, serialize and
+    render, and the table is what the admin waits for."""
     if not items:
         return html.Div(empty("No email matches these filters."), className="px-3")
     rows = []
     for item in items:
-        sender = item["from_name"] or item["from_email"]
+        inbound = item["direction"] == "inbound"
         rows.append(html.Tr([
             html.Td(local(item["sent_at"]), className="text-nowrap small"),
-            html.Td(direction_badge(item["direction"])),
-            html.Td([html.Div(sender, className="cell-sender"),
-                     html.Div(item["from_email"], className="cell-address") if item["from_name"] else None]),
+            html.Td(html.Span("← in" if inbound else "out →", title=item["direction"],
+                              className="badge rounded-pill " + ("text-bg-info" if inbound else "text-bg-success"))),
+            html.Td(item["from_name"] or item["from_email"], title=item["from_email"], className="cell-sender"),
             html.Td([dcc.Link(item["subject"] or "(no subject)", href=f"/email/{item['email_id']}",
                               className="subject"),
                      html.Div(item["snippet"], className="snippet")]),
-            html.Td(investor_badges(item["investors"])),
+            html.Td([dcc.Link(inv["name"], href=f"/investors/{inv['id']}",
+                              className="badge text-bg-light border me-1 text-decoration-none")
+                     for inv in item["investors"]]),
             html.Td(", ".join(m.partition("@")[0] for m in item["mailboxes"]), className="small",
                     title=", ".join(item["mailboxes"])),
         ]))
