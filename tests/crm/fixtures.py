@@ -59,16 +59,18 @@ class WebClient:
 
     def callback(self, output: str, inputs: list[tuple], state: list[tuple] = (), *, csrf: bool = True,
                  triggered: list[str] | None = None):
-        """POST one callback: `inputs`/`state` are (id, property, value); `output` is Dash's key."""
+        """POST one callback: `inputs`/`state` are (id, property, value), or a list of such dicts for
+        a wildcard (ALL) dependency; `output` is Dash's key for the callback."""
         def spec(items):
-            return [{"id": i, "property": p, "value": v} for i, p, v in items]
+            return [item if isinstance(item, list) else {"id": item[0], "property": item[1], "value": item[2]}
+                    for item in items]
 
         outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
                    for part in output.strip(".").split("...")] if output.startswith("..") else \
             {"id": output.rsplit(".", 1)[0], "property": output.rsplit(".", 1)[1]}
         body = {"output": output, "outputs": outputs, "inputs": spec(inputs), "state": spec(state),
                 "changedPropIds": triggered if triggered is not None else
-                [f"{i if isinstance(i, str) else __import__('json').dumps(i)}.{p}" for i, p, _ in inputs[:1]]}
+                [f"{inputs[0][0]}.{inputs[0][1]}"]}
         headers = {"X-CSRFToken": self.csrf} if csrf else {}
         return self.http.post("/_dash-update-component", json=body, headers=headers)
 
