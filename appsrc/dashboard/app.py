@@ -87,7 +87,7 @@ def shell(user=None) -> html.Div:
             id="shell-user-menu")]
     poll = [dcc.Interval(id="shell-poll", interval=30_000)] if (validating or (user and user.is_admin)) else []
     navbar = dbc.Navbar(dbc.Container([
-        dcc.Link(dbc.NavbarBrand("IR Mail Desk", className="text-white"), href="/"),
+        dcc.Link(dbc.NavbarBrand("IR Mail Desk", className="text-white"), href="/", className="text-decoration-none"),
         dbc.Nav(links, navbar=True, className="me-auto"),
         dbc.Nav(right, navbar=True),
     ], fluid=True), className="navbar-irm mb-3", color="#1f4e79", dark=True)

@@ -148,7 +148,8 @@ def _sightings(detail):
         html.Td(s["address"]),
         html.Td(dbc.Badge("live", color="success") if s["live"] else dbc.Badge(f"deleted {local(s['deleted_at'])}",
                                                                                  color="secondary")),
-        html.Td(", ".join(s["labels"]), className="small-muted"),
+        html.Td(", ".join(label.replace("CATEGORY_", "").lower() for label in s["labels"]),
+                className="small-muted text-break"),
     ]) for s in detail["sightings"]]
     return dbc.Table(html.Tbody(rows), size="sm", className="mb-0") if rows else empty("In no mailbox.")
 
