@@ -65,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", default="cli")
     command("list", cmd_users_list, "list team members", users)
 
+    digest = sub.add_parser("digest", help="the daily internal digest").add_subparsers(
+        dest="digest_command", required=True, metavar="DIGEST_COMMAND")
+    p = command("preview", cmd_digest_preview, "print the digest as it would be sent now (nothing is sent)", digest)
+    p.add_argument("--window", choices=("next", "24h"), default="next",
+                   help="next: what the next scheduled digest would cover (default); 24h: as send-now")
+    p.add_argument("--html", action="store_true", help="print the HTML part instead of the plain text")
+    p.add_argument("--no-llm", action="store_true", help="use the count-only paragraphs (no LLM calls)")
+    command("send-now", cmd_digest_send_now,
+            "send the last-24 h digest to every active admin now (the daily schedule is not affected)", digest)
+
     imports = sub.add_parser("import", help="bulk imports").add_subparsers(
         dest="import_command", required=True, metavar="WHAT")
     p = command("investors", cmd_import_investors,
@@ -211,6 +221,40 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {problem['address']}: {problem['kind']} error: {problem['error']}")
         digest = status["last_digest"]
         print("last digest: " + (f"{digest['status']} ({digest['kind']}) at {digest['finished_at']}" if digest else "never"))
+    return 0
+
+
+def cmd_digest_preview(args: argparse.Namespace) -> int:
+    from appsrc.digest.service import build_digest_service
+
+    runtime = _runtime(args)
+    try:
+        digest = build_digest_service(runtime).preview(window=args.window, use_llm=not args.no_llm)
+    finally:
+        runtime.close()
+    if args.html:
+        print(digest["html"])
+    else:
+        print(f"Subject: {digest['subject']}\nTo: {', '.join(digest['recipients']) or '(no active admin)'}\n")
+        print(digest["body"])
+    return 0
+
+
+def cmd_digest_send_now(args: argparse.Namespace) -> int:
+    from appsrc.digest.service import build_digest_service
+    from appsrc.mail.mailer import RecipientNotAllowed
+
+    runtime = _runtime(args)
+    try:
+        run = build_digest_service(runtime).send_now()
+    except RecipientNotAllowed as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        runtime.close()
+    if run.status != "sent":
+        raise CommandError(f"digest run {run.id} failed: {run.error}")
+    print(f"digest run {run.id} sent via {run.transport} to {', '.join(run.recipients)}"
+          + (f" (note: {run.error})" if run.error else ""))
     return 0
 
 

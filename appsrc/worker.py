@@ -103,5 +103,9 @@ class Worker:
 
 
 def default_steps(runtime) -> list[Step]:
-    """Periodic steps besides mailbox sync; the digest cycle joins here."""
-    return []
+    """Periodic steps besides mailbox sync: the digest cycle, every 60 s (it re-reads the policy
+    each time, so the admin panel's toggle and hour apply without a restart)."""
+    from appsrc.digest.service import build_digest_service
+
+    digest = build_digest_service(runtime)
+    return [(60, "digest", digest.step)]

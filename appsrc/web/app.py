@@ -12,6 +12,7 @@ from flask import Flask, jsonify, request
 
 from appsrc.runtime import Runtime
 from appsrc.store.db import database
+from appsrc.web.digest_api import blueprint as digest_blueprint
 
 # The login page's stylesheets (public); the dashboard serves the same files from its assets.
 STATIC_DIR = Path(__file__).resolve().parent.parent / "dashboard" / "assets"
@@ -52,6 +53,7 @@ def create_app(runtime: Runtime, *, dashboard: bool = True) -> Flask:
 
     auth.install(app)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(digest_blueprint)
     # Further API blueprints register here, one line each (they use auth.admin_required).
 
     if dashboard:

@@ -1,0 +1,158 @@
+"""Render a digest (pure: no database, no network): subject, plain text and Gmail-friendly HTML.
+
+The HTML uses inline styles only (Gmail drops most `<style>` rules and all scripts), one column of
+at most 680 px, and stays well under Gmail's ~102 KB clipping size: long investor lists are cut
+to the busiest `MAX_INVESTORS` with the latest `MAX_ITEMS_PER_INVESTOR` emails each, and the rest
+summarized by counts. Every value from captured mail is escaped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from html import escape
+
+from appsrc.digest.activity import InvestorActivity, UserActivity
+
+MAX_INVESTORS = 30
+MAX_ITEMS_PER_INVESTOR = 5
+MAX_SUBJECT_CHARS = 120
+NO_ACTIVITY = "No captured email activity in this window. (The digest goes out every day, even a quiet one.)"
+
+_MUTED = "color:#57606a"
+_H2 = "font-size:16px;margin:28px 0 8px;padding-bottom:4px;border-bottom:1px solid #d0d7de"
+
+
+@dataclass(frozen=True)
+class UserSection:
+    activity: UserActivity
+    paragraph: str
+    source: str  # "llm" | "fallback" | "none"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def local_day_label(moment: datetime, tz: tzinfo) -> str:
+    local = moment.astimezone(tz)
+    return f"{local:%a} {local.day} {local:%b %Y}"
+
+
+def _local(moment: datetime, tz: tzinfo, *, with_date: bool = True) -> str:
+    local = moment.astimezone(tz)
+    hour = local.strftime("%I:%M %p").lstrip("0")
+    return f"{local:%a} {local.day} {local:%b}, {hour}" if with_date else f"{local:%a} {hour}"
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def make_subject(until: datetime, tz: tzinfo, email_count: int, investor_count: int) -> str:
+    day = local_day_label(until, tz)
+    if not email_count:
+        return f"IR digest — {day}: no activity"
+    return f"IR digest — {day}: {_plural(email_count, 'email')}, {_plural(investor_count, 'investor')}"
+
+
+def _counts(activity: UserActivity) -> str:
+    return f"sent {activity.sent} · received {activity.received}" if activity.total else "no activity"
+
+
+def _investor_counts(activity: InvestorActivity) -> str:
+    return f"{activity.inbound} in · {activity.outbound} out"
+
+
+def _item_line(item, tz: tzinfo) -> tuple[str, str, str]:
+    arrow = "←" if item.direction == "inbound" else "→"
+    # The investor side by contact name (or the matched address when the contact is gone).
+    who = ("from " if item.direction == "inbound" else "to ") + ", ".join(item.contacts[:3])
+    team = f" ({', '.join(item.team)})" if item.team else ""
+    return arrow, _local(item.sent_at, tz, with_date=False), f"{_clip(item.subject, MAX_SUBJECT_CHARS) or '(no subject)'} — {who}{team}"
+
+
+def render_text(*, since: datetime, until: datetime, tz: tzinfo, tz_name: str, users: list[UserSection],
+                investors: list[InvestorActivity], email_count: int) -> str:
+    lines = ["IR Mail Desk — daily digest",
+             f"{_local(since, tz)} → {_local(until, tz)} ({tz_name})", ""]
+    if not email_count:
+        lines += [NO_ACTIVITY, ""]
+        return "\n".join(lines)
+    active = sum(1 for s in users if s.activity.total)
+    lines += [f"{_plural(email_count, 'email')} · {active} of {_plural(len(users), 'team member')} active · "
+              f"{_plural(len(investors), 'investor')}", "", "BY TEAM MEMBER", "=" * 14, ""]
+    for section in users:
+        lines.append(f"{section.activity.user.label} — {_counts(section.activity)}")
+        lines += [section.paragraph, ""]
+    lines += ["BY INVESTOR", "=" * 11, ""]
+    if not investors:
+        lines += ["No email matched an investor in this window.", ""]
+    for activity in investors[:MAX_INVESTORS]:
+        lines.append(f"{activity.name}{' (graveyard)' if activity.graveyard else ''} — {_investor_counts(activity)}")
+        for item in activity.items[:MAX_ITEMS_PER_INVESTOR]:
+            arrow, when, what = _item_line(item, tz)
+            lines.append(f"  {arrow} {when}  {what}")
+        if len(activity.items) > MAX_ITEMS_PER_INVESTOR:
+            lines.append(f"  … and {len(activity.items) - MAX_ITEMS_PER_INVESTOR} more")
+        lines.append("")
+    rest = investors[MAX_INVESTORS:]
+    if rest:
+        lines += [f"Also: " + "; ".join(f"{a.name} ({_investor_counts(a)})" for a in rest), ""]
+    lines.append("← inbound from the investor · → outbound from the team. "
+                 "Sent by IR Mail Desk to the fund's admins only.")
+    return "\n".join(lines)
+
+
+def render_html(*, since: datetime, until: datetime, tz: tzinfo, tz_name: str, users: list[UserSection],
+                investors: list[InvestorActivity], email_count: int) -> str:
+    e = escape
+    out = ['<!DOCTYPE html><html><head><meta charset="utf-8">'
+           '<meta name="viewport" content="width=device-width,initial-scale=1"></head>'
+           '<body style="margin:0;padding:0;background:#f6f8fa">'
+           '<div style="max-width:680px;margin:0 auto;padding:20px 16px;background:#ffffff;'
+           'font-family:Arial,Helvetica,sans-serif;font-size:14px;line-height:1.5;color:#1f2328">',
+           '<h1 style="font-size:20px;margin:0 0 2px">Daily digest</h1>',
+           f'<p style="margin:0 0 16px;{_MUTED}">{e(_local(since, tz))} → {e(_local(until, tz))} '
+           f'({e(tz_name)})</p>']
+    if not email_count:
+        out.append(f'<p style="margin:16px 0">{e(NO_ACTIVITY)}</p>')
+    else:
+        active = sum(1 for s in users if s.activity.total)
+        out.append(f'<p style="margin:0 0 8px"><strong>{e(_plural(email_count, "email"))}</strong> · '
+                   f'{active} of {e(_plural(len(users), "team member"))} active · '
+                   f'{e(_plural(len(investors), "investor"))}</p>')
+        out.append(f'<h2 style="{_H2}">By team member</h2>')
+        for section in users:
+            a = section.activity
+            out.append(f'<p style="margin:14px 0 2px"><strong>{e(a.user.label)}</strong> '
+                       f'<span style="{_MUTED}">· {e(_counts(a))}</span></p>')
+            style = "margin:0 0 6px" + (";" + _MUTED if not a.total else "")
+            out.append(f'<p style="{style}">{e(section.paragraph)}</p>')
+        out.append(f'<h2 style="{_H2}">By investor</h2>')
+        if not investors:
+            out.append(f'<p style="{_MUTED}">No email matched an investor in this window.</p>')
+        for activity in investors[:MAX_INVESTORS]:
+            badge = (' <span style="font-size:12px;color:#8c959f">(graveyard)</span>' if activity.graveyard else "")
+            out.append(f'<p style="margin:14px 0 2px"><strong>{e(activity.name)}</strong>{badge} '
+                       f'<span style="{_MUTED}">· {e(_investor_counts(activity))}</span></p>')
+            out.append('<table role="presentation" cellpadding="0" cellspacing="0" '
+                       'style="border-collapse:collapse;width:100%;font-size:13px">')
+            for item in activity.items[:MAX_ITEMS_PER_INVESTOR]:
+                arrow, when, what = _item_line(item, tz)
+                color = "#0969da" if item.direction == "inbound" else "#1a7f37"
+                out.append(f'<tr><td style="width:18px;vertical-align:top;color:{color}">{arrow}</td>'
+                           f'<td style="width:92px;vertical-align:top;white-space:nowrap;{_MUTED}">{e(when)}</td>'
+                           f'<td style="vertical-align:top">{e(what)}</td></tr>')
+            if len(activity.items) > MAX_ITEMS_PER_INVESTOR:
+                out.append(f'<tr><td></td><td></td><td style="{_MUTED}">… and '
+                           f'{len(activity.items) - MAX_ITEMS_PER_INVESTOR} more</td></tr>')
+            out.append('</table>')
+        rest = investors[MAX_INVESTORS:]
+        if rest:
+            out.append(f'<p style="margin:14px 0 0;{_MUTED}">Also: '
+                       + e("; ".join(f"{a.name} ({_investor_counts(a)})" for a in rest)) + '</p>')
+    out.append(f'<p style="margin:28px 0 0;font-size:12px;{_MUTED}">← inbound from the investor · → outbound '
+               'from the team. Sent by IR Mail Desk to the fund\'s admins only.</p></div></body></html>')
+    return "".join(out)

@@ -1,0 +1,83 @@
+"""The Gmail transport against the simulator: users.messages.send with the gmail.compose scope
+through the capture engine's remote, the `{raw}` body, the sender rule and error classes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email import message_from_bytes, policy
+
+import pytest
+
+from appsrc.capture.gmail import GmailError
+from appsrc.mail.gmail_send import GmailTransport
+from appsrc.mail.mailer import first_active_admin
+from appsrc.mail.message import OutgoingMessage
+from appsrc.mail.transport import TransportError, TransportNotConfigured
+from appsrc.simulator import GMAIL_COMPOSE, GMAIL_READONLY
+
+NOW = datetime(2026, 11, 2, 23, 0, tzinfo=timezone.utc)
+ADMINS = ("ada@fund.example", "ben@fund.example")
+
+
+def message() -> OutgoingMessage:
+    return OutgoingMessage(to=ADMINS, subject="IR digest — test", text="text part", html="<p>html part</p>")
+
+
+def test_sends_as_the_first_active_admin_with_the_compose_scope_and_a_raw_body(people, sim, gmail_remotes):
+    delivery = GmailTransport(gmail_remotes, first_active_admin).send(message(), NOW)
+    assert (delivery.transport, delivery.sender) == ("gmail", "ada@fund.example")
+    [sent] = sim.sent_messages()
+    assert sent.sender == "ada@fund.example" and set(sent.recipients) == set(ADMINS)
+    parsed = message_from_bytes(sent.raw, policy=policy.default)
+    assert parsed.get_content_type() == "multipart/alternative" and "ada@fund.example" in parsed["From"]
+    [call] = [c for c in sim.calls("users.messages.send")]
+    assert call.status == 200 and call.user == "ada@fund.example"
+    assert [c.status for c in sim.calls("oauth2.token", user="ada@fund.example")] == [200]
+    assert b"Subject: IR digest" in sent.raw and b"text part" in sent.raw
+    # The remote asked only for compose: a read with the same remote is refused by Gmail's scopes.
+    remote = gmail_remotes.remote("ada@fund.example", (GMAIL_COMPOSE,))
+    assert remote.scopes == (GMAIL_COMPOSE,)
+    with pytest.raises(GmailError) as caught:
+        remote.execute("users.messages.list", lambda s: s.users().messages().list(userId="me"))
+    assert caught.value.status == 403 and caught.value.permanent
+
+
+def test_configured_sender_wins(people, sim, gmail_remotes):
+    GmailTransport(gmail_remotes, lambda: "digest@fund.example").send(message(), NOW)
+    assert [m.sender for m in sim.sent_messages()] == ["digest@fund.example"]
+
+
+def test_compose_scope_not_granted_is_permanent_with_the_fix(people, sim, gmail_remotes):
+    client_id = gmail_remotes.credentials.key_info().client_id
+    sim.set_grant(client_id, [GMAIL_READONLY])
+    with pytest.raises(TransportError) as caught:
+        GmailTransport(gmail_remotes, first_active_admin).send(message(), NOW)
+    assert caught.value.permanent and "fix:" in str(caught.value)
+    assert sim.sent_messages() == []
+
+
+def test_suspended_sender_is_permanent(people, sim, gmail_remotes):
+    sim.set_mailbox_status("ada@fund.example", "suspended")
+    with pytest.raises(TransportError) as caught:
+        GmailTransport(gmail_remotes, first_active_admin).send(message(), NOW)
+    assert caught.value.permanent and sim.sent_messages() == []
+
+
+def test_gmail_outage_is_transient(people, sim, gmail_remotes):
+    sim.faults.fail_next("users.messages.send", 5, 503)
+    with pytest.raises(TransportError) as caught:
+        GmailTransport(gmail_remotes, first_active_admin).send(message(), NOW)
+    assert not caught.value.permanent and sim.sent_messages() == []
+
+
+def test_no_key_or_no_sender_is_not_configured(people, sim, gmail_remotes, tmp_path):
+    assert GmailTransport(gmail_remotes, lambda: None).configured()
+    with pytest.raises(TransportNotConfigured):
+        GmailTransport(gmail_remotes, lambda: None).send(message(), NOW)
+    (tmp_path / "secrets" / "dwd" / "service_account.json").unlink()
+    transport = GmailTransport(gmail_remotes, first_active_admin)
+    assert not transport.configured()
+    with pytest.raises(TransportNotConfigured):
+        transport.send(message(), NOW)
+    assert sim.sent_messages() == []
+
