@@ -11,7 +11,9 @@ import logging
 import os
 import secrets
 import shutil
+import threading
 from dataclasses import dataclass
+from datetime import timedelta
 
 from appsrc.clock import Clock
 from appsrc.settings import Settings
@@ -84,4 +86,45 @@ def start_demo(settings: Settings, clock: Clock) -> tuple[DemoEnvironment, Setti
     log.warning("DEMO MODE: Gmail simulator at %s with %d team mailboxes. Dashboard login: %s / %s "
                 "(also in %s). Configure delegation to leave demo mode.", simulator.url, len(team),
                 admin.email, password, password_file)
+    threading.Thread(target=_decide_some_proposals, args=(admin.id, clock), name="demo-decisions",
+                     daemon=True).start()
     return DemoEnvironment(simulator, dataset, llm, admin.email, password), settings
+
+
+def _decide_some_proposals(admin_id: int, clock: Clock, *, timeout_s: float = 300.0) -> None:
+    """Once the first backfill has proposed activities, approve about a quarter of the older
+    ones and reject a few, as the demo admin: contact timelines and the approvals chart then have
+    something to show, and most of the queue is left to try. Demo mode only."""
+    import time
+
+    from appsrc.crm.proposals import approve, reject
+    from appsrc.crm.validation import ValidationError
+    from appsrc.store.db import database
+    from appsrc.store.models import ActivityProposal, Email, EmailAccount, User
+
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(3)
+            with database.connection_context():
+                accounts = list(EmailAccount.select(EmailAccount.backfill_state).tuples())
+                if not accounts or any(state != "done" for (state,) in accounts):
+                    continue
+                admin = User.get_by_id(admin_id)
+                cutoff = clock.now() - timedelta(days=21)
+                older = [p for (p,) in ActivityProposal.select(ActivityProposal.id).join(Email)
+                         .where((ActivityProposal.status == "pending") & (Email.sent_at < cutoff)
+                                & ActivityProposal.contact.is_null(False))
+                         .order_by(Email.sent_at).tuples()]
+                for i, proposal_id in enumerate(older[::4]):
+                    try:
+                        if i % 9 == 8:
+                            reject(proposal_id, admin, clock.now(), actor_label="demo")
+                        else:
+                            approve(proposal_id, admin, clock.now(), actor_label="demo")
+                    except ValidationError:
+                        continue
+                log.info("demo: decided %d of %d older proposals to fill timelines", len(older[::4]), len(older))
+                return
+    except Exception:  # a demo nicety must never take the appliance down
+        log.exception("demo: could not pre-decide proposals")

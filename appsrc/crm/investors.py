@@ -218,3 +218,201 @@ def rematch(directory: Directory, now: datetime, *, domains=(), addresses=(), ev
         return capture_store.relink(directory, None, now)
     ids = capture_store.emails_involving(addresses=addresses, domains=domains)
     return capture_store.relink(directory, ids, now)
+
+
+# -- editing from the dashboard -----------------------------------------------------------------
+@dataclass
+class RematchScope:
+    """What changed, so `rematch` relinks only the captured mail it concerns."""
+
+    domains: set[str] = field(default_factory=set)
+    addresses: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.domains or self.addresses)
+
+    def update(self, other: "RematchScope") -> None:
+        self.domains |= other.domains
+        self.addresses |= other.addresses
+
+
+def _clean_name(name: str, field_name: str = "name", limit: int = 200) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError("the name is empty", field=field_name)
+    if len(name) > limit:
+        raise ValidationError(f"the name is longer than {limit} characters", field=field_name)
+    return name
+
+
+def _clean_domains(raw, investor_id: int | None, own_domains) -> set[str]:
+    values = raw.replace(",", ";").replace("\n", ";").split(";") if isinstance(raw, str) else list(raw or [])
+    domains = set()
+    for value in filter(None, (str(v).strip() for v in values)):
+        domain = clean_domain(value, field="domains")
+        if is_free_mail(domain):
+            raise ValidationError(f"{domain} is a free-mail domain and cannot identify an investor", field="domains")
+        if domain in own_domains:
+            raise ValidationError(f"{domain} is one of the fund's own domains", field="domains")
+        other = InvestorDomain.get_or_none(InvestorDomain.domain == domain)
+        if other is not None and other.investor_id != investor_id:
+            raise ValidationError(f"{domain} already belongs to {other.investor.name}", field="domains")
+        domains.add(domain)
+    return domains
+
+
+def _check_unique_name(name: str, investor_id: int | None) -> None:
+    clash = Investor.select().where(fn.LOWER(Investor.name) == name.lower())
+    if investor_id is not None:
+        clash = clash.where(Investor.id != investor_id)
+    if clash.exists():
+        raise ValidationError(f"an investor named {name!r} already exists", field="name")
+
+
+def scope_of_investor(investor: Investor) -> RematchScope:
+    return RematchScope(
+        {d.domain for d in investor.domain_rows},
+        {a for (a,) in ContactEmail.select(ContactEmail.address).join(Contact)
+         .where(Contact.investor == investor.id).tuples()})
+
+
+def create_investor(name: str, domains, now: datetime, *, graveyard: bool = False, notes: str = "",
+                    actor: User | None = None, actor_label: str = "", own_domains=frozenset()) -> tuple[Investor, RematchScope]:
+    name = _clean_name(name)
+    with database.atomic():
+        _check_unique_name(name, None)
+        cleaned = _clean_domains(domains, None, own_domains)
+        investor = Investor.create(name=name, graveyard=bool(graveyard), notes=(notes or "")[:5000],
+                                   created_at=now, updated_at=now)
+        for domain in sorted(cleaned):
+            InvestorDomain.create(investor=investor, domain=domain)
+        audit.record("investor.create", now, actor=actor, actor_label=actor_label, target_type="investor",
+                     target_id=investor.id, detail={"name": name, "domains": sorted(cleaned),
+                                                    "graveyard": bool(graveyard)})
+    return investor, RematchScope(cleaned, set())
+
+
+def update_investor(investor_id: int, now: datetime, *, name: str | None = None, domains=None,
+                    graveyard: bool | None = None, notes: str | None = None, actor: User | None = None,
+                    actor_label: str = "", own_domains=frozenset()) -> RematchScope:
+    """Change what is given; returns what must be rematched. Audited with the changes."""
+    scope = RematchScope()
+    changes: dict = {}
+    with database.atomic():
+        investor = Investor.get_or_none((Investor.id == investor_id) & Investor.deleted_at.is_null())
+        if investor is None:
+            raise ValidationError("no such investor", field="investor_id")
+        if name is not None:
+            name = _clean_name(name)
+            if name != investor.name:
+                _check_unique_name(name, investor.id)
+                changes["name"] = [investor.name, name]
+                investor.name = name
+        if notes is not None and notes != investor.notes:
+            investor.notes = notes[:5000]
+            changes["notes"] = True
+        if graveyard is not None and bool(graveyard) != investor.graveyard:
+            changes["graveyard"] = [investor.graveyard, bool(graveyard)]
+            investor.graveyard = bool(graveyard)
+            scope.update(scope_of_investor(investor))
+        if domains is not None:
+            wanted = _clean_domains(domains, investor.id, own_domains)
+            current = {d.domain for d in investor.domain_rows}
+            for domain in wanted - current:
+                InvestorDomain.create(investor=investor, domain=domain)
+            if current - wanted:
+                InvestorDomain.delete().where((InvestorDomain.investor == investor.id)
+                                              & InvestorDomain.domain.in_(sorted(current - wanted))).execute()
+            if wanted != current:
+                changes["domains"] = {"added": sorted(wanted - current), "removed": sorted(current - wanted)}
+                scope.domains |= wanted ^ current
+        if changes:
+            investor.updated_at = now
+            investor.save()
+            audit.record("investor.update", now, actor=actor, actor_label=actor_label, target_type="investor",
+                         target_id=investor.id, detail=changes)
+    return scope
+
+
+def _clean_addresses(raw, contact_id: int | None) -> set[str]:
+    values = raw.replace(",", ";").replace("\n", ";").split(";") if isinstance(raw, str) else list(raw or [])
+    addresses = set()
+    for value in filter(None, (str(v).strip() for v in values)):
+        address = clean_address(value, field="addresses")
+        row = ContactEmail.get_or_none(ContactEmail.address == address)
+        if row is not None and row.contact_id != contact_id and row.contact.deleted_at is None:
+            raise ValidationError(f"{address} already belongs to {row.contact.name} ({row.contact.investor.name})",
+                                  field="addresses")
+        addresses.add(address)
+    return addresses
+
+
+def add_contact(investor_id: int, name: str, addresses, now: datetime, *, actor: User | None = None,
+                actor_label: str = "") -> tuple[Contact, RematchScope]:
+    name = _clean_name(name)
+    with database.atomic():
+        investor = Investor.get_or_none((Investor.id == investor_id) & Investor.deleted_at.is_null())
+        if investor is None:
+            raise ValidationError("no such investor", field="investor_id")
+        cleaned = _clean_addresses(addresses, None)
+        if not cleaned:
+            raise ValidationError("a contact needs at least one address", field="addresses")
+        contact = Contact.create(investor=investor, name=name, created_at=now, updated_at=now)
+        for address in sorted(cleaned):
+            # A removed contact's address is taken over by the new contact.
+            ContactEmail.delete().where(ContactEmail.address == address).execute()
+            ContactEmail.create(contact=contact, address=address)
+        audit.record("contact.create", now, actor=actor, actor_label=actor_label, target_type="contact",
+                     target_id=contact.id, detail={"investor_id": investor.id, "name": name,
+                                                   "addresses": sorted(cleaned)})
+    return contact, RematchScope(set(), cleaned)
+
+
+def update_contact(contact_id: int, now: datetime, *, name: str | None = None, addresses=None,
+                   actor: User | None = None, actor_label: str = "") -> RematchScope:
+    scope = RematchScope()
+    changes: dict = {}
+    with database.atomic():
+        contact = Contact.get_or_none((Contact.id == contact_id) & Contact.deleted_at.is_null())
+        if contact is None:
+            raise ValidationError("no such contact", field="contact_id")
+        if name is not None:
+            name = _clean_name(name)
+            if name != contact.name:
+                changes["name"] = [contact.name, name]
+                contact.name = name
+        if addresses is not None:
+            wanted = _clean_addresses(addresses, contact.id)
+            if not wanted:
+                raise ValidationError("a contact needs at least one address", field="addresses")
+            current = {a.address for a in contact.addresses}
+            for address in sorted(wanted - current):
+                ContactEmail.delete().where(ContactEmail.address == address).execute()
+                ContactEmail.create(contact=contact, address=address)
+            if current - wanted:
+                ContactEmail.delete().where((ContactEmail.contact == contact.id)
+                                            & ContactEmail.address.in_(sorted(current - wanted))).execute()
+            if wanted != current:
+                changes["addresses"] = {"added": sorted(wanted - current), "removed": sorted(current - wanted)}
+                scope.addresses |= wanted ^ current
+        if changes:
+            contact.updated_at = now
+            contact.save()
+            audit.record("contact.update", now, actor=actor, actor_label=actor_label, target_type="contact",
+                         target_id=contact.id, detail=changes)
+    return scope
+
+
+def remove_contact(contact_id: int, now: datetime, *, actor: User | None = None, actor_label: str = "") -> RematchScope:
+    """Soft-delete: the contact's approved activities stay; its mail is rematched to the domain."""
+    with database.atomic():
+        contact = Contact.get_or_none((Contact.id == contact_id) & Contact.deleted_at.is_null())
+        if contact is None:
+            raise ValidationError("no such contact", field="contact_id")
+        contact.deleted_at = now
+        contact.updated_at = now
+        contact.save()
+        addresses = {a.address for a in contact.addresses}
+        audit.record("contact.remove", now, actor=actor, actor_label=actor_label, target_type="contact",
+                     target_id=contact.id, detail={"name": contact.name, "addresses": sorted(addresses)})
+    return RematchScope(set(), addresses)

@@ -113,3 +113,67 @@ def user_for_token(token: str, now: datetime) -> User | None:
         return None
     ApiToken.update(last_used_at=now).where(ApiToken.id == row.id).execute()
     return row.user
+
+
+# -- administration from the dashboard ----------------------------------------------------------
+class LastAdmin(ValidationError):
+    pass
+
+
+def _active_admins_besides(user_id: int) -> int:
+    return User.select().where(User.is_admin & User.is_active & (User.id != user_id)).count()
+
+
+def update_user(user_id: int, now: datetime, *, is_admin: bool | None = None, is_active: bool | None = None,
+                name: str | None = None, actor: User | None = None, actor_label: str = "") -> User:
+    """Make admin / remove admin, deactivate / reactivate, rename. The last active admin can
+    neither lose the role nor be deactivated (nobody could sign in to undo it)."""
+    with database.atomic():
+        user = User.get_or_none(User.id == user_id)
+        if user is None:
+            raise UnknownUser("no such user", field="user_id")
+        changes = {}
+        losing_admin = (is_admin is False and user.is_admin) or (is_active is False and user.is_active and user.is_admin)
+        if losing_admin and _active_admins_besides(user.id) == 0:
+            raise LastAdmin(f"{user.email} is the last active admin", field="user_id")
+        for attr, value in (("is_admin", is_admin), ("is_active", is_active)):
+            if value is not None and getattr(user, attr) != bool(value):
+                changes[attr] = bool(value)
+                setattr(user, attr, bool(value))
+        if name is not None and name.strip()[:200] != user.name:
+            changes["name"] = name.strip()[:200]
+            user.name = changes["name"]
+        if changes:
+            user.updated_at = now
+            user.save()
+            if changes.get("is_active") is False:
+                ApiToken.update(revoked_at=now).where((ApiToken.user == user.id) & ApiToken.revoked_at.is_null()).execute()
+            audit.record("user.update", now, actor=actor, actor_label=actor_label, target_type="user",
+                         target_id=user.id, detail={"email": user.email, **changes})
+    return user
+
+
+def reset_password(user_id: int, now: datetime, *, password: str | None = None, actor: User | None = None,
+                   actor_label: str = "") -> tuple[User, str]:
+    """Set a new password (a generated one when none is given); returns it to show once.
+    Every session of the user ends (sessions are bound to the password hash)."""
+    password = password if password else secrets.token_urlsafe(12)
+    check_password_strength(password)
+    with database.atomic():
+        user = User.get_or_none(User.id == user_id)
+        if user is None:
+            raise UnknownUser("no such user", field="user_id")
+        user.password_hash = generate_password_hash(password)
+        user.updated_at = now
+        user.save()
+        audit.record("user.reset_password", now, actor=actor, actor_label=actor_label, target_type="user",
+                     target_id=user.id, detail={"email": user.email})
+    return user, password
+
+
+def revoke_token(token_id: int, now: datetime, *, actor: User | None = None, actor_label: str = "") -> None:
+    with database.atomic():
+        updated = ApiToken.update(revoked_at=now).where((ApiToken.id == token_id) & ApiToken.revoked_at.is_null()).execute()
+        if not updated:
+            raise ValidationError("no such active token", field="token_id")
+        audit.record("token.revoke", now, actor=actor, actor_label=actor_label, target_type="token", target_id=token_id)

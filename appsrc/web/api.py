@@ -1,16 +1,26 @@
-"""The JSON API: thin views over the named queries in `store.queries`."""
+"""The JSON API: thin views over the named queries in `store.queries` and the CRM actions.
+
+Admin-only (`admin_required`, checked server-side). Bad input answers 400 `{"error", "field"}`,
+an unknown id 404, a decision on an already-decided proposal 409; a write either happens whole
+or not at all. Cookie-session writes need the CSRF token (`X-CSRFToken`); Bearer-token scripts
+do not (see `web.auth`).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
+from appsrc.crm import proposals as crm_proposals
+from appsrc.crm.investors import rematch
+from appsrc.crm.mailboxes import request_sync
+from appsrc.crm.validation import ValidationError
 from appsrc.store import queries
 from appsrc.web.auth import admin_required
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
 
-def bad_request(message: str, field: str):
+def bad_request(message: str, field: str | None):
     return jsonify({"error": message, "field": field}), 400
 
 
@@ -24,8 +34,36 @@ def _int_arg(name: str, default: int | None = None) -> int | None:
         raise queries.QueryError(f"{name} must be an integer", name) from None
 
 
+def _runtime():
+    return current_app.extensions["runtime"]
+
+
+def _json_body() -> dict:
+    if not request.data:
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object", field="body")
+    return body
+
+
 @blueprint.errorhandler(queries.QueryError)
 def _query_error(exc: queries.QueryError):
+    return bad_request(str(exc), exc.field)
+
+
+@blueprint.errorhandler(crm_proposals.ProposalNotFound)
+def _not_found(exc):
+    return jsonify({"error": str(exc), "field": exc.field}), 404
+
+
+@blueprint.errorhandler(crm_proposals.ProposalConflict)
+def _conflict(exc):
+    return jsonify({"error": str(exc), "field": exc.field}), 409
+
+
+@blueprint.errorhandler(ValidationError)
+def _invalid(exc: ValidationError):
     return bad_request(str(exc), exc.field)
 
 
@@ -42,6 +80,15 @@ def email_activity():
     ))
 
 
+@blueprint.get("/email/<int:email_id>")
+@admin_required
+def email_detail(email_id: int):
+    detail = queries.email_detail(email_id)
+    if detail is None:
+        return jsonify({"error": "no such email", "field": "email_id"}), 404
+    return jsonify(detail)
+
+
 @blueprint.get("/investors")
 @admin_required
 def investors():
@@ -55,8 +102,78 @@ def mailboxes():
     return jsonify({"items": queries.list_mailboxes()})
 
 
+@blueprint.post("/mailboxes/<int:account_id>/sync")
+@admin_required
+def mailbox_sync(account_id: int):
+    account = request_sync(account_id, _runtime().clock.now(), actor=g.user)
+    return jsonify({"id": account.id, "address": account.address, "sync_requested": True}), 202
+
+
 @blueprint.get("/proposals")
 @admin_required
 def proposals():
-    return jsonify(queries.list_proposals(status=request.args.get("status", "pending"),
-                                          limit=_int_arg("limit", 50), cursor=request.args.get("cursor") or None))
+    return jsonify(queries.proposal_queue(status=request.args.get("status", "pending"),
+                                          investor_id=_int_arg("investor_id"), limit=_int_arg("limit", 50),
+                                          cursor=request.args.get("cursor") or None))
+
+
+def _decide(action: str, ids, body: dict):
+    now = _runtime().clock.now()
+    if action == "approve":
+        names = body.get("contact_names") or {}
+        if not isinstance(names, dict):
+            raise ValidationError("contact_names must map proposal ids to names", field="contact_names")
+        try:
+            names = {int(k): str(v) for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise ValidationError("contact_names must map proposal ids to names", field="contact_names") from None
+        decision = crm_proposals.approve(ids, g.user, now, contact_names=names)
+        if decision.affected_addresses:
+            # Other pending proposals for a newly created contact's address now point at it.
+            rematch(_runtime().directory(), now, addresses=decision.affected_addresses)
+    else:
+        decision = crm_proposals.reject(ids, g.user, now)
+    return jsonify(decision.as_dict())
+
+
+@blueprint.post("/proposals/<int:proposal_id>/approve")
+@admin_required
+def approve_one(proposal_id: int):
+    body = _json_body()
+    if "contact_name" in body:
+        body = {**body, "contact_names": {proposal_id: body.get("contact_name")}}
+    return _decide("approve", [proposal_id], body)
+
+
+@blueprint.post("/proposals/<int:proposal_id>/reject")
+@admin_required
+def reject_one(proposal_id: int):
+    _json_body()
+    return _decide("reject", [proposal_id], {})
+
+
+@blueprint.post("/proposals/approve")
+@admin_required
+def approve_many():
+    """Bulk: `{"ids": [...], "contact_names": {"<id>": "Name"}}`; all or nothing."""
+    body = _json_body()
+    if not isinstance(body.get("ids"), list):
+        raise ValidationError("ids must be a list of proposal ids", field="ids")
+    return _decide("approve", body["ids"], body)
+
+
+@blueprint.post("/proposals/reject")
+@admin_required
+def reject_many():
+    """Bulk: `{"ids": [...]}`; all or nothing."""
+    body = _json_body()
+    if not isinstance(body.get("ids"), list):
+        raise ValidationError("ids must be a list of proposal ids", field="ids")
+    return _decide("reject", body["ids"], body)
+
+
+@blueprint.route("/<path:_anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@admin_required
+def no_such_endpoint(_anything):
+    """Unknown API paths answer JSON 404 (otherwise the dashboard's catch-all page would)."""
+    return jsonify({"error": "no such API endpoint", "field": None}), 404

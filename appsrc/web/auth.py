@@ -1,36 +1,311 @@
-"""Authentication for the web app: deny by default.
+"""Authentication and authorization for the whole web app: deny by default.
 
-Every request except `/healthz` needs a user. The JSON API accepts `Authorization: Bearer
-<token>` (issued by `python -m appsrc users token`); unauthenticated API calls get 401 JSON and
-non-admins 403 JSON.
+One `before_request` hook, registered before Dash mounts, decides every request:
+- public: `/healthz`, `/login` and `/static/*` (the login page's stylesheet), nothing else;
+- `/api/*` accepts `Authorization: Bearer <token>` (issued by `python -m appsrc users token`;
+  only its hash is stored); Bearer requests carry no ambient credentials, so they are exempt
+  from CSRF. Everything else needs the Flask-Login session cookie;
+- anonymous: 401 JSON for `/api/*`, `/_dash-*`, assets and any non-GET request; a 302 to the
+  login page (with a validated `next`) for page loads;
+- every cookie-authenticated unsafe request (POST/PATCH/...: Dash callbacks, API writes,
+  logout) must carry the CSRF token, as `X-CSRFToken` (dash-renderer copies it from the
+  JS-readable `_csrf_token` cookie set here) or a `csrf_token` form field: 400 JSON otherwise;
+- authorization is server-side: admin pages redirect non-admins, Dash callbacks are admin-only
+  unless their function is marked `member_callback`, API views use `admin_required`.
+
+Sessions are bound to the password: a password change or deactivation signs the user out
+everywhere (the session id embeds a fingerprint of the password hash and the user must be active).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import threading
+import time
+from collections import deque
+from datetime import timedelta
 from functools import wraps
+from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, jsonify, request
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template_string,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
+from werkzeug.security import check_password_hash, generate_password_hash
+from wtforms import ValidationError as CSRFValidationError
 
-from appsrc.crm.users import user_for_token
+from appsrc.crm import audit
+from appsrc.crm.users import user_for_token, verify_password
+from appsrc.store.models import User
 
-PUBLIC_PATHS = frozenset({"/healthz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/login"})
+PUBLIC_PREFIXES = ("/static/",)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Paths that are never pages: anonymous requests get 401 JSON, not a redirect to the login form.
+MACHINE_PREFIXES = ("/api/", "/_dash-", "/_reload-hash", "/_favicon", "/assets/")
+CSRF_COOKIE = "_csrf_token"
+SESSION_LIFETIME = timedelta(hours=12)
+# A hash to check against when the account does not exist, so timing does not reveal which
+# addresses are users.
+_DUMMY_HASH = generate_password_hash("not a real password, only for constant timing")
 
 
+# -- the session user ----------------------------------------------------------------------------
+class SessionUser(UserMixin):
+    """What Flask-Login keeps: the user row; the session id is bound to the password hash."""
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+
+    def get_id(self) -> str:
+        return f"{self.user.id}:{_fingerprint(self.user)}"
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.user.is_active)
+
+
+def _fingerprint(user: User) -> str:
+    secret = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(secret, (user.password_hash or "").encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def _load_user(session_id: str) -> SessionUser | None:
+    user_id, _, fingerprint = (session_id or "").partition(":")
+    if not user_id.isdigit():
+        return None
+    user = User.get_or_none((User.id == int(user_id)) & User.is_active)
+    if user is None or not user.password_hash or not hmac.compare_digest(fingerprint, _fingerprint(user)):
+        return None
+    return SessionUser(user)
+
+
+# -- cookies -------------------------------------------------------------------------------------
+def request_is_https() -> bool:
+    """TLS reached us directly, or StartOS's LAN proxy says it terminated it (Tor is plain HTTP
+    to an .onion, where a Secure cookie would never come back)."""
+    return request.is_secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The signed-cookie session, marked Secure whenever the request came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request_is_https()
+
+
+# -- login throttling ----------------------------------------------------------------------------
+class LoginThrottle:
+    """At most `limit` failed logins per account in `window_s`; a locked account waits until its
+    oldest failure leaves the window. Keyed by account, not client address: behind StartOS's
+    proxies and Tor every client has the same address, so an address key would let one person
+    lock everyone out. In memory: a restart resets it."""
+
+    def __init__(self, limit: int = 5, window_s: float = 900.0, clock=time.monotonic) -> None:
+        self.limit, self.window_s, self.clock = limit, window_s, clock
+        self._failures: dict[str, deque] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, *keys: str) -> float:
+        now = self.clock()
+        with self._lock:
+            waits = []
+            for key in keys:
+                failures = self._failures.get(key)
+                if not failures:
+                    continue
+                while failures and failures[0] <= now - self.window_s:
+                    failures.popleft()
+                if len(failures) >= self.limit:
+                    waits.append(failures[0] + self.window_s - now)
+            return max(waits, default=0.0)
+
+    def failed(self, *keys: str) -> None:
+        now = self.clock()
+        with self._lock:
+            if len(self._failures) > 10_000:  # bounded memory under a spray of addresses
+                self._failures.clear()
+            for key in keys:
+                self._failures.setdefault(key, deque(maxlen=self.limit * 2)).append(now)
+
+    def succeeded(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)
+
+
+# -- redirects -----------------------------------------------------------------------------------
+def safe_next(target: str | None, default: str = "/") -> str:
+    """A local path to go to after logging in, or `default`: never another host (`//evil`,
+    `https://evil`, `/\\evil`), never a scheme (`javascript:`), never a control character."""
+    if not target or len(target) > 2000:
+        return default
+    if any(ord(c) < 32 or ord(c) == 127 for c in target) or "\\" in target:
+        return default
+    if not target.startswith("/") or target.startswith("//"):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    if target.startswith(("/login", "/logout")):
+        return default
+    return target
+
+
+def _page_request() -> bool:
+    return request.method in {"GET", "HEAD"} and not request.path.startswith(MACHINE_PREFIXES)
+
+
+def _deny(status: int, message: str, **extra):
+    body = {"error": message, **extra}
+    return jsonify(body), status
+
+
+# -- the hook ------------------------------------------------------------------------------------
 def install(app: Flask) -> None:
+    """Sessions, CSRF, the login/logout views and the deny-by-default hook. Call this before
+    mounting Dash, so the hook runs before Dash's own."""
+    app.config.update({
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": "irm_session",
+        "PERMANENT_SESSION_LIFETIME": SESSION_LIFETIME,
+        "REMEMBER_COOKIE_DURATION": timedelta(0),
+        # The token lives as long as the session; a dashboard left open an hour keeps working.
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_CSRF_CHECK_DEFAULT": False,
+    })
+    app.session_interface = SessionInterface()
+    login_manager = LoginManager()
+    login_manager.session_protection = "strong"
+    login_manager.user_loader(_load_user)
+    login_manager.init_app(app)
+    app.extensions["login_throttle"] = LoginThrottle()
+
     @app.before_request
     def _authenticate():
         g.user = None
-        header = request.headers.get("Authorization", "")
-        if header[:7].lower() == "bearer ":
-            g.user = user_for_token(header[7:].strip(), current_app.extensions["runtime"].clock.now())
-        if request.path in PUBLIC_PATHS:
+        g.via_token = False
+        path = request.path
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             return None
+        header = request.headers.get("Authorization", "")
+        if path.startswith("/api/") and header[:7].lower() == "bearer ":
+            g.user = user_for_token(header[7:].strip(), current_app.extensions["runtime"].clock.now())
+            g.via_token = g.user is not None
+            if g.user is None:
+                return _deny(401, "invalid or revoked API token")
+        elif current_user.is_authenticated:
+            g.user = current_user.user
         if g.user is None:
-            return jsonify({"error": "authentication required"}), 401
+            if path == "/logout":
+                return redirect(url_for("login"))
+            if _page_request():
+                return redirect(url_for("login", next=request.full_path.rstrip("?")))
+            return _deny(401, "authentication required")
+        if not g.via_token and request.method not in SAFE_METHODS:
+            token = request.headers.get("X-CSRFToken") or request.form.get("csrf_token", "")
+            try:
+                validate_csrf(token)
+            except (CSRFValidationError, CSRFError) as exc:
+                return _deny(400, f"CSRF check failed: {exc}", field="csrf_token")
+        dashboard = current_app.extensions.get("dashboard")
+        if dashboard is not None:
+            if path.endswith("/_dash-update-component") and request.method == "POST":
+                body = request.get_json(silent=True)
+                output = body.get("output") if isinstance(body, dict) else None
+                access = dashboard.callback_access(output if isinstance(output, str) else "")
+                if access is None:
+                    return _deny(400, "unknown callback", field="output")
+                if access == "admin" and not g.user.is_admin:
+                    return _deny(403, "admin only")
+            elif _page_request() and not g.user.is_admin and dashboard.page_access(path) == "admin":
+                return redirect("/")
         return None
+
+    @app.after_request
+    def _cookies_and_headers(response: Response) -> Response:
+        if not g.get("via_token") and current_user.is_authenticated:
+            # dash-renderer sends this back as X-CSRFToken on every callback.
+            response.set_cookie(CSRF_COOKIE, generate_csrf(), secure=request_is_https(), httponly=False,
+                                samesite="Lax", max_age=int(SESSION_LIFETIME.total_seconds()))
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        policy = current_app.extensions.get("content_security_policy")
+        if policy:
+            headers.setdefault("Content-Security-Policy", policy)
+        if request.path.startswith(("/api/", "/_dash-update-component", "/login")) or response.mimetype == "text/html":
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.route("/login", methods=["GET", "POST"], endpoint="login")
+    def login():
+        target = safe_next(request.values.get("next"))
+        if request.method == "GET":
+            if current_user.is_authenticated:
+                return redirect(target)
+            return _login_page(target)
+        try:
+            validate_csrf(request.form.get("csrf_token", ""))
+        except (CSRFValidationError, CSRFError):
+            return _login_page(target, "Your session expired. Please try again.", 400)
+        email = request.form.get("email", "").strip().lower()[:320]
+        password = request.form.get("password", "")[:1000]
+        throttle: LoginThrottle = current_app.extensions["login_throttle"]
+        keys = (f"user:{email}",)
+        wait = throttle.retry_after(*keys)
+        if wait > 0:
+            response = _login_page(target, f"Too many failed attempts. Try again in {int(wait // 60) + 1} minute(s).",
+                                   429, email=email)
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        user = User.get_or_none(User.email == email)
+        if user is None or not user.password_hash:
+            check_password_hash(_DUMMY_HASH, password)
+            ok = False
+        else:
+            ok = verify_password(user, password) and user.is_active
+        if not ok:
+            throttle.failed(*keys)
+            current_app.logger.warning("failed dashboard login for %r from %s", email, request.remote_addr)
+            return _login_page(target, "Wrong email or password.", 401, email=email)
+        throttle.succeeded(*keys)
+        session.clear()  # a fresh session: nothing chosen before login survives it (fixation)
+        login_user(SessionUser(user))
+        session.permanent = True
+        audit.record("user.login", current_app.extensions["runtime"].clock.now(), actor=user,
+                     target_type="user", target_id=user.id)
+        return redirect(target)
+
+    @app.route("/logout", methods=["GET", "POST"], endpoint="logout")
+    def logout():
+        if request.method == "GET":  # signing out changes state: only a POST (with CSRF) does it
+            return redirect("/")
+        logout_user()
+        session.clear()
+        response = redirect(url_for("login"))
+        response.delete_cookie(CSRF_COOKIE)
+        return response
 
 
 def admin_required(view):
+    """API views: 401 JSON without a user, 403 JSON for a non-admin (checked server-side)."""
+
     @wraps(view)
     def wrapper(*args, **kwargs):
         user = g.get("user")
@@ -41,3 +316,51 @@ def admin_required(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def current_user_row() -> User | None:
+    """The authenticated user of this request (session or token), or None."""
+    return g.get("user")
+
+
+_LOGIN_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · IR Mail Desk</title>
+<link rel="stylesheet" href="{{ url_for('static', filename='bootstrap.min.css') }}">
+<link rel="stylesheet" href="{{ url_for('static', filename='theme.css') }}">
+</head>
+<body class="login-body">
+<main class="login-card card shadow-sm">
+  <div class="card-body p-4">
+    <h1 class="h4 mb-1">IR Mail Desk</h1>
+    <p class="text-muted mb-4">Sign in to the fund's dashboard.</p>
+    {% if error %}<div class="alert alert-danger py-2" role="alert" id="login-error">{{ error }}</div>{% endif %}
+    <form method="post" action="{{ url_for('login') }}" autocomplete="on">
+      <input type="hidden" name="csrf_token" value="{{ csrf_token }}">
+      <input type="hidden" name="next" value="{{ next }}">
+      <div class="mb-3">
+        <label class="form-label" for="email">Email</label>
+        <input class="form-control" id="email" name="email" type="email" value="{{ email }}" required autofocus
+               autocomplete="username">
+      </div>
+      <div class="mb-3">
+        <label class="form-label" for="password">Password</label>
+        <input class="form-control" id="password" name="password" type="password" required
+               autocomplete="current-password">
+      </div>
+      <button class="btn btn-primary w-100" id="login-submit" type="submit">Sign in</button>
+    </form>
+    <p class="small text-muted mt-4 mb-0">No account yet? An admin creates it; the first admin comes from the
+      StartOS "Create Admin" action or <code>python -m appsrc users add EMAIL --admin --password-stdin</code>.</p>
+  </div>
+</main>
+</body>
+</html>"""
+
+
+def _login_page(target: str, error: str = "", status: int = 200, email: str = "") -> Response:
+    html = render_template_string(_LOGIN_PAGE, csrf_token=generate_csrf(), next=target, error=error, email=email)
+    return Response(html, status=status, mimetype="text/html")

@@ -1,0 +1,153 @@
+"""Real headless Chromium (Debian's chromium + chromium-driver) against the real server (waitress)
+on a real SQLite store: the flows an admin and a teammate actually go through."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+
+import pytest
+
+from appsrc.store.models import Contact
+from tests.crm.fixtures import *  # noqa: F401,F403
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+ADA, BOB = "ada@fund.example", "bob@fund.example"
+
+
+@pytest.fixture
+def server(app):
+    """The app served by waitress on a free local port, in a thread."""
+    import waitress
+
+    srv = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.effective_port}"
+    srv.close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("needs Debian's chromium and chromium-driver (make test installs them)")
+    os.environ["SE_OFFLINE"] = "true"  # never let Selenium Manager reach for the network
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
+                "--disable-gpu"):
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, css: str, text: str | None = None, timeout: float = 15):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, timeout)
+    if text is None:
+        return wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
+    return driver.find_element(By.CSS_SELECTOR, css)
+
+
+def log_in(driver, base: str, email: str, password: str, next_: str = "/"):
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/login?next={next_}")
+    driver.find_element(By.ID, "email").send_keys(email)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "login-submit").click()
+
+
+def severe_console_errors(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+@pytest.fixture
+def mail(world):
+    world.acme = world.investor("Acme Capital", "acme.example")
+    world.jane = world.contact(world.acme, "Jane Roe", "jane@acme.example")
+    world.call = world.email("Quarterly capital call", "jane@acme.example", [ADA, BOB], from_name="Jane Roe",
+                             body="Dear team,\nthe capital call is due on Friday.\nJane")
+    world.reply = world.email("Re: Quarterly capital call", ADA, ["jane@acme.example"])
+    world.noise = world.email("Lunch on Thursday?", "friend@elsewhere.example", [BOB])
+    for i in range(60):  # enough rows for a second page
+        world.email(f"Portfolio note {i}", "jane@acme.example", [BOB])
+    return world
+
+
+def test_admin_searches_opens_an_email_approves_and_sees_the_timeline(browser, server, mail):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    log_in(browser, server, ADA, mail.PASSWORD, next_="/activity")
+    wait_for(browser, "#activity-table")
+    assert browser.current_url.endswith("/activity")
+    # Page through the server-side table: 63 live emails, 50 a page.
+    older = browser.find_element(By.ID, "activity-older")
+    older.click()
+    wait_for(browser, "#activity-page-label", "Page 2")
+    # Filters: an investor from the URL, free text, direction.
+    browser.get(f"{server}/activity?investor_id={mail.acme.id}")
+    search = wait_for(browser, "#activity-q")
+    search.send_keys("capital", Keys.ENTER)
+    wait_for(browser, "#activity-count", "2 emails")
+    browser.find_element(By.CSS_SELECTOR, "label[for='_dbcprivate_radioitems_activity-direction_input_inbound']").click()
+    wait_for(browser, "#activity-count", "1 email")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#activity-table tbody tr")
+    assert len(rows) == 1 and "Quarterly capital call" in rows[0].text and "Acme Capital" in rows[0].text
+    # Open the email.
+    rows[0].find_element(By.LINK_TEXT, "Quarterly capital call").click()
+    wait_for(browser, "#email-subject", "Quarterly capital call")
+    assert "the capital call is due on Friday" in browser.find_element(By.ID, "email-body").text
+    assert "Acme Capital" in browser.page_source and "#email-actions"  # the actions area exists
+    # Approve its proposal in the queue, with the email in view.
+    browser.find_element(By.PARTIAL_LINK_TEXT, "Approvals").click()  # client-side navigation
+    wait_for(browser, "#approvals-items")
+    item = browser.find_element(By.XPATH, "//div[contains(@class,'queue-item')][.//div[text()='Quarterly capital call']]")
+    item.click()
+    wait_for(browser, "#approvals-subject", "Quarterly capital call")
+    assert "ada@fund.example, bob@fund.example" in browser.find_element(By.ID, "approvals-detail").text
+    browser.find_element(By.ID, "approvals-approve").click()
+    wait_for(browser, "#approvals-message", "Approved 1 proposal")
+    # The contact's timeline shows it.
+    contact = Contact.get(Contact.name == "Jane Roe")
+    browser.get(f"{server}/contacts/{contact.id}")
+    timeline = wait_for(browser, "#contact-timeline-items")
+    assert "Quarterly capital call" in timeline.text and "approved by ada@fund.example" in timeline.text
+    assert severe_console_errors(browser) == []
+
+
+def test_a_teammate_only_reaches_their_overview(browser, server, mail):
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, server, BOB, mail.PASSWORD)
+    wait_for(browser, "#home-content", "Hello Bob Member")
+    assert BOB in browser.find_element(By.ID, "home-content").text
+    nav = browser.find_element(By.CSS_SELECTOR, ".navbar").text
+    assert "Overview" in nav and "Approvals" not in nav and "Activity" not in nav and "Users" not in nav
+    for path in ("/approvals", "/activity", "/users", f"/email/{mail.call.id}"):
+        browser.get(server + path)
+        wait_for(browser, "#home-content", "Hello Bob Member")
+        assert browser.current_url == server + "/", path
+        assert "Quarterly capital call" not in browser.page_source
+    # Signing out is a form POST with the CSRF token; afterwards the dashboard is closed.
+    browser.find_element(By.ID, "shell-user-menu").click()
+    wait_for(browser, "#shell-logout").click()
+    wait_for(browser, "#login-submit")
+    browser.get(server + "/")
+    assert "/login" in browser.current_url
+    assert severe_console_errors(browser) == []

@@ -1,0 +1,153 @@
+"""Dashboard actions through their real callbacks (Flask test client posting Dash's JSON): the CSV
+import with preview and per-line errors, exclusions, users, mailboxes and bulk approvals."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from appsrc.store.models import (
+    Activity,
+    ActivityProposal,
+    AuditEvent,
+    EmailAccount,
+    Exclusion,
+    Investor,
+    InvestorDomain,
+    User,
+)
+from tests.crm.fixtures import *  # noqa: F401,F403
+from tests.web.test_api import text_children
+
+ADA, BOB = "ada@fund.example", "bob@fund.example"
+PREVIEW = "..investors-preview.children...investors-import.disabled...investors-csv.data.."
+IMPORT = ("..investors-version.data@{h}...investors-message.children@{h}...investors-preview.children@{h}"
+          "...investors-import.disabled@{h}..")
+GOOD = ("investor,domains,graveyard,contact_name,contact_email\n"
+        "Acme Capital,acme.example,0,Jane Roe,jane@acme.example\n"
+        "Beta Partners,beta.example,1,,\n")
+
+
+def upload(text: str) -> str:
+    return "data:text/csv;base64," + base64.b64encode(text.encode()).decode()
+
+
+def output_key(app, startswith: str) -> str:
+    keys = [k for k in app.extensions["dash_app"].callback_map if k.startswith(startswith)]
+    assert len(keys) == 1, keys
+    return keys[0]
+
+
+def test_csv_preview_lists_every_bad_line_and_writes_nothing(admin_client, world):
+    bad = GOOD + "Gamma,gmail.com,0,,\nDelta,delta.example,7,,\n"
+    response = admin_client.callback(PREVIEW, [("investors-upload", "contents", upload(bad))],
+                                     [("investors-upload", "filename", "lps.csv")])
+    assert response.status_code == 200
+    body = response.json["response"]
+    texts = text_children(body)
+    assert any("line 4:" in t and "free-mail" in t for t in texts)
+    assert any("line 5:" in t and "graveyard must be 0 or 1" in t for t in texts)
+    assert body["investors-import"]["disabled"] is True and body["investors-csv"]["data"] is None
+    assert Investor.select().count() == 0
+
+
+def test_csv_preview_then_import_all_or_nothing(admin_client, world, app):
+    mail = world.email("Hello", "sam@acme.example", [ADA])  # captured before Acme existed
+    response = admin_client.callback(PREVIEW, [("investors-upload", "contents", upload(GOOD))],
+                                     [("investors-upload", "filename", "lps.csv")])
+    body = response.json["response"]
+    assert body["investors-import"]["disabled"] is False
+    assert any("investors 2 new" in t for t in text_children(body))
+    assert Investor.select().count() == 0  # a preview is a dry run
+    keys = [k for k in app.extensions["dash_app"].callback_map if "investors-preview.children@" in k]
+    assert len(keys) == 1
+    response = admin_client.callback(keys[0], [("investors-import", "n_clicks", 1)],
+                                     [("investors-csv", "data", body["investors-csv"]["data"]),
+                                      ("investors-version", "data", 0)])
+    assert response.status_code == 200
+    assert sorted(i.name for i in Investor.select()) == ["Acme Capital", "Beta Partners"]
+    assert any("1 new proposal" in t for t in text_children(response.json["response"]))  # rematched
+    assert [p.target_key for p in world.proposals_of(mail)] == ["address:sam@acme.example"]
+    event = AuditEvent.get(AuditEvent.action == "investors.import")
+    assert event.actor_id == world.ada.id
+
+
+def test_import_revalidates_against_current_data(admin_client, world, app):
+    world.investor("Other", "acme.example")
+    keys = [k for k in app.extensions["dash_app"].callback_map if "investors-preview.children@" in k]
+    response = admin_client.callback(keys[0], [("investors-import", "n_clicks", 1)],
+                                     [("investors-csv", "data", GOOD), ("investors-version", "data", 0)])
+    assert response.status_code == 200
+    assert any("already belongs to Other" in t for t in text_children(response.json["response"]))
+    assert Investor.select().count() == 1 and InvestorDomain.select().count() == 1
+
+
+def test_exclusion_from_the_dashboard_purges_and_is_audited(admin_client, world, app):
+    world.email("Private", "doctor@clinic.example", [BOB])
+    key = output_key(app, "..exclusions-version.data")
+    response = admin_client.callback(key, [("exclusions-add", "submit_n_clicks", 1),
+                                           ({"type": "exclusions-remove", "id": "ALL"}, "n_clicks", [])],
+                                     [("exclusions-value", "value", "clinic.example"),
+                                      ("exclusions-reason", "value", "medical"), ("exclusions-version", "data", 0)],
+                                     triggered=["exclusions-add.submit_n_clicks"])
+    assert response.status_code == 200, response.text
+    assert any("1 captured email(s) deleted" in t for t in text_children(response.json["response"]))
+    assert Exclusion.get().created_by_id == world.ada.id
+
+
+def test_users_page_adds_and_promotes_and_refuses_the_last_admin(admin_client, world, app):
+    key = output_key(app, "..users-version.data")
+    state = [("users-new-email", "value", "cy@fund.example"), ("users-new-name", "value", "Cy"),
+             ("users-new-password", "value", ""), ("users-new-admin", "value", False), ("users-version", "data", 0)]
+    wild = [[], [], [], []]  # the per-user buttons (none clicked)
+    response = admin_client.callback(key, [("users-add", "n_clicks", 1)] + wild, state,
+                                     triggered=["users-add.n_clicks"])
+    assert response.status_code == 200 and User.get(User.email == "cy@fund.example").is_admin is False
+    assert EmailAccount.select().where(EmailAccount.address == "cy@fund.example").exists()
+    # Ada demotes herself: refused, she is the last active admin.
+    trigger = '{"id":%d,"type":"users-admin"}.n_clicks' % world.ada.id
+    wild[0] = [{"id": {"type": "users-admin", "id": world.ada.id}, "property": "n_clicks", "value": 1}]
+    response = admin_client.callback(key, [("users-add", "n_clicks", None)] + wild, state, triggered=[trigger])
+    assert any("last active admin" in t for t in text_children(response.json["response"]))
+    assert User.get_by_id(world.ada.id).is_admin
+
+
+def test_sync_now_button_sets_the_flag_for_the_worker(admin_client, world, app, clock):
+    key = output_key(app, "..mailboxes-cards.children")
+    bob = EmailAccount.get(EmailAccount.address == BOB)
+    trigger = '{"id":%d,"type":"mailboxes-sync"}.n_clicks' % bob.id
+    response = admin_client.callback(key, [("mailboxes-refresh", "n_intervals", 3),
+                                           [{"id": {"type": "mailboxes-sync", "id": bob.id}, "property": "n_clicks",
+                                             "value": 1}]],
+                                     triggered=[trigger])
+    assert response.status_code == 200
+    assert EmailAccount.get_by_id(bob.id).sync_requested_at == clock.now()
+
+
+def test_bulk_approve_from_the_queue(admin_client, world, app):
+    acme = world.investor("Acme Capital", "acme.example")
+    world.contact(acme, "Jane Roe", "jane@acme.example")
+    emails = [world.email(f"Note {i}", "jane@acme.example", [ADA]) for i in range(3)]
+    ids = [world.proposals_of(e)[0].id for e in emails]
+    key = output_key(app, "..approvals-version.data")
+    response = admin_client.callback(
+        key, [("approvals-approve", "n_clicks", None), ("approvals-reject", "n_clicks", None),
+              ("approvals-bulk-approve", "n_clicks", 1), ("approvals-bulk-reject", "n_clicks", None)],
+        [("approvals-selected", "data", ids[0]), ("approvals-contact-name", "value", ""),
+         [{"id": {"type": "approvals-check", "id": i}, "property": "value", "value": v}
+          for i, v in zip(ids, [True, False, True])],
+         [{"id": {"type": "approvals-check", "id": i}, "property": "id", "value": {"type": "approvals-check", "id": i}}
+          for i in ids],
+         ("approvals-version", "data", 0)],
+        triggered=["approvals-bulk-approve.n_clicks"])
+    assert response.status_code == 200, response.text
+    assert sorted(a.proposal_id for a in Activity.select()) == sorted([ids[0], ids[2]])
+    assert ActivityProposal.get_by_id(ids[1]).status == "pending"
+
+
+@pytest.mark.parametrize("path", ["/approvals", "/users", "/investors"])
+def test_admin_pages_render_for_an_admin(admin_client, path):
+    key = ".._pages_content.children..._pages_store.data.."
+    response = admin_client.callback(key, [("_pages_location", "pathname", path), ("_pages_location", "search", "")])
+    assert response.status_code == 200 and "Admins only" not in response.text
