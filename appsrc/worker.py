@@ -104,8 +104,10 @@ class Worker:
 
 def default_steps(runtime) -> list[Step]:
     """Periodic steps besides mailbox sync: the digest cycle, every 60 s (it re-reads the policy
-    each time, so the admin panel's toggle and hour apply without a restart)."""
+    each time, so the admin panel's toggle and hour apply without a restart), and the SQLite
+    checkpoint, off the sync's write path."""
     from appsrc.digest.service import build_digest_service
+    from appsrc.store.db import checkpoint
 
     digest = build_digest_service(runtime)
-    return [(60, "digest", digest.step)]
+    return [(60, "digest", digest.step), (15, "database checkpoint", checkpoint)]

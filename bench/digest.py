@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from appsrc.store.migrations import m0002_activity_search as search  # noqa: E402
 from appsrc.digest.builder import build_digest  # noqa: E402
 from appsrc.digest.llm import LlmConfig, make_chat_fn  # noqa: E402
 from appsrc.store.db import open_database  # noqa: E402
@@ -64,10 +65,11 @@ def build_store(path: Path, *, store: int, window: int, users: int, seed: int = 
         conn.executemany("INSERT INTO contact (id, investor_id, name, created_at, updated_at) VALUES (?,?,?,?,?)",
                          [(i * 3 + k + 1, i + 1, f"Contact {i:03d}-{k}", created, created)
                           for i in range(INVESTORS) for k in range(3)])
-    # The FTS trigger costs more than the rows; load without it, then rebuild the index in one
-    # pass so the file ends up exactly as the appliance's (the digest does not read it anyway).
-    trigger_sql = db.execute_sql("SELECT sql FROM sqlite_master WHERE type='trigger' AND name='email_fts_insert'").fetchone()[0]
-    db.execute_sql("DROP TRIGGER email_fts_insert")
+    # The full-text trigger costs more than the rows; load without it, then fill the index in
+    # one pass (as migration 0002 does) so the file ends up like the appliance's.
+    trigger_sql = db.execute_sql(
+        "SELECT sql FROM sqlite_master WHERE type='trigger' AND name='email_search_insert'").fetchone()[0]
+    db.execute_sql("DROP TRIGGER email_search_insert")
     window_start = NOW - timedelta(hours=24)
     batch_emails, batch_sightings, batch_links = [], [], []
     sighting_id = 0
@@ -112,7 +114,8 @@ def build_store(path: Path, *, store: int, window: int, users: int, seed: int = 
             if len(batch_emails) >= 20_000:
                 flush()
         flush()
-    db.execute_sql("INSERT INTO email_fts(email_fts) VALUES ('rebuild')")
+    db.execute_sql(f"INSERT INTO email_search(rowid, {search.COLUMNS}) "
+                   f"SELECT {search.key_sql('sent_at', 'id')}, {search.COLUMNS} FROM email")
     db.execute_sql(trigger_sql)
     db.execute_sql("ANALYZE")
     db.close()

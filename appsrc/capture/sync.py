@@ -188,10 +188,10 @@ class MailboxSync:
 
         now = self._clock.now()
         touched = [i for i in labels if i not in deleted]
-        sighted = store.known_ids(account.id, touched)
+        known = store.known_ids(account.id, touched)  # stored, or skipped for a lasting reason
         with database.atomic():
             report.deleted += store.set_deleted(account.id, list(deleted), now)
-            live_labels = {i: labels[i] for i in touched if i in sighted}
+            live_labels = {i: labels[i] for i in touched if i in known}
             store.set_labels(account.id, live_labels)
             report.deleted += store.set_deleted(
                 account.id, [i for i, l in live_labels.items() if GONE_LABELS & set(l)], now)
@@ -199,7 +199,7 @@ class MailboxSync:
                 account.id, [i for i, l in live_labels.items() if not GONE_LABELS & set(l)], None)
         to_fetch, skipped = [], []
         for gmail_id in touched:
-            if gmail_id in sighted:
+            if gmail_id in known:
                 continue
             if EXCLUDED_LABELS & set(labels[gmail_id]):
                 if gmail_id in added:

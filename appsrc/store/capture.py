@@ -185,18 +185,28 @@ def _insert_many(model, rows: list[dict], *, ignore_conflicts: bool = False) -> 
     database.cursor().executemany(sql, values)
 
 
+def _in_list(count: int) -> str:
+    return "(" + ", ".join([database.param] * count) + ")"
+
+
 def _existing(model, account_id: int, gmail_ids: Sequence[str]) -> set[str]:
     found: set[str] = set()
+    table = model._meta.table_name
     for chunk in chunked(list(set(gmail_ids)), 500):
-        found.update(gid for (gid,) in model.select(model.gmail_id)
-                     .where((model.account == account_id) & model.gmail_id.in_(chunk)).tuples())
+        cursor = database.execute_sql(
+            f'SELECT gmail_id FROM "{table}" WHERE account_id = {database.param} AND gmail_id IN {_in_list(len(chunk))}',
+            [account_id, *chunk])
+        found.update(gid for (gid,) in cursor.fetchall())
     return found
 
 
 def _delete_ids(model, account_id: int, gmail_ids: Sequence[str]) -> int:
     deleted = 0
+    table = model._meta.table_name
     for chunk in chunked(list(set(gmail_ids)), 500):
-        deleted += model.delete().where((model.account == account_id) & model.gmail_id.in_(chunk)).execute()
+        deleted += database.execute_sql(
+            f'DELETE FROM "{table}" WHERE account_id = {database.param} AND gmail_id IN {_in_list(len(chunk))}',
+            [account_id, *chunk]).rowcount
     return deleted
 
 
@@ -237,8 +247,9 @@ def _upsert_emails(records: list[EmailRecord], now: datetime, counts: WriteCount
 def _emails_by_key(keys: set[str]) -> dict[str, tuple[int, str]]:
     found: dict[str, tuple[int, str]] = {}
     for chunk in chunked(list(keys), 500):
-        for row_id, key, fingerprint in (Email.select(Email.id, Email.dedupe_key, Email.fingerprint)
-                                         .where(Email.dedupe_key.in_(chunk)).tuples()):
+        cursor = database.execute_sql(
+            f"SELECT id, dedupe_key, fingerprint FROM email WHERE dedupe_key IN {_in_list(len(chunk))}", chunk)
+        for row_id, key, fingerprint in cursor.fetchall():
             found[key] = (row_id, fingerprint)
     return found
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+import orjson
+
 from peewee import DateTimeField, TextField
 
 
@@ -30,12 +32,13 @@ class UTCDateTimeField(DateTimeField):
 
 
 class JSONField(TextField):
-    """JSON stored as compact text: portable between SQLite and PostgreSQL."""
+    """JSON stored as compact text: portable between SQLite and PostgreSQL. Written with orjson
+    (several times faster than json on the capture path), read back with json."""
 
     def db_value(self, value):
         if value is None:
             return None
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
     def python_value(self, value):
         if value is None or value == "":

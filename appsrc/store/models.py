@@ -1,7 +1,8 @@
 """The live Peewee models: the whole data model of the appliance.
 
 The schema itself is owned by the numbered migrations in `store/migrations/`; these classes
-must match what the latest migration builds (a test compares them). Datetimes are aware UTC.
+must match what the latest migration builds (a test compares them). Foreign keys marked
+`index=False` are covered by a composite index that starts with them. Datetimes are aware UTC.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class EmailParticipant(BaseModel):
     """Every address on an email, so rematching and per-contact views are index lookups."""
 
     id = AutoField()
-    email = ForeignKeyField(Email, backref="participants", on_delete="CASCADE")
+    email = ForeignKeyField(Email, backref="participants", on_delete="CASCADE", index=False)
     address = CharField()
     match_key = CharField(index=True)  # matcher.match_key(address): how contacts are found
     domain = CharField(index=True)
@@ -136,8 +137,8 @@ class EmailAccountMessage(BaseModel):
     """A sighting: one email as held by one mailbox, with that mailbox's Gmail ids and labels."""
 
     id = AutoField()
-    account = ForeignKeyField(EmailAccount, backref="sightings", on_delete="CASCADE")
-    email = ForeignKeyField(Email, backref="sightings", on_delete="CASCADE")
+    account = ForeignKeyField(EmailAccount, backref="sightings", on_delete="CASCADE", index=False)
+    email = ForeignKeyField(Email, backref="sightings", on_delete="CASCADE", index=False)
     gmail_id = CharField()
     gmail_thread_id = CharField(default="")
     label_ids = JSONField(default=list)
@@ -155,7 +156,7 @@ class SkippedMessage(BaseModel):
     """A Gmail message deliberately not stored, and why: nothing is dropped silently."""
 
     id = AutoField()
-    account = ForeignKeyField(EmailAccount, backref="skipped", on_delete="CASCADE")
+    account = ForeignKeyField(EmailAccount, backref="skipped", on_delete="CASCADE", index=False)
     gmail_id = CharField()
     reason = CharField(index=True)  # internal | excluded | unparseable | spam_trash_chat | gone
     detail = TextField(default="")
@@ -218,8 +219,8 @@ class EmailInvestorLink(BaseModel):
     """Which investors an email concerns (email-level, derived by the matcher)."""
 
     id = AutoField()
-    email = ForeignKeyField(Email, backref="investor_links", on_delete="CASCADE")
-    investor = ForeignKeyField(Investor, backref="email_links", on_delete="CASCADE")
+    email = ForeignKeyField(Email, backref="investor_links", on_delete="CASCADE", index=False)
+    investor = ForeignKeyField(Investor, backref="email_links", on_delete="CASCADE", index=False)
     contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL")
     matched_address = CharField()
 
@@ -235,13 +236,13 @@ class ActivityProposal(BaseModel):
     """
 
     id = AutoField()
-    email = ForeignKeyField(Email, backref="proposals", on_delete="CASCADE")
+    email = ForeignKeyField(Email, backref="proposals", on_delete="CASCADE", index=False)
     investor = ForeignKeyField(Investor, backref="proposals", on_delete="CASCADE")
     contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL")
     address = CharField()
     target_key = CharField()
     kind = CharField(default="email")
-    status = CharField(default="pending", index=True)  # pending | approved | rejected
+    status = CharField(default="pending")  # pending | approved | rejected; indexed with investor (0002)
     created_at = UTCDateTimeField()
     decided_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
     decided_at = UTCDateTimeField(null=True)

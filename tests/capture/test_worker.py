@@ -86,3 +86,18 @@ def test_worker_command_stops_cleanly_on_sigterm(sim, tmp_path):
             proc.kill()
     assert proc.returncode == 0, stderr
     assert "SIGTERM received" in stderr and "worker stopped" in stderr
+
+
+def test_the_worker_checkpoints_the_wal_off_the_sync_path(runtime):
+    from appsrc.worker import default_steps
+
+    steps = {name: (every, step) for every, name, step in default_steps(runtime)}
+    every, checkpoint = steps["database checkpoint"]
+    assert every <= 60
+    runtime.db.execute_sql("CREATE TABLE scratch (x)")
+    runtime.db.execute_sql("INSERT INTO scratch VALUES (1)")
+    busy, log_frames, checkpointed = runtime.db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    runtime.db.execute_sql("INSERT INTO scratch VALUES (2)")
+    checkpoint()
+    busy, log_frames, checkpointed = runtime.db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert busy == 0 and checkpointed == log_frames  # nothing was left for this one to copy

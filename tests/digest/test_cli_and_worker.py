@@ -67,7 +67,7 @@ def test_worker_runs_the_digest_step_every_60_seconds(settings, sim, fund):
     runtime = make_runtime(sim, settings.data_dir, CRM_TIMEZONE="America/New_York")
     try:
         steps = default_steps(runtime)
-        assert [(every, name) for every, name, _ in steps] == [(60, "digest")]
+        assert [(every, name) for every, name, _ in steps][0] == (60, "digest")
         worker = Worker(runtime, steps=steps)
         update_digest_policy({"enabled": True, "send_hour": 0}, runtime.clock.now(), actor_label="test")
         worker._guard("digest", steps[0][2])  # as the scheduler ticks it

@@ -33,7 +33,13 @@ def test_live_models_match_the_migrated_schema(db):
         for name, field in fields.items():
             if field.unique:
                 assert (name,) in unique_sets, f"{table}.{name} should be unique"
+        index_sets = {tuple(i.columns) for i in db.get_indexes(table)}
+        for name, field in fields.items():
+            if field.index or field.unique:
+                assert (name,) in index_sets, f"{table}.{name} should be indexed"
         for fields_tuple, unique in model._meta.indexes:
+            cols = tuple(model._meta.fields[f].column_name for f in fields_tuple)
+            assert cols in index_sets, f"{table}{cols} should be indexed"
             if unique:
                 cols = tuple(model._meta.fields[f].column_name for f in fields_tuple)
                 assert cols in unique_sets, f"{table}{cols} should be unique"
@@ -45,7 +51,9 @@ def test_full_text_index_follows_inserts_updates_and_deletes(db):
 
     email = Email.create(dedupe_key="mid:<a@x>", subject="Quarterly capital call", from_email="jane@acme.example",
                          sent_at=NOW, captured_at=NOW)
-    hits = lambda term: [r[0] for r in db.execute_sql("SELECT rowid FROM email_fts WHERE email_fts MATCH ?", (term,))]
+    def hits(term):
+        return [r[0] % 2**31 for r in db.execute_sql("SELECT rowid FROM email_search WHERE email_search MATCH ?", (term,))]
+
     assert hits("capital") == [email.id]
     Email.update(subject="Distribution notice").where(Email.id == email.id).execute()
     assert hits("capital") == [] and hits("distribution") == [email.id]
