@@ -239,7 +239,7 @@ def _job_status(run: dict | None, id_: str):
     if run is None:
         return html.Div("Not run yet.", className="small-muted", id=id_)
     if run["status"] == "pending":
-        return html.Div([dbc.Spinner(size="sm", color="primary", className="me-2"),
+        return html.Div([dbc.Spinner(size="sm", color="primary", spinner_class_name="me-2"),
                          f"Sending… (started {local(run['created_at'], '%H:%M:%S')} by {run['requested_by'] or '—'})"],
                         className="small", id=id_)
     when = local(run["finished_at"] or run["created_at"])
