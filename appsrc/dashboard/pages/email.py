@@ -44,9 +44,10 @@ def layout(email_id=None, **_kwargs):
     ])
 
 
-def _people(people: list[dict]) -> str:
-    return ", ".join(f"{p.get('name')} <{p.get('email')}>" if p.get("name") else str(p.get("email", ""))
-                     for p in people) or "—"
+def _people(people: list) -> str:
+    """Header people ({email, name}) or plain addresses (a Draft's to/cc), as one line."""
+    return ", ".join(p if isinstance(p, str) else f"{p.get('name')} <{p.get('email')}>" if p.get("name")
+                     else str(p.get("email", "")) for p in people) or "—"
 
 
 def email_actions(detail: dict) -> list:
