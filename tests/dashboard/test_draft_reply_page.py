@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+import threading
+
 import pytest
 
 from appsrc.capture.credentials import SCOPE_READONLY
 from appsrc.store.models import AuditEvent, Draft, Email
 from tests.dashboard.desk import *  # noqa: F401,F403
+from tests.dashboard.test_browser import browser, log_in, severe_console_errors, wait_for  # noqa: F401
 from tests.drafts.test_draft_reply import raw
 from tests.web.test_api import text_children
 
@@ -206,3 +209,44 @@ def test_a_teammate_cannot_draft(desk_member, desk, q3):
     assert response.status_code == 403
     nothing_created(desk)
     assert desk.llm.requests == []
+
+
+# -- the real browser --------------------------------------------------------------------------------------
+@pytest.fixture
+def desk_server(desk):
+    """The desk's app served by waitress on a free local port, in a thread."""
+    import waitress
+
+    srv = waitress.create_server(desk.app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.effective_port}"
+    srv.close()
+    thread.join(timeout=5)
+
+
+@pytest.mark.browser
+def test_browser_admin_drafts_a_reply_and_gets_the_gmail_link(desk_server, browser, desk, q3):
+    """(The server is set up before the browser, so the browser quits first and the server stops at once.)"""
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, desk_server, ADA, desk.world.PASSWORD, next_=f"/email/{q3}")
+    wait_for(browser, "#email-subject", "Q3 numbers")
+    browser.find_element(By.XPATH, "//div[@id='email-actions']//button[normalize-space()='Draft reply']").click()
+    assert wait_for(browser, "#email-draft-to", JANE).text == f"Jane Roe <{JANE}>"
+    assert browser.find_element(By.ID, "email-draft-cc").text == f"{BOB}, {JOE}"
+    assert browser.find_element(By.ID, "email-draft-from").text == ADA  # the teammate who received it
+    browser.find_element(By.ID, "email-draft-body").send_keys("Happy to walk you through them on Thursday.")
+    browser.find_element(By.ID, "email-draft-create").click()
+    link = wait_for(browser, "#email-draft-link")
+    [stored] = desk.sim.drafts(ADA)
+    assert link.get_attribute("href") == f"https://mail.google.com/mail/u/{ADA}/#drafts?compose={stored.gmail_id}"
+    assert link.get_attribute("target") == "_blank"
+    assert browser.find_element(By.ID, "email-draft-create").get_attribute("disabled") is not None
+    browser.find_element(By.ID, "email-draft-close").click()
+    wait_for(browser, "#email-drafts", f"In {ADA} · ")  # the drafts list on the page, refreshed
+    message = email.message_from_bytes(stored.raw, policy=email.policy.default)
+    assert "Happy to walk you through them on Thursday." in message.get_content()
+    assert Draft.select().count() == 1 and desk.sim.drafts(BOB) == []
+    assert desk.sim.sent_messages() == [] and not desk.sim.calls(method="users.messages.send")
+    assert severe_console_errors(browser) == []
