@@ -50,7 +50,7 @@ def open_dialog(client, desk, email_id, *, mailbox=None, opening=True):
 
 
 def suggest(client, desk, email_id, mailbox=ADA):
-    response = client.callback(desk.key("email-draft-suggest-message.children@"),
+    response = client.callback(desk.key("email-draft-suggestion.data@"),
                                [("email-draft-suggest", "n_clicks", 1)],
                                [("email-id", "data", str(email_id)), ("email-draft-mailbox", "value", mailbox)])
     assert response.status_code == 200, response.text
@@ -133,6 +133,7 @@ def test_create_draft_saves_one_gmail_draft_and_links_to_it(desk_admin, desk, q3
     assert link["props"]["target"] == "_blank" and "noopener" in link["props"]["rel"]
     assert answer["email-draft-create"]["disabled"] is True  # no second draft by a second click
     assert answer["email-version"]["data"] == 5  # the page's drafts list is re-rendered
+    assert answer["email-draft-suggest-message"]["children"] is None
     texts = " ".join(text_children(answer))
     assert f"in {ADA}'s Gmail — nothing was sent" in texts and f"To {JANE}; cc {BOB}, {JOE}" in texts
     [stored] = desk.sim.drafts(ADA)
@@ -197,13 +198,14 @@ def test_bad_input_gets_a_clear_message_and_creates_nothing(desk_admin, desk, q3
         fix = " ".join(texts)
         assert "Fix:" in fix and desk.runtime.credentials.key_info().client_id in fix
     assert "email-version" not in answer and "email-draft-create" not in answer
+    assert "email-draft-suggest-message" not in answer
     nothing_created(desk)
 
 
 def test_a_teammate_cannot_draft(desk_member, desk, q3):
     response = create(desk_member, desk, q3, body="x")
     assert response.status_code == 403 and response.json == {"error": "admin only"}
-    response = desk_member.callback(desk.key("email-draft-suggest-message.children@"),
+    response = desk_member.callback(desk.key("email-draft-suggestion.data@"),
                                     [("email-draft-suggest", "n_clicks", 1)],
                                     [("email-id", "data", str(q3)), ("email-draft-mailbox", "value", ADA)])
     assert response.status_code == 403

@@ -234,7 +234,7 @@ def _draft_dialog() -> dbc.Modal:
             dbc.Button("Close", id="email-draft-close", color="secondary", outline=True),
             dbc.Button("Create draft", id="email-draft-create", color="primary", disabled=True),
         ]),
-    ], id="email-draft-modal", is_open=False, size="lg", backdrop="static", scrollable=True)
+    ], id="email-draft-modal", is_open=False, size="lg", backdrop="static")  # the result sits above the buttons
 
 
 def _person(p: dict) -> str:
@@ -337,6 +337,7 @@ def draft_suggest(clicks, email_id, mailbox):
     Output("email-draft-result", "children", allow_duplicate=True),
     Output("email-draft-create", "disabled", allow_duplicate=True),
     Output("email-version", "data", allow_duplicate=True),
+    Output("email-draft-suggest-message", "children", allow_duplicate=True),
     Input("email-draft-create", "n_clicks"),
     State("email-id", "data"),
     State("email-draft-mailbox", "value"),
@@ -354,19 +355,19 @@ def draft_create(clicks, email_id, mailbox, body, suggestion, version):
     keep = dash.no_update
     if not isinstance(body, str) or not body.strip():
         return (dbc.Alert("Write the reply (or use the local LLM) before creating the draft.", color="warning",
-                          className="py-2 mb-0"), keep, keep)
+                          className="py-2 mb-0"), keep, keep, keep)
     if not isinstance(mailbox, str) or not mailbox:
-        return error_alert("Choose the mailbox the draft is saved in."), keep, keep
+        return error_alert("Choose the mailbox the draft is saved in."), keep, keep, keep
     source = "llm" if isinstance(suggestion, str) and body.strip() == suggestion.strip() else "admin"
     try:
         created = create_reply_draft(runtime(), _email_id(email_id), mailbox=mailbox, body=body, actor=actor,
                                      now=now(), body_source=source)
     except DraftError as exc:
-        return _draft_error(exc), keep, keep
+        return _draft_error(exc), keep, keep, keep
     cc = f"; cc {', '.join(created['cc'])}" if created["cc"] else ""
     return dbc.Alert([
         html.Div([html.Strong("Draft saved"), f" in {created['mailbox']}'s Gmail — nothing was sent."]),
         html.Div(f"To {', '.join(created['to'])}{cc}", className="small"),
         html.A("Open the draft in Gmail ↗", href=created["gmail_url"], target="_blank", rel="noopener noreferrer",
                className="alert-link", id="email-draft-link"),
-    ], color="success", className="py-2 mb-0", id="email-draft-created"), True, (version or 0) + 1
+    ], color="success", className="py-2 mb-0", id="email-draft-created"), True, (version or 0) + 1, None
