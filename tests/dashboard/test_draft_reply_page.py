@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from appsrc.capture.credentials import SCOPE_READONLY
-from appsrc.store.models import AuditEvent, Draft, Email
+from appsrc.store.models import AuditEvent, Draft, Email, EmailAccountMessage
 from tests.dashboard.desk import *  # noqa: F401,F403
 from tests.dashboard.test_browser import browser, log_in, severe_console_errors, wait_for  # noqa: F401
 from tests.drafts.test_draft_reply import raw
@@ -83,6 +83,19 @@ def test_draft_reply_button_is_on_the_email_view(desk_admin, desk, q3):
     response = desk_admin.callback("email-content.children", [("email-id", "data", str(q3)), ("email-version", "data", 0)])
     [button] = [b for b in find_components(response.json, "Button") if b["props"].get("children") == "Draft reply"]
     assert button["props"]["id"] == {"type": "email-draft-open", "id": q3} and button["props"]["disabled"] is False
+
+
+def test_mail_deleted_everywhere_cannot_be_answered(desk_admin, desk, q3):
+    for sighting in EmailAccountMessage.select().where(EmailAccountMessage.email == q3):
+        desk.sim.trash(sighting.account.address, sighting.gmail_id)
+    assert all(report.ok for report in desk.runtime.sync_all())
+    response = desk_admin.callback("email-content.children", [("email-id", "data", str(q3)), ("email-version", "data", 1)])
+    [button] = [b for b in find_components(response.json, "Button") if b["props"].get("children") == "Draft reply"]
+    assert button["props"]["disabled"] is True
+    answer = open_dialog(desk_admin, desk, q3)  # a stale page can still ask: told why, nothing to create
+    assert any("no team mailbox holds a live copy" in t for t in text_children(answer["email-draft-plan"]))
+    assert answer["email-draft-create"]["disabled"] is True and answer["email-draft-mailbox"]["options"] == []
+    nothing_created(desk)
 
 
 def test_plan_for_the_receiving_teammate_then_a_chosen_mailbox(desk_admin, desk, q3):
