@@ -21,7 +21,7 @@ __all__ = ["ADA", "BOB", "BEN", "JANE", "JOE", "TZ", "Desk", "llm", "desk", "des
 
 ADA, BOB, BEN = "ada@fund.example", "bob@fund.example", "ben@fund.example"
 JANE, JOE = "jane@acme.example", "joe@acme.example"
-TZ = "Europe/London"
+TZ = "Asia/Singapore"  # UTC+8 all year: local times cannot pass for UTC
 
 
 @dataclass

@@ -5,6 +5,8 @@ jobs whose status the page polls; the preview as the admins receive it, sandboxe
 from __future__ import annotations
 
 import threading
+from datetime import timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -73,14 +75,14 @@ def test_schedule_in_local_time_saved_and_audited(desk_admin, desk):
     first = load(desk_admin, desk)
     assert first["digest-enabled"]["value"] is False and first["digest-hour"]["value"] == 18
     options = first["digest-hour"]["options"]
-    assert len(options) == 24 and options[18] == {"label": "18:00 (Europe/London)", "value": 18}
-    assert options[0]["label"] == "00:00 (Europe/London)"
+    assert len(options) == 24 and options[18] == {"label": f"18:00 ({TZ})", "value": 18}
+    assert options[0]["label"] == f"00:00 ({TZ})"
     assert first["digest-test-recipients"]["value"] == [ADA]  # the test email goes to yourself by default
     assert [o["value"] for o in first["digest-test-recipients"]["options"]] == [ADA, BEN]  # admins only
     assert any("The default (off, 18:00)" in t for t in text_children(first["digest-schedule"]))
 
     answer = act(desk_admin, desk, "digest-save", enabled=True, hour=7)
-    assert "The daily digest is on: every day at 07:00 (Europe/London)" in message_text(answer)
+    assert f"The daily digest is on: every day at 07:00 ({TZ})" in message_text(answer)
     assert answer["digest-version"]["data"] == 1
     assert AppSetting.get(AppSetting.key == "digest_policy").value == {"enabled": True, "send_hour": 7}
     event = AuditEvent.get(AuditEvent.action == "digest.policy.update")
@@ -90,7 +92,7 @@ def test_schedule_in_local_time_saved_and_audited(desk_admin, desk):
     again = load(desk_admin, desk)
     assert again["digest-enabled"]["value"] is True and again["digest-hour"]["value"] == 7
     summary = " ".join(text_children(again["digest-schedule"]))
-    assert "Every day at 07:00 (Europe/London)." in summary and "Saved by an admin" in summary
+    assert f"Every day at 07:00 ({TZ})." in summary and "Saved by an admin" in summary
     assert f"To 2 active admins: {ADA}, {BEN}" in summary
 
 
@@ -141,6 +143,10 @@ def test_send_now_is_a_job_whose_status_the_page_polls(desk_admin, desk):
     assert done["digest-poll"]["disabled"] is True
     status = " ".join(text_children(done["digest-now-status"]))
     assert "sent" in status and "via gmail" in status and f"to {ADA}, {BEN}" in status
+    local_time = run.created_at.astimezone(ZoneInfo(TZ)).strftime("%d %b %Y %H:%M")
+    assert local_time != run.created_at.astimezone(timezone.utc).strftime("%d %b %Y %H:%M")
+    assert text_children(done["digest-history"])[:2] == [f"When ({TZ})", "Kind"]
+    assert local_time in text_children(done["digest-history"])  # the fund's time, not UTC
     row = " ".join(text_children(done["digest-history"]))
     assert "Send now" in row and "gmail" in row and f"{ADA}, {BEN}" in row and "ada@fund.example" in row
     [sent] = desk.sim.sent_messages()
