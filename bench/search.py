@@ -20,7 +20,6 @@ import argparse
 import os
 import random
 import sqlite3
-import statistics
 import sys
 import threading
 import time
@@ -184,7 +183,6 @@ def main() -> int:
     con = sqlite3.connect(path)
     counts = con.execute("SELECT (SELECT count(*) FROM email), (SELECT count(*) FROM email_account_message)").fetchone()
     print(f"store: {counts[0]:,} emails, {counts[1]:,} sightings ({path.stat().st_size / 2**20:,.0f} MiB)")
-    rng = random.Random(1)
     words = vocabulary(random.Random(7))
     # Words at every frequency: the top of the Zipf curve down to the long tail.
     ranks = [0, 1, 3, 10, 30, 100, 300, 1000, 2000, 2999]
@@ -225,7 +223,7 @@ def main() -> int:
     like_times = []
     print(f"\n{'LIKE scan (same run)':34} {'p50 ms':>8} {'p95 ms':>8}")
     for term in terms:
-        times = timed(lambda: like_scan(con, term), max(3, run // 5))
+        times = timed(lambda term=term: like_scan(con, term), max(3, run // 5))
         like_times += times
         print(f"{'LIKE %' + term + '%':34} {percentile(times, 50):8.2f} {percentile(times, 95):8.2f}")
     fts_times = groups["q"]

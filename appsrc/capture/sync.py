@@ -228,7 +228,7 @@ class MailboxSync:
             return
         for fetched in remote.fetch_raw(ids):
             batch = store.BatchWrite(failed=dict(fetched.failed))
-            for gmail_id, message in fetched.messages.items():
+            for message in fetched.messages.values():
                 outcome = self.prepare(message, directory)
                 if isinstance(outcome, store.Sighting):
                     batch.sightings.append(outcome)

@@ -99,7 +99,7 @@ def render_text(*, since: datetime, until: datetime, tz: tzinfo, tz_name: str, u
         lines.append("")
     rest = investors[MAX_INVESTORS:]
     if rest:
-        lines += [f"Also: " + "; ".join(f"{a.name} ({_investor_counts(a)})" for a in rest), ""]
+        lines += ["Also: " + "; ".join(f"{a.name} ({_investor_counts(a)})" for a in rest), ""]
     lines.append("← inbound from the investor · → outbound from the team. "
                  "Sent by IR Mail Desk to the fund's admins only.")
     return "\n".join(lines)

@@ -255,7 +255,8 @@ def _keyed_sql(investor_id, account_id, direction, q, before_key: int | None):
     return sql, params, key_col
 
 
-def _decode_activity_cursor(cursor: str) -> tuple[datetime, int]:
+def decode_time_cursor(cursor: str) -> tuple[datetime, int]:
+    """A (time, id) keyset cursor as `encode_cursor` made it; QueryError for anything else."""
     sent_at, last_id = decode_cursor(cursor, 2)
     try:
         sent_at = datetime.fromisoformat(sent_at)
@@ -278,7 +279,7 @@ def email_activity(*, investor_id: int | None = None, account_id: int | None = N
     the same second may come in id order rather than by their sub-second time."""
     _check_direction(direction)
     limit = max(1, min(int(limit), MAX_LIMIT))
-    after = _decode_activity_cursor(cursor) if cursor else None
+    after = decode_time_cursor(cursor) if cursor else None
     if is_sqlite() and ((q and q.strip()) or investor_id is not None):
         keyed = _keyed_sql(investor_id, account_id, direction, q,
                            _time_key(*after) if after else None)
@@ -632,12 +633,7 @@ def proposal_queue(*, status: str | None = "pending", investor_id: int | None = 
     if investor_id is not None:
         query = query.where(ActivityProposal.investor == investor_id)
     if cursor:
-        sent_at, last_id = decode_cursor(cursor, 2)
-        try:
-            sent_at = datetime.fromisoformat(sent_at)
-            last_id = int(last_id)
-        except (TypeError, ValueError):
-            raise QueryError("cursor is not one this API returned", "cursor") from None
+        sent_at, last_id = decode_time_cursor(cursor)
         query = query.where((Email.sent_at < sent_at) | ((Email.sent_at == sent_at) & (ActivityProposal.id < last_id)))
     rows = list(query.order_by(Email.sent_at.desc(), ActivityProposal.id.desc()).limit(limit + 1).dicts())
     more = len(rows) > limit
@@ -749,12 +745,7 @@ def activity_timeline(*, investor_id: int | None = None, contact_id: int | None 
     if contact_id is not None:
         query = query.where(Activity.contact == contact_id)
     if cursor:
-        occurred, last_id = decode_cursor(cursor, 2)
-        try:
-            occurred = datetime.fromisoformat(occurred)
-            last_id = int(last_id)
-        except (TypeError, ValueError):
-            raise QueryError("cursor is not one this API returned", "cursor") from None
+        occurred, last_id = decode_time_cursor(cursor)
         query = query.where((Activity.occurred_at < occurred) | ((Activity.occurred_at == occurred) & (Activity.id < last_id)))
     rows = list(query.order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(limit + 1).dicts())
     more = len(rows) > limit

@@ -47,8 +47,9 @@ def skipped(address: str) -> dict[str, str]:
             .join(EmailAccount).where(EmailAccount.address == address).tuples()}
 
 
-def assert_store_matches_dataset(team) -> None:
-    """Every copy is accounted for exactly as the ground truth says; nothing lost, nothing twice."""
+def assert_store_matches_dataset(team, allow_gone: bool = False) -> None:
+    """Every copy is accounted for exactly as the ground truth says; nothing lost, nothing twice.
+    `allow_gone`: the run deleted messages on purpose, so counters include those too."""
     for member in team.team:
         copies = team.messages_in(member.address)
         ids = {(m.key): team.gmail_ids[(member.address, m.key)] for m in copies}
@@ -68,6 +69,8 @@ def assert_store_matches_dataset(team) -> None:
         assert count == len(stored)  # one sighting per (mailbox, Gmail id)
         a = account(member.address)
         assert (a.stored_count, a.skipped_count, a.failed_count) == (len(stored), len(skips), 0)
+        if not allow_gone:
+            assert "gone" not in skips.values()
     # One Email per real email across mailboxes: each dataset key stored at most once.
     stored_keys = {m.key for m in team.messages if m.expected in STORED}
     assert Email.select().count() >= len(stored_keys)
@@ -235,13 +238,32 @@ def test_a_message_deleted_between_list_and_get_is_skipped_and_the_cursor_moves(
 
 
 def test_fault_mix_captures_everything(crm, team, sim):
-    """Inner 429 10 %, 5xx 2 %, timeouts: 100 % captured, no mailbox stalls."""
+    """Inner 429 10 %, 5xx 2 %, dropped connections, messages deleted between list and get,
+    empty history pages and an expired history cursor mid-run: every message still in Gmail is
+    captured exactly per the ground truth, the deleted ones are accounted for, no cursor stalls."""
     crm.remotes.retry = type(crm.remotes.retry)(attempts=12, base_delay_s=0.01, max_delay_s=0.05)
     crm.remotes.http_timeout_s = 1.0
-    sim.faults.update(inner_429=0.10, inner_5xx=0.02, timeout=0.03, timeout_mode="close", seed=11)
+    sim.faults.update(inner_429=0.10, inner_5xx=0.02, timeout=0.03, timeout_mode="close",
+                      deleted_before_get=0.02, empty_history_page=0.3, seed=11)
+    reports = crm.sync_all()
+    alice = team.team[0].address
+    sim.insert_message(alice, b"From: late@acme.example\r\nTo: " + alice.encode()
+                       + b"\r\nSubject: during the outage\r\nMessage-ID: <late@acme.example>\r\n\r\nhi\r\n")
+    sim.expire_history(alice)
     for _ in range(3):  # pending fetches are retried on later cycles
         reports = crm.sync_all()
     assert all(r.ok for r in reports), [r.error for r in reports]
-    sim.faults.update(inner_429=0, inner_5xx=0, timeout=0)
+    sim.faults.update(inner_429=0, inner_5xx=0, timeout=0, deleted_before_get=0, empty_history_page=0)
     crm.sync_all()
-    assert_store_matches_dataset(team)
+    histories = {m.address: account(m.address).history_id for m in team.team}
+    assert all(histories.values()) and account(alice).full_resyncs == 1
+    still_there = {m.address: set(sim.message_ids(m.address)) for m in team.team}
+    deleted = {(m.mailbox, m.key) for m in team.messages
+               if team.gmail_ids[(m.mailbox, m.key)] not in still_there[m.mailbox]}
+    assert deleted, "the fault should have deleted some messages between list and get"
+    for mailbox, key in deleted:  # gone from Gmail: skipped as gone, or a sighting marked deleted
+        gmail_id = team.gmail_ids[(mailbox, key)]
+        assert gmail_id in skipped(mailbox) or gmail_id not in sighting_ids(mailbox, live_only=True)
+    team.messages = [m for m in team.messages if (m.mailbox, m.key) not in deleted]
+    assert_store_matches_dataset(team, allow_gone=True)
+    assert Email.select().where(Email.message_id == "<late@acme.example>").count() == 1

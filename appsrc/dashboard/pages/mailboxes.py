@@ -3,7 +3,7 @@ fix, and "Sync now" (which asks the worker; it never syncs inside the web reques
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, ctx, dcc, html
+from dash import ALL, Input, Output, ctx, dcc, html
 
 from appsrc.crm.mailboxes import request_sync
 from appsrc.crm.validation import ValidationError
