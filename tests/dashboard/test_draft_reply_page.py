@@ -15,7 +15,12 @@ import pytest
 from appsrc.capture.credentials import SCOPE_READONLY
 from appsrc.store.models import AuditEvent, Draft, Email, EmailAccountMessage
 from tests.dashboard.desk import *  # noqa: F401,F403
-from tests.dashboard.test_browser import browser, log_in, severe_console_errors, wait_for  # noqa: F401
+from tests.dashboard.test_browser import (  # noqa: F401
+    browser,
+    log_in,
+    severe_console_errors,
+    wait_for,
+)
 from tests.drafts.test_draft_reply import raw
 from tests.web.test_api import text_children
 
@@ -241,7 +246,7 @@ def desk_server(desk):
 
 
 @pytest.mark.browser
-def test_browser_admin_drafts_a_reply_and_gets_the_gmail_link(desk_server, browser, desk, q3):
+def test_browser_admin_drafts_a_reply_and_gets_the_gmail_link(desk_server, browser, desk, q3):  # noqa: F811
     """(The server is set up before the browser, so the browser quits first and the server stops at once.)"""
     from selenium.webdriver.common.by import By
 

@@ -15,7 +15,16 @@ from dash import Input, Output, State, ctx, dcc, html
 
 from appsrc.crm import audit
 from appsrc.dashboard.access import acting_admin, current_user
-from appsrc.dashboard.components import empty, error_alert, local, now, ok_alert, page_header, plural, tz_name
+from appsrc.dashboard.components import (
+    empty,
+    error_alert,
+    local,
+    now,
+    ok_alert,
+    page_header,
+    plural,
+    tz_name,
+)
 from appsrc.digest.jobs import JobBusy
 from appsrc.digest.policy import PolicyError, update_digest_policy
 from appsrc.mail.mailer import RecipientNotAllowed, active_admin_addresses

@@ -12,11 +12,16 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from appsrc.crm import proposals as crm_proposals
-from appsrc.crm.drafts import MAX_BODY_CHARS, DraftError, create_reply_draft, plan_reply, suggest_body
+from appsrc.crm.drafts import (
+    MAX_BODY_CHARS,
+    DraftError,
+    create_reply_draft,
+    plan_reply,
+    suggest_body,
+)
 from appsrc.crm.investors import rematch
 from appsrc.crm.validation import ValidationError
 from appsrc.dashboard.access import acting_admin
-from appsrc.digest.llm import LlmConfig
 from appsrc.dashboard.components import (
     direction_badge,
     empty,
@@ -28,6 +33,7 @@ from appsrc.dashboard.components import (
     runtime,
     status_badge,
 )
+from appsrc.digest.llm import LlmConfig
 from appsrc.store import queries
 
 dash.register_page(__name__, path_template="/email/<email_id>", name="Email", nav=False,
