@@ -145,14 +145,19 @@ def _prompt(email: Email, plan: ReplyPlan, sender_name: str) -> list[dict]:
 
 
 def create_reply_draft(runtime, email_id: int, *, mailbox: str | None, body: str | None,
-                       actor: User | None, now: datetime) -> dict:
-    """Create the reply as a Gmail draft (never sent) and record it; return the API answer."""
+                       actor: User | None, now: datetime, body_source: str = "admin") -> dict:
+    """Create the reply as a Gmail draft (never sent) and record it; return the API answer.
+
+    `body_source` says who wrote a given `body`: "admin", or "llm" when it is a `suggest_body`
+    text the admin reviewed unchanged (the dashboard knows); an empty body is written by the LLM."""
+    if body_source not in ("admin", "llm"):
+        raise DraftError("body_source must be admin or llm", field="body_source")
     if body is not None and not isinstance(body, str):
         raise DraftError("body must be text", field="body")
     if body is not None and len(body) > MAX_BODY_CHARS:
         raise DraftError(f"body is longer than {MAX_BODY_CHARS} characters", field="body")
     plan = plan_reply(email_id, mailbox)
-    source = "admin"
+    source = body_source
     if body is None or not body.strip():
         body, source = suggest_body(plan, LlmConfig.from_settings(runtime.settings)), "llm"
     email = _email(email_id)

@@ -463,6 +463,20 @@ def appliance_status(*, demo: bool) -> dict:
     }
 
 
+def digest_runs(*, limit: int = 50) -> list[dict]:
+    """The latest digest attempts (scheduled, send-now, test), newest first; errors are stored
+    sanitized."""
+    limit = max(1, min(int(limit), MAX_LIMIT))
+    rows = (DigestRun.select(DigestRun, User.email.alias("requested_by_email"))
+            .join(User, join_type=JOIN.LEFT_OUTER, on=(DigestRun.requested_by == User.id))
+            .order_by(DigestRun.id.desc()).limit(limit).dicts())
+    return [{"id": r["id"], "kind": r["kind"], "status": r["status"], "transport": r["transport"],
+             "error": r["error"], "local_date": r["local_date"], "window_start": _iso(r["window_start"]),
+             "window_end": _iso(r["window_end"]), "recipients": r["recipients"] or [], "subject": r["subject"],
+             "requested_by": r["requested_by_email"], "created_at": _iso(r["created_at"]),
+             "finished_at": _iso(r["finished_at"])} for r in rows]
+
+
 def mailbox_due_ids(now: datetime, interval_s: int) -> list[int]:
     """Mailboxes whose next sync is due: never synced, interval elapsed, or "sync now" asked."""
     due_before = now - timedelta(seconds=interval_s)

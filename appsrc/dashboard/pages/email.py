@@ -1,8 +1,10 @@
 """One email: headers, body, which mailboxes hold it (live or deleted), investor links, its
 proposals (decided here too), the activities approved from it and the drafts made for it.
 
-Actions on the email live in `email_actions()`: the reply-draft feature adds its "Draft reply"
-button there (and its callback in this module), beside the drafts already listed.
+Actions on the email live in `email_actions()`. "Draft reply" opens a dialog: pick the mailbox
+(default: the teammate who received it), see the exact To/Cc and subject, write the body (or have
+the local LLM write it into the editable box), then "Create draft" saves it as a Gmail draft in that
+mailbox (`drafts.create` only: nothing is ever sent) and links to it. Bad input creates nothing.
 """
 
 import dash
@@ -10,6 +12,13 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from appsrc.crm import proposals as crm_proposals
+from appsrc.crm.drafts import (
+    MAX_BODY_CHARS,
+    DraftError,
+    create_reply_draft,
+    plan_reply,
+    suggest_body,
+)
 from appsrc.crm.investors import rematch
 from appsrc.crm.validation import ValidationError
 from appsrc.dashboard.access import acting_admin
@@ -24,6 +33,7 @@ from appsrc.dashboard.components import (
     runtime,
     status_badge,
 )
+from appsrc.digest.llm import LlmConfig
 from appsrc.store import queries
 
 dash.register_page(__name__, path_template="/email/<email_id>", name="Email", nav=False,
@@ -36,17 +46,23 @@ def layout(email_id=None, **_kwargs):
         dcc.Store(id="email-version", data=0),
         html.Div(id="email-message"),
         html.Div(id="email-content", children=dbc.Spinner(color="primary")),
+        _draft_dialog(),
     ])
 
 
-def _people(people: list[dict]) -> str:
-    return ", ".join(f"{p.get('name')} <{p.get('email')}>" if p.get("name") else str(p.get("email", ""))
-                     for p in people) or "—"
+def _people(people: list) -> str:
+    """Header people ({email, name}) or plain addresses (a Draft's to/cc), as one line."""
+    return ", ".join(p if isinstance(p, str) else f"{p.get('name')} <{p.get('email')}>" if p.get("name")
+                     else str(p.get("email", "")) for p in people) or "—"
 
 
 def email_actions(detail: dict) -> list:
-    """Buttons acting on this email. The reply-draft feature adds "Draft reply" here."""
+    """Buttons acting on this email."""
     return [
+        dbc.Button("Draft reply", id={"type": "email-draft-open", "id": detail["email_id"]}, color="primary",
+                   size="sm", disabled=not detail["live"],
+                   title="Save a reply-all as a Gmail draft (never sent)" if detail["live"]
+                   else "No team mailbox holds a live copy of this email any more"),
         dcc.Link(dbc.Button("Back to activity", color="secondary", outline=True, size="sm"), href="/activity"),
     ]
 
@@ -190,3 +206,174 @@ def decide(approve_clicks, reject_clicks, version):
     except ValidationError as exc:
         message = error_alert(str(exc))
     return (version or 0) + 1, message
+
+
+# -- "Draft reply" --------------------------------------------------------------------------------------
+LLM_BUTTON = "Write with the local LLM"
+
+
+def _draft_dialog() -> dbc.Modal:
+    """The reply dialog (data-free: the plan is loaded when it opens)."""
+    return dbc.Modal([
+        dbc.ModalHeader(dbc.ModalTitle("Draft a reply")),
+        dbc.ModalBody([
+            dcc.Store(id="email-draft-suggestion", data=None),  # the LLM's last text, to record who wrote it
+            dbc.Label("Save the draft in the mailbox of", html_for="email-draft-mailbox", className="mb-1"),
+            dbc.Select(id="email-draft-mailbox", options=[], value=None),
+            html.Div("Defaults to the teammate who received it; only mailboxes holding a live copy can reply.",
+                     className="small-muted mb-3"),
+            html.Div(id="email-draft-plan"),
+            dbc.Label("Reply", html_for="email-draft-body", className="mb-1"),
+            dbc.Textarea(id="email-draft-body", rows=9, maxLength=MAX_BODY_CHARS, value="",
+                         placeholder="Write the reply here, or let the local LLM write a first version you can "
+                                     "edit. The original message is quoted below it in the draft."),
+            html.Div([
+                dbc.Button(LLM_BUTTON, id="email-draft-suggest", color="secondary", outline=True, size="sm"),
+                html.Span("Review and edit before creating: nothing is sent.", className="small-muted ms-2"),
+            ], className="mt-2"),
+            html.Div(id="email-draft-suggest-message", className="mt-2"),
+            html.Div(id="email-draft-result", className="mt-2"),
+        ]),
+        dbc.ModalFooter([
+            html.Span("Creates a draft in Gmail only; a teammate reviews and sends it from Gmail.",
+                      className="small-muted me-auto"),
+            dbc.Button("Close", id="email-draft-close", color="secondary", outline=True),
+            dbc.Button("Create draft", id="email-draft-create", color="primary", disabled=True),
+        ]),
+    ], id="email-draft-modal", is_open=False, size="lg", backdrop="static")  # the result sits above the buttons
+
+
+def _person(p: dict) -> str:
+    return f"{p['name']} <{p['email']}>" if p.get("name") else p["email"]
+
+
+def _plan_view(plan) -> html.Div:
+    """Exactly what the draft will carry: the recipients and subject as they will be sent."""
+    rows = [
+        html.Tr([html.Th("From", className="w-25"), html.Td(plan.mailbox, id="email-draft-from")]),
+        html.Tr([html.Th("To"), html.Td(", ".join(_person(p) for p in plan.to), id="email-draft-to")]),
+        html.Tr([html.Th("Cc"), html.Td(", ".join(_person(p) for p in plan.cc) or "—", id="email-draft-cc")]),
+        html.Tr([html.Th("Subject"), html.Td(plan.subject, id="email-draft-subject")]),
+    ]
+    note = None if plan.threads else dbc.Alert(
+        "The original has no Message-ID, so Gmail may show this reply as a new conversation instead of "
+        "in the original thread.", color="warning", className="py-2 small", id="email-draft-thread-note")
+    return html.Div([dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-2"), note],
+                    className="mb-2")
+
+
+def _draft_error(exc: DraftError, prefix: str = "No draft created") -> dbc.Alert:
+    return dbc.Alert([html.Div(f"{prefix}: {exc}."),
+                      html.Div([html.Strong("Fix: "), exc.fix], className="mt-1") if exc.fix else None],
+                     color="danger", className="py-2 mb-2")
+
+
+def _email_id(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DraftError("this email was not found", status=404, field="email_id") from None
+
+
+@dash.callback(
+    Output("email-draft-modal", "is_open"),
+    Output("email-draft-mailbox", "options"),
+    Output("email-draft-mailbox", "value"),
+    Output("email-draft-plan", "children"),
+    Output("email-draft-body", "value"),
+    Output("email-draft-suggestion", "data"),
+    Output("email-draft-suggest-message", "children"),
+    Output("email-draft-result", "children"),
+    Output("email-draft-create", "disabled"),
+    Input({"type": "email-draft-open", "id": ALL}, "n_clicks"),
+    Input("email-draft-close", "n_clicks"),
+    Input("email-draft-mailbox", "value"),
+    State("email-id", "data"),
+    prevent_initial_call=True,
+)
+def draft_plan(open_clicks, _close, mailbox, email_id):
+    """Open (plan for the default mailbox), switch mailbox (plan for it), or close the dialog."""
+    trigger = ctx.triggered_id
+    keep = dash.no_update
+    if trigger == "email-draft-close":
+        return False, keep, keep, keep, keep, keep, keep, keep, keep
+    opening = isinstance(trigger, dict)
+    if opening and not any(open_clicks or []):
+        raise dash.exceptions.PreventUpdate
+    if not opening and trigger != "email-draft-mailbox":
+        raise dash.exceptions.PreventUpdate
+    reset = ("", None, None, None) if opening else (keep, keep, None, None)
+    try:
+        plan = plan_reply(_email_id(email_id), None if opening else (mailbox or None))
+    except DraftError as exc:
+        return (True, keep if not opening else [], keep if not opening else None,
+                _draft_error(exc, "No reply can be drafted"), *reset, True)
+    options = [{"label": address, "value": address} for address in plan.mailboxes]
+    return True, options, plan.mailbox, _plan_view(plan), *reset, False
+
+
+@dash.callback(
+    Output("email-draft-body", "value", allow_duplicate=True),
+    Output("email-draft-suggestion", "data", allow_duplicate=True),
+    Output("email-draft-suggest-message", "children", allow_duplicate=True),
+    Input("email-draft-suggest", "n_clicks"),
+    State("email-id", "data"),
+    State("email-draft-mailbox", "value"),
+    prevent_initial_call=True,
+    running=[(Output("email-draft-suggest", "disabled"), True, False),
+             (Output("email-draft-suggest", "children"), "Writing…", LLM_BUTTON)],
+)
+def draft_suggest(clicks, email_id, mailbox):
+    """The local LLM writes a body into the editable box; when it is down, say so (nothing changes)."""
+    if not clicks:
+        raise dash.exceptions.PreventUpdate
+    try:
+        plan = plan_reply(_email_id(email_id), mailbox or None)
+        body = suggest_body(plan, LlmConfig.from_settings(runtime().settings))
+    except DraftError as exc:
+        text = str(exc)
+        return dash.no_update, dash.no_update, dbc.Alert(
+            f"{text[:1].upper()}{text[1:]}." if exc.status == 503 else f"No suggestion: {text}.",
+            color="warning", className="py-2 mb-0", id="email-draft-llm-down")
+    return body, body, dbc.Alert("Written by the local LLM: read it and edit it as needed before creating the "
+                                 "draft.", color="info", className="py-2 mb-0 small")
+
+
+@dash.callback(
+    Output("email-draft-result", "children", allow_duplicate=True),
+    Output("email-draft-create", "disabled", allow_duplicate=True),
+    Output("email-version", "data", allow_duplicate=True),
+    Output("email-draft-suggest-message", "children", allow_duplicate=True),
+    Input("email-draft-create", "n_clicks"),
+    State("email-id", "data"),
+    State("email-draft-mailbox", "value"),
+    State("email-draft-body", "value"),
+    State("email-draft-suggestion", "data"),
+    State("email-version", "data"),
+    prevent_initial_call=True,
+    running=[(Output("email-draft-create", "disabled"), True, False)],
+)
+def draft_create(clicks, email_id, mailbox, body, suggestion, version):
+    """Save the reply as a Gmail draft in the chosen mailbox (never sent) and link to it."""
+    if not clicks:
+        raise dash.exceptions.PreventUpdate
+    actor = acting_admin()
+    keep = dash.no_update
+    if not isinstance(body, str) or not body.strip():
+        return (dbc.Alert("Write the reply (or use the local LLM) before creating the draft.", color="warning",
+                          className="py-2 mb-0"), keep, keep, keep)
+    if not isinstance(mailbox, str) or not mailbox:
+        return error_alert("Choose the mailbox the draft is saved in."), keep, keep, keep
+    source = "llm" if isinstance(suggestion, str) and body.strip() == suggestion.strip() else "admin"
+    try:
+        created = create_reply_draft(runtime(), _email_id(email_id), mailbox=mailbox, body=body, actor=actor,
+                                     now=now(), body_source=source)
+    except DraftError as exc:
+        return _draft_error(exc), keep, keep, keep
+    cc = f"; cc {', '.join(created['cc'])}" if created["cc"] else ""
+    return dbc.Alert([
+        html.Div([html.Strong("Draft saved"), f" in {created['mailbox']}'s Gmail — nothing was sent."]),
+        html.Div(f"To {', '.join(created['to'])}{cc}", className="small"),
+        html.A("Open the draft in Gmail ↗", href=created["gmail_url"], target="_blank", rel="noopener noreferrer",
+               className="alert-link", id="email-draft-link"),
+    ], color="success", className="py-2 mb-0", id="email-draft-created"), True, (version or 0) + 1, None
