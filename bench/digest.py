@@ -123,12 +123,7 @@ def build_store(path: Path, *, store: int, window: int, users: int, seed: int = 
 
 def _llm_process(conn, delay_s: float) -> None:
     from appsrc.simulator import LlmStub
-    from appsrc.simulator.httpbase import _Server
 
-    # socketserver listens with a backlog of 5: fifty simultaneous connects would overflow it and
-    # wait out a 1 s SYN retransmit. Real OpenAI-compatible servers (uvicorn, vLLM) listen with
-    # 2048; give the stub a realistic backlog so the figure measures the client, not the stub.
-    _Server.request_queue_size = 256
     stub = LlmStub(mode="slow", slow_delay_s=delay_s).start()
     conn.send(stub.url)
     conn.recv()

@@ -33,6 +33,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 makes fifty simultaneous connects (the digest's
+    # concurrent LLM calls) wait out 1 s SYN retransmits; real servers listen with thousands.
+    request_queue_size = 256
 
     def __init__(self, address, service: "LoopbackService"):
         self.service = service
