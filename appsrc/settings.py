@@ -136,9 +136,9 @@ SPECS: tuple[Spec, ...] = (
          "else derived from the team's mailboxes."),
     Spec("CRM_SYNC_INTERVAL_S", "sync_interval_s", "300", _int_range(10, 86_400),
          "Seconds between incremental syncs of each mailbox."),
-    Spec("CRM_SYNC_QUOTA_FRACTION", "sync_quota_fraction", "0.97",
-         lambda v: min(1.0, _positive_float(v)),
-         "Share of Gmail's per-user quota (250 units/s) the sync may use; below 1 to leave headroom."),
+    Spec("CRM_SYNC_QUOTA_FRACTION", "sync_quota_fraction", "0.97", _positive_float,
+         "Share of Gmail's per-user quota (250 units/s) the sync paces itself to; below 1 leaves "
+         "headroom. Above 1 only makes sense against a simulator without quota (benchmarks)."),
     Spec("CRM_DIGEST_SENDER", "digest_sender", "", _optional_str,
          "Mailbox the digest is sent from via delegation; else the first active admin."),
     Spec("CRM_DIGEST_ENABLED", "digest_enabled", "", _optional_bool,
