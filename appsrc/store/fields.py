@@ -19,9 +19,9 @@ class UTCDateTimeField(DateTimeField):
 
     def db_value(self, value):
         if isinstance(value, datetime):
-            if value.tzinfo is not None:
-                value = value.astimezone(timezone.utc).replace(tzinfo=None)
-            return value.isoformat(sep=" ", timespec="microseconds")
+            if value.tzinfo is not None and value.tzinfo is not timezone.utc:
+                value = value.astimezone(timezone.utc)
+            return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
         return super().db_value(value)
 
     def python_value(self, value):
