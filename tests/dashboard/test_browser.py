@@ -89,7 +89,7 @@ def mail(world):
     return world
 
 
-def test_admin_searches_opens_an_email_approves_and_sees_the_timeline(browser, server, mail):
+def test_admin_searches_opens_an_email_approves_and_sees_the_timeline(server, browser, mail):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -131,7 +131,7 @@ def test_admin_searches_opens_an_email_approves_and_sees_the_timeline(browser, s
     assert severe_console_errors(browser) == []
 
 
-def test_a_teammate_only_reaches_their_overview(browser, server, mail):
+def test_a_teammate_only_reaches_their_overview(server, browser, mail):
     from selenium.webdriver.common.by import By
 
     log_in(browser, server, BOB, mail.PASSWORD)
