@@ -18,9 +18,11 @@ NOW = datetime(2026, 11, 2, 15, 30, tzinfo=timezone.utc)
 @pytest.fixture(autouse=True)
 def hard_rule_watch(request, monkeypatch):
     """Register every Gmail simulator this test starts and, when it ends, check what it was asked
-    to send and draft (see tests/hard_rule.py). The simulator's own tests are exempt."""
+    to send and draft, and what the SMTP test servers received (see tests/hard_rule.py). The
+    simulator's own tests are exempt."""
     from appsrc.simulator import GmailSimulator
     from tests import hard_rule
+    from tests.mail import servers as smtp
 
     if request.node.path.parent.name == "simulator":
         yield
@@ -33,8 +35,10 @@ def hard_rule_watch(request, monkeypatch):
         return original_start(self, *args, **kwargs)
 
     monkeypatch.setattr(GmailSimulator, "start", start)
+    smtp.VIOLATIONS.clear()
     yield
-    problems = []
+    problems = list(smtp.VIOLATIONS)
+    hard_rule.LEDGER.violations += problems
     for simulator in started:
         problems += hard_rule.audit_simulator(simulator, request.node.nodeid)
     assert not problems, problems
@@ -49,6 +53,25 @@ def sim():
     simulator.quota.update(enabled=False)
     with simulator:
         yield simulator
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory):
+    """A throwaway CA and a server certificate for 127.0.0.1, made with `cryptography`."""
+    from tests.mail import servers
+
+    return servers.make_tls_material(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def smtp_server(tls):
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 requiring STARTTLS and AUTH, as production
+    SMTP providers do; it checks every recipient against the active admins as mail arrives."""
+    from tests.mail import servers
+
+    server = servers.SmtpServer(tls).start()
+    yield server
+    server.stop()
 
 
 def pytest_sessionfinish(session, exitstatus):

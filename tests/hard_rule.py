@@ -2,9 +2,9 @@
 
 Every Gmail simulator any test starts (outside the simulator's own tests, which exercise it with
 arbitrary mail) is registered; when the test ends, each recorded `messages.send` must have gone
-to active admins only and every draft operation must have been `drafts.create`. SMTP servers
-check their recipients at receipt (tests/mail/servers.py) and report here too. The session ends
-with a summary and fails if anything was ever wrong.
+to active admins only and every draft operation must have been `drafts.create`. The test SMTP
+servers check their recipients as mail arrives (tests/mail/servers.py) and report here. A test
+with a violation fails, and the run ends with the totals (`pytest_terminal_summary`).
 """
 
 from __future__ import annotations

@@ -72,8 +72,8 @@ def decode_rfc2047(value: str) -> str:
         return value
     try:
         return str(email.header.make_header(email.header.decode_header(value)))
-    except (LookupError, UnicodeDecodeError, ValueError, email.errors.HeaderParseError):
-        return value
+    except (LookupError, UnicodeError, ValueError, email.errors.MessageError):
+        return value  # e.g. CharsetError for a charset name with non-ASCII bytes
 
 
 def thread_subject(value: str | None) -> str:

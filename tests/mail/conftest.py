@@ -8,46 +8,12 @@ import pytest
 from appsrc.crm.users import add_user
 from appsrc.store.models import User
 from appsrc.simulator import GmailSimulator
-from tests.mail import servers
 
 
 @pytest.fixture(autouse=True)
-def recipients_are_active_admins(db):
-    """Every message any test server received went to active admins only (checked at receipt for
-    SMTP; for the Gmail simulator, at the end of the test)."""
-    servers.VIOLATIONS.clear()
-    servers.SIMULATORS.clear()
+def _database(db):
+    """Every test here works in a migrated SQLite file (the recipient audit reads its admins)."""
     yield
-    problems = list(servers.VIOLATIONS)
-    for simulator in servers.SIMULATORS:
-        problems += servers.sent_by_simulator_violations(simulator)
-    servers.VIOLATIONS.clear()
-    servers.SIMULATORS.clear()
-    assert not problems, problems
-
-
-@pytest.fixture
-def sim():
-    """A running Gmail simulator (quota off), registered with the recipient audit."""
-    simulator = GmailSimulator()
-    simulator.quota.update(enabled=False)
-    servers.SIMULATORS.append(simulator)
-    with simulator:
-        yield simulator
-
-
-@pytest.fixture(scope="session")
-def tls(tmp_path_factory):
-    """A throwaway CA and a server certificate for 127.0.0.1, made with `cryptography`."""
-    return servers.make_tls_material(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def smtp_server(tls):
-    """SMTP on 127.0.0.1 requiring STARTTLS and AUTH (the production shape)."""
-    server = servers.SmtpServer(tls).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -23,19 +23,23 @@ from cryptography.x509.oid import NameOID
 from appsrc.mail.mailer import active_admin_addresses
 from appsrc.store.db import database
 
-# Every recipient any test server received, with whether it was an active admin at that moment.
+# Recipients any test SMTP server received that were not active admins at that moment; the
+# suite-wide hard-rule ledger (tests/hard_rule.py) fails the test and the run on any of them.
 VIOLATIONS: list[str] = []
-SIMULATORS: list = []  # Gmail simulators started by the current test, audited at its end
 _AUDIT_LOCK = threading.Lock()
 
 
 def audit_recipients(recipients, where: str) -> None:
-    """Record recipients that are not active admins right now (checked in the receiving thread)."""
+    """Check recipients against the active admins right now (in the receiving thread)."""
+    from tests import hard_rule
+
     with database.connection_context():
         admins = set(active_admin_addresses())
     outsiders = [r for r in recipients if r.lower() not in admins]
-    if outsiders:
-        with _AUDIT_LOCK:
+    with _AUDIT_LOCK:
+        hard_rule.LEDGER.sends += 1
+        hard_rule.LEDGER.recipients += len(recipients)
+        if outsiders:
             VIOLATIONS.append(f"{where} received mail for non-admins {outsiders}")
 
 
@@ -183,11 +187,3 @@ class SmtpServer:
             path.unlink(missing_ok=True)
             if values.get(name) is not None:
                 path.write_text(values[name] + "\n")
-
-
-def sent_by_simulator_violations(sim) -> list[str]:
-    """Recipients of the Gmail simulator's messages.send calls that are not active admins now
-    (called from the test's own thread, whose connection stays open)."""
-    admins = set(active_admin_addresses())
-    return [f"Gmail simulator sent to non-admins {[r for r in m.recipients if r not in admins]}"
-            for m in sim.sent_messages() if not set(m.recipients) <= admins]

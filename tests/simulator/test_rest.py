@@ -210,3 +210,10 @@ def test_metadata_scope_cannot_read_bodies(sim, key_file, gmail):
     with pytest.raises(HttpError) as failure:
         service.users().messages().get(userId="me", id=gmail_id, format="raw").execute()
     assert failure.value.resp.status == 403
+
+
+def test_a_subject_with_an_undecodable_charset_is_stored_not_refused(sim):
+    """Found by the pipeline fuzz: a charset name with non-ASCII bytes made insert crash."""
+    raw = "Subject: =?\x80?q?x?=\r\nFrom: a@b.example\r\n\r\nbody\r\n".encode("latin-1")
+    gmail_id = sim.insert_message(ALICE, raw)
+    assert sim.message(ALICE, gmail_id).raw == raw
