@@ -300,8 +300,9 @@ class DigestRun(BaseModel):
     recipients = JSONField(default=list)
     subject = TextField(default="")
     transport = CharField(null=True)  # gmail | smtp
-    status = CharField(default="pending")  # pending | sent | failed
+    status = CharField(default="pending")  # pending | sent | failed | unconfirmed | interrupted
     error = TextField(null=True)  # sanitized
+    error_kind = CharField(null=True)  # transient | permanent | ambiguous (see migration 0004)
     requested_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = UTCDateTimeField()
     finished_at = UTCDateTimeField(null=True)
