@@ -1,9 +1,10 @@
 """The `create-admin` action: a generated password shown once, handed to the app's CLI on stdin.
 
 The CLI contract it relies on (appsrc/cli.py):
-  python -m appsrc migrate                                           exit 0
-  python -m appsrc users add EMAIL --name NAME --admin --password-stdin  exit 0, or 3 if the user exists
-  python -m appsrc users set-password EMAIL --password-stdin --make-admin  exit 0
+  python -m appsrc migrate                                                exit 0
+  python -m appsrc users add --name=NAME --admin --password-stdin -- EMAIL  exit 0, or 3 if the user exists
+  python -m appsrc users set-password --password-stdin --make-admin -- EMAIL  exit 0
+(values glued to their option and the address after "--": input starting with "-" stays data)
 The fake-CLI tests pin how the action uses that contract; the end-to-end test runs the real CLI
 once it is on main.
 """
@@ -33,8 +34,8 @@ def test_a_new_admin_gets_a_generated_password_once(action, data_dir, fake_appsr
     calls = fake_appsrc.calls()
     assert [c["args"] for c in calls] == [
         ["migrate"],
-        ["users", "add", "alice@fund.com", "--name", "Alice Martin", "--admin",
-         "--password-stdin"],
+        ["users", "add", "--name=Alice Martin", "--admin", "--password-stdin", "--",
+         "alice@fund.com"],
     ]
     assert calls[1]["stdin"] == password + "\n"  # on stdin, never on the command line
     assert all(c["data_dir"] == str(data_dir) for c in calls)
@@ -49,8 +50,8 @@ def test_an_existing_user_is_made_admin_with_a_new_password(action, data_dir, fa
                  env=fake_appsrc.env(data_dir)).output()
 
     calls = fake_appsrc.calls()
-    assert calls[2]["args"] == ["users", "set-password", "alice@fund.com", "--password-stdin",
-                                "--make-admin"]
+    assert calls[2]["args"] == ["users", "set-password", "--password-stdin", "--make-admin", "--",
+                                "alice@fund.com"]
     assert calls[1]["stdin"] == calls[2]["stdin"] == out["value"] + "\n"
     assert "already existed" in out["message"] and "active admin" in out["message"]
 
@@ -60,7 +61,7 @@ def test_the_name_defaults_to_the_address_local_part(action_stdin, data_dir, fak
     fake_appsrc.answer("users", "add")
     action_stdin("create-admin", {"email": "bob@fund.com", "name": None},
            env=fake_appsrc.env(data_dir)).output()
-    assert fake_appsrc.calls()[1]["args"][3:5] == ["--name", "bob"]
+    assert fake_appsrc.calls()[1]["args"][2] == "--name=bob"
 
 
 def test_two_runs_give_different_passwords(action_stdin, data_dir, fake_appsrc):
@@ -140,3 +141,20 @@ def test_end_to_end_with_the_real_cli(action_stdin, data_dir):
     from werkzeug.security import check_password_hash
     assert check_password_hash(password_hash, second["value"])
     assert not check_password_hash(password_hash, first["value"])
+
+
+@needs_users_cli
+def test_input_that_looks_like_an_option_stays_data_with_the_real_cli(action_stdin, data_dir):
+    """A name such as "--admin" (argparse once read it as an option and failed) and an address
+    starting with "-" are stored as given, on create and on reset."""
+    run = lambda payload: action_stdin("create-admin", payload, env=script_env(data_dir))  # noqa: E731
+
+    created = run({"email": "-ops@fund.com", "name": "--admin"}).output()
+    reset = run({"email": "-ops@fund.com", "name": "--admin"}).output()
+    dash_name = run({"email": "eve@fund.com", "name": "-e"}).output()
+
+    assert "created" in created["message"] and "already existed" in reset["message"]
+    assert "created" in dash_name["message"]
+    db = sqlite3.connect(data_dir / "crm.sqlite3")
+    rows = db.execute("SELECT email, name, is_admin FROM user ORDER BY email").fetchall()
+    assert rows == [("-ops@fund.com", "--admin", 1), ("eve@fund.com", "-e", 1)]
