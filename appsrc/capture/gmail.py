@@ -41,6 +41,9 @@ RATE_LIMIT_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "dailyLimitE
                       "concurrentLimitExceeded", "backendError", "quotaExceeded"}
 _RETRY_AFTER = re.compile(r"Retry after (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)")
 _NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, httplib2.HttpLib2Error)
+# Failures that happen before a request leaves this machine: even a write may be retried.
+_NOT_SENT_ERRORS = (ConnectionRefusedError, socket.gaierror, httplib2.ServerNotFoundError,
+                    ssl.SSLCertVerificationError)
 
 
 class GmailError(Exception):
@@ -48,13 +51,14 @@ class GmailError(Exception):
 
     def __init__(self, message: str, *, status: int | None = None, reason: str = "",
                  permanent: bool = False, fix: str | None = None,
-                 retry_after_s: float | None = None) -> None:
+                 retry_after_s: float | None = None, ambiguous: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.permanent = permanent
         self.fix = fix
         self.retry_after_s = retry_after_s
+        self.ambiguous = ambiguous  # a write may or may not have taken effect (see `execute`)
 
 
 class HistoryExpired(GmailError):
@@ -194,31 +198,54 @@ class GmailRemote:
                 client_options={"api_endpoint": self._remotes.endpoint}))
         return self._service
 
+    def _drop_idle_connections(self) -> None:
+        """A write goes out on a new connection. On a kept-alive one that the server has since
+        closed, the failure could not be told from one after Gmail acted (and httplib2 would
+        silently resend it); a new connection either opens (then any failure is ambiguous)
+        or is refused (then nothing was sent)."""
+        for connection in self._http.http.connections.values():
+            connection.close()
+        self._http.http.connections.clear()
+
     def _pay(self, units: int) -> None:
         self._bucket.acquire(units)
         self._remotes.project_bucket.acquire(units)
 
-    def execute(self, method: str, make_request):
-        """Run one call with quota pacing and retries; `make_request(service)` builds it."""
+    def execute(self, method: str, make_request, *, idempotent: bool = True):
+        """Run one call with quota pacing and retries; `make_request(service)` builds it.
+
+        A write that is not idempotent (`messages.send`, `drafts.create`) is retried only when
+        Gmail certainly did not act on it: a throttle, an expired token, a connection that never
+        opened. A 5xx, a timeout or a dropped connection after the request went out may have
+        sent the mail or made the draft, so it raises at once with `ambiguous=True`: a second
+        digest or a duplicate draft is worse than telling a human to check.
+        """
         attempt = 0
         while True:
             attempt += 1
             self._pay(COST.get(method, 5))
             try:
                 self.calls += 1
-                return make_request(self.service()).execute()
+                service = self.service()
+                if not idempotent:
+                    self._drop_idle_connections()
+                return make_request(service).execute()
             except HttpError as exc:
                 error = _http_error(exc, self._clock.now())
                 if method == "users.history.list" and error.status == 404:
                     raise HistoryExpired("history cursor expired", status=404, reason="notFound") from None
+                if not idempotent and error.status is not None and error.status >= 500:
+                    error.ambiguous = True
+                    raise error from None
                 if error.permanent or attempt >= self._retry.attempts:
                     raise error from None
                 self._backoff(attempt, error.retry_after_s, rate_limited=error.status in (403, 429))
             except DelegationError:
                 raise
             except _NETWORK_ERRORS as exc:
-                if attempt >= self._retry.attempts:
-                    raise GmailError(f"network error talking to Gmail: {exc!r}"[:300]) from None
+                ambiguous = not idempotent and not isinstance(exc, _NOT_SENT_ERRORS)
+                if ambiguous or attempt >= self._retry.attempts:
+                    raise GmailError(f"network error talking to Gmail: {exc!r}"[:300], ambiguous=ambiguous) from None
                 self._backoff(attempt, None, rate_limited=False)
 
     def _backoff(self, attempt: int, retry_after_s: float | None, *, rate_limited: bool) -> None:
@@ -339,7 +366,7 @@ class GmailRemote:
         if thread_id:
             message["threadId"] = thread_id
         return self.execute("users.drafts.create", lambda s: s.users().drafts().create(
-            userId="me", body={"message": message}))
+            userId="me", body={"message": message}), idempotent=False)
 
 
 def _http_error(exc: HttpError, now: datetime) -> GmailError:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone, tzinfo
 
 from peewee import SqliteDatabase
 
+from appsrc.clock import utc
 from appsrc.digest.activity import (
     UserActivity,
     collect_investor_activity,
@@ -94,16 +95,19 @@ def _read_snapshot(conn):
             yield
 
 
-def build_digest(conn, since: datetime, until: datetime, chat_fn: ChatFn | None = None, *,
+def build_digest(conn, since: datetime | str, until: datetime | str, chat_fn: ChatFn | None = None, *,
                  own_addresses: frozenset[str] | None = None, tz: tzinfo = timezone.utc,
                  tz_name: str | None = None, llm_concurrency: int = 64, llm_deadline_s: float = 30.0) -> dict:
     """The digest for the window `(since, until]`.
 
+    since, until: aware datetimes or ISO 8601 strings (the spec's `since_iso`, `until_iso`); a
+    time without a zone is UTC.
     conn: the open peewee database the models are bound to (read in one snapshot), or None.
     chat_fn: `messages -> paragraph` (may raise); None for the count-only fallback everywhere.
     own_addresses: our mailboxes' addresses (email-level direction); read from the store if None.
     tz: the fund's zone for every time shown; the subject names the local day of `until`.
     """
+    since, until = _instant(since, "since"), _instant(until, "until")
     with _read_snapshot(conn):
         data = load_window(since, until, own_addresses)
     users = collect_user_activity(data)
@@ -146,3 +150,14 @@ def build_digest(conn, since: datetime, until: datetime, chat_fn: ChatFn | None 
         "llm": {"calls": len(completions) if chat_fn is not None else 0,
                 "fallbacks": sum(1 for c in completions.values() if c.source == "fallback")},
     }
+
+
+def _instant(value: datetime | str, name: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{name}: not an ISO 8601 time: {value!r}") from None
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name}: expected a datetime or an ISO 8601 string")
+    return utc(value)

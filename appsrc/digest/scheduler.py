@@ -77,8 +77,12 @@ def decide(now: datetime, tz: tzinfo, policy: DigestPolicy, state: ScheduleState
     if state.last_sent_date == today:
         return Decision(False, "already sent (or claimed) today", today)
     if failures_today:
-        last = max(utc(r.finished_at or r.created_at) for r in failures_today)
-        if now < last + retry_delay(len(failures_today)):
+        latest = max(failures_today, key=lambda r: utc(r.finished_at or r.created_at))
+        last = utc(latest.finished_at or latest.created_at)
+        # A failure only an admin can fix (a wrong password, a missing grant) is retried hourly.
+        delay = (timedelta(seconds=RETRY_MAX_S) if latest.error_kind == "permanent"
+                 else retry_delay(len(failures_today)))
+        if now < last + delay:
             return Decision(False, f"retrying after {len(failures_today)} failed attempt(s)", today)
     return Decision(True, "due", today)
 

@@ -19,6 +19,11 @@ after `STALE_AFTER`, which is visible in the history. The cursor was not moved, 
 day's digest covers the interrupted window too: no activity is ever missing from the digests —
 at worst it is repeated once, the day after a crash that happened after delivery.
 
+A transport that loses the connection after handing the mail over (a Gmail 5xx or timeout on
+`messages.send`, an SMTP link dropped after DATA) is the same situation without a crash: the run
+ends `unconfirmed`, no other transport is tried, the claim stays and the cursor does not move.
+A digest that cannot even be built is recorded as a failed attempt and retried with back-off.
+
 Send-now and test emails never touch the claim or the cursor (a preview never suppresses the
 scheduled send); an interrupted one is marked the same way and simply not retried.
 """
@@ -133,7 +138,14 @@ class DigestService:
             log.warning("digest due for %s but there is no active admin to send it to", today)
             return None
         since, until = scheduler.window_for(now, state)
-        digest = self.build(since, until)  # before the claim: a crash here costs nothing
+        try:
+            digest = self.build(since, until)  # before the claim: a crash here costs nothing
+        except Exception as exc:  # recorded like a failed send: visible, and retried with back-off
+            log.exception("could not build the digest for %s", today)
+            run = self.mailer.record_attempt("scheduled", recipients=recipients, local_date=today,
+                                             window=(since, until))
+            self._fail(run, f"could not build the digest ({exc.__class__.__name__})")
+            return run
         with database.atomic():
             won, previous = scheduler.claim_day(today, self.clock.now())
             if not won:
@@ -144,6 +156,8 @@ class DigestService:
             run.subject = digest["subject"]
             run.save()
         message = self._message(digest, recipients, run)
+        # Unconfirmed (the transport lost the link after handing the mail over) is treated like a
+        # crash mid-send: the day stays claimed and the cursor stays, so nothing is sent twice.
         return self.mailer.deliver(
             run, message,
             on_sent=lambda _run: scheduler.advance_cursor(until, self.clock.now()),
@@ -199,6 +213,7 @@ class DigestService:
 
     def _fail(self, run: DigestRun, error: str) -> None:
         run.status, run.error, run.finished_at = "failed", sanitize_error(error), self.clock.now()
+        run.error_kind = "transient"
         run.save()
 
 

@@ -10,7 +10,11 @@ Contract (what callers may rely on):
   the row `pending` — evidence, not a guess (see `digest.service` for what that means).
 - Transports are tried in order (Gmail delegation preferred, SMTP fallback); the first that
   delivers wins. A transport that fails is noted on the run even when a later one delivers.
-- `deliver` never raises for a transport failure: it returns the run with `status="failed"`.
+- A transport that lost the connection *after* handing the mail over (an ambiguous failure) ends
+  the attempt as `unconfirmed`: no other transport is tried, since it could deliver a second copy.
+- `deliver` never raises for a transport failure: it returns the run with `status="failed"` (and
+  `error_kind` `permanent` when every transport needs an admin's fix, else `transient`) or
+  `status="unconfirmed"` (`error_kind="ambiguous"`).
 """
 
 from __future__ import annotations
@@ -78,19 +82,21 @@ class DigestMailer:
 
     def deliver(self, run: DigestRun, message: OutgoingMessage, *,
                 on_sent: Callable[[DigestRun], None] | None = None,
-                on_failed: Callable[[DigestRun], None] | None = None) -> DigestRun:
+                on_failed: Callable[[DigestRun], None] | None = None,
+                on_unconfirmed: Callable[[DigestRun], None] | None = None) -> DigestRun:
         """Send `message` for the recorded attempt `run` and record the outcome on it.
 
-        `on_sent` / `on_failed` run in the same transaction as the outcome (the scheduler moves
-        its cursor or releases its daily claim there, so the two can never disagree)."""
+        The `on_*` hooks run in the same transaction as the outcome (the scheduler moves its
+        cursor, releases its daily claim, or keeps it, there, so the two can never disagree)."""
         try:
             recipients = self.check_recipients(message.to)
         except RecipientNotAllowed as exc:
-            self._finish(run, "failed", None, f"refused: {exc}", on_failed)
+            self._finish(run, "failed", None, f"refused: {exc}", "permanent", on_failed)
             raise
         run.recipients, run.subject = list(recipients), message.subject
         notes: list[str] = []
         tried: list[str] = []
+        kinds: list[str] = []
         for transport in self.transports:
             if not transport.configured():
                 continue
@@ -100,24 +106,29 @@ class DigestMailer:
             except TransportError as exc:
                 text = sanitize_error(exc)
                 notes.append(f"{transport.name}: {text}")
-                log.warning("digest run %s: %s transport failed (%s): %s", run.id, transport.name,
-                            "permanent" if exc.permanent else "transient", text)
+                kinds.append(exc.kind)
+                log.warning("digest run %s: %s transport failed (%s): %s", run.id, transport.name, exc.kind, text)
+                if exc.ambiguous:
+                    self._finish(run, "unconfirmed", transport.name, "; ".join(notes), "ambiguous", on_unconfirmed)
+                    return run
                 continue
             except Exception as exc:  # a bug in a transport must not leave the run pending
                 notes.append(f"{transport.name}: unexpected {exc.__class__.__name__}")
+                kinds.append("transient")
                 log.error("digest run %s: %s transport crashed with %s", run.id, transport.name,
                           exc.__class__.__name__)
                 continue
             if delivery.note:
                 notes.append(delivery.note)
             fell_back = "; ".join(notes) if notes else None
-            self._finish(run, "sent", delivery.transport, fell_back, on_sent)
+            self._finish(run, "sent", delivery.transport, fell_back, None, on_sent)
             log.info("digest run %s (%s) sent via %s to %d admin(s)", run.id, run.kind, delivery.transport,
                      len(recipients))
             return run
         error = "; ".join(notes) if tried else NO_TRANSPORT
-        self._finish(run, "failed", ",".join(tried) or None, error, on_failed)
-        log.warning("digest run %s (%s) failed: %s", run.id, run.kind, run.error)
+        kind = "permanent" if all(k == "permanent" for k in kinds) else "transient"
+        self._finish(run, "failed", ",".join(tried) or None, error, kind, on_failed)
+        log.warning("digest run %s (%s) failed (%s): %s", run.id, run.kind, kind, run.error)
         return run
 
     def send_digest(self, message: OutgoingMessage, kind: str, *, requested_by: User | None = None,
@@ -128,9 +139,10 @@ class DigestMailer:
         return self.deliver(run, message)
 
     def _finish(self, run: DigestRun, status: str, transport: str | None, error: str | None,
-                hook: Callable[[DigestRun], None] | None) -> None:
+                error_kind: str | None, hook: Callable[[DigestRun], None] | None) -> None:
         run.status, run.transport, run.finished_at = status, transport, self.clock.now()
         run.error = sanitize_error(error) if error else None
+        run.error_kind = error_kind
         with database.atomic():
             run.save()
             if hook is not None:

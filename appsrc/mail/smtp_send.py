@@ -68,8 +68,9 @@ class SmtpTransport:
         secrets = (config.password, config.username and config.password and
                    f"\0{config.username}\0{config.password}")
         mime = message.to_mime(sender, now)
+        handed_over = [False]  # set once the message body is on the wire (see `_deliver`)
         try:
-            refused = self._deliver(config, sender, list(message.to), mime)
+            refused = self._deliver(config, sender, list(message.to), mime, handed_over)
         except TransportError:
             raise
         except smtplib.SMTPAuthenticationError as exc:
@@ -91,10 +92,15 @@ class SmtpTransport:
         except ssl.SSLCertVerificationError as exc:
             raise TransportError(f"SMTP server {where} presented a certificate that is not trusted "
                                  f"({sanitize_error(exc.verify_message, limit=120)})", permanent=True) from None
-        except ssl.SSLError as exc:
-            raise TransportError(f"TLS with SMTP server {where} failed ({exc.__class__.__name__}: "
-                                 f"{sanitize_error(exc.reason or '', limit=80)})", permanent=False) from None
-        except (smtplib.SMTPException, OSError) as exc:  # refused, reset, timeout, DNS
+        except OSError as exc:  # disconnected, reset, timeout, DNS, TLS (SMTPException is an OSError)
+            if handed_over[0]:
+                # The server may have queued it before the link broke: no retry, no other transport.
+                raise TransportError(f"SMTP server {where} did not confirm the message after receiving it "
+                                     f"({exc.__class__.__name__}); it may have been delivered",
+                                     permanent=False, ambiguous=True) from None
+            if isinstance(exc, ssl.SSLError):
+                raise TransportError(f"TLS with SMTP server {where} failed ({exc.__class__.__name__}: "
+                                     f"{sanitize_error(exc.reason or '', limit=80)})", permanent=False) from None
             raise TransportError(f"could not talk to SMTP server {where} ({exc.__class__.__name__}"
                                  f"{': ' + sanitize_error(exc.strerror, limit=80) if getattr(exc, 'strerror', None) else ''})",
                                  permanent=False) from None
@@ -103,7 +109,8 @@ class SmtpTransport:
             note = f"SMTP server {where} refused {len(refused)} of {len(message.to)} recipient(s)"
         return Delivery(self.name, sender, note)
 
-    def _deliver(self, config: SmtpConfig, sender: str, recipients: list[str], mime) -> dict:
+    def _deliver(self, config: SmtpConfig, sender: str, recipients: list[str], mime,
+                 handed_over: list[bool]) -> dict:
         context = self._context()
         # A host name without a DNS round trip: getfqdn() can stall for seconds in containers.
         local_hostname = socket.gethostname() or "localhost"
@@ -124,5 +131,22 @@ class SmtpTransport:
                 client.ehlo()
             if config.username:
                 client.login(config.username, config.password or "")
-            # The envelope is the checked list, never parsed back out of the headers.
-            return client.send_message(mime, from_addr=sender, to_addrs=recipients)
+            # smtplib's sendmail, step by step, to know when the message was handed over. The
+            # envelope is the checked list, never parsed back out of the headers.
+            code, reply = client.mail(sender)
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, sender)
+            refused = {}
+            for recipient in recipients:
+                code, reply = client.rcpt(recipient)
+                if code not in (250, 251):
+                    refused[recipient] = (code, reply)
+            if len(refused) == len(recipients):
+                raise smtplib.SMTPRecipientsRefused(refused)
+            payload = mime.as_bytes()
+            handed_over[0] = True
+            code, reply = client.data(payload)
+            if code != 250:
+                handed_over[0] = False  # the server answered: it refused the message
+                raise smtplib.SMTPDataError(code, reply)
+            return refused

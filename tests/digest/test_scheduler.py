@@ -12,10 +12,12 @@ import pytest
 
 from appsrc.digest import scheduler
 from appsrc.digest.policy import update_digest_policy
-from appsrc.digest.service import INTERRUPTED
+from appsrc.digest.service import INTERRUPTED, DigestService
+from appsrc.mail.mailer import DigestMailer
 from appsrc.store.db import database
 from appsrc.store.models import AppSetting, DigestRun, User
-from tests.digest.helpers import Dying, ProcessDied, enable, make_service, parsed, run_cycles, smtp_transport
+from tests.digest.helpers import (Dying, ProcessDied, enable, gmail_transport, make_service, parsed, run_cycles,
+                                  smtp_transport)
 
 NY = ZoneInfo("America/New_York")
 ADMINS = ["ada@fund.example", "ben@fund.example"]
@@ -238,3 +240,56 @@ def test_decide_is_pure_and_explains_itself(db):
     assert scheduler.decide(at(2026, 11, 2, 23, 59), NY, on, state, []).reason == "already sent (or claimed) today"
     assert scheduler.decide(at(2026, 11, 3, 0, 0) + timedelta(hours=18), NY, on, state, []).due
     assert scheduler.retry_delay(1) == timedelta(minutes=1) and scheduler.retry_delay(20) == timedelta(hours=1)
+
+
+def test_an_unconfirmed_send_is_never_repeated_nor_sent_another_way(fund, clock, sim, smtp, smtp_server, tmp_path):
+    """Gmail answers 503 to messages.send (it may have sent): the run is `unconfirmed`, SMTP is not
+    tried, the day stays claimed and the cursor stays, so the next digest repeats the window."""
+    for address in ADMINS:
+        sim.add_mailbox(address)
+    gmail = gmail_transport(sim, tmp_path / "key.json", clock)
+    clock.set(at(2026, 11, 2, 17, 59))
+    enable(18, clock.now())
+    service = make_service(clock, [gmail, smtp])
+    [day1] = run_cycles(service, clock, timedelta(minutes=2))
+    assert (day1.status, day1.transport) == ("sent", "gmail")
+    clock.set(at(2026, 11, 3, 17, 59))
+    sim.faults.fail_next("users.messages.send", 1, 503)
+    runs = run_cycles(service, clock, timedelta(hours=5), step_s=120)
+    [unconfirmed] = runs
+    assert (unconfirmed.status, unconfirmed.error_kind, unconfirmed.transport) == ("unconfirmed", "ambiguous", "gmail")
+    assert "may have been sent" in unconfirmed.error
+    assert smtp_server.received == [] and [c.status for c in sim.calls("users.messages.send")] == [200, 503]
+    assert scheduler.read_state() == scheduler.ScheduleState(day1.window_end, "2026-11-03")
+    clock.set(at(2026, 11, 4, 17, 59))
+    [day3] = run_cycles(service, clock, timedelta(minutes=2))
+    assert day3.status == "sent" and day3.window_start == day1.window_end  # repeated, never lost
+
+
+def test_a_failure_only_an_admin_can_fix_is_retried_hourly(fund, clock, smtp_server, tls):
+    wrong_password = smtp_transport(smtp_server, tls, password="not it")
+    clock.set(at(2026, 11, 2, 17, 59))
+    enable(18, clock.now())
+    runs = run_cycles(make_service(clock, [wrong_password]), clock, timedelta(hours=3, minutes=2))
+    assert [local(r.created_at).strftime("%H:%M") for r in runs] == ["18:00", "19:00", "20:00", "21:00"]
+    assert {(r.status, r.error_kind) for r in runs} == {("failed", "permanent")}
+    assert smtp_server.received == []
+
+
+def test_a_digest_that_cannot_be_built_is_recorded_and_retried(fund, clock, smtp, smtp_server):
+    failures = iter([RuntimeError("database went away")] * 2)
+
+    def own_addresses():
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return frozenset({"ada@fund.example"})
+
+    clock.set(at(2026, 11, 2, 17, 59))
+    enable(18, clock.now())
+    service = DigestService(mailer=DigestMailer([smtp], clock), clock=clock, timezone=str(NY), db=database.obj,
+                            own_addresses=own_addresses)
+    runs = run_cycles(service, clock, timedelta(minutes=5))
+    assert [(local(r.created_at).strftime("%H:%M"), r.status) for r in runs] == [
+        ("18:00", "failed"), ("18:01", "failed"), ("18:03", "sent")]
+    assert runs[0].error == "could not build the digest (RuntimeError)" and len(smtp_server.received) == 1

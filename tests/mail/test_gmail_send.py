@@ -3,6 +3,7 @@ through the capture engine's remote, the `{raw}` body, the sender rule and error
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 
@@ -63,11 +64,56 @@ def test_suspended_sender_is_permanent(people, sim, gmail_remotes):
     assert caught.value.permanent and sim.sent_messages() == []
 
 
-def test_gmail_outage_is_transient(people, sim, gmail_remotes):
+def test_a_5xx_on_send_is_ambiguous_and_never_resent(people, sim, gmail_remotes):
+    """Gmail may have sent before failing to answer: one call, no retry, the caller told so."""
     sim.faults.fail_next("users.messages.send", 5, 503)
     with pytest.raises(TransportError) as caught:
         GmailTransport(gmail_remotes, first_active_admin).send(message(), NOW)
-    assert not caught.value.permanent and sim.sent_messages() == []
+    assert caught.value.ambiguous and not caught.value.permanent and caught.value.kind == "ambiguous"
+    assert [c.status for c in sim.calls("users.messages.send")] == [503]
+
+
+def test_a_throttled_send_is_retried_because_gmail_did_not_act(people, sim, gmail_remotes):
+    sim.faults.fail_next("users.messages.send", 1, 429, "userRateLimitExceeded")
+    GmailTransport(gmail_remotes, first_active_admin).send(message(), NOW)
+    assert [c.status for c in sim.calls("users.messages.send")] == [429, 200]
+    assert len(sim.sent_messages()) == 1
+
+
+def test_a_timeout_after_gmail_acted_is_ambiguous_and_sent_exactly_once(people, sim, tmp_path):
+    """The simulator answers only after 1 s, then acts anyway; our 0.3 s timeout gives up first."""
+    from appsrc.capture.credentials import DelegatedCredentials
+    from appsrc.capture.gmail import GmailRemotes, RetryPolicy
+    from appsrc.clock import SystemClock
+
+    sim.add_mailbox("ada@fund.example")
+    key = tmp_path / "key.json"
+    sim.make_service_account_key(str(key))
+    remotes = GmailRemotes(DelegatedCredentials(key, SystemClock()), sim.url, SystemClock(), http_timeout_s=0.3,
+                           retry=RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.02))
+    sim.faults.update(timeout=1.0, timeout_mode="sleep", timeout_sleep_s=1.0)
+    with pytest.raises(TransportError) as caught:
+        GmailTransport(remotes, first_active_admin).send(message(), NOW)
+    assert caught.value.ambiguous and "may have been sent" in str(caught.value)
+    deadline = time.monotonic() + 5
+    while not sim.sent_messages() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # a resend, had there been one, would have landed by now too
+    assert len(sim.sent_messages()) == 1
+
+
+def test_gmail_unreachable_is_transient_and_not_ambiguous(people, sim, gmail_remotes):
+    """A refused connection means nothing left: safe to fall back to SMTP."""
+    transport = GmailTransport(gmail_remotes, first_active_admin)
+    transport.send(message(), NOW)  # tokens minted and a connection kept alive
+    sim.stop()
+    try:
+        with pytest.raises(TransportError) as caught:
+            transport.send(message(), NOW)
+        assert caught.value.kind == "transient"
+    finally:
+        sim.start()
+    assert len(sim.sent_messages()) == 1
 
 
 def test_no_key_or_no_sender_is_not_configured(people, sim, gmail_remotes, tmp_path):

@@ -36,7 +36,8 @@ dash.register_page(__name__, path="/digest", name="Digest", order=65, title="Dig
 POLL_MS = 1_000
 HISTORY_LIMIT = 50
 KIND_LABELS = {"scheduled": "Scheduled", "send-now": "Send now", "test": "Test email"}
-STATUS_COLORS = {"sent": "success", "pending": "info", "failed": "danger", "interrupted": "warning"}
+STATUS_COLORS = {"sent": "success", "pending": "info", "failed": "danger", "interrupted": "warning",
+                 "unconfirmed": "warning"}
 SOURCE_HELP = {
     "database": "Saved by an admin on this page.",
     "environment": "From the appliance's configuration (CRM_DIGEST_ENABLED / CRM_DIGEST_SEND_HOUR) until an "
@@ -93,7 +94,8 @@ def layout(**_kwargs):
                         {"label": "Next scheduled digest", "value": "next"},
                         {"label": "Last 24 hours (what Send Digest Now sends)", "value": "24h"},
                     ]), md="auto"),
-                    dbc.Col(dbc.Switch(id="digest-preview-llm", label="Paragraphs by the local LLM", value=True),
+                    # Off until asked: with it on, every visit would cost one LLM call per teammate.
+                    dbc.Col(dbc.Switch(id="digest-preview-llm", label="Paragraphs by the local LLM", value=False),
                             md="auto"),
                     dbc.Col(dbc.Button("Refresh preview", id="digest-preview-refresh", size="sm", color="secondary",
                                        outline=True), md="auto"),
