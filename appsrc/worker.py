@@ -3,7 +3,9 @@
 `schedule` is only a ticker here (it keeps no state and does not catch exceptions): due times
 live in the database (`EmailAccount.last_sync_at`, `sync_requested_at`, `paused_until`), so a
 restart picks up where the last run stopped, and every step is guarded so one failure is logged
-and never kills the loop. SIGTERM sets a flag; running syncs stop at their next batch boundary.
+and never kills the loop. Periodic steps run on threads of their own (one run of each at a time),
+so a slow one — the digest waiting on the LLM or a mail server — never delays sync dispatch or
+a shutdown. SIGTERM sets a flag; running syncs stop at their next batch boundary.
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ class Worker:
         self._scheduler = schedule.Scheduler()
         self._scheduler.every(dispatch_every_s).seconds.do(self._guard, "sync dispatch", self.dispatch_syncs)
         self._scheduler.every(30).seconds.do(self._guard, "key watch", self.release_on_key_change)
-        for every_s, name, step in steps if steps is not None else default_steps(runtime):
-            self._scheduler.every(every_s).seconds.do(self._guard, name, step)
+        steps = steps if steps is not None else default_steps(runtime)
+        self._step_pool = ThreadPoolExecutor(max_workers=max(1, len(steps)), thread_name_prefix="step")
+        self._steps_running: dict[str, Future] = {}
+        for every_s, name, step in steps:
+            self._scheduler.every(every_s).seconds.do(self._start_step, name, step)
         runtime.mailbox_sync.should_stop = self.stop_event.is_set
 
     def _guard(self, name: str, step: Callable[[], object]) -> None:
@@ -46,6 +51,15 @@ class Worker:
                 step()
         except Exception:  # the loop must outlive any one failure
             log.exception("worker step %r failed; continuing", name)
+
+    def _start_step(self, name: str, step: Callable[[], object]) -> None:
+        """Run `step` on its own thread unless its previous run is still going (then skip a tick)."""
+        running = self._steps_running.get(name)
+        if running is not None and not running.done():
+            log.debug("worker step %r still running; skipping this tick", name)
+            return
+        if not self.stop_event.is_set():
+            self._steps_running[name] = self._step_pool.submit(self._guard, name, step)
 
     def dispatch_syncs(self) -> None:
         """Start a sync for every due mailbox that is not already syncing."""
@@ -85,6 +99,7 @@ class Worker:
             self.stop_event.wait(1.0)
         log.info("worker stopping: waiting for running syncs to reach a batch boundary")
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._step_pool.shutdown(wait=True, cancel_futures=True)
         log.info("worker stopped")
 
     def start_thread(self) -> threading.Thread:

@@ -52,6 +52,36 @@ def test_worker_syncs_due_mailboxes_and_survives_a_failing_step(runtime, sim, ca
     assert not thread.is_alive()
 
 
+def test_a_slow_step_never_holds_up_mailbox_sync_nor_runs_twice_at_once(runtime, sim):
+    """The digest can wait on the LLM or a mail server for many seconds: sync goes on meanwhile."""
+    import threading
+
+    sim.add_mailbox(ALICE)
+    add_user(ALICE, "Alice", runtime.clock.now())
+    release = threading.Event()
+    started = []
+
+    def slow():
+        started.append(time.monotonic())
+        release.wait(20)
+
+    worker = Worker(runtime, dispatch_every_s=0.2, steps=[(0.2, "slow step", slow)])
+    thread = worker.start_thread()
+    try:
+        assert wait_for(lambda: started)
+        sim.insert_message(ALICE, b"From: x@lp.example\r\nTo: alice@fund.example\r\nSubject: hi\r\n\r\nb\r\n")
+        EmailAccount.update(sync_requested_at=runtime.clock.now()).execute()
+        assert wait_for(lambda: EmailAccount.get(EmailAccount.address == ALICE).stored_count == 1, timeout=10)
+        assert len(started) == 1  # still blocked: the 0.2 s ticks did not start a second run
+        release.set()
+        assert wait_for(lambda: len(started) >= 2)
+    finally:
+        release.set()
+        worker.stop_event.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
 def test_a_mailbox_in_permanent_error_is_recorded_and_others_still_sync(runtime, sim):
     sim.add_mailbox(ALICE)
     sim.insert_message(ALICE, b"From: x@lp.example\r\nTo: alice@fund.example\r\nSubject: hi\r\n\r\nbody\r\n")
