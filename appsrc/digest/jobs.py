@@ -3,7 +3,9 @@
 A request records the attempt (`DigestRun`, pending) and returns its id at once; a daemon thread
 with its own database connection does the slow part (LLM, transport) and records the outcome on
 that row, which the caller polls. One job of each kind at a time: a second click while one is
-pending gets the running one back (`JobBusy`) instead of a second digest.
+pending gets the running one back (`JobBusy`) instead of a second digest. A pending row that no
+thread of this process is running was left by a web process that stopped mid-job: it is marked
+interrupted there and then, rather than blocking the button until the stale-row sweep.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from appsrc.digest.service import DigestService
+from appsrc.digest.service import INTERRUPTED, DigestService
 from appsrc.mail.mailer import active_admin_addresses
 from appsrc.mail.sanitize import sanitize_error
 from appsrc.store.db import database
@@ -47,8 +49,13 @@ class DigestJobs:
             busy = (DigestRun.select().where((DigestRun.kind == kind) & (DigestRun.status == "pending")
                                              & (DigestRun.created_at >= now - self.service.stale_after))
                     .order_by(DigestRun.id.desc()).first())
-            if busy is not None:
+            if busy is not None and busy.id in self._threads:
                 raise JobBusy(busy)
+            if busy is not None:
+                log.warning("digest %s job %s was left pending by a stopped process; marking it interrupted",
+                            kind, busy.id)
+                DigestRun.update(status="interrupted", error=INTERRUPTED, finished_at=now).where(
+                    (DigestRun.id == busy.id) & (DigestRun.status == "pending")).execute()
             run = mailer.record_attempt(kind, recipients=wanted, requested_by=requested_by)
             thread = threading.Thread(target=self._run, args=(run.id, kind, wanted), daemon=True,
                                       name=f"digest-{kind}-{run.id}")

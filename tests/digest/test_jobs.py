@@ -61,3 +61,16 @@ def test_a_failing_job_is_marked_failed_with_a_sanitized_error(fund, clock, smtp
     run = DigestRun.get_by_id(run.id)
     assert run.status == "failed" and "RuntimeError" in run.error and "hunter2" not in run.error
     assert smtp_server.received == []
+
+
+def test_a_job_left_pending_by_a_stopped_process_does_not_block_the_button(fund, clock, smtp_server, tls):
+    service = make_service(clock, [smtp_transport(smtp_server, tls)])
+    stopped = DigestJobs(service)
+    orphan = stopped.start("test")  # the web process that ran it...
+    assert stopped.wait(orphan.id, 10)
+    DigestRun.update(status="pending", finished_at=None).where(DigestRun.id == orphan.id).execute()
+    restarted = DigestJobs(service)  # ...has restarted: the row is pending, no thread runs it
+    run = restarted.start("test")
+    assert restarted.wait(run.id, 10) and DigestRun.get_by_id(run.id).status == "sent"
+    orphan = DigestRun.get_by_id(orphan.id)
+    assert orphan.status == "interrupted" and "whether it was delivered is unknown" in orphan.error
