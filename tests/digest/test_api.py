@@ -173,3 +173,26 @@ def test_a_canary_credential_never_appears_in_logs_responses_or_stored_errors(ap
     texts += [r.getMessage() + str(r.exc_info or "") for r in caplog.records if r.name != "mail.log"]
     texts += [r.error or "" for r in DigestRun.select()] + [str(e.detail) for e in AuditEvent.select()]
     assert texts and not [t for t in texts if CANARY in t]
+
+
+def test_a_canary_in_the_delegation_key_never_leaks_through_the_gmail_error_path(app, client, settings,
+                                                                                smtp_server, caplog):
+    """A key whose private key is garbage carrying the canary: Gmail delegation fails, SMTP
+    delivers, and the Gmail error noted on the run says what is wrong without quoting the key."""
+    import json
+
+    key_file = settings.dwd_key_file
+    key = json.loads(key_file.read_text())
+    key["private_key"] = f"-----BEGIN PRIVATE KEY-----\n{CANARY}{CANARY}\n-----END PRIVATE KEY-----\n"
+    key["private_key_id"] = CANARY
+    key_file.write_text(json.dumps(key))
+    caplog.set_level(logging.DEBUG)
+    responses = [client("post", "/api/admin/digest/test-email")]
+    run = finished(app, client, responses[0].get_json()["run"]["id"])
+    responses += [client("get", "/api/admin/digest/runs"), client("get", f"/api/admin/digest/runs/{run['id']}")]
+    assert (run["status"], run["transport"]) == ("sent", "smtp") and "gmail: " in run["error"]
+    assert "private key does not load" in run["error"] and len(smtp_server.received) == 1
+    texts = [r.get_data(as_text=True) for r in responses]
+    texts += [r.getMessage() + str(r.exc_info or "") for r in caplog.records if r.name != "mail.log"]
+    texts += [r.error or "" for r in DigestRun.select()] + [str(e.detail) for e in AuditEvent.select()]
+    assert texts and not [t for t in texts if CANARY in t]

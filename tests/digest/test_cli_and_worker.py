@@ -77,3 +77,27 @@ def test_worker_runs_the_digest_step_every_60_seconds(settings, sim, fund):
         assert [set(m.recipients) for m in sim.sent_messages()] == [set(ADMINS)]
     finally:
         runtime.close()
+
+
+def test_the_environment_reaches_the_digest(settings, sim, fund):
+    """CRM_DIGEST_SENDER, CRM_DIGEST_ENABLED / _SEND_HOUR and CRM_TIMEZONE, through Settings and
+    `build_digest_service`, to what the scheduler decides and whom Gmail sends as."""
+    from appsrc.digest.service import build_digest_service
+
+    for address in (*ADMINS, "digest@fund.example"):
+        sim.add_mailbox(address)
+    runtime = make_runtime(sim, settings.data_dir, CRM_TIMEZONE="Asia/Tokyo", CRM_DIGEST_SENDER="Digest@Fund.example",
+                           CRM_DIGEST_ENABLED="true", CRM_DIGEST_SEND_HOUR="0")
+    try:
+        service = build_digest_service(runtime)
+        assert service.policy().as_dict() == {"enabled": True, "send_hour": 0, "source": "environment"}
+        assert service.status()["timezone"] == "Asia/Tokyo"
+        run = service.maybe_send_digest()
+        assert (run.status, run.transport) == ("sent", "gmail")
+        assert [m.sender for m in sim.sent_messages()] == ["digest@fund.example"]
+        update_digest_policy({"enabled": False}, runtime.clock.now(), actor_label="test",
+                             env_enabled=service.env_enabled, env_send_hour=service.env_send_hour)
+        assert build_digest_service(runtime).policy().as_dict() == {"enabled": False, "send_hour": 0,
+                                                                     "source": "database"}
+    finally:
+        runtime.close()
