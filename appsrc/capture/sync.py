@@ -236,7 +236,7 @@ class MailboxSync:
         for fetched in remote.fetch_raw(ids):
             batch.failed.update(fetched.failed)
             for message in fetched.messages.values():
-                outcome = self.prepare(message, directory)
+                outcome = self._prepare_safely(message, directory)
                 if isinstance(outcome, store.Sighting):
                     batch.sightings.append(outcome)
                 else:
@@ -263,6 +263,17 @@ class MailboxSync:
         report.proposals += counts.proposals
         for _, reason, _ in batch.skipped:
             report.skipped_reasons[reason] = report.skipped_reasons.get(reason, 0) + 1
+
+    def _prepare_safely(self, message: dict, directory: Directory) -> store.Sighting | tuple[str, str, str]:
+        """`prepare`, but a message that trips a bug is skipped with the reason `error` (and
+        fetched again by a later full listing) instead of failing the batch: one odd email
+        must never stall a mailbox's cursor."""
+        try:
+            return self.prepare(message, directory)
+        except Exception as exc:
+            gmail_id = str(message.get("id", "?"))
+            log.exception("could not process message %s; recorded as skipped", gmail_id)
+            return gmail_id, "error", f"processing failed: {exc.__class__.__name__}"[:200]
 
     def prepare(self, message: dict, directory: Directory) -> store.Sighting | tuple[str, str, str]:
         """A fetched Gmail message as a sighting to store, or (gmail_id, reason, detail) to skip."""

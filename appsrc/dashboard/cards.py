@@ -19,7 +19,8 @@ STATE_HELP = {
     "disabled": "Sync is turned off for this mailbox.",
 }
 SKIP_LABELS = {"internal": "internal only", "excluded": "excluded", "unparseable": "unparseable",
-               "spam_trash_chat": "spam, trash or chat", "draft": "drafts", "gone": "deleted before fetch"}
+               "spam_trash_chat": "spam, trash or chat", "draft": "drafts", "gone": "deleted before fetch",
+               "error": "failed to process"}
 
 
 def mailbox_card(m: dict, *, allow_sync: bool, button_id=None) -> dbc.Card:

@@ -32,9 +32,9 @@ from appsrc.store.models import (
 )
 
 # Reasons a listed message is not stored. Those in RECONSIDER are fetched again if Gmail later
-# lists the message normally (e.g. it was taken out of the trash).
-SKIP_REASONS = ("internal", "excluded", "unparseable", "spam_trash_chat", "draft", "gone")
-RECONSIDER = ("spam_trash_chat",)
+# lists the message normally (taken out of the trash; a processing error after an upgrade).
+SKIP_REASONS = ("internal", "excluded", "unparseable", "spam_trash_chat", "draft", "gone", "error")
+RECONSIDER = ("spam_trash_chat", "error")
 MAX_KEY = 200
 
 
