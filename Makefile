@@ -2,6 +2,9 @@
 #   make run    create .venv, install, migrate, start the appliance on SQLite under ./data
 #   make test   install what the tests need (Python packages, Debian's chromium and
 #               chromium-driver, a PostgreSQL server), then run the whole suite
+# `make` alone builds and verifies the StartOS package, as in Start9's wrapper repos (the
+# manifest's `build: ["make"]`); it needs Docker and start-sdk, see the end of this file.
+.DEFAULT_GOAL := verify
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
