@@ -39,7 +39,9 @@ COPY start9/actions /opt/start9/actions
 COPY start9/health /opt/start9/health
 COPY start9/write-properties /opt/start9/write-properties
 
+# CRM_DEMO=off: the appliance never runs the developer demo (see docker_entrypoint.sh).
 ENV CRM_DATA_DIR=/data \
+    CRM_DEMO=off \
     CRM_HOST=0.0.0.0 \
     CRM_PORT=8050 \
     CRM_START9_DIR=/opt/start9 \

@@ -14,6 +14,10 @@ DATA="${CRM_DATA_DIR:-/data}"
 START9_DIR="${CRM_START9_DIR:-/opt/start9}"
 APP_USER="${CRM_APP_USER:-app}"
 export CRM_DATA_DIR="$DATA"
+# Demo mode (a simulated team on a database of its own) is a developer feature of `make run`:
+# the appliance always serves the real database, with or without a delegation key, so the admin
+# made by "Create Admin" can sign in. The image sets it too, for the actions and health checks.
+export CRM_DEMO=off
 umask 077
 
 log() { echo "entrypoint: $*" >&2; }
@@ -22,6 +26,15 @@ log() { echo "entrypoint: $*" >&2; }
 mkdir -p "$DATA/secrets" "$DATA/start9"
 chmod 700 "$DATA/secrets"
 chmod -R go-rwx "$DATA/secrets"
+
+# What StartOS's backup (compat duplicity) leaves out: one path or glob per line, relative to
+# the data root. Everything here is regenerated: the developer demo's own database (only made by
+# `python -m appsrc demo`), the properties file (rewritten at start and by the health check)
+# and interrupted atomic writes (.NAME.tmp-*, .NAME.lnk-*, *.tmp). Rewritten at every start, so
+# an update of the package updates the list.
+backupignore_tmp="$DATA/.backupignore.tmp-$$"
+printf '%s\n' demo start9/stats.yaml '**.tmp' '**.tmp-*' '**.lnk-*' > "$backupignore_tmp"
+mv -f "$backupignore_tmp" "$DATA/.backupignore"
 
 as_app=()
 if [ "$(id -u)" = 0 ] && app_uid=$(id -u "$APP_USER" 2>/dev/null); then
@@ -46,6 +59,17 @@ for field in host port security username password from; do
     fi
 done
 export CRM_DWD_KEY_FILE="${CRM_DWD_KEY_FILE:-$DATA/secrets/dwd/service_account.json}"
+# "Configure Digest" (settings/digest/*, not secrets) is read at start only: its result asks for
+# a restart. As with SMTP, a file wins over an inherited value; a field left empty has no file,
+# so the app's default applies (the image sets none of these).
+declare -A digest_env=([timezone]=CRM_TIMEZONE [llm-url]=CRM_LLM_URL [llm-model]=CRM_LLM_MODEL
+                       [sender]=CRM_DIGEST_SENDER)
+for field in "${!digest_env[@]}"; do
+    file="$DATA/settings/digest/$field"
+    if [ -f "$file" ]; then
+        export "${digest_env[$field]}=$(cat "$file")"
+    fi
+done
 # The fund's own domains are not exported: the app reads secrets/dwd/own_domains each time it
 # matches, so rerunning "Configure Gmail delegation" applies without a restart.
 

@@ -30,6 +30,14 @@ GMAIL_SCOPES = (
     "https://www.googleapis.com/auth/gmail.readonly",
     "https://www.googleapis.com/auth/gmail.compose",
 )
+# The `configure-digest` action's files under settings/digest/ and the variables the entrypoint
+# exports from them. Not secrets, so they live outside secrets/ (Properties shows them).
+DIGEST_SETTINGS = {
+    "timezone": "CRM_TIMEZONE",
+    "llm-url": "CRM_LLM_URL",
+    "llm-model": "CRM_LLM_MODEL",
+    "sender": "CRM_DIGEST_SENDER",
+}
 
 # Inside a secret set directory: `.current` points at the live generation, and each field is a
 # symlink `<field> -> .current/<field>`, so readers keep using plain paths such as
@@ -50,6 +58,15 @@ def data_dir() -> Path:
 
 def secrets_dir(root: Path | None = None) -> Path:
     return (root or data_dir()) / "secrets"
+
+
+def digest_settings_dir(root: Path | None = None) -> Path:
+    return (root or data_dir()) / "settings" / "digest"
+
+
+def dwd_key_configured(root: Path | None = None) -> bool:
+    """Whether "Configure Gmail Delegation" has stored a key (a dangling link means unset)."""
+    return (secrets_dir(root) / "dwd" / DWD_KEY_FILE).is_file()
 
 
 def data_owner(root: Path | None = None) -> tuple[int, int]:
@@ -389,6 +406,11 @@ def build_properties(status: Mapping[str, Any] | None, root: Path | None = None)
             "Launch UI, or the LAN (https) and Tor addresses on this service's Interfaces page",
             f"The admin dashboard (port {port} inside the service). Sign in with the account "
             "made by the Create Admin action."),
+        "Gmail capture": _prop(
+            "Live Gmail capture" if dwd_key_configured(root)
+            else "Not configured: run the Configure Gmail Delegation action",
+            "Team mailboxes are captured through Google Workspace domain-wide delegation once "
+            "its key is stored; until then each mailbox shows what is missing."),
     }
     if status is None:
         data["Mailboxes syncing"] = _prop("unknown (status unavailable)",
@@ -398,9 +420,6 @@ def build_properties(status: Mapping[str, Any] | None, root: Path | None = None)
         total, syncing = status.get("mailboxes_total", 0), status.get("mailboxes_syncing", 0)
         errors = status.get("mailboxes_in_error") or []
         permanent = [e for e in errors if isinstance(e, dict) and e.get("kind") == "permanent"]
-        data["Mode"] = _prop(
-            "Demo (simulated mailboxes)" if status.get("demo") else "Live Gmail capture",
-            "Demo mode runs until a delegation key is configured.")
         data["Mailboxes syncing"] = _prop(
             f"{syncing} of {total}", "Team mailboxes whose Gmail is being captured.")
         data["Mailboxes needing a fix"] = _prop(
@@ -414,6 +433,9 @@ def build_properties(status: Mapping[str, Any] | None, root: Path | None = None)
         "(Configure Gmail Delegation action).", copyable=True)
     data["Digest SMTP"] = _prop(_smtp_summary(root), "The SMTP fallback for the digest "
                                 "(Configure Digest SMTP action); Gmail delegation is preferred.")
+    data["Digest settings"] = _prop(_digest_summary(root), "Time zone, local LLM server and "
+                                    "sender of the digest (Configure Digest action), as saved; "
+                                    "the service applies them when it starts.")
     return {"version": 2, "data": data}
 
 
@@ -447,6 +469,16 @@ def _smtp_summary(root: Path) -> str:
     port = read_secret(smtp / "port") or "?"
     security = read_secret(smtp / "security") or "?"
     return f"{host}:{port} ({security})"
+
+
+def _digest_summary(root: Path) -> str:
+    directory = digest_settings_dir(root)
+    saved = {name: (read_secret(directory / name) or "").strip() for name in DIGEST_SETTINGS}
+    llm = saved["llm-url"] or "none"
+    if saved["llm-url"] and saved["llm-model"]:
+        llm += f" (model {saved['llm-model']})"
+    sender = saved["sender"] or "the first active admin"
+    return f"time zone {saved['timezone'] or 'UTC'}; local LLM {llm}; sent from {sender}"
 
 
 def write_properties(status: Mapping[str, Any] | None, root: Path | None = None) -> bool:

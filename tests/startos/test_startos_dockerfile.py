@@ -108,6 +108,9 @@ def test_the_environment_the_scripts_expect():
     assert env["CRM_DATA_DIR"] == "/data" and env["CRM_HOST"] == "0.0.0.0"
     assert env["CRM_PORT"] == "8050" and env["CRM_APP_USER"] == "app"
     assert env["CRM_START9_DIR"] == "/opt/start9"
+    # Actions and health checks run beside the entrypoint (a fresh container, or `exec` into
+    # the running one) and see only the image's environment: the appliance is never the demo.
+    assert env["CRM_DEMO"] == "off"
     entry = [r for k, r in instructions() if k == "ENTRYPOINT"]
     assert entry == ['["/usr/local/bin/docker_entrypoint.sh"]']
 
@@ -173,10 +176,13 @@ def test_dockerignore_keeps_everything_else_out(path):
     assert not dockerignore_allows(path)
 
 
-def test_the_makefile_builds_both_architectures_and_packs():
+@pytest.mark.parametrize("goal", [[], ["verify"]])
+def test_the_makefile_builds_both_architectures_and_packs(goal):
+    """`make` alone is what the manifest's `build: ["make"]` runs: it builds the package."""
     if not shutil.which("make"):
         pytest.skip("make is not installed")
-    proc = subprocess.run(["make", "-n", "verify"], cwd=REPO, capture_output=True, text=True,
+    assert yaml_build() == ["make"]
+    proc = subprocess.run(["make", "-n", *goal], cwd=REPO, capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -186,3 +192,24 @@ def test_the_makefile_builds_both_architectures_and_packs():
         assert f"dest=docker-images/{arch}.tar" in out
     assert out.count("docker buildx build") == 2  # one build per architecture, not four
     assert "start-sdk pack" in out and "start-sdk verify s9pk ir-mail-desk.s9pk" in out
+
+
+def yaml_build() -> list[str]:
+    import yaml
+
+    return yaml.safe_load((REPO / "manifest.yaml").read_text())["build"]
+
+
+@pytest.mark.parametrize("goal, expected", [
+    ("run", ["-m appsrc migrate", "-m appsrc serve"]),
+    ("test", ["-m pytest"]),
+])
+def test_the_developer_targets_are_unchanged(goal, expected):
+    if not shutil.which("make"):
+        pytest.skip("make is not installed")
+    proc = subprocess.run(["make", "-n", goal], cwd=REPO, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    for words in expected:
+        assert words in proc.stdout
+    assert "docker" not in proc.stdout and "start-sdk" not in proc.stdout

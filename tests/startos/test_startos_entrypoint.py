@@ -3,7 +3,10 @@ server: exported settings, real migrations, permissions, properties, and the pri
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -15,12 +18,16 @@ import pytest
 import yaml
 
 import startos_support as support
-from startos_helpers import HEALTH, REPO, real_cli_missing, run_script, script_env
+from startos_helpers import (
+    ACTIONS, HEALTH, REPO, ActionRun, real_cli_missing, run_script, script_env,
+)
 
 ENTRYPOINT = REPO / "docker_entrypoint.sh"
 NO_SUCH_USER = "crm-test-no-such-user"  # so the run never drops privileges by accident
 SMTP = {"host": "smtp.fund.com", "port": "587", "security": "starttls",
         "username": "ir-desk@fund.com", "password": "pa$$ word 'quoted'", "from": "IR <ir@fund.com>"}
+DIGEST = {"timezone": "America/Argentina/Buenos_Aires", "llm-url": "http://llm.fund.lan:8000",
+          "llm-model": "llama-3.1 8b 'instruct'", "sender": "ir-desk@fund.com"}
 
 
 def free_port() -> int:
@@ -53,7 +60,11 @@ def test_prepares_exports_migrates_and_writes_properties(data_dir):
     (data_dir / "secrets" / "stray").write_text("x")
     (data_dir / "secrets" / "stray").chmod(0o644)
 
-    proc = entrypoint(data_dir, "env", "-0", SMTP_HOST="stale.example.com")
+    support.write_secret_set(support.digest_settings_dir(data_dir), DIGEST,
+                             support.DIGEST_SETTINGS, root=data_dir)
+
+    proc = entrypoint(data_dir, "env", "-0", SMTP_HOST="stale.example.com",
+                      CRM_TIMEZONE="Europe/Paris", CRM_DEMO="auto")
     assert proc.returncode == 0, proc.stderr
     env = exported(proc.stdout)
 
@@ -64,6 +75,13 @@ def test_prepares_exports_migrates_and_writes_properties(data_dir):
     assert env["CRM_DWD_KEY_FILE"] == str(data_dir / "secrets" / "dwd" / "service_account.json")
     assert "CRM_OWN_DOMAINS" not in env  # read live from secrets/dwd/own_domains by the app
     assert env["CRM_DATA_DIR"] == str(data_dir)
+    # "Configure Digest": the files win over an inherited value, as for SMTP.
+    assert {k: env[k] for k in ("CRM_TIMEZONE", "CRM_LLM_URL", "CRM_LLM_MODEL",
+                                "CRM_DIGEST_SENDER")} == {
+        "CRM_TIMEZONE": "America/Argentina/Buenos_Aires", "CRM_LLM_URL": "http://llm.fund.lan:8000",
+        "CRM_LLM_MODEL": "llama-3.1 8b 'instruct'", "CRM_DIGEST_SENDER": "ir-desk@fund.com"}
+    # The packaged appliance never runs the developer demo, whatever it inherits.
+    assert env["CRM_DEMO"] == "off"
 
     with sqlite3.connect(data_dir / "crm.sqlite3") as db:
         versions = [row[0] for row in db.execute("SELECT version FROM schema_migration")]
@@ -81,11 +99,61 @@ def test_prepares_exports_migrates_and_writes_properties(data_dir):
         assert entry["type"] == "string" and isinstance(entry["value"], str)
         assert {"description", "copyable", "qr", "masked"} <= set(entry)
     assert properties["data"]["Digest SMTP"]["value"] == "smtp.fund.com:587 (starttls)"
-    # From the real `appsrc status --json` of the freshly migrated database (no key: demo).
+    # From the real `appsrc status --json` of the freshly migrated real database (no key yet).
     assert properties["data"]["Mailboxes syncing"]["value"] == "0 of 0"
-    assert properties["data"]["Mode"]["value"] == "Demo (simulated mailboxes)"
+    assert properties["data"]["Gmail capture"]["value"] == \
+        "Not configured: run the Configure Gmail Delegation action"
+    assert properties["data"]["Digest settings"]["value"].startswith(
+        "time zone America/Argentina/Buenos_Aires; local LLM http://llm.fund.lan:8000")
+    assert not (data_dir / "demo").exists()
     assert SMTP["password"] not in properties_file.read_text()
     assert SMTP["password"] not in proc.stderr
+
+
+def test_digest_settings_left_empty_keep_the_app_defaults(data_dir):
+    support.write_secret_set(support.digest_settings_dir(data_dir), {"timezone": "Asia/Tokyo"},
+                             support.DIGEST_SETTINGS, root=data_dir)
+    proc = entrypoint(data_dir, "env", "-0")
+    assert proc.returncode == 0, proc.stderr
+    env = exported(proc.stdout)
+    assert env["CRM_TIMEZONE"] == "Asia/Tokyo"
+    assert not {"CRM_LLM_URL", "CRM_LLM_MODEL", "CRM_DIGEST_SENDER"} & set(env)
+
+
+def test_the_backup_leaves_out_only_what_is_regenerated(data_dir):
+    """compat's duplicity reads /data/.backupignore: one pattern a line, relative to the data
+    root, each becoming `--exclude=/data/<line>` (duplicity globs: `*` stays within a folder,
+    `**` crosses folders). Checked here with duplicity's glob rules on the files the app keeps."""
+    (data_dir / "demo").mkdir(mode=0o700)
+    (data_dir / "demo" / "crm.sqlite3").write_text("the developer demo's own database")
+    proc = entrypoint(data_dir, "true")
+    assert proc.returncode == 0, proc.stderr
+
+    ignore = data_dir / ".backupignore"
+    lines = ignore.read_text().splitlines()
+    assert lines == ["demo", "start9/stats.yaml", "**.tmp", "**.tmp-*", "**.lnk-*"]
+    assert not list(data_dir.glob(".backupignore.tmp-*"))  # written atomically
+
+    def excluded(relative: str) -> bool:
+        path = f"/data/{relative}"
+        for line in lines:
+            pattern = re.escape(f"/data/{line}").replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
+            if re.fullmatch(pattern + "(/.*)?", path):
+                return True
+        return False
+
+    for regenerated in ("demo", "demo/crm.sqlite3", "start9/stats.yaml",
+                        "secrets/smtp/.password.tmp-12-34", "settings/digest/.current.lnk-5-6",
+                        "start9/.stats.yaml.tmp-7-8", "secrets/flask_secret_key.tmp",
+                        ".backupignore.tmp-99"):
+        assert excluded(regenerated), regenerated
+    kept = ["crm.sqlite3", "crm.sqlite3-wal", "secrets/flask_secret_key",
+            "secrets/smtp/.current", "secrets/smtp/.gen-1-2/password", "secrets/smtp/password",
+            "secrets/dwd/service_account.json", "settings/digest/timezone", ".backupignore"]
+    kept += [str(p.relative_to(data_dir)) for p in data_dir.rglob("*")
+             if not str(p.relative_to(data_dir)).startswith(("demo", "start9/stats.yaml"))]
+    for path in kept:
+        assert not excluded(path), path
 
 
 def test_a_fresh_volume_serves_under_tini_with_preset_domains_kept(data_dir, tmp_path):
@@ -171,20 +239,15 @@ def test_the_entrypoint_is_strict_bash():
         subprocess.run(["shellcheck", str(ENTRYPOINT)], check=True)
 
 
-@real_cli_missing("serve")
-def test_the_service_starts_answers_its_health_check_and_stops_on_sigterm(data_dir):
-    """The whole start path: entrypoint, migrations, the real server on /healthz, the web-ui
-    health check green, SIGTERM (what StartOS sends through tini) ending it cleanly.
-
-    Demo mode is off: with no key the service otherwise seeds the bundled demo data.
-    """
+@contextlib.contextmanager
+def running_service(data_dir: Path, env: dict[str, str]):
+    """The entrypoint serving on env's CRM_PORT until /healthz answers; the base URL is
+    yielded. On exit SIGTERM (what StartOS sends through tini) must end it cleanly."""
     import signal
     import time
     import urllib.request
 
-    port = free_port()
-    env = script_env(data_dir, CRM_APP_USER=NO_SUCH_USER, CRM_PORT=str(port),
-                     CRM_HOST="127.0.0.1", CRM_DEMO="off")
+    base = f"http://127.0.0.1:{env['CRM_PORT']}"
     log = data_dir.parent / "serve.log"  # a file, not a pipe nobody drains while it runs
     with log.open("w") as out:
         server = subprocess.Popen([str(ENTRYPOINT), "python", "-m", "appsrc", "serve"], env=env,
@@ -193,16 +256,108 @@ def test_the_service_starts_answers_its_health_check_and_stops_on_sigterm(data_d
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and server.poll() is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
                     break
             except OSError:
                 time.sleep(0.2)
         assert server.poll() is None, log.read_text()
-        check = run_script(HEALTH / "web-ui", env, stdin="120000")
-        assert check.returncode == 0, check.stderr
+        yield base
         server.send_signal(signal.SIGTERM)  # the entrypoint exec'd the server: same pid
         assert server.wait(timeout=15) == 0, log.read_text()
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def service_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """What the service inherits, CRM_DEMO=auto included: the entrypoint must turn it off."""
+    return script_env(data_dir, CRM_APP_USER=NO_SUCH_USER, CRM_PORT=str(free_port()),
+                      CRM_HOST="127.0.0.1", CRM_DEMO="auto", **extra)
+
+
+@real_cli_missing("serve")
+def test_the_service_starts_answers_its_health_check_and_stops_on_sigterm(data_dir):
+    """The whole start path: entrypoint, migrations, the real server on /healthz, the web-ui
+    health check green, SIGTERM ending it cleanly; with no key, still on the real database."""
+    env = service_env(data_dir)
+    with running_service(data_dir, env):
+        check = run_script(HEALTH / "web-ui", env, stdin="120000")
+        assert check.returncode == 0, check.stderr
+        assert not (data_dir / "demo").exists()
+
+
+def wait_for(predicate, timeout: float = 30.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    return predicate()
+
+
+def sign_in(http, base: str, email: str, password: str):
+    page = http.get(f"{base}/login", timeout=10)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return http.post(f"{base}/login", data={"email": email, "password": password,
+                                             "csrf_token": token},
+                     allow_redirects=False, timeout=10)
+
+
+@real_cli_missing("serve")
+def test_a_fresh_install_admin_signs_in_and_capture_starts_once_the_key_is_stored(
+        data_dir, sim, tmp_path):
+    """The set-up as an admin does it on StartOS, with no key at first: Create Admin's password
+    signs in (the dashboard serves the real database, never the demo's), the admin's mailbox
+    says delegation is not configured and how to fix it, then "Configure Gmail Delegation"
+    runs beside the running service and capture starts without a restart."""
+    import requests
+
+    admin = "alice@fund.com"
+    sim.add_mailbox(admin)
+    sim.insert_message(admin, b"From: jane@acme-pension.com\r\nTo: alice@fund.com\r\n"
+                              b"Subject: Q3 capital call\r\n\r\nPlease confirm.\r\n")
+    env = service_env(data_dir, CRM_GMAIL_API_ENDPOINT=sim.url)
+
+    created = ActionRun(run_script(ACTIONS / "create-admin", env,
+                                   stdin=json.dumps({"email": admin, "name": "Alice"})))
+    password = created.output()["value"]
+
+    with running_service(data_dir, env) as base:
+        http = requests.Session()
+        assert sign_in(http, base, admin, password + "x").status_code == 401
+        signed_in = sign_in(http, base, admin, password)
+        assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/"
+        assert http.get(f"{base}/", allow_redirects=False, timeout=30).status_code == 200
+        assert not (data_dir / "demo").exists()
+
+        def mailbox() -> dict:
+            response = http.get(f"{base}/api/mailboxes", timeout=10)
+            assert response.status_code == 200, response.text
+            (box,) = [m for m in response.json()["items"] if m["address"] == admin]
+            return box
+
+        box = wait_for(lambda: mailbox()["last_error"] and mailbox())
+        assert box and "no service-account key" in box["last_error"], box
+        assert box["last_error_kind"] == "permanent"
+        assert "Configure Gmail delegation" in box["last_error_fix"]
+        check = run_script(HEALTH / "capture", env, stdin="120000")
+        assert check.returncode == 1 and "Gmail delegation is not configured" in check.stderr
+
+        key = sim.make_service_account_key(str(tmp_path / "downloaded-key.json"))
+        stored = ActionRun(run_script(
+            ACTIONS / "configure-gmail-delegation", env,
+            stdin=json.dumps({"service-account-json": json.dumps(key), "own-domains": "fund.com"})))
+        assert "No restart is needed" in stored.output()["message"]
+
+        sync_now = http.post(f"{base}/api/mailboxes/{box['id']}/sync",
+                             headers={"X-CSRFToken": http.cookies["_csrf_token"]}, timeout=10)
+        assert sync_now.status_code == 202, sync_now.text
+        box = wait_for(lambda: mailbox()["stored"] == 1 and mailbox())
+        assert box and box["last_error"] is None, box
+        check = run_script(HEALTH / "capture", env, stdin="120000")
+        assert check.returncode == 0, check.stderr
+        assert sim.calls(method="users.messages.get", user=admin)

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
+import startos_support as support
 from startos_helpers import HEALTH, real_cli_missing, run_script, script_env
 
 
@@ -96,7 +97,16 @@ def status(**changes):
     return value
 
 
-def capture_check(fake_appsrc, data_dir, elapsed_ms="120000"):
+def store_key(data_dir) -> None:
+    """What "Configure Gmail Delegation" leaves: the check only asks whether a key is stored."""
+    support.write_secret_set(data_dir / "secrets" / "dwd",
+                             {support.DWD_KEY_FILE: '{"type": "service_account"}'},
+                             support.DWD_FIELDS, root=data_dir)
+
+
+def capture_check(fake_appsrc, data_dir, elapsed_ms="120000", *, key=True):
+    if key:
+        store_key(data_dir)
     return run_script(HEALTH / "capture", fake_appsrc.env(data_dir), stdin=elapsed_ms)
 
 
@@ -128,18 +138,37 @@ def test_capture_permanent_error_fails_with_the_fix(fake_appsrc, data_dir):
     assert proc.stderr.splitlines() == [
         "1 of 3 mailboxes stopped:",
         "carol@fund.com: unauthorized_client Fix: Grant both scopes in the Google Admin console.",
+        "Once fixed, 'Sync now' on the dashboard's Mailboxes page retries a mailbox at once "
+        "(otherwise within the hour).",
     ]
 
 
-@pytest.mark.parametrize("changes, words", [
-    ({"demo": True}, "Demo mode"),
-    ({"mailboxes_total": 0, "mailboxes_syncing": 0}, "No team mailboxes yet"),
-])
-def test_capture_not_yet_capturing_real_mail_fails_with_the_next_step(fake_appsrc, data_dir,
-                                                                      changes, words):
-    fake_appsrc.answer("status", "--json", json_out=status(**changes))
+def test_capture_without_a_delegation_key_fails_with_the_action_to_run(fake_appsrc, data_dir):
+    fake_appsrc.answer("status", "--json", json_out=status())
+    proc = capture_check(fake_appsrc, data_dir, key=False)
+    assert proc.returncode == 1
+    assert "Gmail delegation is not configured" in proc.stderr
+    assert "'Configure Gmail Delegation' action" in proc.stderr
+    assert "without a restart" in proc.stderr
+    props = yaml.safe_load((data_dir / "start9" / "stats.yaml").read_text())["data"]
+    assert props["Gmail capture"]["value"] == \
+        "Not configured: run the Configure Gmail Delegation action"
+
+
+def test_capture_a_dangling_key_link_is_no_key(fake_appsrc, data_dir):
+    """Each secret-set field is a link into the live generation; unset, it dangles."""
+    support.write_secret_set(data_dir / "secrets" / "dwd", {support.DWD_DOMAINS_FILE: "fund.com"},
+                             support.DWD_FIELDS, root=data_dir)
+    assert (data_dir / "secrets" / "dwd" / support.DWD_KEY_FILE).is_symlink()
+    fake_appsrc.answer("status", "--json", json_out=status())
+    proc = capture_check(fake_appsrc, data_dir, key=False)
+    assert proc.returncode == 1 and "Gmail delegation is not configured" in proc.stderr
+
+
+def test_capture_without_mailboxes_fails_with_the_next_step(fake_appsrc, data_dir):
+    fake_appsrc.answer("status", "--json", json_out=status(mailboxes_total=0, mailboxes_syncing=0))
     proc = capture_check(fake_appsrc, data_dir)
-    assert proc.returncode == 1 and words in proc.stderr
+    assert proc.returncode == 1 and "No team mailboxes yet" in proc.stderr
 
 
 @pytest.mark.parametrize("answer", [
@@ -156,14 +185,18 @@ def test_capture_status_unreadable(fake_appsrc, data_dir, answer):
 
 @real_cli_missing("status")
 def test_capture_end_to_end_with_the_real_status(data_dir):
-    """A migrated database with no delegation key: the real app is in demo mode."""
+    """A migrated database with no delegation key, in the image's environment (CRM_DEMO=off):
+    the real status is the real database's, and the check names the action to run."""
     import subprocess
     import sys
 
-    env = script_env(data_dir)
+    env = script_env(data_dir, CRM_DEMO="off")
     subprocess.run([sys.executable, "-m", "appsrc", "migrate"], env=env, check=True,
                    capture_output=True)
+    status_json = subprocess.run([sys.executable, "-m", "appsrc", "status", "--json"], env=env,
+                                 check=True, capture_output=True, text=True).stdout
+    assert json.loads(status_json)["demo"] is False
     proc = run_script(HEALTH / "capture", env, stdin="120000")
-    assert proc.returncode == 1 and "Demo mode" in proc.stderr
+    assert proc.returncode == 1 and "Gmail delegation is not configured" in proc.stderr
     props = yaml.safe_load((data_dir / "start9" / "stats.yaml").read_text())["data"]
     assert props["Mailboxes syncing"]["value"] == "0 of 0"

@@ -159,11 +159,20 @@ def test_health_checks():
 
 # --- interfaces ---------------------------------------------------------------------------------
 
+# StartOS 0.3.5's Interface, TorConfig and LanPortConfig (net/interface.rs): nothing else.
+INTERFACE_REQUIRED = {"name", "description", "ui", "protocols"}
+INTERFACE_OPTIONAL = {"tor-config", "lan-config"}
+
+
 def test_interfaces():
     for interface in MANIFEST["interfaces"].values():
-        assert {"name", "description", "ui", "protocols"} <= set(interface)
+        keys = set(interface)
+        assert INTERFACE_REQUIRED <= keys, INTERFACE_REQUIRED - keys
+        assert keys <= INTERFACE_REQUIRED | INTERFACE_OPTIONAL, keys - INTERFACE_REQUIRED - INTERFACE_OPTIONAL
+        assert isinstance(interface["ui"], bool)
         protocols = set(interface["protocols"])
         if "tor-config" in interface:
+            assert set(interface["tor-config"]) == {"port-mapping"}
             assert "tcp" in protocols
             for external, internal in interface["tor-config"]["port-mapping"].items():
                 assert isinstance(external, int) and isinstance(internal, str)
@@ -172,6 +181,7 @@ def test_interfaces():
             assert "http" in protocols
             for external, lan in interface["lan-config"].items():
                 assert isinstance(external, int)
+                assert set(lan) == {"ssl", "internal"}, set(lan)
                 assert isinstance(lan["internal"], int) and lan["internal"] == APP_PORT
                 assert isinstance(lan["ssl"], bool)
         if interface["ui"]:
@@ -186,10 +196,22 @@ def test_interfaces():
 EXPECTED_INPUTS = {
     "create-admin": {"email", "name"},
     "configure-gmail-delegation": {"service-account-json", "own-domains"},
+    "configure-digest": {"timezone", "llm-url", "llm-model", "sender"},
     "configure-digest-smtp": {"host", "port", "security", "username", "password", "from"},
     "check-gmail-delegation": set(),
 }
 SECRET_FIELDS = {"password", "service-account-json"}
+# The keys each input-spec field type may have, from StartOS 0.3.5's ValueSpecAny
+# (config/spec.rs): every type has name/description/warning (WithDescription), plus these.
+# An unknown key only warns at pack time, so a typo (`textaera`) would silently do nothing.
+FIELD_KEYS = {
+    "string": {"default", "nullable", "pattern", "pattern-description", "textarea", "copyable",
+               "masked", "placeholder"},
+    "number": {"default", "nullable", "range", "integral", "units", "placeholder"},
+    "boolean": {"default"},
+    "enum": {"default", "values", "value-names"},
+}
+COMMON_FIELD_KEYS = {"type", "name", "description", "warning"}
 RUST_REGEX_UNSUPPORTED = re.compile(r"\(\?[=!<]|\\[1-9]")  # lookaround, backreferences
 
 
@@ -224,6 +246,10 @@ def test_input_spec_fields(action_id):
     for key, value in spec.items():
         assert value["type"] in {"string", "number", "boolean", "enum", "list", "object",
                                  "union", "pointer"}
+        # list/object/union/pointer are not used here: add their key sets before using one.
+        assert value["type"] in FIELD_KEYS, f"{key}: no key set for type {value['type']}"
+        unknown = set(value) - COMMON_FIELD_KEYS - FIELD_KEYS[value["type"]]
+        assert not unknown, f"{key}: unknown keys {sorted(unknown)} (a typo is silently ignored)"
         assert value["name"]
         if value["type"] in {"string", "number"}:
             assert isinstance(value["nullable"], bool), key
@@ -238,10 +264,18 @@ def test_input_spec_fields(action_id):
         if "pattern" in value:
             re.compile(value["pattern"])
             assert not RUST_REGEX_UNSUPPORTED.search(value["pattern"])
-        for flag in ("masked", "textarea", "copyable"):
+        for flag in ("masked", "textarea", "copyable", "integral"):
             assert isinstance(value.get(flag, False), bool)
+        if value["type"] == "string" and "default" in value:
+            assert isinstance(value["default"], str)
         if key in SECRET_FIELDS:
             assert value.get("masked") is True, f"{key} is a secret: mask it"
+
+
+def test_the_service_account_key_field_is_a_masked_textarea():
+    key = MANIFEST["actions"]["configure-gmail-delegation"]["input-spec"]["service-account-json"]
+    assert key["type"] == "string"
+    assert key["textarea"] is True and key["masked"] is True
 
 
 def test_input_patterns_accept_what_the_scripts_accept():
@@ -250,6 +284,15 @@ def test_input_patterns_accept_what_the_scripts_accept():
         assert re.match(smtp["host"]["pattern"], host)
     email = MANIFEST["actions"]["create-admin"]["input-spec"]["email"]["pattern"]
     assert re.match(email, "alice@fund.com") and not re.match(email, "alice")
+    digest = MANIFEST["actions"]["configure-digest"]["input-spec"]
+    for zone in ("UTC", "Europe/London", "America/Argentina/Buenos_Aires", "Etc/GMT+5",
+                 "America/Port-au-Prince"):
+        assert re.match(digest["timezone"]["pattern"], zone), zone
+    assert re.match(digest["timezone"]["pattern"], digest["timezone"]["default"])
+    for url in ("http://llm.fund.lan:8000", "https://10.0.0.7/v1", "http://[fd00::7]:8080"):
+        assert re.match(digest["llm-url"]["pattern"], url), url
+    assert not re.match(digest["llm-url"]["pattern"], "llm.fund.lan:8000")
+    assert re.match(digest["sender"]["pattern"], "ir-desk@fund.com")
 
 
 def test_the_smtp_security_choices_are_the_scripts():
@@ -328,6 +371,15 @@ def test_instructions_cover_the_setup():
     assert ",".join(support.GMAIL_SCOPES) in text
     assert "investor,domains,graveyard,contact_name,contact_email" in text
     for action in MANIFEST["actions"].values():
-        assert action["name"] in text, action["name"]
-    for words in ("Client ID", "Users", "Digest", "demo mode", "python -m appsrc users add"):
+        # "Configure Digest" is also inside "Configure Digest SMTP": match the bold name.
+        assert f"**Actions > {action['name']}**" in text, action["name"]
+    for words in ("Client ID", "Users", "Digest", "Sync now", "python -m appsrc users add"):
         assert words in text, words
+    # The package never runs the developer demo (CRM_DEMO=off): the guide must not promise it.
+    assert "demo" not in text.lower()
+
+
+def test_the_start_alert_matches_the_appliance():
+    start = MANIFEST["alerts"]["start"]
+    assert "demo" not in start.lower()
+    assert "Configure Digest" in start

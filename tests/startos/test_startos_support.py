@@ -185,7 +185,7 @@ def test_properties_show_status_and_settings_but_no_secret(data_dir, service_acc
     data = json.loads(text)["data"]
     assert data["Mailboxes syncing"]["value"] == "3 of 4"
     assert data["Mailboxes needing a fix"]["value"] == "1"
-    assert data["Mode"]["value"] == "Live Gmail capture"
+    assert data["Gmail capture"]["value"] == "Live Gmail capture"
     assert data["Last digest"]["value"] == "none yet"
     assert data["Digest SMTP"]["value"] == "smtp.fund.com:465 (ssl)"
     assert data["Delegation client ID"] == {
@@ -203,6 +203,21 @@ def test_properties_without_a_status(data_dir):
     assert data["Mailboxes syncing"]["value"].startswith("unknown")
     assert data["Digest SMTP"]["value"] == "not configured"
     assert data["Delegation client ID"]["value"] == "not configured"
+    assert data["Gmail capture"]["value"] == \
+        "Not configured: run the Configure Gmail Delegation action"
+    assert data["Digest settings"]["value"] == \
+        "time zone UTC; local LLM none; sent from the first active admin"
+
+
+def test_properties_show_the_saved_digest_settings(data_dir):
+    support.write_secret_set(support.digest_settings_dir(data_dir),
+                             {"timezone": "Europe/London", "llm-url": "http://llm.fund.lan:8000",
+                              "llm-model": "llama3", "sender": "ir@fund.com"},
+                             support.DIGEST_SETTINGS, root=data_dir)
+    data = support.build_properties(None, root=data_dir)["data"]
+    assert data["Digest settings"]["value"] == ("time zone Europe/London; local LLM "
+                                                "http://llm.fund.lan:8000 (model llama3); "
+                                                "sent from ir@fund.com")
 
 
 @pytest.mark.parametrize("stdin, grace", [("0", True), ("59999", True), ("60000", False),
