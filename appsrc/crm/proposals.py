@@ -14,13 +14,14 @@ proposal that cannot be decided (unknown, already decided) leaves every other on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from appsrc.crm import audit
 from appsrc.crm.validation import ValidationError
 from appsrc.store.db import database
+from appsrc.store.queries import MAX_ID, is_row_id
 from appsrc.store.models import (
     Activity,
     ActivityProposal,
@@ -57,11 +58,13 @@ class Decision:
                 "contacts_created": self.contacts_created}
 
 
-def _clean_ids(ids: Iterable) -> list[int]:
-    try:
-        cleaned = list(dict.fromkeys(int(i) for i in ids))
-    except (TypeError, ValueError):
-        raise ValidationError("ids must be a list of proposal ids", field="ids") from None
+def _clean_ids(ids) -> list[int]:
+    """Integers only: a coerced 1.5, True or "1" would decide proposal 1 nobody chose."""
+    given = list(ids) if isinstance(ids, (list, tuple, set)) else None
+    if given is None or not all(is_row_id(i) for i in given):
+        raise ValidationError(f"ids must be a list of proposal ids (whole numbers from 1 to {MAX_ID})",
+                              field="ids")
+    cleaned = list(dict.fromkeys(given))
     if not cleaned:
         raise ValidationError("no proposal ids given", field="ids")
     if len(cleaned) > MAX_BULK:
@@ -80,8 +83,8 @@ def _pending(ids: Sequence[int]) -> list[ActivityProposal]:
     return [rows[i] for i in ids]
 
 
-def approve(ids: Iterable[int] | int, actor: User, now: datetime, *, contact_names: dict[int, str] | None = None,
-            actor_label: str = "") -> Decision:
+def approve(ids: Sequence[int] | set[int] | int, actor: User, now: datetime, *,
+            contact_names: dict[int, str] | None = None, actor_label: str = "") -> Decision:
     """Approve pending proposals; `contact_names` names the contacts created for `address:` ones."""
     ids = _clean_ids([ids] if isinstance(ids, int) else ids)
     decision = Decision()
@@ -92,7 +95,7 @@ def approve(ids: Iterable[int] | int, actor: User, now: datetime, *, contact_nam
     return decision
 
 
-def reject(ids: Iterable[int] | int, actor: User, now: datetime, *, actor_label: str = "") -> Decision:
+def reject(ids: Sequence[int] | set[int] | int, actor: User, now: datetime, *, actor_label: str = "") -> Decision:
     ids = _clean_ids([ids] if isinstance(ids, int) else ids)
     decision = Decision()
     with database.atomic():

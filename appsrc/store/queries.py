@@ -14,6 +14,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from peewee import JOIN, SQL, NodeList, fn
@@ -40,12 +41,27 @@ from appsrc.store.models import (
 
 MAX_LIMIT = 200
 DIRECTIONS = ("inbound", "outbound")
+# Row ids are 1..2^63-1: the largest integer SQLite and PostgreSQL's bigint hold. A bigger one
+# cannot even be bound as a query parameter (the driver raises instead of finding nothing).
+MAX_ID = 2**63 - 1
 
 
 class QueryError(ValueError):
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+def is_row_id(value) -> bool:
+    """A JSON/Python integer (not a bool) a row id can have."""
+    return type(value) is int and 1 <= value <= MAX_ID
+
+
+def _check_ids(**ids) -> None:
+    """Filter ids given by callers: None or a row id, else QueryError naming the argument."""
+    for name, value in ids.items():
+        if value is not None and not is_row_id(value):
+            raise QueryError(f"{name} must be an id between 1 and {MAX_ID}", name)
 
 
 # -- cursors ------------------------------------------------------------------------------------
@@ -260,10 +276,9 @@ def decode_time_cursor(cursor: str) -> tuple[datetime, int]:
     sent_at, last_id = decode_cursor(cursor, 2)
     try:
         sent_at = datetime.fromisoformat(sent_at)
-        last_id = int(last_id)
     except (TypeError, ValueError):
         raise QueryError("cursor is not one this API returned", "cursor") from None
-    if sent_at.tzinfo is None:
+    if sent_at.tzinfo is None or not is_row_id(last_id):
         raise QueryError("cursor is not one this API returned", "cursor")
     return sent_at, last_id
 
@@ -278,6 +293,7 @@ def email_activity(*, investor_id: int | None = None, account_id: int | None = N
     words, all of them; graveyard investors' mail is included like any other. Emails sent in
     the same second may come in id order rather than by their sub-second time."""
     _check_direction(direction)
+    _check_ids(investor_id=investor_id, account_id=account_id)
     limit = max(1, min(int(limit), MAX_LIMIT))
     after = decode_time_cursor(cursor) if cursor else None
     if is_sqlite() and ((q and q.strip()) or investor_id is not None):
@@ -331,6 +347,7 @@ def email_activity_count(*, investor_id: int | None = None, account_id: int | No
                          direction: str | None = None, q: str | None = None) -> dict:
     """How many emails match, counted up to COUNT_CAP: {"count", "capped"}. Cached a minute."""
     _check_direction(direction)
+    _check_ids(investor_id=investor_id, account_id=account_id)
     return _activity_count(investor_id, account_id, direction or None, (q or "").strip() or None)
 
 
@@ -373,11 +390,13 @@ def _live_mailboxes_of(email_ids: list[int]) -> dict[int, list[str]]:
 
 
 # -- investors, mailboxes, proposals ----------------------------------------------------------------
-def list_investors(*, include_graveyard: bool = False) -> list[dict]:
-    """The investor picker: graveyard investors only when asked for."""
+def list_investors(*, include_graveyard: bool = False, also: Iterable[int] = ()) -> list[dict]:
+    """The investor picker: graveyard investors only when asked for, or named in `also` (a
+    filter already applied must stay visible)."""
     query = Investor.select().where(Investor.deleted_at.is_null()).order_by(Investor.name)
     if not include_graveyard:
-        query = query.where(~Investor.graveyard)
+        also = [i for i in also if is_row_id(i)]
+        query = query.where(~Investor.graveyard | Investor.id.in_(also)) if also else query.where(~Investor.graveyard)
     investors = list(query)
     domains: dict[int, list[str]] = {}
     for investor_id, domain in (InvestorDomain.select(InvestorDomain.investor, InvestorDomain.domain)
@@ -523,6 +542,8 @@ def mailboxes_of_user(user_id: int) -> list[dict]:
 # -- email detail -------------------------------------------------------------------------------------
 def email_detail(email_id: int) -> dict | None:
     """Everything the detail view shows about one email, or None."""
+    if not is_row_id(email_id):
+        return None
     email = Email.get_or_none(Email.id == email_id)
     if email is None:
         return None
@@ -626,6 +647,7 @@ def proposal_queue(*, status: str | None = "pending", investor_id: int | None = 
     """Proposals newest email first, with the mailboxes that saw each email (keyset paging)."""
     if status not in (None, "", "pending", "approved", "rejected"):
         raise QueryError("status must be pending, approved or rejected", "status")
+    _check_ids(investor_id=investor_id)
     limit = max(1, min(int(limit), MAX_LIMIT))
     query = _proposal_query()
     if status:
@@ -649,6 +671,8 @@ def proposal_queue(*, status: str | None = "pending", investor_id: int | None = 
 
 
 def proposal(proposal_id: int) -> dict | None:
+    if not is_row_id(proposal_id):
+        return None
     row = _proposal_query().where(ActivityProposal.id == proposal_id).dicts().first()
     if row is None:
         return None
@@ -695,6 +719,8 @@ def investor_table(*, include_graveyard: bool = True, q: str | None = None) -> l
 
 
 def investor_detail(investor_id: int) -> dict | None:
+    if not is_row_id(investor_id):
+        return None
     investor = Investor.get_or_none((Investor.id == investor_id) & Investor.deleted_at.is_null())
     if investor is None:
         return None
@@ -720,6 +746,8 @@ def investor_detail(investor_id: int) -> dict | None:
 
 
 def contact_detail(contact_id: int) -> dict | None:
+    if not is_row_id(contact_id):
+        return None
     row = (Contact.select(Contact, Investor.name.alias("investor_name"), Investor.graveyard.alias("graveyard"))
            .join(Investor).where((Contact.id == contact_id) & Contact.deleted_at.is_null()).dicts().first())
     if row is None:
@@ -733,6 +761,7 @@ def contact_detail(contact_id: int) -> dict | None:
 def activity_timeline(*, investor_id: int | None = None, contact_id: int | None = None, limit: int = 100,
                       cursor: str | None = None) -> dict:
     """Approved activities, newest first: a contact's or an investor's CRM record."""
+    _check_ids(investor_id=investor_id, contact_id=contact_id)
     limit = max(1, min(int(limit), MAX_LIMIT))
     query = (Activity.select(Activity, Contact.name.alias("contact_name"), Investor.name.alias("investor_name"),
                              User.email.alias("created_by_email"), Email.from_email, Email.snippet)
@@ -786,7 +815,7 @@ def audit_log(*, limit: int = 50, cursor: str | None = None, action_prefix: str 
         query = query.where(AuditEvent.action.startswith(action_prefix))
     if cursor:
         last_id = decode_cursor(cursor, 1)[0]
-        if not isinstance(last_id, int):
+        if not is_row_id(last_id):
             raise QueryError("cursor is not one this API returned", "cursor")
         query = query.where(AuditEvent.id < last_id)
     rows = list(query.order_by(AuditEvent.id.desc()).limit(limit + 1))

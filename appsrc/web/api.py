@@ -12,8 +12,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from appsrc.crm import proposals as crm_proposals
 from appsrc.crm.investors import rematch
-from appsrc.crm.mailboxes import request_sync
-from appsrc.crm.validation import ValidationError
+from appsrc.crm.mailboxes import MailboxNotFound, request_sync
+from appsrc.crm.validation import ValidationError, parse_id, parse_optional_id
 from appsrc.store import queries
 from appsrc.web.auth import admin_required
 
@@ -25,6 +25,7 @@ def bad_request(message: str, field: str | None):
 
 
 def _int_arg(name: str, default: int | None = None) -> int | None:
+    """A count such as `limit` (the query clamps it to its range)."""
     raw = request.args.get(name, "").strip()
     if not raw:
         return default
@@ -32,6 +33,11 @@ def _int_arg(name: str, default: int | None = None) -> int | None:
         return int(raw)
     except ValueError:
         raise queries.QueryError(f"{name} must be an integer", name) from None
+
+
+def _id_arg(name: str) -> int | None:
+    """An optional row id in the query string: 400 naming it unless it is one (1..2^63-1)."""
+    return parse_optional_id(request.args.get(name), field=name)
 
 
 def _runtime():
@@ -53,6 +59,7 @@ def _query_error(exc: queries.QueryError):
 
 
 @blueprint.errorhandler(crm_proposals.ProposalNotFound)
+@blueprint.errorhandler(MailboxNotFound)
 def _not_found(exc):
     return jsonify({"error": str(exc), "field": exc.field}), 404
 
@@ -71,8 +78,8 @@ def _invalid(exc: ValidationError):
 @admin_required
 def email_activity():
     return jsonify(queries.email_activity(
-        investor_id=_int_arg("investor_id"),
-        account_id=_int_arg("account_id"),
+        investor_id=_id_arg("investor_id"),
+        account_id=_id_arg("account_id"),
         direction=request.args.get("direction") or None,
         q=request.args.get("q") or None,
         limit=_int_arg("limit", 50),
@@ -113,7 +120,7 @@ def mailbox_sync(account_id: int):
 @admin_required
 def proposals():
     return jsonify(queries.proposal_queue(status=request.args.get("status", "pending"),
-                                          investor_id=_int_arg("investor_id"), limit=_int_arg("limit", 50),
+                                          investor_id=_id_arg("investor_id"), limit=_int_arg("limit", 50),
                                           cursor=request.args.get("cursor") or None))
 
 
@@ -123,10 +130,7 @@ def _decide(action: str, ids, body: dict):
         names = body.get("contact_names") or {}
         if not isinstance(names, dict):
             raise ValidationError("contact_names must map proposal ids to names", field="contact_names")
-        try:
-            names = {int(k): str(v) for k, v in names.items()}
-        except (TypeError, ValueError):
-            raise ValidationError("contact_names must map proposal ids to names", field="contact_names") from None
+        names = {parse_id(k, field="contact_names"): "" if v is None else str(v) for k, v in names.items()}
         decision = crm_proposals.approve(ids, g.user, now, contact_names=names)
         if decision.affected_addresses:
             # Other pending proposals for a newly created contact's address now point at it.

@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, jsonify, request
+from werkzeug.routing import IntegerConverter
 
 from appsrc.runtime import Runtime
 from appsrc.store.db import database
+from appsrc.store.queries import is_row_id
 from appsrc.web.digest_api import blueprint as digest_blueprint
 from appsrc.web.drafts_api import blueprint as drafts_blueprint
 
@@ -19,8 +21,17 @@ from appsrc.web.drafts_api import blueprint as drafts_blueprint
 STATIC_DIR = Path(__file__).resolve().parent.parent / "dashboard" / "assets"
 
 
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in our URLs is always a row id. ASCII digits only (a bare \\d also takes other
+    scripts' digits); the range (1..2^63-1) is checked once the route is known (`_ids_in_range`),
+    so an id too big for the database answers 404 on every route, whatever its methods."""
+
+    regex = r"[0-9]{1,40}"
+
+
 def create_app(runtime: Runtime, *, dashboard: bool = True) -> Flask:
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     app.config.update(
         SECRET_KEY=runtime.settings.secret_key,
         MAX_CONTENT_LENGTH=20 * 1024 * 1024,
@@ -53,6 +64,16 @@ def create_app(runtime: Runtime, *, dashboard: bool = True) -> Flask:
     from appsrc.web import api, auth
 
     auth.install(app)
+
+    @app.before_request
+    def _ids_in_range():
+        """After authentication (registered after it): a path id the database cannot hold is an
+        unknown id, not a query that fails."""
+        for name, value in (request.view_args or {}).items():
+            if type(value) is int and not is_row_id(value):
+                return jsonify({"error": f"no such {name.removesuffix('_id')}", "field": name}), 404
+        return None
+
     app.register_blueprint(api.blueprint)
     app.register_blueprint(digest_blueprint)
     app.register_blueprint(drafts_blueprint)

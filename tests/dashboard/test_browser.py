@@ -113,7 +113,9 @@ def test_admin_searches_opens_an_email_approves_and_sees_the_timeline(server, br
     rows[0].find_element(By.LINK_TEXT, "Quarterly capital call").click()
     wait_for(browser, "#email-subject", "Quarterly capital call")
     assert "the capital call is due on Friday" in browser.find_element(By.ID, "email-body").text
-    assert "Acme Capital" in browser.page_source and "#email-actions"  # the actions area exists
+    assert "Acme Capital" in browser.page_source
+    actions = browser.find_element(By.ID, "email-actions")  # the actions area exists, with its buttons
+    assert actions.is_displayed() and "Draft reply" in actions.text and "Back to activity" in actions.text
     # Approve its proposal in the queue, with the email in view.
     browser.find_element(By.PARTIAL_LINK_TEXT, "Approvals").click()  # client-side navigation
     wait_for(browser, "#approvals-items")
@@ -128,6 +130,30 @@ def test_admin_searches_opens_an_email_approves_and_sees_the_timeline(server, br
     browser.get(f"{server}/contacts/{contact.id}")
     timeline = wait_for(browser, "#contact-timeline-items")
     assert "Quarterly capital call" in timeline.text and "approved by ada@fund.example" in timeline.text
+    assert severe_console_errors(browser) == []
+
+
+def test_a_graveyard_investors_mail_link_shows_its_filter(server, browser, mail):
+    """Graveyard investors are hidden from the activity picker, but the investor page's "search
+    its mail" link filters by one: the picker must then show it (marked), not "Any investor"."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    dead = mail.investor("Dead Co", "dead.example", graveyard=True)
+    mail.email("Old relationship memo", "ceo@dead.example", [BOB])
+    log_in(browser, server, ADA, mail.PASSWORD, next_=f"/investors/{dead.id}")
+    wait_for(browser, "#investor-title", "Dead Co")
+    browser.find_element(By.LINK_TEXT, "search its mail").click()
+    wait_for(browser, "#activity-count", "1 email")
+    wait_for(browser, "#activity-investor option[value='%d']" % dead.id)
+    picker = Select(browser.find_element(By.ID, "activity-investor"))
+    assert picker.first_selected_option.text == "Dead Co (graveyard)"
+    assert [o.text for o in picker.options if o.text] == ["Any investor", "Acme Capital", "Dead Co (graveyard)"]
+    rows = browser.find_elements(By.CSS_SELECTOR, "#activity-table tbody tr")
+    assert len(rows) == 1 and "Old relationship memo" in rows[0].text
+    # Choosing "Any investor" drops the filter; the graveyard entry stays only while chosen.
+    picker.select_by_visible_text("Any investor")
+    wait_for(browser, "#activity-count", "64 emails")
     assert severe_console_errors(browser) == []
 
 

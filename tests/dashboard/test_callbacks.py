@@ -18,6 +18,7 @@ from appsrc.store.models import (
     User,
 )
 from tests.crm.fixtures import *  # noqa: F401,F403
+from tests.dashboard.desk import find_components
 from tests.web.test_api import text_children
 
 ADA, BOB = "ada@fund.example", "bob@fund.example"
@@ -151,3 +152,34 @@ def test_admin_pages_render_for_an_admin(admin_client, path):
     key = ".._pages_content.children..._pages_store.data.."
     response = admin_client.callback(key, [("_pages_location", "pathname", path), ("_pages_location", "search", "")])
     assert response.status_code == 200 and "Admins only" not in response.text
+
+
+PICKERS = "..activity-investor.options...activity-account.options.."
+
+
+def test_activity_picker_shows_a_graveyard_investor_the_page_was_opened_with(admin_client, world):
+    """The investor page's "search its mail" link carries ?investor_id= even for a graveyard
+    investor: the picker must show that filter, not "Any investor"."""
+    acme = world.investor("Acme Capital", "acme.example")
+    dead = world.investor("Dead Co", "dead.example", graveyard=True)
+    world.investor("Gone Too", "gone.example", graveyard=True)
+
+    def investor_options(selected):
+        response = admin_client.callback(PICKERS, [("activity-cursors", "id", "activity-cursors")],
+                                         [("activity-investor", "value", selected)])
+        assert response.status_code == 200, response.text
+        return response.json["response"]["activity-investor"]["options"]
+
+    assert investor_options("") == [{"label": "Any investor", "value": ""},
+                                    {"label": "Acme Capital", "value": str(acme.id)}]
+    assert investor_options(str(dead.id)) == [{"label": "Any investor", "value": ""},
+                                              {"label": "Acme Capital", "value": str(acme.id)},
+                                              {"label": "Dead Co (graveyard)", "value": str(dead.id)}]
+    assert investor_options("9" * 25) == investor_options("")
+    # The link on the investor page and on the investors list is what sends it.
+    investor_page = admin_client.callback(
+        "..investor-header.children...investor-name.value...investor-domains.value...investor-graveyard.value"
+        "...investor-notes.value...investor-contacts.children...investor-timeline.children...investor-recent.children..",
+        [("investor-id", "data", str(dead.id)), ("investor-version", "data", 0)])
+    links = [c["props"]["href"] for c in find_components(investor_page.json, "Link")]
+    assert f"/activity?investor_id={dead.id}" in links

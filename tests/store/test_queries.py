@@ -255,3 +255,26 @@ def test_keyed_and_plain_paths_agree(mail, world):
         if not cursor:
             break
     assert walked == [i for i in with_q if i in by_investor]
+
+
+def test_the_picker_shows_a_graveyard_investor_already_chosen(mail):
+    """Hidden from the picker, unless the filter in force is that investor (a "search its mail"
+    link): then it is listed too, marked as graveyard."""
+    picked = queries.list_investors(also=[mail.dead.id])
+    assert [(i["name"], i["graveyard"]) for i in picked] == [("Acme Capital", False), ("Dead Co", True)]
+    assert [i["name"] for i in queries.list_investors(also=[mail.acme.id, queries.MAX_ID + 1, 0])] == ["Acme Capital"]
+
+
+def test_ids_the_database_cannot_hold_are_refused_or_not_found(mail):
+    for bad in (10**23, queries.MAX_ID + 1, -1, 0, True, 1.5, "1"):
+        for kwargs in ({"investor_id": bad}, {"account_id": bad}, {"investor_id": bad, "q": "capital"}):
+            with pytest.raises(queries.QueryError) as caught:
+                queries.email_activity(**kwargs)
+            assert caught.value.field in kwargs
+            with pytest.raises(queries.QueryError):
+                queries.email_activity_count(**kwargs)
+        with pytest.raises(queries.QueryError):
+            queries.proposal_queue(investor_id=bad)
+        assert queries.email_detail(bad) is None and queries.investor_detail(bad) is None
+        assert queries.contact_detail(bad) is None and queries.proposal(bad) is None
+    assert queries.email_activity(investor_id=queries.MAX_ID)["items"] == []

@@ -10,6 +10,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, ctx, dcc, html
 
+from appsrc.crm.validation import ValidationError, parse_optional_id
 from appsrc.dashboard.components import empty, error_alert, local, page_header
 from appsrc.store import queries
 
@@ -18,11 +19,13 @@ dash.register_page(__name__, path="/activity", name="Activity", order=10, title=
 PAGE_SIZE = 50
 
 
-def _int_or_none(value):
+def _url_id(value) -> str:
+    """A filter id from the URL as the select's value; one that is not an id is ignored."""
     try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
+        found = parse_optional_id(value, field="id")
+    except ValidationError:
+        return ""
+    return str(found) if found else ""
 
 
 def layout(investor_id=None, account_id=None, direction=None, q=None, **_kwargs):
@@ -37,10 +40,10 @@ def layout(investor_id=None, account_id=None, direction=None, q=None, **_kwargs)
                                maxLength=200)], lg=4),
             # Native selects: no component chunk to fetch, so the page is usable sooner.
             dbc.Col([dbc.Label("Investor", html_for="activity-investor"),
-                     dbc.Select(id="activity-investor", value=str(_int_or_none(investor_id) or ""),
+                     dbc.Select(id="activity-investor", value=_url_id(investor_id),
                                 options=[{"label": "Any investor", "value": ""}])], lg=3),
             dbc.Col([dbc.Label("Mailbox", html_for="activity-account"),
-                     dbc.Select(id="activity-account", value=str(_int_or_none(account_id) or ""),
+                     dbc.Select(id="activity-account", value=_url_id(account_id),
                                 options=[{"label": "Any mailbox", "value": ""}])], lg=3),
             dbc.Col([dbc.Label("Direction"),
                      dbc.RadioItems(id="activity-direction", value=direction, inline=True, options=[
@@ -70,10 +73,18 @@ def layout(investor_id=None, account_id=None, direction=None, q=None, **_kwargs)
     Output("activity-investor", "options"),
     Output("activity-account", "options"),
     Input("activity-cursors", "id"),
+    State("activity-investor", "value"),
 )
-def pickers(_id):
-    # The picker hides graveyard investors (the spec); their mail is still listed and searchable.
-    investors = [{"label": i["name"], "value": str(i["id"])} for i in queries.list_investors(include_graveyard=False)]
+def pickers(_id, selected_investor):
+    """The picker hides graveyard investors (the spec); their mail is still listed and searchable.
+    A graveyard investor the page was opened with (an investor page's "search its mail" link)
+    is offered, marked, so the filter in force is the one shown."""
+    try:
+        selected = parse_optional_id(selected_investor, field="investor_id")
+    except ValidationError:
+        selected = None
+    investors = [{"label": i["name"] + (" (graveyard)" if i["graveyard"] else ""), "value": str(i["id"])}
+                 for i in queries.list_investors(include_graveyard=False, also=[selected] if selected else [])]
     mailboxes = [{"label": m["address"], "value": str(m["id"])} for m in queries.list_mailboxes()]
     return ([{"label": "Any investor", "value": ""}] + investors, [{"label": "Any mailbox", "value": ""}] + mailboxes)
 
@@ -106,10 +117,11 @@ def search(q, investor_id, account_id, direction, _newer, _older, cursors, page)
     elif trigger not in ("activity-older", "activity-newer"):
         cursors, page = [None], 0  # the filters changed: back to the newest
     try:
-        result = queries.email_activity(investor_id=_int_or_none(investor_id), account_id=_int_or_none(account_id),
+        result = queries.email_activity(investor_id=parse_optional_id(investor_id, field="investor_id"),
+                                        account_id=parse_optional_id(account_id, field="account_id"),
                                         direction=direction or None, q=q or None, limit=PAGE_SIZE,
                                         cursor=cursors[page])
-    except queries.QueryError as exc:
+    except (queries.QueryError, ValidationError) as exc:
         return empty("No results."), [None], 0, True, True, "", error_alert(str(exc))
     cursors = cursors[:page + 1] + ([result["next_cursor"]] if result["next_cursor"] else [])
     label = f"Page {page + 1}"
@@ -126,10 +138,10 @@ def search(q, investor_id, account_id, direction, _newer, _older, cursors, page)
 def count(q, investor_id, account_id, direction):
     """Counted apart from the page itself (and capped), so a big count never delays the rows."""
     try:
-        found = queries.email_activity_count(investor_id=_int_or_none(investor_id),
-                                             account_id=_int_or_none(account_id), direction=direction or None,
-                                             q=q or None)
-    except queries.QueryError:
+        found = queries.email_activity_count(investor_id=parse_optional_id(investor_id, field="investor_id"),
+                                             account_id=parse_optional_id(account_id, field="account_id"),
+                                             direction=direction or None, q=q or None)
+    except (queries.QueryError, ValidationError):
         return ""
     n = found["count"]
     return f"{n:,}+ emails" if found["capped"] else f"{n:,} email{'s' if n != 1 else ''}"

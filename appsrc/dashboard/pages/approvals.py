@@ -13,7 +13,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from appsrc.crm import proposals as crm_proposals
 from appsrc.crm.investors import rematch
-from appsrc.crm.validation import ValidationError
+from appsrc.crm.validation import ValidationError, parse_optional_id
 from appsrc.dashboard.access import acting_admin
 from appsrc.dashboard.components import direction_badge, empty, error_alert, local, now, ok_alert, page_header, runtime
 from appsrc.store import queries
@@ -101,7 +101,7 @@ def queue(investor_id, _version, _newer, _older, item_clicks, selected, cursors,
     if isinstance(trigger, dict) and trigger.get("type") == "approvals-item":
         if not any(item_clicks or []):
             raise dash.exceptions.PreventUpdate
-        selected = int(trigger["id"])
+        selected = trigger["id"]  # checked against the page's items below
     cursors = cursors if isinstance(cursors, list) and cursors else [None]
     page = page if isinstance(page, int) and 0 <= page < len(cursors) else 0
     if trigger == "approvals-older" and page + 1 < len(cursors):
@@ -110,6 +110,10 @@ def queue(investor_id, _version, _newer, _older, item_clicks, selected, cursors,
         page -= 1
     elif trigger == "approvals-investor":
         cursors, page = [None], 0
+    try:
+        investor_id = parse_optional_id(investor_id, field="investor_id")
+    except ValidationError:
+        investor_id = None
     result = queries.proposal_queue(status="pending", investor_id=investor_id, limit=PAGE_SIZE, cursor=cursors[page])
     items = result["items"]
     cursors = cursors[:page + 1] + ([result["next_cursor"]] if result["next_cursor"] else [])
@@ -153,7 +157,7 @@ def _list(items, selected):
     Input("approvals-selected", "data"),
 )
 def detail(proposal_id):
-    p = queries.proposal(int(proposal_id)) if proposal_id else None
+    p = queries.proposal(proposal_id) if proposal_id else None  # None for anything but an id
     if p is None or p["status"] != "pending":
         return empty("Pick a proposal."), True, True, "Approve", False, ""
     email = queries.email_detail(p["email_id"]) or {}
@@ -224,9 +228,9 @@ def decide(_a, _r, _ba, _br, selected, contact_name, checks, check_ids, version)
     trigger = ctx.triggered_id
     actor = acting_admin()
     if trigger in ("approvals-approve", "approvals-reject"):
-        ids = [int(selected)] if selected else []
+        ids = [selected] if selected else []
     else:
-        ids = [int(i["id"]) for i, v in zip(check_ids or [], checks or []) if v]
+        ids = [i.get("id") for i, v in zip(check_ids or [], checks or []) if v and isinstance(i, dict)]
     if not ids:
         return dash.no_update, error_alert("Nothing selected.")
     try:

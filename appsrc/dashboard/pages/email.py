@@ -20,7 +20,7 @@ from appsrc.crm.drafts import (
     suggest_body,
 )
 from appsrc.crm.investors import rematch
-from appsrc.crm.validation import ValidationError
+from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.dashboard.access import acting_admin
 from appsrc.dashboard.components import (
     direction_badge,
@@ -70,8 +70,8 @@ def email_actions(detail: dict) -> list:
 @dash.callback(Output("email-content", "children"), Input("email-id", "data"), Input("email-version", "data"))
 def render(email_id, _version):
     try:
-        detail = queries.email_detail(int(email_id))
-    except (TypeError, ValueError):
+        detail = queries.email_detail(parse_id(email_id, field="email_id"))
+    except ValidationError:
         detail = None
     if detail is None:
         return not_found("This email")
@@ -196,12 +196,12 @@ def decide(approve_clicks, reject_clicks, version):
     actor = acting_admin()
     try:
         if trigger["type"] == "email-approve":
-            decision = crm_proposals.approve(int(trigger["id"]), actor, now())
+            decision = crm_proposals.approve([trigger["id"]], actor, now())
             if decision.affected_addresses:
                 rematch(runtime().directory(), now(), addresses=decision.affected_addresses)
             message = ok_alert("Approved: the activity is on the contact's record.")
         else:
-            crm_proposals.reject(int(trigger["id"]), actor, now())
+            crm_proposals.reject([trigger["id"]], actor, now())
             message = ok_alert("Rejected.")
     except ValidationError as exc:
         message = error_alert(str(exc))
@@ -270,8 +270,8 @@ def _draft_error(exc: DraftError, prefix: str = "No draft created") -> dbc.Alert
 
 def _email_id(value) -> int:
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        return parse_id(value, field="email_id")
+    except ValidationError:
         raise DraftError("this email was not found", status=404, field="email_id") from None
 
 

@@ -7,7 +7,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from appsrc.crm.exclusions import add_exclusion, list_exclusions, remove_exclusion
-from appsrc.crm.validation import ValidationError
+from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.dashboard.access import acting_admin
 from appsrc.dashboard.components import empty, error_alert, local, now, ok_alert, page_header, runtime
 from appsrc.store import queries
@@ -76,7 +76,7 @@ def change(_submit, remove_clicks, value, reason, version):
         if isinstance(trigger, dict):
             if not any(remove_clicks or []):
                 raise dash.exceptions.PreventUpdate
-            removed = remove_exclusion(int(trigger["id"]), now(), actor=actor)
+            removed = remove_exclusion(parse_id(trigger["id"], field="id"), now(), actor=actor)
             return (version or 0) + 1, ok_alert(f"{removed} is no longer excluded (new mail only)."), dash.no_update
         exclusion, purged = add_exclusion(value or "", now(), reason=reason or "", actor=actor,
                                           own_domains=rt.directory().own_domains)

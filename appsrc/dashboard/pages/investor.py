@@ -6,7 +6,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
 from appsrc.crm.investors import add_contact, rematch, update_investor
-from appsrc.crm.validation import ValidationError
+from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.dashboard.components import direction_badge, empty, error_alert, local, not_found, now, ok_alert, runtime
 from appsrc.dashboard.access import acting_admin
 from appsrc.store import queries
@@ -51,9 +51,10 @@ def layout(investor_id=None, **_kwargs):
 
 
 def _id(value):
+    """The id in the page's URL, or None when it is not one (the page then says "not found")."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        return parse_id(value, field="investor_id")
+    except ValidationError:
         return None
 
 

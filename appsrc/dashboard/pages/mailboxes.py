@@ -6,7 +6,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, ctx, dcc, html
 
 from appsrc.crm.mailboxes import request_sync
-from appsrc.crm.validation import ValidationError
+from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.dashboard.access import acting_admin
 from appsrc.dashboard.cards import mailbox_card
 from appsrc.dashboard.components import empty, error_alert, now, ok_alert, page_header
@@ -35,7 +35,7 @@ def render(_n, clicks):
     trigger = ctx.triggered_id
     if isinstance(trigger, dict) and trigger.get("type") == "mailboxes-sync" and any(clicks or []):
         try:
-            account = request_sync(int(trigger["id"]), now(), actor=acting_admin())
+            account = request_sync(parse_id(trigger["id"], field="account_id"), now(), actor=acting_admin())
             message = ok_alert(f"Sync requested for {account.address}: the worker starts it within seconds.")
         except ValidationError as exc:
             message = error_alert(str(exc))

@@ -6,7 +6,7 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from appsrc.crm.users import add_user, reset_password, revoke_token, update_user
-from appsrc.crm.validation import ValidationError
+from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.dashboard.access import acting_admin
 from appsrc.dashboard.components import empty, error_alert, local, now, ok_alert, page_header
 from appsrc.store import queries
@@ -135,11 +135,11 @@ def change(_add, admin_clicks, active_clicks, reset_clicks, revoke_clicks, email
             user = update_user(target["id"], now(), is_active=not target["is_active"], actor=actor)
             message = ok_alert(f"{user.email} is {'active' if user.is_active else 'deactivated (signed out everywhere)'}.")
         elif trigger["type"] == "users-reset":
-            user, new_password = reset_password(int(trigger["id"]), now(), actor=actor)
+            user, new_password = reset_password(parse_id(trigger["id"], field="user_id"), now(), actor=actor)
             message = dbc.Alert([f"New password for {user.email} (shown once; they are signed out everywhere): ",
                                  html.Code(new_password, id="users-new-password-shown")], color="info", dismissable=True)
         elif trigger["type"] == "users-revoke":
-            revoke_token(int(trigger["id"]), now(), actor=actor)
+            revoke_token(parse_id(trigger["id"], field="token_id"), now(), actor=actor)
             message = ok_alert("Token revoked.")
     except ValidationError as exc:
         return dash.no_update, error_alert(str(exc)), dash.no_update
@@ -147,7 +147,8 @@ def change(_add, admin_clicks, active_clicks, reset_clicks, revoke_clicks, email
 
 
 def _user(user_id) -> dict:
+    user_id = parse_id(user_id, field="user_id")
     for u in queries.list_users():
-        if u["id"] == int(user_id):
+        if u["id"] == user_id:
             return u
     raise ValidationError("no such user", field="user_id")
