@@ -15,7 +15,8 @@ import re
 import threading
 import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 from peewee import JOIN, SQL, NodeList, fn
 
@@ -82,6 +83,27 @@ def decode_cursor(cursor: str, arity: int) -> list:
 # -- small cache for counts and charts ----------------------------------------------------------------
 _CACHE: dict[tuple, tuple[float, object]] = {}
 _CACHE_LOCK = threading.Lock()
+CACHE_MAX_ENTRIES = 512
+
+
+def _cache_get(key: tuple, now: float):
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    return hit if hit is not None and hit[0] > now else None
+
+
+def _cache_put(key: tuple, value, expires_at: float, now: float) -> None:
+    """Bounded: when full, expired entries go first, then those closest to expiring, down to three
+    quarters, so a burst of new keys never wipes the figures every page is using."""
+    with _CACHE_LOCK:
+        if key not in _CACHE and len(_CACHE) >= CACHE_MAX_ENTRIES:
+            for stale in [k for k, (expiry, _v) in _CACHE.items() if expiry <= now]:
+                del _CACHE[stale]
+            if len(_CACHE) >= CACHE_MAX_ENTRIES:
+                soonest = sorted(_CACHE, key=lambda k: _CACHE[k][0])
+                for old in soonest[:len(_CACHE) - CACHE_MAX_ENTRIES * 3 // 4]:
+                    del _CACHE[old]
+        _CACHE[key] = (expires_at, value)
 
 
 def cached(ttl_s: float):
@@ -95,15 +117,11 @@ def cached(ttl_s: float):
             key = (func.__qualname__, id(database.obj), getattr(database.obj, "database", None), args,
                    tuple(sorted(kwargs.items())))
             now = time.monotonic()
-            with _CACHE_LOCK:
-                hit = _CACHE.get(key)
-            if hit is not None and hit[0] > now:
+            hit = _cache_get(key, now)
+            if hit is not None:
                 return hit[1]
             value = func(*args, **kwargs)
-            with _CACHE_LOCK:
-                if len(_CACHE) > 512:
-                    _CACHE.clear()
-                _CACHE[key] = (now + ttl_s, value)
+            _cache_put(key, value, now + ttl_s, now)
             return value
 
         wrapper.uncached = func
@@ -151,13 +169,11 @@ def _set_size(kind: str, value, count) -> int:
     choice of plan depends on it, never the result."""
     cache_key = ("_set_size", id(database.obj), getattr(database.obj, "database", None), kind, value)
     now = time.monotonic()
-    with _CACHE_LOCK:
-        hit = _CACHE.get(cache_key)
-    if hit is not None and hit[0] > now:
+    hit = _cache_get(cache_key, now)
+    if hit is not None:
         return hit[1]
     size = count()
-    with _CACHE_LOCK:
-        _CACHE[cache_key] = (now + 300, size)
+    _cache_put(cache_key, size, now + 300, now)
     return size
 
 
@@ -837,13 +853,25 @@ def _day_expr(column, offset_minutes: int):
                       "YYYY-MM-DD").coerce(False)
 
 
-def _week_window(now: datetime, tz, weeks: int) -> tuple[list[str], datetime, int]:
+class WeekWindow(NamedTuple):
+    """The local weeks a chart covers: everything its figures depend on besides the data, so
+    it is the cache key (the moment of the visit is not: it changes every microsecond)."""
+
+    weeks: tuple[str, ...]  # each week's local Monday, oldest first
+    start: datetime  # the first Monday's local midnight, in UTC
+    offset_minutes: int  # the zone's offset now (see _day_expr)
+
+
+def _week_window(now: datetime, tz_name: str, weeks: int) -> WeekWindow:
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(tz_name)
     local_now = now.astimezone(tz)
     offset = int(local_now.utcoffset().total_seconds() // 60)
     this_monday = (local_now - timedelta(days=local_now.weekday())).date()
     mondays = [this_monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
     start_local = datetime.combine(mondays[0], datetime.min.time(), tzinfo=tz)
-    return [m.isoformat() for m in mondays], start_local.astimezone(now.tzinfo), offset
+    return WeekWindow(tuple(m.isoformat() for m in mondays), start_local.astimezone(timezone.utc), offset)
 
 
 def _week_of(day) -> str:
@@ -872,13 +900,18 @@ def _fold(weeks: list[str], rows, top: int | None = None, other: str = "Other") 
     return [{"name": name, "values": values} for name, values in ordered]
 
 
-@cached(300)
 def weekly_volume(by: str, now: datetime, tz_name: str, weeks: int = 12, top: int = 8) -> dict:
-    """Live captured emails per local week: `by` is "investor", "member" (per team mailbox,
-    each mailbox counting its own copy) or "direction" (inbound vs outbound, email-level)."""
-    from zoneinfo import ZoneInfo
+    """Live captured emails per local week up to `now`'s: `by` is "investor", "member" (per team
+    mailbox, each mailbox counting its own copy) or "direction" (inbound vs outbound,
+    email-level). Cached five minutes per week window."""
+    if by not in ("investor", "member", "direction"):
+        raise QueryError("by must be investor, member or direction", "by")
+    return _weekly_volume(by, _week_window(now, tz_name, weeks), top)
 
-    week_keys, start, offset = _week_window(now, ZoneInfo(tz_name), weeks)
+
+@cached(300)
+def _weekly_volume(by: str, window: WeekWindow, top: int) -> dict:
+    week_keys, start, offset = list(window.weeks), window.start, window.offset_minutes
     day = _day_expr(Email.sent_at, offset)
     if by == "investor":
         rows = (EmailInvestorLink.select(day, Investor.name, fn.COUNT(EmailInvestorLink.id))
@@ -901,17 +934,18 @@ def weekly_volume(by: str, now: datetime, tz_name: str, weeks: int = 12, top: in
                 .where((Email.sent_at >= start) & _live_email()).group_by(day, outbound).tuples())
         series = _fold(week_keys, ((d, "outbound" if o else "inbound", c) for d, o, c in rows))
         series.sort(key=lambda s: s["name"])
-    else:
-        raise QueryError("by must be investor, member or direction", "by")
     return {"weeks": week_keys, "series": series}
 
 
-@cached(120)
 def approvals_backlog(now: datetime, tz_name: str, weeks: int = 12) -> dict:
-    """Pending proposals at the end of each local week, with how many were created and decided."""
-    from zoneinfo import ZoneInfo
+    """Pending proposals at the end of each local week up to `now`'s, with how many were created
+    and decided. Cached two minutes per week window."""
+    return _approvals_backlog(_week_window(now, tz_name, weeks))
 
-    week_keys, start, offset = _week_window(now, ZoneInfo(tz_name), weeks)
+
+@cached(120)
+def _approvals_backlog(window: WeekWindow) -> dict:
+    week_keys, start, offset = list(window.weeks), window.start, window.offset_minutes
     before_created = ActivityProposal.select().where(ActivityProposal.created_at < start).count()
     before_decided = ActivityProposal.select().where(ActivityProposal.decided_at < start).count()
     created_day = _day_expr(ActivityProposal.created_at, offset)

@@ -183,3 +183,25 @@ def test_activity_picker_shows_a_graveyard_investor_the_page_was_opened_with(adm
         [("investor-id", "data", str(dead.id)), ("investor-version", "data", 0)])
     links = [c["props"]["href"] for c in find_components(investor_page.json, "Link")]
     assert f"/activity?investor_id={dead.id}" in links
+
+
+def test_two_chart_visits_in_a_week_share_the_cached_figures(admin_client, world, clock):
+    """The charts page hands the query the clock's now, microseconds and all; the figures are
+    cached per local week window, so the second visit reuses the first one's."""
+    acme = world.investor("Acme Capital", "acme.example")
+    world.email("Capital call", "jane@acme.example", [ADA])
+
+    def pending_line():
+        response = admin_client.callback("charts-backlog.figure", [("charts-weeks", "value", "8")])
+        assert response.status_code == 200, response.text
+        return next(t for t in response.json["response"]["charts-backlog"]["figure"]["data"]
+                    if t["name"] == "pending at week end")["y"]
+
+    first = pending_line()
+    assert first[-1] == 1
+    world.contact(acme, "Jane Roe", "jane@acme.example")
+    world.email("Second call", "jane@acme.example", [ADA])  # one more pending proposal
+    clock.advance(321.000123)
+    assert pending_line() == first  # same week: the cached figure
+    clock.advance(7 * 86400)
+    assert pending_line()[-1] == 2  # a new week window: computed afresh

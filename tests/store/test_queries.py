@@ -3,7 +3,7 @@ other named reads the dashboard and the API share."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
@@ -191,15 +191,15 @@ def test_proposal_queue_has_the_email_in_view(mail):
 
 
 def test_weekly_volume_and_backlog(mail, clock):
-    data = queries.weekly_volume.uncached("investor", clock.now(), "Europe/Paris", weeks=4)
+    data = queries.weekly_volume("investor", clock.now(), "Europe/Paris", weeks=4)
     assert len(data["weeks"]) == 4
     totals = {s["name"]: sum(s["values"]) for s in data["series"]}
     assert totals == {"Acme Capital": 3, "Dead Co": 1}  # live mail only (the ghost is not counted)
-    members = {s["name"]: sum(s["values"]) for s in queries.weekly_volume.uncached("member", clock.now(), "UTC", 4)["series"]}
+    members = {s["name"]: sum(s["values"]) for s in queries.weekly_volume("member", clock.now(), "UTC", 4)["series"]}
     assert members == {ADA: 2, BOB: 4}
-    direction = {s["name"]: sum(s["values"]) for s in queries.weekly_volume.uncached("direction", clock.now(), "UTC", 4)["series"]}
+    direction = {s["name"]: sum(s["values"]) for s in queries.weekly_volume("direction", clock.now(), "UTC", 4)["series"]}
     assert direction == {"inbound": 4, "outbound": 1}
-    backlog = queries.approvals_backlog.uncached(clock.now(), "UTC", 4)
+    backlog = queries.approvals_backlog(clock.now(), "UTC", 4)
     assert backlog["pending"][-1] == queries.pending_proposal_count() and sum(backlog["decided"]) == 0
 
 
@@ -278,3 +278,47 @@ def test_ids_the_database_cannot_hold_are_refused_or_not_found(mail):
         assert queries.email_detail(bad) is None and queries.investor_detail(bad) is None
         assert queries.contact_detail(bad) is None and queries.proposal(bad) is None
     assert queries.email_activity(investor_id=queries.MAX_ID)["items"] == []
+
+
+def test_chart_figures_are_cached_per_week_window_not_per_visit(mail, clock):
+    """The charts page passes the clock's now (microseconds and all): two visits in the same
+    week window must share one computation; a new week is computed afresh."""
+    visit = clock.now().replace(microsecond=123456)
+    first = queries.weekly_volume("investor", visit, "Europe/Paris", weeks=4)
+    backlog = queries.approvals_backlog(visit, "Europe/Paris", weeks=4)
+    mail.email("Another capital call", "jane@acme.example", [ADA])  # lands after the first visit
+    later = visit + timedelta(minutes=17, microseconds=654321)
+    assert queries.weekly_volume("investor", later, "Europe/Paris", weeks=4) is first
+    assert queries.approvals_backlog(later, "Europe/Paris", weeks=4) is backlog
+    next_week = visit + timedelta(weeks=1)
+    fresh = queries.weekly_volume("investor", next_week, "Europe/Paris", weeks=4)
+    assert fresh["weeks"][-1] != first["weeks"][-1]
+    assert sum(next(s for s in fresh["series"] if s["name"] == "Acme Capital")["values"]) == 4
+    # The window is the fund's local week: Sunday 23:30 in Paris is still that week.
+    sunday_night = datetime(2026, 11, 8, 22, 30, tzinfo=timezone.utc)
+    monday_morning = datetime(2026, 11, 8, 23, 30, tzinfo=timezone.utc)
+    assert queries.weekly_volume("investor", sunday_night, "Europe/Paris", 4)["weeks"][-1] == "2026-11-02"
+    assert queries.weekly_volume("investor", monday_morning, "Europe/Paris", 4)["weeks"][-1] == "2026-11-09"
+
+
+def test_chart_visits_do_not_flush_the_count_cache(mail, clock):
+    """Counts and charts share one bounded cache: many visits must neither grow it nor evict the
+    figures other pages are using."""
+    count = queries.email_activity_count(q="capital")
+    size_before = len(queries._CACHE)
+    for second in range(2 * queries.CACHE_MAX_ENTRIES):
+        visit = clock.now() + timedelta(seconds=second, microseconds=second)
+        queries.weekly_volume("member", visit, "UTC", weeks=12)
+        queries.approvals_backlog(visit, "UTC", weeks=12)
+    assert len(queries._CACHE) <= size_before + 2
+    mail.email("Capital again", "jane@acme.example", [ADA])
+    assert queries.email_activity_count(q="capital") == count  # still the cached figure
+
+
+def test_a_full_cache_evicts_what_expires_first_not_everything(mail):
+    queries.clear_cache()
+    for n in range(queries.CACHE_MAX_ENTRIES + 50):
+        queries.email_activity_count(q=f"word{n}")
+    assert queries.CACHE_MAX_ENTRIES // 2 < len(queries._CACHE) <= queries.CACHE_MAX_ENTRIES
+    newest = [k for k in queries._CACHE if k[0].endswith("_activity_count") and k[3][3] == f"word{queries.CACHE_MAX_ENTRIES + 49}"]
+    assert newest
