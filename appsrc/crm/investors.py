@@ -1,9 +1,13 @@
 """Investors and contacts: the CSV import (all-or-nothing) and the rematch it triggers.
 
 CSV columns: investor,domains,graveyard,contact_name,contact_email — one row per contact; a row
-without a contact only defines the investor; domains separated by ";"; graveyard 0/1. The file
-is authoritative for the investors it names (their domains and graveyard flag); contacts are
-upserted by address. Every problem is reported with its line number and nothing is written.
+without a contact only defines the investor; domains separated by ";"; graveyard 0/1. Investors
+are matched by name, contacts upserted by address. An empty cell changes nothing: an investor's
+domains are replaced by those its rows list (all of its non-empty `domains` cells together) and
+kept as they are when every cell is empty — a contacts-only file must not strip an investor of
+its domains (and with them its mail matching); likewise an empty `graveyard` keeps the flag. The
+preview lists each investor's domain additions and removals. Every problem is reported with its
+line number and nothing is written.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ class ImportFailed(ValidationError):
 class PlannedInvestor:
     name: str
     line: int
-    domains: set[str] = field(default_factory=set)
+    domains: set[str] | None = None  # None: no row listed any, the investor's domains stay
     graveyard: bool | None = None
     contacts: dict[str, str] = field(default_factory=dict)  # address -> name
 
@@ -92,7 +96,10 @@ def parse_investors_csv(text: str, own_domains: frozenset[str] = frozenset()) ->
                 errors.append((line, "the investor name is longer than 200 characters"))
                 continue
             plan = plans.setdefault(name.casefold(), PlannedInvestor(name, line))
-            for raw in filter(None, (d.strip() for d in domains.split(";"))):
+            listed = [d for d in (d.strip() for d in domains.split(";")) if d]
+            if listed and plan.domains is None:
+                plan.domains = set()
+            for raw in listed:
                 try:
                     domain = clean_domain(raw)
                 except ValidationError as exc:
@@ -172,17 +179,18 @@ def _apply_plan(plan: PlannedInvestor, now: datetime, result: ImportResult, erro
         result.changed_domains.update(d.domain for d in investor.domain_rows)
         changed = True
     current = {d.domain: d for d in investor.domain_rows}
-    for domain in plan.domains - set(current):
+    wanted = set(current) if plan.domains is None else plan.domains
+    added, removed = sorted(wanted - set(current)), sorted(set(current) - wanted)
+    for domain in added:
         other = InvestorDomain.get_or_none(InvestorDomain.domain == domain)
         if other is not None:
             errors.append((plan.line, f"{domain} already belongs to {other.investor.name}"))
             continue
         InvestorDomain.create(investor=investor, domain=domain)
-        result.changed_domains.add(domain)
-        changed = True
-    for domain in set(current) - plan.domains:
+    for domain in removed:
         current[domain].delete_instance()
-        result.changed_domains.add(domain)
+    if added or removed:
+        result.changed_domains.update(added, removed)
         changed = True
     for address, name in plan.contacts.items():
         row = ContactEmail.get_or_none(ContactEmail.address == address)
@@ -207,9 +215,9 @@ def _apply_plan(plan: PlannedInvestor, now: datetime, result: ImportResult, erro
                 changed = True
     if changed and not created:
         result.investors_updated += 1
-    result.preview.append({"investor": plan.name, "domains": sorted(plan.domains),
-                           "graveyard": bool(plan.graveyard), "contacts": len(plan.contacts),
-                           "new": created})
+    result.preview.append({"investor": plan.name, "domains": sorted(wanted), "domains_added": added,
+                           "domains_removed": removed, "graveyard": bool(investor.graveyard),
+                           "contacts": len(plan.contacts), "new": created})
 
 
 def rematch(directory: Directory, now: datetime, *, domains=(), addresses=(), everything: bool = False) -> dict[str, int]:

@@ -82,3 +82,47 @@ def test_own_domain_cannot_be_an_investor_domain(db):
     with pytest.raises(ImportFailed, match="fund's own"):
         import_investors_csv("investor,domains,graveyard,contact_name,contact_email\nUs,fund.example,0,,\n", NOW,
                              own_domains=frozenset({"fund.example"}))
+
+
+HEADER = "investor,domains,graveyard,contact_name,contact_email\n"
+
+
+def test_an_empty_domains_cell_leaves_an_investors_domains_alone(db):
+    """A contacts-only file (domains left empty) once removed every domain of the investors it
+    named, and with them the matching of their mail."""
+    import_investors_csv(GOOD, NOW)
+    before = state()
+    contacts_only = HEADER + "Acme Capital,,,Sam Lee,sam@acme.example\nBeta Partners,,,,\n"
+    preview = import_investors_csv(contacts_only, NOW, dry_run=True)
+    assert [(p["investor"], p["domains"], p["domains_added"], p["domains_removed"], p["graveyard"])
+            for p in preview.preview] == [
+        ("Acme Capital", ["acme.example", "acmecap.example"], [], [], False),
+        ("Beta Partners", ["beta.example"], [], [], True)]
+    result = import_investors_csv(contacts_only, NOW)
+    assert result.changed_domains == set() and result.contacts_created == 1 and result.investors_updated == 0
+    domains, graveyards = state()[1], state()[0]
+    assert domains == before[1] and graveyards == before[0]  # graveyard left empty: unchanged too
+
+
+def test_listed_domains_replace_an_investors_domains_and_the_preview_says_how(db):
+    import_investors_csv(GOOD, NOW)
+    # Two rows for Acme: together they list acme.example and acme-lp.example (acmecap.example goes).
+    change = HEADER + ("Acme Capital,acme.example,,Jane Roe,jane@acme.example\n"
+                       "Acme Capital,acme-lp.example; ,,,\n"
+                       "Acme Capital,,,Jane Doe (personal),jane.doe@gmail.com\n")
+    preview = import_investors_csv(change, NOW, dry_run=True)
+    [acme] = preview.preview
+    assert (acme["domains"], acme["domains_added"], acme["domains_removed"]) == (
+        ["acme-lp.example", "acme.example"], ["acme-lp.example"], ["acmecap.example"])
+    assert preview.changed_domains == {"acme-lp.example", "acmecap.example"}
+    assert ("acmecap.example", "Acme Capital") in state()[1]  # a preview writes nothing
+    import_investors_csv(change, NOW)
+    assert [d for d, owner in state()[1] if owner == "Acme Capital"] == ["acme-lp.example", "acme.example"]
+    again = import_investors_csv(change, NOW, dry_run=True).preview[0]
+    assert (again["domains_added"], again["domains_removed"]) == ([], [])  # idempotent
+
+
+def test_a_cell_of_separators_only_counts_as_empty(db):
+    import_investors_csv(GOOD, NOW)
+    result = import_investors_csv(HEADER + "Beta Partners, ; ;,,,\n", NOW)
+    assert result.changed_domains == set() and ("beta.example", "Beta Partners") in state()[1]

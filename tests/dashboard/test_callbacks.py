@@ -205,3 +205,20 @@ def test_two_chart_visits_in_a_week_share_the_cached_figures(admin_client, world
     assert pending_line() == first  # same week: the cached figure
     clock.advance(7 * 86400)
     assert pending_line()[-1] == 2  # a new week window: computed afresh
+
+
+def test_csv_preview_spells_out_domain_additions_and_removals(admin_client, world):
+    world.investor("Acme Capital", "acme.example", "acmecap.example")
+    world.investor("Beta Partners", "beta.example")
+    change = ("investor,domains,graveyard,contact_name,contact_email\n"
+              "Acme Capital,acme.example;acme-lp.example,0,,\n"
+              "Beta Partners,,,Bo Berg,bo@beta.example\n")
+    response = admin_client.callback(PREVIEW, [("investors-upload", "contents", upload(change))],
+                                     [("investors-upload", "filename", "lps.csv")])
+    assert response.status_code == 200, response.text
+    rows = find_components(response.json, "Tr")[1:]  # after the header row
+    cells = [text_children(row) for row in rows]
+    assert cells[0][:2] == ["Acme Capital", "acme-lp.example, acme.example"]
+    assert "+ acme-lp.example" in cells[0] and "− acmecap.example" in cells[0]
+    assert cells[1][:3] == ["Beta Partners", "beta.example", "unchanged"]
+    assert sorted(d.domain for d in InvestorDomain.select()) == ["acme.example", "acmecap.example", "beta.example"]

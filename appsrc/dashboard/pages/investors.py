@@ -46,8 +46,10 @@ def layout(**_kwargs):
             html.H5("Import investors and contacts"),
             html.P(["Columns ", html.Code(",".join(COLUMNS)), ": one row per contact; a row without a contact only "
                     "defines the investor; domains separated by ", html.Code(";"), "; graveyard 0 or 1. Investors "
-                    "are matched by name and updated; contacts by address. A file with any bad line imports "
-                    "nothing."], className="small-muted"),
+                    "are matched by name and updated; contacts by address. The domains listed replace an "
+                    "investor's domains; empty domains (or graveyard) cells leave them as they are. The preview "
+                    "shows every domain added and removed. A file with any bad line imports nothing."],
+                   className="small-muted"),
             dcc.Upload(id="investors-upload", children=html.Div(["Drop a CSV file here or ", html.A("choose one")]),
                        className="border border-2 border-dashed rounded p-4 text-center bg-light mb-2",
                        max_size=MAX_UPLOAD, accept=".csv,text/csv"),
@@ -172,18 +174,28 @@ def preview(contents, filename):
         return _errors(exc), True, None
     except ValidationError as exc:
         return error_alert(str(exc)), True, None
-    rows = [html.Tr([html.Td(p["investor"]), html.Td(", ".join(p["domains"])), html.Td(p["contacts"]),
-                     html.Td("yes" if p["graveyard"] else "no"), html.Td("new" if p["new"] else "update")])
+    rows = [html.Tr([html.Td(p["investor"]), html.Td(", ".join(p["domains"]) or "—"), html.Td(_domain_changes(p)),
+                     html.Td(p["contacts"]), html.Td("yes" if p["graveyard"] else "no"),
+                     html.Td("new" if p["new"] else "update")])
             for p in result.preview[:500]]
     summary = (f"{filename or 'The file'}: {result.rows:,} row(s) — investors {result.investors_created} new, "
                f"{result.investors_updated} updated; contacts {result.contacts_created} new, "
                f"{result.contacts_updated} updated.")
     return html.Div([
         dbc.Alert(summary, color="info", className="py-2", id="investors-preview-summary"),
-        dbc.Table([html.Thead(html.Tr([html.Th("Investor"), html.Th("Domains"), html.Th("Contacts"),
-                                       html.Th("Graveyard"), html.Th("")])), html.Tbody(rows)],
-                  size="sm", responsive=True, className="mb-0"),
+        dbc.Table([html.Thead(html.Tr([html.Th("Investor"), html.Th("Domains"), html.Th("Domain changes"),
+                                       html.Th("Contacts"), html.Th("Graveyard"), html.Th("")])), html.Tbody(rows)],
+                  size="sm", responsive=True, className="mb-0", id="investors-preview-table"),
     ]), False, text
+
+
+def _domain_changes(planned: dict) -> list:
+    """Additions and removals spelled out: a removed domain stops matching that investor's mail."""
+    if planned["new"]:
+        return ["new"] if planned["domains"] else ["—"]
+    changes = ([html.Span(f"+ {d}", className="text-success me-2") for d in planned["domains_added"]]
+               + [html.Span(f"− {d}", className="text-danger me-2") for d in planned["domains_removed"]])
+    return changes or ["unchanged"]
 
 
 @dash.callback(
