@@ -23,6 +23,13 @@ log = logging.getLogger(__name__)
 DEMO_TEAM_SIZE = 5
 DEMO_INVESTORS = 24
 DEMO_MESSAGES_PER_MAILBOX = 400
+# What a fund's admins typically exclude, so the Exclusions page has something to show: a
+# teammate's personal correspondence and a vendor's domain (the office landlord's mail is in the
+# generated dataset, so the demo's mailbox counters show it skipped as excluded).
+DEMO_EXCLUSIONS = (
+    ("dr.hale@clinic.example", "Personal: a teammate's doctor"),
+    ("officespace.example", "Vendor: the office landlord (leases and invoices, not investor mail)"),
+)
 
 
 @dataclass
@@ -55,6 +62,7 @@ def reset_demo_dir(settings: Settings) -> None:
 def start_demo(settings: Settings, clock: Clock) -> tuple[DemoEnvironment, Settings]:
     """Start the simulator with a generated team, seed users and investors, and return the
     settings that point the appliance at it. The database must already be open and migrated."""
+    from appsrc.crm.exclusions import add_exclusion
     from appsrc.crm.investors import import_investors_csv
     from appsrc.crm.users import add_user
     from appsrc.simulator import GmailSimulator, LlmStub, generate_team
@@ -79,6 +87,9 @@ def start_demo(settings: Settings, clock: Clock) -> tuple[DemoEnvironment, Setti
         add_user(member.address, member.name, now, actor_label="demo")
     import_investors_csv(dataset.investors_csv(), now, own_domains=frozenset(dataset.own_domains),
                          actor_label="demo")
+    for value, reason in DEMO_EXCLUSIONS:
+        add_exclusion(value, now, reason=reason, actor=admin, actor_label="demo",
+                      own_domains=frozenset(dataset.own_domains))
     password_file = settings.data_dir / "demo" / "admin_password"
     fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
