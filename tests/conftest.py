@@ -15,33 +15,46 @@ from appsrc.store.migrations import migrate
 NOW = datetime(2026, 11, 2, 15, 30, tzinfo=timezone.utc)
 
 
-@pytest.fixture(autouse=True)
-def hard_rule_watch(request, monkeypatch):
-    """Register every Gmail simulator this test starts and, when it ends, check what it was asked
-    to send and draft, and what the SMTP test servers received (see tests/hard_rule.py). The
-    simulator's own tests are exempt."""
+def pytest_configure(config):
+    """From here on, every Gmail simulator started in this process is watched by the hard-rule
+    ledger (tests/hard_rule.py), whatever the scope of the fixture that starts it."""
     from appsrc.simulator import GmailSimulator
     from tests import hard_rule
-    from tests.mail import servers as smtp
 
-    if request.node.path.parent.name == "simulator":
-        yield
-        return
-    started = []
     original_start = GmailSimulator.start
 
     def start(self, *args, **kwargs):
-        started.append(self)
-        return original_start(self, *args, **kwargs)
+        started = original_start(self, *args, **kwargs)
+        hard_rule.watch(self)
+        return started
 
-    monkeypatch.setattr(GmailSimulator, "start", start)
-    smtp.VIOLATIONS.clear()
+    GmailSimulator.start = start
+
+
+def pytest_runtest_protocol(item, nextitem):
+    """The simulator's own tests are exempt: they exercise it with arbitrary mail."""
+    from tests import hard_rule
+
+    hard_rule.begin_test(item.nodeid, exempt=item.path.parent.name == "simulator")
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    from tests import hard_rule
+
+    hard_rule.end_test(nodeid)
+
+
+@pytest.fixture(autouse=True)
+def hard_rule_watch(request):
+    """When the test ends (its other fixtures torn down), audit what every watched Gmail simulator
+    did and what the SMTP test servers were asked to deliver since the last audit; fail the test
+    on any violation (see tests/hard_rule.py)."""
+    from tests import hard_rule
+
     yield
-    problems = list(smtp.VIOLATIONS)
-    hard_rule.LEDGER.violations += problems
-    for simulator in started:
-        problems += hard_rule.audit_simulator(simulator, request.node.nodeid)
-    assert not problems, problems
+    if request.node.path.parent.name != "simulator":
+        problems = hard_rule.audit()
+        assert not problems, problems
 
 
 @pytest.fixture
@@ -74,17 +87,25 @@ def smtp_server(tls):
     server.stop()
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus):
-    """Under xdist each worker hands its hard-rule ledger to the controller."""
+    """After the session's own teardown: a last audit (what happened after the last test). An
+    xdist worker hands its ledger to the controller; the controller (or a run without workers)
+    fails the run when the ledger holds any violation, even one no test failed on."""
     from dataclasses import asdict
 
     from tests import hard_rule
 
+    hard_rule.audit()
     if hasattr(session.config, "workeroutput"):
         session.config.workeroutput["hard_rule"] = asdict(hard_rule.LEDGER)
+    elif hard_rule.LEDGER.violations:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
+    """(xdist) A worker's ledger joins the controller's."""
     from tests import hard_rule
 
     report = getattr(node, "workeroutput", {}).get("hard_rule")
@@ -99,11 +120,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     from tests import hard_rule
 
     ledger = hard_rule.LEDGER
-    if ledger.simulators:
-        terminalreporter.write_line(
-            f"hard rule: {ledger.simulators} Gmail simulator(s) audited; {ledger.sends} send(s) to "
-            f"{ledger.recipients} recipient(s), all active admins; {ledger.drafts} drafts.create; "
-            f"violations: {len(ledger.violations)}")
+    if not (ledger.simulators or ledger.sends or ledger.violations):
+        return
+    verdict = (f"{len(ledger.violations)} HARD RULE VIOLATION(S): the run fails" if ledger.violations
+               else "all to active admins")
+    terminalreporter.write_line(
+        f"hard rule: {ledger.simulators} Gmail simulator(s) audited; {ledger.sends} send(s) to "
+        f"{ledger.recipients} recipient(s); {ledger.drafts} drafts.create; {verdict}",
+        red=bool(ledger.violations))
     for violation in ledger.violations:
         terminalreporter.write_line(f"HARD RULE VIOLATION: {violation}", red=True)
 

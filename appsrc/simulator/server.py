@@ -58,7 +58,25 @@ _ROUTES = (
     ("GET", re.compile(r"history"), "users.history.list"),
     ("POST", re.compile(r"drafts/send"), "users.drafts.send"),
     ("POST", re.compile(r"drafts"), "users.drafts.create"),
+    # Routed only so the call log names them (the tests' hard-rule audit flags every mail
+    # operation but drafts.create); they answer 405 once the caller is authenticated.
+    ("GET", re.compile(r"drafts"), "users.drafts.list"),
+    ("GET", re.compile(r"drafts/(?P<id>[^/]+)"), "users.drafts.get"),
+    ("PUT", re.compile(r"drafts/(?P<id>[^/]+)"), "users.drafts.update"),
+    ("DELETE", re.compile(r"drafts/(?P<id>[^/]+)"), "users.drafts.delete"),
+    ("POST", re.compile(r"messages"), "users.messages.insert"),
+    ("POST", re.compile(r"messages/import"), "users.messages.import"),
+    ("POST", re.compile(r"messages/batchModify"), "users.messages.batchModify"),
+    ("POST", re.compile(r"messages/batchDelete"), "users.messages.batchDelete"),
+    ("POST", re.compile(r"messages/(?P<id>[^/]+)/modify"), "users.messages.modify"),
+    ("POST", re.compile(r"messages/(?P<id>[^/]+)/trash"), "users.messages.trash"),
+    ("POST", re.compile(r"messages/(?P<id>[^/]+)/untrash"), "users.messages.untrash"),
+    ("DELETE", re.compile(r"messages/(?P<id>[^/]+)"), "users.messages.delete"),
+    ("POST", re.compile(r"threads/(?P<id>[^/]+)/modify"), "users.threads.modify"),
+    ("POST", re.compile(r"threads/(?P<id>[^/]+)/trash"), "users.threads.trash"),
+    ("DELETE", re.compile(r"threads/(?P<id>[^/]+)"), "users.threads.delete"),
 )
+_UNSERVED = frozenset(name for _verb, _pattern, name in _ROUTES) - METHOD_SCOPES.keys()
 _MESSAGE_FORMATS = ("minimal", "metadata", "full", "raw")
 
 
@@ -353,7 +371,17 @@ class GmailSimulator(LoopbackService):
         return self._log.units(user.lower() if user else None)
 
     def clear_calls(self) -> None:
+        """Forget the call ring and counts (never the mail operations: see `mail_operations`)."""
         self._log.clear()
+
+    def mail_operations(self) -> list[CallRecord]:
+        """Every draft call and every call that was not a GET (sends, inserts, label changes,
+        unknown paths), refused or not, since the simulator was made; `clear_calls` keeps them."""
+        return self._log.mail_operations()
+
+    def mail_operation_counts(self) -> dict[str, int]:
+        """Exact counts per method of `mail_operations`, even past its record capacity."""
+        return dict(self._log.mail_operation_counts())
 
     def sent_messages(self) -> list[SentMessage]:
         with self._lock:
@@ -364,8 +392,10 @@ class GmailSimulator(LoopbackService):
             return list(self._drafts.get(user.lower(), ()))
 
     def _record(self, method: str, user: str | None, params: dict, status: int, units: int,
-                in_batch: bool) -> None:
-        self._log.add(CallRecord(self.clock(), user, method, params, status, units, in_batch))
+                in_batch: bool, *, verb: str = "GET") -> None:
+        mail_operation = verb != "GET" or method.startswith("users.drafts.")
+        self._log.add(CallRecord(self.clock(), user, method, params, status, units, in_batch),
+                      mail_operation=mail_operation)
 
     # -- HTTP entry point -----------------------------------------------------------------
 
@@ -393,7 +423,7 @@ class GmailSimulator(LoopbackService):
             headers = {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'} if status == 401 else {}
         else:
             error = not_found()
-            self._record("unknown", None, {"path": path}, 404, 0, False)
+            self._record("unknown", None, {"path": path}, 404, 0, False, verb=request.command)
             status, content_type, data, headers = 404, JSON_TYPE, _json(error.body()), {}
         self.pause(self.settings.latency_s)
         self.respond(request, status, data, content_type, headers)
@@ -437,6 +467,9 @@ class GmailSimulator(LoopbackService):
         if token is None:
             raise _Rejected(unauthenticated(), method, None, params)
         user = token.subject
+        if method in _UNSERVED:
+            raise _Rejected(ApiError(405, f"{method} is not served by this simulator.", "methodNotAllowed"),
+                            method, user, params)
         if not token.scopes & METHOD_SCOPES[method]:
             raise _Rejected(ApiError(403, "Request had insufficient authentication scopes.",
                                      "insufficientPermissions"), method, user, params)
@@ -486,7 +519,8 @@ class GmailSimulator(LoopbackService):
         try:
             call = self._prepare(request)
         except _Rejected as rejected:
-            self._record(rejected.method, rejected.user, rejected.params, rejected.error.status, 0, False)
+            self._record(rejected.method, rejected.user, rejected.params, rejected.error.status, 0, False,
+                         verb=request.method)
             return rejected.error.status, rejected.error.body()
         user = call.token.subject
         has_slot = self.quota.try_enter(user)
@@ -495,7 +529,7 @@ class GmailSimulator(LoopbackService):
         finally:
             if has_slot:
                 self.quota.leave(user)
-        self._record(call.method, user, call.params, status, units, False)
+        self._record(call.method, user, call.params, status, units, False, verb=request.method)
         return status, payload
 
     def _batch(self, content_type: str, body: bytes) -> tuple[int, str, bytes]:
@@ -527,11 +561,13 @@ class GmailSimulator(LoopbackService):
         try:
             for request, item, has_slot in zip(requests, prepared, slots):
                 if isinstance(item, _Rejected):
-                    self._record(item.method, item.user, item.params, item.error.status, 0, True)
+                    self._record(item.method, item.user, item.params, item.error.status, 0, True,
+                                 verb=request.method)
                     status, payload = item.error.status, item.error.body()
                 else:
                     status, payload, units = self._execute(item, has_slot=has_slot)
-                    self._record(item.method, item.token.subject, item.params, status, units, True)
+                    self._record(item.method, item.token.subject, item.params, status, units, True,
+                                 verb=request.method)
                 parts.append((request.content_id, status, _json(payload)))
         finally:
             for item, has_slot in zip(prepared, slots):

@@ -1,6 +1,7 @@
 """Real local servers for the mail and digest tests: an SMTP server (aiosmtpd) with STARTTLS,
-implicit TLS or none, AUTH, and switchable failures; TLS material generated at test time; and a
-recipient audit shared by every server a test starts (recipients must be active admins)."""
+implicit TLS or none, AUTH, and switchable failures; TLS material generated at test time. Every
+recipient a client names to any of them is checked by the suite-wide hard-rule ledger
+(tests/hard_rule.py): it must be an active admin, whether the server then accepts the mail or not."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import datetime as dt
 import ipaddress
 import socket
 import ssl
-import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -20,27 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from appsrc.mail.mailer import active_admin_addresses
-from appsrc.store.db import database
-
-# Recipients any test SMTP server received that were not active admins at that moment; the
-# suite-wide hard-rule ledger (tests/hard_rule.py) fails the test and the run on any of them.
-VIOLATIONS: list[str] = []
-_AUDIT_LOCK = threading.Lock()
-
-
-def audit_recipients(recipients, where: str) -> None:
-    """Check recipients against the active admins right now (in the receiving thread)."""
-    from tests import hard_rule
-
-    with database.connection_context():
-        admins = set(active_admin_addresses())
-    outsiders = [r for r in recipients if r.lower() not in admins]
-    with _AUDIT_LOCK:
-        hard_rule.LEDGER.sends += 1
-        hard_rule.LEDGER.recipients += len(recipients)
-        if outsiders:
-            VIOLATIONS.append(f"{where} received mail for non-admins {outsiders}")
+from tests import hard_rule
 
 
 @dataclass(frozen=True)
@@ -131,12 +111,19 @@ class SmtpServer:
         return "127.0.0.1"
 
     # aiosmtpd handler hooks -------------------------------------------------------------------
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        """The attempt is what the hard rule judges, so each recipient is checked as it is named,
+        before any failure mode answers."""
+        hard_rule.check_smtp_recipient(address, f"SMTP server :{self.port}")
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
     async def handle_DATA(self, server, session, envelope):
         if self.mode == "tempfail":
             return "451 4.3.0 Try again later"
         if self.mode == "reject":
             return "554 5.7.1 Message rejected by policy"
-        audit_recipients(envelope.rcpt_tos, f"SMTP server :{self.port}")
+        hard_rule.count_smtp_send(len(envelope.rcpt_tos))
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content
                                       or envelope.content, session.auth_data and self.username,
                                       server.transport.get_extra_info("ssl_object") is not None))
