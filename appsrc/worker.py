@@ -25,6 +25,7 @@ from appsrc.store.queries import mailbox_due_ids
 log = logging.getLogger(__name__)
 
 Step = tuple[float, str, Callable[[], object]]  # (every N seconds, name, callable)
+_NOT_LOOKED = object()  # the key watch before its first look (no key at all is a reading too)
 
 
 class Worker:
@@ -34,7 +35,7 @@ class Worker:
         self.stop_event = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=max_parallel_syncs, thread_name_prefix="sync")
         self._running: dict[int, Future] = {}
-        self._key_stamp = None
+        self._key_stamp: object = _NOT_LOOKED
         self._scheduler = schedule.Scheduler()
         self._scheduler.every(dispatch_every_s).seconds.do(self._guard, "sync dispatch", self.dispatch_syncs)
         self._scheduler.every(30).seconds.do(self._guard, "key watch", self.release_on_key_change)
@@ -78,15 +79,16 @@ class Worker:
             log.exception("sync of mailbox %s crashed; it will be retried", account_id)
 
     def release_on_key_change(self) -> None:
-        """A new delegation key may fix permanent errors: retry those mailboxes at once."""
+        """A new delegation key (or the first one) may fix permanent errors: sync those mailboxes
+        at once rather than at their hourly retry."""
         path = self.runtime.settings.dwd_key_file
         try:
             stat = path.stat()
             stamp = (stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError:
             stamp = None
-        if self._key_stamp is not None and stamp != self._key_stamp:
-            released = (EmailAccount.update(paused_until=None)
+        if self._key_stamp is not _NOT_LOOKED and stamp != self._key_stamp and stamp is not None:
+            released = (EmailAccount.update(paused_until=None, sync_requested_at=self.runtime.clock.now())
                         .where(EmailAccount.last_error_kind == "permanent").execute())
             log.info("delegation key changed: retrying %d mailbox(es) in error", released)
         self._key_stamp = stamp

@@ -66,11 +66,6 @@ def test_the_running_runtime_reads_a_key_written_after_it_started(keyless, sim, 
     assert EmailAccount.get_by_id(account_id).last_error is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "appsrc/worker.py (not the package's file): release_on_key_change() ignores a key that "
-    "appears where there was none (its first reading is None), and a released mailbox is not "
-    "due again until a sync interval after its error; until then a mailbox that failed for "
-    "want of a key waits for the hourly retry or 'Sync now'"))
 def test_the_worker_retries_a_keyless_mailbox_by_itself_once_the_key_appears(keyless, sim,
                                                                            data_dir, tmp_path):
     runtime, account_id = keyless
