@@ -89,11 +89,19 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+class NotAnAdmin(ValidationError):
+    pass
+
+
 def issue_token(email: str, now: datetime, *, label: str = "", actor_label: str = "") -> str:
-    """A new Bearer token for scripts; shown once, stored hashed."""
+    """A new Bearer token for scripts; shown once, stored hashed. Only for active admins: the API
+    is admin-only, so a teammate's token could do nothing but leak."""
     user = get_user(email)
     if not user.is_active:
         raise ValidationError(f"{user.email} is deactivated", field="email")
+    if not user.is_admin:
+        raise NotAnAdmin(f"{user.email} is not an admin: API tokens are for admins' scripts "
+                         "(make them an admin first if they need one)", field="email")
     token = "irm_" + secrets.token_urlsafe(32)
     with database.atomic():
         ApiToken.create(user=user, token_hash=token_hash(token), label=label[:100], created_at=now)

@@ -14,9 +14,9 @@ from pathlib import Path
 from appsrc.capture.matcher import match_key
 from appsrc.crm.directory import load_directory
 from appsrc.crm.investors import add_contact, create_investor
-from appsrc.crm.users import add_user
+from appsrc.crm.users import add_user, issue_token
 from appsrc.store.capture import relink
-from appsrc.store.models import ActivityProposal, Email, EmailAccount, EmailAccountMessage, EmailParticipant
+from appsrc.store.models import ActivityProposal, Email, EmailAccount, EmailAccountMessage, EmailParticipant, User
 
 OWN = "fund.example"
 
@@ -73,3 +73,12 @@ class World:
 
     def proposals_of(self, email: Email) -> list[ActivityProposal]:
         return list(ActivityProposal.select().where(ActivityProposal.email == email.id).order_by(ActivityProposal.id))
+
+
+def former_admin_token(email: str, now: datetime) -> str:
+    """A token of someone who is no longer an admin: only admins get one, so it was issued while
+    they were. The API must answer it 403."""
+    User.update(is_admin=True).where(User.email == email).execute()
+    token = issue_token(email, now, label="issued while an admin")
+    User.update(is_admin=False).where(User.email == email).execute()
+    return token

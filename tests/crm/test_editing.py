@@ -21,6 +21,7 @@ from appsrc.store.models import (
     User,
 )
 from tests.crm.fixtures import *  # noqa: F401,F403
+from tests.crm.factories import former_admin_token
 
 ADA, BOB = "ada@fund.example", "bob@fund.example"
 
@@ -146,7 +147,7 @@ def test_user_administration_is_audited_and_keeps_an_admin(world):
 
 
 def test_deactivating_revokes_tokens(world):
-    token = issue_token(world.bob.email, world.now)
+    token = former_admin_token(world.bob.email, world.now)
     update_user(world.bob.id, world.now, is_active=False, actor=world.ada)
     update_user(world.bob.id, world.now, is_active=True, actor=world.ada)
     assert user_for_token(token, world.now) is None

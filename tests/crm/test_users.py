@@ -9,7 +9,7 @@ from appsrc.crm.users import (
     verify_password,
 )
 from appsrc.crm.validation import ValidationError
-from appsrc.store.models import ApiToken, AuditEvent, EmailAccount
+from appsrc.store.models import ApiToken, AuditEvent, EmailAccount, User
 from tests.conftest import NOW
 
 
@@ -51,3 +51,20 @@ def test_tokens_are_stored_hashed_and_resolve_to_active_users_only(db):
     user.is_active = False
     user.save()
     assert user_for_token(token, NOW) is None
+
+
+def test_tokens_are_only_for_active_admins(db):
+    """design.md: tokens are for admin scripts. A teammate's would open nothing (the API is
+    admin-only), so it is refused outright with an error saying why."""
+    add_user("bob@fund.example", "Bob", NOW)
+    with pytest.raises(ValidationError, match="bob@fund.example is not an admin") as caught:
+        issue_token("bob@fund.example", NOW)
+    assert caught.value.field == "email"
+    add_user("cy@fund.example", "Cy", NOW, is_admin=True)
+    User.update(is_active=False).where(User.email == "cy@fund.example").execute()
+    with pytest.raises(ValidationError, match="deactivated"):
+        issue_token("cy@fund.example", NOW)
+    with pytest.raises(ValidationError, match="no user"):
+        issue_token("nobody@fund.example", NOW)
+    assert ApiToken.select().count() == 0
+    assert not AuditEvent.select().where(AuditEvent.action == "token.issue").exists()

@@ -16,6 +16,7 @@ from appsrc.store.models import AppSetting, AuditEvent, DigestRun
 from appsrc.web.app import create_app
 from tests.capture.conftest import make_runtime
 from tests.conftest import NOW
+from tests.crm.factories import former_admin_token
 
 ADMINS = ["ada@fund.example", "ben@fund.example"]
 CANARY = "Canary-Pw-5f1e9c0d7b"
@@ -43,7 +44,8 @@ def app(settings, db, fund, sim, smtp_server, tls, llm):
 
 @pytest.fixture
 def tokens(fund):
-    return {who: issue_token(f"{who}@fund.example", NOW) for who in ("ada", "ben", "tom")}
+    return {**{who: issue_token(f"{who}@fund.example", NOW) for who in ("ada", "ben")},
+            "tom": former_admin_token("tom@fund.example", NOW)}  # only admins get tokens
 
 
 @pytest.fixture

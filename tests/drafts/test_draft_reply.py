@@ -12,6 +12,7 @@ from appsrc.crm.users import add_user, issue_token
 from appsrc.simulator import GMAIL_READONLY, LlmStub
 from appsrc.store.models import AuditEvent, Draft, Email, EmailAccount, EmailAccountMessage
 from tests.capture.conftest import make_runtime
+from tests.crm.factories import former_admin_token
 
 ALICE, BOB, CAROL = "alice@fund.example", "bob@fund.example", "carol@fund.example"
 JANE, JOE = "jane@acme.example", "joe@acme.example"  # investor contacts
@@ -46,7 +47,7 @@ def app_env(sim, tmp_path, llm):
     app.config["TESTING"] = True
     env = {"runtime": runtime, "client": app.test_client(), "sim": sim, "llm": llm,
            "admin": {"Authorization": "Bearer " + issue_token(ALICE, now)},
-           "teammate": {"Authorization": "Bearer " + issue_token(BOB, now)}}
+           "teammate": {"Authorization": "Bearer " + former_admin_token(BOB, now)}}
     yield env
     runtime.close()
 

@@ -13,6 +13,7 @@ import pytest
 from appsrc.crm.users import issue_token, reset_password, update_user
 from appsrc.web.auth import safe_next
 from tests.crm.fixtures import *  # noqa: F401,F403
+from tests.crm.factories import former_admin_token
 from tests.crm.fixtures import WebClient
 
 SAMPLES = {"int": "1", "path": "x/y.js", "string": "x", "default": "x"}
@@ -190,7 +191,7 @@ def test_bearer_tokens_skip_csrf_and_need_an_admin(app, world, clock):
     response = client.post("/api/proposals/reject", json={"ids": [999]}, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 404
     assert client.get("/api/investors", headers={"Authorization": f"Bearer {token}"}).status_code == 200
-    member_token = issue_token(world.bob.email, clock.now())
+    member_token = former_admin_token(world.bob.email, clock.now())
     assert client.get("/api/investors", headers={"Authorization": f"Bearer {member_token}"}).status_code == 403
     assert client.get("/api/investors", headers={"Authorization": "Bearer irm_forged"}).status_code == 401
     # A token is for the API only: it does not open the dashboard or its callbacks.
