@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
@@ -111,12 +111,21 @@ class LoginThrottle:
     """At most `limit` failed logins per account in `window_s`; a locked account waits until its
     oldest failure leaves the window. Keyed by account, not client address: behind StartOS's
     proxies and Tor every client has the same address, so an address key would let one person
-    lock everyone out. In memory: a restart resets it."""
+    lock everyone out. In memory: a restart resets it.
 
-    def __init__(self, limit: int = 5, window_s: float = 900.0, clock=time.monotonic) -> None:
-        self.limit, self.window_s, self.clock = limit, window_s, clock
-        self._failures: dict[str, deque] = {}
+    Memory is bounded without letting a spray of made-up addresses clear real locks: past
+    `max_keys` accounts, the least recently failed ones that are not locked go first (expired
+    ones are among them); a lock is kept until it expires, unless locks alone pass ten times
+    `max_keys` (then the oldest go: each lock costs `limit` password checks, so that is far
+    beyond what one box can be made to do in a window)."""
+
+    def __init__(self, limit: int = 5, window_s: float = 900.0, clock=time.monotonic, max_keys: int = 10_000) -> None:
+        self.limit, self.window_s, self.clock, self.max_keys = limit, window_s, clock, max_keys
+        self._failures: OrderedDict[str, deque] = OrderedDict()  # least recently failed first
         self._lock = threading.Lock()
+
+    def _recent(self, failures: deque, now: float) -> int:
+        return sum(1 for at in failures if at > now - self.window_s)
 
     def retry_after(self, *keys: str) -> float:
         now = self.clock()
@@ -135,15 +144,31 @@ class LoginThrottle:
     def failed(self, *keys: str) -> None:
         now = self.clock()
         with self._lock:
-            if len(self._failures) > 10_000:  # bounded memory under a spray of addresses
-                self._failures.clear()
             for key in keys:
-                self._failures.setdefault(key, deque(maxlen=self.limit * 2)).append(now)
+                failures = self._failures.pop(key, None)
+                if failures is None:
+                    self._make_room(now)
+                    failures = deque(maxlen=self.limit * 2)
+                failures.append(now)
+                self._failures[key] = failures
 
     def succeeded(self, *keys: str) -> None:
         with self._lock:
             for key in keys:
                 self._failures.pop(key, None)
+
+    def _make_room(self, now: float) -> None:
+        """Called with the lock held, before a new account is tracked. Frees a tenth of the room at
+        once, so a spray pays for one scan per thousand addresses, not one per address."""
+        if len(self._failures) < self.max_keys:
+            return
+        target = self.max_keys * 9 // 10
+        for key in [k for k, failures in self._failures.items() if self._recent(failures, now) < self.limit]:
+            if len(self._failures) <= target:
+                return
+            del self._failures[key]
+        while len(self._failures) >= self.max_keys * 10:
+            self._failures.popitem(last=False)
 
 
 # -- redirects -----------------------------------------------------------------------------------

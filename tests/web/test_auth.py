@@ -11,7 +11,7 @@ import dash
 import pytest
 
 from appsrc.crm.users import issue_token, reset_password, update_user
-from appsrc.web.auth import safe_next
+from appsrc.web.auth import LoginThrottle, safe_next
 from tests.crm.fixtures import *  # noqa: F401,F403
 from tests.crm.factories import former_admin_token
 from tests.crm.fixtures import WebClient
@@ -310,3 +310,57 @@ def test_no_page_pulls_anything_from_a_cdn(admin_client):
     assert "/assets/bootstrap.min.css" in " ".join(urls)
     config = json.loads(re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', index, re.S).group(1))
     assert config.get("serve_locally", True) is not False
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_spray_of_addresses_does_not_clear_a_real_lock():
+    """Once, past 10,000 addresses every lock was wiped: spraying made-up addresses unlocked the
+    account under attack. Now only expired and unlocked entries make room."""
+    clock = FakeMonotonic()
+    throttle = LoginThrottle(clock=clock)
+    for _ in range(5):
+        throttle.failed("user:ada@fund.example")
+    assert throttle.retry_after("user:ada@fund.example") == 900.0
+    for n in range(3 * throttle.max_keys):
+        clock.now += 0.01
+        throttle.failed(f"user:spray{n}@example.org")
+        assert len(throttle._failures) <= throttle.max_keys
+    assert 0 < throttle.retry_after("user:ada@fund.example") < 900.0  # still locked
+    assert "user:spray0@example.org" not in throttle._failures  # the oldest unlocked ones went
+    assert f"user:spray{3 * throttle.max_keys - 1}@example.org" in throttle._failures
+    # Locks end on time, and then their entries may go too.
+    clock.now += 900
+    assert throttle.retry_after("user:ada@fund.example") == 0.0
+    for n in range(throttle.max_keys):
+        throttle.failed(f"user:later{n}@example.org")
+    assert "user:ada@fund.example" not in throttle._failures
+
+
+def test_locks_alone_cannot_grow_the_throttle_without_bound():
+    clock = FakeMonotonic()
+    throttle = LoginThrottle(clock=clock, max_keys=10)
+    for n in range(150):
+        for _ in range(5):
+            throttle.failed(f"user:locked{n}@example.org")
+    assert len(throttle._failures) <= 10 * throttle.max_keys
+    assert throttle.retry_after("user:locked149@example.org") > 0  # the newest locks stay
+    assert throttle.retry_after("user:locked0@example.org") == 0.0  # the oldest made room
+
+
+def test_spraying_the_login_form_leaves_the_locked_account_locked(app, anon, world):
+    """The same through the real login form, with a small table so the spray stays short."""
+    app.extensions["login_throttle"] = LoginThrottle(max_keys=8)
+    for _ in range(5):
+        assert anon.login(world.ada.email, "wrong password!").status_code == 401
+    for n in range(20):
+        assert anon.login(f"spray{n}@example.org", "whatever it is").status_code == 401
+    locked = anon.login(world.ada.email)  # the right password: still refused until the lock ends
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert len(app.extensions["login_throttle"]._failures) <= 8
