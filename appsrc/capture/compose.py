@@ -2,8 +2,9 @@
 
 A reply is reply-all (the earlier system's known gap): the Reply-To (else the From), plus the
 original To and Cc, minus the replying mailbox and duplicates, compared case-insensitively.
-External people go in To; our other teammates stay in Cc. Bcc is never reused (only the sender's
-copy carries it, and a Bcc'd teammate must not reveal the others). The subject gets exactly
+External people go in To; everyone of ours (a team mailbox, or any address at one of the fund's
+own domains: aliases, groups like ir@, teammates without a mailbox here) stays in Cc. Bcc is never
+reused (only the sender's copy carries it, and a Bcc'd teammate must not reveal the others). The subject gets exactly
 one "Re:", and In-Reply-To/References carry the original's Message-ID chain so Gmail threads
 the draft (with the mailbox's own threadId) as the human would expect.
 """
@@ -18,6 +19,8 @@ from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
+
+from appsrc.capture.matcher import domain_of, parent_domains
 
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|réf|rif)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 MAX_REFERENCES = 20  # RFC 5322 §3.6.4 lets clients trim long chains; keep the root and the newest
@@ -45,14 +48,19 @@ def _people(rows: Iterable[dict]) -> list[Person]:
 
 
 def reply_recipients(*, from_: dict | None, reply_to: Sequence[dict], to: Sequence[dict], cc: Sequence[dict],
-                     mailbox: str, team: Iterable[str]) -> Recipients:
+                     mailbox: str, team: Iterable[str], own_domains: Iterable[str]) -> Recipients:
     """Reply-all recipients for `mailbox` answering an email with these headers.
 
-    `team` is every address of ours (the team's mailboxes); they go to Cc, never To, unless no
-    one else is left to address.
+    Ours are the team's mailboxes (`team`) and every address at one of `own_domains` or a
+    subdomain of one; they go to Cc, never To, unless no one else is left to address.
     """
     me = mailbox.strip().lower()
-    ours = {a.strip().lower() for a in team}
+    team_addresses = {a.strip().lower() for a in team}
+    domains = {d.strip().lower() for d in own_domains}
+
+    def is_ours(key: str) -> bool:
+        return key in team_addresses or any(d in domains for d in parent_domains(domain_of(key)))
+
     target = _people(reply_to) or _people([from_] if from_ else [])
     if any(p.email.lower() == me for p in target):
         target = []  # replying to our own message: address whoever we wrote to
@@ -64,9 +72,9 @@ def reply_recipients(*, from_: dict | None, reply_to: Sequence[dict], to: Sequen
         if key in seen:
             continue
         seen.add(key)
-        (cc_list if is_cc or key in ours else to_list).append(person)
+        (cc_list if is_cc or is_ours(key) else to_list).append(person)
     if not to_list and cc_list:  # everyone left is in Cc: the first external (else anyone) leads
-        lead = next((p for p in cc_list if p.email.lower() not in ours), cc_list[0])
+        lead = next((p for p in cc_list if not is_ours(p.email.lower())), cc_list[0])
         cc_list.remove(lead)
         to_list.append(lead)
     return Recipients(tuple(to_list), tuple(cc_list))

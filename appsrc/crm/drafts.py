@@ -3,7 +3,8 @@
 For a captured email and a team mailbox holding a live copy of it, build the reply-all
 (`capture.compose`) and save it with `users.drafts.create` in that mailbox's own Gmail thread,
 through delegation with the `gmail.compose` scope. Nothing here can send: there is no send call
-on this path at all, and a test scans the code base to keep it that way.
+on this path at all, and a test scans the code base to keep it that way. The `Draft` row and its
+audit event are written together, or neither is.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from appsrc.capture import compose
 from appsrc.capture.credentials import SCOPE_COMPOSE, DelegationError
 from appsrc.capture.gmail import GmailError
 from appsrc.crm import audit
+from appsrc.crm.directory import own_domains
 from appsrc.digest.llm import LlmConfig, LlmError, chat_completion
+from appsrc.settings import Settings
+from appsrc.store.db import database
 from appsrc.store.models import Draft, Email, EmailAccount, EmailAccountMessage, User
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,11 @@ class DraftError(Exception):
         self.fix = fix
 
 
+class DraftNotRecorded(DraftError):
+    """Gmail created the draft but it could not be recorded here: the human must find it in
+    Gmail rather than create another."""
+
+
 @dataclass(frozen=True)
 class ReplyPlan:
     email_id: int
@@ -47,6 +56,9 @@ class ReplyPlan:
     in_reply_to: str | None
     references: list[str]
     threads: bool  # False when the original has no Message-ID: Gmail may start a new thread
+    # The mailbox is not among the original's From, Reply-To, To or Cc: it was Bcc'd (or got it
+    # through a list), and replying to all shows everyone that it received the message.
+    bcc_only: bool
 
     def public(self) -> dict:
         return asdict(self)
@@ -70,9 +82,10 @@ def _live_copies(email: Email) -> list[tuple[str, str, bool]]:
     return list(rows)
 
 
-def plan_reply(email_id: int, mailbox: str | None = None) -> ReplyPlan:
+def plan_reply(email_id: int, mailbox: str | None, *, settings: Settings) -> ReplyPlan:
     """Who the reply goes to and how it threads, for `mailbox` (default: the teammate who
-    received it, else the one who sent it)."""
+    received it, else the one who sent it). `settings` name the fund's own domains: every
+    address there is a teammate, kept in Cc."""
     email = _email(email_id)
     copies = _live_copies(email)
     if not copies:
@@ -91,7 +104,10 @@ def plan_reply(email_id: int, mailbox: str | None = None) -> ReplyPlan:
     team = [a for (a,) in EmailAccount.select(EmailAccount.address).tuples()]
     recipients = compose.reply_recipients(
         from_={"email": email.from_email, "name": email.from_name} if email.from_email else None,
-        reply_to=email.reply_to or [], to=email.to or [], cc=email.cc or [], mailbox=address, team=team)
+        reply_to=email.reply_to or [], to=email.to or [], cc=email.cc or [], mailbox=address, team=team,
+        own_domains=own_domains(settings.own_domains, settings.secrets_dir))
+    addressed = {str(p.get("email", "")).lower()
+                 for p in [{"email": email.from_email}, *(email.reply_to or []), *(email.to or []), *(email.cc or [])]}
     if not recipients.to:
         raise DraftError("nobody is left to reply to once this mailbox is removed", status=409, field="mailbox")
     return ReplyPlan(
@@ -105,6 +121,7 @@ def plan_reply(email_id: int, mailbox: str | None = None) -> ReplyPlan:
         in_reply_to=email.message_id,
         references=list(compose.reference_chain(email.message_id, email.references or [], email.in_reply_to)),
         threads=bool(email.message_id),
+        bcc_only=address not in addressed,
     )
 
 
@@ -156,7 +173,7 @@ def create_reply_draft(runtime, email_id: int, *, mailbox: str | None, body: str
         raise DraftError("body must be text", field="body")
     if body is not None and len(body) > MAX_BODY_CHARS:
         raise DraftError(f"body is longer than {MAX_BODY_CHARS} characters", field="body")
-    plan = plan_reply(email_id, mailbox)
+    plan = plan_reply(email_id, mailbox, settings=runtime.settings)
     source = body_source
     if body is None or not body.strip():
         body, source = suggest_body(plan, LlmConfig.from_settings(runtime.settings)), "llm"
@@ -177,17 +194,31 @@ def create_reply_draft(runtime, email_id: int, *, mailbox: str | None, body: str
         raise DraftError(f"delegation for {plan.mailbox} failed: {exc}", status=422, field="mailbox",
                          fix=exc.fix) from None
     except GmailError as exc:
+        if exc.ambiguous:  # not retried (see GmailRemote.execute): a second try could make a duplicate
+            log.warning("drafts.create in %s for email %s may or may not have taken effect: %s",
+                        plan.mailbox, email.id, exc)
+            raise DraftError(f"Gmail did not confirm the draft for {plan.mailbox}, and it may have been created: "
+                             "look in that mailbox's Drafts before trying again", status=503, field="mailbox") from None
         raise DraftError(f"Gmail refused the draft for {plan.mailbox}: {exc}",
                          status=422 if exc.permanent else 503, field="mailbox", fix=exc.fix) from None
     message = created.get("message", {})
-    account = EmailAccount.get(EmailAccount.address == plan.mailbox)
-    draft = Draft.create(email=email.id, account=account, gmail_draft_id=created.get("id", ""),
-                         gmail_thread_id=message.get("threadId", ""), to=[p["email"] for p in plan.to],
-                         cc=[p["email"] for p in plan.cc], subject=plan.subject, body_source=source,
-                         created_by=actor, created_at=now)
-    audit.record("draft.create", now, actor=actor, target_type="email", target_id=email.id,
-                 detail={"draft_id": draft.id, "mailbox": plan.mailbox, "gmail_draft_id": draft.gmail_draft_id,
-                         "to": draft.to, "cc": draft.cc, "body_source": source})
+    gmail_draft_id = created.get("id", "")
+    try:
+        with database.atomic():
+            draft = Draft.create(email=email.id, account=EmailAccount.get(EmailAccount.address == plan.mailbox),
+                                 gmail_draft_id=gmail_draft_id, gmail_thread_id=message.get("threadId", ""),
+                                 to=[p["email"] for p in plan.to], cc=[p["email"] for p in plan.cc],
+                                 subject=plan.subject, body_source=source, created_by=actor, created_at=now)
+            audit.record("draft.create", now, actor=actor, target_type="email", target_id=email.id,
+                         detail={"draft_id": draft.id, "mailbox": plan.mailbox, "gmail_draft_id": gmail_draft_id,
+                                 "to": draft.to, "cc": draft.cc, "body_source": source})
+    except Exception:
+        # Gmail holds the draft but we hold no record of it: say where it is, never leave it silent.
+        log.exception("Gmail draft %s was created in %s for email %s, but recording it failed: it exists in "
+                      "Gmail with no Draft row or audit event", gmail_draft_id, plan.mailbox, email.id)
+        raise DraftNotRecorded(f"the draft was created in {plan.mailbox}'s Gmail (draft id {gmail_draft_id}) but "
+                               "could not be recorded here; find it in that mailbox's Drafts before creating "
+                               "another", status=500) from None
     return {
         "id": draft.id,
         "draft_id": draft.gmail_draft_id,

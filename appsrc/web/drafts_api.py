@@ -43,15 +43,16 @@ def _json_body() -> dict:
 @blueprint.get("/<int:email_id>/draft-reply")
 @admin_required
 def reply_plan(email_id: int):
-    return jsonify(plan_reply(email_id, request.args.get("mailbox") or None).public())
+    settings = current_app.extensions["runtime"].settings
+    return jsonify(plan_reply(email_id, request.args.get("mailbox") or None, settings=settings).public())
 
 
 @blueprint.post("/<int:email_id>/draft-reply/suggest")
 @admin_required
 def reply_suggestion(email_id: int):
     payload = _json_body()
-    plan = plan_reply(email_id, payload.get("mailbox") or None)
     settings = current_app.extensions["runtime"].settings
+    plan = plan_reply(email_id, payload.get("mailbox") or None, settings=settings)
     return jsonify({"mailbox": plan.mailbox, "body": suggest_body(plan, LlmConfig.from_settings(settings))})
 
 

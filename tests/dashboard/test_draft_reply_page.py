@@ -112,6 +112,7 @@ def test_plan_for_the_receiving_teammate_then_a_chosen_mailbox(desk_admin, desk,
                                   "Subject": "Re: Q3 numbers"}
     assert answer["email-draft-create"]["disabled"] is False and answer["email-draft-body"]["value"] == ""
     assert "email-draft-thread-note" not in str(answer)  # it has a Message-ID: the reply threads
+    assert "email-draft-bcc-note" not in str(answer)  # Ada was in To
 
     chosen = open_dialog(desk_admin, desk, q3, mailbox=BOB, opening=False)
     assert plan_texts(chosen) == {"From": BOB, "To": f"Jane Roe <{JANE}>", "Cc": f"{ADA}, {JOE}",
@@ -131,6 +132,17 @@ def test_a_teammates_own_mail_defaults_to_the_teammate_who_received_it(desk_admi
     answer = open_dialog(desk_admin, desk, eid)
     assert answer["email-draft-mailbox"]["value"] == BOB
     assert plan_texts(answer)["To"] == JANE and plan_texts(answer)["Cc"] == f"Ada Admin <{ADA}>"
+
+
+def test_a_mailbox_that_was_only_bccd_is_warned_that_replying_reveals_it(desk_admin, desk):
+    eid = deliver(desk, raw({"From": f"Bob Member <{BOB}>", "To": JANE, "Subject": "Quiet loop-in",
+                             "Message-ID": "<bcc@fund.example>", "Date": "Mon, 23 Nov 2026 12:00:00 +0000"}), ADA)
+    answer = open_dialog(desk_admin, desk, eid)
+    assert answer["email-draft-mailbox"]["value"] == ADA
+    assert plan_texts(answer)["To"] == JANE and plan_texts(answer)["Cc"] == f"Bob Member <{BOB}>"
+    [note] = [t for t in text_children(answer["email-draft-plan"]) if "Bcc" in t]
+    assert note.startswith(f"{ADA} is not among the original's recipients") and "replying to all shows" in note
+    assert answer["email-draft-create"]["disabled"] is False  # a warning, not a refusal
 
 
 def test_no_message_id_warns_that_gmail_may_start_a_new_thread(desk_admin, desk):
@@ -218,6 +230,21 @@ def test_bad_input_gets_a_clear_message_and_creates_nothing(desk_admin, desk, q3
     assert "email-version" not in answer and "email-draft-create" not in answer
     assert "email-draft-suggest-message" not in answer
     nothing_created(desk)
+
+
+def test_a_draft_gmail_made_but_not_recorded_says_where_it_is_and_blocks_a_second(desk_admin, desk, q3):
+    from appsrc.store.db import database
+
+    database.execute_sql("CREATE TRIGGER draft_refused BEFORE INSERT ON draft "
+                         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    response = create(desk_admin, desk, q3)
+    assert response.status_code == 200, response.text
+    answer = response.json["response"]
+    [made] = desk.sim.drafts(ADA)
+    assert any(t.startswith(f"Created in Gmail but not recorded: the draft was created in {ADA}'s Gmail "
+                            f"(draft id {made.draft_id})") for t in text_children(answer))
+    assert answer["email-draft-create"]["disabled"] is True  # it exists: no second one by a second click
+    assert Draft.select().count() == 0 and not AuditEvent.select().where(AuditEvent.action == "draft.create").exists()
 
 
 def test_a_teammate_cannot_draft(desk_member, desk, q3):

@@ -33,10 +33,15 @@ def llm():
 
 @pytest.fixture
 def app_env(sim, tmp_path, llm):
-    """The appliance (runtime + Flask app) on the simulator with Alice (admin), Bob and Carol."""
+    """The appliance (runtime + Flask app) on the simulator with Alice (admin), Bob and Carol;
+    the fund's own domain configured (CRM_OWN_DOMAINS)."""
+    yield from appliance(sim, tmp_path, llm, CRM_OWN_DOMAINS="fund.example")
+
+
+def appliance(sim, tmp_path, llm, **env):
     for address in (ALICE, BOB, CAROL):
         sim.add_mailbox(address)
-    runtime = make_runtime(sim, tmp_path, CRM_OWN_DOMAINS="fund.example", CRM_LLM_URL=llm.url)
+    runtime = make_runtime(sim, tmp_path, CRM_LLM_URL=llm.url, **env)
     now = runtime.clock.now()
     add_user(ALICE, "Alice Admin", now, is_admin=True)
     add_user(BOB, "Bob Teammate", now)
@@ -121,11 +126,13 @@ def test_teammate_wrote_to_investor_and_ccd_another_investors_contact(app_env):
     plan = app_env["client"].get(f"/api/email/{eid}/draft-reply", headers=app_env["admin"]).json
     assert plan["mailbox"] == CAROL  # default: the teammate who received it
     assert plan["mailboxes"] == [ALICE, CAROL]
+    assert plan["bcc_only"] is False
     answer = draft(app_env, eid, mailbox=ALICE, body="Following up.")
     assert answer.status_code == 201
     assert answer.json["to"] == [JANE] and sorted(answer.json["cc"]) == [CAROL, OMAR]  # never to herself
-    _, message = stored_draft(app_env, ALICE)
-    assert addresses(message["To"]) == [JANE]
+    record, message = stored_draft(app_env, ALICE)
+    assert addresses(message["To"]) == [JANE] and addresses(message["Cc"]) == [CAROL, OMAR]
+    assert record.thread_id == thread_of(eid, ALICE)  # her SENT copy's thread
     assert_nothing_sent(app_env)
 
 
@@ -134,7 +141,48 @@ def test_reply_to_wins_over_from(app_env):
                                 "To": ALICE, "Subject": "Capital call", "Message-ID": "<cc@acme.example>",
                                 "Date": "Mon, 23 Nov 2026 12:00:00 +0000"}), ALICE)
     answer = draft(app_env, eid, body="Noted.")
+    assert answer.status_code == 201, answer.json
     assert answer.json["to"] == ["ir@acme.example"] and answer.json["cc"] == []
+    record, message = stored_draft(app_env, ALICE)
+    assert [(a.display_name, a.addr_spec) for a in message["To"].addresses] == [("IR Desk", "ir@acme.example")]
+    assert message["Cc"] is None  # Jane's From gives way to the Reply-To
+    assert message["From"].addresses[0].addr_spec == ALICE
+    assert message["In-Reply-To"] == "<cc@acme.example>" and message["References"] == "<cc@acme.example>"
+    assert record.requested_thread_id == record.thread_id == thread_of(eid, ALICE) == answer.json["thread_id"]
+    assert_nothing_sent(app_env)
+
+
+def test_addresses_differing_only_in_case_are_one_person(app_env):
+    eid = deliver(app_env, raw({"From": "Jane Roe <Jane@ACME.example>", "Reply-To": "jane@acme.EXAMPLE",
+                                "To": f"ALICE@Fund.Example, JANE@acme.example, Bob@FUND.example",
+                                "Cc": f"joe@acme.example, JOE@ACME.EXAMPLE, {BOB}", "Subject": "Cases",
+                                "Message-ID": "<case@acme.example>", "Date": "Mon, 23 Nov 2026 12:30:00 +0000"}), ALICE)
+    answer = draft(app_env, eid, mailbox="Alice@FUND.example", body="One each.")
+    assert answer.status_code == 201, answer.json
+    assert answer.json["mailbox"] == ALICE
+    assert answer.json["to"] == [JANE] and answer.json["cc"] == [BOB, JOE]
+    _, message = stored_draft(app_env, ALICE)
+    assert addresses(message["To"]) == [JANE] and addresses(message["Cc"]) == [BOB, JOE]
+    assert_nothing_sent(app_env)
+
+
+@pytest.mark.parametrize("own_domains", [{"CRM_OWN_DOMAINS": "fund.example"}, {}],
+                         ids=["configured", "derived-from-the-mailboxes"])
+def test_every_own_domain_address_stays_in_cc(sim, tmp_path, llm, own_domains):
+    """A group (ir@), an alias and a teammate with no mailbox here are ours: Cc, never To."""
+    env = next(appliance(sim, tmp_path, llm, **own_domains))
+    eid = deliver(env, raw({"From": f"Jane Roe <{JANE}>", "To": f"IR Team <ir@fund.example>, {ALICE}",
+                            "Cc": f"dave@fund.example, {JOE}, alice.smith@fund.example", "Subject": "Allocation",
+                            "Message-ID": "<alloc@acme.example>", "Date": "Mon, 23 Nov 2026 12:45:00 +0000"}), ALICE)
+    answer = draft(env, eid, mailbox=ALICE, body="Looping in the team.")
+    assert answer.status_code == 201, answer.json
+    assert answer.json["to"] == [JANE]
+    assert answer.json["cc"] == ["ir@fund.example", "dave@fund.example", JOE, "alice.smith@fund.example"]
+    _, message = stored_draft(env, ALICE)
+    assert addresses(message["To"]) == [JANE]
+    assert addresses(message["Cc"]) == sorted(["ir@fund.example", "dave@fund.example", JOE, "alice.smith@fund.example"])
+    assert_nothing_sent(env)
+    env["runtime"].close()
 
 
 def test_original_without_message_id_still_drafts_in_the_mailbox_thread(app_env):
@@ -168,11 +216,14 @@ def test_replying_mailbox_was_only_in_bcc(app_env):
     with_bcc = message.replace(b"Subject:", f"Bcc: {ALICE}\r\nSubject:".encode(), 1)
     app_env["sim"].insert_message(BOB, with_bcc, label_ids=("SENT",))
     eid = deliver(app_env, message, ALICE)  # Alice's copy carries no Bcc header
+    plan = app_env["client"].get(f"/api/email/{eid}/draft-reply?mailbox={ALICE}", headers=app_env["admin"]).json
+    assert plan["bcc_only"] is True  # the dialog warns that replying reveals the Bcc
     answer = draft(app_env, eid, mailbox=ALICE, body="Adding a thought.")
     assert answer.status_code == 201
     assert answer.json["to"] == [JANE] and answer.json["cc"] == [BOB]
     _, draft_message = stored_draft(app_env, ALICE)
     assert draft_message["Bcc"] is None and ALICE not in addresses(draft_message["To"]) + addresses(draft_message["Cc"])
+    assert_nothing_sent(app_env)
 
 
 def test_body_written_by_the_local_llm(app_env):
@@ -243,3 +294,33 @@ def test_only_admins_may_draft(app_env):
                        headers=app_env["teammate"]).status_code == 403
     assert app_env["sim"].drafts(ALICE) == []
     assert EmailAccount.select().count() == 3
+
+
+def test_a_draft_gmail_made_but_the_database_could_not_record_is_reported_not_lost(app_env, caplog):
+    """The Draft row and its audit event go together; when they cannot be written after Gmail made
+    the draft, the answer and the error log say which Gmail draft exists."""
+    from appsrc.store.db import database
+
+    eid = deliver(app_env, raw({"From": JANE, "To": ALICE, "Subject": "Disk full", "Message-ID": "<df@acme.example>",
+                                "Date": "Mon, 23 Nov 2026 21:00:00 +0000"}), ALICE)
+    database.execute_sql("CREATE TRIGGER audit_refused BEFORE INSERT ON audit_event "
+                         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    answer = draft(app_env, eid, body="Recorded?")
+    [made] = app_env["sim"].drafts(ALICE)
+    assert answer.status_code == 500 and answer.is_json
+    assert f"created in {ALICE}'s Gmail (draft id {made.draft_id})" in answer.json["error"]
+    assert Draft.select().count() == 0  # neither the row nor its audit event: not half
+    assert not AuditEvent.select().where(AuditEvent.action == "draft.create").exists()
+    [logged] = [r for r in caplog.records if r.name == "appsrc.crm.drafts" and r.levelname == "ERROR"]
+    assert made.draft_id in logged.getMessage() and ALICE in logged.getMessage()
+    assert_nothing_sent(app_env)
+
+
+def test_gmail_not_confirming_the_draft_says_it_may_exist_and_is_not_retried(app_env):
+    eid = deliver(app_env, raw({"From": JANE, "To": ALICE, "Subject": "Flaky", "Message-ID": "<fl@acme.example>",
+                                "Date": "Mon, 23 Nov 2026 22:00:00 +0000"}), ALICE)
+    app_env["sim"].faults.fail_next("users.drafts.create", status=500)
+    answer = draft(app_env, eid, body="Once.")
+    assert answer.status_code == 503 and "may have been created" in answer.json["error"]
+    assert app_env["sim"].call_count("users.drafts.create") == 1  # no second attempt: no duplicate
+    assert Draft.select().count() == 0

@@ -15,6 +15,7 @@ from appsrc.crm import proposals as crm_proposals
 from appsrc.crm.drafts import (
     MAX_BODY_CHARS,
     DraftError,
+    DraftNotRecorded,
     create_reply_draft,
     plan_reply,
     suggest_body,
@@ -258,7 +259,11 @@ def _plan_view(plan) -> html.Div:
     note = None if plan.threads else dbc.Alert(
         "The original has no Message-ID, so Gmail may show this reply as a new conversation instead of "
         "in the original thread.", color="warning", className="py-2 small", id="email-draft-thread-note")
-    return html.Div([dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-2"), note],
+    bcc_note = dbc.Alert(
+        f"{plan.mailbox} is not among the original's recipients (it was Bcc'd, or got it through a list): "
+        "replying to all shows everyone above that it received the message.", color="warning",
+        className="py-2 small", id="email-draft-bcc-note") if plan.bcc_only else None
+    return html.Div([dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-2"), note, bcc_note],
                     className="mb-2")
 
 
@@ -304,7 +309,7 @@ def draft_plan(open_clicks, _close, mailbox, email_id):
         raise dash.exceptions.PreventUpdate
     reset = ("", None, None, None) if opening else (keep, keep, None, None)
     try:
-        plan = plan_reply(_email_id(email_id), None if opening else (mailbox or None))
+        plan = plan_reply(_email_id(email_id), None if opening else (mailbox or None), settings=runtime().settings)
     except DraftError as exc:
         return (True, keep if not opening else [], keep if not opening else None,
                 _draft_error(exc, "No reply can be drafted"), *reset, True)
@@ -328,8 +333,9 @@ def draft_suggest(clicks, email_id, mailbox):
     if not clicks:
         raise dash.exceptions.PreventUpdate
     try:
-        plan = plan_reply(_email_id(email_id), mailbox or None)
-        body = suggest_body(plan, LlmConfig.from_settings(runtime().settings))
+        settings = runtime().settings
+        plan = plan_reply(_email_id(email_id), mailbox or None, settings=settings)
+        body = suggest_body(plan, LlmConfig.from_settings(settings))
     except DraftError as exc:
         text = str(exc)
         return dash.no_update, dash.no_update, dbc.Alert(
@@ -368,6 +374,8 @@ def draft_create(clicks, email_id, mailbox, body, suggestion, version):
     try:
         created = create_reply_draft(runtime(), _email_id(email_id), mailbox=mailbox, body=body, actor=actor,
                                      now=now(), body_source=source)
+    except DraftNotRecorded as exc:  # it exists in Gmail: no second click may make another
+        return _draft_error(exc, "Created in Gmail but not recorded"), True, keep, keep
     except DraftError as exc:
         return _draft_error(exc), keep, keep, keep
     cc = f"; cc {', '.join(created['cc'])}" if created["cc"] else ""
