@@ -41,8 +41,7 @@ SEND_NAMES = {"send", "sendmail", "send_message"}
 DYNAMIC_IMPORTS = {"__import__", "import_module"}
 SOCKET_OPENERS = {"create_connection", "open_connection", "create_unix_connection", "open_unix_connection",
                   "socketpair", "fromfd"}
-PROCESS_STARTERS = {"system", "popen", "create_subprocess_exec", "create_subprocess_shell", "posix_spawn",
-                    "posix_spawnp", "startfile"}
+OS_PROCESS_STARTERS = {"system", "popen", "posix_spawn", "posix_spawnp", "startfile"}  # os.<name>
 PROCESS_MODULES = {"subprocess", "pty", "pexpect", "sh"}
 
 _SMTP_TEXT = re.compile(r"\b(?:" + "|".join(sorted(SMTP_MODULES)) + r")\b", re.IGNORECASE)
@@ -136,7 +135,8 @@ def scan(name: str, source: str) -> set[str]:
                 broken.add("dynamic-import")  # a constant name is judged by the string rules below
             if called in SOCKET_OPENERS or (called == "socket" and on in ("socket", "")):
                 broken.add("raw-connection")
-            if called in PROCESS_STARTERS or (on == "os" and called.startswith(("exec", "spawn", "fork"))):
+            if called.startswith("create_subprocess_") or (on in ("os", "") and called in OS_PROCESS_STARTERS) \
+                    or (on == "os" and called.startswith(("exec", "spawn", "fork"))):
                 broken.add("process")
         elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and id(node) not in docstrings:
             text = node.value.decode("latin-1") if isinstance(node.value, bytes) else node.value
@@ -227,6 +227,7 @@ EVASIONS = {
     "import os\nos.system('sendmail -t < message.eml')": "process",
     "import os\nos.popen(command)": "process",
     "import os\nos.execvp(program, [program, '-t'])": "process",
+    "from os import system\nsystem(command)": "process",
     "import asyncio\nasyncio.create_subprocess_exec(program, '-t')": "process",
     "PROGRAM = 'msmtp'": "process",
 }
@@ -254,6 +255,7 @@ def test_an_allowed_module_is_allowed_only_what_it_needs():
     '"""Only smtp_send imports smtplib; messages.send is the digest\'s."""',  # a docstring documents
     "database.connect(reuse_if_open=True)",
     "infos = socket.getaddrinfo(host, None)",
+    "import platform\nname = platform.system()",
     "from appsrc.mail.mailer import DigestMailer",
     "remote.execute('users.drafts.create', make_request)",
     "message = {'sender': sender, 'sent_at': now}",
