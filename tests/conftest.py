@@ -31,11 +31,15 @@ def pytest_configure(config):
     GmailSimulator.start = start
 
 
+def _exempt_from_the_hard_rule(node) -> bool:
+    """The simulator's own tests exercise it with arbitrary mail."""
+    return node.path.parent.name == "simulator"
+
+
 def pytest_runtest_protocol(item, nextitem):
-    """The simulator's own tests are exempt: they exercise it with arbitrary mail."""
     from tests import hard_rule
 
-    hard_rule.begin_test(item.nodeid, exempt=item.path.parent.name == "simulator")
+    hard_rule.begin_test(item.nodeid, exempt=_exempt_from_the_hard_rule(item))
 
 
 def pytest_runtest_logfinish(nodeid, location):
@@ -52,7 +56,7 @@ def hard_rule_watch(request):
     from tests import hard_rule
 
     yield
-    if request.node.path.parent.name != "simulator":
+    if not _exempt_from_the_hard_rule(request.node):
         problems = hard_rule.audit()
         assert not problems, problems
 
