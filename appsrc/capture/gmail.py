@@ -16,7 +16,7 @@ import socket
 import ssl
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -37,6 +37,14 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 50  # Google rejects more than 50 inner calls ("Inner request count exceeds the limit")
 MIN_BATCH = 5
 LIST_PAGE_SIZE = 500
+# Memory: the client library holds a batch's answer about five times over while parsing it, and
+# raw mail travels as base64 in JSON (~1.4x). So a batch may bring back about BATCH_BYTES of mail,
+# judged by each message's size (or an upper bound of it); from LARGE_MESSAGE_BYTES a message is
+# fetched in format=full, where Gmail leaves attachment bodies out (~FULL_FORMAT_BYTES each).
+BATCH_BYTES = 8 * 1024 * 1024
+SMALL_MESSAGE_BYTES = BATCH_BYTES // MAX_BATCH  # 160 KiB: a full batch of these fits
+LARGE_MESSAGE_BYTES = 1024 * 1024
+FULL_FORMAT_BYTES = 64 * 1024
 RATE_LIMIT_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "dailyLimitExceeded",
                       "concurrentLimitExceeded", "backendError", "quotaExceeded"}
 _RETRY_AFTER = re.compile(r"Retry after (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)")
@@ -284,21 +292,61 @@ class GmailRemote:
         return HistoryPage(response.get("history", []), response.get("nextPageToken"),
                            str(response.get("historyId") or start_history_id))
 
-    def fetch_raw(self, ids: list[str]) -> Iterator[FetchedBatch]:
-        """messages.get(format=raw) for `ids`, in adaptive batches, yielding each batch's
-        outcome so the caller can store it before the next one is fetched.
+    def ids_larger_than(self, size_bytes: int) -> set[str]:
+        """Every message id (SPAM, TRASH and chats aside) bigger than `size_bytes`: Gmail's own
+        size search, a few list calls where fetching each size would cost a get per message."""
+        found: set[str] = set()
+        token = None
+        while True:
+            response = self.execute("users.messages.list", lambda s: s.users().messages().list(
+                userId="me", maxResults=LIST_PAGE_SIZE, pageToken=token, q=f"larger:{size_bytes} -in:chats",
+                includeSpamTrash=False))
+            found.update(m["id"] for m in response.get("messages", []))
+            token = response.get("nextPageToken")
+            if not token:
+                return found
+
+    def message_sizes(self, ids: list[str]) -> dict[str, int]:
+        """Gmail's size estimate of each id (format=minimal), to choose how to fetch it; ids
+        that are gone or fail are left out (fetching them will say why)."""
+        sizes: dict[str, int] = {}
+        for batch in self._fetch_batches(ids, lambda gmail_id: ("minimal", 1024)):
+            for gmail_id, message in batch.messages.items():
+                size = message.get("sizeEstimate")
+                sizes[gmail_id] = size if isinstance(size, int) else LARGE_MESSAGE_BYTES
+        return sizes
+
+    def fetch(self, ids: list[str], size_of: Callable[[str], int] = lambda _id: SMALL_MESSAGE_BYTES
+              ) -> Iterator[FetchedBatch]:
+        """The messages `ids`, in batches holding about BATCH_BYTES of mail by `size_of` (a
+        message's size, or an upper bound), yielding each batch's outcome so the caller can
+        store it before the next one is fetched. Messages from LARGE_MESSAGE_BYTES come in
+        format=full (attachments left out, see gmail_payload), the others in format=raw."""
+
+        def plan(gmail_id: str) -> tuple[str, int]:
+            size = size_of(gmail_id)
+            return ("full", FULL_FORMAT_BYTES) if size >= LARGE_MESSAGE_BYTES else ("raw", max(1, size))
+
+        return self._fetch_batches(ids, plan)
+
+    def _fetch_batches(self, ids: list[str], plan: Callable[[str], tuple[str, int]]) -> Iterator[FetchedBatch]:
+        """messages.get for `ids` in adaptive batches; `plan(id)` is (format, expected bytes).
 
         Only the failed inner calls are retried, at the back of the queue; a 429/5xx inside a
         batch halves the batch size and clean batches grow it back by five. Gmail's "Retry
         after" pauses the whole mailbox; a throttle without one drains our bucket.
         """
         queue = deque(dict.fromkeys(ids))
+        planned = {gmail_id: plan(gmail_id) for gmail_id in queue}
         fresh = len(queue)  # ids never attempted are at the front, retries at the back
         attempts: dict[str, float] = {}
         while queue:
-            chunk = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
+            chunk, budget = [], BATCH_BYTES
+            while queue and len(chunk) < self.batch_size and (not chunk or planned[queue[0]][1] <= budget):
+                budget -= planned[queue[0]][1]
+                chunk.append(queue.popleft())
             fresh = max(0, fresh - len(chunk))
-            outcome, retry, retry_after, throttled = self._batch_get(chunk)
+            outcome, retry, retry_after, throttled = self._batch_get(chunk, planned)
             if retry:
                 self.batch_size = max(MIN_BATCH, self.batch_size // 2)
             else:
@@ -318,7 +366,8 @@ class GmailRemote:
             elif throttled:
                 self._bucket.drain()
 
-    def _batch_get(self, chunk: list[str]) -> tuple[FetchedBatch, dict[str, str], float | None, bool]:
+    def _batch_get(self, chunk: list[str], planned: dict[str, tuple[str, int]]
+                   ) -> tuple[FetchedBatch, dict[str, str], float | None, bool]:
         """One batch: the outcome, the ids to retry (with why), Gmail's longest "Retry after",
         and whether Gmail throttled us (then our bucket was too optimistic and is drained)."""
         outcome = FetchedBatch()
@@ -346,7 +395,7 @@ class GmailRemote:
         messages = self.service().users().messages()
         batch = BatchHttpRequest(callback=on_part, batch_uri=self._remotes.endpoint + "batch/gmail/v1")
         for gmail_id in chunk:
-            batch.add(messages.get(userId="me", id=gmail_id, format="raw"), request_id=gmail_id)
+            batch.add(messages.get(userId="me", id=gmail_id, format=planned[gmail_id][0]), request_id=gmail_id)
         try:
             self.calls += 1
             batch.execute(http=self._http)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import html
 import logging
@@ -23,7 +24,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from appsrc.capture.credentials import DelegationError
-from appsrc.capture.gmail import GmailError, GmailRemote, GmailRemotes, HistoryExpired, RateLimited
+from appsrc.capture.gmail import (
+    LARGE_MESSAGE_BYTES,
+    SMALL_MESSAGE_BYTES,
+    GmailError,
+    GmailRemote,
+    GmailRemotes,
+    HistoryExpired,
+    RateLimited,
+)
+from appsrc.capture.gmail_payload import raw_from_full_payload
 from appsrc.capture.matcher import Directory, match
 from appsrc.capture.parser import ParsedEmail, UnparseableEmail, parse_email
 from appsrc.clock import Clock
@@ -134,6 +144,7 @@ class MailboxSync:
             account = EmailAccount.get_by_id(account.id)
         generation = account.sync_generation
         token = account.backfill_page_token
+        size_of = self._size_classes(remote)
         while True:
             if self.should_stop():
                 raise SyncInterrupted()
@@ -144,7 +155,7 @@ class MailboxSync:
             if generation > 1 and known:
                 with database.atomic():
                     store.mark_seen(account.id, generation, list(known))
-            self._fetch_and_store(account, remote, directory, [i for i in ids if i not in known], report)
+            self._fetch_and_store(account, remote, directory, [i for i in ids if i not in known], report, size_of)
             # Saved only once the page's messages are stored: a crash re-lists this page.
             EmailAccount.update(backfill_page_token=next_token,
                                 backfill_listed=EmailAccount.backfill_listed + len(ids)).where(
@@ -213,7 +224,7 @@ class MailboxSync:
         report.listed += len(added)
         if skipped:
             self._apply(account, store.BatchWrite(skipped=skipped), report)
-        self._fetch_and_store(account, remote, directory, to_fetch, report)
+        self._fetch_and_store(account, remote, directory, to_fetch, report, self._exact_sizes(remote, to_fetch))
         # The cursor moves only after everything it covers is stored.
         EmailAccount.update(history_id=latest).where(EmailAccount.id == account.id).execute()
 
@@ -221,11 +232,27 @@ class MailboxSync:
                        report: SyncReport) -> None:
         ids = store.pending_fetch_ids(account.id)
         if ids:
-            self._fetch_and_store(account, remote, directory, ids, report)
+            self._fetch_and_store(account, remote, directory, ids, report, self._exact_sizes(remote, ids))
+
+    # -- sizes: how each message is fetched (see gmail.BATCH_BYTES) ------------------------------
+    @staticmethod
+    def _size_classes(remote: GmailRemote) -> Callable[[str], int]:
+        """A backfill lists ids, not sizes: two size searches class every message as small,
+        medium (an upper bound of LARGE_MESSAGE_BYTES) or large, for a few list calls."""
+        large = remote.ids_larger_than(LARGE_MESSAGE_BYTES)
+        medium = remote.ids_larger_than(SMALL_MESSAGE_BYTES)
+        return lambda i: LARGE_MESSAGE_BYTES if i in large else (LARGE_MESSAGE_BYTES - 1 if i in medium
+                                                                  else SMALL_MESSAGE_BYTES)
+
+    @staticmethod
+    def _exact_sizes(remote: GmailRemote, ids: list[str]) -> Callable[[str], int]:
+        """New mail comes a few messages at a time: asking each one's size is cheap."""
+        sizes = remote.message_sizes(ids) if ids else {}
+        return lambda i: sizes.get(i, SMALL_MESSAGE_BYTES)
 
     # -- fetch, parse, match, store ----------------------------------------------------------------
     def _fetch_and_store(self, account: EmailAccount, remote: GmailRemote, directory: Directory,
-                         ids: list[str], report: SyncReport) -> None:
+                         ids: list[str], report: SyncReport, size_of: Callable[[str], int]) -> None:
         """Fetch, parse, match and store `ids`. Fetched batches are written together, up to
         GROUP_WRITE messages or GROUP_WRITE_S seconds at a time: one commit per ~250 messages
         costs a fraction of one per 50, and the write lock is still held only while writing."""
@@ -233,7 +260,7 @@ class MailboxSync:
             return
         batch = store.BatchWrite()
         buffered, since = 0, self._clock.monotonic()
-        for fetched in remote.fetch_raw(ids):
+        for fetched in remote.fetch(ids, size_of):
             batch.failed.update(fetched.failed)
             for message in fetched.messages.values():
                 outcome = self._prepare_safely(message, directory)
@@ -283,14 +310,21 @@ class MailboxSync:
             return gmail_id, "spam_trash_chat", ",".join(sorted(EXCLUDED_LABELS & set(labels)))
         if "DRAFT" in labels:
             return gmail_id, "draft", "a draft, not a sent or received email"
-        try:
-            raw = base64.urlsafe_b64decode(message.get("raw", "") + "===")
-        except (binascii.Error, ValueError) as exc:
-            return gmail_id, "unparseable", f"raw is not base64url: {exc}"
+        left_out: list[tuple[str, int]] = []
+        if "raw" in message:
+            try:
+                raw = base64.urlsafe_b64decode(message["raw"] + "===")
+            except (binascii.Error, ValueError, TypeError) as exc:
+                return gmail_id, "unparseable", f"raw is not base64url: {exc}"
+        else:  # a large message, fetched in format=full without its attachments
+            rendered = raw_from_full_payload(message.get("payload") or {})
+            raw, left_out = rendered.raw, rendered.attachments
         try:
             parsed = parse_email(raw, max_body_chars=self._max_body_chars)
         except UnparseableEmail as exc:
             return gmail_id, "unparseable", f"{exc.reason}: {exc}"
+        if left_out:
+            parsed = _with_attachment_sizes(parsed, left_out, message.get("sizeEstimate"))
         participants = _participants(parsed)
         result = match(participants, directory, is_bulk=parsed.is_bulk)
         if result.verdict == "internal":
@@ -320,6 +354,21 @@ def _participants(parsed: ParsedEmail) -> tuple[tuple[str, str], ...]:
     for role, addresses in (("reply_to", parsed.reply_to), ("to", parsed.to), ("cc", parsed.cc), ("bcc", parsed.bcc)):
         pairs.extend((role, a.email) for a in addresses)
     return tuple(dict.fromkeys(pairs))
+
+
+def _with_attachment_sizes(parsed: ParsedEmail, left_out: list[tuple[str, int]], size_estimate) -> ParsedEmail:
+    """Give the attachments Gmail left out of a format=full answer their real sizes (they are
+    the parsed attachments that came back empty, in the same order) and the message its size."""
+    sizes = iter(left_out)
+    attachments = []
+    for attachment in parsed.attachments:
+        if attachment.size == 0:
+            known = next(sizes, None)
+            if known is not None:
+                attachment = dataclasses.replace(attachment, size=known[1])
+        attachments.append(attachment)
+    size = size_estimate if isinstance(size_estimate, int) and size_estimate > 0 else parsed.size
+    return dataclasses.replace(parsed, attachments=tuple(attachments), size=size)
 
 
 def _internal_date(message: dict) -> datetime | None:

@@ -124,6 +124,8 @@ class ListFilter:
     include_spam_trash: bool = False
     after_ms: int | None = None
     before_ms: int | None = None
+    larger_than: int | None = None  # bytes of the whole message (Gmail's `larger:` / `size:`)
+    smaller_than: int | None = None
 
     def accepts(self, message: StoredMessage) -> bool:
         labels = message.labels
@@ -139,6 +141,10 @@ class ListFilter:
             return False
         if self.after_ms is not None and message.internal_date_ms < self.after_ms:
             return False
+        if self.larger_than is not None and len(message.raw) <= self.larger_than:
+            return False
+        if self.smaller_than is not None and len(message.raw) >= self.smaller_than:
+            return False
         return self.before_ms is None or message.internal_date_ms < self.before_ms
 
 
@@ -151,6 +157,14 @@ def _query_time_ms(value: str) -> int:
         raise invalid(f"Invalid date in query: {value}") from None
 
 
+def _query_size(value: str) -> int:
+    """`larger:10M`, `smaller:500K`, `larger:1000000`: bytes (Gmail's K and M are 1024-based)."""
+    number, unit = (value[:-1], value[-1]) if value[-1:] in ("k", "m") else (value, "")
+    if not number.isdigit():
+        raise invalid(f"Invalid size in query: {value}")
+    return int(number) * {"": 1, "k": 1024, "m": 1024 * 1024}[unit]
+
+
 def build_filter(label_ids: list[str], include_spam_trash: bool, query: str, now: float) -> ListFilter:
     """Translate list parameters; unsupported `q` terms fail loudly instead of matching all.
 
@@ -160,7 +174,7 @@ def build_filter(label_ids: list[str], include_spam_trash: bool, query: str, now
     """
     required = {label.upper() if label.upper() in SYSTEM_LABELS else label for label in label_ids}
     excluded: set[str] = set()
-    after_ms = before_ms = None
+    after_ms = before_ms = larger_than = smaller_than = None
     for term in query.split():
         negated = term.startswith("-")
         key, _, value = term.lstrip("-").partition(":")
@@ -183,12 +197,17 @@ def build_filter(label_ids: list[str], include_spam_trash: bool, query: str, now
                 after_ms = _query_time_ms(value)
             else:
                 before_ms = _query_time_ms(value)
+        elif key in ("larger", "size") and value and not negated:
+            larger_than = _query_size(value)
+        elif key == "smaller" and value and not negated:
+            smaller_than = _query_size(value)
         elif key == "newer_than" and value[:-1].isdigit() and value[-1:] in "dmy" and not negated:
             days = int(value[:-1]) * {"d": 1, "m": 31, "y": 366}[value[-1]]
             after_ms = int((now - days * 86400) * 1000)
         else:
             raise invalid(f"Unsupported search term in the simulator: {term}")
-    return ListFilter(frozenset(required), frozenset(excluded), include_spam_trash, after_ms, before_ms)
+    return ListFilter(frozenset(required), frozenset(excluded), include_spam_trash, after_ms, before_ms,
+                      larger_than, smaller_than)
 
 
 def _encode_token(*parts: object) -> str:

@@ -30,7 +30,7 @@ def insert(sim, n: int) -> list[str]:
 
 def fetch_all(remote, ids):
     messages, gone, failed = {}, [], {}
-    for batch in remote.fetch_raw(ids):
+    for batch in remote.fetch(ids):
         messages.update(batch.messages)
         gone += batch.gone
         failed.update(batch.failed)
@@ -50,7 +50,7 @@ def test_only_failed_parts_are_retried_and_the_batch_shrinks_then_grows(remote, 
     sim.faults.fail_next("users.messages.get", 3, 429)
     sim.clear_calls()
     batches = []
-    for batch in remote.fetch_raw(ids):
+    for batch in remote.fetch(ids):
         batches.append((len(batch.messages), remote.batch_size))
     gets = sim.calls(method="users.messages.get")
     assert len(gets) == 123  # 120 + the 3 failed parts, nothing else re-fetched

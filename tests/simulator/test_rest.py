@@ -88,6 +88,21 @@ def test_list_query_terms(gmail, inbox):
     assert list_all(service, q=f"after:{(BASE_MS + 7000) // 1000}") == [special["CHAT"], ids[9], ids[8], ids[7]]
 
 
+def test_list_by_size_as_gmail_does(sim, gmail, inbox):
+    ids, _special = inbox
+    big = sim.insert_message(ALICE, plain_message("big") + b"x" * 300_000, internal_date_ms=BASE_MS + 50_000)
+    sizes = {i: len(sim.message(ALICE, i).raw) for i in ids}
+    service = gmail()
+    assert list_all(service, q="larger:200K -in:chats") == [big]
+    assert list_all(service, q=f"size:{max(sizes.values())} -in:chats") == [big]  # size: is larger: too
+    assert set(list_all(service, q="smaller:1M -in:chats")) == set(ids) | {big}
+    smallest = min(sizes.values())
+    assert set(list_all(service, q=f"smaller:{smallest + 1}")) == {i for i, n in sizes.items() if n == smallest}
+    with pytest.raises(HttpError) as failure:
+        service.users().messages().list(userId="me", q="larger:ten").execute()
+    assert failure.value.resp.status == 400
+
+
 def test_unsupported_query_fails_loudly(gmail, inbox):
     with pytest.raises(HttpError) as failure:
         gmail().users().messages().list(userId="me", q="from:jane").execute()
