@@ -408,6 +408,7 @@ class GmailSimulator(LoopbackService):
                 self._record("connection.dropped", None, {"path": path}, 0, 0, False)
                 self.drop(request)
                 return
+            self._record("connection.delayed", None, {"path": path}, 0, 0, False)
             self.pause(self.faults.settings.timeout_sleep_s)
         if path == "/token" and request.command == "POST":
             status, payload = self._token(body)
