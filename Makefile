@@ -49,10 +49,12 @@ system-test-deps:
 test: install-test system-test-deps
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-bench: install-test
+bench: install-test system-test-deps  # chromium for search.py --browser
 	$(PY) bench/capture.py
-	$(PY) bench/search.py
+	$(PY) bench/search.py --browser
 	$(PY) bench/digest.py
+	$(PY) bench/parse_fuzz.py
+	$(PY) bench/fuzz_pipeline.py
 
 lint: install-test
 	$(PY) -m hadolint Dockerfile

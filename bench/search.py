@@ -3,11 +3,14 @@
 Builds (once, cached under .bench/) a store through the real migrations, filled with generated
 mail: 10 team mailboxes, 300 investors with a long-tailed share of the mail, subjects and
 snippets drawn from a Zipf-distributed vocabulary (so some words are everywhere and some are
-rare), 2 sightings per email, 3% of sightings soft-deleted. Then times `queries.email_activity`
-— the function the API and the dashboard call — for free text and for each filter, beside a
-plain `LIKE '%word%'` scan over the same table in the same run, and prints p50/p95.
+rare), 2 sightings per email, 3% of sightings soft-deleted, 100,000 pending proposals (and a
+fifth as many decided) on investor mail, 50,000 skipped messages. Then times
+`queries.email_activity` — the function the API and the dashboard call — for free text and for
+each filter, beside a plain `LIKE '%word%'` scan over the same table in the same run, and the
+reads the approvals queue and the mailboxes page (polled every 5 s) make; prints p50/p95.
 
-    python bench/search.py [--emails 1000000] [--runs 30] [--rebuild] [--browser]
+    python bench/search.py [--emails 1000000] [--proposals 100000] [--skipped 50000] [--runs 30]
+                           [--rebuild] [--browser]
 
 `--browser` also measures time-to-interactive of the activity page in headless Chromium
 (Debian's chromium + chromium-driver) on that store: from navigation start until the first
@@ -53,7 +56,11 @@ def ts(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-def build(path: Path, emails: int, seed: int = 7) -> None:
+SKIP_REASONS = (("internal", 0.5), ("spam_trash_chat", 0.3), ("excluded", 0.1), ("unparseable", 0.05),
+                ("gone", 0.05))
+
+
+def build(path: Path, emails: int, proposals: int, skipped: int, seed: int = 7) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
@@ -86,6 +93,7 @@ def build(path: Path, emails: int, seed: int = 7) -> None:
                         [(i + 1, f"inv{i}.example") for i in range(INVESTORS)])
     chunk = 50_000
     email_id = sighting_id = 0
+    linked: list[tuple[int, int, str]] = []  # (email id, investor id, sent_at) for the proposals
     started = time.monotonic()
     for base in range(0, emails, chunk):
         email_rows, sighting_rows, link_rows = [], [], []
@@ -110,6 +118,7 @@ def build(path: Path, emails: int, seed: int = 7) -> None:
                 sighting_rows.append((sighting_id, account, email_id, f"g{sighting_id}", deleted, ts(sent)))
             if investor is not None:
                 link_rows.append((email_id, investor + 1, sender if not outbound else f"p0@inv{investor}.example"))
+                linked.append((email_id, investor + 1, ts(sent)))
         with con:
             con.executemany("INSERT INTO email (id, dedupe_key, fingerprint, message_id, subject, from_email, "
                             "from_name, reply_to, \"to\", cc, \"references\", sent_at, snippet, body_text, "
@@ -125,9 +134,42 @@ def build(path: Path, emails: int, seed: int = 7) -> None:
         print(f"\r  built {done:,} / {emails:,} emails ({time.monotonic() - started:.0f} s)", end="", flush=True)
     print()
     with con:
+        con.executemany("INSERT INTO activity_proposal (email_id, investor_id, contact_id, address, target_key, kind, "
+                        "status, created_at, decided_by_id, decided_at) VALUES (?, ?, NULL, ?, ?, 'email', ?, ?, ?, ?)",
+                        _proposal_rows(rng, linked, proposals))
+        con.executemany("INSERT INTO skipped_message (account_id, gmail_id, reason, detail, seen_generation, "
+                        "created_at) VALUES (?, ?, ?, '', 1, ?)", _skipped_rows(rng, skipped))
+    print(f"  built {proposals:,} pending proposals (+{proposals // 5:,} decided), {skipped:,} skipped messages")
+    with con:
         con.execute("ANALYZE")
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
+
+
+def _proposal_rows(rng: random.Random, linked: list[tuple[int, int, str]], pending: int):
+    """Proposals on investor mail, one per (email, unknown sender address) as capture makes them:
+    `pending` left to decide and a fifth as many already approved or rejected by the first admin."""
+    if not linked:
+        return
+    seen: set[tuple[int, str]] = set()
+    total = pending + pending // 5
+    while len(seen) < total:
+        email_id, investor_id, sent = linked[rng.randrange(len(linked))]
+        address = f"p{rng.randrange(40)}@inv{investor_id - 1}.example"
+        if (email_id, address) in seen:
+            continue
+        seen.add((email_id, address))
+        decided = len(seen) > pending
+        yield (email_id, investor_id, address, f"address:{address}",
+               rng.choice(("approved", "rejected")) if decided else "pending", sent, 1 if decided else None,
+               sent if decided else None)
+
+
+def _skipped_rows(rng: random.Random, count: int):
+    reasons, weights = zip(*SKIP_REASONS)
+    for n in range(count):
+        sent = START + timedelta(seconds=rng.randrange(SPAN_S))
+        yield (rng.randrange(len(TEAM)) + 1, f"skip{n}", rng.choices(reasons, weights)[0], ts(sent))
 
 
 def _cumulative(weights):
@@ -169,20 +211,25 @@ def like_scan(con: sqlite3.Connection, word: str, limit: int = 50):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emails", type=int, default=1_000_000)
+    parser.add_argument("--proposals", type=int, default=100_000, help="pending proposals in the store")
+    parser.add_argument("--skipped", type=int, default=50_000, help="skipped-message rows in the store")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per case")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--browser", action="store_true", help="also time the activity page in headless Chromium")
     args = parser.parse_args()
-    path = ROOT / ".bench" / f"search-{args.emails}.sqlite3"
+    path = ROOT / ".bench" / f"search-{args.emails}-p{args.proposals}-s{args.skipped}.sqlite3"
     if args.rebuild or not path.exists():
         print(f"building {path} ({args.emails:,} emails, {2 * args.emails:,} sightings)…")
-        build(path, args.emails)
+        build(path, args.emails, args.proposals, args.skipped)
     db = open_database(f"sqlite:///{path}")
     from appsrc.store import queries
 
     con = sqlite3.connect(path)
-    counts = con.execute("SELECT (SELECT count(*) FROM email), (SELECT count(*) FROM email_account_message)").fetchone()
-    print(f"store: {counts[0]:,} emails, {counts[1]:,} sightings ({path.stat().st_size / 2**20:,.0f} MiB)")
+    counts = con.execute("SELECT (SELECT count(*) FROM email), (SELECT count(*) FROM email_account_message), "
+                         "(SELECT count(*) FROM activity_proposal WHERE status = 'pending'), "
+                         "(SELECT count(*) FROM skipped_message)").fetchone()
+    print(f"store: {counts[0]:,} emails, {counts[1]:,} sightings, {counts[2]:,} pending proposals, "
+          f"{counts[3]:,} skipped messages ({path.stat().st_size / 2**20:,.0f} MiB)")
     words = vocabulary(random.Random(7))
     # Words at every frequency: the top of the Zipf curve down to the long tail.
     ranks = [0, 1, 3, 10, 30, 100, 300, 1000, 2000, 2999]
@@ -240,11 +287,35 @@ def main() -> int:
     count_times = timed(lambda: queries._activity_count.uncached(None, None, None, terms[0]), 5)
     print(f"  capped count (q={terms[0]!r}, cap {queries.COUNT_CAP:,}): p50 {percentile(count_times, 50):.1f} ms "
           "(cached for a minute on the page)")
+    time_pages(queries, run)
     con.close()
     db.close()
     if args.browser:
         time_to_interactive(path, run=5)
     return 0
+
+
+def time_pages(queries, run: int) -> None:
+    """The approvals queue (newest email first over every pending proposal) and the mailboxes
+    page (skipped counts by reason, polled every 5 s): the reads each visit makes."""
+    first = queries.proposal_queue(status="pending")
+    busiest = max(queries.proposal_investors(), key=lambda i: i["pending"], default=None)
+    cases = [
+        ("approvals queue, first page", lambda: queries.proposal_queue(status="pending")),
+        ("approvals queue, next page", lambda: queries.proposal_queue(status="pending", cursor=first["next_cursor"])),
+        ("approvals investor filter", queries.proposal_investors),
+        ("pending count (nav badge)", queries.pending_proposal_count),
+        ("mailboxes page (list_mailboxes)", queries.list_mailboxes),
+    ]
+    if busiest:
+        cases.insert(2, (f"approvals queue, investor {busiest['id']}",
+                         lambda: queries.proposal_queue(status="pending", investor_id=busiest["id"])))
+    print(f"\n{'page read':34} {'p50 ms':>8} {'p95 ms':>8}")
+    for name, read in cases:
+        read()  # warm
+        times = timed(read, run)
+        p95 = percentile(times, 95)
+        print(f"{name:34} {percentile(times, 50):8.2f} {p95:8.2f}  {'OK' if p95 <= GOAL_P95_MS else 'over the goal'}")
 
 
 def time_to_interactive(path: Path, run: int = 5) -> None:

@@ -528,6 +528,9 @@ def mailbox_due_ids(now: datetime, interval_s: int) -> list[int]:
 
 # -- overview -----------------------------------------------------------------------------------------
 def pending_proposal_count() -> int:
+    """The nav badge's figure, polled by every open admin page."""
+    if is_sqlite():
+        return database.execute_sql("SELECT count(*) FROM pending_proposal").fetchone()[0]
     return ActivityProposal.select().where(ActivityProposal.status == "pending").count()
 
 
@@ -658,22 +661,43 @@ def _proposal_row(r: dict) -> dict:
     }
 
 
+def _pending_page(investor_id: int | None, after: tuple[datetime, int] | None, limit: int) -> list[dict]:
+    """SQLite: a page of the pending queue read from migration 0005's `pending_proposal`, newest
+    email first, stopping after the page (not every pending proposal joined and sorted)."""
+    sql, params = "SELECT proposal_id FROM pending_proposal WHERE 1", []
+    if investor_id is not None:
+        sql += " AND investor_id = ?"
+        params.append(investor_id)
+    if after:
+        sql += " AND key < ?"
+        params.append(_time_key(*after))
+    ordered = [i for (i,) in database.execute_sql(f"{sql} ORDER BY key DESC LIMIT ?", (*params, limit)).fetchall()]
+    found = {r["id"]: r for r in _proposal_query().where(ActivityProposal.id.in_(ordered)).dicts()}
+    return [found[i] for i in ordered if i in found]
+
+
 def proposal_queue(*, status: str | None = "pending", investor_id: int | None = None, limit: int = 50,
                    cursor: str | None = None) -> dict:
-    """Proposals newest email first, with the mailboxes that saw each email (keyset paging)."""
+    """Proposals newest email first, with the mailboxes that saw each email (keyset paging).
+    On SQLite the pending queue orders emails of the same second by proposal id."""
     if status not in (None, "", "pending", "approved", "rejected"):
         raise QueryError("status must be pending, approved or rejected", "status")
     _check_ids(investor_id=investor_id)
     limit = max(1, min(int(limit), MAX_LIMIT))
-    query = _proposal_query()
-    if status:
-        query = query.where(ActivityProposal.status == status)
-    if investor_id is not None:
-        query = query.where(ActivityProposal.investor == investor_id)
-    if cursor:
-        sent_at, last_id = decode_time_cursor(cursor)
-        query = query.where((Email.sent_at < sent_at) | ((Email.sent_at == sent_at) & (ActivityProposal.id < last_id)))
-    rows = list(query.order_by(Email.sent_at.desc(), ActivityProposal.id.desc()).limit(limit + 1).dicts())
+    after = decode_time_cursor(cursor) if cursor else None
+    if status == "pending" and is_sqlite():
+        rows = _pending_page(investor_id, after, limit + 1)
+    else:
+        query = _proposal_query()
+        if status:
+            query = query.where(ActivityProposal.status == status)
+        if investor_id is not None:
+            query = query.where(ActivityProposal.investor == investor_id)
+        if after:
+            sent_at, last_id = after
+            query = query.where((Email.sent_at < sent_at)
+                                | ((Email.sent_at == sent_at) & (ActivityProposal.id < last_id)))
+        rows = list(query.order_by(Email.sent_at.desc(), ActivityProposal.id.desc()).limit(limit + 1).dicts())
     more = len(rows) > limit
     rows = rows[:limit]
     mailboxes = _live_mailboxes_of(list({r["email"] for r in rows}))
@@ -698,7 +722,14 @@ def proposal(proposal_id: int) -> dict | None:
 
 
 def proposal_investors() -> list[dict]:
-    """Investors with pending proposals and how many: the approval queue's filter."""
+    """Investors with pending proposals and how many: the approval queue's filter (on SQLite
+    from migration 0005's per-investor counts, not a count of every pending proposal)."""
+    if is_sqlite():
+        counts = dict(database.execute_sql(
+            "SELECT investor_id, pending FROM pending_proposal_count WHERE pending > 0").fetchall())
+        rows = (Investor.select(Investor.id, Investor.name).where(Investor.id.in_(list(counts)))
+                .order_by(Investor.name).tuples()) if counts else []
+        return [{"id": i, "name": n, "pending": counts[i]} for i, n in rows]
     rows = (ActivityProposal.select(Investor.id, Investor.name, fn.COUNT(ActivityProposal.id))
             .join(Investor).where(ActivityProposal.status == "pending")
             .group_by(Investor.id, Investor.name).order_by(Investor.name).tuples())

@@ -67,3 +67,33 @@ def test_cli_migrate_twice(tmp_path):
     second = subprocess.run([sys.executable, "-m", "appsrc", "migrate"], capture_output=True, text=True, env=env)
     assert first.returncode == 0 and "applied: 0001_initial" in first.stdout
     assert second.returncode == 0 and "up to date" in second.stdout
+
+
+def test_0005_fills_the_pending_queue_from_existing_proposals(settings):
+    """A store that already has pending and decided proposals when 0005 arrives: the queue table
+    and counts start out right, and the queue reads the same as before the upgrade."""
+    from appsrc.crm import proposals
+    from appsrc.store import queries
+    from tests.conftest import NOW
+    from tests.crm.factories import World
+    from tests.store.test_queries import assert_queue_matches_the_proposals
+
+    db = open_database(settings.database_url)
+    db.execute_sql("CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
+                   "applied_at VARCHAR(64) NOT NULL)")
+    for migration in discover()[:4]:
+        migration.module.up(db)
+        db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, ?)", (migration.version, migration.name, "x"))
+    world = World(NOW)
+    acme = world.investor("Acme Capital", "acme.example")
+    beta = world.investor("Beta Partners", "beta.example")
+    emails = [world.email(f"Note {i}", f"p{i}@{'acme' if i % 2 else 'beta'}.example", ["ada@fund.example"])
+              for i in range(7)]
+    proposals.approve(world.proposals_of(emails[0])[0].id, world.ada, NOW)
+    before = [(p.id, p.investor_id) for e in emails for p in world.proposals_of(e) if p.status == "pending"]
+    assert migrate(db) == ["0005_approvals_queue"]
+    queries.clear_cache()
+    assert_queue_matches_the_proposals()
+    assert {(p["id"], p["investor_id"]) for p in queries.proposal_queue(limit=200)["items"]} == set(before)
+    assert {i["id"] for i in queries.proposal_investors()} == {acme.id, beta.id}
+    db.close()

@@ -322,3 +322,64 @@ def test_a_full_cache_evicts_what_expires_first_not_everything(mail):
     assert queries.CACHE_MAX_ENTRIES // 2 < len(queries._CACHE) <= queries.CACHE_MAX_ENTRIES
     newest = [k for k in queries._CACHE if k[0].endswith("_activity_count") and k[3][3] == f"word{queries.CACHE_MAX_ENTRIES + 49}"]
     assert newest
+
+
+def _plain_pending():
+    """The pending queue as the plain join reads it: (proposal id, investor id), newest email
+    first; emails of the same second by proposal id (the order the SQLite path keeps)."""
+    from appsrc.store.models import ActivityProposal, Email
+
+    rows = (ActivityProposal.select(ActivityProposal.id, ActivityProposal.investor, Email.sent_at).join(Email)
+            .where(ActivityProposal.status == "pending").tuples())
+    return [(i, inv) for i, inv, sent in sorted(rows, key=lambda r: (int(r[2].timestamp()), r[0]), reverse=True)]
+
+
+def assert_queue_matches_the_proposals():
+    expected = _plain_pending()
+    walked, cursor = [], None
+    while True:
+        page = queries.proposal_queue(status="pending", limit=2, cursor=cursor)
+        walked += [(p["id"], p["investor_id"]) for p in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert walked == expected
+    assert queries.pending_proposal_count() == len(expected)
+    counts = {}
+    for _id, investor in expected:
+        counts[investor] = counts.get(investor, 0) + 1
+    assert {i["id"]: i["pending"] for i in queries.proposal_investors()} == counts
+    for investor, count in counts.items():
+        assert [p["investor_id"] for p in queries.proposal_queue(investor_id=investor, limit=200)["items"]] == \
+            [investor] * count
+
+
+def test_the_pending_queue_follows_every_change_to_proposals(mail, world):
+    """Migration 0005's queue table and per-investor counts are kept by triggers: capture's
+    proposals, decisions, rematches that withdraw proposals, deleted emails (cascades) and a
+    changed date are all reflected at once, in the same order the plain join gives."""
+    from appsrc.crm import proposals
+    from appsrc.crm.exclusions import add_exclusion
+    from appsrc.crm.investors import rematch, update_investor
+    from appsrc.store.models import Email
+
+    beta = world.investor("Beta Partners", "beta.example")
+    made = [world.email(f"Note {i}", f"p{i % 3}@beta.example", [ADA], sent_at=world.now - timedelta(minutes=i))
+            for i in range(6)]
+    same_second = [world.email(f"Tie {i}", "sam@acme.example", [BOB], sent_at=world.now.replace(microsecond=0))
+                   for i in range(2)]
+    assert_queue_matches_the_proposals()
+    first = world.proposals_of(made[0])[0]
+    proposals.approve(first.id, world.ada, world.now)
+    proposals.reject(world.proposals_of(made[1])[0].id, world.ada, world.now)
+    assert_queue_matches_the_proposals()
+    Email.update(sent_at=world.now - timedelta(days=30)).where(Email.id == made[2].id).execute()
+    assert queries.proposal_queue(investor_id=beta.id, limit=200)["items"][-1]["email_id"] == made[2].id
+    assert_queue_matches_the_proposals()
+    add_exclusion("p0@beta.example", world.now)  # purges made[3]'s email: its proposal cascades away
+    assert_queue_matches_the_proposals()
+    scope = update_investor(beta.id, world.now, domains="")  # Beta's unknown senders no longer match
+    rematch(world.directory(), world.now, domains=scope.domains)
+    assert beta.id not in {i["id"] for i in queries.proposal_investors()}
+    assert_queue_matches_the_proposals()
+    assert {p["email_id"] for p in queries.proposal_queue(limit=200)["items"]} >= {e.id for e in same_second}
