@@ -124,11 +124,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
+    from appsrc.secrets import describe_smtp
     from appsrc.settings import SPECS
 
     shown = args.settings.redacted()
     for spec in SPECS:
         print(f"{spec.env}={shown[spec.env]}\n    {spec.help}")
+    for name, value, help_text in describe_smtp(args.settings.secrets_dir):
+        print(f"{name}={value}\n    {help_text}")
     return 0
 
 
@@ -197,7 +200,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"{mailbox['address']}: {'ok' if mailbox['ok'] else 'FAILED'}")
             if not mailbox["ok"]:
                 print(f"    {mailbox['error']}" + (f"\n    fix: {mailbox['fix']}" if mailbox["fix"] else ""))
-        if not result["mailboxes"]:
+        if key["ok"] and not result["mailboxes"]:
             print("no mailboxes yet: add team members with `users add`")
     return 0 if result["ok"] else 1
 

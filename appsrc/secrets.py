@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SMTP_FIELDS = ("host", "port", "security", "username", "password", "from")
+SMTP_HELP = {
+    "host": "SMTP server of the digest's fallback transport (Gmail delegation is tried first).",
+    "port": "SMTP port; default 587 (starttls), 465 (ssl) or 25 (none).",
+    "security": "starttls (default; refused if the server does not offer it), ssl or none.",
+    "username": "SMTP AUTH user name, if the server wants one.",
+    "password": "SMTP AUTH password (never sent over security=none).",
+    "from": "The digest's From address over SMTP; else the username when it is an address.",
+}
 
 
 @dataclass(frozen=True)
@@ -71,3 +79,18 @@ def load_own_domains_file(secrets_dir: Path) -> tuple[str, ...]:
     """Own domains saved by the "Configure Gmail delegation" action (one per line)."""
     text = read_secret_file(secrets_dir / "dwd" / "own_domains") or ""
     return tuple(sorted({d.strip().lower().lstrip("@") for d in text.replace(",", "\n").split() if d.strip()}))
+
+
+def describe_smtp(secrets_dir: Path, environ: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """(variable, value as shown to an admin, help) for `python -m appsrc settings`: the values
+    the next send would use — the action's files when present, else `SMTP_*` — password hidden."""
+    environ = os.environ if environ is None else environ
+    from_files = read_secret_file(secrets_dir / "smtp" / "host") is not None
+    rows = []
+    for field in SMTP_FIELDS:
+        value = (read_secret_file(secrets_dir / "smtp" / field) if from_files
+                 else (environ.get(f"SMTP_{field.upper()}") or "").strip() or None)
+        shown = "" if value is None else "••••••" if field == "password" else value
+        source = f"{secrets_dir / 'smtp' / field}" if from_files else "environment"
+        rows.append((f"SMTP_{field.upper()}", shown, f"{SMTP_HELP[field]} [from {source}]"))
+    return rows

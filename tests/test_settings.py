@@ -62,3 +62,17 @@ def test_cli_bad_setting_exits_2_with_the_name(tmp_path):
     result = subprocess.run([sys.executable, "-m", "appsrc", "migrate"], capture_output=True, text=True,
                             env={"CRM_DATA_DIR": str(tmp_path), "CRM_PORT": "x", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 2 and "CRM_PORT" in result.stderr
+
+
+def test_the_settings_command_lists_smtp_from_the_action_files_with_the_password_hidden(tmp_path):
+    smtp = tmp_path / "secrets" / "smtp"
+    smtp.mkdir(parents=True)
+    for name, value in {"host": "mail.fund.example", "port": "587", "password": "hunter2-canary"}.items():
+        (smtp / name).write_text(value)
+    env = {"CRM_DATA_DIR": str(tmp_path), "CRM_DEMO": "off", "PATH": "/usr/bin:/bin",
+           "SMTP_HOST": "ignored.example"}  # the action's files win over the environment
+    result = subprocess.run([sys.executable, "-m", "appsrc", "settings"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "SMTP_HOST=mail.fund.example" in result.stdout and "SMTP_PASSWORD=••••••" in result.stdout
+    assert "SMTP_SECURITY=\n" in result.stdout and "hunter2-canary" not in result.stdout
+    assert "ignored.example" not in result.stdout and "CRM_TIMEZONE=UTC" in result.stdout
