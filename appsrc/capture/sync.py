@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import hashlib
 import html
 import logging
@@ -97,7 +98,8 @@ class MailboxSync:
             started = self._clock.monotonic()
             try:
                 remote = self._remotes.remote(account.address)
-                directory = self._load_directory()
+                # Loaded on first need: an idle cycle (nothing new) never reads the directory.
+                directory = functools.cache(self._load_directory)
                 if full or account.backfill_state != "done" or not account.history_id:
                     self._backfill(account, remote, directory, report, restart=full)
                 else:
@@ -128,7 +130,7 @@ class MailboxSync:
         return report
 
     # -- backfill -------------------------------------------------------------------------------
-    def _backfill(self, account: EmailAccount, remote: GmailRemote, directory: Directory,
+    def _backfill(self, account: EmailAccount, remote: GmailRemote, directory: Callable[[], Directory],
                   report: SyncReport, *, restart: bool) -> None:
         report.mode = "resync" if restart else "backfill"
         if restart or account.backfill_state != "running":
@@ -172,7 +174,7 @@ class MailboxSync:
         self._incremental(EmailAccount.get_by_id(account.id), remote, directory, report)
 
     # -- incremental ------------------------------------------------------------------------------
-    def _incremental(self, account: EmailAccount, remote: GmailRemote, directory: Directory,
+    def _incremental(self, account: EmailAccount, remote: GmailRemote, directory: Callable[[], Directory],
                      report: SyncReport) -> None:
         labels: dict[str, list[str]] = {}  # final labels of every message the history touched
         added: set[str] = set()
@@ -228,7 +230,7 @@ class MailboxSync:
         # The cursor moves only after everything it covers is stored.
         EmailAccount.update(history_id=latest).where(EmailAccount.id == account.id).execute()
 
-    def _retry_pending(self, account: EmailAccount, remote: GmailRemote, directory: Directory,
+    def _retry_pending(self, account: EmailAccount, remote: GmailRemote, directory: Callable[[], Directory],
                        report: SyncReport) -> None:
         ids = store.pending_fetch_ids(account.id)
         if ids:
@@ -251,7 +253,7 @@ class MailboxSync:
         return lambda i: sizes.get(i, SMALL_MESSAGE_BYTES)
 
     # -- fetch, parse, match, store ----------------------------------------------------------------
-    def _fetch_and_store(self, account: EmailAccount, remote: GmailRemote, directory: Directory,
+    def _fetch_and_store(self, account: EmailAccount, remote: GmailRemote, directory: Callable[[], Directory],
                          ids: list[str], report: SyncReport, size_of: Callable[[str], int]) -> None:
         """Fetch, parse, match and store `ids`. Fetched batches are written together, up to
         GROUP_WRITE messages or GROUP_WRITE_S seconds at a time: one commit per ~250 messages
@@ -263,7 +265,7 @@ class MailboxSync:
         for fetched in remote.fetch(ids, size_of):
             batch.failed.update(fetched.failed)
             for message in fetched.messages.values():
-                outcome = self._prepare_safely(message, directory)
+                outcome = self._prepare_safely(message, directory())
                 if isinstance(outcome, store.Sighting):
                     batch.sightings.append(outcome)
                 else:
