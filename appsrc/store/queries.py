@@ -182,6 +182,14 @@ def _check_direction(direction):
         raise QueryError("direction must be inbound or outbound", "direction")
 
 
+# PostgreSQL's searched text, exactly as migration 0006 indexes it: runs of anything but letters
+# and digits become spaces, so an address splits into words as it does in SQLite's FTS5 (the
+# parser alone keeps `jane@acme.example` whole). The typed text gets the same treatment.
+PG_NOT_WORD = "[^[:alnum:]]+"
+PG_SEARCH_TEXT = ("regexp_replace(coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || "
+                  f"coalesce(from_name, '') || ' ' || coalesce(from_email, ''), '{PG_NOT_WORD}', ' ', 'g')")
+
+
 def _activity_query(investor_id, account_id, direction, q):
     """The filtered, live emails as (query, driven), ordered by the caller on `sent_at`; None
     when `q` has no searchable term. Used for PostgreSQL, and on SQLite when neither free text
@@ -212,10 +220,8 @@ def _activity_query(investor_id, account_id, direction, q):
         terms = re.findall(r"\w+", q, flags=re.UNICODE)[:16]
         if not terms:
             return None, False
-        query = query.where(SQL(
-            "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || "
-            "coalesce(from_name, '') || ' ' || coalesce(from_email, '')) @@ plainto_tsquery('simple', %s)",
-            [" ".join(terms)]))
+        query = query.where(SQL(f"to_tsvector('simple', {PG_SEARCH_TEXT}) @@ plainto_tsquery('simple', "
+                                f"regexp_replace(%s, '{PG_NOT_WORD}', ' ', 'g'))", [" ".join(terms)]))
     if direction:
         # Decided per email: outbound iff the sender is one of our mailboxes. Never an index
         # walk on from_email (a large share of the mail is ours: reading it all to sort is slow).
