@@ -88,9 +88,9 @@ def ids(**filters) -> list[int]:
     return [item["email_id"] for item in queries.email_activity(limit=200, **filters)["items"]]
 
 
-@pytest.mark.parametrize("q", QUERIES)
-def test_free_text_finds_whole_words_of_subject_snippet_and_sender(mail, q):
-    assert ids(q=q) == reference(q=q), q
+def test_free_text_finds_whole_words_of_subject_snippet_and_sender(mail):
+    misses = {q: (ids(q=q), reference(q=q)) for q in QUERIES if ids(q=q) != reference(q=q)}
+    assert not misses  # q: (found, expected)
 
 
 def test_every_part_of_a_sender_address_is_searchable(mail):
