@@ -512,7 +512,8 @@ def digest_runs(*, limit: int = 50) -> list[dict]:
             .join(User, join_type=JOIN.LEFT_OUTER, on=(DigestRun.requested_by == User.id))
             .order_by(DigestRun.id.desc()).limit(limit).dicts())
     return [{"id": r["id"], "kind": r["kind"], "status": r["status"], "transport": r["transport"],
-             "error": r["error"], "local_date": r["local_date"], "window_start": _iso(r["window_start"]),
+             "error": r["error"], "error_kind": r["error_kind"], "local_date": r["local_date"],
+             "window_start": _iso(r["window_start"]),
              "window_end": _iso(r["window_end"]), "recipients": r["recipients"] or [], "subject": r["subject"],
              "requested_by": r["requested_by_email"], "created_at": _iso(r["created_at"]),
              "finished_at": _iso(r["finished_at"])} for r in rows]

@@ -181,6 +181,7 @@ def test_a_failed_send_shows_its_sanitized_error(desk_admin, desk):
     assert run.error in text_children(answer["digest-test-status"])
     assert run.error in text_children(answer["digest-history"])
     assert "failed" in text_children(answer["digest-history"]) and desk.sim.sent_messages() == []
+    assert run.error_kind == "permanent" and "needs a fix (retried hourly)" in text_children(answer["digest-history"])
 
 
 def test_preview_renders_the_html_sandboxed_as_sent(desk_admin, desk):

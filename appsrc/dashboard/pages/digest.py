@@ -242,8 +242,14 @@ def _recent(run: dict) -> bool:
     return created >= now() - digest_service().stale_after
 
 
-def _status_badge(status: str) -> dbc.Badge:
-    return dbc.Badge(status, color=STATUS_COLORS.get(status, "light"), className="text-uppercase")
+ERROR_KIND_NOTES = {"permanent": "needs a fix (retried hourly)", "transient": "retried shortly",
+                    "ambiguous": "may have been delivered: not resent"}
+
+
+def _status_badge(status: str, error_kind: str | None = None):
+    badge = dbc.Badge(status, color=STATUS_COLORS.get(status, "light"), className="text-uppercase")
+    note = ERROR_KIND_NOTES.get(error_kind or "")
+    return html.Span([badge, html.Div(note, className="small-muted")]) if note else badge
 
 
 def _job_status(run: dict | None, id_: str):
@@ -254,7 +260,7 @@ def _job_status(run: dict | None, id_: str):
                          f"Sending… (started {local(run['created_at'], '%H:%M:%S')} by {run['requested_by'] or '—'})"],
                         className="small", id=id_)
     when = local(run["finished_at"] or run["created_at"])
-    detail = [_status_badge(run["status"]), " ",
+    detail = [_status_badge(run["status"], run.get("error_kind")), " ",
               f"{when}" + (f" via {run['transport']}" if run["transport"] else "")
               + f" to {', '.join(run['recipients']) or '—'}"]
     if run["error"]:
@@ -277,7 +283,7 @@ def _history(items: list[dict]):
         html.Td(_window(r), className="text-nowrap small"),
         html.Td(", ".join(r["recipients"]) or "—", className="small text-break"),
         html.Td(r["transport"] or "—", className="small"),
-        html.Td(_status_badge(r["status"])),
+        html.Td(_status_badge(r["status"], r.get("error_kind"))),
         html.Td(r["error"] or "", className="small mono text-break"),
         html.Td(r["requested_by"] or "schedule", className="small"),
     ], id={"type": "digest-run", "id": r["id"]}) for r in items]
