@@ -256,16 +256,19 @@ def _keyed_sql(investor_id, account_id, direction, q, before_key: int | None):
     cost = {"fts": sizes.get("fts", 0), "investor": sizes.get("investor", 0) * (FTS_CHECK_COST if match else 1)}
     driver = min(sizes, key=cost.get)
     params: list = []
+    # The other filters name the email by the source's own column (`eid`), not by `e.id`: SQLite
+    # then checks them before reading the email row, which only the direction needs (measured:
+    # an investor + word + direction page 13 -> 9 ms on a million emails).
     if driver == "fts":
         sql = ("SELECT e.id AS id, s.rowid AS key FROM email_search s JOIN email e ON e.id = s.rowid % ? "
                "WHERE email_search MATCH ?")
         params += [KEY_SCALE, match]
-        key_col = "s.rowid"
+        key_col, eid, eid_params = "s.rowid", "s.rowid % ?", [KEY_SCALE]
     else:
         sql = ("SELECT e.id AS id, t.key AS key FROM email_investor_timeline t JOIN email e ON e.id = t.email_id "
                "WHERE t.investor_id = ?")
         params.append(investor_id)
-        key_col = "t.key"
+        key_col, eid, eid_params = "t.key", "t.email_id", []
     if before_key is not None:
         sql += f" AND {key_col} < ?"
         params.append(before_key)
@@ -275,7 +278,8 @@ def _keyed_sql(investor_id, account_id, direction, q, before_key: int | None):
         if sizes["investor"] <= MATERIALIZE_LIMIT:
             sql += " AND +s.rowid IN (SELECT key FROM email_investor_timeline WHERE investor_id = ?)"
         else:
-            sql += " AND EXISTS (SELECT 1 FROM email_investor_link l WHERE l.email_id = e.id AND l.investor_id = ?)"
+            sql += f" AND EXISTS (SELECT 1 FROM email_investor_link l WHERE l.email_id = {eid} AND l.investor_id = ?)"
+            params += eid_params
         params.append(investor_id)
     if driver == "investor" and match:
         if sizes["fts"] <= MATERIALIZE_LIMIT:
@@ -283,8 +287,9 @@ def _keyed_sql(investor_id, account_id, direction, q, before_key: int | None):
         else:
             sql += " AND EXISTS (SELECT 1 FROM email_search s2 WHERE email_search MATCH ? AND s2.rowid = t.key)"
         params.append(match)
-    sql += (" AND EXISTS (SELECT 1 FROM email_account_message m WHERE m.email_id = e.id AND m.deleted_at IS NULL"
+    sql += (f" AND EXISTS (SELECT 1 FROM email_account_message m WHERE m.email_id = {eid} AND m.deleted_at IS NULL"
             + (" AND m.account_id = ?)" if account_id is not None else ")"))
+    params += eid_params
     if account_id is not None:
         params.append(account_id)
     if direction:
