@@ -8,6 +8,7 @@ thread-safe); `GmailRemotes` hands them out and owns the quota buckets every thr
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import random
@@ -48,7 +49,7 @@ FULL_FORMAT_BYTES = 64 * 1024
 RATE_LIMIT_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "dailyLimitExceeded",
                       "concurrentLimitExceeded", "backendError", "quotaExceeded"}
 _RETRY_AFTER = re.compile(r"Retry after (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)")
-_NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, httplib2.HttpLib2Error)
+_NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, httplib2.HttpLib2Error, http.client.HTTPException)
 # Failures that happen before a request leaves this machine: even a write may be retried.
 _NOT_SENT_ERRORS = (ConnectionRefusedError, socket.gaierror, httplib2.ServerNotFoundError,
                     ssl.SSLCertVerificationError)
@@ -177,6 +178,30 @@ class _CachedResource:
 _SUB_RESOURCES = frozenset({"users", "messages", "history", "labels", "drafts", "threads", "settings"})
 
 
+class _SendOnceHttp(httplib2.Http):
+    """httplib2 that sends each request once. Stock httplib2 sends a request again when its answer
+    never came (it takes a dropped connection for a stale keep-alive), which for a write could
+    repeat a `messages.send` or a `drafts.create` Gmail already carried out."""
+
+    def _conn_request(self, conn, request_uri, method, body, headers):
+        try:
+            if conn.sock is None:
+                conn.connect()
+            conn.request(method, request_uri, body, headers)
+            response = conn.getresponse()
+            content = b"" if method == "HEAD" else response.read()
+        except socket.gaierror:
+            conn.close()
+            raise httplib2.ServerNotFoundError(f"Unable to find the server at {conn.host}") from None
+        except BaseException:
+            conn.close()
+            raise
+        response = httplib2.Response(response)
+        if method != "HEAD":
+            content = httplib2._decompressContent(response, content, self.limit_kwargs)
+        return response, content
+
+
 class GmailRemote:
     """One mailbox's Gmail, for the thread that created it."""
 
@@ -189,6 +214,7 @@ class GmailRemote:
         self._bucket = remotes.user_bucket(address)
         self._creds = None
         self._http = None
+        self._write_http = None  # sends once, on a new connection (see `execute`)
         self._service = None
         self.batch_size = remotes.max_batch
         self.calls = 0  # HTTP requests made (a batch counts once), for benchmarks
@@ -201,19 +227,21 @@ class GmailRemote:
             self._creds = creds
             self._http = google_auth_httplib2.AuthorizedHttp(
                 creds, http=httplib2.Http(timeout=self._remotes.http_timeout_s))
+            self._write_http = google_auth_httplib2.AuthorizedHttp(
+                creds, http=_SendOnceHttp(timeout=self._remotes.http_timeout_s))
             self._service = _CachedResource(build_from_document(
                 _discovery_document(), http=self._http,
                 client_options={"api_endpoint": self._remotes.endpoint}))
         return self._service
 
     def _drop_idle_connections(self) -> None:
-        """A write goes out on a new connection. On a kept-alive one that the server has since
-        closed, the failure could not be told from one after Gmail acted (and httplib2 would
-        silently resend it); a new connection either opens (then any failure is ambiguous)
-        or is refused (then nothing was sent)."""
-        for connection in self._http.http.connections.values():
+        """A write goes out on a new connection: on a kept-alive one the server has since closed,
+        the failure could not be told from one after Gmail acted. A new connection either opens
+        (then any later failure is ambiguous) or is refused (then nothing was sent)."""
+        connections = self._write_http.http.connections
+        for connection in connections.values():
             connection.close()
-        self._http.http.connections.clear()
+        connections.clear()
 
     def _pay(self, units: int) -> None:
         self._bucket.acquire(units)
@@ -234,10 +262,11 @@ class GmailRemote:
             self._pay(COST.get(method, 5))
             try:
                 self.calls += 1
-                service = self.service()
-                if not idempotent:
-                    self._drop_idle_connections()
-                return make_request(service).execute()
+                request = make_request(self.service())
+                if idempotent:
+                    return request.execute()
+                self._drop_idle_connections()
+                return request.execute(http=self._write_http)
             except HttpError as exc:
                 error = _http_error(exc, self._clock.now())
                 if method == "users.history.list" and error.status == 404:

@@ -127,3 +127,16 @@ def test_no_key_or_no_sender_is_not_configured(people, sim, gmail_remotes, tmp_p
         transport.send(message(), NOW)
     assert sim.sent_messages() == []
 
+
+
+def test_a_send_whose_answer_never_comes_is_not_sent_again_by_the_http_layer(people, sim, gmail_remotes):
+    """Stock httplib2 takes a connection closed without an answer for a stale keep-alive and
+    sends the request again; a write must go out exactly once and come back ambiguous."""
+    transport = GmailTransport(gmail_remotes, first_active_admin)
+    transport.send(message(), NOW)  # tokens minted; the next send starts from a warm client
+    sim.clear_calls()
+    sim.faults.update(timeout=1.0, timeout_mode="close")  # every API request: read, then hang up
+    with pytest.raises(TransportError) as caught:
+        transport.send(message(), NOW)
+    assert caught.value.ambiguous
+    assert sim.call_count("connection.dropped") == 1 and len(sim.sent_messages()) == 1
