@@ -68,7 +68,7 @@ class SmtpTransport:
         secrets = (config.password, config.username and config.password and
                    f"\0{config.username}\0{config.password}")
         mime = message.to_mime(sender, now)
-        handed_over = [False]  # set once the message body is on the wire (see `_deliver`)
+        handed_over = [False]  # set once the server has asked for the body (see `_transaction`)
         try:
             refused = self._deliver(config, sender, list(message.to), mime, handed_over)
         except TransportError:
@@ -79,7 +79,8 @@ class SmtpTransport:
                                  f"(code {exc.smtp_code})", permanent=True) from None
         except smtplib.SMTPNotSupportedError:
             raise TransportError(f"SMTP server {where} does not support what the configuration "
-                                 "requires (STARTTLS or AUTH)", permanent=True) from None
+                                 "requires (STARTTLS, AUTH, or SMTPUTF8 for a non-ASCII address)",
+                                 permanent=True) from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = sorted({code for code, _text in exc.recipients.values()})
             raise TransportError(f"SMTP server {where} refused every recipient (codes {codes})",
@@ -120,7 +121,8 @@ class SmtpTransport:
         else:
             client = smtplib.SMTP(config.host, config.port, local_hostname=local_hostname,
                                   timeout=self._timeout_s)
-        with client:
+        finished = False
+        try:
             client.ehlo()
             if config.security == "starttls":
                 if not client.has_extn("starttls"):
@@ -131,22 +133,47 @@ class SmtpTransport:
                 client.ehlo()
             if config.username:
                 client.login(config.username, config.password or "")
-            # smtplib's sendmail, step by step, to know when the message was handed over. The
-            # envelope is the checked list, never parsed back out of the headers.
-            code, reply = client.mail(sender)
-            if code != 250:
-                raise smtplib.SMTPSenderRefused(code, reply, sender)
-            refused = {}
-            for recipient in recipients:
-                code, reply = client.rcpt(recipient)
-                if code not in (250, 251):
-                    refused[recipient] = (code, reply)
-            if len(refused) == len(recipients):
-                raise smtplib.SMTPRecipientsRefused(refused)
-            payload = mime.as_bytes()
-            handed_over[0] = True
-            code, reply = client.data(payload)
-            if code != 250:
-                handed_over[0] = False  # the server answered: it refused the message
-                raise smtplib.SMTPDataError(code, reply)
+            refused = self._transaction(client, sender, recipients, mime.as_bytes(), handed_over)
+            finished = True
             return refused
+        finally:
+            try:  # the outcome is known by now: a QUIT that fails changes nothing
+                if finished:
+                    client.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            client.close()  # after a failure mid-transaction, never wait on a server's answer
+
+    @staticmethod
+    def _transaction(client, sender: str, recipients: list[str], payload: bytes, handed_over: list[bool]) -> dict:
+        """smtplib's sendmail, step by step, to know the moment the message is handed over: after
+        the server's 354, before the body. The envelope is the checked list, never parsed back out
+        of the headers. Returns the refused recipients (some refused, not all)."""
+        options = []
+        if not all(a.isascii() for a in (sender, *recipients)):
+            if not client.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError("a non-ASCII address needs SMTPUTF8")
+            options.append("SMTPUTF8")
+        if client.has_extn("size"):
+            options.append(f"SIZE={len(payload)}")
+        code, reply = client.mail(sender, options)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        refused = {}
+        for recipient in recipients:
+            code, reply = client.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, reply)
+        if len(refused) == len(recipients):
+            raise smtplib.SMTPRecipientsRefused(refused)
+        code, reply = client.docmd("data")
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        handed_over[0] = True
+        body = smtplib._quote_periods(payload)  # as smtplib's data(): the message is CRLF already
+        client.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+        code, reply = client.getreply()
+        if code != 250:
+            handed_over[0] = False  # the server answered: it refused the message
+            raise smtplib.SMTPDataError(code, reply)
+        return refused

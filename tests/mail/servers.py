@@ -94,7 +94,8 @@ class Received:
 class SmtpServer:
     """aiosmtpd on 127.0.0.1. security: starttls (STARTTLS required, AUTH required over TLS),
     ssl (implicit TLS + AUTH), none (no TLS; AUTH not offered). `mode`: "ok", "tempfail" (451 on
-    DATA), "reject" (554 on DATA), "echo-auth" (a hostile server: its 535 repeats the password)."""
+    DATA), "reject" (554 on DATA), "echo-auth" (a hostile server: its 535 repeats the password),
+    "vanish" (keeps the message, then drops the connection before its 250)."""
 
     tls: TlsMaterial | None
     security: str = "starttls"
@@ -102,6 +103,7 @@ class SmtpServer:
     password: str = "correct horse battery staple"
     port: int = field(default_factory=free_port)
     mode: str = "ok"
+    smtputf8: bool = True  # offer SMTPUTF8 (RFC 6531) in EHLO
     received: list[Received] = field(default_factory=list)
     auth_attempts: int = 0
     _controller: Controller | None = None
@@ -127,6 +129,8 @@ class SmtpServer:
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content
                                       or envelope.content, session.auth_data and self.username,
                                       server.transport.get_extra_info("ssl_object") is not None))
+        if self.mode == "vanish":  # queued the message, then lost the link before saying so
+            server.transport.abort()
         return "250 2.0.0 OK"
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
@@ -142,7 +146,7 @@ class SmtpServer:
         return AuthResult(success=False, handled=False)
 
     def start(self) -> SmtpServer:
-        kwargs = dict(hostname=self.host, port=self.port, ready_timeout=10)
+        kwargs = dict(hostname=self.host, port=self.port, ready_timeout=10, enable_SMTPUTF8=self.smtputf8)
         if self.security == "starttls":
             kwargs.update(tls_context=self.tls.server_context(), require_starttls=True,
                           authenticator=self._authenticate, auth_required=True, auth_require_tls=True)

@@ -127,6 +127,30 @@ def test_data_refusals_are_classified_by_code(people, tls, mode, permanent, code
         server.stop()
 
 
+def test_a_link_lost_after_the_body_was_taken_is_ambiguous_not_a_failure(people, tls):
+    """The server may have queued it: the caller must not resend, nor try another transport."""
+    server = SmtpServer(tls, mode="vanish").start()
+    try:
+        with pytest.raises(TransportError) as caught:
+            transport(config_for(server), tls).send(message(), NOW)
+        assert caught.value.ambiguous and not caught.value.permanent
+        assert "may have been delivered" in str(caught.value) and len(server.received) == 1
+    finally:
+        server.stop()
+
+
+def test_a_non_ascii_address_goes_out_with_smtputf8_or_is_refused_clearly(people, smtp_server, tls):
+    transport(config_for(smtp_server, sender="zoë@fund.example"), tls).send(message(), NOW)
+    assert [r.mail_from for r in smtp_server.received] == ["zoë@fund.example"]
+    server = SmtpServer(tls, smtputf8=False).start()
+    try:
+        with pytest.raises(TransportError) as caught:
+            transport(config_for(server, sender="zoë@fund.example"), tls).send(message(), NOW)
+        assert caught.value.permanent and "SMTPUTF8" in str(caught.value) and server.received == []
+    finally:
+        server.stop()
+
+
 def test_server_down_is_transient(people):
     config = SmtpConfig("127.0.0.1", free_port(), "starttls", "u", "p", "digest@fund.example")
     with pytest.raises(TransportError) as caught:
