@@ -3,9 +3,10 @@
 A request records the attempt (`DigestRun`, pending) and returns its id at once; a daemon thread
 with its own database connection does the slow part (LLM, transport) and records the outcome on
 that row, which the caller polls. One job of each kind at a time: a second click while one is
-pending gets the running one back (`JobBusy`) instead of a second digest. A pending row that no
-thread of this process is running was left by a web process that stopped mid-job: it is marked
-interrupted there and then, rather than blocking the button until the stale-row sweep.
+pending gets the running one back (`JobBusy`) instead of a second digest. A pending row older
+than this process that none of its threads runs was left by a web process that stopped mid-job:
+it is marked interrupted there and then, rather than blocking the button until the stale-row
+sweep. A newer one (a `digest send-now` from the command line, say) is busy like any other.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class DigestJobs:
         self.service = service
         self._threads: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._started_at = service.clock.now()
 
     def start(self, kind: str, *, requested_by: User | None = None,
               recipients: Sequence[str] | None = None) -> DigestRun:
@@ -49,7 +51,7 @@ class DigestJobs:
             busy = (DigestRun.select().where((DigestRun.kind == kind) & (DigestRun.status == "pending")
                                              & (DigestRun.created_at >= now - self.service.stale_after))
                     .order_by(DigestRun.id.desc()).first())
-            if busy is not None and busy.id in self._threads:
+            if busy is not None and (busy.id in self._threads or busy.created_at >= self._started_at):
                 raise JobBusy(busy)
             if busy is not None:
                 log.warning("digest %s job %s was left pending by a stopped process; marking it interrupted",

@@ -69,8 +69,20 @@ def test_a_job_left_pending_by_a_stopped_process_does_not_block_the_button(fund,
     orphan = stopped.start("test")  # the web process that ran it...
     assert stopped.wait(orphan.id, 10)
     DigestRun.update(status="pending", finished_at=None).where(DigestRun.id == orphan.id).execute()
+    clock.advance(5)
     restarted = DigestJobs(service)  # ...has restarted: the row is pending, no thread runs it
     run = restarted.start("test")
     assert restarted.wait(run.id, 10) and DigestRun.get_by_id(run.id).status == "sent"
     orphan = DigestRun.get_by_id(orphan.id)
     assert orphan.status == "interrupted" and "whether it was delivered is unknown" in orphan.error
+
+
+def test_a_send_now_started_elsewhere_after_this_process_counts_as_busy(fund, clock, smtp_server, tls):
+    """A `digest send-now` from the command line records its pending row while it works."""
+    service = make_service(clock, [smtp_transport(smtp_server, tls)])
+    jobs = DigestJobs(service)
+    clock.advance(5)
+    elsewhere = service.mailer.record_attempt("send-now", recipients=["ada@fund.example"])
+    with pytest.raises(JobBusy) as caught:
+        jobs.start("send-now")
+    assert caught.value.run.id == elsewhere.id and DigestRun.get_by_id(elsewhere.id).status == "pending"
