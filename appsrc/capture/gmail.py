@@ -41,11 +41,11 @@ LIST_PAGE_SIZE = 500
 # Memory: the client library holds a batch's answer about five times over while parsing it, and
 # raw mail travels as base64 in JSON (~1.4x). So a batch may bring back about BATCH_BYTES of mail,
 # judged by each message's size (or an upper bound of it); from LARGE_MESSAGE_BYTES a message is
-# fetched in format=full, where Gmail leaves attachment bodies out (~FULL_FORMAT_BYTES each).
+# fetched in format=full, where Gmail leaves attachment bodies out. That is usually a few KB, but
+# a huge inline body still comes whole, so such a message is budgeted at LARGE_MESSAGE_BYTES.
 BATCH_BYTES = 8 * 1024 * 1024
 SMALL_MESSAGE_BYTES = BATCH_BYTES // MAX_BATCH  # 160 KiB: a full batch of these fits
 LARGE_MESSAGE_BYTES = 1024 * 1024
-FULL_FORMAT_BYTES = 64 * 1024
 RATE_LIMIT_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "dailyLimitExceeded",
                       "concurrentLimitExceeded", "backendError", "quotaExceeded"}
 _RETRY_AFTER = re.compile(r"Retry after (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)")
@@ -354,7 +354,7 @@ class GmailRemote:
 
         def plan(gmail_id: str) -> tuple[str, int]:
             size = size_of(gmail_id)
-            return ("full", FULL_FORMAT_BYTES) if size >= LARGE_MESSAGE_BYTES else ("raw", max(1, size))
+            return ("full", LARGE_MESSAGE_BYTES) if size >= LARGE_MESSAGE_BYTES else ("raw", max(1, size))
 
         return self._fetch_batches(ids, plan)
 

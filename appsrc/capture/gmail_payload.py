@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
+import secrets
 from dataclasses import dataclass, field
 
 MAX_DEPTH = 32  # Gmail nests far less; a deeper tree is cut rather than recursed into
@@ -27,7 +28,9 @@ class Rendered:
 def raw_from_full_payload(payload: dict) -> Rendered:
     """The message of a `format=full` `payload`, and its left-out attachments' sizes."""
     rendered = Rendered(b"")
-    boundaries = (f"=_ir_mail_desk_{n}" for n in itertools.count())
+    # Unguessable, so no decoded body can end a multipart early or invent a part.
+    prefix = secrets.token_hex(12)
+    boundaries = (f"=_{prefix}_{n}" for n in itertools.count())
     rendered.raw = b"".join(_part(payload if isinstance(payload, dict) else {}, rendered, boundaries, 0))
     return rendered
 
@@ -35,12 +38,14 @@ def raw_from_full_payload(payload: dict) -> Rendered:
 def _part(part: dict, rendered: Rendered, boundaries, depth: int) -> list[bytes]:
     mime_type = str(part.get("mimeType") or "text/plain").lower()
     children = part.get("parts") if isinstance(part.get("parts"), list) else None
-    # Transfer encodings no longer apply (bodies come decoded) and a multipart gets our boundary.
-    dropped = {"content-transfer-encoding"} | ({"content-type"} if children is not None else set())
+    as_multipart = children is not None and mime_type.startswith("multipart/") and depth < MAX_DEPTH
+    # Transfer encodings no longer apply (bodies come decoded) and a multipart gets our boundary;
+    # anything else (a message/rfc822 Gmail expanded, say) keeps its own Content-Type.
+    dropped = {"content-transfer-encoding"} | ({"content-type"} if as_multipart else set())
     lines = [_header(h) for h in part.get("headers") or () if isinstance(h, dict)
              and str(h.get("name", "")).lower() not in dropped]
     lines = [line for line in lines if line]
-    if children is not None and mime_type.startswith("multipart/") and depth < MAX_DEPTH:
+    if as_multipart:
         boundary = next(boundaries)
         lines.append(f'Content-Type: {_token(mime_type)}; boundary="{boundary}"'.encode())
         out = [b"\r\n".join(lines), b"\r\n\r\n"]

@@ -359,15 +359,14 @@ def _participants(parsed: ParsedEmail) -> tuple[tuple[str, str], ...]:
 
 
 def _with_attachment_sizes(parsed: ParsedEmail, left_out: list[tuple[str, int]], size_estimate) -> ParsedEmail:
-    """Give the attachments Gmail left out of a format=full answer their real sizes (they are
-    the parsed attachments that came back empty, in the same order) and the message its size."""
-    sizes = iter(left_out)
+    """Give the attachments Gmail left out of a format=full answer their real sizes and the
+    message its size. They are the parsed attachments that came back empty under the same file
+    name, in the same order (an attachment that really is empty keeps its 0)."""
+    pending = list(left_out)
     attachments = []
     for attachment in parsed.attachments:
-        if attachment.size == 0:
-            known = next(sizes, None)
-            if known is not None:
-                attachment = dataclasses.replace(attachment, size=known[1])
+        if attachment.size == 0 and pending and pending[0][0] == attachment.filename:
+            attachment = dataclasses.replace(attachment, size=pending.pop(0)[1])
         attachments.append(attachment)
     size = size_estimate if isinstance(size_estimate, int) and size_estimate > 0 else parsed.size
     return dataclasses.replace(parsed, attachments=tuple(attachments), size=size)

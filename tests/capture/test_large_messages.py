@@ -120,3 +120,50 @@ def test_a_malformed_full_payload_renders_without_crashing_or_injecting_headers(
     rendered = raw_from_full_payload(payload)
     headers = rendered.raw.split(b"\r\n\r\n", 1)[0]
     assert b"\nBcc:" not in headers and b"\rBcc:" not in headers
+
+
+def full_message(parts: list[dict]) -> dict:
+    """A format=full answer as Gmail shapes it: headers on the payload, parts below."""
+    return {"id": "f1", "threadId": "t1", "labelIds": ["INBOX"], "snippet": "", "sizeEstimate": 5_100_000,
+            "internalDate": "1764000000000",
+            "payload": {"mimeType": "multipart/mixed", "filename": "", "body": {"size": 0}, "parts": parts,
+                        "headers": [{"name": "From", "value": "Jane <jane@acme.example>"},
+                                    {"name": "To", "value": ALICE}, {"name": "Subject", "value": "Docs"},
+                                    {"name": "Content-Type", "value": 'multipart/mixed; boundary="x"'}]}}
+
+
+def text_part(text: str) -> dict:
+    return {"mimeType": "text/plain", "filename": "", "headers": [{"name": "Content-Type", "value": "text/plain"}],
+            "body": {"size": len(text), "data": base64.urlsafe_b64encode(text.encode()).decode()}}
+
+
+def left_out(filename: str, size: int, mime_type: str = "application/pdf") -> dict:
+    return {"mimeType": mime_type, "filename": filename, "body": {"attachmentId": "A" + filename, "size": size},
+            "headers": [{"name": "Content-Type", "value": f'{mime_type}; name="{filename}"'},
+                        {"name": "Content-Disposition", "value": f'attachment; filename="{filename}"'}]}
+
+
+def attachments_of(runtime, message: dict) -> list[dict]:
+    return runtime.mailbox_sync.prepare(message, runtime.directory()).email.row["attachments"]
+
+
+def test_a_body_cannot_end_the_rendered_multipart_early(runtime):
+    """Decoded bodies are written as they are; the boundaries are random, so text that looks
+    like one (any predictable name) cannot cut the message and hide an attachment."""
+    fake = "\r\n".join(f"--=_ir_mail_desk_{n}--" for n in range(5)) + "\r\n--=_0--\r\n"
+    found = attachments_of(runtime, full_message([text_part(fake), left_out("big.pdf", 5_000_000)]))
+    assert found == [{"filename": "big.pdf", "content_type": "application/pdf", "size": 5_000_000}]
+
+
+def test_left_out_sizes_go_to_their_own_attachments(runtime):
+    empty = {"mimeType": "application/octet-stream", "filename": "empty.bin", "body": {"size": 0},
+             "headers": [{"name": "Content-Disposition", "value": 'attachment; filename="empty.bin"'}]}
+    found = attachments_of(runtime, full_message([text_part("see attached"), empty, left_out("big.pdf", 5_000_000)]))
+    assert [(a["filename"], a["size"]) for a in found] == [("empty.bin", 0), ("big.pdf", 5_000_000)]
+
+
+def test_a_forwarded_message_gmail_expanded_stays_an_attachment(runtime):
+    forwarded = left_out("fwd.eml", 2_000_000, "message/rfc822")
+    forwarded["parts"] = [text_part("the original")]
+    found = attachments_of(runtime, full_message([text_part("forwarding"), forwarded]))
+    assert [(a["filename"], a["content_type"]) for a in found] == [("fwd.eml", "message/rfc822")]
