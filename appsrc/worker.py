@@ -4,8 +4,9 @@
 live in the database (`EmailAccount.last_sync_at`, `sync_requested_at`, `paused_until`), so a
 restart picks up where the last run stopped, and every step is guarded so one failure is logged
 and never kills the loop. Periodic steps run on threads of their own (one run of each at a time),
-so a slow one — the digest waiting on the LLM or a mail server — never delays sync dispatch or
-a shutdown. SIGTERM sets a flag; running syncs stop at their next batch boundary.
+so a slow one — the digest waiting on the LLM or a mail server — never delays sync dispatch.
+SIGTERM sets a flag; running syncs stop at their next batch boundary, and a step that is running
+is let finish (at most the LLM deadline plus one send), so no digest is cut off mid-send.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
 
 import schedule
 
@@ -87,10 +89,16 @@ class Worker:
             stamp = (stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError:
             stamp = None
-        if self._key_stamp is not _NOT_LOOKED and stamp != self._key_stamp and stamp is not None:
+        if stamp is not None and stamp != self._key_stamp:
+            # A changed key releases every mailbox in permanent error; at the first look, those
+            # whose error predates the key (saved while the service was stopped).
+            failed = EmailAccount.last_error_kind == "permanent"
+            if self._key_stamp is _NOT_LOOKED:
+                failed &= EmailAccount.last_error_at < datetime.fromtimestamp(stamp[0] / 1e9, timezone.utc)
             released = (EmailAccount.update(paused_until=None, sync_requested_at=self.runtime.clock.now())
-                        .where(EmailAccount.last_error_kind == "permanent").execute())
-            log.info("delegation key changed: retrying %d mailbox(es) in error", released)
+                        .where(failed).execute())
+            if released:
+                log.info("delegation key changed: retrying %d mailbox(es) in error", released)
         self._key_stamp = stamp
 
     def run(self) -> None:

@@ -76,3 +76,20 @@ def test_the_worker_retries_a_keyless_mailbox_by_itself_once_the_key_appears(key
     worker.release_on_key_change()  # its next look, 30 s later in the running service
 
     assert account_id in mailbox_due_ids(runtime.clock.now(), runtime.settings.sync_interval_s)
+
+
+def test_a_key_saved_while_the_service_was_stopped_is_used_at_the_next_start(keyless, sim, data_dir, tmp_path):
+    runtime, account_id = keyless
+    store_key(sim, data_dir, tmp_path)  # the service is stopped; the action runs on its own
+    worker = Worker(runtime, steps=[])  # the next start: the watch's first look finds the key
+    worker.release_on_key_change()
+    assert account_id in mailbox_due_ids(runtime.clock.now(), runtime.settings.sync_interval_s)
+
+
+def test_a_restart_with_an_old_key_does_not_release_errors_that_came_after_it(keyless, sim, data_dir, tmp_path):
+    runtime, account_id = keyless
+    store_key(sim, data_dir, tmp_path)
+    sim.set_mailbox_status(ALICE, "suspended")  # an error the key cannot fix, after the key
+    assert runtime.mailbox_sync.sync(account_id).error_kind == "permanent"
+    Worker(runtime, steps=[]).release_on_key_change()
+    assert account_id not in mailbox_due_ids(runtime.clock.now(), runtime.settings.sync_interval_s)
