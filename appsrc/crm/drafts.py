@@ -39,6 +39,11 @@ class DraftError(Exception):
         self.fix = fix
 
 
+class DraftUnconfirmed(DraftError):
+    """Gmail did not confirm `drafts.create` (a 5xx or a lost answer): the draft may exist, so it
+    is not retried and the human must look before asking again."""
+
+
 class DraftNotRecorded(DraftError):
     """Gmail created the draft but it could not be recorded here: the human must find it in
     Gmail rather than create another."""
@@ -197,8 +202,9 @@ def create_reply_draft(runtime, email_id: int, *, mailbox: str | None, body: str
         if exc.ambiguous:  # not retried (see GmailRemote.execute): a second try could make a duplicate
             log.warning("drafts.create in %s for email %s may or may not have taken effect: %s",
                         plan.mailbox, email.id, exc)
-            raise DraftError(f"Gmail did not confirm the draft for {plan.mailbox}, and it may have been created: "
-                             "look in that mailbox's Drafts before trying again", status=503, field="mailbox") from None
+            raise DraftUnconfirmed(f"Gmail did not confirm the draft for {plan.mailbox}, and it may have been created: "
+                                   "look in that mailbox's Drafts before trying again", status=503,
+                                   field="mailbox") from None
         raise DraftError(f"Gmail refused the draft for {plan.mailbox}: {exc}",
                          status=422 if exc.permanent else 503, field="mailbox", fix=exc.fix) from None
     message = created.get("message", {})

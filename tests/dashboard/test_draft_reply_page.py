@@ -247,6 +247,18 @@ def test_a_draft_gmail_made_but_not_recorded_says_where_it_is_and_blocks_a_secon
     assert Draft.select().count() == 0 and not AuditEvent.select().where(AuditEvent.action == "draft.create").exists()
 
 
+def test_a_draft_gmail_did_not_confirm_may_exist_so_a_second_click_is_blocked(desk_admin, desk, q3):
+    desk.sim.faults.fail_next("users.drafts.create", 1, 503)
+    response = create(desk_admin, desk, q3)
+    assert response.status_code == 200, response.text
+    answer = response.json["response"]
+    assert any(t.startswith(f"Gmail did not confirm: Gmail did not confirm the draft for {ADA}")
+               for t in text_children(answer))
+    assert answer["email-draft-create"]["disabled"] is True
+    assert [c.status for c in desk.sim.calls("users.drafts.create")] == [503]  # asked once, never again
+    assert Draft.select().count() == 0 and desk.sim.sent_messages() == []
+
+
 def test_a_teammate_cannot_draft(desk_member, desk, q3):
     response = create(desk_member, desk, q3, body="x")
     assert response.status_code == 403 and response.json == {"error": "admin only"}

@@ -16,6 +16,7 @@ from appsrc.crm.drafts import (
     MAX_BODY_CHARS,
     DraftError,
     DraftNotRecorded,
+    DraftUnconfirmed,
     create_reply_draft,
     plan_reply,
     suggest_body,
@@ -376,6 +377,8 @@ def draft_create(clicks, email_id, mailbox, body, suggestion, version):
                                      now=now(), body_source=source)
     except DraftNotRecorded as exc:  # it exists in Gmail: no second click may make another
         return _draft_error(exc, "Created in Gmail but not recorded"), True, keep, keep
+    except DraftUnconfirmed as exc:  # it may exist: the same
+        return _draft_error(exc, "Gmail did not confirm"), True, keep, keep
     except DraftError as exc:
         return _draft_error(exc), keep, keep, keep
     cc = f"; cc {', '.join(created['cc'])}" if created["cc"] else ""
