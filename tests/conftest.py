@@ -212,7 +212,8 @@ def postgres_server():
 
 @pytest.fixture
 def postgres_url(postgres_server, request):
-    """A fresh, empty database in the session's PostgreSQL server."""
+    """A fresh, empty database in the session's PostgreSQL server, in the C locale (a common
+    default, and the strictest: its character classes know only ASCII)."""
     import psycopg2
 
     name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
@@ -220,6 +221,6 @@ def postgres_url(postgres_server, request):
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cursor.execute(f'CREATE DATABASE "{name}"')
+        cursor.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'")
     admin.close()
     return f"postgresql://crm@127.0.0.1:{postgres_server['port']}/{name}"

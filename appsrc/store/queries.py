@@ -182,10 +182,10 @@ def _check_direction(direction):
         raise QueryError("direction must be inbound or outbound", "direction")
 
 
-# PostgreSQL's searched text, exactly as migration 0006 indexes it: runs of anything but letters
-# and digits become spaces, so an address splits into words as it does in SQLite's FTS5 (the
+# PostgreSQL's searched text, exactly as migration 0007 indexes it: runs of punctuation and
+# spaces become spaces, so an address splits into words as it does in SQLite's FTS5 (the
 # parser alone keeps `jane@acme.example` whole). The typed text gets the same treatment.
-PG_NOT_WORD = "[^[:alnum:]]+"
+PG_NOT_WORD = "[[:punct:][:space:]]+"  # punctuation, not [^[:alnum:]]: that is ASCII-only under C (0007)
 PG_SEARCH_TEXT = ("regexp_replace(coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || "
                   f"coalesce(from_name, '') || ' ' || coalesce(from_email, ''), '{PG_NOT_WORD}', ' ', 'g')")
 

@@ -93,6 +93,15 @@ def test_free_text_finds_whole_words_of_subject_snippet_and_sender(mail):
     assert not misses  # q: (found, expected)
 
 
+def test_words_in_any_script_are_found_whatever_the_database_locale(mail):
+    """The throwaway cluster runs in the C locale here, where PostgreSQL's [:alnum:] is ASCII only:
+    accented and Cyrillic words must still be whole words of the search (migration 0007)."""
+    mail.email("grüße aus Zürich — привет", "k.mueller@acme.example", [ADA], from_name="Karl Müller")
+    for q in ("Müller", "grüße", "Zürich", "привет", "Karl Müller", "aus Zürich"):
+        found = ids(q=q)
+        assert found and found == reference(q=q), q
+
+
 def test_every_part_of_a_sender_address_is_searchable(mail):
     wire = reference(q="confirmation")
     assert len(wire) == 1
