@@ -49,17 +49,23 @@ def read_secret_file(path: Path) -> str | None:
         return None
 
 
+def _smtp_values(secrets_dir: Path, environ: Mapping[str, str] | None) -> tuple[dict[str, str | None], bool]:
+    """Each SMTP field's raw value, and whether they came from the action's files: when those
+    exist they are the whole configuration (a field removed there is gone, even if the
+    environment exported at start still has it); else the `SMTP_*` variables."""
+    environ = os.environ if environ is None else environ
+    if read_secret_file(secrets_dir / "smtp" / "host") is not None:
+        return {field: read_secret_file(secrets_dir / "smtp" / field) for field in SMTP_FIELDS}, True
+    return {field: (environ.get(f"SMTP_{field.upper()}") or "").strip() or None for field in SMTP_FIELDS}, False
+
+
 def load_smtp_config(secrets_dir: Path, environ: Mapping[str, str] | None = None) -> SmtpConfig | None:
     """The SMTP account for the digest, or None when none is configured.
 
     When the action's files exist they are the whole configuration (a field removed there is
     gone, even if the environment exported at start still has it); else `SMTP_*` variables.
     """
-    environ = os.environ if environ is None else environ
-    if read_secret_file(secrets_dir / "smtp" / "host") is not None:
-        values = {field: read_secret_file(secrets_dir / "smtp" / field) for field in SMTP_FIELDS}
-    else:
-        values = {field: (environ.get(f"SMTP_{field.upper()}") or "").strip() or None for field in SMTP_FIELDS}
+    values, _from_files = _smtp_values(secrets_dir, environ)
     if not values["host"]:
         return None
     security = (values["security"] or "starttls").lower()
@@ -84,12 +90,10 @@ def load_own_domains_file(secrets_dir: Path) -> tuple[str, ...]:
 def describe_smtp(secrets_dir: Path, environ: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
     """(variable, value as shown to an admin, help) for `python -m appsrc settings`: the values
     the next send would use — the action's files when present, else `SMTP_*` — password hidden."""
-    environ = os.environ if environ is None else environ
-    from_files = read_secret_file(secrets_dir / "smtp" / "host") is not None
+    values, from_files = _smtp_values(secrets_dir, environ)
     rows = []
     for field in SMTP_FIELDS:
-        value = (read_secret_file(secrets_dir / "smtp" / field) if from_files
-                 else (environ.get(f"SMTP_{field.upper()}") or "").strip() or None)
+        value = values[field]
         shown = "" if value is None else "••••••" if field == "password" else value
         source = f"{secrets_dir / 'smtp' / field}" if from_files else "environment"
         rows.append((f"SMTP_{field.upper()}", shown, f"{SMTP_HELP[field]} [from {source}]"))
