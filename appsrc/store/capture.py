@@ -9,6 +9,7 @@ re-lists at most one page and writes nothing twice (one `Email` per dedupe key, 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -152,16 +153,24 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
 
 # -- raw inserts on the hot path ----------------------------------------------------------------
 # Building each INSERT through peewee's query compiler cost ~5x the SQLite work itself (profiled
-# in bench/capture.py); the hot path uses these cached parameterized statements instead, with
-# each value converted by its field's own db_value so the stored form is identical.
-@lru_cache(maxsize=64)
-def _insert_sql(model, columns: tuple[str, ...], ignore_conflicts: bool, returning: bool, param: str) -> str:
+# in bench/capture.py); the hot path uses these parameterized statements instead, with each value
+# converted by its field's own db_value so the stored form is identical.
+#
+# Rows go many to a statement, never one statement per row (executemany): an INSERT whose trigger
+# writes the FTS5 search index (m0002) runs in a statement savepoint, and FTS5 flushes its pending
+# terms to a new on-disk segment at every savepoint, so row-at-a-time inserts made the index ~5x
+# dearer. Emails are also inserted oldest first (see `_upsert_emails`): FTS5 flushes as well when
+# a rowid (the time key) is lower than the one before it.
+MAX_PARAMS = 999 if sqlite3.sqlite_version_info < (3, 32) else 30_000  # SQLite's bound-variable limit
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(model, columns: tuple[str, ...], rows: int, ignore_conflicts: bool, param: str) -> str:
+    row = f'({", ".join([param] * len(columns))})'
     sql = (f'INSERT INTO "{model._meta.table_name}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
-           f'VALUES ({", ".join([param] * len(columns))})')
+           f'VALUES {", ".join([row] * rows)}')
     if ignore_conflicts:
         sql += " ON CONFLICT DO NOTHING"
-    if returning:
-        sql += ' RETURNING "id"'
     return sql
 
 
@@ -178,11 +187,13 @@ def _insert_many(model, rows: list[dict], *, ignore_conflicts: bool = False) -> 
     if not rows:
         return
     columns = tuple(rows[0])
-    sql = _insert_sql(model, columns, ignore_conflicts, False, database.param)
-    converters = _converters(model, columns)
-    values = [tuple(row[c] if convert is None else convert(row[c]) for c, convert in zip(columns, converters))
-              for row in rows]
-    database.cursor().executemany(sql, values)
+    converters = tuple(zip(columns, _converters(model, columns)))
+    per_statement = max(1, MAX_PARAMS // len(columns))
+    cursor = database.cursor()
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        values = [row[c] if convert is None else convert(row[c]) for row in chunk for c, convert in converters]
+        cursor.execute(_insert_sql(model, columns, len(chunk), ignore_conflicts, database.param), values)
 
 
 def _in_list(count: int) -> str:
@@ -237,11 +248,16 @@ def _upsert_emails(records: list[EmailRecord], now: datetime, counts: WriteCount
         # serialize writers like SQLite): the loser's insert yields to the winner's row, and
         # the describing rows below are idempotent too.
         _insert_many(Email, [{"dedupe_key": key, "fingerprint": r.fingerprint, "message_id": r.message_id,
-                              "captured_at": now, **r.row} for key, r in new.items()], ignore_conflicts=True)
+                              "captured_at": now, **r.row} for key, r in sorted(new.items(), key=_sent_at)],
+                     ignore_conflicts=True)
         existing.update(_emails_by_key(set(new)))
         counts.new_emails += len(new)
         counts.proposals += _describe([(existing[key][0], r) for key, r in new.items()], now)
     return {slot: existing[key][0] for slot, key in slots.items()}
+
+
+def _sent_at(item: tuple[str, EmailRecord]) -> datetime:
+    return item[1].row["sent_at"]
 
 
 def _emails_by_key(keys: set[str]) -> dict[str, tuple[int, str]]:
