@@ -98,9 +98,9 @@ class Email(BaseModel):
     id = AutoField()
     dedupe_key = CharField(unique=True)
     fingerprint = CharField(default="")  # the Date header, to tell apart two emails sharing a Message-ID
-    message_id = TextField(null=True, index=True)
+    message_id = TextField(null=True)
     subject = TextField(default="")
-    from_email = CharField(default="", index=True)
+    from_email = CharField(default="")
     from_name = CharField(default="")
     reply_to = JSONField(default=list)  # [{"email", "name"}]
     to = JSONField(default=list)
