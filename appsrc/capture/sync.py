@@ -379,6 +379,13 @@ def _internal_date(message: dict) -> datetime | None:
         return None
 
 
+def _content_key(parsed: ParsedEmail, from_email: str, fingerprint: str) -> str:
+    """Without a Message-ID, the same email in two mailboxes is recognised by its content."""
+    content = "\x1f".join([from_email, fingerprint, parsed.subject,
+                           ",".join(sorted(a.email for a in parsed.to + parsed.cc)), parsed.body_text[:4096]])
+    return "fp:" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _email_record(parsed: ParsedEmail, participants, result, snippet: str, received: datetime) -> store.EmailRecord:
     # The Date header is the sender's claim; a wildly wrong one (spam "from 2099") yields to the
     # time Gmail received the message.
@@ -388,13 +395,10 @@ def _email_record(parsed: ParsedEmail, participants, result, snippet: str, recei
     people = lambda addresses: [{"email": a.email, "name": a.name} for a in addresses]  # noqa: E731
     from_email = parsed.from_addr.email if parsed.from_addr else ""
     fingerprint = "date:" + parsed.sent_at.isoformat(timespec="seconds") if parsed.sent_at else ""
-    # Without a Message-ID, the same email in two mailboxes is recognised by its content.
-    content = "\x1f".join([from_email, fingerprint, parsed.subject,
-                           ",".join(sorted(a.email for a in parsed.to + parsed.cc)), parsed.body_text[:4096]])
     return store.EmailRecord(
         message_id=parsed.message_id,
         fingerprint=fingerprint,
-        fallback_key="fp:" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest(),
+        fallback_key="" if parsed.message_id else _content_key(parsed, from_email, fingerprint),
         row={
             "subject": parsed.subject,
             "from_email": from_email,

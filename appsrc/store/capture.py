@@ -9,7 +9,6 @@ re-lists at most one page and writes nothing twice (one `Email` per dedupe key, 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,7 +44,7 @@ class EmailRecord:
 
     message_id: str | None
     fingerprint: str
-    fallback_key: str
+    fallback_key: str  # the content key, for an email without a Message-ID ("" otherwise)
     row: dict[str, Any]  # Email columns other than the keys
     participants: tuple[tuple[str, str], ...]  # (role, address)
     match: Match
@@ -161,16 +160,19 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
 # terms to a new on-disk segment at every savepoint, so row-at-a-time inserts made the index ~5x
 # dearer. Emails are also inserted oldest first (see `_upsert_emails`): FTS5 flushes as well when
 # a rowid (the time key) is lower than the one before it.
-MAX_PARAMS = 999 if sqlite3.sqlite_version_info < (3, 32) else 30_000  # SQLite's bound-variable limit
+MAX_PARAMS = 30_000  # under SQLite's bound-variable limit (32,766)
 
 
 @lru_cache(maxsize=256)
-def _insert_sql(model, columns: tuple[str, ...], rows: int, ignore_conflicts: bool, param: str) -> str:
+def _insert_sql(model, columns: tuple[str, ...], rows: int, ignore_conflicts: bool, returning: tuple[str, ...],
+                param: str) -> str:
     row = f'({", ".join([param] * len(columns))})'
     sql = (f'INSERT INTO "{model._meta.table_name}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
            f'VALUES {", ".join([row] * rows)}')
     if ignore_conflicts:
         sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += f' RETURNING {", ".join(chr(34) + c + chr(34) for c in returning)}'
     return sql
 
 
@@ -183,17 +185,24 @@ def _converters(model, columns: tuple[str, ...]) -> tuple:
                  for c in columns)
 
 
-def _insert_many(model, rows: list[dict], *, ignore_conflicts: bool = False) -> None:
+def _insert_many(model, rows: list[dict], *, ignore_conflicts: bool = False,
+                 returning: tuple[str, ...] = ()) -> list[tuple]:
+    """Insert `rows` (dicts with the same keys); the `returning` columns of the rows inserted
+    (not of those a conflict skipped), in no particular order."""
     if not rows:
-        return
+        return []
     columns = tuple(rows[0])
     converters = tuple(zip(columns, _converters(model, columns)))
     per_statement = max(1, MAX_PARAMS // len(columns))
     cursor = database.cursor()
+    written = []
     for start in range(0, len(rows), per_statement):
         chunk = rows[start:start + per_statement]
         values = [row[c] if convert is None else convert(row[c]) for row in chunk for c, convert in converters]
-        cursor.execute(_insert_sql(model, columns, len(chunk), ignore_conflicts, database.param), values)
+        cursor.execute(_insert_sql(model, columns, len(chunk), ignore_conflicts, returning, database.param), values)
+        if returning:
+            written.extend(cursor.fetchall())
+    return written
 
 
 def _in_list(count: int) -> str:
@@ -247,10 +256,13 @@ def _upsert_emails(records: list[EmailRecord], now: datetime, counts: WriteCount
         # Another mailbox's sync may store the same email concurrently (PostgreSQL does not
         # serialize writers like SQLite): the loser's insert yields to the winner's row, and
         # the describing rows below are idempotent too.
-        _insert_many(Email, [{"dedupe_key": key, "fingerprint": r.fingerprint, "message_id": r.message_id,
-                              "captured_at": now, **r.row} for key, r in sorted(new.items(), key=_sent_at)],
-                     ignore_conflicts=True)
-        existing.update(_emails_by_key(set(new)))
+        inserted = _insert_many(Email, [{"dedupe_key": key, "fingerprint": r.fingerprint, "message_id": r.message_id,
+                                         "captured_at": now, **r.row}
+                                        for key, r in sorted(new.items(), key=_sent_at)],
+                                ignore_conflicts=True, returning=("id", "dedupe_key"))
+        existing.update((key, (email_id, new[key].fingerprint)) for email_id, key in inserted)
+        if len(inserted) < len(new):  # the winner's rows
+            existing.update(_emails_by_key(set(new) - {key for _, key in inserted}))
         counts.new_emails += len(new)
         counts.proposals += _describe([(existing[key][0], r) for key, r in new.items()], now)
     return {slot: existing[key][0] for slot, key in slots.items()}

@@ -126,7 +126,7 @@ class EmailParticipant(BaseModel):
     email = ForeignKeyField(Email, backref="participants", on_delete="CASCADE", index=False)
     address = CharField()
     match_key = CharField(index=True)  # matcher.match_key(address): how contacts are found
-    domain = CharField(index=True)
+    domain = CharField()
     role = CharField()  # from | to | cc | bcc | reply_to
 
     class Meta:

@@ -254,6 +254,40 @@ def test_a_batch_split_over_many_insert_statements_is_stored_whole_and_searchabl
     assert [item["email_id"] for item in found] == [newest.id]
 
 
+def test_an_email_another_mailbox_stored_meanwhile_is_joined_not_duplicated(crm, team, monkeypatch):
+    """Two mailboxes' syncs may store the same email at once (PostgreSQL does not serialize
+    writers): the later insert yields to the row already there and its sighting joins it."""
+    import base64
+    from datetime import datetime, timezone
+
+    from appsrc.store import capture as store
+
+    first, second = team.team[0].address, team.team[1].address
+    message = next(m for m in team.messages_in(first) if m.expected == "capture" and m.message_id)
+    fetched = {"id": "race", "threadId": "race", "labelIds": ["INBOX"], "internalDate": str(message.internal_date_ms),
+               "raw": base64.urlsafe_b64encode(message.raw).decode()}
+    sighting = crm.mailbox_sync.prepare(fetched, crm.directory())
+    now = datetime.now(timezone.utc)
+    store.apply_batch(account(first).id, 1, store.BatchWrite(sightings=[sighting]), now)
+    proposals = ActivityProposal.select().count()
+    assert proposals
+
+    looked_up = store._emails_by_key
+    calls = []
+
+    def first_lookup_misses(keys):  # the other mailbox commits between our lookup and insert
+        calls.append(keys)
+        return {} if len(calls) == 1 else looked_up(keys)
+
+    monkeypatch.setattr(store, "_emails_by_key", first_lookup_misses)
+    counts = store.apply_batch(account(second).id, 1, store.BatchWrite(sightings=[sighting]), now)
+    assert len(calls) == 2 and counts.stored == 1
+    email = Email.get(Email.message_id == message.message_id)
+    assert {s.account.address for s in email.sightings} == {first, second}
+    assert Email.select().where(Email.message_id == message.message_id).count() == 1
+    assert ActivityProposal.select().count() == proposals
+
+
 def test_fault_mix_captures_everything(crm, team, sim):
     """Inner 429 10 %, 5xx 2 %, dropped connections and requests that outlast the client's
     timeout, messages deleted between list and get, empty history pages and an expired history

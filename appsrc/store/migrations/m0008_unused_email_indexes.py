@@ -1,14 +1,19 @@
-"""0008: drop the email indexes no query reads.
+"""0008: drop the indexes no query reads.
 
-No query looks an email up by `message_id` (dedupe goes through `dedupe_key`, threading reads the
-email row) or by `from_email` (the activity search decides direction per email without an index
-walk, see store/queries.py). Both keys are scattered, so each index cost a page write per captured
-email at commit (measured in bench/capture.py (b)).
+- `email.message_id`: no query looks an email up by it (dedupe goes through `dedupe_key`,
+  threading reads the email row);
+- `email.from_email`: the activity search decides direction per email without an index walk
+  (see store/queries.py);
+- `email_participant.domain`: the rematch asks for a domain *or its subdomains*, and a suffix
+  LIKE cannot use a B-tree, so both databases scan the table whatever the index.
+
+Every captured email wrote each of them, at scattered keys: a page write per email at commit
+(measured in bench/capture.py (b)).
 """
 
 from __future__ import annotations
 
-UNUSED = ("email_message_id", "email_from_email")
+UNUSED = ("email_message_id", "email_from_email", "email_participant_domain")
 
 
 def up(db):
