@@ -52,6 +52,7 @@ MAX_HEADER_FIELDS = 1000  # wanted fields per header section
 MAX_HEADER_SECTION_BYTES = 4 * 1024 * 1024  # fields further down are ignored
 MAX_MIME_DEPTH = 8
 MAX_MIME_PARTS = 200
+MAX_SHARED_PART_HEADER_BYTES = 512  # part header sections up to this size are read once each
 MAX_DEFECTS = 32
 # Encoded bytes read per wanted body character: quoted-printable UTF-8 takes up to 9 bytes
 # per character; HTML adds markup, often inline CSS, around every word.
@@ -395,6 +396,17 @@ _COMMON_DATE = re.compile(
 )
 
 
+class _Head(NamedTuple):
+    """What the content headers of one MIME entity say."""
+
+    content_type: str
+    params: dict[str, str]  # shared between messages (see `_shared_part_head`): read only
+    disposition: str
+    filename: str
+    transfer_encoding: str
+    has_content_id: bool
+
+
 class _Entity(NamedTuple):
     """One MIME entity: its content headers and where its body lies in the raw bytes."""
 
@@ -448,7 +460,7 @@ class _MessageParser:
         if "from" not in fields:
             self._defect("missing_header:from")
 
-        self._walk(self._entity(fields, body_start, len(raw), "text/plain"), depth=0, parent="")
+        self._walk(_Entity(*self._head(fields, "text/plain"), body_start, len(raw)), depth=0, parent="")
         body_text, body_truncated = self._body_text()
         bulk_reason = _bulk_reason(fields)
         return ParsedEmail(
@@ -486,15 +498,21 @@ class _MessageParser:
     def _read_fields(
         self, start: int, end: int, finder: _FieldFinder
     ) -> tuple[dict[str, list[str]], int]:
-        """Read the header section at `start`; return (wanted fields, body start).
+        """Read the header section at `start`; return (wanted fields, body start)."""
+        section_end = self._section_end(start, end)
+        fields = self._fields(start, section_end, finder)
+        return fields, self._body_start(section_end, end)
 
-        The section end is found in one C-speed search, then `finder` picks out only the
-        fields we use. A line that is neither a field nor a continuation ends the section
-        early (as `email.feedparser` does), so a missing blank line loses no body text.
-        """
+    def _section_end(self, start: int, end: int) -> int:
+        """Where the header section at `start` ends, found in one C-speed search. A line that
+        is neither a field nor a continuation ends it early (as `email.feedparser` does), so
+        a missing blank line loses no body text."""
+        found_end = _SECTION_END.search(self._raw, start, end)
+        return found_end.end() if found_end else end
+
+    def _fields(self, start: int, section_end: int, finder: _FieldFinder) -> dict[str, list[str]]:
+        """The fields `finder` wants from the header section [start, section_end)."""
         raw = self._raw
-        found_end = _SECTION_END.search(raw, start, end)
-        section_end = found_end.end() if found_end else end
         scanned_end = min(section_end, start + MAX_HEADER_SECTION_BYTES)
         if scanned_end < section_end:
             self._defect("header_section_truncated")
@@ -515,13 +533,18 @@ class _MessageParser:
             if left:
                 value = self._header_text(raw[value_start:value_end])
                 fields.setdefault(name.decode(), []).append(value)
+        return fields
+
+    def _body_start(self, section_end: int, end: int) -> int:
+        """The body starts after the blank line that ends the header section."""
+        raw = self._raw
         if raw.startswith(b"\n", section_end, end):
-            return fields, section_end + 1
+            return section_end + 1
         if raw.startswith(b"\r\n", section_end, end):
-            return fields, section_end + 2
+            return section_end + 2
         if section_end < end:
             self._defect("missing_header_body_separator")
-        return fields, section_end
+        return section_end
 
     def _header_text(self, value: bytes) -> str:
         """Unfolded header text; raw 8-bit bytes are read as UTF-8 (RFC 6532) or cp1252."""
@@ -618,11 +641,9 @@ class _MessageParser:
 
     # --- MIME structure ---
 
-    def _entity(
-        self, fields: dict[str, list[str]], body_start: int, body_end: int, default_type: str
-    ) -> _Entity:
+    def _head(self, fields: dict[str, list[str]], default_type: str) -> _Head:
         if not fields:
-            return _Entity(default_type, {}, "", "", "", False, body_start, body_end)
+            return _Head(default_type, {}, "", "", "", False)
         declared, params = self._parameters(_first(fields, "content-type"))
         content_type = _MIME_TYPE.match(declared)
         if content_type is None and "content-type" in fields:
@@ -632,7 +653,7 @@ class _MessageParser:
             disposition, disposition_params = self._parameters(fields["content-disposition"][0])
         filename = disposition_params.get("filename") or params.get("name")
         encoding = _TOKEN.match(_first(fields, "content-transfer-encoding").strip(' \t"').lower())
-        return _Entity(
+        return _Head(
             # RFC 2045 §5.2 default, or message/rfc822 inside a digest (RFC 2046 §5.1.5)
             content_type=content_type.group(1) if content_type else default_type,
             params=params,
@@ -640,9 +661,19 @@ class _MessageParser:
             filename=_one_line(filename, MAX_FILENAME_CHARS) if filename else "",
             transfer_encoding=encoding.group() if encoding else "",
             has_content_id=bool(_first(fields, "content-id")),
-            body_start=body_start,
-            body_end=body_end,
         )
+
+    def _part(self, start: int, end: int, default_type: str) -> _Entity:
+        """One part of a multipart. Its header section is read once per distinct text: most
+        parts of most mail carry the same few (`Content-Type: text/plain; charset="UTF-8"`)."""
+        section_end = self._section_end(start, end)
+        if section_end - start <= MAX_SHARED_PART_HEADER_BYTES:
+            head, defects = _shared_part_head(self._raw[start:section_end], default_type)
+            for defect in defects:
+                self._defect(defect)
+        else:
+            head = self._head(self._fields(start, section_end, _PART_FIELDS), default_type)
+        return _Entity(*head, self._body_start(section_end, end), end)
 
     def _parameters(self, value: str) -> tuple[str, dict[str, str]]:
         """Split ``type/subtype; name=value; ...`` (RFC 2045 §5.1, RFC 2183) with RFC 2231
@@ -707,9 +738,7 @@ class _MessageParser:
             subtype = entity.content_type.partition("/")[2]
             child_default = "message/rfc822" if subtype == "digest" else "text/plain"
             for start, end in self._split_multipart(entity):
-                fields, body_start = self._read_fields(start, end, _PART_FIELDS)
-                child = self._entity(fields, body_start, end, child_default)
-                self._walk(child, depth + 1, subtype)
+                self._walk(self._part(start, end, child_default), depth + 1, subtype)
                 if self._part_count > MAX_MIME_PARTS:
                     return
             return
@@ -841,6 +870,14 @@ class _MessageParser:
 @functools.lru_cache(maxsize=64)
 def _utc_offset(seconds: int) -> timezone:
     return timezone(timedelta(seconds=seconds))
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared_part_head(section: bytes, default_type: str) -> tuple[_Head, tuple[str, ...]]:
+    """A part's header section read on its own: (head, the defects it has)."""
+    reader = _MessageParser(section, 0)
+    head = reader._head(reader._fields(0, len(section), _PART_FIELDS), default_type)
+    return head, tuple(reader._defects)
 
 
 def _first(fields: dict[str, list[str]], name: str) -> str:
