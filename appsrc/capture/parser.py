@@ -53,6 +53,7 @@ MAX_HEADER_SECTION_BYTES = 4 * 1024 * 1024  # fields further down are ignored
 MAX_MIME_DEPTH = 8
 MAX_MIME_PARTS = 200
 MAX_SHARED_PART_HEADER_BYTES = 512  # part header sections up to this size are read once each
+MAX_SHARED_ADDRESS_LIST_CHARS = 1000  # ...and address fields up to this size
 MAX_DEFECTS = 32
 # Encoded bytes read per wanted body character: quoted-printable UTF-8 takes up to 9 bytes
 # per character; HTML adds markup, often inline CSS, around every word.
@@ -598,17 +599,28 @@ class _MessageParser:
             return ()
         found: dict[str, str] = {}
         for value in values:
-            for raw_name, raw_addr in split_address_list(value):
-                email = normalize_address(raw_addr)
-                if email is None:
-                    self._defect(f"invalid_address:{name}")
-                    continue
-                display = raw_name and _strip_quotes(
-                    _one_line(self._decode_words(raw_name), MAX_NAME_CHARS)
-                )
+            if len(value) <= MAX_SHARED_ADDRESS_LIST_CHARS:
+                pairs, defects = _shared_address_list(value, name)
+                for defect in defects:
+                    self._defect(defect)
+            else:
+                pairs = self._address_list(value, name)
+            for email, display in pairs:
                 if not found.get(email):
                     found[email] = display
         return tuple(Address(email, display) for email, display in found.items())
+
+    def _address_list(self, value: str, name: str) -> list[tuple[str, str]]:
+        """(address, display name) of each valid address of one field value."""
+        pairs = []
+        for raw_name, raw_addr in split_address_list(value):
+            email = normalize_address(raw_addr)
+            if email is None:
+                self._defect(f"invalid_address:{name}")
+                continue
+            display = raw_name and _strip_quotes(_one_line(self._decode_words(raw_name), MAX_NAME_CHARS))
+            pairs.append((email, display))
+        return pairs
 
     def _message_id(self, fields: dict[str, list[str]], name: str) -> str | None:
         value = _first(fields, name)
@@ -878,6 +890,14 @@ def _shared_part_head(section: bytes, default_type: str) -> tuple[_Head, tuple[s
     reader = _MessageParser(section, 0)
     head = reader._head(reader._fields(0, len(section), _PART_FIELDS), default_type)
     return head, tuple(reader._defects)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_address_list(value: str, name: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """An address field's value read on its own, once per distinct text (people write to the
+    same correspondents): ((address, display name), ...) and the defects it has."""
+    reader = _MessageParser(b"", 0)
+    return tuple(reader._address_list(value, name)), tuple(reader._defects)
 
 
 def _first(fields: dict[str, list[str]], name: str) -> str:
