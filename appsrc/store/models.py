@@ -221,7 +221,8 @@ class EmailInvestorLink(BaseModel):
     id = AutoField()
     email = ForeignKeyField(Email, backref="investor_links", on_delete="CASCADE", index=False)
     investor = ForeignKeyField(Investor, backref="email_links", on_delete="CASCADE", index=False)
-    contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL")
+    # Not indexed: contacts are only ever soft-deleted, and no query looks links up by contact.
+    contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL", index=False)
     matched_address = CharField()
 
     class Meta:
@@ -238,7 +239,7 @@ class ActivityProposal(BaseModel):
     id = AutoField()
     email = ForeignKeyField(Email, backref="proposals", on_delete="CASCADE", index=False)
     investor = ForeignKeyField(Investor, backref="proposals", on_delete="CASCADE")
-    contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL")
+    contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL", index=False)  # as on the link
     address = CharField()
     target_key = CharField()
     kind = CharField(default="email")
