@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from peewee import chunked, fn
@@ -192,13 +193,21 @@ def _insert_many(model, rows: list[dict], *, ignore_conflicts: bool = False,
     if not rows:
         return []
     columns = tuple(rows[0])
-    converters = tuple(zip(columns, _converters(model, columns)))
+    values_of = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
+    converters = [(i, convert) for i, convert in enumerate(_converters(model, columns)) if convert is not None]
     per_statement = max(1, MAX_PARAMS // len(columns))
     cursor = database.cursor()
     written = []
     for start in range(0, len(rows), per_statement):
         chunk = rows[start:start + per_statement]
-        values = [row[c] if convert is None else convert(row[c]) for row in chunk for c, convert in converters]
+        values = []
+        for row in chunk:
+            row_values = values_of(row)
+            if converters:
+                row_values = list(row_values)
+                for i, convert in converters:
+                    row_values[i] = convert(row_values[i])
+            values.extend(row_values)
         cursor.execute(_insert_sql(model, columns, len(chunk), ignore_conflicts, returning, database.param), values)
         if returning:
             written.extend(cursor.fetchall())
