@@ -77,6 +77,7 @@ class Directory:
     excluded_addresses: frozenset[str] = frozenset()  # match keys
     excluded_domains: frozenset[str] = frozenset()
     _memo: dict = field(default_factory=dict, compare=False, repr=False)
+    _matches: dict = field(default_factory=dict, compare=False, repr=False)
 
     def classify(self, address: str) -> tuple[bool, bool, int | None, int | None]:
         """(excluded, own, investor id, contact id) of one address, memoized: a mailbox's mail
@@ -87,7 +88,7 @@ class Directory:
             investor = contact.investor_id if contact else self.investor_for_domain(domain_of(address))
             known = (self.is_excluded(address), self.is_own(address), investor,
                      contact.contact_id if contact else None)
-            if len(self._memo) < 100_000:
+            if len(self._memo) < MEMO_LIMIT:
                 self._memo[address] = known
         return known
 
@@ -139,8 +140,22 @@ class Match:
     excluded_by: str | None = None
 
 
+MEMO_LIMIT = 100_000  # entries per directory snapshot, for each of its two memos
+
+
 def match(participants: Iterable[tuple[str, str]], directory: Directory, *, is_bulk: bool) -> Match:
-    """Decide what happens to an email from its (role, address) pairs."""
+    """Decide what happens to an email from its (role, address) pairs; memoized per directory
+    snapshot, as the same correspondents write again and again."""
+    key = (tuple(participants), is_bulk)
+    known = directory._matches.get(key)
+    if known is None:
+        known = _match(key[0], directory, is_bulk)
+        if len(directory._matches) < MEMO_LIMIT:
+            directory._matches[key] = known
+    return known
+
+
+def _match(participants: tuple[tuple[str, str], ...], directory: Directory, is_bulk: bool) -> Match:
     ordered = sorted(
         {(_ROLE_RANK.get(role, len(ROLES)), address) for role, address in participants if address})
     external = []
