@@ -13,6 +13,7 @@ Rules (the spec's, made exact):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -39,8 +40,10 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
+@functools.lru_cache(maxsize=4096)
 def match_key(address: str) -> str:
-    """The form two addresses of one mailbox share: lower-case, no +tag, Gmail without dots."""
+    """The form two addresses of one mailbox share: lower-case, no +tag, Gmail without dots.
+    Cached: every stored participant row carries one, and correspondents repeat."""
     local, _, domain = address.strip().lower().rpartition("@")
     local = local.split("+", 1)[0] or local
     if domain in _GMAIL:
