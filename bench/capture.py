@@ -19,6 +19,7 @@ import base64
 import multiprocessing as mp
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -162,6 +163,9 @@ def bench_quota(messages: int) -> None:
 
 
 # -- (b) local cost ------------------------------------------------------------------------------
+LOCAL_RUNS = 3  # this kind of shared VM swings ~25% between identical runs: judge the median
+
+
 def bench_local(messages: int) -> None:
     team = generate_team(5, team_size=1, investors=20, messages_per_mailbox=0, hard_cases=False)
     address = "bench.member@fund.example"
@@ -172,6 +176,21 @@ def bench_local(messages: int) -> None:
         fetched.append({"id": f"{i:016x}", "threadId": f"{i:016x}", "labelIds": list(m.label_ids),
                         "raw": base64.urlsafe_b64encode(m.raw).decode(), "snippet": "",
                         "internalDate": str(m.internal_date_ms)})
+    print(f"(b) local cost: parse + match + store, zero latency, one core ({LOCAL_RUNS} runs, each into a new store)")
+    per_cpu, per_wall = [], []
+    for _ in range(LOCAL_RUNS):
+        cpu, wall, stored, checkpoint_s = _local_run(team, address, fetched)
+        per_cpu.append(len(fetched) / cpu)
+        per_wall.append(len(fetched) / wall)
+        print(f"    {len(fetched)} messages ({stored} stored) in {wall:.2f} s wall / {cpu:.2f} s CPU "
+              f"= {per_wall[-1]:,.0f} msg/s wall, {per_cpu[-1]:,.0f} msg/s per CPU-second; "
+              f"+ {checkpoint_s:.2f} s of WAL checkpoint, which the worker runs in the background")
+    print(f"    median {statistics.median(per_cpu):,.0f} msg/s per CPU-second (goal >= 2,000), "
+          f"best {max(per_cpu):,.0f}; median {statistics.median(per_wall):,.0f} msg/s wall")
+
+
+def _local_run(team, address: str, fetched: list[dict]) -> tuple[float, float, int, float]:
+    """One pass over `fetched` into a new store: (CPU s, wall s, stored, checkpoint s)."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings({"CRM_DATA_DIR": tmp, "CRM_DEMO": "off", "CRM_OWN_DOMAINS": "fund.example"})
         runtime = build_runtime(settings, SystemClock(), allow_demo=False)
@@ -194,11 +213,7 @@ def bench_local(messages: int) -> None:
         runtime.db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # the worker's job, off this path
         checkpoint_s = time.perf_counter() - started
         runtime.close()
-    print("(b) local cost: parse + match + store, zero latency, one core")
-    print(f"    {len(fetched)} messages ({stored} stored) in {wall:.2f} s wall / {cpu:.2f} s CPU "
-          f"= {len(fetched) / wall:,.0f} msg/s wall, {len(fetched) / cpu:,.0f} msg/s per CPU-second "
-          "(goal >= 2,000)")
-    print(f"    + {checkpoint_s:.2f} s of WAL checkpoint, which the worker runs in the background")
+    return cpu, wall, stored, checkpoint_s
 
 
 # -- (c) memory ------------------------------------------------------------------------------------
