@@ -367,11 +367,13 @@ class _FieldFinder:
 
 
 _CONTENT_FIELDS = "content-type content-transfer-encoding content-disposition content-id"
-_MESSAGE_FIELDS = _FieldFinder.for_names(
+_MESSAGE_FIELD_NAMES = (
     "from sender reply-to to cc bcc subject date message-id in-reply-to references list-id "
     "list-unsubscribe precedence auto-submitted " + _CONTENT_FIELDS
 )
+_MESSAGE_FIELDS = _FieldFinder.for_names(_MESSAGE_FIELD_NAMES)
 _PART_FIELDS = _FieldFinder.for_names(_CONTENT_FIELDS)
+_FIELD_NAMES = {name.encode(): name for name in _MESSAGE_FIELD_NAMES.split()}  # as found -> as keyed
 _ADDRESS_FIELDS = ("from", "sender", "reply-to", "to", "cc", "bcc")
 _ADDRESS_FIELD_NAMES = frozenset(name.encode() for name in _ADDRESS_FIELDS)
 _SINGLE_FIELDS = ("from", "sender", "subject", "date", "message-id", "in-reply-to", "references")
@@ -522,6 +524,10 @@ class _MessageParser:
             self._defect("too_many_header_fields")
             del found[MAX_HEADER_FIELDS:]
         fields: dict[str, list[str]] = {}
+        if scanned_end - start <= MAX_HEADER_VALUE_BYTES:  # no field can outgrow its room
+            for name, value_start, value_end in found:
+                fields.setdefault(_FIELD_NAMES[name], []).append(self._header_text(raw[value_start:value_end]))
+            return fields
         room: dict[bytes, int] = {}  # value bytes left per field name, all occurrences together
         for name, value_start, value_end in found:
             left = room.get(name, MAX_HEADER_VALUE_BYTES)
