@@ -161,7 +161,23 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
 # terms to a new on-disk segment at every savepoint, so row-at-a-time inserts made the index ~5x
 # dearer. Emails are also inserted oldest first (see `_upsert_emails`): FTS5 flushes as well when
 # a rowid (the time key) is lower than the one before it.
+# Statements come in power-of-two sizes: SQLite keeps every prepared statement in the
+# connection's cache, ~2 KB per row bound, and a size per batch length would hold tens of MB.
 MAX_PARAMS = 30_000  # under SQLite's bound-variable limit (32,766)
+MAX_ROWS_PER_STATEMENT = 256
+
+
+def statement_sizes(rows: int, most: int) -> list[int]:
+    """`rows` split into powers of two of at most `most` (at least 1), largest first."""
+    largest = 1 << (max(1, most).bit_length() - 1)
+    sizes = []
+    while rows:
+        size = largest
+        while size > rows:
+            size //= 2
+        sizes.append(size)
+        rows -= size
+    return sizes
 
 
 @lru_cache(maxsize=256)
@@ -195,11 +211,12 @@ def _insert_many(model, rows: list[dict], *, ignore_conflicts: bool = False,
     columns = tuple(rows[0])
     values_of = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
     converters = [(i, convert) for i, convert in enumerate(_converters(model, columns)) if convert is not None]
-    per_statement = max(1, MAX_PARAMS // len(columns))
     cursor = database.cursor()
     written = []
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start:start + per_statement]
+    start = 0
+    for size in statement_sizes(len(rows), min(MAX_ROWS_PER_STATEMENT, MAX_PARAMS // len(columns))):
+        chunk = rows[start:start + size]
+        start += size
         values = []
         for row in chunk:
             row_values = values_of(row)
