@@ -222,6 +222,7 @@ def main() -> int:
         print(f"building {path} ({args.emails:,} emails, {2 * args.emails:,} sightings)…")
         build(path, args.emails, args.proposals, args.skipped)
     db = open_database(f"sqlite:///{path}")
+    migrate(db)  # a store cached by an older checkout follows the current schema
     from appsrc.store import queries
 
     con = sqlite3.connect(path)
