@@ -10,10 +10,12 @@ import re
 import string
 from datetime import timedelta
 from email.utils import getaddresses
+from unittest.mock import patch
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from appsrc.capture import parser
 from appsrc.capture.addresses import normalize_address, split_address_list
 from appsrc.capture.parser import (
     MAX_DEFECTS,
@@ -391,6 +393,33 @@ def test_header_soup_parses_or_is_unparseable(raw: bytes) -> None:
 @given(mutated_mime(), st.integers(0, 5_000))
 def test_mutated_mime_parses_or_is_unparseable(raw: bytes, max_body_chars: int) -> None:
     check_invariants(raw, max_body_chars)
+
+
+def _parsed_or_reason(raw: bytes) -> ParsedEmail | str:
+    try:
+        return parse_email(raw, max_body_chars=2_000)
+    except UnparseableEmail as exc:
+        return exc.reason
+
+
+_DEFECTIVE_PARTS = (
+    b"From: a@example.com\r\nTo: b@example.com, not an address, =?x-unknown?Q?Bj=F6rn?= <c@example.com>\r\n"
+    b'Content-Type: multipart/mixed; boundary="sep"\r\n\r\n--sep\r\nContent-Type: ???\r\n\r\nbody\r\n'
+    b"--sep\r\nContent-Type: text/plain; name*=x-unknown''%F6.txt\r\nbody\r\n--sep--\r\n"
+)
+
+
+@FUZZ_SETTINGS
+@given(mime_cases())
+@example(_DEFECTIVE_PARTS)
+def test_headers_read_once_per_text_parse_as_read_in_place(raw: bytes) -> None:
+    """Part header sections and address fields are read once per distinct text, their defects
+    replayed: cold or warm, the result is exactly what reading them in place gives."""
+    cold, warm = _parsed_or_reason(raw), _parsed_or_reason(raw)
+    with patch.object(parser, "MAX_SHARED_PART_HEADER_BYTES", -1), \
+            patch.object(parser, "MAX_SHARED_ADDRESS_LIST_CHARS", -1):
+        in_place = _parsed_or_reason(raw)
+    assert cold == warm == in_place
 
 
 def test_seed_corpus_parses_cleanly() -> None:
