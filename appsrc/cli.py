@@ -103,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.status
+    except SettingsError as exc:  # e.g. a database URL the appliance cannot use
+        print(f"error: bad setting: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -35,6 +35,11 @@ _GMAIL = {"gmail.com", "googlemail.com"}
 ROLES = ("from", "reply_to", "to", "cc", "bcc")  # the order links prefer their matched address
 _ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 
+# Entries per directory snapshot (one per sync pass or rematch): ~150 bytes per address, and up
+# to ~1.5 KB per participant set with its links and proposals, so the second memo stays small.
+MEMO_LIMIT = 100_000
+MATCHES_LIMIT = 4_096
+
 
 def domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower()
@@ -143,9 +148,6 @@ class Match:
     excluded_by: str | None = None
 
 
-MEMO_LIMIT = 100_000  # entries per directory snapshot, for each of its two memos
-
-
 def match(participants: Iterable[tuple[str, str]], directory: Directory, *, is_bulk: bool) -> Match:
     """Decide what happens to an email from its (role, address) pairs; memoized per directory
     snapshot, as the same correspondents write again and again."""
@@ -153,7 +155,7 @@ def match(participants: Iterable[tuple[str, str]], directory: Directory, *, is_b
     known = directory._matches.get(key)
     if known is None:
         known = _match(key[0], directory, is_bulk)
-        if len(directory._matches) < MEMO_LIMIT:
+        if len(directory._matches) < MATCHES_LIMIT:
             directory._matches[key] = known
     return known
 

@@ -685,13 +685,17 @@ class _MessageParser:
         """One part of a multipart. Its header section is read once per distinct text: most
         parts of most mail carry the same few (`Content-Type: text/plain; charset="UTF-8"`)."""
         section_end = self._section_end(start, end)
-        if section_end - start <= MAX_SHARED_PART_HEADER_BYTES:
-            head, defects = _shared_part_head(self._raw[start:section_end], default_type)
-            for defect in defects:
-                self._defect(defect)
-        else:
-            head = self._head(self._fields(start, section_end, _PART_FIELDS), default_type)
-        return _Entity(*head, self._body_start(section_end, end), end)
+        if section_end - start > MAX_SHARED_PART_HEADER_BYTES:
+            fields = self._fields(start, section_end, _PART_FIELDS)
+            body_start = self._body_start(section_end, end)
+            return _Entity(*self._head(fields, default_type), body_start, end)
+        head, field_defects, head_defects = _shared_part_head(self._raw[start:section_end], default_type)
+        for defect in field_defects:
+            self._defect(defect)
+        body_start = self._body_start(section_end, end)  # defects in the order of reading
+        for defect in head_defects:
+            self._defect(defect)
+        return _Entity(*head, body_start, end)
 
     def _parameters(self, value: str) -> tuple[str, dict[str, str]]:
         """Split ``type/subtype; name=value; ...`` (RFC 2045 §5.1, RFC 2183) with RFC 2231
@@ -891,11 +895,13 @@ def _utc_offset(seconds: int) -> timezone:
 
 
 @functools.lru_cache(maxsize=1024)
-def _shared_part_head(section: bytes, default_type: str) -> tuple[_Head, tuple[str, ...]]:
-    """A part's header section read on its own: (head, the defects it has)."""
+def _shared_part_head(section: bytes, default_type: str) -> tuple[_Head, tuple[str, ...], tuple[str, ...]]:
+    """A part's header section read on its own: (head, defects of its fields, of its head)."""
     reader = _MessageParser(section, 0)
-    head = reader._head(reader._fields(0, len(section), _PART_FIELDS), default_type)
-    return head, tuple(reader._defects)
+    fields = reader._fields(0, len(section), _PART_FIELDS)
+    field_defects = tuple(reader._defects)
+    reader._defects.clear()
+    return reader._head(fields, default_type), field_defects, tuple(reader._defects)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from urllib.parse import urlparse
 
 from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
+
+from appsrc.settings import SettingsError
 
 database = DatabaseProxy()
 
@@ -26,17 +29,25 @@ SQLITE_PRAGMAS = {
 }
 
 
-class DatabaseURLError(ValueError):
-    pass
+# The capture store inserts with RETURNING (SQLite 3.35) and binds up to 30,000 values a
+# statement (3.32); Debian bookworm, the image's base, has 3.40.
+MIN_SQLITE = (3, 35)
+
+
+class DatabaseURLError(SettingsError):
+    """CRM_DATABASE_URL names no database this appliance can use; the message says why."""
 
 
 def open_database(url: str) -> SqliteDatabase | PostgresqlDatabase:
     """Open `url` (sqlite:///path or postgresql://...) and bind the models to it."""
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise DatabaseURLError(f"CRM_DATABASE_URL: this Python's SQLite is {sqlite3.sqlite_version}; it needs "
+                                   f"{'.'.join(map(str, MIN_SQLITE))} or newer (or use PostgreSQL)")
         path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ""
         if not path:
-            raise DatabaseURLError(f"expected sqlite:///path/to/file.sqlite3, got {url!r}")
+            raise DatabaseURLError(f"CRM_DATABASE_URL: expected sqlite:///path/to/file.sqlite3, got {url!r}")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # BEGIN IMMEDIATE: a transaction that reads then writes takes the write lock up front,
@@ -45,7 +56,8 @@ def open_database(url: str) -> SqliteDatabase | PostgresqlDatabase:
     elif scheme in {"postgres", "postgresql"}:
         db = connect(url)
     else:
-        raise DatabaseURLError(f"unsupported database URL scheme {scheme!r} (use sqlite or postgresql)")
+        raise DatabaseURLError(f"CRM_DATABASE_URL: unsupported database URL scheme {scheme!r} "
+                               "(use sqlite or postgresql)")
     database.initialize(db)
     return db
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from appsrc.capture.matcher import ContactRef, Directory, match, match_key
+from appsrc.capture.matcher import MATCHES_LIMIT, ContactRef, Directory, match, match_key
 
 ACME, BETA, DEAD = 1, 2, 3
 
@@ -89,3 +89,13 @@ def test_match_key_equivalences(a, b):
 
 def test_dots_matter_outside_gmail():
     assert match_key("jane.doe@acme.example") != match_key("janedoe@acme.example")
+
+
+def test_memoized_matches_stay_bounded_and_right_beyond_the_bound():
+    """A sync's directory memoizes whole participant sets: a mailbox writing to ever new people
+    must not grow it without end, and answers past the bound are still computed."""
+    directory = Directory(own_domains=frozenset({"fund.example"}), investor_domains={"acme.example": ACME})
+    for n in range(MATCHES_LIMIT + 50):
+        result = match((("from", f"p{n}@acme.example"), ("to", "alice@fund.example")), directory, is_bulk=False)
+        assert [p.address for p in result.proposals] == [f"p{n}@acme.example"]
+    assert len(directory._matches) == MATCHES_LIMIT

@@ -422,6 +422,15 @@ def test_headers_read_once_per_text_parse_as_read_in_place(raw: bytes) -> None:
     assert cold == warm == in_place
 
 
+def test_a_parts_defects_come_in_the_order_they_are_read() -> None:
+    """Fields, then the missing blank line after them, then what the fields say: the same order
+    whether the part's header section was read before or not."""
+    raw = (b"From: a@example.com\nTo: b@example.com\nDate: Mon, 2 Nov 2026 10:00:00 +0000\n"
+           b'Content-Type: multipart/mixed; boundary="s"\n\n--s\nContent-Type: garbage\nHello body\n--s--\n')
+    for _ in range(2):
+        assert parse_email(raw).defects == ("missing_header_body_separator", "invalid_content_type")
+
+
 def test_seed_corpus_parses_cleanly() -> None:
     """The mutation seeds themselves are valid mail: all parse, with no defects."""
     for raw in SEED_CORPUS:

@@ -1,5 +1,8 @@
+import os
 import subprocess
 import sys
+
+import pytest
 
 from appsrc.store.db import open_database
 from appsrc.store.migrations import discover, migrate, pending
@@ -97,3 +100,23 @@ def test_0005_fills_the_pending_queue_from_existing_proposals(settings):
     assert {(p["id"], p["investor_id"]) for p in queries.proposal_queue(limit=200)["items"]} == set(before)
     assert {i["id"] for i in queries.proposal_investors()} == {acme.id, beta.id}
     db.close()
+
+
+def test_an_sqlite_older_than_the_store_needs_is_refused_by_name(tmp_path, monkeypatch):
+    """RETURNING needs SQLite 3.35: an older library gets a clear setting error, not a syntax
+    error on the first captured email."""
+    from appsrc.store import db as db_module
+
+    monkeypatch.setattr(db_module.sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(db_module.sqlite3, "sqlite_version", "3.34.1")
+    with pytest.raises(db_module.DatabaseURLError, match=r"CRM_DATABASE_URL: .*3\.34\.1.*3\.35 or newer"):
+        open_database(f"sqlite:///{tmp_path / 'crm.sqlite3'}")
+
+
+def test_cli_names_a_database_url_it_cannot_use(tmp_path):
+    env = {**os.environ, "CRM_DATA_DIR": str(tmp_path), "CRM_DEMO": "off",
+           "CRM_DATABASE_URL": "mysql://nope/db"}
+    proc = subprocess.run([sys.executable, "-m", "appsrc", "migrate"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: bad setting: CRM_DATABASE_URL: unsupported database URL scheme 'mysql' "
+                                   "(use sqlite or postgresql)")
