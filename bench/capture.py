@@ -9,7 +9,7 @@
 (d) an idle incremental cycle;                               goal <= 3 quota units, <= 20 ms
 
 The simulator runs in its own process (in-process it would compete with the client for the
-GIL) and is queried for its call log at the end. Usage: python bench/capture.py [--quick]
+GIL) and is queried for its call log at the end. Usage: python bench/capture.py [--quick] [--parts abcd]
 """
 
 from __future__ import annotations

@@ -161,6 +161,7 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
 # terms to a new on-disk segment at every savepoint, so row-at-a-time inserts made the index ~5x
 # dearer. Emails are also inserted oldest first (see `_upsert_emails`): FTS5 flushes as well when
 # a rowid (the time key) is lower than the one before it.
+#
 # Statements come in power-of-two sizes: SQLite keeps every prepared statement in the
 # connection's cache, ~2 KB per row bound, and a size per batch length would hold tens of MB.
 MAX_PARAMS = 30_000  # under SQLite's bound-variable limit (32,766)
