@@ -1,46 +1,69 @@
-# IR Mail Desk image for StartOS: x86_64 and aarch64 (`make docker-images` builds both).
+# IR Mail Desk: the one image of both StartOS packages (0.3.5's manifest.yaml and 0.4's
+# startos/), for x86_64 and aarch64.
 #
-# The base is pinned by tag. Pin its digest too when building on a machine that reaches the
-# registry: `docker buildx imagetools inspect python:3.11.14-slim-bookworm`, then append
-# `@sha256:<index digest>` to the FROM line (the index digest covers both architectures).
-FROM python:3.11.14-slim-bookworm
+# It builds from Debian's packages and a wheelhouse only, so it builds on a machine that reaches
+# Debian's archive and PyPI but no container registry:
+# - the base is Debian's slim image; `make image` makes it from Debian's packages when no
+#   registry serves it (image/debian-base-image);
+# - Python comes from Debian (3.11 on bookworm), the dependencies from build/wheelhouse/, which
+#   `make wheelhouse` downloads on the host for both architectures, every file checked against
+#   the hashes in requirements/runtime.lock. pip never reaches a network inside the build.
+# The final stage has no pip, no compiler and no wheelhouse.
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+FROM debian:bookworm-slim AS build
 
-# tini forwards SIGTERM to the app and reaps children. setpriv, which drops root in the
-# entrypoint, comes with util-linux in the base image.
+# hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends 'tini=0.19.0-1*' \
+    && apt-get install -y --no-install-recommends python3-venv \
     && rm -rf /var/lib/apt/lists/*
+
+# Dependencies first, in their own layer: a code change does not reinstall them.
+COPY requirements/runtime.lock /src/requirements/runtime.lock
+COPY build/wheelhouse /wheelhouse
+RUN python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links=/wheelhouse \
+        --require-hashes --no-deps --only-binary=:all: -r /src/requirements/runtime.lock
+
+# The Google client ships discovery documents for every Google API (~100 MB); the app builds
+# its Gmail client from gmail.v1.json alone (appsrc/capture/gmail.py), offline.
+RUN find /opt/venv/lib/python3.11/site-packages/googleapiclient/discovery_cache/documents \
+        -type f ! -name gmail.v1.json -delete
+
+COPY pyproject.toml /src/
+COPY appsrc /src/appsrc
+RUN /opt/venv/bin/pip install --no-cache-dir --no-index --no-deps --no-build-isolation /src \
+    && /opt/venv/bin/pip uninstall --yes pip
+
+FROM debian:bookworm-slim
+
+# python3 is Debian's 3.11, the interpreter the venv was made with. tini forwards SIGTERM to
+# the app and reaps children; setpriv, which drops root in the entrypoint, is in util-linux.
+# ca-certificates: the digest's SMTP transport verifies the server's certificate.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 tini ca-certificates \
+    && rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/*
 
 # The app runs as this user; the entrypoint (root) gives it the /data volume.
 RUN groupadd --system --gid 1000 app \
     && useradd --system --uid 1000 --gid app --home-dir /home/app --create-home \
         --shell /usr/sbin/nologin app
 
-# Dependencies come from pyproject.toml, the one place versions are pinned. They are installed
-# in their own layer (with a stand-in package) so a code change does not reinstall them.
-WORKDIR /src
-COPY pyproject.toml ./
-RUN mkdir appsrc && touch appsrc/__init__.py \
-    && pip install --no-cache-dir . \
-    && pip uninstall --yes appsrc
-COPY appsrc ./appsrc
-RUN pip install --no-cache-dir --no-deps . \
-    && rm -rf /src
-WORKDIR /
+COPY --from=build /opt/venv /opt/venv
 
-# StartOS glue: the entrypoint, the actions, the health checks and the properties writer.
+# StartOS glue: the entrypoint, the 0.3.5 actions, the health checks and the properties writer.
 COPY docker_entrypoint.sh /usr/local/bin/docker_entrypoint.sh
 COPY start9/lib /opt/start9/lib
 COPY start9/actions /opt/start9/actions
 COPY start9/health /opt/start9/health
-COPY start9/write-properties /opt/start9/write-properties
+COPY start9/write-properties start9/setup-status /opt/start9/
 
 # CRM_DEMO=off: the appliance never runs the developer demo (see docker_entrypoint.sh).
-ENV CRM_DATA_DIR=/data \
+# PYTHONDONTWRITEBYTECODE: the container runs with a read-only root.
+ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    CRM_DATA_DIR=/data \
     CRM_DEMO=off \
     CRM_HOST=0.0.0.0 \
     CRM_PORT=8050 \

@@ -1,10 +1,10 @@
 # Two commands set up everything on a fresh machine:
 #   make run    create .venv, install, migrate, start the appliance on SQLite under ./data
-#   make test   install what the tests need (Python packages, Debian's chromium and
-#               chromium-driver, a PostgreSQL server), then run the whole suite
-# `make` alone builds and verifies the StartOS package, as in Start9's wrapper repos (the
-# manifest's `build: ["make"]`); it needs Docker and start-sdk, see the end of this file.
-.DEFAULT_GOAL := verify
+#   make test   install what the tests need (Python packages from the lock, Debian's chromium,
+#               chromium-driver, PostgreSQL, Docker, debootstrap, Node.js), build the image and
+#               the StartOS 0.4 bundle, then run the whole suite
+# Other targets: lint, bench, lock, wheelhouse, image, startos (the 0.4 checks), pack, clean.
+.DEFAULT_GOAL := help
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -12,41 +12,75 @@ STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test system-test-deps bench lint clean docker-images pack verify
+.PHONY: help run test install install-test system-test-deps docker-daemon bench lint lock \
+	wheelhouse image startos pack clean
 
+help:
+	@sed -n '1,7s/^# \{0,1\}//p' Makefile
+
+# --- Python: every version comes from the locks -----------------------------------------------
+# pyproject.toml declares the direct dependencies; requirements/*.lock pin every transitive
+# version with the hashes of its files (`make lock` regenerates them). pip installs only what
+# the lock names, checks every hash, and resolves nothing itself.
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+$(STAMP): requirements/runtime.lock pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements/runtime.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(TEST_STAMP): pyproject.toml $(STAMP)
-	$(PY) -m pip install --quiet -e '.[test]'
+$(TEST_STAMP): requirements/test.lock $(STAMP)
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements/test.lock
 	touch $@
 
 install: $(STAMP)
 install-test: $(TEST_STAMP)
 
+# uv resolves for every platform at once (--universal), so one lock serves x86_64 and aarch64.
+UV_VERSION := 0.13.9
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --native-tls --quiet --custom-compile-command "make lock"
+lock: | $(PY)
+	$(PY) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV_COMPILE) -o requirements/runtime.lock
+	$(UV_COMPILE) --extra test -c requirements/runtime.lock -o requirements/test.lock
+
 run: install
 	$(PY) -m appsrc migrate
 	$(PY) -m appsrc serve
 
-# Browser tests need Debian's chromium + chromium-driver (never a downloaded browser) and the
-# PostgreSQL tests a server binary; as root (CI) they are installed here when missing.
+# --- the test machine -------------------------------------------------------------------------
+# Browser tests need Debian's chromium + chromium-driver (never a downloaded browser), the
+# PostgreSQL tests a server binary, the image tests Docker and debootstrap (the base image is
+# made from Debian's packages where no registry serves it), the StartOS 0.4 checks Node.js.
+# As root (CI) whatever is missing is installed here; nothing is skipped for want of it.
+SYSTEM_COMMANDS := chromium chromedriver dockerd debootstrap node npm
 system-test-deps:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null \
-	    && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
-	    echo "installing chromium, chromium-driver and postgresql (apt-get)"; \
+	    echo "installing (apt-get) for:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	        chromium chromium-driver postgresql >/dev/null; \
+	        chromium chromium-driver postgresql docker.io debootstrap \
+	        $$(command -v node >/dev/null && command -v npm >/dev/null || echo nodejs npm) \
+	        >/dev/null; \
 	else \
-	    echo "note: chromium/chromium-driver/postgresql missing and not root: those tests will skip"; \
+	    echo "error: missing$$missing; install them (or run as root on Debian)" >&2; exit 1; \
 	fi
+	@$(MAKE) --no-print-directory docker-daemon
 
-test: install-test system-test-deps
+# Start Docker's engine when it is not running (CI machines have no init system for it).
+docker-daemon:
+	@docker info >/dev/null 2>&1 && exit 0; \
+	[ "$$(id -u)" = "0" ] || { echo "error: Docker's engine is not running" >&2; exit 1; }; \
+	echo "starting dockerd"; \
+	nohup dockerd >/var/log/dockerd.log 2>&1 & \
+	for _ in $$(seq 60); do docker info >/dev/null 2>&1 && exit 0; sleep 0.5; done; \
+	echo "error: dockerd did not start; see /var/log/dockerd.log" >&2; tail -5 /var/log/dockerd.log >&2; exit 1
+
+test: install-test system-test-deps image startos
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 bench: install-test system-test-deps  # chromium for search.py --browser
@@ -59,39 +93,51 @@ bench: install-test system-test-deps  # chromium for search.py --browser
 lint: install-test
 	$(PY) -m hadolint Dockerfile
 
+# --- the image --------------------------------------------------------------------------------
+# One Dockerfile for both packages. Its Python dependencies come from build/wheelhouse/: the
+# lock's wheels for CPython 3.11 on x86_64 and aarch64 (manylinux up to glibc 2.36, Debian
+# bookworm's), downloaded here with every hash checked, so the build itself needs only
+# Debian's archive.
+IMAGE      := ir-mail-desk:local
+BASE_IMAGE := $(shell sed -n 's/^FROM \([^ ]*\)\( .*\)\{0,1\}$$/\1/p' Dockerfile | head -1)
+WHEELHOUSE := build/wheelhouse
+WHEEL_ARCHES := x86_64 aarch64
+wheel_platforms = $(foreach v,36 35 34 33 32 31 30 29 28 27 26 25 24 23 22 21 20 19 18 17,\
+	--platform manylinux_2_$(v)_$(1)) --platform manylinux2014_$(1)
+
+$(WHEELHOUSE)/.complete: requirements/runtime.lock | $(PY)
+	rm -rf $(WHEELHOUSE)
+	$(foreach arch,$(WHEEL_ARCHES),$(PY) -m pip download --quiet --dest $(WHEELHOUSE) \
+	    --only-binary=:all: --no-deps --require-hashes -r requirements/runtime.lock \
+	    --python-version 3.11 --implementation cp --abi cp311 $(call wheel_platforms,$(arch)) &&) true
+	touch $@
+
+wheelhouse: $(WHEELHOUSE)/.complete
+
+# The base image is pulled when a registry serves it, else made from Debian's packages.
+image: wheelhouse
+	@docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 \
+	    || docker pull --quiet $(BASE_IMAGE) >/dev/null 2>&1 \
+	    || image/debian-base-image $(BASE_IMAGE)
+	@echo "docker build --network host --tag $(IMAGE) . (log: build/image.log)"
+	@DOCKER_BUILDKIT=0 docker build --network host --tag $(IMAGE) . >build/image.log 2>&1 \
+	    || { tail -40 build/image.log >&2; exit 1; }
+	@echo "$(IMAGE): $$(docker image inspect -f '{{.Size}}' $(IMAGE) | numfmt --to=si)B"
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
 
-# --- StartOS package ---------------------------------------------------------------------------
-# Needs Docker with buildx (and QEMU binfmt for the foreign architecture) and Start9's
-# start-sdk. Neither exists on our build machines, so these targets are for release machines;
-# everything else about the package (manifest rules, actions, entrypoint, health checks,
-# Dockerfile lint) is tested directly by tests/startos.
-#   make docker-images   docker-images/x86_64.tar and docker-images/aarch64.tar
-#   make pack            ir-mail-desk.s9pk (start-sdk pack)
-#   make verify          start-sdk verify s9pk on it
-PKG_ID := $(shell sed -n 's/^id: *//p' manifest.yaml 2>/dev/null)
-PKG_VERSION := $(shell sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' manifest.yaml 2>/dev/null)
-# What goes into the image (see Dockerfile and .dockerignore).
-IMAGE_INPUTS := Dockerfile .dockerignore docker_entrypoint.sh pyproject.toml start9/write-properties \
-	$(shell find appsrc start9/lib start9/actions start9/health -type f ! -name '*.pyc' 2>/dev/null)
+# --- the StartOS 0.4 package (startos/) ---------------------------------------------------------
+# npm ci from package-lock.json, then the checks Start9's own s9pk.mk runs before it packs:
+# tsc, the SDK's lint, and the ncc bundle (javascript/index.js) StartOS 0.4 loads.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
-docker-images/x86_64.tar: DOCKER_PLATFORM := linux/amd64
-docker-images/aarch64.tar: DOCKER_PLATFORM := linux/arm64
-docker-images/%.tar: $(IMAGE_INPUTS)
-	@docker buildx version >/dev/null 2>&1 || { echo "error: needs Docker with buildx" >&2; exit 1; }
-	mkdir -p docker-images
-	docker buildx build --tag start9/$(PKG_ID)/main:$(PKG_VERSION) --platform=$(DOCKER_PLATFORM) \
-	    -o type=docker,dest=$@ .
+javascript/index.js: node_modules/.installed tsconfig.json $(shell find startos -type f -name '*.ts')
+	npm run --silent check
+	npm run --silent lint
+	@mkdir -p build
+	npm run --silent build >build/ncc.log 2>&1 || { cat build/ncc.log >&2; exit 1; }
 
-docker-images: docker-images/x86_64.tar docker-images/aarch64.tar
-
-$(PKG_ID).s9pk: manifest.yaml start9/instructions.md start9/icon.png start9/LICENSE \
-		docker-images/x86_64.tar docker-images/aarch64.tar
-	@command -v start-sdk >/dev/null || { echo "error: needs start-sdk (Start9's packaging SDK)" >&2; exit 1; }
-	start-sdk pack
-
-pack: $(PKG_ID).s9pk
-
-verify: $(PKG_ID).s9pk
-	start-sdk verify s9pk $(PKG_ID).s9pk
+startos: javascript/index.js

@@ -222,6 +222,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status, default=str))
     else:
+        print(f"active admins: {status['admins_active']}")
         print(f"mailboxes: {status['mailboxes_syncing']} syncing of {status['mailboxes_total']}")
         for problem in status["mailboxes_in_error"]:
             print(f"  {problem['address']}: {problem['kind']} error: {problem['error']}")

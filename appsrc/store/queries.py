@@ -493,10 +493,12 @@ def list_proposals(*, status: str | None = "pending", limit: int = 50, cursor: s
 
 
 def appliance_status(*, demo: bool) -> dict:
-    """What StartOS shows and checks: mailboxes syncing, permanent errors, the last digest."""
+    """What StartOS shows and checks: admins, mailboxes syncing, permanent errors, the last
+    digest."""
     accounts = list(EmailAccount.select())
     last = (DigestRun.select().where(DigestRun.kind != "test").order_by(DigestRun.id.desc()).first())
     return {
+        "admins_active": User.select().where(User.is_admin & User.is_active).count(),
         "mailboxes_total": len(accounts),
         "mailboxes_syncing": sum(1 for a in accounts if a.sync_enabled and a.last_error_kind != "permanent"),
         "mailboxes_in_error": [

@@ -376,6 +376,7 @@ def app_status(timeout: float = 20, root: Path | None = None) -> dict[str, Any]:
     except ValueError:
         raise ActionError("`appsrc status --json` did not print JSON") from None
     if not isinstance(status, dict) or not isinstance(status.get("mailboxes_total"), int) \
+            or not isinstance(status.get("admins_active"), int) \
             or not isinstance(status.get("mailboxes_syncing"), int) \
             or not isinstance(status.get("mailboxes_in_error"), list):
         raise ActionError("`appsrc status --json` printed an object without the expected fields")
@@ -386,6 +387,10 @@ def app_status(timeout: float = 20, root: Path | None = None) -> dict[str, Any]:
 
 def properties_path(root: Path | None = None) -> Path:
     return (root or data_dir()) / "start9" / "stats.yaml"
+
+
+ADMINS_DESCRIPTION = ("Dashboard admins (they sign in, approve, and are the only recipients of "
+                      "the daily digest). Create Admin makes one or resets a password.")
 
 
 def _prop(value: str, description: str, copyable: bool = False) -> dict[str, Any]:
@@ -413,10 +418,15 @@ def build_properties(status: Mapping[str, Any] | None, root: Path | None = None)
             "its key is stored; until then each mailbox shows what is missing."),
     }
     if status is None:
+        data["Admins"] = _prop("unknown (status unavailable)", ADMINS_DESCRIPTION)
         data["Mailboxes syncing"] = _prop("unknown (status unavailable)",
                                           "Team mailboxes whose Gmail is being captured.")
         data["Last digest"] = _prop("unknown (status unavailable)", "The last daily digest run.")
     else:
+        admins = status.get("admins_active", 0)
+        data["Admins"] = _prop(
+            f"{admins} active" if admins else "None yet: run the Create Admin action",
+            ADMINS_DESCRIPTION)
         total, syncing = status.get("mailboxes_total", 0), status.get("mailboxes_syncing", 0)
         errors = status.get("mailboxes_in_error") or []
         permanent = [e for e in errors if isinstance(e, dict) and e.get("kind") == "permanent"]
@@ -481,13 +491,28 @@ def _digest_summary(root: Path) -> str:
     return f"time zone {saved['timezone'] or 'UTC'}; local LLM {llm}; sent from {sender}"
 
 
-def write_properties(status: Mapping[str, Any] | None, root: Path | None = None) -> bool:
-    """Write the properties file when its content changed; return whether it was written.
+def properties_text(status: Mapping[str, Any] | None, root: Path | None = None) -> str:
+    """The properties as StartOS 0.3.5 reads them (JSON is valid YAML, so the file needs no YAML
+    library in the image); StartOS 0.4's "Dashboard address and status" action reads the same."""
+    return json.dumps(build_properties(status, root), indent=2, sort_keys=True) + "\n"
 
-    JSON is valid YAML, so the file needs no YAML library in the image.
-    """
+
+def setup_state(root: Path | None = None) -> dict[str, Any]:
+    """What StartOS 0.4's set-up tasks ask: is there an admin yet, is delegation configured?
+    Migrates first, so it answers on a volume the service has never started on."""
     root = root or data_dir()
-    content = json.dumps(build_properties(status, root), indent=2, sort_keys=True) + "\n"
+    migrate = run_appsrc(["migrate"], root=root)
+    if migrate.returncode != 0:
+        raise ActionError(f"preparing the database failed: {last_line(migrate.stderr)}")
+    status = app_status(root=root)
+    return {"admins_active": status["admins_active"],
+            "delegation_configured": dwd_key_configured(root)}
+
+
+def write_properties(status: Mapping[str, Any] | None, root: Path | None = None) -> bool:
+    """Write the properties file when its content changed; return whether it was written."""
+    root = root or data_dir()
+    content = properties_text(status, root)
     path = properties_path(root)
     if read_secret(path) == content:
         return False

@@ -1,6 +1,6 @@
-"""The Dockerfile: hadolint-clean, a pinned base, dependencies only from pyproject's pins, and
-everything the entrypoint, actions and health checks need copied in (and let through by
-.dockerignore). There is no Docker engine here, so this is what can be checked without one."""
+"""The Dockerfile as text: hadolint-clean, Debian's slim base, dependencies only from the lock's
+hashes, and everything the entrypoint, actions and health checks need copied in (and let through
+by .dockerignore). tests/image builds and boots the image itself."""
 
 from __future__ import annotations
 
@@ -50,46 +50,70 @@ def test_hadolint_reports_nothing():
     assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
 
 
-def test_the_base_is_a_pinned_python_311_slim():
-    bases = [rest for keyword, rest in instructions() if keyword == "FROM"]
-    assert len(bases) == 1
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", bases[0]), bases[0]
+def stages() -> list[list[tuple[str, str]]]:
+    """The instructions of each build stage, in order."""
+    result: list[list[tuple[str, str]]] = []
+    for keyword, rest in instructions():
+        if keyword == "FROM":
+            result.append([])
+        result[-1].append((keyword, rest))
+    return result
 
 
-def test_dependencies_come_only_from_pyproject_pins():
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.]+", dep) for dep in project["dependencies"])
+def test_both_stages_start_from_debians_slim_image_which_make_image_can_make():
+    """No registry-only base: debian:bookworm-slim is pulled where a registry serves it and
+    made from Debian's packages (image/debian-base-image) where none does."""
+    bases = [stage[0][1] for stage in stages()]
+    assert bases == ["debian:bookworm-slim AS build", "debian:bookworm-slim"]
+    proc = subprocess.run(["make", "-s", "--no-print-directory", "-f", "Makefile", "-f", "-",
+                           "print-base"], input="print-base:\n\t@echo $(BASE_IMAGE)\n",
+                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert proc.stdout.strip() == "debian:bookworm-slim", proc.stderr
 
-    pip_installs = []
+
+def pip_installs() -> list[list[str]]:
+    found = []
     for command in runs():
         for step in command.split("&&"):
             words = shlex.split(step)
-            if words[:2] == ["pip", "install"]:
-                pip_installs.append([w for w in words[2:] if not w.startswith("-")])
-                flags = [w for w in words[2:] if w.startswith("-")]
-                assert set(flags) <= {"--no-cache-dir", "--no-deps"}, flags
-    # Only the project itself is installed: pip resolves exactly pyproject's pins, nothing
-    # is named (or pinned differently) here; no requirements file, no extras ([test]).
-    assert pip_installs == [["."], ["."]]
-    assert "requirements" not in DOCKERFILE
+            if len(words) > 2 and words[0].endswith("/pip") and words[1] == "install":
+                found.append(words[2:])
+    return found
+
+
+def test_dependencies_come_only_from_the_lock_and_the_wheelhouse():
+    """Every distribution is a wheel from build/wheelhouse/ whose hash the lock names; pip
+    never resolves and never reaches an index."""
+    deps, project = pip_installs()
+    assert set(deps) == {"--no-cache-dir", "--no-index", "--find-links=/wheelhouse",
+                         "--require-hashes", "--no-deps", "--only-binary=:all:", "-r",
+                         "/src/requirements/runtime.lock"}
+    assert set(project) == {"--no-cache-dir", "--no-index", "--no-deps", "--no-build-isolation",
+                            "/src"}
+    assert "index-url" not in DOCKERFILE and "pip download" not in DOCKERFILE
 
 
 def test_dependencies_are_installed_before_the_code_is_copied():
     """The dependency layer must not depend on appsrc/, or every code change reinstalls all."""
-    order = [(k, r) for k, r in instructions() if k in {"COPY", "RUN"}]
-    deps = next(i for i, (k, r) in enumerate(order) if k == "RUN" and "pip install --no-cache-dir ." in r
-                and "--no-deps" not in r)
-    code = next(i for i, (k, r) in enumerate(order) if k == "COPY" and r.startswith("appsrc"))
-    assert order[deps - 1] == ("COPY", "pyproject.toml ./")
+    build = stages()[0]
+    deps = next(i for i, (k, r) in enumerate(build) if k == "RUN" and "runtime.lock" in r)
+    code = next(i for i, (k, r) in enumerate(build) if k == "COPY" and r.startswith("appsrc"))
     assert deps < code
-    assert "--no-deps" in order[code + 1][1]
+    assert [r for k, r in build[:deps] if k == "COPY"] == [
+        "requirements/runtime.lock /src/requirements/runtime.lock",
+        "build/wheelhouse /wheelhouse"]
 
 
-def test_tini_is_installed_pinned_and_the_app_user_exists():
-    apt = next(r for r in runs() if "apt-get install" in r)
-    assert re.search(r"'tini=[\d.]+-\d+\*?'", apt)
-    assert "--no-install-recommends" in apt and "rm -rf /var/lib/apt/lists/*" in apt
-    user = next(r for r in runs() if "useradd" in r)
+def test_the_final_stage_takes_only_the_venv_from_the_build():
+    final = stages()[1]
+    assert [r for k, r in final if k == "COPY" and r.startswith("--from")] == \
+        ["--from=build /opt/venv /opt/venv"]
+    assert "pip uninstall --yes pip" in " ".join(r for k, r in stages()[0] if k == "RUN")
+    apt = next(r for k, r in final if k == "RUN" and "apt-get install" in r)
+    packages = apt.split("--no-install-recommends", 1)[1].split("&&", 1)[0].split()
+    assert packages == ["python3", "tini", "ca-certificates"]
+    assert "rm -rf /var/lib/apt/lists/*" in apt
+    user = next(r for k, r in final if k == "RUN" and "useradd" in r)
     assert re.search(r"--uid 1000 .*\bapp$", user)
     # Root stays the image user: the entrypoint needs it to own the volume, then drops to app.
     assert not [r for k, r in instructions() if k == "USER"]
@@ -108,6 +132,8 @@ def test_the_environment_the_scripts_expect():
     assert env["CRM_DATA_DIR"] == "/data" and env["CRM_HOST"] == "0.0.0.0"
     assert env["CRM_PORT"] == "8050" and env["CRM_APP_USER"] == "app"
     assert env["CRM_START9_DIR"] == "/opt/start9"
+    assert env["PATH"].startswith("/opt/venv/bin:")  # python and the health checks' python3
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"  # the root file system is read-only
     # Actions and health checks run beside the entrypoint (a fresh container, or `exec` into
     # the running one) and see only the image's environment: the appliance is never the demo.
     assert env["CRM_DEMO"] == "off"
@@ -128,11 +154,13 @@ def test_everything_the_entrypoint_and_scripts_use_is_copied():
     copied = copies()
     start9 = env_values()["CRM_START9_DIR"]
     assert copied["docker_entrypoint.sh"] == "/usr/local/bin/docker_entrypoint.sh"
-    # The scripts import ../lib/startos_support.py; the entrypoint runs write-properties.
+    # The scripts import ../lib/startos_support.py; the entrypoint runs write-properties, and
+    # the 0.4 package runs write-properties --print and setup-status.
     for part in ("lib", "actions", "health"):
         assert copied[f"start9/{part}"] == f"{start9}/{part}"
-    assert copied["start9/write-properties"] == f"{start9}/write-properties"
-    assert copied["pyproject.toml"] == "./" and copied["appsrc"] == "./appsrc"
+    assert copied["start9/write-properties"] == copied["start9/setup-status"] == f"{start9}/"
+    assert copied["pyproject.toml"] == "/src/" and copied["appsrc"] == "/src/appsrc"
+    assert copied["build/wheelhouse"] == "/wheelhouse"
     entrypoint = (REPO / "docker_entrypoint.sh").read_text()
     assert '"$START9_DIR/write-properties"' in entrypoint
 
@@ -158,7 +186,7 @@ def dockerignore_allows(path: str) -> bool:
     return allowed
 
 
-@pytest.mark.parametrize("path", sorted(copies()))
+@pytest.mark.parametrize("path", sorted(set(copies()) - {"build/wheelhouse"}))
 def test_dockerignore_lets_every_copied_path_through(path):
     assert dockerignore_allows(path)
     source = REPO / path
@@ -170,10 +198,19 @@ def test_dockerignore_lets_every_copied_path_through(path):
 
 
 @pytest.mark.parametrize("path", ["tests/startos/test_startos_dockerfile.py", ".venv/bin/python",
+                                  "node_modules/@start9labs/start-sdk/package.json",
+                                  "javascript/index.js", "startos/main.ts",
                                   "data/crm.sqlite3", "start9/icon.png", ".git/config",
                                   "appsrc/__pycache__/cli.cpython-311.pyc"])
 def test_dockerignore_keeps_everything_else_out(path):
     assert not dockerignore_allows(path)
+
+
+def test_dockerignore_lets_the_wheelhouse_through_but_not_the_rest_of_build():
+    """build/wheelhouse/ exists once `make wheelhouse` ran (tests/image builds from it)."""
+    assert dockerignore_allows("build/wheelhouse/dash-4.4.1-py3-none-any.whl")
+    assert not dockerignore_allows("build/image.log")
+    assert not dockerignore_allows("requirements/test.lock")
 
 
 @pytest.mark.parametrize("goal", [[], ["verify"]])

@@ -89,7 +89,7 @@ def test_web_ui_unreadable_elapsed_time_is_judged_strictly(data_dir):
 # --- capture --------------------------------------------------------------------------------
 
 def status(**changes):
-    value = {"mailboxes_total": 3, "mailboxes_syncing": 3, "mailboxes_in_error": [],
+    value = {"admins_active": 1, "mailboxes_total": 3, "mailboxes_syncing": 3, "mailboxes_in_error": [],
              "last_digest": {"status": "sent", "kind": "scheduled",
                              "finished_at": "2026-06-15T18:00:02+00:00", "transport": "gmail"},
              "demo": False}

@@ -176,7 +176,8 @@ def test_properties_show_status_and_settings_but_no_secret(data_dir, service_acc
     support.write_secret_set(data_dir / "secrets" / "dwd",
                              {"service_account.json": json.dumps(service_account)},
                              support.DWD_FIELDS, root=data_dir)
-    status = {"mailboxes_total": 4, "mailboxes_syncing": 3, "demo": False, "last_digest": None,
+    status = {"admins_active": 0, "mailboxes_total": 4, "mailboxes_syncing": 3, "demo": False,
+              "last_digest": None,
               "mailboxes_in_error": [{"address": "x@fund.com", "kind": "permanent",
                                       "error": "unauthorized_client", "fix": "grant"}]}
 
@@ -184,6 +185,7 @@ def test_properties_show_status_and_settings_but_no_secret(data_dir, service_acc
     text = support.properties_path(data_dir).read_text()
     data = json.loads(text)["data"]
     assert data["Mailboxes syncing"]["value"] == "3 of 4"
+    assert data["Admins"]["value"] == "None yet: run the Create Admin action"
     assert data["Mailboxes needing a fix"]["value"] == "1"
     assert data["Gmail capture"]["value"] == "Live Gmail capture"
     assert data["Last digest"]["value"] == "none yet"
@@ -196,6 +198,9 @@ def test_properties_show_status_and_settings_but_no_secret(data_dir, service_acc
     # Unchanged content is not rewritten (the health check refreshes it every run).
     assert support.write_properties(status, root=data_dir) is False
     assert support.write_properties({**status, "mailboxes_syncing": 4}, root=data_dir) is True
+    assert support.write_properties({**status, "admins_active": 2}, root=data_dir) is True
+    assert json.loads(support.properties_path(data_dir).read_text())["data"]["Admins"]["value"] \
+        == "2 active"
 
 
 def test_properties_without_a_status(data_dir):
