@@ -3,8 +3,9 @@
 #   make test   install what the tests need (Python packages from the lock, Debian's chromium,
 #               chromium-driver, PostgreSQL, Docker, debootstrap, Node.js), build the image and
 #               the StartOS 0.4 bundle, then run the whole suite
-# Other targets: lint, bench, lock, wheelhouse, image, startos (the 0.4 checks), pack, clean.
-.DEFAULT_GOAL := help
+# Other targets: lint, bench, lock, wheelhouse, image, startos (the 0.4 checks), pack (both
+# StartOS packages; the default goal, as manifest.yaml's `build: ["make"]` says), clean.
+.DEFAULT_GOAL := pack
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -12,11 +13,8 @@ STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: help run test install install-test system-test-deps docker-daemon bench lint lock \
+.PHONY: run test install install-test system-test-deps docker-daemon bench lint lock \
 	wheelhouse image startos pack clean
-
-help:
-	@sed -n '1,7s/^# \{0,1\}//p' Makefile
 
 # --- Python: every version comes from the locks -----------------------------------------------
 # pyproject.toml declares the direct dependencies; requirements/*.lock pin every transitive
@@ -53,9 +51,10 @@ run: install
 # --- the test machine -------------------------------------------------------------------------
 # Browser tests need Debian's chromium + chromium-driver (never a downloaded browser), the
 # PostgreSQL tests a server binary, the image tests Docker and debootstrap (the base image is
-# made from Debian's packages where no registry serves it), the StartOS 0.4 checks Node.js.
+# made from Debian's packages where no registry serves it), the StartOS 0.4 checks Node.js and
+# rsync (its backups).
 # As root (CI) whatever is missing is installed here; nothing is skipped for want of it.
-SYSTEM_COMMANDS := chromium chromedriver dockerd debootstrap node npm
+SYSTEM_COMMANDS := chromium chromedriver dockerd debootstrap rsync node npm
 system-test-deps:
 	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
@@ -63,7 +62,7 @@ system-test-deps:
 	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	    echo "installing (apt-get) for:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	        chromium chromium-driver postgresql docker.io debootstrap \
+	        chromium chromium-driver postgresql docker.io debootstrap rsync \
 	        $$(command -v node >/dev/null && command -v npm >/dev/null || echo nodejs npm) \
 	        >/dev/null; \
 	else \
@@ -125,7 +124,7 @@ image: wheelhouse
 	@echo "$(IMAGE): $$(docker image inspect -f '{{.Size}}' $(IMAGE) | numfmt --to=si)B"
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache node_modules javascript dist docker-images
 
 # --- the StartOS 0.4 package (startos/) ---------------------------------------------------------
 # npm ci from package-lock.json, then the checks Start9's own s9pk.mk runs before it packs:
@@ -141,3 +140,47 @@ javascript/index.js: node_modules/.installed tsconfig.json $(shell find startos 
 	npm run --silent build >build/ncc.log 2>&1 || { cat build/ncc.log >&2; exit 1; }
 
 startos: javascript/index.js
+
+# --- release: both packages ---------------------------------------------------------------------
+# On a release machine with Start9's tools, `make pack` (or plain `make`, the manifest's
+# `build`) writes dist/startos-0.4/ir-mail-desk.s9pk (start-cli, for StartOS 0.4) and
+# dist/startos-0.3.5/ir-mail-desk.s9pk (start-sdk, for StartOS 0.3.5), and dist/SHA256SUMS.
+# start-cli builds the image for each architecture from the same Dockerfile; the 0.3.5 package
+# takes docker-images/<arch>.tar (Docker buildx, QEMU binfmt for the foreign architecture).
+# Neither tool is on our build machines (start-cli and start-sdk come from Start9's releases
+# only): `make test` checks everything else about both packages.
+PKG_ID      := $(shell sed -n 's/^id: *//p' manifest.yaml 2>/dev/null)
+PKG_VERSION := $(shell sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' manifest.yaml 2>/dev/null)
+IMAGE_INPUTS := Dockerfile .dockerignore docker_entrypoint.sh pyproject.toml requirements/runtime.lock \
+	start9/write-properties start9/setup-status \
+	$(shell find appsrc start9/lib start9/actions start9/health -type f ! -name '*.pyc' 2>/dev/null)
+PACKAGE_ASSETS := start9/icon.png start9/LICENSE start9/instructions.md
+S9PK_04  := dist/startos-0.4/$(PKG_ID).s9pk
+S9PK_035 := dist/startos-0.3.5/$(PKG_ID).s9pk
+
+pack: dist/SHA256SUMS
+
+dist/SHA256SUMS: $(S9PK_04) $(S9PK_035)
+	cd dist && sha256sum startos-0.4/$(PKG_ID).s9pk startos-0.3.5/$(PKG_ID).s9pk >SHA256SUMS
+	@cat $@
+
+$(S9PK_04): javascript/index.js $(WHEELHOUSE)/.complete $(IMAGE_INPUTS) $(PACKAGE_ASSETS)
+	@command -v start-cli >/dev/null || { echo "error: needs start-cli (Start9's packaging CLI for StartOS 0.4)" >&2; exit 1; }
+	mkdir -p $(@D)
+	start-cli s9pk pack --icon start9/icon.png --license start9/LICENSE \
+	    --instructions start9/instructions.md -o $@
+
+docker-images/x86_64.tar: DOCKER_PLATFORM := linux/amd64
+docker-images/aarch64.tar: DOCKER_PLATFORM := linux/arm64
+docker-images/%.tar: $(WHEELHOUSE)/.complete $(IMAGE_INPUTS)
+	@docker buildx version >/dev/null 2>&1 || { echo "error: needs Docker with buildx" >&2; exit 1; }
+	mkdir -p docker-images
+	docker buildx build --tag start9/$(PKG_ID)/main:$(PKG_VERSION) --platform=$(DOCKER_PLATFORM) \
+	    -o type=docker,dest=$@ .
+
+$(S9PK_035): manifest.yaml $(PACKAGE_ASSETS) docker-images/x86_64.tar docker-images/aarch64.tar
+	@command -v start-sdk >/dev/null || { echo "error: needs start-sdk (Start9's packaging SDK for StartOS 0.3.5)" >&2; exit 1; }
+	start-sdk pack
+	start-sdk verify s9pk $(PKG_ID).s9pk
+	mkdir -p $(@D)
+	mv $(PKG_ID).s9pk $@

@@ -254,7 +254,9 @@ def result(message: str, value: str | None = None, copyable: bool = False, qr: b
 
 
 def run_action(handler: Callable[[dict[str, Any]], dict]) -> None:
-    """Run `handler(input)` under the protocol; never returns."""
+    """Run `handler(input)` under the protocol; never returns. What it writes, and what the
+    app's command line it runs writes (a new database), is private to the app user."""
+    os.umask(0o077)
     try:
         output = handler(read_input(sys.argv))
     except ActionError as exc:

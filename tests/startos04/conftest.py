@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 BUNDLE = REPO / "javascript" / "index.js"
 BUILD_LOCK = REPO / "build" / ".startos-test.lock"
+MOUNT = shutil.which("mount") or "/usr/bin/mount"
 
 
 @pytest.fixture(scope="session")
@@ -66,10 +67,11 @@ class StartOS:
         request["op"] = op
         env = dict(os.environ, STARTOS_TEST_ROOT=str(self.root), STARTOS_TEST_IMAGE=self.image,
                    PATH=f"{HERE / 'bin'}:{os.environ['PATH']}")
-        script = 'mount --bind "$0" /media/startos && exec node "$1" "$2"'
+        # The real mount (bin/ has the subcontainers' stand-in first on PATH).
+        script = '"$0" --bind "$1" /media/startos && exec node "$2" "$3"'
         proc = subprocess.run(
             ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
-             str(self.root), str(HERE / "driver.mjs"), json.dumps(request)],
+             MOUNT, str(self.root), str(HERE / "driver.mjs"), json.dumps(request)],
             capture_output=True, text=True, env=env, timeout=300)
         assert proc.returncode == 0, proc.stderr
         lines = proc.stdout.strip().splitlines()
