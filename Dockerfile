@@ -9,6 +9,10 @@
 #   `make wheelhouse` downloads on the host for both architectures, every file checked against
 #   the hashes in requirements/runtime.lock. pip never reaches a network inside the build.
 # The final stage has no pip, no compiler and no wheelhouse.
+#
+# Debian's packages are not pinned to versions (hadolint DL3008): bookworm's archive carries one
+# version of each, replaced by security updates, so a pin would stop the build at the next
+# update; bookworm itself is the pin. Python's own dependencies are pinned, with hashes.
 
 FROM debian:bookworm-slim AS build
 

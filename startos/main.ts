@@ -64,7 +64,11 @@ export const main = sdk.setupMain(async ({ effects }) => {
     .addHealthCheck('capture', {
       ready: {
         display: 'Mailbox capture',
-        trigger: sdk.trigger.cooldownTrigger(60_000),
+        // It runs once the dashboard is up, so a failure is real at once: no grace period.
+        gracePeriod: 0,
+        // Each check starts the app's command line (about a second of CPU): soon after the
+        // start, then every minute, or every 30 s while capture needs a fix.
+        trigger: sdk.trigger.statusTrigger(60_000, { starting: 2_000, waiting: 2_000, failure: 30_000 }),
         fn: () => captureHealth(app),
       },
       requires: ['main'],

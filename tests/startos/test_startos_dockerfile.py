@@ -216,8 +216,8 @@ def test_dockerignore_lets_the_wheelhouse_through_but_not_the_rest_of_build():
 def test_make_packs_both_packages_with_checksums(goal):
     """`make` alone is what the manifest's `build: ["make"]` runs: it packs both packages."""
     assert yaml_build() == ["make"]
-    proc = subprocess.run(["make", "-n", *goal], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(["make", "--no-print-directory", "-n", *goal], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     # StartOS 0.4: start-cli builds the image from the Dockerfile for each architecture.
@@ -244,8 +244,8 @@ def yaml_build() -> list[str]:
 
 def dry_run(goal: str) -> str:
     """What `make -n GOAL` would run, as if nothing were built yet (-B)."""
-    proc = subprocess.run(["make", "-n", "-B", goal], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(["make", "--no-print-directory", "-n", "-B", goal], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 

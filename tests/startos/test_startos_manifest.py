@@ -1,5 +1,5 @@
-"""manifest.yaml against every rule StartOS 0.3.5 enforces (and 0.4's loader needs), as listed in
-shared/notes/startos-packaging.md, plus: every file it names exists, in the repo and in the image.
+"""manifest.yaml against every rule StartOS 0.3.5 enforces (and 0.4's loader of legacy packages
+needs), plus: every file it names exists, in the repo and in the image.
 
 There is no official schema, so these tests are the schema. Unknown keys only warn at pack time,
 which is why key sets are compared exactly.

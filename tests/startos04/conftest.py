@@ -63,9 +63,12 @@ class StartOS:
     def volume(self) -> Path:
         return self.root / "volumes" / "main"
 
+    env: dict[str, str] = field(default_factory=dict)
+
     def drive(self, op: str, **request) -> Driven:
         request["op"] = op
         env = dict(os.environ, STARTOS_TEST_ROOT=str(self.root), STARTOS_TEST_IMAGE=self.image,
+                   STARTOS_TEST_ENV="\n".join(f"{k}={v}" for k, v in self.env.items()),
                    PATH=f"{HERE / 'bin'}:{os.environ['PATH']}")
         # The real mount (bin/ has the subcontainers' stand-in first on PATH).
         script = '"$0" --bind "$1" /media/startos && exec node "$2" "$3"'
@@ -90,6 +93,14 @@ def startos(bundle, image, tmp_path) -> StartOS:
         pytest.fail("the 0.4 package tests need root (a mount namespace, Docker)")
     Path("/media/startos").mkdir(parents=True, exist_ok=True)  # the mount point, left empty
     root = tmp_path / "media-startos"
-    for part in ("volumes/main", "subcontainers", "backup"):
+    for part in ("volumes/main", "subcontainers", "backup", "images"):
         (root / part).mkdir(parents=True)
+    # What StartOS records of the image when it installs the package: its entrypoint, command,
+    # user and working directory (an empty user or directory means root and /).
+    config = json.loads(subprocess.run(["docker", "image", "inspect", "-f", "{{json .Config}}",
+                                        image], capture_output=True, text=True,
+                                       check=True).stdout)
+    (root / "images" / "main.json").write_text(json.dumps({
+        "entrypoint": config.get("Entrypoint") or [], "cmd": config.get("Cmd") or [],
+        "user": config.get("User") or "root", "workdir": config.get("WorkingDir") or "/"}))
     return StartOS(root, image)

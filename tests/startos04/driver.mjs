@@ -73,6 +73,7 @@ function makeEffects(eventId) {
     getHostInfo: async () => state.host,
     getContainerIp: async () => '127.0.0.1',
     getOsIp: async () => '127.0.0.1',
+    setHealth: async (args) => { calls.push({ method: 'setHealth', args, at: Date.now() }); return null },
     setBackupProgress: async () => null,
     setInitProgress: async () => null,
   }
@@ -106,6 +107,27 @@ const operations = {
   },
   init: async () => bundle.init({ effects: makeEffects('init'), kind: request.kind ?? null }),
   createBackup: async () => bundle.createBackup({ effects: makeEffects('backup') }),
+  // The service started: its daemons run until both health checks have an answer past
+  // "starting" (or the time is up), then StartOS stops it. The value: each check's last report.
+  main: async () => {
+    const daemons = await bundle.main({ effects: makeEffects('main') })
+    await daemons.build()
+    const latest = () => {
+      const reports = {}
+      for (const call of calls) if (call.method === 'setHealth') reports[call.args.id] = call.args
+      return reports
+    }
+    const settled = (reports) =>
+      reports.main?.result === 'success' &&
+      (request.until === 'capture-success'
+        ? reports.capture?.result === 'success'
+        : reports.capture && reports.capture.result !== 'starting')
+    const deadline = Date.now() + (request.timeoutMs ?? 120_000)
+    while (!settled(latest()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250))
+    const reports = latest()
+    await daemons.term()
+    return reports
+  },
 }
 
 let output

@@ -149,3 +149,51 @@ def test_a_backup_leaves_out_what_the_service_regenerates_and_a_restore_brings_i
     assert restore.ok, restore.error
     assert set(tree(volume)) == kept
     assert tasks(restore) == {"configure-gmail-delegation": "important"}  # the admin came back
+
+
+def test_the_service_starts_its_dashboard_and_says_what_stops_capture(startos):
+    """main: the image's entrypoint as the daemon, ready once /healthz answers; the capture check
+    names the missing step."""
+    assert startos.run_action("create-admin", {"email": ADMIN, "name": None}).ok
+    started = startos.drive("main")
+    assert started.ok, started.error
+    reports = started.value
+    assert reports["main"] == {"id": "main", "name": "Dashboard", "result": "success",
+                               "message": "The dashboard is ready. Open it with Launch UI."}
+    assert reports["capture"]["name"] == "Mailbox capture"
+    assert reports["capture"]["result"] == "failure"
+    assert reports["capture"]["message"].startswith("Gmail delegation is not configured")
+
+
+def test_the_service_reports_capture_healthy_once_set_up(startos, sim, tmp_path):
+    sim.add_mailbox(ADMIN)
+    sim.insert_message(ADMIN, f"From: jane@acme-pension.com\r\nTo: {ADMIN}\r\n"
+                              "Subject: Q3\r\n\r\nHello.\r\n".encode())
+    startos.env["CRM_GMAIL_API_ENDPOINT"] = sim.url
+    key = sim.make_service_account_key(str(tmp_path / "key.json"))
+    assert startos.run_action("configure-gmail-delegation", {
+        "service-account-json": json.dumps(key), "own-domains": "fund.com"}).ok
+    assert startos.run_action("create-admin", {"email": ADMIN, "name": None}).ok
+    started = startos.drive("main", until="capture-success")
+    assert started.ok, started.error
+    assert started.value["capture"] == {"id": "capture", "name": "Mailbox capture",
+                                        "result": "success",
+                                        "message": "Every team mailbox is being captured."}
+
+
+def test_the_service_follows_the_servers_smtp_settings_when_they_were_chosen(startos):
+    """StartOS re-runs main when the server's SMTP settings change (`const`); each run writes
+    the current ones for the app before it starts."""
+    assert startos.run_action("create-admin", {"email": ADMIN, "name": None}).ok
+    before = {"host": "smtp.old-provider.net", "port": 465, "from": "box@fund.com",
+              "username": "box@fund.com", "password": "old", "security": "tls"}
+    after = {**before, "host": "smtp.new-provider.net", "port": 587, "password": "new",
+             "security": "starttls"}
+    assert startos.run_action("configure-digest-smtp", {
+        "smtp": {"selection": "system", "value": {"customFrom": None}}}, systemSmtp=before).ok
+    started = startos.drive("main", systemSmtp=after)
+    assert started.ok, started.error
+    smtp = startos.volume / "secrets" / "smtp"
+    assert {name: (smtp / name).read_text() for name in ("host", "port", "security", "password")} \
+        == {"host": "smtp.new-provider.net", "port": "587", "security": "starttls",
+            "password": "new"}
