@@ -5,6 +5,7 @@ import { systemSmtpInput } from './smtp'
 import { dataMounts, failureReason, runPythonAction, uiPort } from './utils'
 
 type Health = healthFns.HealthCheckResult
+type AppContainer = ReturnType<typeof sdk.SubContainer.of>
 
 /** The dashboard is ready when /healthz answers 200 (any other answer is not ready). */
 async function dashboardHealth(): Promise<Health> {
@@ -23,10 +24,14 @@ async function dashboardHealth(): Promise<Health> {
  * error) with how to fix it. The input tells the script the start-up grace is over: StartOS's
  * grace period below decides "starting".
  */
-async function captureHealth(app: { exec: (command: string[], options: { input: string }, timeoutMs: number) => Promise<{ exitCode: number | null; stdout: string | Buffer; stderr: string | Buffer }> }): Promise<Health> {
+async function captureHealth(app: AppContainer): Promise<Health> {
   const result = await app.exec(['/opt/start9/health/capture'], { input: '999999999' }, 60_000)
   if (result.exitCode === 0) return { result: 'success', message: 'Every team mailbox is being captured.' }
-  const reason = failureReason({ exitCode: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() })
+  const reason = failureReason({
+    exitCode: result.exitCode,
+    stdout: result.stdout.toString(),
+    stderr: result.stderr.toString(),
+  })
   if (result.exitCode === 60) return { result: 'starting', message: reason }
   return { result: 'failure', message: reason }
 }

@@ -52,6 +52,16 @@ export type PythonActionResult = {
   qr: boolean
 }
 
+/** The one JSON object a script printed, or null when it printed anything else. */
+export function parseJson<A>(stdout: string): A | null {
+  const lines = stdout.split('\n').filter((line) => line.trim())
+  try {
+    return lines.length === 1 ? (JSON.parse(lines[0]) as A) : (JSON.parse(stdout) as A)
+  } catch {
+    return null
+  }
+}
+
 /** The reason a Python action or script gave on stderr: its last "error: " line. */
 export function failureReason(result: CommandResult): string {
   const lines = result.stderr.split('\n').map((line) => line.trim()).filter(Boolean)
@@ -72,8 +82,7 @@ export async function runPythonAction(
 ): Promise<PythonActionResult> {
   const result = await runInImage(effects, actionId, [`/opt/start9/actions/${actionId}`], JSON.stringify(input), timeoutMs)
   if (result.exitCode !== 0) throw new Error(failureReason(result))
-  const lines = result.stdout.split('\n').filter((line) => line.trim())
-  const parsed = lines.length === 1 ? (JSON.parse(lines[0]) as Partial<PythonActionResult>) : null
+  const parsed = parseJson<Partial<PythonActionResult>>(result.stdout)
   if (!parsed || typeof parsed.message !== 'string') {
     throw new Error(`the ${actionId} action printed no result`)
   }

@@ -1,6 +1,6 @@
 import { T } from '@start9labs/start-sdk'
 import { sdk } from '../sdk'
-import { failureReason, runInImage, uiPort } from '../utils'
+import { failureReason, parseJson, runInImage, uiPort } from '../utils'
 
 type Property = { value: string; description: string; copyable: boolean }
 
@@ -8,8 +8,8 @@ type Property = { value: string; description: string; copyable: boolean }
 async function properties(effects: T.Effects): Promise<Record<string, Property>> {
   const result = await runInImage(effects, 'dashboard-status', ['/opt/start9/write-properties', '--print'], '{}', 60_000)
   if (result.exitCode !== 0) throw new Error(failureReason(result))
-  const parsed = JSON.parse(result.stdout) as { data?: Record<string, Property> }
-  if (!parsed.data) throw new Error('the status printed no properties')
+  const parsed = parseJson<{ data?: Record<string, Property> }>(result.stdout)
+  if (!parsed?.data) throw new Error('the status printed no properties')
   return parsed.data
 }
 

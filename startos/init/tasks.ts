@@ -2,15 +2,16 @@ import { T } from '@start9labs/start-sdk'
 import { configureGmailDelegation } from '../actions/configureGmailDelegation'
 import { createAdmin } from '../actions/createAdmin'
 import { sdk } from '../sdk'
-import { failureReason, runInImage } from '../utils'
+import { failureReason, parseJson, runInImage } from '../utils'
 
 type SetupState = { admins_active: number; delegation_configured: boolean }
 
 /** Asks the image (start9/setup-status) whether an admin exists and delegation is configured. */
 async function setupState(effects: T.Effects): Promise<SetupState> {
   const result = await runInImage(effects, 'setup-status', ['/opt/start9/setup-status'], '{}', 120_000)
-  if (result.exitCode !== 0) throw new Error(`set-up status unavailable: ${failureReason(result)}`)
-  return JSON.parse(result.stdout) as SetupState
+  const state = result.exitCode === 0 ? parseJson<SetupState>(result.stdout) : null
+  if (!state) throw new Error(`set-up status unavailable: ${failureReason(result)}`)
+  return state
 }
 
 /**

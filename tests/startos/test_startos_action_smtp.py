@@ -162,3 +162,25 @@ def test_input_that_is_not_a_json_object_is_refused(data_dir):
     proc = run_script(ACTIONS / "configure-digest-smtp", script_env(data_dir), stdin="{host:")
     assert proc.returncode != 0 and "not valid JSON" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_enabled_false_turns_the_fallback_off(action_stdin, data_dir):
+    action_stdin("configure-digest-smtp", GOOD).output()
+    out = action_stdin("configure-digest-smtp", {"enabled": False}).output()
+    assert out["message"].startswith("Digest SMTP turned off")
+    assert smtp_files(data_dir) == {}  # every field's link dangles: unset for the app
+
+
+@pytest.mark.parametrize("payload, error", [
+    ({"enabled": False, "host": "smtp.fund.com"},
+     "host: not used when enabled is false (SMTP turned off)"),
+    ({"enabled": "no"}, "enabled: expected true or false"),
+])
+def test_enabled_false_with_settings_or_not_a_boolean_is_refused(action_stdin, data_dir,
+                                                                 payload, error):
+    action_stdin("configure-digest-smtp", GOOD).output()
+    before = snapshot(data_dir)
+    run = action_stdin("configure-digest-smtp", payload)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.strip() == f"error: {error}"
+    assert snapshot(data_dir) == before
