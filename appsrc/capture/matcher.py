@@ -8,7 +8,9 @@ Rules (the spec's, made exact):
 - mail where every participant is one of our own (domains or team mailboxes) is internal-only and
   is not captured; mail involving an excluded address or domain is not captured at all;
 - bulk mail may be linked to investors but never becomes a proposal, and neither does mail of a
-  graveyard investor (its history stays searchable; un-graveyarding rematches it).
+  graveyard investor (its history stays searchable; un-graveyarding rematches it);
+- mail a mailing list relayed is bulk, except when the list is one of the fund's own groups
+  (ir@fund.com): investors write to those, and that mail is person-to-person (`bulk_reason`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from appsrc.capture.parser import LIST_RELAY_REASONS
 
 # Domains where anyone can get an address: never evidence of which investor someone works for.
 FREE_MAIL_DOMAINS = frozenset({
@@ -103,7 +107,10 @@ class Directory:
     def is_own(self, address: str) -> bool:
         if address in self.own_addresses:
             return True
-        return any(d in self.own_domains for d in parent_domains(domain_of(address)))
+        return self.is_own_domain(domain_of(address))
+
+    def is_own_domain(self, domain: str) -> bool:
+        return any(d in self.own_domains for d in parent_domains(domain))
 
     def is_excluded(self, address: str) -> bool:
         if match_key(address) in self.excluded_addresses:
@@ -146,6 +153,17 @@ class Match:
     links: tuple[Link, ...] = ()
     proposals: tuple[Proposal, ...] = ()
     excluded_by: str | None = None
+
+
+def bulk_reason(reason: str | None, list_domain: str | None, directory: Directory) -> str | None:
+    """Why an email is bulk (None: person-to-person), from what the parser saw (its
+    `bulk_reason` and `list_domain`). A list that names itself by one of the fund's own domains
+    is one of the fund's own groups or aliases: being relayed by it makes nothing bulk. Every
+    other sign (auto-submitted, Precedence: bulk, one-click unsubscribe) counts wherever the
+    mail came through."""
+    if reason in LIST_RELAY_REASONS and list_domain and directory.is_own_domain(list_domain):
+        return None
+    return reason
 
 
 def match(participants: Iterable[tuple[str, str]], directory: Directory, *, is_bulk: bool) -> Match:

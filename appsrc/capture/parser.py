@@ -88,6 +88,7 @@ class ParsedEmail:
     attachments: tuple[Attachment, ...]
     is_bulk: bool
     bulk_reason: str | None
+    list_domain: str | None  # the domain a mailing list that relayed it names itself by
     size: int
     defects: tuple[str, ...]
 
@@ -367,9 +368,10 @@ class _FieldFinder:
 
 
 _CONTENT_FIELDS = "content-type content-transfer-encoding content-disposition content-id"
+_LIST_FIELDS = "list-id list-post mailing-list list-unsubscribe list-unsubscribe-post x-google-group-id"
 _MESSAGE_FIELD_NAMES = (
-    "from sender reply-to to cc bcc subject date message-id in-reply-to references list-id "
-    "list-unsubscribe precedence auto-submitted " + _CONTENT_FIELDS
+    "from sender reply-to to cc bcc subject date message-id in-reply-to references precedence "
+    "auto-submitted x-original-sender " + _LIST_FIELDS + " " + _CONTENT_FIELDS
 )
 _MESSAGE_FIELDS = _FieldFinder.for_names(_MESSAGE_FIELD_NAMES)
 _PART_FIELDS = _FieldFinder.for_names(_CONTENT_FIELDS)
@@ -462,6 +464,9 @@ class _MessageParser:
         from_addr = next(iter(addresses["from"] or addresses["sender"]), None)
         if "from" not in fields:
             self._defect("missing_header:from")
+        list_address = _list_address(fields)
+        if from_addr is not None and "x-original-sender" in fields:
+            from_addr = self._original_sender(fields, from_addr, list_address, addresses["reply-to"])
 
         self._walk(_Entity(*self._head(fields, "text/plain"), body_start, len(raw)), depth=0, parent="")
         body_text, body_truncated = self._body_text()
@@ -482,6 +487,7 @@ class _MessageParser:
             attachments=tuple(self._attachments),
             is_bulk=bulk_reason is not None,
             bulk_reason=bulk_reason,
+            list_domain=_list_domain(fields, list_address),
             size=len(self._raw),
             defects=tuple(self._defects),
         )
@@ -596,6 +602,27 @@ class _MessageParser:
             pieces.append(self._text(bytes(run), run_charset))
         pieces.append(text[position:])
         return "".join(pieces)
+
+    def _original_sender(self, fields: dict[str, list[str]], from_addr: Address,
+                         list_address: str | None, reply_to: tuple[Address, ...]) -> Address:
+        """The author of a message a mailing list re-sent under its own address.
+
+        A list that cannot forward a sender's mail under the sender's domain (DMARC) rewrites
+        From to its own address, e.g. "'Gil Moss' via Investor Relations <ir@fund.com>", and
+        keeps the author in X-Original-Sender (Google Groups) and usually Reply-To. Only that
+        shape is undone: X-Original-Sender names one other address, and From is the list's own
+        posting address or says "via".
+        """
+        original = self._addresses(fields, "x-original-sender")
+        if len(original) != 1 or original[0].email == from_addr.email:
+            return from_addr
+        if from_addr.email != list_address and " via " not in from_addr.name:
+            return from_addr
+        author = original[0].email
+        name = next((a.name for a in reply_to if a.email == author and a.name), "")
+        if not name and " via " in from_addr.name:
+            name = _strip_quotes(from_addr.name.rsplit(" via ", 1)[0].strip())
+        return Address(author, name or original[0].name)
 
     def _addresses(self, fields: dict[str, list[str]], name: str) -> tuple[Address, ...]:
         """Valid addresses of one field in order, deduplicated by address; a later duplicate
@@ -929,12 +956,16 @@ def _strip_quotes(name: str) -> str:
 
 
 def _bulk_reason(fields: dict[str, list[str]]) -> str | None:
-    """Why a message is bulk or automatic, or None for person-to-person mail.
+    """Why a message looks bulk or automatic, or None for person-to-person mail. Reasons that
+    only say a mailing list relayed it come last: the matcher lifts those for the fund's own
+    groups (`matcher.bulk_reason`), whose mail is person-to-person.
 
     - Auto-Submitted with any value but "no" (RFC 3834 §5): auto-replies, notifications.
-    - Precedence: bulk, list or junk (RFC 2076 §3.9, de facto for mass mail).
-    - List-Id (RFC 2919) or List-Unsubscribe (RFC 2369, RFC 8058): mailing lists and
-      newsletters. Note Google Groups adds both to every message it relays.
+    - Precedence: bulk or junk (RFC 2076 §3.9, de facto for mass mail).
+    - List-Unsubscribe-Post (RFC 8058): one-click unsubscription, which bulk senders must offer
+      and mailing lists of people do not.
+    - Precedence: list, List-Id (RFC 2919), List-Unsubscribe and List-Post (RFC 2369),
+      Mailing-list and X-Google-Group-Id: a mailing list or a group relayed it.
     X-Auto-Response-Suppress is not used: Exchange also sets it on ordinary mail.
     """
     auto_submitted = _first(fields, "auto-submitted").split(";")[0].strip().lower()
@@ -942,12 +973,51 @@ def _bulk_reason(fields: dict[str, list[str]]) -> str | None:
         token = _TOKEN.fullmatch(auto_submitted)
         return f"auto-submitted:{token.group()}" if token else "auto-submitted"
     precedence = _first(fields, "precedence").strip().lower()
-    if precedence in ("bulk", "list", "junk"):
+    if precedence in ("bulk", "junk"):
         return f"precedence:{precedence}"
-    for name in ("list-id", "list-unsubscribe"):
+    if _first(fields, "list-unsubscribe-post"):
+        return "list-unsubscribe-post"
+    if precedence == "list":
+        return "precedence:list"
+    for name in ("list-id", "list-unsubscribe", "list-post", "mailing-list", "x-google-group-id"):
         if _first(fields, name):
             return name
     return None
+
+
+LIST_RELAY_REASONS = frozenset({"precedence:list", "list-id", "list-unsubscribe", "list-post",
+                                "mailing-list", "x-google-group-id"})
+_LIST_ID = re.compile(r"<([^<>\s]+)>")
+_MAILTO = re.compile(r"<\s*mailto:([^<>?\s]+)", re.IGNORECASE)
+_URL_HOST = re.compile(r"<\s*https?://([^/<>:?\s]+)", re.IGNORECASE)
+_MAILING_LIST = re.compile(r"\s*list\s+([^;\s]+)", re.IGNORECASE)
+
+
+def _list_address(fields: dict[str, list[str]]) -> str | None:
+    """The address people write to for the list that relayed a message: List-Post's mailto
+    (RFC 2369), else Mailing-list's "list ADDRESS" (Google Groups, ezmlm)."""
+    post = _MAILTO.search(_first(fields, "list-post"))
+    if post:
+        return normalize_address(urllib.parse.unquote(post.group(1)))
+    listed = _MAILING_LIST.match(_first(fields, "mailing-list"))
+    return normalize_address(listed.group(1)) if listed else None
+
+
+def _list_domain(fields: dict[str, list[str]], list_address: str | None) -> str | None:
+    """The domain a relaying list names itself by: List-Id's id ("ir.fund.com", RFC 2919),
+    else its posting address's domain, else where List-Unsubscribe points (mailto first)."""
+    list_id = _LIST_ID.search(_first(fields, "list-id"))
+    candidate = list_id.group(1) if list_id else None
+    if candidate is None and list_address:
+        candidate = domain_of(list_address)
+    if candidate is None:
+        unsubscribe = _first(fields, "list-unsubscribe")
+        mailto = _MAILTO.search(unsubscribe)
+        address = normalize_address(urllib.parse.unquote(mailto.group(1))) if mailto else None
+        host = _URL_HOST.search(unsubscribe)
+        candidate = domain_of(address) if address else (host.group(1) if host else None)
+    candidate = candidate.strip(".").lower() if candidate else None
+    return candidate if candidate and "." in candidate and len(candidate) <= 253 else None
 
 
 def _parse_date(value: str) -> datetime | None:

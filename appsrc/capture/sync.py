@@ -35,7 +35,7 @@ from appsrc.capture.gmail import (
     RateLimited,
 )
 from appsrc.capture.gmail_payload import raw_from_full_payload
-from appsrc.capture.matcher import Directory, match
+from appsrc.capture.matcher import Directory, bulk_reason, match
 from appsrc.capture.parser import ParsedEmail, UnparseableEmail, parse_email
 from appsrc.clock import Clock
 from appsrc.store import capture as store
@@ -328,14 +328,15 @@ class MailboxSync:
         if left_out:
             parsed = _with_attachment_sizes(parsed, left_out, message.get("sizeEstimate"))
         participants = _participants(parsed)
-        result = match(participants, directory, is_bulk=parsed.is_bulk)
+        bulk = bulk_reason(parsed.bulk_reason, parsed.list_domain, directory)
+        result = match(participants, directory, is_bulk=bulk is not None)
         if result.verdict == "internal":
             return gmail_id, "internal", "every participant is one of the fund's own"
         if result.verdict == "excluded":
             return gmail_id, "excluded", "matches an exclusion rule"
         internal_date = _internal_date(message)
         record = _email_record(parsed, participants, result, html.unescape(message.get("snippet", "")),
-                               internal_date or self._clock.now())
+                               internal_date or self._clock.now(), bulk)
         return store.Sighting(gmail_id, message.get("threadId", ""), labels, internal_date, record)
 
     def _record_error(self, account: EmailAccount, report: SyncReport, message: str, permanent: bool,
@@ -386,7 +387,8 @@ def _content_key(parsed: ParsedEmail, from_email: str, fingerprint: str) -> str:
     return "fp:" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _email_record(parsed: ParsedEmail, participants, result, snippet: str, received: datetime) -> store.EmailRecord:
+def _email_record(parsed: ParsedEmail, participants, result, snippet: str, received: datetime,
+                  bulk: str | None) -> store.EmailRecord:
     # The Date header is the sender's claim; a wildly wrong one (spam "from 2099") yields to the
     # time Gmail received the message.
     sent_at = parsed.sent_at
@@ -416,8 +418,8 @@ def _email_record(parsed: ParsedEmail, participants, result, snippet: str, recei
             "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size}
                             for a in parsed.attachments],
             "size": parsed.size,
-            "is_bulk": parsed.is_bulk,
-            "bulk_reason": parsed.bulk_reason,
+            "is_bulk": bulk is not None,
+            "bulk_reason": bulk,
         },
         participants=participants,
         match=result,

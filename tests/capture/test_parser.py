@@ -678,6 +678,13 @@ def test_thirty_megabyte_attachment_is_measured_not_decoded() -> None:
         ({"Auto-Submitted": "Auto-Generated; type=report"}, "auto-submitted:auto-generated"),
         ({"Auto-Submitted": "auto-notified", "List-Id": "<x.example>"},
          "auto-submitted:auto-notified"),
+        ({"List-Post": "<mailto:lps@fund.com>"}, "list-post"),
+        ({"Mailing-list": "list lps@fund.com; contact lps+owners@fund.com"}, "mailing-list"),
+        ({"X-Google-Group-Id": "526718491234"}, "x-google-group-id"),
+        ({"List-Unsubscribe": "<https://u.example/x>", "List-Unsubscribe-Post":
+          "List-Unsubscribe=One-Click", "Precedence": "list"}, "list-unsubscribe-post"),
+        ({"Precedence": "list", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+          "Auto-Submitted": "auto-generated"}, "auto-submitted:auto-generated"),
         ({"Auto-Submitted": "no"}, None),
         ({"Precedence": "first-class"}, None),
         ({"X-Auto-Response-Suppress": "All"}, None),
@@ -689,6 +696,26 @@ def test_bulk_rule(headers: dict[str, str], reason: str | None) -> None:
     parsed = parse_email(mail(headers))
     assert parsed.bulk_reason == reason
     assert parsed.is_bulk == (reason is not None)
+
+
+@pytest.mark.parametrize(
+    ("headers", "domain"),
+    [
+        ({"List-Id": "Investor Relations <IR.Fund.com>", "List-Post": "<mailto:x@other.com>"},
+         "ir.fund.com"),
+        ({"List-Post": "<https://groups.example/post>, <mailto:lps@Fund.com>"}, "fund.com"),
+        ({"Mailing-list": "list lps@fund.com; contact lps+owners@fund.com"}, "fund.com"),
+        ({"List-Unsubscribe": "<https://u.fund.com/x>, <mailto:ir+unsub@fund-partners.com>"},
+         "fund-partners.com"),
+        ({"List-Unsubscribe": "<https://news.example.net/u?id=1>"}, "news.example.net"),
+        ({"List-Id": "no brackets.example.com"}, None),
+        ({"List-Id": "<localhost>"}, None),
+        ({"X-Google-Group-Id": "1"}, None),
+        ({}, None),
+    ],
+)  # fmt: skip
+def test_list_domain_is_what_a_relaying_list_calls_itself(headers, domain) -> None:
+    assert parse_email(mail(headers)).list_domain == domain
 
 
 # --- what cannot be parsed --------------------------------------------------------------------
