@@ -30,12 +30,13 @@ class SmtpConfig:
     security: str  # starttls | ssl | none
     username: str | None
     password: str | None = None
-    sender: str | None = None
+    sender: str | None = None  # the address alone
+    sender_name: str | None = None  # the display name the admin gave with it, if any
 
     def __repr__(self) -> str:  # never show the password in logs or tracebacks
         return (f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r}, "
                 f"username={self.username!r}, password={'***' if self.password else None}, "
-                f"sender={self.sender!r})")
+                f"sender={self.sender!r}, sender_name={self.sender_name!r})")
 
 
 class SecretError(ValueError):
@@ -78,7 +79,34 @@ def load_smtp_config(secrets_dir: Path, environ: Mapping[str, str] | None = None
         raise SecretError("SMTP port must be a number") from None
     if not 1 <= port <= 65535:
         raise SecretError("SMTP port must be from 1 to 65535")
-    return SmtpConfig(values["host"], port, security, values["username"], values["password"], values["from"])
+    sender_name, sender = None, None
+    if values["from"]:
+        try:
+            sender_name, sender = parse_mailbox(values["from"])
+        except ValueError as exc:
+            raise SecretError(f"SMTP from: {exc}") from None
+    return SmtpConfig(values["host"], port, security, values["username"], values["password"], sender,
+                      sender_name)
+
+
+def parse_mailbox(value: str) -> tuple[str | None, str]:
+    """(display name or None, address) of exactly one mailbox, as people type it: "ir@fund.com"
+    or "IR Desk <ir@fund.com>"; ValueError for anything else (two addresses, a bare name, text
+    around the address). Read by the standard library's RFC 5322 parser, which reports every
+    irregularity as a defect; any defect is a refusal."""
+    from email.headerregistry import HeaderRegistry
+
+    from appsrc.capture.addresses import normalize_address
+
+    try:
+        header = HeaderRegistry()("From", value)
+        mailboxes, defects = header.addresses, header.defects
+    except (IndexError, ValueError, TypeError):  # the parser's own failures on odd input
+        mailboxes, defects = (), ("unreadable",)
+    address = normalize_address(mailboxes[0].addr_spec) if len(mailboxes) == 1 else None
+    if address is None or defects or "\n" in value or "\r" in value:
+        raise ValueError("expected one email address, e.g. ir@fund.com or IR Desk <ir@fund.com>")
+    return " ".join(mailboxes[0].display_name.split()) or None, address
 
 
 def load_own_domains_file(secrets_dir: Path) -> tuple[str, ...]:

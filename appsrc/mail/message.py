@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
+from email.headerregistry import Address
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
@@ -33,7 +34,8 @@ class OutgoingMessage:
     def to_mime(self, sender: str, now: datetime, *, sender_name: str = "IR Mail Desk") -> EmailMessage:
         """The RFC 5322 message from `sender` (plain text, plus an HTML alternative)."""
         message = EmailMessage(policy=SMTP)
-        message["From"] = f"{sender_name} <{sender}>" if sender_name else sender
+        local, _, domain = sender.rpartition("@")
+        message["From"] = Address(display_name=sender_name or "", username=local, domain=domain)
         message["To"] = ", ".join(self.to)
         message["Subject"] = " ".join(self.subject.split())  # no CR/LF can reach a header
         message["Date"] = format_datetime(now)

@@ -67,7 +67,7 @@ class SmtpTransport:
         where = f"{config.host}:{config.port}"
         secrets = (config.password, config.username and config.password and
                    f"\0{config.username}\0{config.password}")
-        mime = message.to_mime(sender, now)
+        mime = message.to_mime(sender, now, sender_name=config.sender_name or "IR Mail Desk")
         handed_over = [False]  # set once the server has asked for the body (see `_transaction`)
         try:
             refused = self._deliver(config, sender, list(message.to), mime, handed_over)

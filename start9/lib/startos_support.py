@@ -326,14 +326,22 @@ def is_email(value: str) -> bool:
 
 
 def parse_mailbox(value: str) -> str:
-    """One address, optionally with a display name ("IR Desk <ir@fund.com>"), normalized."""
-    from email.utils import formataddr, getaddresses
+    """Exactly one address, optionally with a display name, as people type it ("ir@fund.com",
+    "IR Desk <ir@fund.com>"), in its normal form ("IR Desk <ir@fund.com>", the name kept as
+    typed, quoted where RFC 5322 needs it). The app reads it back the same way
+    (appsrc/secrets.py `parse_mailbox`). Anything else is a ValueError."""
+    from email.headerregistry import Address, HeaderRegistry
 
-    pairs = getaddresses([value])
-    if len(pairs) != 1 or not is_email(pairs[0][1]):
+    try:
+        header = HeaderRegistry()("From", value)
+        mailboxes, defects = header.addresses, header.defects
+    except (IndexError, ValueError, TypeError):  # the parser's own failures on odd input
+        mailboxes, defects = (), ("unreadable",)
+    if len(mailboxes) != 1 or defects or not is_email(mailboxes[0].addr_spec):
         raise ValueError("expected one email address, e.g. ir@fund.com or IR Desk <ir@fund.com>")
-    name, address = pairs[0]
-    return formataddr((name, address))
+    name = " ".join(mailboxes[0].display_name.split())
+    local, _, domain = mailboxes[0].addr_spec.rpartition("@")
+    return str(Address(display_name=name, username=local, domain=domain.lower()))
 
 
 # --- the app's command line ---------------------------------------------------------------------

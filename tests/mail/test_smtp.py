@@ -194,3 +194,37 @@ def test_environment_variables_are_the_fallback(people, smtp_server, tls, tmp_pa
            "SMTP_FROM": "digest@fund.example"}
     SmtpTransport(lambda: load_smtp_config(tmp_path / "none", env), ca_file=tls.ca_file, timeout_s=5).send(message(), NOW)
     assert len(smtp_server.received) == 1
+
+
+@pytest.mark.parametrize("typed, mail_from, header", [
+    ("digest@fund.example", "digest@fund.example", "IR Mail Desk <digest@fund.example>"),
+    ("IR Desk <Digest@Fund.Example>", "digest@fund.example", "IR Desk <digest@fund.example>"),
+    ('"Desk, IR" <digest@fund.example>', "digest@fund.example",
+     '"Desk, IR" <digest@fund.example>'),
+])
+def test_the_from_address_as_people_type_it(people, smtp_server, tls, tmp_path, typed, mail_from,
+                                            header):
+    """An address alone, or with a display name, as Configure Digest SMTP (or SMTP_FROM) holds
+    it: one envelope sender, one From, the name kept."""
+    secrets_dir = tmp_path / "secrets"
+    smtp_server.secret_files(secrets_dir, **{"from": typed})
+    smtp = SmtpTransport(lambda: load_smtp_config(secrets_dir, {}), ca_file=tls.ca_file, timeout_s=5)
+    assert smtp.send(message(), NOW).sender == mail_from
+    [got] = smtp_server.received
+    assert got.mail_from == mail_from
+    assert got.message["From"] == header
+
+
+@pytest.mark.parametrize("typed", ["IR Desk <IR Desk <ir@fund.example>>", "a@fund.example, b@fund.example",
+                                   "IR Desk", "IR Desk <ir@fund.example> extra"])
+def test_a_from_that_is_not_exactly_one_address_is_a_clear_permanent_error(people, smtp_server, tls,
+                                                                           tmp_path, typed):
+    secrets_dir = tmp_path / "secrets"
+    smtp_server.secret_files(secrets_dir, **{"from": typed})
+    smtp = SmtpTransport(lambda: load_smtp_config(secrets_dir, {}), ca_file=tls.ca_file, timeout_s=5)
+    with pytest.raises(TransportError) as caught:
+        smtp.send(message(), NOW)
+    assert caught.value.permanent
+    assert str(caught.value) == ("SMTP settings are unusable: SMTP from: expected one email "
+                                 "address, e.g. ir@fund.com or IR Desk <ir@fund.com>")
+    assert smtp_server.received == []

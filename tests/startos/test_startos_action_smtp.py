@@ -103,6 +103,8 @@ SMTP = load_script(ACTIONS / "configure-digest-smtp")
     ({"from": "not an address"}, "from: expected one email address"),
     ({"from": "a@fund.com, b@fund.com"}, "from: expected one email address"),
     ({"from": "ir@localhost"}, "from: expected one email address"),
+    ({"from": "IR Desk <IR Desk <ir@fund.com>>"}, "from: expected one email address"),
+    ({"from": "IR Desk <ir@fund.com> extra"}, "from: expected one email address"),
     ({"from": None}, "from: required"),
     ({"username": "ir\nBcc: x@evil.com"}, "username: must be a single line"),
     ({"password": "pw\r\nQUIT"}, "password: must be a single line"),
@@ -122,6 +124,9 @@ def test_validation_names_the_bad_field(change, reason):
     ({"host": "mailrelay", "port": 587.0}, {"host": "mailrelay", "port": "587"}),
     ({"from": "ir-desk@fund.com"}, {"from": "ir-desk@fund.com"}),
     ({"from": '"Fund, IR" <ir@fund.com>'}, {"from": '"Fund, IR" <ir@fund.com>'}),
+    ({"from": "  IR   Desk  <IR-Desk@Fund.COM> "}, {"from": "IR Desk <IR-Desk@fund.com>"}),
+    ({"from": "<ir@fund.com>"}, {"from": "ir@fund.com"}),
+    ({"from": "Équipe IR <ir@fund.com>"}, {"from": "Équipe IR <ir@fund.com>"}),
     ({"password": "spaces inside kept"}, {"password": "spaces inside kept"}),
     ({"security": "STARTTLS", "port": None}, {"security": "starttls", "port": "587"}),
 ])
