@@ -6,16 +6,26 @@ engine's (as a non-idempotent write: retried only when Gmail certainly did not s
 never imports googleapiclient. The body is `{"raw": ...}` (a draft's would be
 `{"message": {"raw": ...}}`). The sender is resolved at send time: `CRM_DIGEST_SENDER`, else the
 first active admin.
+
+When Gmail leaves a send unanswered (a 5xx, a timeout, a dropped connection after the request
+went out), the digest may or may not have gone. Rather than give up on that day's digest, or
+risk a second copy, the transport looks for the digest's Message-ID in the sender's mailbox
+(`messages.list` with `rfc822msgid:`, the `gmail.readonly` grant), after a short grace and then
+with backoff for about two minutes: Gmail files what it sends at once. Found: it was sent.
+Still absent at the end: it was not, and the mailer goes on to the SMTP fallback. Only when
+Gmail cannot even be asked does the send stay ambiguous (unconfirmed, never repeated).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from email.utils import make_msgid
 
-from appsrc.capture.credentials import SCOPE_COMPOSE, DelegationError
+from appsrc.capture.credentials import SCOPE_COMPOSE, SCOPE_READONLY, DelegationError
 from appsrc.capture.gmail import GmailError, GmailRemotes
 from appsrc.mail.message import OutgoingMessage
 from appsrc.mail.sanitize import sanitize_error
@@ -24,12 +34,19 @@ from appsrc.mail.transport import Delivery, TransportError, TransportNotConfigur
 log = logging.getLogger(__name__)
 
 
+# Seconds to wait before each look for an unanswered send: 5 s of grace, then backoff; about
+# two minutes and a quarter in all.
+SETTLE_DELAYS_S = (5.0, 10.0, 20.0, 40.0, 60.0)
+
+
 class GmailTransport:
     name = "gmail"
 
-    def __init__(self, remotes: GmailRemotes, sender: Callable[[], str | None]) -> None:
+    def __init__(self, remotes: GmailRemotes, sender: Callable[[], str | None], *,
+                 settle_delays_s: Sequence[float] = SETTLE_DELAYS_S) -> None:
         self._remotes = remotes
         self._sender = sender
+        self._settle_delays_s = tuple(settle_delays_s)
 
     def configured(self) -> bool:
         return self._remotes.credentials.configured()
@@ -40,6 +57,9 @@ class GmailTransport:
         sender = self._sender()
         if not sender:
             raise TransportNotConfigured("no digest sender: set CRM_DIGEST_SENDER or make an admin active")
+        if message.message_id is None:  # the mailer gives one; a direct caller gets one here
+            message = dataclasses.replace(message, message_id=make_msgid(
+                "digest", domain=sender.rpartition("@")[2]))
         raw = base64.urlsafe_b64encode(message.to_bytes(sender, now)).decode("ascii")
         remote = self._remotes.remote(sender, (SCOPE_COMPOSE,))
         try:
@@ -51,13 +71,39 @@ class GmailTransport:
                                  + (f" — fix: {exc.fix}" if exc.fix else ""), permanent=exc.permanent) from None
         except GmailError as exc:
             if exc.ambiguous:
-                raise TransportError(f"Gmail did not confirm the send as {sender} "
-                                     f"({sanitize_error(exc, limit=200)}); it may have been sent",
-                                     permanent=False, ambiguous=True) from None
+                return self._settle(sender, message.message_id, sanitize_error(exc, limit=200))
             raise TransportError(f"Gmail refused the send as {sender}: {sanitize_error(exc, limit=200)}"
                                  + (f" — fix: {exc.fix}" if exc.fix else ""), permanent=exc.permanent) from None
         except Exception as exc:  # the client library's own failures (parsing a reply, ...)
-            raise TransportError(f"Gmail send as {sender} ended without a confirmation "
-                                 f"({exc.__class__.__name__}); it may have been sent",
-                                 permanent=False, ambiguous=True) from None
+            return self._settle(sender, message.message_id, exc.__class__.__name__)
         return Delivery(self.name, sender)
+
+    def _settle(self, sender: str, message_id: str, why: str) -> Delivery:
+        """Whether an unanswered send went out, from the sender's own mailbox (see the module
+        docstring). Returns the delivery when found; raises a plain failure when Gmail has
+        answered, at the end, that it holds no such message; stays ambiguous otherwise."""
+        query = f"rfc822msgid:{message_id.strip('<>')}"
+        remote = self._remotes.remote(sender, (SCOPE_READONLY,))
+        waited, answer, last_error = 0.0, None, None
+        for delay in self._settle_delays_s:
+            self._remotes.clock.sleep(delay)
+            waited += delay
+            try:
+                answer = remote.execute("users.messages.list", lambda s: s.users().messages().list(
+                    userId="me", q=query, includeSpamTrash=True, maxResults=1))
+            except (GmailError, DelegationError) as exc:
+                answer, last_error = None, sanitize_error(exc, limit=200)
+                log.warning("digest as %s: looking for the unanswered send failed: %s", sender, last_error)
+                continue
+            if answer.get("messages"):
+                log.info("digest as %s: Gmail left the send unanswered (%s); found it sent %.0f s later",
+                         sender, why, waited)
+                return Delivery(self.name, sender, note=f"Gmail left the send unanswered ({why}); the "
+                                f"digest was found in {sender}'s mailbox {waited:.0f} s later")
+        if answer is not None:
+            raise TransportError(f"Gmail did not send it as {sender}: it left the send unanswered ({why}) "
+                                 f"and the digest was not in the mailbox {waited:.0f} s later",
+                                 permanent=False)
+        raise TransportError(f"Gmail did not confirm the send as {sender} ({why}), and the mailbox "
+                             f"could not be searched for it ({last_error}); it may have been sent",
+                             permanent=False, ambiguous=True)

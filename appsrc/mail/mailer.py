@@ -10,6 +10,9 @@ Contract (what callers may rely on):
   the row `pending` — evidence, not a guess (see `digest.service` for what that means).
 - Transports are tried in order (Gmail delegation preferred, SMTP fallback); the first that
   delivers wins. A transport that fails is noted on the run even when a later one delivers.
+- Each attempt has one Message-ID (`DigestRun.message_id`), the same on every transport, saved
+  before anything is sent: mail clients show two copies as one, and the Gmail transport finds a
+  send Gmail left unanswered by it (see `gmail_send`).
 - A transport that lost the connection *after* handing the mail over (an ambiguous failure) ends
   the attempt as `unconfirmed`: no other transport is tried, since it could deliver a second copy.
 - `deliver` never raises for a transport failure: it returns the run with `status="failed"` (and
@@ -19,9 +22,11 @@ Contract (what callers may rely on):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from email.utils import make_msgid
 
 from appsrc.clock import Clock
 from appsrc.mail.message import OutgoingMessage
@@ -94,6 +99,10 @@ class DigestMailer:
             self._finish(run, "failed", None, f"refused: {exc}", "permanent", on_failed)
             raise
         run.recipients, run.subject = list(recipients), message.subject
+        if run.message_id is None:
+            run.message_id = make_msgid(f"digest.{run.id}", domain=recipients[0].rpartition("@")[2])
+            run.save(only=[DigestRun.message_id])
+        message = dataclasses.replace(message, message_id=run.message_id)
         notes: list[str] = []
         tried: list[str] = []
         kinds: list[str] = []

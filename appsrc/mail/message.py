@@ -24,6 +24,7 @@ class OutgoingMessage:
     text: str
     html: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    message_id: str | None = None  # "<...>", set by the mailer: one per attempt, every transport
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "to", tuple(dict.fromkeys(a.strip().lower() for a in self.to if a.strip())))
@@ -39,7 +40,7 @@ class OutgoingMessage:
         message["To"] = ", ".join(self.to)
         message["Subject"] = " ".join(self.subject.split())  # no CR/LF can reach a header
         message["Date"] = format_datetime(now)
-        message["Message-ID"] = make_msgid("digest", domain=sender.rpartition("@")[2] or "localhost")
+        message["Message-ID"] = self.message_id or make_msgid("digest", domain=domain or "localhost")
         # RFC 3834: machine-generated, so vacation responders and auto-replies stay quiet.
         message["Auto-Submitted"] = "auto-generated"
         for name, value in self.headers:

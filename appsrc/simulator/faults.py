@@ -43,6 +43,7 @@ class FaultSettings:
 class ForcedFailure:
     status: int
     reason: str | None
+    after: bool = False  # the call takes effect first, then the failure is the answer
 
 
 class Faults:
@@ -61,10 +62,13 @@ class Faults:
             if "seed" in changes:
                 self._rng = random.Random(self.settings.seed)
 
-    def fail_next(self, method: str, count: int = 1, status: int = 503, reason: str | None = None) -> None:
-        """The next `count` calls of `method` (e.g. "users.messages.get") fail with `status`."""
+    def fail_next(self, method: str, count: int = 1, status: int = 503, reason: str | None = None, *,
+                  after: bool = False) -> None:
+        """The next `count` calls of `method` (e.g. "users.messages.get") fail with `status`;
+        with `after`, each call is carried out first (a send sends), as when Gmail acts and its
+        answer is lost to a 5xx."""
         with self._lock:
-            self._forced.setdefault(method, deque()).extend([ForcedFailure(status, reason)] * count)
+            self._forced.setdefault(method, deque()).extend([ForcedFailure(status, reason, after)] * count)
 
     def reset(self) -> None:
         with self._lock:

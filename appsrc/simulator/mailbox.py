@@ -126,6 +126,7 @@ class ListFilter:
     before_ms: int | None = None
     larger_than: int | None = None  # bytes of the whole message (Gmail's `larger:` / `size:`)
     smaller_than: int | None = None
+    message_id: str | None = None  # Gmail's `rfc822msgid:`, lower-case and without brackets
 
     def accepts(self, message: StoredMessage) -> bool:
         labels = message.labels
@@ -144,6 +145,8 @@ class ListFilter:
         if self.larger_than is not None and len(message.raw) <= self.larger_than:
             return False
         if self.smaller_than is not None and len(message.raw) >= self.smaller_than:
+            return False
+        if self.message_id is not None and (message.message_id or "").strip("<>").lower() != self.message_id:
             return False
         return self.before_ms is None or message.internal_date_ms < self.before_ms
 
@@ -174,7 +177,7 @@ def build_filter(label_ids: list[str], include_spam_trash: bool, query: str, now
     """
     required = {label.upper() if label.upper() in SYSTEM_LABELS else label for label in label_ids}
     excluded: set[str] = set()
-    after_ms = before_ms = larger_than = smaller_than = None
+    after_ms = before_ms = larger_than = smaller_than = message_id = None
     for term in query.split():
         negated = term.startswith("-")
         key, _, value = term.lstrip("-").partition(":")
@@ -201,13 +204,15 @@ def build_filter(label_ids: list[str], include_spam_trash: bool, query: str, now
             larger_than = _query_size(value)
         elif key == "smaller" and value and not negated:
             smaller_than = _query_size(value)
+        elif key == "rfc822msgid" and value and not negated:
+            message_id = value.strip("<>")
         elif key == "newer_than" and value[:-1].isdigit() and value[-1:] in "dmy" and not negated:
             days = int(value[:-1]) * {"d": 1, "m": 31, "y": 366}[value[-1]]
             after_ms = int((now - days * 86400) * 1000)
         else:
             raise invalid(f"Unsupported search term in the simulator: {term}")
     return ListFilter(frozenset(required), frozenset(excluded), include_spam_trash, after_ms, before_ms,
-                      larger_than, smaller_than)
+                      larger_than, smaller_than, message_id)
 
 
 def _encode_token(*parts: object) -> str:

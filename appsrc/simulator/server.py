@@ -494,7 +494,7 @@ class GmailSimulator(LoopbackService):
         units = 0
         try:
             forced = self.faults.take_forced(call.method)
-            if forced:
+            if forced and not forced.after:
                 raise for_status(forced.status, forced.reason)
             if not has_slot:
                 denial = CONCURRENCY_DENIAL
@@ -512,7 +512,10 @@ class GmailSimulator(LoopbackService):
                 raise for_status(self.faults.pick_5xx())
             # Handlers are named after the Gmail method: users.messages.get -> _messages_get.
             handler = getattr(self, "_" + call.method.removeprefix("users.").replace(".", "_"))
-            return 200, handler(call), units
+            result = handler(call)
+            if forced:  # it happened; the answer is lost
+                raise for_status(forced.status, forced.reason)
+            return 200, result, units
         except ApiError as error:
             return error.status, error.body(), units
 

@@ -300,6 +300,7 @@ class DigestRun(BaseModel):
     window_end = UTCDateTimeField(null=True)
     recipients = JSONField(default=list)
     subject = TextField(default="")
+    message_id = CharField(null=True)  # the digest's Message-ID, the same on every transport (0009)
     transport = CharField(null=True)  # gmail | smtp
     status = CharField(default="pending")  # pending | sent | failed | unconfirmed | interrupted
     error = TextField(null=True)  # sanitized

@@ -15,6 +15,7 @@ from appsrc.digest.policy import update_digest_policy
 from appsrc.digest.service import INTERRUPTED, DigestService
 from appsrc.mail.mailer import DigestMailer
 from appsrc.store.db import database
+from appsrc.simulator import GMAIL_COMPOSE
 from appsrc.store.models import AppSetting, DigestRun, User
 from tests.digest.helpers import (Dying, ProcessDied, enable, gmail_transport, make_service, parsed, run_cycles,
                                   smtp_transport)
@@ -242,23 +243,67 @@ def test_decide_is_pure_and_explains_itself(db):
     assert scheduler.retry_delay(1) == timedelta(minutes=1) and scheduler.retry_delay(20) == timedelta(hours=1)
 
 
-def test_an_unconfirmed_send_is_never_repeated_nor_sent_another_way(fund, clock, sim, smtp, smtp_server, tmp_path):
-    """Gmail answers 503 to messages.send (it may have sent): the run is `unconfirmed`, SMTP is not
-    tried, the day stays claimed and the cursor stays, so the next digest repeats the window."""
+def start_day_two(sim, clock, tmp_path, smtp, *, grants=None):
+    """Day one's digest sent by Gmail; the clock just before day two's send hour."""
     for address in ADMINS:
         sim.add_mailbox(address)
-    gmail = gmail_transport(sim, tmp_path / "key.json", clock)
+    key = tmp_path / "key.json"
+    if grants is not None:
+        sim.make_service_account_key(str(key), scopes_granted=grants)
+    gmail = gmail_transport(sim, key, clock)
     clock.set(at(2026, 11, 2, 17, 59))
     enable(18, clock.now())
     service = make_service(clock, [gmail, smtp])
     [day1] = run_cycles(service, clock, timedelta(minutes=2))
     assert (day1.status, day1.transport) == ("sent", "gmail")
     clock.set(at(2026, 11, 3, 17, 59))
+    return service, day1
+
+
+def message_ids(raws) -> list[str]:
+    return [parsed(raw)["Message-ID"] for raw in raws]
+
+
+def test_gmail_503_without_sending_gives_exactly_one_digest_by_smtp(fund, clock, sim, smtp,
+                                                                    smtp_server, tmp_path):
+    """Gmail answers 503 and did nothing: the sender's mailbox shows no such digest, so the
+    SMTP fallback sends it, under the same Message-ID."""
+    service, day1 = start_day_two(sim, clock, tmp_path, smtp)
+    sim.faults.fail_next("users.messages.send", 1, 503)
+    [day2] = run_cycles(service, clock, timedelta(hours=5), step_s=120)
+    assert (day2.status, day2.transport, day2.error_kind) == ("sent", "smtp", None)
+    assert "was not in the mailbox" in day2.error  # the Gmail attempt, noted on the run
+    assert len(sim.sent_messages()) == 1  # day one's only
+    [got] = smtp_server.received
+    assert message_ids([got.raw]) == [day2.message_id]
+    searches = [c.params["q"] for c in sim.calls("users.messages.list")]
+    assert searches and set(searches) == {f"rfc822msgid:{day2.message_id.strip('<>')}"}
+    assert scheduler.read_state() == scheduler.ScheduleState(day2.window_end, "2026-11-03")
+
+
+def test_gmail_503_after_sending_gives_no_smtp_copy(fund, clock, sim, smtp, smtp_server, tmp_path):
+    """Gmail sent, then answered 503: the digest is found in the sender's mailbox; sent, once."""
+    service, day1 = start_day_two(sim, clock, tmp_path, smtp)
+    sim.faults.fail_next("users.messages.send", 1, 503, after=True)
+    [day2] = run_cycles(service, clock, timedelta(hours=5), step_s=120)
+    assert (day2.status, day2.transport) == ("sent", "gmail")
+    assert "found in ada@fund.example's mailbox" in day2.error  # how it was confirmed
+    assert smtp_server.received == []
+    assert message_ids(m.raw for m in sim.sent_messages()) == [day1.message_id, day2.message_id]
+    assert len({day1.message_id, day2.message_id}) == 2
+
+
+def test_an_unconfirmed_send_is_never_repeated_nor_sent_another_way(fund, clock, sim, smtp, smtp_server,
+                                                                   tmp_path):
+    """Gmail answers 503 (it may have sent) and the mailbox cannot be searched (no
+    gmail.readonly grant): the run is `unconfirmed`, SMTP is not tried, the day stays claimed
+    and the cursor stays, so the next digest repeats the window."""
+    service, day1 = start_day_two(sim, clock, tmp_path, smtp, grants=[GMAIL_COMPOSE])
     sim.faults.fail_next("users.messages.send", 1, 503)
     runs = run_cycles(service, clock, timedelta(hours=5), step_s=120)
     [unconfirmed] = runs
     assert (unconfirmed.status, unconfirmed.error_kind, unconfirmed.transport) == ("unconfirmed", "ambiguous", "gmail")
-    assert "may have been sent" in unconfirmed.error
+    assert "may have been sent" in unconfirmed.error and "could not be searched" in unconfirmed.error
     assert smtp_server.received == [] and [c.status for c in sim.calls("users.messages.send")] == [200, 503]
     assert scheduler.read_state() == scheduler.ScheduleState(day1.window_end, "2026-11-03")
     clock.set(at(2026, 11, 4, 17, 59))

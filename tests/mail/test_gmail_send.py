@@ -64,12 +64,51 @@ def test_suspended_sender_is_permanent(people, sim, gmail_remotes):
     assert caught.value.permanent and sim.sent_messages() == []
 
 
-def test_a_5xx_on_send_is_ambiguous_and_never_resent(people, sim, gmail_remotes):
-    """Gmail may have sent before failing to answer: one call, no retry, the caller told so."""
+QUICK_SETTLE = (0.01, 0.01, 0.01)  # the real schedule waits minutes; what is checked is the same
+
+
+def lookups(sim) -> list[str]:
+    """The searches made in the sender's mailbox for an unanswered send."""
+    return [c.params.get("q") for c in sim.calls("users.messages.list", user="ada@fund.example")]
+
+
+def test_a_5xx_before_gmail_acted_is_settled_as_not_sent_from_the_senders_mailbox(people, sim,
+                                                                                gmail_remotes):
+    """Gmail may have sent before failing to answer: the send is never repeated; instead the
+    sender's mailbox is searched for the digest's Message-ID, and its absence is the answer."""
     sim.faults.fail_next("users.messages.send", 5, 503)
+    transport = GmailTransport(gmail_remotes, first_active_admin, settle_delays_s=QUICK_SETTLE)
     with pytest.raises(TransportError) as caught:
-        GmailTransport(gmail_remotes, first_active_admin).send(message(), NOW)
-    assert caught.value.ambiguous and not caught.value.permanent and caught.value.kind == "ambiguous"
+        transport.send(message(), NOW)
+    assert caught.value.kind == "transient"  # not sent: the mailer may try SMTP
+    assert "was not in the mailbox" in str(caught.value)
+    assert [c.status for c in sim.calls("users.messages.send")] == [503]
+    assert sim.sent_messages() == []
+    searched = lookups(sim)
+    assert len(searched) == len(QUICK_SETTLE) and len(set(searched)) == 1
+    assert searched[0].startswith("rfc822msgid:") and searched[0].endswith(".digest@fund.example")
+
+
+def test_a_5xx_after_gmail_sent_is_settled_as_sent(people, sim, gmail_remotes):
+    sim.faults.fail_next("users.messages.send", 1, 503, after=True)
+    transport = GmailTransport(gmail_remotes, first_active_admin, settle_delays_s=QUICK_SETTLE)
+    delivery = transport.send(message(), NOW)
+    assert (delivery.transport, delivery.sender) == ("gmail", "ada@fund.example")
+    assert "found in ada@fund.example's mailbox" in delivery.note
+    [sent] = sim.sent_messages()
+    message_id = message_from_bytes(sent.raw, policy=policy.default)["Message-ID"]
+    assert lookups(sim) == [f"rfc822msgid:{message_id.strip('<>')}"]  # found at the first look
+
+
+def test_a_5xx_with_a_mailbox_that_cannot_be_searched_stays_ambiguous(people, sim, gmail_remotes):
+    """Without the gmail.readonly grant nothing can be learnt: unconfirmed, never repeated."""
+    sim.set_grant(gmail_remotes.credentials.key_info().client_id, [GMAIL_COMPOSE])
+    sim.faults.fail_next("users.messages.send", 1, 503)
+    transport = GmailTransport(gmail_remotes, first_active_admin, settle_delays_s=QUICK_SETTLE)
+    with pytest.raises(TransportError) as caught:
+        transport.send(message(), NOW)
+    assert caught.value.ambiguous and not caught.value.permanent
+    assert "could not be searched" in str(caught.value) and "may have been sent" in str(caught.value)
     assert [c.status for c in sim.calls("users.messages.send")] == [503]
 
 
@@ -92,8 +131,8 @@ def test_a_timeout_after_gmail_acted_is_ambiguous_and_sent_exactly_once(people, 
     remotes = GmailRemotes(DelegatedCredentials(key, SystemClock()), sim.url, SystemClock(), http_timeout_s=0.3,
                            retry=RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.02))
     sim.faults.update(timeout=1.0, timeout_mode="sleep", timeout_sleep_s=1.0)
-    with pytest.raises(TransportError) as caught:
-        GmailTransport(remotes, first_active_admin).send(message(), NOW)
+    with pytest.raises(TransportError) as caught:  # every search of the mailbox times out too
+        GmailTransport(remotes, first_active_admin, settle_delays_s=(0.01,)).send(message(), NOW)
     assert caught.value.ambiguous and "may have been sent" in str(caught.value)
     deadline = time.monotonic() + 5
     while not sim.sent_messages() and time.monotonic() < deadline:
@@ -132,11 +171,13 @@ def test_no_key_or_no_sender_is_not_configured(people, sim, gmail_remotes, tmp_p
 def test_a_send_whose_answer_never_comes_is_not_sent_again_by_the_http_layer(people, sim, gmail_remotes):
     """Stock httplib2 takes a connection closed without an answer for a stale keep-alive and
     sends the request again; a write must go out exactly once and come back ambiguous."""
-    transport = GmailTransport(gmail_remotes, first_active_admin)
+    transport = GmailTransport(gmail_remotes, first_active_admin, settle_delays_s=QUICK_SETTLE)
     transport.send(message(), NOW)  # tokens minted; the next send starts from a warm client
     sim.clear_calls()
     sim.faults.update(timeout=1.0, timeout_mode="close")  # every API request: read, then hang up
-    with pytest.raises(TransportError) as caught:
+    with pytest.raises(TransportError) as caught:  # and every search of the mailbox after it
         transport.send(message(), NOW)
     assert caught.value.ambiguous
-    assert sim.call_count("connection.dropped") == 1 and len(sim.sent_messages()) == 1
+    dropped_sends = [c for c in sim.calls("connection.dropped")
+                     if c.params.get("path", "").endswith("/messages/send")]
+    assert len(dropped_sends) == 1 and len(sim.sent_messages()) == 1
