@@ -176,7 +176,11 @@ def _apply_plan(plan: PlannedInvestor, now: datetime, result: ImportResult, erro
         investor.deleted_at = None
         investor.updated_at = now
         investor.save()
-        result.changed_domains.update(d.domain for d in investor.domain_rows)
+        # Everything of the investor's changes meaning, free-mail contacts included (their mail
+        # is found by address, not by domain), as when the dashboard flips it.
+        scope = scope_of_investor(investor)
+        result.changed_domains.update(scope.domains)
+        result.changed_addresses.update(scope.addresses)
         changed = True
     current = {d.domain: d for d in investor.domain_rows}
     wanted = set(current) if plan.domains is None else plan.domains

@@ -3,6 +3,7 @@ import pytest
 from appsrc.crm.investors import ImportFailed, import_investors_csv
 from appsrc.store.models import AuditEvent, Contact, ContactEmail, Investor, InvestorDomain
 from tests.conftest import NOW
+from tests.crm.fixtures import web_runtime, world  # noqa: F401 - fixtures
 
 GOOD = """investor,domains,graveyard,contact_name,contact_email
 Acme Capital,acme.example;acmecap.example,0,Jane Roe,jane@acme.example
@@ -126,3 +127,22 @@ def test_a_cell_of_separators_only_counts_as_empty(db):
     import_investors_csv(GOOD, NOW)
     result = import_investors_csv(HEADER + "Beta Partners, ; ;,,,\n", NOW)
     assert result.changed_domains == set() and ("beta.example", "Beta Partners") in state()[1]
+
+
+def test_a_graveyard_flip_by_import_rematches_free_mail_contacts_too(world):
+    """A contact known by a free-mail address is matched by address, not by domain: flipping
+    the investor into the graveyard by CSV must reach that contact's mail as well."""
+    from appsrc.crm.investors import rematch
+
+    acme = world.investor("Acme Capital", "acme.example")
+    world.contact(acme, "Jane Doe (personal)", "jane.doe@gmail.com")
+    email = world.email("Side letter", "jane.doe@gmail.com", ["ada@fund.example"])
+    assert [p.status for p in world.proposals_of(email)] == ["pending"]
+
+    flip = ("investor,domains,graveyard,contact_name,contact_email\n"
+            "Acme Capital,acme.example,1,,\n")
+    result = import_investors_csv(flip, world.now)
+    assert "jane.doe@gmail.com" in result.changed_addresses
+    rematch(world.directory(), world.now, domains=result.changed_domains,
+            addresses=result.changed_addresses)
+    assert [p.status for p in world.proposals_of(email) if p.status == "pending"] == []
