@@ -66,13 +66,15 @@ def domain_of(address: str) -> str:
 
 
 # The common shapes of an address-list element: `addr`, `Name <addr>`, `"Quoted, Name" <addr>`.
-# Anything else (comments, groups, routes, quoted local parts) goes to the stdlib parser.
+# Anything else (comments, groups, routes, quoted local parts) goes to the stdlib parser. A name
+# may hold "@": some mailers write `eve@example.com <frank@example.com>` unquoted, and that is
+# one mailbox, frank, named "eve@example.com" (the stdlib parser would read two addresses).
 _SIMPLE_ADDR_SPEC = r'[^\s<>()\[\]\\,;:@"]+@[^\s<>()\[\]\\,;:@"]+'
 _SIMPLE_MAILBOX = re.compile(
     rf"""
     [\s,]*
     (?:
-        (?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<phrase>[^"<>()\[\]\\,;:@]*?))
+        (?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<phrase>[^"<>()\[\]\\,;:]*?))
         \s*<(?P<angle>{_SIMPLE_ADDR_SPEC})>
       | (?P<bare>{_SIMPLE_ADDR_SPEC})
     )
@@ -83,14 +85,55 @@ _SIMPLE_MAILBOX = re.compile(
 _QUOTED_PAIR = re.compile(r"\\(.)")
 
 
+def flatten_comments(value: str) -> tuple[str, bool]:
+    """`value` with RFC 5322 comments one level deep, and whether anything had to be mended.
+
+    The stdlib parser reads nested comments by recursion, so a header of a thousand "(" ends in
+    RecursionError. Only the outermost comment can matter (an old-style "addr (Name)"), so inner
+    parentheses are dropped, an unmatched ")" too, and an unterminated comment is closed. Quoted
+    strings and backslash escapes are kept as they are. One linear pass, no recursion.
+    """
+    if value.count("(") < 2 and ")" not in value.replace(")", "", 1):
+        return value, False  # at most one comment: nothing the stdlib cannot read
+    out: list[str] = []
+    depth, quoted, escaped, mended = 0, False, False, False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif quoted:
+            quoted = char != '"'
+        elif char == '"' and depth == 0:
+            quoted = True
+        elif char == "(":
+            depth += 1
+            if depth > 1:
+                mended = True
+                continue
+        elif char == ")":
+            if depth == 0 or depth > 1:
+                mended = True
+                depth = max(0, depth - 1)
+                continue
+            depth = 0
+        out.append(char)
+    if depth:
+        out.append(")")
+        mended = True
+    return "".join(out), mended
+
+
 def split_address_list(value: str) -> list[tuple[str, str]]:
     """Split an address-list header value into raw (display name, addr-spec) pairs.
 
     Names are returned still RFC 2047 encoded: decoding before splitting would let an
     encoded comma or quote change the list structure. The regular-expression fast path
     yields exactly what `email.utils.getaddresses` would for the shapes it accepts (a
-    property test checks this) at a fraction of the cost; every other value falls back
-    to the stdlib parser, which handles comments, groups and obsolete syntax.
+    property test checks this) at a fraction of the cost, but for a display name written like
+    an address (see `_SIMPLE_MAILBOX`); every other value falls back to the stdlib parser,
+    which handles comments (flattened first, see `flatten_comments`), groups and obsolete
+    syntax.
     """
     pairs = []
     position = 0
@@ -98,6 +141,7 @@ def split_address_list(value: str) -> list[tuple[str, str]]:
     while position < end:
         match = _SIMPLE_MAILBOX.match(value, position)
         if match is None:
+            value = flatten_comments(value)[0]
             return [(name, addr) for name, addr in getaddresses([value]) if name or addr]
         quoted, phrase, angle, bare = match.groups()
         if quoted is not None:

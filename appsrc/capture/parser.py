@@ -29,7 +29,9 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_tz
 from typing import NamedTuple
 
-from appsrc.capture.addresses import Address, domain_of, normalize_address, split_address_list
+from appsrc.capture.addresses import (
+    Address, domain_of, flatten_comments, normalize_address, split_address_list,
+)
 
 __all__ = [
     "Address",
@@ -441,6 +443,7 @@ class _MessageParser:
         self._max_body_chars = max_body_chars
         self._defects: dict[str, None] = {}  # insertion-ordered set
         self._body_parts: list[_BodyPart] = []
+        self._inline_text_parts: list[_BodyPart] = []
         self._attachments: list[Attachment] = []
         self._part_count = 0
 
@@ -469,6 +472,8 @@ class _MessageParser:
             from_addr = self._original_sender(fields, from_addr, list_address, addresses["reply-to"])
 
         self._walk(_Entity(*self._head(fields, "text/plain"), body_start, len(raw)), depth=0, parent="")
+        if not self._body_parts:
+            self._body_parts = self._inline_text_parts
         body_text, body_truncated = self._body_text()
         bulk_reason = _bulk_reason(fields)
         return ParsedEmail(
@@ -645,6 +650,8 @@ class _MessageParser:
 
     def _address_list(self, value: str, name: str) -> list[tuple[str, str]]:
         """(address, display name) of each valid address of one field value."""
+        if ("(" in value or ")" in value) and flatten_comments(value)[1]:
+            self._defect(f"malformed_comments:{name}")
         pairs = []
         for raw_name, raw_addr in split_address_list(value):
             email = normalize_address(raw_addr)
@@ -792,17 +799,21 @@ class _MessageParser:
                     return
             return
         is_attachment = entity.disposition == "attachment" or bool(entity.filename)
-        if not is_attachment and entity.content_type in _BODY_TYPES:
-            self._body_parts.append(
-                _BodyPart(
-                    entity.content_type,
-                    entity.params.get("charset", ""),
-                    entity.transfer_encoding,
-                    entity.body_start,
-                    entity.body_end,
-                )
+        if entity.content_type in _BODY_TYPES and entity.disposition != "attachment":
+            part = _BodyPart(
+                entity.content_type,
+                entity.params.get("charset", ""),
+                entity.transfer_encoding,
+                entity.body_start,
+                entity.body_end,
             )
-        elif is_attachment or not (parent == "related" and entity.has_content_id):
+            if not is_attachment:
+                self._body_parts.append(part)
+                return
+            # Text shown inline under a file name (Apple Mail, some mobile mailers): an
+            # attachment, and the body too when the message has no other text.
+            self._inline_text_parts.append(part)
+        if is_attachment or not (parent == "related" and entity.has_content_id):
             # Resources embedded in an HTML body (multipart/related, RFC 2387, referenced
             # by Content-ID) are part of the body, not attachments.
             self._attachments.append(
