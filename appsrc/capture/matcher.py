@@ -8,7 +8,9 @@ Rules (the spec's, made exact):
 - mail where every participant is one of our own (domains or team mailboxes) is internal-only and
   is not captured; mail involving an excluded address or domain is not captured at all;
 - bulk mail may be linked to investors but never becomes a proposal, and neither does mail of a
-  graveyard investor (its history stays searchable; un-graveyarding rematches it);
+  graveyard investor (its history stays searchable; un-graveyarding rematches it), unless they
+  write again: mail *from* them sent after they went to the graveyard is proposed, marked as
+  their return (`returning_proposals`);
 - mail a mailing list relayed is bulk, except when the list is one of the fund's own groups
   (ir@fund.com): investors write to those, and that mail is person-to-person (`bulk_reason`).
 """
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from appsrc.capture.parser import LIST_RELAY_REASONS
 
@@ -86,6 +89,7 @@ class Directory:
     contacts: Mapping[str, ContactRef] = field(default_factory=dict)  # match_key -> contact
     investor_domains: Mapping[str, int] = field(default_factory=dict)  # domain -> investor id
     graveyard: frozenset[int] = frozenset()
+    graveyard_since: Mapping[int, datetime | None] = field(default_factory=dict)
     excluded_addresses: frozenset[str] = frozenset()  # match keys
     excluded_domains: frozenset[str] = frozenset()
     _memo: dict = field(default_factory=dict, compare=False, repr=False)
@@ -136,11 +140,15 @@ class Link:
     address: str
 
 
+RETURN_KIND = "graveyard-return"  # a proposal for a graveyard investor who wrote again
+
+
 @dataclass(frozen=True)
 class Proposal:
     investor_id: int
     contact_id: int | None
     address: str
+    kind: str = "email"
 
     @property
     def target_key(self) -> str:
@@ -153,6 +161,7 @@ class Match:
     links: tuple[Link, ...] = ()
     proposals: tuple[Proposal, ...] = ()
     excluded_by: str | None = None
+    returning: tuple[Proposal, ...] = ()  # graveyard investors who sent it: see `returning_proposals`
 
 
 def bulk_reason(reason: str | None, list_domain: str | None, directory: Directory) -> str | None:
@@ -193,13 +202,30 @@ def _match(participants: tuple[tuple[str, str], ...], directory: Directory, is_b
 
     links: dict[int, Link] = {}
     proposals: dict[str, Proposal] = {}
+    returning: dict[str, Proposal] = {}
+    senders = {address for role, address in participants if role == "from"}
     for address, investor_id, contact_id in dict.fromkeys(external):
         if investor_id is None:
             continue
         current = links.get(investor_id)
         if current is None or (current.contact_id is None and contact_id is not None):
             links[investor_id] = Link(investor_id, contact_id, address)
-        if not is_bulk and investor_id not in directory.graveyard:
+        if is_bulk:
+            continue
+        if investor_id not in directory.graveyard:
             proposal = Proposal(investor_id, contact_id, address)
             proposals.setdefault(proposal.target_key, proposal)
-    return Match("capture", tuple(links.values()), tuple(proposals.values()))
+        elif address in senders:
+            proposal = Proposal(investor_id, contact_id, address, RETURN_KIND)
+            returning.setdefault(proposal.target_key, proposal)
+    return Match("capture", tuple(links.values()), tuple(proposals.values()),
+                 returning=tuple(returning.values()))
+
+
+def returning_proposals(result: Match, sent_at: datetime, directory: Directory) -> Match:
+    """`result` with the proposals of graveyard investors who wrote it after they went to the
+    graveyard: their return is news an IR team wants, their old history is not. Kept apart from
+    `match` so its memo stays keyed by the participants alone."""
+    back = tuple(p for p in result.returning
+                 if (since := directory.graveyard_since.get(p.investor_id)) is None or sent_at > since)
+    return replace(result, proposals=result.proposals + back) if back else result

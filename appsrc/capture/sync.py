@@ -35,7 +35,7 @@ from appsrc.capture.gmail import (
     RateLimited,
 )
 from appsrc.capture.gmail_payload import raw_from_full_payload
-from appsrc.capture.matcher import Directory, bulk_reason, match
+from appsrc.capture.matcher import Directory, bulk_reason, match, returning_proposals
 from appsrc.capture.parser import ParsedEmail, UnparseableEmail, parse_email
 from appsrc.clock import Clock
 from appsrc.store import capture as store
@@ -336,7 +336,7 @@ class MailboxSync:
             return gmail_id, "excluded", "matches an exclusion rule"
         internal_date = _internal_date(message)
         record = _email_record(parsed, participants, result, html.unescape(message.get("snippet", "")),
-                               internal_date or self._clock.now(), bulk)
+                               internal_date or self._clock.now(), bulk, directory)
         return store.Sighting(gmail_id, message.get("threadId", ""), labels, internal_date, record)
 
     def _record_error(self, account: EmailAccount, report: SyncReport, message: str, permanent: bool,
@@ -388,7 +388,7 @@ def _content_key(parsed: ParsedEmail, from_email: str, fingerprint: str) -> str:
 
 
 def _email_record(parsed: ParsedEmail, participants, result, snippet: str, received: datetime,
-                  bulk: str | None) -> store.EmailRecord:
+                  bulk: str | None, directory: Directory) -> store.EmailRecord:
     # The Date header is the sender's claim; a wildly wrong one (spam "from 2099") yields to the
     # time Gmail received the message.
     sent_at = parsed.sent_at
@@ -422,5 +422,5 @@ def _email_record(parsed: ParsedEmail, participants, result, snippet: str, recei
             "bulk_reason": bulk,
         },
         participants=participants,
-        match=result,
+        match=returning_proposals(result, sent_at, directory),
     )

@@ -32,14 +32,16 @@ def load_directory(configured_own_domains: Sequence[str], secrets_dir: Path) -> 
         contacts[match_key(address)] = ContactRef(contact_id, investor_id)
     investor_domains = dict(InvestorDomain.select(InvestorDomain.domain, InvestorDomain.investor)
                             .join(Investor).where(live_investors).tuples())
-    graveyard = frozenset(i for (i,) in Investor.select(Investor.id).where(Investor.graveyard).tuples())
+    graveyard_since = {i: since for i, since in Investor.select(Investor.id, Investor.graveyard_since)
+                       .where(Investor.graveyard).tuples()}
     exclusions = list(Exclusion.select(Exclusion.kind, Exclusion.value).tuples())
     return Directory(
         own_domains=frozenset(own_domains(configured_own_domains, secrets_dir)),
         own_addresses=frozenset(a for (a,) in EmailAccount.select(EmailAccount.address).tuples()),
         contacts=contacts,
         investor_domains=investor_domains,
-        graveyard=graveyard,
+        graveyard=frozenset(graveyard_since),
+        graveyard_since=graveyard_since,
         excluded_addresses=frozenset(match_key(v) for k, v in exclusions if k == "address"),
         excluded_domains=frozenset(v for k, v in exclusions if k == "domain"),
     )

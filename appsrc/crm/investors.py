@@ -169,10 +169,12 @@ def _apply_plan(plan: PlannedInvestor, now: datetime, result: ImportResult, erro
     created = investor is None
     changed = False
     if created:
-        investor = Investor.create(name=plan.name, graveyard=bool(plan.graveyard), created_at=now, updated_at=now)
+        investor = Investor.create(name=plan.name, created_at=now, updated_at=now,
+                                   **_graveyard_columns(plan.graveyard, now))
         result.investors_created += 1
     elif plan.graveyard is not None and investor.graveyard != plan.graveyard or investor.deleted_at is not None:
-        investor.graveyard = bool(plan.graveyard) if plan.graveyard is not None else investor.graveyard
+        if plan.graveyard is not None:
+            set_graveyard(investor, plan.graveyard, now)
         investor.deleted_at = None
         investor.updated_at = now
         investor.save()
@@ -281,6 +283,19 @@ def _check_unique_name(name: str, investor_id: int | None) -> None:
         raise ValidationError(f"an investor named {name!r} already exists", field="name")
 
 
+def _graveyard_columns(graveyard, now: datetime) -> dict:
+    """A new investor's graveyard columns; `graveyard_since` only when set (NULL otherwise)."""
+    return {"graveyard": True, "graveyard_since": now} if graveyard else {"graveyard": False}
+
+
+def set_graveyard(investor: Investor, graveyard: bool, now: datetime) -> None:
+    """Move an investor into or out of the graveyard (not saved). Mail they send after the move
+    in is surfaced as their return (see `matcher.returning_proposals`)."""
+    if bool(graveyard) != investor.graveyard:
+        investor.graveyard = bool(graveyard)
+        investor.graveyard_since = now if graveyard else None
+
+
 def scope_of_investor(investor: Investor) -> RematchScope:
     return RematchScope(
         {d.domain for d in investor.domain_rows},
@@ -294,8 +309,8 @@ def create_investor(name: str, domains, now: datetime, *, graveyard: bool = Fals
     with database.atomic():
         _check_unique_name(name, None)
         cleaned = _clean_domains(domains, None, own_domains)
-        investor = Investor.create(name=name, graveyard=bool(graveyard), notes=(notes or "")[:5000],
-                                   created_at=now, updated_at=now)
+        investor = Investor.create(name=name, notes=(notes or "")[:5000], created_at=now,
+                                   updated_at=now, **_graveyard_columns(graveyard, now))
         for domain in sorted(cleaned):
             InvestorDomain.create(investor=investor, domain=domain)
         audit.record("investor.create", now, actor=actor, actor_label=actor_label, target_type="investor",
@@ -325,7 +340,7 @@ def update_investor(investor_id: int, now: datetime, *, name: str | None = None,
             changes["notes"] = True
         if graveyard is not None and bool(graveyard) != investor.graveyard:
             changes["graveyard"] = [investor.graveyard, bool(graveyard)]
-            investor.graveyard = bool(graveyard)
+            set_graveyard(investor, graveyard, now)
             scope.update(scope_of_investor(investor))
         if domains is not None:
             wanted = _clean_domains(domains, investor.id, own_domains)

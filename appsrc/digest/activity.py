@@ -250,6 +250,11 @@ class InvestorActivity:
     def total(self) -> int:
         return self.inbound + self.outbound
 
+    @property
+    def back_from_graveyard(self) -> bool:
+        """A graveyard investor who wrote to the team in this window: news worth a line."""
+        return self.graveyard and self.inbound > 0
+
 
 def collect_investor_activity(data: WindowData) -> list[InvestorActivity]:
     """One entry per investor (busiest first), each email once, direction at the email level."""

@@ -82,7 +82,11 @@ def render_text(*, since: datetime, until: datetime, tz: tzinfo, tz_name: str, u
         return "\n".join(lines)
     active = sum(1 for s in users if s.activity.total)
     lines += [f"{_plural(email_count, 'email')} · {active} of {_plural(len(users), 'team member')} active · "
-              f"{_plural(len(investors), 'investor')}", "", "BY TEAM MEMBER", "=" * 14, ""]
+              f"{_plural(len(investors), 'investor')}", ""]
+    returns = [_return_line(a) for a in investors if a.back_from_graveyard]
+    if returns:
+        lines += [*returns, ""]
+    lines += ["BY TEAM MEMBER", "=" * 14, ""]
     for section in users:
         lines.append(f"{section.activity.user.label} — {_counts(section.activity)}")
         lines += [section.paragraph, ""]
@@ -105,6 +109,11 @@ def render_text(*, since: datetime, until: datetime, tz: tzinfo, tz_name: str, u
     return "\n".join(lines)
 
 
+def _return_line(activity: InvestorActivity) -> str:
+    return (f"Graveyard investor is back: {activity.name} wrote "
+            f"{_plural(activity.inbound, 'email')} to the team (below, under By investor).")
+
+
 def render_html(*, since: datetime, until: datetime, tz: tzinfo, tz_name: str, users: list[UserSection],
                 investors: list[InvestorActivity], email_count: int) -> str:
     e = escape
@@ -123,6 +132,10 @@ def render_html(*, since: datetime, until: datetime, tz: tzinfo, tz_name: str, u
         out.append(f'<p style="margin:0 0 8px"><strong>{e(_plural(email_count, "email"))}</strong> · '
                    f'{active} of {e(_plural(len(users), "team member"))} active · '
                    f'{e(_plural(len(investors), "investor"))}</p>')
+        for activity in investors:
+            if activity.back_from_graveyard:
+                out.append(f'<p style="margin:8px 0;padding:6px 10px;background:#ddf4ff;border-radius:6px">'
+                           f'{e(_return_line(activity))}</p>')
         out.append(f'<h2 style="{_H2}">By team member</h2>')
         for section in users:
             a = section.activity

@@ -18,7 +18,7 @@ from typing import Any
 
 from peewee import chunked, fn
 
-from appsrc.capture.matcher import Directory, Match, match, match_key
+from appsrc.capture.matcher import Directory, Match, match, match_key, returning_proposals
 from appsrc.store.db import database
 from appsrc.store.fields import JSONField, UTCDateTimeField
 from appsrc.store.models import (
@@ -326,7 +326,7 @@ def _link_many(matches: list[tuple[int, Match]], now: datetime) -> list[int]:
     ], ignore_conflicts=True)
     _insert_many(ActivityProposal, [
         {"email_id": email_id, "investor_id": p.investor_id, "contact_id": p.contact_id, "address": p.address,
-         "target_key": p.target_key, "kind": "email", "status": "pending", "created_at": now}
+         "target_key": p.target_key, "kind": p.kind, "status": "pending", "created_at": now}
         for email_id, result in matches for p in result.proposals
     ], ignore_conflicts=True)
     return [len(result.proposals) for _, result in matches]
@@ -392,7 +392,7 @@ def relink(directory: Directory, email_ids: Iterable[int] | None = None, now: da
     changed. Decided proposals are history and stay; pending ones that no longer match go.
     Excluded mail stays stored but loses its links and pending proposals."""
     stats = {"emails": 0, "links_added": 0, "links_removed": 0, "proposals_added": 0, "proposals_removed": 0}
-    query = Email.select(Email.id, Email.is_bulk).order_by(Email.id)
+    query = Email.select(Email.id, Email.is_bulk, Email.sent_at).order_by(Email.id)
     if email_ids is not None:
         wanted = sorted(set(email_ids))
         batches = (list(query.where(Email.id.in_(chunk)).tuples()) for chunk in chunked(wanted, 500))
@@ -414,7 +414,8 @@ def _all_emails_in_chunks(query, size: int = 1000):
         last = rows[-1][0]
 
 
-def _relink_chunk(directory: Directory, rows: list[tuple[int, bool]], now, stats: dict[str, int]) -> None:
+def _relink_chunk(directory: Directory, rows: list[tuple[int, bool, datetime]], now,
+                  stats: dict[str, int]) -> None:
     ids = [row[0] for row in rows]
     participants: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
     for email_id, role, address in (EmailParticipant.select(EmailParticipant.email, EmailParticipant.role,
@@ -433,9 +434,10 @@ def _relink_chunk(directory: Directory, rows: list[tuple[int, bool]], now, stats
                                   .where(ActivityProposal.email.in_(ids)).tuples()):
         proposals[email_id][key] = status
 
-    for email_id, is_bulk in rows:
+    for email_id, is_bulk, sent_at in rows:
         stats["emails"] += 1
-        result = match(participants[email_id], directory, is_bulk=is_bulk)
+        result = returning_proposals(match(participants[email_id], directory, is_bulk=is_bulk),
+                                     sent_at, directory)
         want_links = {l.investor_id: (l.contact_id, l.address) for l in result.links}
         have_links = links[email_id]
         stale = [inv for inv, value in have_links.items() if want_links.get(inv) != value]

@@ -188,6 +188,7 @@ class Investor(BaseModel):
     id = AutoField()
     name = CharField(unique=True)
     graveyard = BooleanField(default=False)
+    graveyard_since = UTCDateTimeField(null=True)  # set with `graveyard`; mail after it is news
     notes = TextField(default="")
     deleted_at = UTCDateTimeField(null=True)
     created_at = UTCDateTimeField()

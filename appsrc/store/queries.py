@@ -668,6 +668,8 @@ def _proposal_row(r: dict) -> dict:
         "contact_name": r["contact_name"],
         "contact_email": r["address"],
         "new_contact": r["contact"] is None,
+        # A graveyard investor who wrote to the team again ("graveyard-return"), else "email".
+        "kind": r["kind"],
         "status": r["status"],
         "created_at": _iso(r["created_at"]),
         "decided_at": _iso(r["decided_at"]),

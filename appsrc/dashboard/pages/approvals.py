@@ -127,6 +127,14 @@ def queue(investor_id, _version, _newer, _older, item_clicks, selected, cursors,
             result["next_cursor"] is None)
 
 
+def _return_badge(p) -> list:
+    """A graveyard investor who wrote again: marked, so the team can revive the relationship."""
+    if p.get("kind") != "graveyard-return":
+        return []
+    return [html.Span("Graveyard investor is back", className="badge bg-info text-dark ms-2",
+                      title="This investor is in the graveyard and wrote to the team again.")]
+
+
 def _list(items, selected):
     if not items:
         return html.Div(empty("The queue is empty. New proposals appear as mail is captured."), className="px-3")
@@ -136,7 +144,7 @@ def _list(items, selected):
         rows.append(dbc.ListGroupItem(html.Div([
             dbc.Checkbox(id={"type": "approvals-check", "id": p["id"]}, value=False, className="me-2 mt-1"),
             html.Div([
-                html.Div([html.Span(p["investor_name"], className="fw-semibold"),
+                html.Div([html.Span(p["investor_name"], className="fw-semibold"), *_return_badge(p),
                           html.Span(local(p["sent_at"], "%d %b %H:%M"), className="small-muted float-end")]),
                 html.Div(p["subject"] or "(no subject)", className="text-truncate"),
                 html.Div([("new contact: " if p["new_contact"] else "") + (target or "")],
@@ -177,7 +185,8 @@ def detail(proposal_id):
         dbc.Table(html.Tbody([
             html.Tr([html.Th("From", className="w-25"), html.Td(who)]),
             html.Tr([html.Th("To / Cc"), html.Td(recipients or "—")]),
-            html.Tr([html.Th("Investor"), html.Td(dcc.Link(p["investor_name"], href=f"/investors/{p['investor_id']}"))]),
+            html.Tr([html.Th("Investor"), html.Td([dcc.Link(p["investor_name"], href=f"/investors/{p['investor_id']}"),
+                                                   *_return_badge(p)])]),
             html.Tr([html.Th("Contact"), html.Td(target)]),
             html.Tr([html.Th("Seen by"), html.Td(", ".join(p["mailboxes"]) or "no live copy")]),
         ]), size="sm", borderless=True),
