@@ -94,15 +94,19 @@ def parse_mailbox(value: str) -> tuple[str | None, str]:
     or "IR Desk <ir@fund.com>"; ValueError for anything else (two addresses, a bare name, text
     around the address). Read by the standard library's RFC 5322 parser, which reports every
     irregularity as a defect; any defect is a refusal."""
+    from email.errors import ObsoleteHeaderDefect
     from email.headerregistry import HeaderRegistry
 
     from appsrc.capture.addresses import normalize_address
 
     try:
         header = HeaderRegistry()("From", value)
-        mailboxes, defects = header.addresses, header.defects
-    except (IndexError, ValueError, TypeError):  # the parser's own failures on odd input
-        mailboxes, defects = (), ("unreadable",)
+        mailboxes = header.addresses
+        # RFC 5322's obsolete syntax ("J. Smith <j@fund.com>": a period in an unquoted name) is
+        # what people type; everything else the parser flags is a refusal.
+        defects = [d for d in header.defects if not isinstance(d, ObsoleteHeaderDefect)]
+    except (IndexError, ValueError, TypeError, RecursionError):  # the parser's own failures
+        mailboxes, defects = (), ["unreadable"]
     address = normalize_address(mailboxes[0].addr_spec) if len(mailboxes) == 1 else None
     if address is None or defects or "\n" in value or "\r" in value:
         raise ValueError("expected one email address, e.g. ir@fund.com or IR Desk <ir@fund.com>")

@@ -27,11 +27,10 @@ async function dashboardHealth(): Promise<Health> {
 async function captureHealth(app: AppContainer): Promise<Health> {
   const result = await app.exec(['/opt/start9/health/capture'], { input: '999999999' }, 60_000)
   if (result.exitCode === 0) return { result: 'success', message: 'Every team mailbox is being captured.' }
-  const reason = failureReason({
-    exitCode: result.exitCode,
-    stdout: result.stdout.toString(),
-    stderr: result.stderr.toString(),
-  })
+  // The check prints every mailbox that needs a fix, then a hint: all of it is the message.
+  const reason =
+    result.stderr.toString().trim() ||
+    failureReason({ exitCode: result.exitCode, stdout: result.stdout.toString(), stderr: '' })
   if (result.exitCode === 60) return { result: 'starting', message: reason }
   return { result: 'failure', message: reason }
 }

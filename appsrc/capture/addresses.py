@@ -93,8 +93,12 @@ def flatten_comments(value: str) -> tuple[str, bool]:
     parentheses are dropped, an unmatched ")" too, and an unterminated comment is closed. Quoted
     strings and backslash escapes are kept as they are. One linear pass, no recursion.
     """
-    if value.count("(") < 2 and ")" not in value.replace(")", "", 1):
-        return value, False  # at most one comment: nothing the stdlib cannot read
+    opening, closing = value.find("("), value.find(")")
+    if opening < 0 and closing < 0:
+        return value, False
+    if (value.count("(") == value.count(")") == 1 and opening < closing
+            and '"' not in value and "\\" not in value):
+        return value, False  # one plain comment: nothing the stdlib cannot read
     out: list[str] = []
     depth, quoted, escaped, mended = 0, False, False, False
     for char in value:

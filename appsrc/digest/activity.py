@@ -74,6 +74,7 @@ class LinkRow:
     graveyard: bool
     contact_name: str | None  # None when no contact, or the contact is soft-deleted
     matched_address: str
+    graveyard_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -146,15 +147,17 @@ def load_window(since: datetime, until: datetime, own_addresses: frozenset[str] 
         in_window = Email.select(Email.id).where(window_condition(since, until))
         query = (EmailInvestorLink
                  .select(EmailInvestorLink.email, Investor.id, Investor.name, Investor.graveyard,
-                         Investor.deleted_at, Contact.name, Contact.deleted_at, EmailInvestorLink.matched_address)
+                         Investor.deleted_at, Contact.name, Contact.deleted_at, EmailInvestorLink.matched_address,
+                         Investor.graveyard_since)
                  .join(Investor).switch(EmailInvestorLink).join(Contact, JOIN.LEFT_OUTER)
                  .where(EmailInvestorLink.email.in_(in_window)))
-        for email_id, investor_id, name, graveyard, deleted, contact_name, contact_deleted, matched in _raw_rows(query):
+        for (email_id, investor_id, name, graveyard, deleted, contact_name, contact_deleted, matched,
+             graveyard_since) in _raw_rows(query):
             if email_id not in emails:
                 continue  # no live sighting in an active user's mailbox
             links.append(LinkRow(email_id, investor_id, None if deleted is not None else name, bool(graveyard),
                                  contact_name if contact_name and contact_deleted is None and deleted is None else None,
-                                 (matched or "").lower()))
+                                 (matched or "").lower(), _utc(graveyard_since)))
     if own_addresses is None:
         own_addresses = own_mailbox_addresses()
     return WindowData(since, until, users, sightings, emails, links, frozenset(own_addresses))
@@ -244,6 +247,7 @@ class InvestorActivity:
     graveyard: bool = False
     inbound: int = 0
     outbound: int = 0
+    returned: int = 0  # emails a graveyard investor's own people sent after the move
     items: list[InvestorItem] = field(default_factory=list)  # newest first
 
     @property
@@ -252,8 +256,14 @@ class InvestorActivity:
 
     @property
     def back_from_graveyard(self) -> bool:
-        """A graveyard investor who wrote to the team in this window: news worth a line."""
-        return self.graveyard and self.inbound > 0
+        """A graveyard investor who wrote to the team in this window: news worth a line (the
+        matcher's rule for a return proposal: their own address sent it, after the move)."""
+        return self.graveyard and self.returned > 0
+
+
+def _returned(link: LinkRow, email: EmailRow) -> bool:
+    since = link.graveyard_since
+    return email.from_email == link.matched_address and (since is None or email.sent_at > since)
 
 
 def collect_investor_activity(data: WindowData) -> list[InvestorActivity]:
@@ -283,6 +293,8 @@ def collect_investor_activity(data: WindowData) -> list[InvestorActivity]:
                 activity.outbound += 1
             else:
                 activity.inbound += 1
+                if graveyard and any(_returned(link, email) for link in links):
+                    activity.returned += 1
             team = team_cache.get(email_id)
             if team is None:
                 team = team_cache[email_id] = tuple(sorted(team_of.get(email_id, ()), key=str.lower))

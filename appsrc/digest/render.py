@@ -111,7 +111,7 @@ def render_text(*, since: datetime, until: datetime, tz: tzinfo, tz_name: str, u
 
 def _return_line(activity: InvestorActivity) -> str:
     return (f"Graveyard investor is back: {activity.name} wrote "
-            f"{_plural(activity.inbound, 'email')} to the team (below, under By investor).")
+            f"{_plural(activity.returned, 'email')} to the team (below, under By investor).")
 
 
 def render_html(*, since: datetime, until: datetime, tz: tzinfo, tz_name: str, users: list[UserSection],

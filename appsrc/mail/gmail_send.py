@@ -9,11 +9,13 @@ first active admin.
 
 When Gmail leaves a send unanswered (a 5xx, a timeout, a dropped connection after the request
 went out), the digest may or may not have gone. Rather than give up on that day's digest, or
-risk a second copy, the transport looks for the digest's Message-ID in the sender's mailbox
-(`messages.list` with `rfc822msgid:`, the `gmail.readonly` grant), after a short grace and then
-with backoff for about two minutes: Gmail files what it sends at once. Found: it was sent.
-Still absent at the end: it was not, and the mailer goes on to the SMTP fallback. Only when
-Gmail cannot even be asked does the send stay ambiguous (unconfirmed, never repeated).
+risk a second copy, the transport looks for the digest in the sender's mailbox (the
+`gmail.readonly` grant), after a short grace and then with backoff for about two minutes: Gmail
+files what it sends at once. It looks by Message-ID (`rfc822msgid:`) and, should Gmail have given
+the message an id of its own, among the mail sent since by the id the digest also carries in
+X-IR-Digest-Id. Found: it was sent. Absent at the last look: it was not, and the mailer goes on
+to the SMTP fallback. When that last look cannot be made (no grant, Gmail unreachable), the send
+stays ambiguous (unconfirmed, never repeated).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from email.utils import make_msgid
 
 from appsrc.capture.credentials import SCOPE_COMPOSE, SCOPE_READONLY, DelegationError
 from appsrc.capture.gmail import GmailError, GmailRemotes
-from appsrc.mail.message import OutgoingMessage
+from appsrc.mail.message import DIGEST_ID_HEADER, OutgoingMessage
 from appsrc.mail.sanitize import sanitize_error
 from appsrc.mail.transport import Delivery, TransportError, TransportNotConfigured
 
@@ -80,30 +82,53 @@ class GmailTransport:
 
     def _settle(self, sender: str, message_id: str, why: str) -> Delivery:
         """Whether an unanswered send went out, from the sender's own mailbox (see the module
-        docstring). Returns the delivery when found; raises a plain failure when Gmail has
-        answered, at the end, that it holds no such message; stays ambiguous otherwise."""
-        query = f"rfc822msgid:{message_id.strip('<>')}"
+        docstring). Returns the delivery when found. Raises a plain failure (the mailer then
+        tries SMTP) only when the last look, after the longest wait, could be made and found
+        nothing; raises an ambiguous one when that look could not be made."""
         remote = self._remotes.remote(sender, (SCOPE_READONLY,))
-        waited, answer, last_error = 0.0, None, None
+        since = self._remotes.clock.now()
+        waited, last_error = 0.0, None
         for delay in self._settle_delays_s:
             self._remotes.clock.sleep(delay)
             waited += delay
             try:
-                answer = remote.execute("users.messages.list", lambda s: s.users().messages().list(
-                    userId="me", q=query, includeSpamTrash=True, maxResults=1))
-            except (GmailError, DelegationError) as exc:
-                answer, last_error = None, sanitize_error(exc, limit=200)
+                found = _sent_copy(remote, message_id, since)
+            except Exception as exc:  # noqa: BLE001 - any failure to ask is a look not made
+                last_error = sanitize_error(exc, limit=200)
                 log.warning("digest as %s: looking for the unanswered send failed: %s", sender, last_error)
+                if getattr(exc, "permanent", False):
+                    break  # e.g. no gmail.readonly grant: asking again cannot help
                 continue
-            if answer.get("messages"):
+            if found:
                 log.info("digest as %s: Gmail left the send unanswered (%s); found it sent %.0f s later",
                          sender, why, waited)
                 return Delivery(self.name, sender, note=f"Gmail left the send unanswered ({why}); the "
                                 f"digest was found in {sender}'s mailbox {waited:.0f} s later")
-        if answer is not None:
+            last_error = None
+        if last_error is None:
             raise TransportError(f"Gmail did not send it as {sender}: it left the send unanswered ({why}) "
                                  f"and the digest was not in the mailbox {waited:.0f} s later",
                                  permanent=False)
         raise TransportError(f"Gmail did not confirm the send as {sender} ({why}), and the mailbox "
                              f"could not be searched for it ({last_error}); it may have been sent",
                              permanent=False, ambiguous=True)
+
+
+def _sent_copy(remote, message_id: str, since) -> bool:
+    """Whether the sender's mailbox holds the digest: by its Message-ID (`rfc822msgid:`), or,
+    should Gmail have given it a Message-ID of its own, among what was sent since `since` by
+    the id it carries in X-IR-Digest-Id (or X-Google-Original-Message-ID)."""
+    listing = remote.execute("users.messages.list", lambda s: s.users().messages().list(
+        userId="me", q=f"rfc822msgid:{message_id.strip('<>')}", includeSpamTrash=True, maxResults=1))
+    if listing.get("messages"):
+        return True
+    recent = remote.execute("users.messages.list", lambda s: s.users().messages().list(
+        userId="me", q=f"in:sent after:{int(since.timestamp()) - 60}", maxResults=25))
+    for item in recent.get("messages", []):
+        meta = remote.execute("users.messages.get", lambda s, i=item["id"]: s.users().messages().get(
+            userId="me", id=i, format="metadata",
+            metadataHeaders=["Message-ID", DIGEST_ID_HEADER, "X-Google-Original-Message-ID"]))
+        headers = (meta.get("payload") or {}).get("headers") or []
+        if any(h.get("value", "").strip() == message_id for h in headers):
+            return True
+    return False

@@ -14,6 +14,9 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 
+DIGEST_ID_HEADER = "X-IR-Digest-Id"
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     """What the mailer is asked to deliver. `headers` are extra `X-...` fields for mail filters
@@ -41,6 +44,8 @@ class OutgoingMessage:
         message["Subject"] = " ".join(self.subject.split())  # no CR/LF can reach a header
         message["Date"] = format_datetime(now)
         message["Message-ID"] = self.message_id or make_msgid("digest", domain=domain or "localhost")
+        if self.message_id:  # kept by Gmail even where it gives a sent message its own Message-ID
+            message[DIGEST_ID_HEADER] = self.message_id
         # RFC 3834: machine-generated, so vacation responders and auto-replies stay quiet.
         message["Auto-Submitted"] = "auto-generated"
         for name, value in self.headers:

@@ -85,7 +85,9 @@ class SimulatorSettings:
     """latency_s: added to every HTTP request (a batch is one request).
     batch_limit: inner calls accepted per batch (Gmail has rejected more than 50).
     history_limit / history_max_age_s: history retention; older startHistoryIds get 404.
-    token_lifetime_s / jwt_skew_s: access-token lifetime and tolerated iat/exp clock skew."""
+    token_lifetime_s / jwt_skew_s: access-token lifetime and tolerated iat/exp clock skew.
+    own_message_ids: messages.send gives each message a Message-ID of Gmail's own, keeping the
+    sender's as X-Google-Original-Message-ID (reported of Gmail; code must not rely on either)."""
 
     latency_s: float = 0.0
     batch_limit: int = 50
@@ -93,6 +95,7 @@ class SimulatorSettings:
     history_max_age_s: float | None = None
     token_lifetime_s: float = 3600.0
     jwt_skew_s: float = 300.0
+    own_message_ids: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,10 +200,15 @@ def _raw_from(payload: dict, missing: str) -> bytes:
         raise invalid("Invalid value for ByteString: raw") from None
 
 
-def _stamp_outgoing(raw: bytes, sender: str, now: float) -> bytes:
-    """Gmail fills in From, Date and Message-ID when a sent message lacks them."""
+def _stamp_outgoing(raw: bytes, sender: str, now: float, own_message_id: bool = False) -> bytes:
+    """Gmail fills in From, Date and Message-ID when a sent message lacks them (and, with
+    `own_message_id`, replaces the Message-ID, keeping the sender's as X-Google-Original-...)."""
     present = mime.scan_headers(raw, frozenset({"from", "date", "message-id"}))
     added = []
+    if own_message_id and "message-id" in present:
+        added.append(f"X-Google-Original-Message-ID: {present['message-id']}")
+        raw = re.sub(rb"(?im)^message-id:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*\r?\n", b"", raw, count=1)
+        present = {k: v for k, v in present.items() if k != "message-id"}
     if "from" not in present:
         added.append(f"From: {sender}")
     if "date" not in present:
@@ -716,7 +724,7 @@ class GmailSimulator(LoopbackService):
             raise invalid("Recipient address required")
         sender = call.mailbox.address
         now = self.clock()
-        raw = _stamp_outgoing(raw, sender, now)
+        raw = _stamp_outgoing(raw, sender, now, self.settings.own_message_ids)
         requested = payload.get("threadId")
         with self._lock:
             stored = call.mailbox.add(raw, ("SENT",), int(now * 1000), now,

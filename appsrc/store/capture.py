@@ -429,10 +429,12 @@ def _relink_chunk(directory: Directory, rows: list[tuple[int, bool, datetime]], 
             .where(EmailInvestorLink.email.in_(ids)).tuples()):
         links[email_id][investor_id] = (contact_id, address)
     proposals: dict[int, dict[str, str]] = {i: {} for i in ids}
-    for email_id, key, status in (ActivityProposal.select(ActivityProposal.email, ActivityProposal.target_key,
-                                                          ActivityProposal.status)
-                                  .where(ActivityProposal.email.in_(ids)).tuples()):
+    kinds: dict[tuple[int, str], str] = {}
+    for email_id, key, status, kind in (ActivityProposal.select(ActivityProposal.email, ActivityProposal.target_key,
+                                                                ActivityProposal.status, ActivityProposal.kind)
+                                        .where(ActivityProposal.email.in_(ids)).tuples()):
         proposals[email_id][key] = status
+        kinds[(email_id, key)] = kind
 
     for email_id, is_bulk, sent_at in rows:
         stats["emails"] += 1
@@ -455,6 +457,10 @@ def _relink_chunk(directory: Directory, rows: list[tuple[int, bool, datetime]], 
             ActivityProposal.delete().where((ActivityProposal.email == email_id)
                                             & ActivityProposal.target_key.in_(gone)).execute()
             stats["proposals_removed"] += len(gone)
+        for p in result.proposals:  # e.g. a returned investor taken out of the graveyard
+            if proposals[email_id].get(p.target_key) == "pending" and kinds[(email_id, p.target_key)] != p.kind:
+                ActivityProposal.update(kind=p.kind).where((ActivityProposal.email == email_id)
+                                                           & (ActivityProposal.target_key == p.target_key)).execute()
         new = [p for p in result.proposals if p.target_key not in proposals[email_id]]
         if new:
             stats["proposals_added"] += _link_many([(email_id, Match("capture", (), tuple(new)))], now)[0]

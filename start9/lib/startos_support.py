@@ -330,13 +330,16 @@ def parse_mailbox(value: str) -> str:
     "IR Desk <ir@fund.com>"), in its normal form ("IR Desk <ir@fund.com>", the name kept as
     typed, quoted where RFC 5322 needs it). The app reads it back the same way
     (appsrc/secrets.py `parse_mailbox`). Anything else is a ValueError."""
+    from email.errors import ObsoleteHeaderDefect
     from email.headerregistry import Address, HeaderRegistry
 
     try:
         header = HeaderRegistry()("From", value)
-        mailboxes, defects = header.addresses, header.defects
-    except (IndexError, ValueError, TypeError):  # the parser's own failures on odd input
-        mailboxes, defects = (), ("unreadable",)
+        mailboxes = header.addresses
+        # Obsolete syntax ("J. Smith <j@fund.com>") is what people type; other defects refuse.
+        defects = [d for d in header.defects if not isinstance(d, ObsoleteHeaderDefect)]
+    except (IndexError, ValueError, TypeError, RecursionError):  # the parser's own failures
+        mailboxes, defects = (), ["unreadable"]
     if len(mailboxes) != 1 or defects or not is_email(mailboxes[0].addr_spec):
         raise ValueError("expected one email address, e.g. ir@fund.com or IR Desk <ir@fund.com>")
     name = " ".join(mailboxes[0].display_name.split())

@@ -69,6 +69,16 @@ def test_the_move_into_the_graveyard_starts_the_clock(world):
     assert Investor.get_by_id(acme.id).graveyard_since is None
 
 
+def test_out_of_the_graveyard_a_return_proposal_becomes_an_ordinary_one(world):
+    oldfo = world.investor("Old Family Office", "oldfo.example", graveyard=True)
+    new = world.email("We would like to re-up", "max@oldfo.example", [ADA],
+                      sent_at=world.now + timedelta(days=2))
+    assert [p.kind for p in world.proposals_of(new)] == [RETURN_KIND]
+    scope = update_investor(oldfo.id, world.now, graveyard=False, actor=world.ada)
+    rematch(world.directory(), world.now, domains=scope.domains, addresses=scope.addresses)
+    assert [(p.kind, p.status) for p in world.proposals_of(new)] == [("email", "pending")]
+
+
 def test_an_import_into_the_graveyard_starts_the_clock_too(world):
     import_investors_csv("investor,domains,graveyard,contact_name,contact_email\n"
                          "Old Family Office,oldfo.example,1,,\n", world.now)
@@ -86,3 +96,14 @@ def test_the_digest_says_a_graveyard_investor_is_back(world):
             "(below, under By investor).") in digest["body"]
     assert digest["body"].count("Graveyard investor is back") == 1  # Acme is not in the graveyard
     assert "Graveyard investor is back: Old Family Office" in digest["html"]
+
+
+def test_the_digest_line_needs_the_investor_themselves_to_have_written(world):
+    """Another LP copying a graveyard investor links the mail to them, but is not their return."""
+    world.investor("Old Family Office", "oldfo.example", graveyard=True)
+    world.investor("Acme Capital", "acme.example")
+    world.email("Co-investment", "jane@acme.example", [ADA], cc=["max@oldfo.example"],
+                sent_at=world.now + timedelta(minutes=5))
+    digest = build_digest(database.obj, world.now, world.now + timedelta(hours=1))
+    assert "Old Family Office" in digest["body"]  # listed under By investor, as linked mail
+    assert "Graveyard investor is back" not in digest["body"]

@@ -84,9 +84,12 @@ def test_a_5xx_before_gmail_acted_is_settled_as_not_sent_from_the_senders_mailbo
     assert "was not in the mailbox" in str(caught.value)
     assert [c.status for c in sim.calls("users.messages.send")] == [503]
     assert sim.sent_messages() == []
-    searched = lookups(sim)
-    assert len(searched) == len(QUICK_SETTLE) and len(set(searched)) == 1
-    assert searched[0].startswith("rfc822msgid:") and searched[0].endswith(".digest@fund.example")
+    searched = lookups(sim)  # each look: by Message-ID, then what was sent since the attempt
+    by_id = [q for q in searched if q.startswith("rfc822msgid:")]
+    assert len(by_id) == len(QUICK_SETTLE) and len(set(by_id)) == 1
+    assert by_id[0].endswith(".digest@fund.example")
+    assert len(searched) == 2 * len(QUICK_SETTLE)
+    assert all(q.startswith("in:sent after:") for q in searched if q not in by_id)
 
 
 def test_a_5xx_after_gmail_sent_is_settled_as_sent(people, sim, gmail_remotes):
@@ -100,6 +103,39 @@ def test_a_5xx_after_gmail_sent_is_settled_as_sent(people, sim, gmail_remotes):
     assert lookups(sim) == [f"rfc822msgid:{message_id.strip('<>')}"]  # found at the first look
 
 
+def test_a_send_gmail_gave_its_own_message_id_is_found_by_the_digest_id(people, sim, gmail_remotes):
+    """Should Gmail replace the Message-ID of what it sends, the digest is still recognised among
+    the mail sent since the attempt, by the id it also carries in X-IR-Digest-Id."""
+    sim.configure(own_message_ids=True)
+    sim.faults.fail_next("users.messages.send", 1, 503, after=True)
+    transport = GmailTransport(gmail_remotes, first_active_admin, settle_delays_s=QUICK_SETTLE)
+    delivery = transport.send(message(), NOW)
+    assert "found in ada@fund.example's mailbox" in delivery.note
+    [sent] = sim.sent_messages()
+    headers = message_from_bytes(sent.raw, policy=policy.default)
+    assert headers["X-IR-Digest-Id"] == headers["X-Google-Original-Message-ID"] != headers["Message-ID"]
+    assert len(sim.calls("users.messages.get", user="ada@fund.example")) == 1
+
+
+def test_a_lookup_that_fails_in_an_unexpected_way_is_a_look_not_made(people, sim, gmail_remotes):
+    """Any failure of a look, not only Gmail's own errors, leaves the send ambiguous, never
+    a reason to send again by SMTP."""
+    sim.faults.fail_next("users.messages.send", 1, 503)
+    transport = GmailTransport(gmail_remotes, first_active_admin, settle_delays_s=QUICK_SETTLE)
+    real_remote = gmail_remotes.remote
+
+    def broken_for_reads(address, scopes):
+        remote = real_remote(address, scopes)
+        if GMAIL_READONLY in scopes:
+            remote.execute = lambda *a, **k: (_ for _ in ()).throw(KeyError("payload"))
+        return remote
+
+    gmail_remotes.remote = broken_for_reads
+    with pytest.raises(TransportError) as caught:
+        transport.send(message(), NOW)
+    assert caught.value.ambiguous and "could not be searched" in str(caught.value)
+
+
 def test_a_5xx_with_a_mailbox_that_cannot_be_searched_stays_ambiguous(people, sim, gmail_remotes):
     """Without the gmail.readonly grant nothing can be learnt: unconfirmed, never repeated."""
     sim.set_grant(gmail_remotes.credentials.key_info().client_id, [GMAIL_COMPOSE])
@@ -110,6 +146,8 @@ def test_a_5xx_with_a_mailbox_that_cannot_be_searched_stays_ambiguous(people, si
     assert caught.value.ambiguous and not caught.value.permanent
     assert "could not be searched" in str(caught.value) and "may have been sent" in str(caught.value)
     assert [c.status for c in sim.calls("users.messages.send")] == [503]
+    # The grant is missing: the first look's token is refused, and no look is tried again.
+    assert [c.status for c in sim.calls("oauth2.token")] == [200, 401]
 
 
 def test_a_throttled_send_is_retried_because_gmail_did_not_act(people, sim, gmail_remotes):

@@ -201,6 +201,7 @@ def test_environment_variables_are_the_fallback(people, smtp_server, tls, tmp_pa
     ("IR Desk <Digest@Fund.Example>", "digest@fund.example", "IR Desk <digest@fund.example>"),
     ('"Desk, IR" <digest@fund.example>', "digest@fund.example",
      '"Desk, IR" <digest@fund.example>'),
+    ("J. Smith <digest@fund.example>", "digest@fund.example", '"J. Smith" <digest@fund.example>'),
 ])
 def test_the_from_address_as_people_type_it(people, smtp_server, tls, tmp_path, typed, mail_from,
                                             header):

@@ -126,6 +126,7 @@ def test_validation_names_the_bad_field(change, reason):
     ({"from": '"Fund, IR" <ir@fund.com>'}, {"from": '"Fund, IR" <ir@fund.com>'}),
     ({"from": "  IR   Desk  <IR-Desk@Fund.COM> "}, {"from": "IR Desk <IR-Desk@fund.com>"}),
     ({"from": "<ir@fund.com>"}, {"from": "ir@fund.com"}),
+    ({"from": "Acme Capital L.P. <ir@acme.com>"}, {"from": '"Acme Capital L.P." <ir@acme.com>'}),
     ({"from": "Équipe IR <ir@fund.com>"}, {"from": "Équipe IR <ir@fund.com>"}),
     ({"password": "spaces inside kept"}, {"password": "spaces inside kept"}),
     ({"security": "STARTTLS", "port": None}, {"security": "starttls", "port": "587"}),
