@@ -54,17 +54,18 @@ run: install
 # made from Debian's packages where no registry serves it), the StartOS 0.4 checks Node.js and
 # rsync (its backups).
 # As root (CI) whatever is missing is installed here; nothing is skipped for want of it.
-SYSTEM_COMMANDS := chromium chromedriver dockerd debootstrap rsync node npm
+# command:Debian package, for what is missing only (a Docker engine from elsewhere is kept).
+SYSTEM_PACKAGES := chromium:chromium chromedriver:chromium-driver dockerd:docker.io \
+	debootstrap:debootstrap rsync:rsync node:nodejs npm:npm
 system-test-deps:
-	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	@export PATH="$$PATH:/usr/sbin:/sbin"; missing=""; \
+	for pair in $(SYSTEM_PACKAGES); do \
+	    command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
-	    echo "installing (apt-get) for:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	        chromium chromium-driver postgresql docker.io debootstrap rsync \
-	        $$(command -v node >/dev/null && command -v npm >/dev/null || echo nodejs npm) \
-	        >/dev/null; \
+	    echo "installing (apt-get):$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else \
 	    echo "error: missing$$missing; install them (or run as root on Debian)" >&2; exit 1; \
 	fi
@@ -72,7 +73,7 @@ system-test-deps:
 
 # Start Docker's engine when it is not running (CI machines have no init system for it).
 docker-daemon:
-	@docker info >/dev/null 2>&1 && exit 0; \
+	@export PATH="$$PATH:/usr/sbin:/sbin"; docker info >/dev/null 2>&1 && exit 0; \
 	[ "$$(id -u)" = "0" ] || { echo "error: Docker's engine is not running" >&2; exit 1; }; \
 	echo "starting dockerd"; \
 	nohup dockerd >/var/log/dockerd.log 2>&1 & \
