@@ -93,7 +93,11 @@ def parse_mailbox(value: str) -> tuple[str | None, str]:
     """(display name or None, address) of exactly one mailbox, as people type it: "ir@fund.com"
     or "IR Desk <ir@fund.com>"; ValueError for anything else (two addresses, a bare name, text
     around the address). Read by the standard library's RFC 5322 parser, which reports every
-    irregularity as a defect; any defect is a refusal."""
+    irregularity as a defect; any defect but obsolete syntax is a refusal.
+
+    The StartOS action that saves the value has its own copy (start9/lib/startos_support.py
+    `parse_mailbox`): actions import only the standard library. A test holds the two to the
+    same answers."""
     from email.errors import ObsoleteHeaderDefect
     from email.headerregistry import HeaderRegistry
 

@@ -8,7 +8,7 @@ import re
 import shlex
 import subprocess
 import sys
-import tomllib
+import shutil
 from pathlib import Path
 
 import pytest

@@ -229,3 +229,23 @@ def test_properties_show_the_saved_digest_settings(data_dir):
                                           ("1234.5\n", True), ("", False), ("soon", False)])
 def test_health_grace_period(stdin, grace):
     assert support.in_grace_period(support.read_elapsed_ms(io.StringIO(stdin))) is grace
+
+
+@pytest.mark.parametrize("typed", [
+    "ir@fund.com", "IR Desk <ir@fund.com>", '"Desk, IR" <IR@Fund.com>', "Équipe IR <ir@fund.com>",
+    "J. Smith <j@fund.com>", "<ir@fund.com>", "  IR   Desk  <ir@fund.com> ",
+    "ir@fund.com, x@fund.com", "IR Desk", "IR Desk <ir@fund.com> extra", "a@b.com <c@d.com>",
+    "IR Desk <IR Desk <ir@fund.com>>", "ir@", "Desk <ir@fund>", "", "(" * 3000 + "x <a@b.com>",
+])
+def test_the_action_and_the_app_read_a_sender_alike(typed):
+    """The action saves what it accepts in its normal form; the app must read that back as the
+    same mailbox, and refuse what the action refuses."""
+    from appsrc.secrets import parse_mailbox as app_reads
+
+    try:
+        saved = support.parse_mailbox(typed)
+    except ValueError:
+        with pytest.raises(ValueError):
+            app_reads(typed)
+        return
+    assert app_reads(saved) == app_reads(typed)
