@@ -29,7 +29,7 @@ RUN python3 -m venv /opt/venv \
         --require-hashes --no-deps --only-binary=:all: -r /src/requirements/runtime.lock
 
 # The Google client ships discovery documents for every Google API (~100 MB); the app builds
-# its Gmail client from gmail.v1.json alone (appsrc/capture/gmail.py), offline.
+# its Gmail client from gmail.v1.json alone (appsrc/gmail/client.py), offline.
 RUN find /opt/venv/lib/python3.11/site-packages/googleapiclient/discovery_cache/documents \
         -type f ! -name gmail.v1.json -delete
 

@@ -127,7 +127,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    from appsrc.secrets import describe_smtp
+    from appsrc.secret_files import describe_smtp
     from appsrc.settings import SPECS
 
     shown = args.settings.redacted()
@@ -347,7 +347,7 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 
 def cmd_import_investors(args: argparse.Namespace) -> int:
-    from appsrc.crm.investors import import_investors_csv, rematch
+    from appsrc.crm.investors import import_investors_csv
     from appsrc.crm.validation import ValidationError
 
     try:
@@ -357,15 +357,13 @@ def cmd_import_investors(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot read {args.file}: {exc}") from None
     runtime = _runtime(args)
     try:
-        directory = runtime.directory()
-        result = import_investors_csv(text, runtime.clock.now(), own_domains=directory.own_domains,
-                                      actor_label="cli", dry_run=args.dry_run)
+        result = import_investors_csv(text, runtime.clock.now(), directory=runtime.directory, actor_label="cli",
+                                      dry_run=args.dry_run)
         print(f"{'would import' if args.dry_run else 'imported'} {result.rows} row(s): "
               f"investors {result.investors_created} new, {result.investors_updated} updated; "
               f"contacts {result.contacts_created} new, {result.contacts_updated} updated")
         if not args.dry_run and (result.changed_domains or result.changed_addresses):
-            stats = rematch(runtime.directory(), runtime.clock.now(), domains=result.changed_domains,
-                            addresses=result.changed_addresses)
+            stats = result.rematched
             print(f"rematched {stats['emails']} captured email(s): {stats['proposals_added']} new proposal(s)")
     except ValidationError as exc:
         if hasattr(exc, "errors"):

@@ -12,10 +12,12 @@ import os
 import secrets
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from appsrc.clock import Clock
+from appsrc.matching.matcher import Directory
 from appsrc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ def reset_demo_dir(settings: Settings) -> None:
 def start_demo(settings: Settings, clock: Clock) -> tuple[DemoEnvironment, Settings]:
     """Start the simulator with a generated team, seed users and investors, and return the
     settings that point the appliance at it. The database must already be open and migrated."""
+    from appsrc.crm.directory import load_directory
     from appsrc.crm.exclusions import add_exclusion
     from appsrc.crm.investors import import_investors_csv
     from appsrc.crm.users import add_user
@@ -85,8 +88,10 @@ def start_demo(settings: Settings, clock: Clock) -> tuple[DemoEnvironment, Setti
     admin = add_user(team[0].address, team[0].name, now, is_admin=True, password=password, actor_label="demo")
     for member in team[1:]:
         add_user(member.address, member.name, now, actor_label="demo")
-    import_investors_csv(dataset.investors_csv(), now, own_domains=frozenset(dataset.own_domains),
-                         actor_label="demo")
+    def directory():
+        return load_directory(settings.own_domains, settings.secrets_dir)
+
+    import_investors_csv(dataset.investors_csv(), now, directory=directory, actor_label="demo")
     for value, reason in DEMO_EXCLUSIONS:
         add_exclusion(value, now, reason=reason, actor=admin, actor_label="demo",
                       own_domains=frozenset(dataset.own_domains))
@@ -97,12 +102,13 @@ def start_demo(settings: Settings, clock: Clock) -> tuple[DemoEnvironment, Setti
     log.warning("DEMO MODE: Gmail simulator at %s with %d team mailboxes. Dashboard login: %s / %s "
                 "(also in %s). Configure delegation to leave demo mode.", simulator.url, len(team),
                 admin.email, password, password_file)
-    threading.Thread(target=_decide_some_proposals, args=(admin.id, clock), name="demo-decisions",
+    threading.Thread(target=_decide_some_proposals, args=(admin.id, clock, directory), name="demo-decisions",
                      daemon=True).start()
     return DemoEnvironment(simulator, dataset, llm, admin.email, password), settings
 
 
-def _decide_some_proposals(admin_id: int, clock: Clock, *, timeout_s: float = 300.0) -> None:
+def _decide_some_proposals(admin_id: int, clock: Clock, directory: Callable[[], Directory], *,
+                           timeout_s: float = 300.0) -> None:
     """Once the first backfill has proposed activities, approve about a quarter of the older
     ones and reject a few, as the demo admin: contact timelines and the approvals chart then have
     something to show, and most of the queue is left to try. Demo mode only."""
@@ -132,7 +138,7 @@ def _decide_some_proposals(admin_id: int, clock: Clock, *, timeout_s: float = 30
                         if i % 9 == 8:
                             reject(proposal_id, admin, clock.now(), actor_label="demo")
                         else:
-                            approve(proposal_id, admin, clock.now(), actor_label="demo")
+                            approve(proposal_id, admin, clock.now(), directory=directory, actor_label="demo")
                     except ValidationError:
                         continue
                 log.info("demo: decided %d of %d older proposals to fill timelines", len(older[::4]), len(older))

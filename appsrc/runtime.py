@@ -10,9 +10,9 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from appsrc.capture.credentials import DelegatedCredentials
-from appsrc.capture.gmail import GmailRemotes
-from appsrc.capture.matcher import Directory
+from appsrc.gmail.credentials import DelegatedCredentials
+from appsrc.gmail.client import GmailRemotes
+from appsrc.matching.matcher import Directory
 from appsrc.capture.sync import MailboxSync, SyncReport
 from appsrc.clock import Clock, SystemClock
 from appsrc.crm.directory import load_directory
@@ -20,6 +20,7 @@ from appsrc.settings import Settings
 from appsrc.store.db import open_database
 from appsrc.store.migrations import migrate
 from appsrc.store.models import EmailAccount
+from appsrc.store.queries.cache import use_clock
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, run_migrati
         from appsrc.demo import start_demo
 
         demo, settings = start_demo(settings, clock)
+    use_clock(clock)  # the read models' cache expires on the appliance's clock
     credentials = DelegatedCredentials(settings.dwd_key_file, clock)
     remotes = GmailRemotes(credentials, settings.gmail_api_endpoint, clock,
                            quota_fraction=settings.sync_quota_fraction)

@@ -118,7 +118,7 @@ def _appliance(data_dir: Path, info: dict, members: list[str]):
     now = runtime.clock.now()
     for address in members:
         add_user(address, address.split("@")[0], now)
-    import_investors_csv(info["csv"], now, own_domains=frozenset(info["own_domains"]))
+    import_investors_csv(info["csv"], now, directory=runtime.directory)
     return runtime
 
 
@@ -201,7 +201,7 @@ def _local_run(team, address: str, fetched: list[dict]) -> tuple[float, float, i
         runtime = build_runtime(settings, SystemClock(), allow_demo=False)
         now = runtime.clock.now()
         add_user(address, "Bench", now)
-        import_investors_csv(team.investors_csv(), now)
+        import_investors_csv(team.investors_csv(), now, directory=runtime.directory)
         account = EmailAccount.get(EmailAccount.address == address)
         sync = runtime.mailbox_sync
         directory = runtime.directory()

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from appsrc.store.migrations import m0002_activity_search as search  # noqa: E402
 from appsrc.digest.builder import build_digest  # noqa: E402
-from appsrc.digest.llm import LlmConfig, make_chat_fn  # noqa: E402
+from appsrc.llm import LlmConfig, make_chat_fn  # noqa: E402
 from appsrc.store.db import open_database  # noqa: E402
 from appsrc.store.migrations import migrate  # noqa: E402
 

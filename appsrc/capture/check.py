@@ -6,8 +6,8 @@ mailbox has Gmail.
 
 from __future__ import annotations
 
-from appsrc.capture.credentials import ALL_SCOPES, SCOPE_READONLY, DelegationError, grant_fix
-from appsrc.capture.gmail import GmailError
+from appsrc.gmail.credentials import ALL_SCOPES, SCOPE_READONLY, DelegationError, grant_fix
+from appsrc.gmail.client import GmailError
 from appsrc.store.models import EmailAccount
 
 

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_tz
 from typing import NamedTuple
 
-from appsrc.capture.addresses import (
+from appsrc.matching.addresses import (
     Address, domain_of, flatten_comments, normalize_address, split_address_list,
 )
 
@@ -996,8 +996,6 @@ def _bulk_reason(fields: dict[str, list[str]]) -> str | None:
     return None
 
 
-LIST_RELAY_REASONS = frozenset({"precedence:list", "list-id", "list-unsubscribe", "list-post",
-                                "mailing-list", "x-google-group-id"})
 _LIST_ID = re.compile(r"<([^<>\s]+)>")
 _MAILTO = re.compile(r"<\s*mailto:([^<>?\s]+)", re.IGNORECASE)
 _URL_HOST = re.compile(r"<\s*https?://([^/<>:?\s]+)", re.IGNORECASE)

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from appsrc.capture.credentials import DelegationError
-from appsrc.capture.gmail import (
+from appsrc.gmail.credentials import DelegationError
+from appsrc.gmail.client import (
     LARGE_MESSAGE_BYTES,
     SMALL_MESSAGE_BYTES,
     GmailError,
@@ -34,8 +34,8 @@ from appsrc.capture.gmail import (
     HistoryExpired,
     RateLimited,
 )
-from appsrc.capture.gmail_payload import raw_from_full_payload
-from appsrc.capture.matcher import Directory, bulk_reason, match, returning_proposals
+from appsrc.gmail.payload import raw_from_full_payload
+from appsrc.matching.matcher import Directory, bulk_reason, match, returning_proposals
 from appsrc.capture.parser import ParsedEmail, UnparseableEmail, parse_email
 from appsrc.clock import Clock
 from appsrc.store import capture as store

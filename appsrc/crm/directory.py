@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from appsrc.capture.credentials import CONSUMER_DOMAINS
-from appsrc.capture.matcher import ContactRef, Directory, match_key
-from appsrc.secrets import load_own_domains_file
+from appsrc.gmail.credentials import CONSUMER_DOMAINS
+from appsrc.matching.matcher import ContactRef, Directory, match_key
+from appsrc.secret_files import load_own_domains_file
 from appsrc.store.models import Contact, ContactEmail, EmailAccount, Exclusion, Investor, InvestorDomain
 
 

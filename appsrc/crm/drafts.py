@@ -13,12 +13,12 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from appsrc.capture import compose
-from appsrc.capture.credentials import SCOPE_COMPOSE, DelegationError
-from appsrc.capture.gmail import GmailError
+from appsrc.crm import compose
+from appsrc.gmail.credentials import SCOPE_COMPOSE, DelegationError
+from appsrc.gmail.client import GmailError
 from appsrc.crm import audit
 from appsrc.crm.directory import own_domains
-from appsrc.digest.llm import LlmConfig, LlmError, chat_completion
+from appsrc.llm import LlmConfig, LlmError, chat_completion
 from appsrc.settings import Settings
 from appsrc.store.db import database
 from appsrc.store.models import Draft, Email, EmailAccount, EmailAccountMessage, User

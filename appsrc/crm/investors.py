@@ -1,4 +1,4 @@
-"""Investors and contacts: the CSV import (all-or-nothing) and the rematch it triggers.
+"""Investors and contacts: the CSV import (all-or-nothing) and editing, each running its rematch.
 
 CSV columns: investor,domains,graveyard,contact_name,contact_email — one row per contact; a row
 without a contact only defines the investor; domains separated by ";"; graveyard 0/1. Investors
@@ -8,6 +8,10 @@ kept as they are when every cell is empty — a contacts-only file must not stri
 its domains (and with them its mail matching); likewise an empty `graveyard` keeps the flag. The
 preview lists each investor's domain additions and removals. Every problem is reported with its
 line number and nothing is written.
+
+Every change that alters matching (domains, contact addresses, the graveyard flag) reruns the
+matcher over the captured mail it concerns before returning (`appsrc.crm.rematch`); each service
+takes the directory loader for that and returns the rematch's figures.
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ from datetime import datetime
 
 from peewee import fn
 
-from appsrc.capture.matcher import Directory, is_free_mail
+from appsrc.matching.matcher import is_free_mail
 from appsrc.crm import audit
+from appsrc.crm.rematch import DirectoryLoader, RematchScope, empty_stats, rematch
 from appsrc.crm.validation import ValidationError, clean_address, clean_domain
-from appsrc.store import capture as capture_store
 from appsrc.store.db import database
 from appsrc.store.models import Contact, ContactEmail, Investor, InvestorDomain, User
 
@@ -58,6 +62,7 @@ class ImportResult:
     rows: int = 0
     changed_domains: set[str] = field(default_factory=set)
     changed_addresses: set[str] = field(default_factory=set)
+    rematched: dict[str, int] = field(default_factory=empty_stats)  # the rematch's figures
     preview: list[dict] = field(default_factory=list)
 
 
@@ -140,10 +145,11 @@ def parse_investors_csv(text: str, own_domains: frozenset[str] = frozenset()) ->
     return plans
 
 
-def import_investors_csv(text: str, now: datetime, *, own_domains: frozenset[str] = frozenset(),
-                         actor: User | None = None, actor_label: str = "", dry_run: bool = False) -> ImportResult:
-    """Validate then upsert, all in one transaction; `dry_run` reports without writing."""
-    plans = parse_investors_csv(text, own_domains)
+def import_investors_csv(text: str, now: datetime, *, directory: DirectoryLoader, actor: User | None = None,
+                         actor_label: str = "", dry_run: bool = False) -> ImportResult:
+    """Validate then upsert, all in one transaction, then rematch what changed; `dry_run`
+    reports without writing."""
+    plans = parse_investors_csv(text, directory().own_domains)
     result = ImportResult(rows=sum(max(1, len(p.contacts)) for p in plans.values()))
     errors: list[tuple[int, str]] = []
     with database.atomic() as transaction:
@@ -161,6 +167,8 @@ def import_investors_csv(text: str, now: datetime, *, own_domains: frozenset[str
                              "investors_updated": result.investors_updated,
                              "contacts_created": result.contacts_created,
                              "contacts_updated": result.contacts_updated})
+    if not dry_run:
+        result.rematched = rematch(directory, now, RematchScope(result.changed_domains, result.changed_addresses))
     return result
 
 
@@ -226,30 +234,7 @@ def _apply_plan(plan: PlannedInvestor, now: datetime, result: ImportResult, erro
                            "contacts": len(plan.contacts), "new": created})
 
 
-def rematch(directory: Directory, now: datetime, *, domains=(), addresses=(), everything: bool = False) -> dict[str, int]:
-    """Relink captured mail after the directory changed (targeted unless `everything`)."""
-    if everything:
-        return capture_store.relink(directory, None, now)
-    ids = capture_store.emails_involving(addresses=addresses, domains=domains)
-    return capture_store.relink(directory, ids, now)
-
-
-# -- editing from the dashboard -----------------------------------------------------------------
-@dataclass
-class RematchScope:
-    """What changed, so `rematch` relinks only the captured mail it concerns."""
-
-    domains: set[str] = field(default_factory=set)
-    addresses: set[str] = field(default_factory=set)
-
-    def __bool__(self) -> bool:
-        return bool(self.domains or self.addresses)
-
-    def update(self, other: "RematchScope") -> None:
-        self.domains |= other.domains
-        self.addresses |= other.addresses
-
-
+# -- editing from the dashboard, the API and the CLI --------------------------------------------
 def _clean_name(name: str, field_name: str = "name", limit: int = 200) -> str:
     name = " ".join((name or "").split())
     if not name:
@@ -303,9 +288,12 @@ def scope_of_investor(investor: Investor) -> RematchScope:
          .where(Contact.investor == investor.id).tuples()})
 
 
-def create_investor(name: str, domains, now: datetime, *, graveyard: bool = False, notes: str = "",
-                    actor: User | None = None, actor_label: str = "", own_domains=frozenset()) -> tuple[Investor, RematchScope]:
+def create_investor(name: str, domains, now: datetime, *, directory: DirectoryLoader, graveyard: bool = False,
+                    notes: str = "", actor: User | None = None,
+                    actor_label: str = "") -> tuple[Investor, dict[str, int]]:
+    """The new investor, and the figures of the rematch of its domains' mail."""
     name = _clean_name(name)
+    own_domains = directory().own_domains
     with database.atomic():
         _check_unique_name(name, None)
         cleaned = _clean_domains(domains, None, own_domains)
@@ -316,14 +304,15 @@ def create_investor(name: str, domains, now: datetime, *, graveyard: bool = Fals
         audit.record("investor.create", now, actor=actor, actor_label=actor_label, target_type="investor",
                      target_id=investor.id, detail={"name": name, "domains": sorted(cleaned),
                                                     "graveyard": bool(graveyard)})
-    return investor, RematchScope(cleaned, set())
+    return investor, rematch(directory, now, RematchScope(cleaned, set()))
 
 
-def update_investor(investor_id: int, now: datetime, *, name: str | None = None, domains=None,
-                    graveyard: bool | None = None, notes: str | None = None, actor: User | None = None,
-                    actor_label: str = "", own_domains=frozenset()) -> RematchScope:
-    """Change what is given; returns what must be rematched. Audited with the changes."""
+def update_investor(investor_id: int, now: datetime, *, directory: DirectoryLoader, name: str | None = None,
+                    domains=None, graveyard: bool | None = None, notes: str | None = None,
+                    actor: User | None = None, actor_label: str = "") -> dict[str, int]:
+    """Change what is given, audited with the changes; returns the rematch's figures."""
     scope = RematchScope()
+    own_domains = directory().own_domains if domains is not None else frozenset()
     changes: dict = {}
     with database.atomic():
         investor = Investor.get_or_none((Investor.id == investor_id) & Investor.deleted_at.is_null())
@@ -358,7 +347,7 @@ def update_investor(investor_id: int, now: datetime, *, name: str | None = None,
             investor.save()
             audit.record("investor.update", now, actor=actor, actor_label=actor_label, target_type="investor",
                          target_id=investor.id, detail=changes)
-    return scope
+    return rematch(directory, now, scope)
 
 
 def _clean_addresses(raw, contact_id: int | None) -> set[str]:
@@ -374,8 +363,9 @@ def _clean_addresses(raw, contact_id: int | None) -> set[str]:
     return addresses
 
 
-def add_contact(investor_id: int, name: str, addresses, now: datetime, *, actor: User | None = None,
-                actor_label: str = "") -> tuple[Contact, RematchScope]:
+def add_contact(investor_id: int, name: str, addresses, now: datetime, *, directory: DirectoryLoader,
+                actor: User | None = None, actor_label: str = "") -> tuple[Contact, dict[str, int]]:
+    """The new contact, and the figures of the rematch of its addresses' mail."""
     name = _clean_name(name)
     with database.atomic():
         investor = Investor.get_or_none((Investor.id == investor_id) & Investor.deleted_at.is_null())
@@ -392,11 +382,11 @@ def add_contact(investor_id: int, name: str, addresses, now: datetime, *, actor:
         audit.record("contact.create", now, actor=actor, actor_label=actor_label, target_type="contact",
                      target_id=contact.id, detail={"investor_id": investor.id, "name": name,
                                                    "addresses": sorted(cleaned)})
-    return contact, RematchScope(set(), cleaned)
+    return contact, rematch(directory, now, RematchScope(set(), cleaned))
 
 
-def update_contact(contact_id: int, now: datetime, *, name: str | None = None, addresses=None,
-                   actor: User | None = None, actor_label: str = "") -> RematchScope:
+def update_contact(contact_id: int, now: datetime, *, directory: DirectoryLoader, name: str | None = None,
+                   addresses=None, actor: User | None = None, actor_label: str = "") -> dict[str, int]:
     scope = RematchScope()
     changes: dict = {}
     with database.atomic():
@@ -427,10 +417,11 @@ def update_contact(contact_id: int, now: datetime, *, name: str | None = None, a
             contact.save()
             audit.record("contact.update", now, actor=actor, actor_label=actor_label, target_type="contact",
                          target_id=contact.id, detail=changes)
-    return scope
+    return rematch(directory, now, scope)
 
 
-def remove_contact(contact_id: int, now: datetime, *, actor: User | None = None, actor_label: str = "") -> RematchScope:
+def remove_contact(contact_id: int, now: datetime, *, directory: DirectoryLoader, actor: User | None = None,
+                   actor_label: str = "") -> dict[str, int]:
     """Soft-delete: the contact's approved activities stay; its mail is rematched to the domain."""
     with database.atomic():
         contact = Contact.get_or_none((Contact.id == contact_id) & Contact.deleted_at.is_null())
@@ -442,4 +433,4 @@ def remove_contact(contact_id: int, now: datetime, *, actor: User | None = None,
         addresses = {a.address for a in contact.addresses}
         audit.record("contact.remove", now, actor=actor, actor_label=actor_label, target_type="contact",
                      target_id=contact.id, detail={"name": contact.name, "addresses": sorted(addresses)})
-    return RematchScope(set(), addresses)
+    return rematch(directory, now, RematchScope(set(), addresses))

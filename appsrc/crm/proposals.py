@@ -6,7 +6,7 @@ Capture and rematch create pending `ActivityProposal`s (one per email and target
 - approve an `address:` proposal ("approve and create contact"): a contact with that address is
   created under the investor (or found, if someone created it meanwhile), the proposal is
   re-targeted to it, the activity written, and the other pending proposals for that address
-  are rematched onto the new contact by the caller (`affected_addresses`);
+  are rematched onto the new contact (`affected_addresses`, right after the decision);
 - reject: nothing is written but the decision.
 Each decision is one transaction with its audit event. A bulk decision is all-or-nothing: one
 proposal that cannot be decided (unknown, already decided) leaves every other one untouched.
@@ -19,16 +19,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from appsrc.crm import audit
+from appsrc.crm.rematch import DirectoryLoader, RematchScope, empty_stats, rematch
 from appsrc.crm.validation import ValidationError
+from appsrc.matching.direction import direction_of
 from appsrc.store.db import database
 from appsrc.store.queries import MAX_ID, is_row_id
+from appsrc.store.queries.common import own_mailbox_addresses
 from appsrc.store.models import (
     Activity,
     ActivityProposal,
     Contact,
     ContactEmail,
     Email,
-    EmailAccount,
     EmailInvestorLink,
     Investor,
     User,
@@ -51,7 +53,8 @@ class Decision:
     rejected: list[int] = field(default_factory=list)
     activities: list[int] = field(default_factory=list)
     contacts_created: list[int] = field(default_factory=list)
-    affected_addresses: set[str] = field(default_factory=set)  # rematch these afterwards
+    affected_addresses: set[str] = field(default_factory=set)  # new contacts' addresses, rematched
+    rematched: dict[str, int] = field(default_factory=empty_stats)
 
     def as_dict(self) -> dict:
         return {"approved": self.approved, "rejected": self.rejected, "activities": self.activities,
@@ -83,15 +86,17 @@ def _pending(ids: Sequence[int]) -> list[ActivityProposal]:
     return [rows[i] for i in ids]
 
 
-def approve(ids: Sequence[int] | set[int] | int, actor: User, now: datetime, *,
+def approve(ids: Sequence[int] | set[int] | int, actor: User, now: datetime, *, directory: DirectoryLoader,
             contact_names: dict[int, str] | None = None, actor_label: str = "") -> Decision:
-    """Approve pending proposals; `contact_names` names the contacts created for `address:` ones."""
+    """Approve pending proposals; `contact_names` names the contacts created for `address:` ones.
+    Other pending proposals for a new contact's address are then rematched onto it."""
     ids = _clean_ids([ids] if isinstance(ids, int) else ids)
     decision = Decision()
     with database.atomic():
-        own = {a for (a,) in EmailAccount.select(EmailAccount.address).tuples()}
+        own = own_mailbox_addresses()
         for proposal in _pending(ids):
             _approve_one(proposal, actor, now, own, (contact_names or {}).get(proposal.id), decision, actor_label)
+    decision.rematched = rematch(directory, now, RematchScope(set(), decision.affected_addresses))
     return decision
 
 
@@ -148,7 +153,7 @@ def _approve_one(proposal: ActivityProposal, actor: User, now: datetime, own: se
         raise ProposalConflict(f"proposal {proposal.id} was already decided", field="ids")
     activity = Activity.create(
         contact=contact, investor=investor, email=email, proposal=proposal, kind=proposal.kind or "email",
-        direction="outbound" if email.from_email in own else "inbound",
+        direction=direction_of(email.from_email, own),
         summary=(email.subject or "(no subject)")[:500], occurred_at=email.sent_at, created_by=actor,
         created_at=now)
     audit.record("proposal.approve", now, actor=actor, actor_label=actor_label, target_type="proposal",

@@ -10,11 +10,10 @@ from datetime import datetime, timezone
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
-from flask import current_app
 
+from appsrc.app_services import runtime
 
-def runtime():
-    return current_app.extensions["runtime"]
+__all__ = ["runtime"]  # and everything below
 
 
 def now() -> datetime:

@@ -10,7 +10,7 @@ Rules (spec, Phase B):
   users (`users.is_active`); an email no such sighting holds is not in the digest at all.
 - By team member: per mailbox, direction from the sighting (`is_sent`).
 - By investor: deduped per email (a reply to several teammates counts once); direction at the
-  email level: outbound iff `from_email` is one of our mailboxes' addresses, else inbound.
+  email level (`appsrc.matching.direction`).
 - Names: a soft-deleted investor or contact is never named; its line falls back to the address
   the matcher matched (`EmailInvestorLink.matched_address`).
 - Bulk mail (newsletters, automated senders; `Email.is_bulk`) is left out of both sections.
@@ -31,7 +31,9 @@ from datetime import datetime, timedelta, timezone
 from peewee import JOIN
 
 from appsrc.clock import utc
+from appsrc.matching.direction import OUTBOUND, direction_of
 from appsrc.store.db import database
+from appsrc.store.queries.common import own_mailbox_addresses
 from appsrc.store.models import (
     Contact,
     Email,
@@ -106,10 +108,6 @@ def window_condition(since: datetime, until: datetime):
     return ((Email.sent_at > since - LATE_CAPTURE) & (Email.sent_at <= until)
             & ((Email.sent_at > since) | (Email.captured_at > since))
             & (Email.captured_at <= until) & ~Email.is_bulk)
-
-
-def own_mailbox_addresses() -> frozenset[str]:
-    return frozenset(a.lower() for (a,) in EmailAccount.select(EmailAccount.address).tuples())
 
 
 def _utc(value) -> datetime | None:
@@ -288,8 +286,8 @@ def collect_investor_activity(data: WindowData) -> list[InvestorActivity]:
         activity = InvestorActivity(key, name, graveyard)
         for email_id, links in by_email.items():
             email = data.emails[email_id]
-            direction = "outbound" if email.from_email in data.own_addresses else "inbound"
-            if direction == "outbound":
+            direction = direction_of(email.from_email, data.own_addresses)
+            if direction == OUTBOUND:
                 activity.outbound += 1
             else:
                 activity.inbound += 1

@@ -25,7 +25,7 @@ from appsrc.digest.activity import (
     collect_user_activity,
     load_window,
 )
-from appsrc.digest.llm import ChatFn, complete_concurrently
+from appsrc.llm import ChatFn, complete_concurrently
 from appsrc.digest.render import UserSection, make_subject, render_html, render_text
 
 MAX_PROMPT_ITEMS = 40

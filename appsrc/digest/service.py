@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from appsrc.clock import Clock
 from appsrc.digest import scheduler
 from appsrc.digest.builder import build_digest
-from appsrc.digest.llm import ChatFn, LlmConfig, make_chat_fn
+from appsrc.llm import ChatFn, LlmConfig, make_chat_fn
 from appsrc.digest.policy import DigestPolicy, load_digest_policy
 from appsrc.mail.mailer import DigestMailer, active_admin_addresses, first_active_admin
 from appsrc.mail.message import OutgoingMessage
@@ -222,7 +222,7 @@ def build_digest_service(runtime, *, smtp_ca_file=None) -> DigestService:
     the local LLM when `CRM_LLM_URL` is set."""
     from appsrc.mail.gmail_send import GmailTransport
     from appsrc.mail.smtp_send import SmtpTransport
-    from appsrc.secrets import load_smtp_config
+    from appsrc.secret_files import load_smtp_config
 
     settings = runtime.settings
 

@@ -27,8 +27,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from email.utils import make_msgid
 
-from appsrc.capture.credentials import SCOPE_COMPOSE, SCOPE_READONLY, DelegationError
-from appsrc.capture.gmail import GmailError, GmailRemotes
+from appsrc.gmail.credentials import SCOPE_COMPOSE, SCOPE_READONLY, DelegationError
+from appsrc.gmail.client import GmailError, GmailRemotes
 from appsrc.mail.message import DIGEST_ID_HEADER, OutgoingMessage
 from appsrc.mail.sanitize import sanitize_error
 from appsrc.mail.transport import Delivery, TransportError, TransportNotConfigured

@@ -23,7 +23,7 @@ from pathlib import Path
 from appsrc.mail.message import OutgoingMessage
 from appsrc.mail.sanitize import sanitize_error
 from appsrc.mail.transport import Delivery, TransportError, TransportNotConfigured
-from appsrc.secrets import SecretError, SmtpConfig
+from appsrc.secret_files import SecretError, SmtpConfig
 
 NOT_CONFIGURED = "SMTP is not configured (run the StartOS action “Configure Digest SMTP”)"
 

@@ -9,7 +9,7 @@ re-lists at most one page and writes nothing twice (one `Email` per dedupe key, 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -18,7 +18,7 @@ from typing import Any
 
 from peewee import chunked, fn
 
-from appsrc.capture.matcher import Directory, Match, match, match_key, returning_proposals
+from appsrc.matching.matcher import Link, Match, Proposal, match_key
 from appsrc.store.db import database
 from appsrc.store.fields import JSONField, UTCDateTimeField
 from appsrc.store.models import (
@@ -386,84 +386,75 @@ def pending_fetch_ids(account_id: int, limit: int = 500) -> list[str]:
             .order_by(PendingFetch.updated_at).limit(limit).tuples()]
 
 
-# -- rematch ------------------------------------------------------------------------------------
-def relink(directory: Directory, email_ids: Iterable[int] | None = None, now: datetime | None = None) -> dict[str, int]:
-    """Recompute investor links and pending proposals after investors, contacts or exclusions
-    changed. Decided proposals are history and stay; pending ones that no longer match go.
-    Excluded mail stays stored but loses its links and pending proposals."""
-    stats = {"emails": 0, "links_added": 0, "links_removed": 0, "proposals_added": 0, "proposals_removed": 0}
-    query = Email.select(Email.id, Email.is_bulk, Email.sent_at).order_by(Email.id)
+# -- link state, for the CRM's rematch (`appsrc.crm.rematch`) ------------------------------------
+@dataclass
+class LinkState:
+    """What the store holds for a few emails: the inputs and outputs of matching them."""
+
+    facts: list[tuple[int, bool, datetime]]  # (email id, is_bulk, sent_at)
+    participants: dict[int, list[tuple[str, str]]]  # email id -> [(role, address)]
+    links: dict[int, dict[int, tuple[int | None, str]]]  # email id -> investor id -> (contact id, address)
+    proposals: dict[int, dict[str, tuple[str, str]]]  # email id -> target key -> (status, kind)
+
+
+def email_id_batches(email_ids: Iterable[int] | None, size: int = 500) -> Iterator[list[int]]:
+    """The ids given (or every email's, in id order) in batches of at most `size`."""
     if email_ids is not None:
-        wanted = sorted(set(email_ids))
-        batches = (list(query.where(Email.id.in_(chunk)).tuples()) for chunk in chunked(wanted, 500))
-    else:
-        batches = _all_emails_in_chunks(query)
-    for chunk in batches:
-        with database.atomic():
-            _relink_chunk(directory, chunk, now, stats)
-    return stats
-
-
-def _all_emails_in_chunks(query, size: int = 1000):
+        yield from chunked(sorted(set(email_ids)), size)
+        return
     last = 0
     while True:
-        rows = list(query.where(Email.id > last).limit(size).tuples())
-        if not rows:
+        ids = [i for (i,) in Email.select(Email.id).where(Email.id > last).order_by(Email.id).limit(size).tuples()]
+        if not ids:
             return
-        yield rows
-        last = rows[-1][0]
+        yield ids
+        last = ids[-1]
 
 
-def _relink_chunk(directory: Directory, rows: list[tuple[int, bool, datetime]], now,
-                  stats: dict[str, int]) -> None:
-    ids = [row[0] for row in rows]
-    participants: dict[int, list[tuple[str, str]]] = {i: [] for i in ids}
+def link_state(email_ids: Sequence[int]) -> LinkState:
+    ids = list(email_ids)
+    facts = list(Email.select(Email.id, Email.is_bulk, Email.sent_at).where(Email.id.in_(ids))
+                 .order_by(Email.id).tuples())
+    state = LinkState(facts, {i: [] for i, _, _ in facts}, {i: {} for i, _, _ in facts},
+                      {i: {} for i, _, _ in facts})
     for email_id, role, address in (EmailParticipant.select(EmailParticipant.email, EmailParticipant.role,
                                                             EmailParticipant.address)
                                     .where(EmailParticipant.email.in_(ids)).tuples()):
-        participants[email_id].append((role, address))
-    links: dict[int, dict[int, tuple]] = {i: {} for i in ids}
+        state.participants[email_id].append((role, address))
     for email_id, investor_id, contact_id, address in (
             EmailInvestorLink.select(EmailInvestorLink.email, EmailInvestorLink.investor,
                                      EmailInvestorLink.contact, EmailInvestorLink.matched_address)
             .where(EmailInvestorLink.email.in_(ids)).tuples()):
-        links[email_id][investor_id] = (contact_id, address)
-    proposals: dict[int, dict[str, str]] = {i: {} for i in ids}
-    kinds: dict[tuple[int, str], str] = {}
+        state.links[email_id][investor_id] = (contact_id, address)
     for email_id, key, status, kind in (ActivityProposal.select(ActivityProposal.email, ActivityProposal.target_key,
                                                                 ActivityProposal.status, ActivityProposal.kind)
                                         .where(ActivityProposal.email.in_(ids)).tuples()):
-        proposals[email_id][key] = status
-        kinds[(email_id, key)] = kind
+        state.proposals[email_id][key] = (status, kind)
+    return state
 
-    for email_id, is_bulk, sent_at in rows:
-        stats["emails"] += 1
-        result = returning_proposals(match(participants[email_id], directory, is_bulk=is_bulk),
-                                     sent_at, directory)
-        want_links = {l.investor_id: (l.contact_id, l.address) for l in result.links}
-        have_links = links[email_id]
-        stale = [inv for inv, value in have_links.items() if want_links.get(inv) != value]
-        if stale:
-            EmailInvestorLink.delete().where((EmailInvestorLink.email == email_id)
-                                             & EmailInvestorLink.investor.in_(stale)).execute()
-            stats["links_removed"] += len(stale)
-        fresh = [l for l in result.links if have_links.get(l.investor_id) != (l.contact_id, l.address)]
-        if fresh:
-            _link_many([(email_id, Match("capture", tuple(fresh)))], now)
-            stats["links_added"] += len(fresh)
-        want = {p.target_key for p in result.proposals}
-        gone = [key for key, status in proposals[email_id].items() if status == "pending" and key not in want]
-        if gone:
-            ActivityProposal.delete().where((ActivityProposal.email == email_id)
-                                            & ActivityProposal.target_key.in_(gone)).execute()
-            stats["proposals_removed"] += len(gone)
-        for p in result.proposals:  # e.g. a returned investor taken out of the graveyard
-            if proposals[email_id].get(p.target_key) == "pending" and kinds[(email_id, p.target_key)] != p.kind:
-                ActivityProposal.update(kind=p.kind).where((ActivityProposal.email == email_id)
-                                                           & (ActivityProposal.target_key == p.target_key)).execute()
-        new = [p for p in result.proposals if p.target_key not in proposals[email_id]]
-        if new:
-            stats["proposals_added"] += _link_many([(email_id, Match("capture", (), tuple(new)))], now)[0]
+
+def remove_links(email_id: int, investor_ids: Sequence[int]) -> None:
+    EmailInvestorLink.delete().where((EmailInvestorLink.email == email_id)
+                                     & EmailInvestorLink.investor.in_(list(investor_ids))).execute()
+
+
+def add_links(email_id: int, links: Sequence[Link], now: datetime | None) -> None:
+    _link_many([(email_id, Match("capture", tuple(links)))], now)
+
+
+def remove_pending_proposals(email_id: int, target_keys: Sequence[str]) -> None:
+    """Only pending ones: a decided proposal is history."""
+    ActivityProposal.delete().where((ActivityProposal.email == email_id) & (ActivityProposal.status == "pending")
+                                    & ActivityProposal.target_key.in_(list(target_keys))).execute()
+
+
+def set_proposal_kind(email_id: int, target_key: str, kind: str) -> None:
+    ActivityProposal.update(kind=kind).where((ActivityProposal.email == email_id)
+                                             & (ActivityProposal.target_key == target_key)).execute()
+
+
+def add_proposals(email_id: int, proposals: Sequence[Proposal], now: datetime | None) -> int:
+    return _link_many([(email_id, Match("capture", (), tuple(proposals)))], now)[0]
 
 
 def emails_involving(addresses: Iterable[str] = (), domains: Iterable[str] = ()) -> set[int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from appsrc.crm import proposals as crm_proposals
-from appsrc.crm.investors import rematch
 from appsrc.crm.mailboxes import MailboxNotFound, request_sync
 from appsrc.crm.validation import ValidationError, parse_id, parse_optional_id
 from appsrc.store import queries
@@ -131,10 +130,7 @@ def _decide(action: str, ids, body: dict):
         if not isinstance(names, dict):
             raise ValidationError("contact_names must map proposal ids to names", field="contact_names")
         names = {parse_id(k, field="contact_names"): "" if v is None else str(v) for k, v in names.items()}
-        decision = crm_proposals.approve(ids, g.user, now, contact_names=names)
-        if decision.affected_addresses:
-            # Other pending proposals for a newly created contact's address now point at it.
-            rematch(_runtime().directory(), now, addresses=decision.affected_addresses)
+        decision = crm_proposals.approve(ids, g.user, now, directory=_runtime().directory, contact_names=names)
     else:
         decision = crm_proposals.reject(ids, g.user, now)
     return jsonify(decision.as_dict())

@@ -20,40 +20,19 @@ run, sanitized and in our own words (an SMTP or OAuth error can carry a credenti
 
 from __future__ import annotations
 
-import threading
+from flask import Blueprint, Response, g, jsonify, request
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
-
+from appsrc.app_services import digest_jobs, digest_service
 from appsrc.crm import audit
-from appsrc.digest.jobs import DigestJobs, JobBusy
+from appsrc.digest.jobs import JobBusy
 from appsrc.digest.policy import PolicyError, update_digest_policy
-from appsrc.digest.service import DigestService, build_digest_service
+from appsrc.digest.service import DigestService
 from appsrc.mail.mailer import RecipientNotAllowed, active_admin_addresses
 from appsrc.store.models import DigestRun, User
 from appsrc.web.auth import admin_required
 
 blueprint = Blueprint("digest_api", __name__, url_prefix="/api/admin/digest")
-_lock = threading.Lock()
 MAX_RUNS = 200
-
-
-def digest_service() -> DigestService:
-    """The app's digest service (built once from the runtime; an app may be given its own)."""
-    extensions = current_app.extensions
-    with _lock:
-        if "digest" not in extensions:
-            extensions["digest"] = build_digest_service(extensions["runtime"])
-        return extensions["digest"]
-
-
-def digest_jobs() -> DigestJobs:
-    service = digest_service()
-    extensions = current_app.extensions
-    with _lock:
-        jobs = extensions.get("digest_jobs")
-        if jobs is None or jobs.service is not service:
-            jobs = extensions["digest_jobs"] = DigestJobs(service)
-        return jobs
 
 
 def current_actor() -> User | None:

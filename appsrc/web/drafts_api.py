@@ -13,7 +13,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from appsrc.crm.drafts import DraftError, create_reply_draft, plan_reply, suggest_body
-from appsrc.digest.llm import LlmConfig
+from appsrc.llm import LlmConfig
 from appsrc.web.auth import admin_required
 
 blueprint = Blueprint("drafts_api", __name__, url_prefix="/api/email")

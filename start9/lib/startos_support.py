@@ -329,7 +329,7 @@ def parse_mailbox(value: str) -> str:
     """Exactly one address, optionally with a display name, as people type it ("ir@fund.com",
     "IR Desk <ir@fund.com>"), in its normal form ("IR Desk <ir@fund.com>", the name kept as
     typed, quoted where RFC 5322 needs it). The app reads it back with its own copy of this
-    rule (appsrc/secrets.py `parse_mailbox`; this module imports only the standard library); a
+    rule (appsrc/secret_files.py `parse_mailbox`; this module imports only the standard library); a
     test holds the two to the same answers. Anything else is a ValueError."""
     from email.errors import ObsoleteHeaderDefect
     from email.headerregistry import Address, HeaderRegistry

@@ -49,5 +49,5 @@ def crm(runtime, team):
     now = runtime.clock.now()
     for i, member in enumerate(team.team):
         add_user(member.address, member.name, now, is_admin=i == 0)
-    import_investors_csv(team.investors_csv(), now, own_domains=frozenset(team.own_domains))
+    import_investors_csv(team.investors_csv(), now, directory=runtime.directory)
     return runtime

@@ -39,8 +39,9 @@ def wait_until(predicate, proc, timeout: float = 60.0) -> bool:
 
 @pytest.mark.slow
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(sim, tmp_path):
-    # Three mailboxes of ~1,000 messages: two list pages each (Gmail pages hold 500).
-    team = generate_team(21, team_size=3, investors=8, messages_per_mailbox=1000, now=DATASET_NOW,
+    # Three mailboxes of ~1,500 messages: three list pages and six write groups each (Gmail pages
+    # hold 500, a backfill writes 250 at a time), so there is room for a dozen kills mid-backfill.
+    team = generate_team(21, team_size=3, investors=8, messages_per_mailbox=1500, now=DATASET_NOW,
                          huge_attachment_bytes=200_000)
     team.gmail_ids = team.load_into(sim)
     sim.configure(latency_s=0.01)
@@ -48,7 +49,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(sim, tmp_path):
     now = runtime.clock.now()
     for member in team.team:
         add_user(member.address, member.name, now)
-    import_investors_csv(team.investors_csv(), now, own_domains=frozenset(team.own_domains))
+    import_investors_csv(team.investors_csv(), now, directory=runtime.directory)
     listed = sum(len(team.messages_in(m.address)) for m in team.team)
 
     env = {**os.environ, "CRM_DATA_DIR": str(tmp_path), "CRM_DEMO": "off", "CRM_GMAIL_API_ENDPOINT": sim.url,
@@ -66,7 +67,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(sim, tmp_path):
         elif not wait_until(lambda: accounted() > before, proc):  # after this run's first write...
             break
         else:
-            time.sleep(rng.uniform(0.0, 0.5))  # ...plus a random part of the next fetch or write
+            time.sleep(rng.uniform(0.0, 0.15))  # ...plus a random part of the next fetch or write
         if proc.poll() is not None:
             proc.communicate(timeout=60)
             break  # it finished first: nothing left to interrupt

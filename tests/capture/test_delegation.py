@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from appsrc.capture.credentials import SCOPE_COMPOSE, SCOPE_READONLY, DelegationError
+from appsrc.gmail.credentials import SCOPE_COMPOSE, SCOPE_READONLY, DelegationError
 from appsrc.crm.users import add_user
 from appsrc.simulator import GMAIL_READONLY
 from appsrc.store.models import EmailAccount

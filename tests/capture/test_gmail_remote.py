@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from appsrc.capture.gmail import MAX_BATCH, MIN_BATCH, RateLimited, RetryPolicy
-from appsrc.capture.quota import TokenBucket
+from appsrc.gmail.client import MAX_BATCH, MIN_BATCH, RateLimited, RetryPolicy
+from appsrc.gmail.quota import TokenBucket
 from appsrc.clock import FrozenClock
 
 ALICE = "alice@fund.example"

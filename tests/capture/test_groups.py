@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from appsrc.capture.matcher import Directory, bulk_reason
+from appsrc.matching.matcher import Directory, bulk_reason
 from appsrc.capture.parser import parse_email
 from appsrc.crm.investors import create_investor
 from appsrc.crm.users import add_user
@@ -134,7 +134,7 @@ def desk(sim, tmp_path):
     now = runtime.clock.now()
     add_user(ALICE, "Alice Martin", now, is_admin=True)
     add_user(BOB, "Bob Stone", now)
-    create_investor("Meridian Capital", ["meridian-capital.com"], now)
+    create_investor("Meridian Capital", ["meridian-capital.com"], now, directory=runtime.directory)
     yield runtime
     runtime.close()
 

@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from appsrc.capture.gmail import BATCH_BYTES, LARGE_MESSAGE_BYTES, SMALL_MESSAGE_BYTES
-from appsrc.capture.gmail_payload import raw_from_full_payload
+from appsrc.gmail.client import BATCH_BYTES, LARGE_MESSAGE_BYTES, SMALL_MESSAGE_BYTES
+from appsrc.gmail.payload import raw_from_full_payload
 from appsrc.capture.parser import UnparseableEmail, parse_email
 from appsrc.crm.users import add_user
 from appsrc.simulator import generate_team, mime

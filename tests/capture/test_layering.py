@@ -1,4 +1,4 @@
-"""The capture engine's seams, checked on the source: the Gmail remote (`capture/gmail.py`) is the
+"""The capture engine's seams, checked on the source: the Gmail remote (`gmail/client.py`) is the
 only module that imports the Google API client or its HTTP transport, so quota pacing, retries
 and the non-idempotent-write rule cannot be bypassed by another module talking to Gmail."""
 
@@ -23,13 +23,13 @@ def importers(modules: set[str], root: Path = APPSRC) -> set[str]:
 
 
 def test_only_the_gmail_remote_imports_the_google_api_client():
-    assert importers(GOOGLE_CLIENT) == {"appsrc/capture/gmail.py"}
+    assert importers(GOOGLE_CLIENT) == {"appsrc/gmail/client.py"}
 
 
 def test_the_check_sees_an_import(tmp_path):
     """The scanner itself works: a module importing the client is reported."""
     fake = tmp_path / "appsrc"
-    (fake / "capture").mkdir(parents=True)
-    (fake / "capture" / "gmail.py").write_text("import googleapiclient.discovery\n")
+    (fake / "gmail").mkdir(parents=True)
+    (fake / "gmail" / "client.py").write_text("import googleapiclient.discovery\n")
     (fake / "sneaky.py").write_text("from httplib2 import Http\n")
-    assert importers(GOOGLE_CLIENT, fake) == {"appsrc/capture/gmail.py", "appsrc/sneaky.py"}
+    assert importers(GOOGLE_CLIENT, fake) == {"appsrc/gmail/client.py", "appsrc/sneaky.py"}

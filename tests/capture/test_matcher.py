@@ -2,7 +2,7 @@
 
 import pytest
 
-from appsrc.capture.matcher import MATCHES_LIMIT, ContactRef, Directory, match, match_key
+from appsrc.matching.matcher import MATCHES_LIMIT, ContactRef, Directory, match, match_key
 
 ACME, BETA, DEAD = 1, 2, 3
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from appsrc.capture import parser
-from appsrc.capture.addresses import normalize_address, split_address_list
+from appsrc.matching.addresses import normalize_address, split_address_list
 from appsrc.capture.parser import (
     MAX_DEFECTS,
     MAX_FILENAME_CHARS,

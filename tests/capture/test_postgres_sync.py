@@ -6,7 +6,7 @@ pytestmark = pytest.mark.postgres
 
 
 def test_full_sync_and_rematch_on_postgres(postgres_url, sim, tmp_path):
-    from appsrc.crm.investors import import_investors_csv, rematch
+    from appsrc.crm.investors import import_investors_csv
     from appsrc.crm.users import add_user
     from appsrc.simulator import generate_team
     from appsrc.store.models import ActivityProposal, Email, EmailAccountMessage
@@ -22,8 +22,7 @@ def test_full_sync_and_rematch_on_postgres(postgres_url, sim, tmp_path):
             add_user(member.address, member.name, now)
         assert all(r.ok for r in rt.sync_all())  # investors unknown yet: captured, no proposals
         assert ActivityProposal.select().count() == 0
-        result = import_investors_csv(team.investors_csv(), now, own_domains=frozenset(team.own_domains))
-        stats = rematch(rt.directory(), now, domains=result.changed_domains, addresses=result.changed_addresses)
+        stats = import_investors_csv(team.investors_csv(), now, directory=rt.directory).rematched
         assert stats["proposals_added"] == ActivityProposal.select().count() > 0
         assert_store_matches_dataset(team)
         assert Email.select().count() < EmailAccountMessage.select().count()  # deduped across mailboxes

@@ -115,7 +115,7 @@ def test_every_corpus_message_is_captured_and_matched_without_a_traceback(sim, t
     try:
         now = runtime.clock.now()
         add_user("alice@fund.com", "Alice", now, is_admin=True)
-        meridian, _ = create_investor("Meridian Capital", ["meridian-capital.com"], now)
+        meridian, _ = create_investor("Meridian Capital", ["meridian-capital.com"], now, directory=runtime.directory)
         caplog.set_level(logging.WARNING)
         (account_id,) = [a["id"] for a in __import__("appsrc.store.queries", fromlist=["x"])
                          .list_mailboxes()]

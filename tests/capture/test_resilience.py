@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from appsrc.capture.matcher import Directory
+from appsrc.matching.matcher import Directory
 from appsrc.capture.sync import MailboxSync
 from appsrc.crm.users import add_user
 from appsrc.store.models import EmailAccount, EmailAccountMessage, SkippedMessage

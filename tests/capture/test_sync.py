@@ -9,6 +9,7 @@ import pytest
 
 from appsrc.store import capture as capture_store
 from appsrc.store import queries
+from appsrc.store.queries import activity as activity_queries
 from appsrc.store.db import database, is_sqlite
 from appsrc.store.models import (
     ActivityProposal,
@@ -46,7 +47,7 @@ def crm_on(request, sim, tmp_path, team):
     now = rt.clock.now()
     for i, member in enumerate(team.team):
         add_user(member.address, member.name, now, is_admin=i == 0)
-    import_investors_csv(team.investors_csv(), now, own_domains=frozenset(team.own_domains))
+    import_investors_csv(team.investors_csv(), now, directory=rt.directory)
     yield rt
     rt.close()
 
@@ -267,7 +268,7 @@ def test_a_batch_split_over_many_insert_statements_is_stored_whole_and_searchabl
     emails = list(Email.select())
     if is_sqlite():  # PostgreSQL indexes the email rows themselves
         indexed = {rowid for (rowid,) in database.execute_sql("SELECT rowid FROM email_search")}
-        assert indexed == {queries._time_key(e.sent_at, e.id) for e in emails}
+        assert indexed == {activity_queries.time_key(e.sent_at, e.id) for e in emails}
     newest = max(emails, key=lambda e: (e.sent_at, e.id))
     found = queries.email_activity(q=newest.from_email, limit=1)["items"]
     assert [item["email_id"] for item in found] == [newest.id]

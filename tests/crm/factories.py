@@ -1,7 +1,7 @@
 """Build a small, exact CRM world in a real SQLite store.
 
 Emails are written as capture writes them (email, participants, sightings) and then linked by
-the real matcher through `store.capture.relink`, so investor links and proposals are exactly
+the real matcher through `crm.rematch.relink`, so investor links and proposals are exactly
 what capture would have produced.
 """
 
@@ -11,11 +11,11 @@ import itertools
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from appsrc.capture.matcher import match_key
+from appsrc.matching.matcher import match_key
 from appsrc.crm.directory import load_directory
 from appsrc.crm.investors import add_contact, create_investor
+from appsrc.crm.rematch import relink
 from appsrc.crm.users import add_user, issue_token
-from appsrc.store.capture import relink
 from appsrc.store.models import ActivityProposal, Email, EmailAccount, EmailAccountMessage, EmailParticipant, User
 
 OWN = "fund.example"
@@ -40,11 +40,11 @@ class World:
         return EmailAccount.get(EmailAccount.address == address)
 
     def investor(self, name: str, *domains: str, graveyard: bool = False):
-        investor, _ = create_investor(name, list(domains), self.now, graveyard=graveyard)
+        investor, _ = create_investor(name, list(domains), self.now, directory=self.directory, graveyard=graveyard)
         return investor
 
     def contact(self, investor, name: str, *addresses: str):
-        contact, _ = add_contact(investor.id, name, list(addresses), self.now)
+        contact, _ = add_contact(investor.id, name, list(addresses), self.now, directory=self.directory)
         return contact
 
     def email(self, subject: str, sender: str, to: list[str], *, seen_by: dict[str, bool] | None = None,

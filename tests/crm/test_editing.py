@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from appsrc.crm import exclusions, proposals
-from appsrc.crm.investors import add_contact, rematch, remove_contact, update_contact, update_investor
+from appsrc.crm.investors import add_contact, remove_contact, update_contact, update_investor
 from appsrc.crm.users import LastAdmin, issue_token, reset_password, update_user, user_for_token, verify_password
 from appsrc.crm.validation import ValidationError
 from appsrc.store import queries
@@ -39,12 +39,10 @@ def pending_targets(world, email):
 
 def test_graveyard_toggle_drops_and_restores_pending_proposals(acme):
     email = acme.email("Capital call", "jane@acme.example", [ADA])
-    scope = update_investor(acme.acme.id, acme.now, graveyard=True, actor=acme.ada)
-    rematch(acme.directory(), acme.now, domains=scope.domains, addresses=scope.addresses)
+    update_investor(acme.acme.id, acme.now, directory=acme.directory, graveyard=True, actor=acme.ada)
     assert pending_targets(acme, email) == []
     assert email.id in [i["email_id"] for i in queries.email_activity(q="capital")["items"]]  # history stays
-    scope = update_investor(acme.acme.id, acme.now, graveyard=False, actor=acme.ada)
-    rematch(acme.directory(), acme.now, domains=scope.domains, addresses=scope.addresses)
+    update_investor(acme.acme.id, acme.now, directory=acme.directory, graveyard=False, actor=acme.ada)
     assert pending_targets(acme, email) == [f"contact:{acme.jane.id}"]
     assert AuditEvent.select().where(AuditEvent.action == "investor.update").count() == 2
 
@@ -52,9 +50,9 @@ def test_graveyard_toggle_drops_and_restores_pending_proposals(acme):
 def test_a_new_domain_links_mail_already_captured(acme):
     email = acme.email("Hello", "max@acmecap.example", [ADA])
     assert EmailInvestorLink.select().where(EmailInvestorLink.email == email.id).count() == 0
-    scope = update_investor(acme.acme.id, acme.now, domains="acme.example; acmecap.example", actor=acme.ada)
-    assert scope.domains == {"acmecap.example"}
-    rematch(acme.directory(), acme.now, domains=scope.domains)
+    stats = update_investor(acme.acme.id, acme.now, directory=acme.directory, domains="acme.example; acmecap.example",
+                            actor=acme.ada)
+    assert (stats["emails"], stats["links_added"], stats["proposals_added"]) == (1, 1, 1)  # that email only
     assert pending_targets(acme, email) == ["address:max@acmecap.example"]
 
 
@@ -63,33 +61,31 @@ def test_a_new_domain_links_mail_already_captured(acme):
 def test_bad_domains_are_refused(acme, domains, words):
     other = acme.investor("Other", "other.example")
     with pytest.raises(ValidationError, match=words):
-        update_investor(other.id, acme.now, domains=domains, own_domains={"fund.example"})
+        update_investor(other.id, acme.now, directory=acme.directory, domains=domains)
 
 
 def test_a_domain_belongs_to_one_investor_and_names_are_unique(acme):
     other = acme.investor("Other", "other.example")
     with pytest.raises(ValidationError, match="already belongs to Acme"):
-        update_investor(other.id, acme.now, domains="acme.example")
+        update_investor(other.id, acme.now, directory=acme.directory, domains="acme.example")
     with pytest.raises(ValidationError, match="already exists"):
-        update_investor(other.id, acme.now, name="acme capital")
+        update_investor(other.id, acme.now, directory=acme.directory, name="acme capital")
 
 
 def test_contact_changes_rematch_their_addresses(acme):
     email = acme.email("From her personal address", "jane.roe@gmail.com", [ADA])
     assert pending_targets(acme, email) == []  # free mail: no investor by domain
-    scope = update_contact(acme.jane.id, acme.now, addresses="jane@acme.example; Jane.Roe@gmail.com", actor=acme.ada)
-    rematch(acme.directory(), acme.now, addresses=scope.addresses)
+    update_contact(acme.jane.id, acme.now, directory=acme.directory, addresses="jane@acme.example; Jane.Roe@gmail.com", actor=acme.ada)
     assert pending_targets(acme, email) == [f"contact:{acme.jane.id}"]
-    scope = remove_contact(acme.jane.id, acme.now, actor=acme.ada)
-    rematch(acme.directory(), acme.now, addresses=scope.addresses)
+    remove_contact(acme.jane.id, acme.now, directory=acme.directory, actor=acme.ada)
     assert pending_targets(acme, email) == []
 
 
 def test_an_address_belongs_to_one_live_contact(acme):
     with pytest.raises(ValidationError, match="already belongs to Jane Roe"):
-        add_contact(acme.acme.id, "Impostor", "jane@acme.example", acme.now)
+        add_contact(acme.acme.id, "Impostor", "jane@acme.example", acme.now, directory=acme.directory)
     with pytest.raises(ValidationError, match="at least one address"):
-        add_contact(acme.acme.id, "Nobody", "", acme.now)
+        add_contact(acme.acme.id, "Nobody", "", acme.now, directory=acme.directory)
 
 
 def test_exclusion_purges_captured_mail_and_keeps_counters_honest(acme):
@@ -97,7 +93,7 @@ def test_exclusion_purges_captured_mail_and_keeps_counters_honest(acme):
     investor_mail = acme.email("Capital call", "jane@acme.example", [BOB], cc=["doctor@clinic.example"])
     kept = acme.email("Other", "jane@acme.example", [BOB])
     approved = acme.proposals_of(investor_mail)[0]
-    proposals.approve(approved.id, acme.ada, acme.now)
+    proposals.approve(approved.id, acme.ada, acme.now, directory=acme.directory)
     bob = EmailAccount.get(EmailAccount.address == BOB)
     EmailAccount.update(stored_count=3).where(EmailAccount.id == bob.id).execute()
     exclusion, purged = exclusions.add_exclusion("Doctor@Clinic.example", acme.now, reason="private", actor=acme.ada)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from appsrc.capture.matcher import RETURN_KIND, Directory, match, returning_proposals
-from appsrc.crm.investors import import_investors_csv, rematch, update_investor
+from appsrc.matching.matcher import RETURN_KIND, Directory, match, returning_proposals
+from appsrc.crm.investors import import_investors_csv, update_investor
+from appsrc.crm.rematch import rematch
 from appsrc.digest.builder import build_digest
 from appsrc.store import queries
 from appsrc.store.db import database
@@ -48,7 +49,7 @@ def test_their_new_mail_is_proposed_and_marked_their_old_mail_is_not(world):
     assert [p["id"] for p in queries.proposal_queue()["items"]] == [proposal.id]
 
     # A rematch keeps it; the pickers still hide the investor.
-    rematch(world.directory(), world.now, everything=True)
+    rematch(world.directory, world.now, everything=True)
     assert [p.kind for p in world.proposals_of(new)] == [RETURN_KIND]
     assert oldfo.id not in [i["id"] for i in queries.list_investors(include_graveyard=False)]
 
@@ -58,14 +59,13 @@ def test_the_move_into_the_graveyard_starts_the_clock(world):
     before = world.email("Before the move", "jane@acme.example", [ADA],
                          sent_at=world.now - timedelta(days=1))
     later = world.now + timedelta(days=30)
-    scope = update_investor(acme.id, later, graveyard=True, actor=world.ada)
-    rematch(world.directory(), later, domains=scope.domains, addresses=scope.addresses)
+    update_investor(acme.id, later, directory=world.directory, graveyard=True, actor=world.ada)
     assert [p for p in world.proposals_of(before) if p.status == "pending"] == []
     assert Investor.get_by_id(acme.id).graveyard_since == later
     after = world.email("After the move", "jane@acme.example", [ADA],
                         sent_at=later + timedelta(hours=1))
     assert [p.kind for p in world.proposals_of(after)] == [RETURN_KIND]
-    update_investor(acme.id, later, graveyard=False, actor=world.ada)
+    update_investor(acme.id, later, directory=world.directory, graveyard=False, actor=world.ada)
     assert Investor.get_by_id(acme.id).graveyard_since is None
 
 
@@ -74,14 +74,13 @@ def test_out_of_the_graveyard_a_return_proposal_becomes_an_ordinary_one(world):
     new = world.email("We would like to re-up", "max@oldfo.example", [ADA],
                       sent_at=world.now + timedelta(days=2))
     assert [p.kind for p in world.proposals_of(new)] == [RETURN_KIND]
-    scope = update_investor(oldfo.id, world.now, graveyard=False, actor=world.ada)
-    rematch(world.directory(), world.now, domains=scope.domains, addresses=scope.addresses)
+    update_investor(oldfo.id, world.now, directory=world.directory, graveyard=False, actor=world.ada)
     assert [(p.kind, p.status) for p in world.proposals_of(new)] == [("email", "pending")]
 
 
 def test_an_import_into_the_graveyard_starts_the_clock_too(world):
     import_investors_csv("investor,domains,graveyard,contact_name,contact_email\n"
-                         "Old Family Office,oldfo.example,1,,\n", world.now)
+                         "Old Family Office,oldfo.example,1,,\n", world.now, directory=world.directory)
     assert Investor.get(Investor.name == "Old Family Office").graveyard_since == world.now
 
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appsrc.capture.credentials import SCOPE_READONLY
+from appsrc.gmail.credentials import SCOPE_READONLY
 from appsrc.digest.service import build_digest_service
 from appsrc.store.models import AppSetting, AuditEvent, DigestRun
 from tests.dashboard.desk import *  # noqa: F401,F403

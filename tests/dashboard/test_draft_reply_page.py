@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from appsrc.capture.credentials import SCOPE_READONLY
+from appsrc.gmail.credentials import SCOPE_READONLY
 from appsrc.store.models import AuditEvent, Draft, Email, EmailAccountMessage
 from tests.dashboard.desk import *  # noqa: F401,F403
 from tests.dashboard.test_browser import (  # noqa: F401

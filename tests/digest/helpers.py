@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 
-from appsrc.capture.credentials import DelegatedCredentials
-from appsrc.capture.gmail import GmailRemotes, RetryPolicy
+from appsrc.gmail.credentials import DelegatedCredentials
+from appsrc.gmail.client import GmailRemotes, RetryPolicy
 from appsrc.digest.policy import update_digest_policy
 from appsrc.digest.service import DigestService
 from appsrc.mail.gmail_send import GmailTransport
 from appsrc.mail.mailer import DigestMailer, first_active_admin
 from appsrc.mail.smtp_send import SmtpTransport
-from appsrc.secrets import SmtpConfig
+from appsrc.secret_files import SmtpConfig
 from appsrc.store.db import database
 
 TZ = "America/New_York"

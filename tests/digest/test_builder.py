@@ -12,7 +12,7 @@ import pytest
 
 from appsrc.digest.builder import NO_ACTIVITY_LINE, build_digest, clean_paragraph, user_prompt
 from appsrc.digest.activity import collect_user_activity, load_window
-from appsrc.digest.llm import LlmConfig, LlmError, make_chat_fn
+from appsrc.llm import LlmConfig, LlmError, make_chat_fn
 from appsrc.digest.render import MAX_ITEMS_PER_INVESTOR, NO_ACTIVITY
 from tests.conftest import NOW
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from appsrc.digest.llm import LlmConfig, LlmError, chat_completion, complete_concurrently, make_chat_fn
+from appsrc.llm import LlmConfig, LlmError, chat_completion, complete_concurrently, make_chat_fn
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Summarise the week"}]
 

@@ -11,7 +11,7 @@ import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from appsrc.digest.llm import LlmConfig, make_chat_fn
+from appsrc.llm import LlmConfig, make_chat_fn
 from appsrc.store.models import DigestRun, Email
 from tests.digest.helpers import Dying, ProcessDied, enable, gmail_transport, make_service, parsed, smtp_transport
 

@@ -3,7 +3,7 @@ captured addresses reach compose lower-cased by the parser, but compose must not
 
 from __future__ import annotations
 
-from appsrc.capture.compose import reply_recipients
+from appsrc.crm.compose import reply_recipients
 
 ALICE = "alice@fund.example"
 

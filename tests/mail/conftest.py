@@ -33,8 +33,8 @@ def people(db, clock):
 def gmail_remotes(sim, tmp_path):
     """The capture engine's Gmail remotes pointed at the simulator (real delegation key and
     tokens), with the team's mailboxes present there and short retries."""
-    from appsrc.capture.credentials import DelegatedCredentials
-    from appsrc.capture.gmail import GmailRemotes, RetryPolicy
+    from appsrc.gmail.credentials import DelegatedCredentials
+    from appsrc.gmail.client import GmailRemotes, RetryPolicy
     from appsrc.clock import SystemClock
 
     for address in ("ada@fund.example", "ben@fund.example", "tom@fund.example", "ivy@fund.example",

@@ -9,7 +9,7 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from appsrc.capture.gmail import GmailError
+from appsrc.gmail.client import GmailError
 from appsrc.mail.gmail_send import GmailTransport
 from appsrc.mail.mailer import first_active_admin
 from appsrc.mail.message import OutgoingMessage
@@ -159,8 +159,8 @@ def test_a_throttled_send_is_retried_because_gmail_did_not_act(people, sim, gmai
 
 def test_a_timeout_after_gmail_acted_is_ambiguous_and_sent_exactly_once(people, sim, tmp_path):
     """The simulator answers only after 1 s, then acts anyway; our 0.3 s timeout gives up first."""
-    from appsrc.capture.credentials import DelegatedCredentials
-    from appsrc.capture.gmail import GmailRemotes, RetryPolicy
+    from appsrc.gmail.credentials import DelegatedCredentials
+    from appsrc.gmail.client import GmailRemotes, RetryPolicy
     from appsrc.clock import SystemClock
 
     sim.add_mailbox("ada@fund.example")

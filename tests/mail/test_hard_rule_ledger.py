@@ -18,8 +18,8 @@ import base64, smtplib, threading, time
 import pytest
 from googleapiclient.errors import HttpError
 
-from appsrc.capture.credentials import SCOPE_COMPOSE, DelegatedCredentials
-from appsrc.capture.gmail import GmailRemotes
+from appsrc.gmail.credentials import SCOPE_COMPOSE, DelegatedCredentials
+from appsrc.gmail.client import GmailRemotes
 from appsrc.clock import SystemClock
 from appsrc.crm.users import add_user
 from appsrc.simulator import GmailSimulator

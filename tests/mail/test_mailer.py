@@ -10,7 +10,7 @@ from appsrc.mail.gmail_send import GmailTransport
 from appsrc.mail.mailer import NO_TRANSPORT, DigestMailer, RecipientNotAllowed, active_admin_addresses, first_active_admin
 from appsrc.mail.message import OutgoingMessage
 from appsrc.mail.smtp_send import SmtpTransport
-from appsrc.secrets import SmtpConfig
+from appsrc.secret_files import SmtpConfig
 from appsrc.store.models import DigestRun, User
 from tests.conftest import NOW
 

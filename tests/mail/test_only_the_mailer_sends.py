@@ -58,7 +58,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "gmail-send-name": {
         "appsrc/mail/gmail_send.py",  # the method name it pays quota for
-        "appsrc/capture/quota.py",  # the cost table prices messages.send for gmail_send
+        "appsrc/gmail/quota.py",  # the cost table prices messages.send for gmail_send
         # The simulator is the fake Gmail *server*: it must name the methods and paths it
         # answers (messages.send is stored in its in-memory mailboxes; drafts.send answers 405).
         # It is still scanned by every other rule: demo mode runs it inside the appliance.

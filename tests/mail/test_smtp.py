@@ -10,7 +10,7 @@ import pytest
 from appsrc.mail.message import OutgoingMessage
 from appsrc.mail.smtp_send import SmtpTransport
 from appsrc.mail.transport import TransportError, TransportNotConfigured
-from appsrc.secrets import SmtpConfig, load_smtp_config
+from appsrc.secret_files import SmtpConfig, load_smtp_config
 from tests.mail.servers import SmtpServer, free_port
 
 NOW = datetime(2026, 11, 2, 23, 0, tzinfo=timezone.utc)

@@ -240,7 +240,7 @@ def test_health_grace_period(stdin, grace):
 def test_the_action_and_the_app_read_a_sender_alike(typed):
     """The action saves what it accepts in its normal form; the app must read that back as the
     same mailbox, and refuse what the action refuses."""
-    from appsrc.secrets import parse_mailbox as app_reads
+    from appsrc.secret_files import parse_mailbox as app_reads
 
     try:
         saved = support.parse_mailbox(typed)

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from appsrc.store import queries
+from appsrc.store.queries import activity as activity_queries
 from appsrc.store.db import open_database
 from appsrc.store.migrations import migrate
 from appsrc.store.models import EmailAccount, EmailAccountMessage, EmailInvestorLink
@@ -144,8 +145,8 @@ def test_postgres_answers_free_text_from_the_word_index(mail, store):
     only the free-text condition is planned here, sequential scans off)."""
     from appsrc.store.db import database
 
-    searched = f"to_tsvector('simple', {queries.PG_SEARCH_TEXT})"
-    sql, _params = queries._activity_query(None, None, None, "treasury desk")[0].sql()
+    searched = f"to_tsvector('simple', {activity_queries.PG_SEARCH_TEXT})"
+    sql, _params = activity_queries._activity_query(None, None, None, "treasury desk")[0].sql()
     assert searched in sql
     with database.atomic():
         database.execute_sql("SET LOCAL enable_seqscan = off")

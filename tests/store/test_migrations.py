@@ -97,7 +97,7 @@ def test_0005_fills_the_pending_queue_from_existing_proposals(settings):
     beta = world.investor("Beta Partners", "beta.example")
     emails = [world.email(f"Note {i}", f"p{i}@{'acme' if i % 2 else 'beta'}.example", ["ada@fund.example"])
               for i in range(7)]
-    proposals.approve(world.proposals_of(emails[0])[0].id, world.ada, NOW)
+    proposals.approve(world.proposals_of(emails[0])[0].id, world.ada, NOW, directory=world.directory)
     before = [(p.id, p.investor_id) for e in emails for p in world.proposals_of(e) if p.status == "pending"]
     assert migrate(db)[0] == "0005_approvals_queue"
     queries.clear_cache()

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from appsrc.store import queries
+from appsrc.store.queries import activity, cache
 from appsrc.store.models import EmailAccountMessage
 from tests.crm.fixtures import *  # noqa: F401,F403
 
@@ -206,7 +207,7 @@ def test_weekly_volume_and_backlog(mail, clock):
 def test_time_keyed_indexes_follow_links_edits_and_deletes(mail):
     """Migration 0002's search index and investor timeline are kept by triggers: a link removed by
     a rematch, a changed date or subject, and a deleted email are all reflected at once."""
-    from appsrc.crm.investors import rematch, update_investor
+    from appsrc.crm.investors import update_investor
     from appsrc.store.db import database
     from appsrc.store.models import Email
 
@@ -216,8 +217,7 @@ def test_time_keyed_indexes_follow_links_edits_and_deletes(mail):
 
     acme_mail = sorted([mail.inbound.id, mail.outbound.id, mail.ghost.id, mail.half.id])
     assert timeline(mail.acme.id) == acme_mail
-    scope = update_investor(mail.acme.id, mail.now, domains="")  # Jane stays a contact: links remain
-    rematch(mail.directory(), mail.now, domains=scope.domains)
+    update_investor(mail.acme.id, mail.now, directory=mail.directory, domains="")  # Jane stays a contact: links remain
     assert timeline(mail.acme.id) == acme_mail
     other = mail.email("Newsletter", "news@acme.example", [BOB])  # matched by domain only
     assert other.id not in timeline(mail.acme.id)  # the domain is gone: no link, no timeline row
@@ -302,26 +302,41 @@ def test_chart_figures_are_cached_per_week_window_not_per_visit(mail, clock):
 
 
 def test_chart_visits_do_not_flush_the_count_cache(mail, clock):
-    """Counts and charts share one bounded cache: many visits must neither grow it nor evict the
-    figures other pages are using."""
+    """Counts and charts are cached in bounded caches: many visits must neither grow them nor
+    evict the figures other pages are using."""
     count = queries.email_activity_count(q="capital")
-    size_before = len(queries._CACHE)
-    for second in range(2 * queries.CACHE_MAX_ENTRIES):
+    size_before = cache.entries()
+    for second in range(2 * cache.MAX_ENTRIES):
         visit = clock.now() + timedelta(seconds=second, microseconds=second)
         queries.weekly_volume("member", visit, "UTC", weeks=12)
         queries.approvals_backlog(visit, "UTC", weeks=12)
-    assert len(queries._CACHE) <= size_before + 2
+    assert cache.entries() == size_before + 2  # one week window each: one figure per chart
     mail.email("Capital again", "jane@acme.example", [ADA])
     assert queries.email_activity_count(q="capital") == count  # still the cached figure
 
 
-def test_a_full_cache_evicts_what_expires_first_not_everything(mail):
+def test_a_full_cache_keeps_its_bound_and_the_figures_in_use(mail):
+    """At its bound a cache drops the least recently used figure: never all of them, never the
+    one every page keeps asking for."""
     queries.clear_cache()
-    for n in range(queries.CACHE_MAX_ENTRIES + 50):
+    in_use = queries.email_activity_count(q="capital")
+    for n in range(cache.MAX_ENTRIES + 50):
         queries.email_activity_count(q=f"word{n}")
-    assert queries.CACHE_MAX_ENTRIES // 2 < len(queries._CACHE) <= queries.CACHE_MAX_ENTRIES
-    newest = [k for k in queries._CACHE if k[0].endswith("_activity_count") and k[3][3] == f"word{queries.CACHE_MAX_ENTRIES + 49}"]
-    assert newest
+        queries.email_activity_count(q="capital")
+    assert len(activity._activity_count.cache) == cache.MAX_ENTRIES
+    mail.email("Capital again", "jane@acme.example", [ADA])
+    assert queries.email_activity_count(q="capital") == in_use  # kept, so not recounted
+
+
+def test_cached_figures_expire_on_the_appliance_clock(mail, clock):
+    """The cache is timed by the injected clock: a minute later (and not before) the count is
+    read again."""
+    count = queries.email_activity_count(q="capital")["count"]
+    mail.email("Capital again", "jane@acme.example", [ADA])
+    clock.advance(59)
+    assert queries.email_activity_count(q="capital")["count"] == count
+    clock.advance(2)
+    assert queries.email_activity_count(q="capital")["count"] == count + 1
 
 
 def _plain_pending():
@@ -360,7 +375,7 @@ def test_the_pending_queue_follows_every_change_to_proposals(mail, world):
     changed date are all reflected at once, in the same order the plain join gives."""
     from appsrc.crm import proposals
     from appsrc.crm.exclusions import add_exclusion
-    from appsrc.crm.investors import rematch, update_investor
+    from appsrc.crm.investors import update_investor
     from appsrc.store.models import Email
 
     beta = world.investor("Beta Partners", "beta.example")
@@ -370,7 +385,7 @@ def test_the_pending_queue_follows_every_change_to_proposals(mail, world):
                    for i in range(2)]
     assert_queue_matches_the_proposals()
     first = world.proposals_of(made[0])[0]
-    proposals.approve(first.id, world.ada, world.now)
+    proposals.approve(first.id, world.ada, world.now, directory=world.directory)
     proposals.reject(world.proposals_of(made[1])[0].id, world.ada, world.now)
     assert_queue_matches_the_proposals()
     Email.update(sent_at=world.now - timedelta(days=30)).where(Email.id == made[2].id).execute()
@@ -378,8 +393,7 @@ def test_the_pending_queue_follows_every_change_to_proposals(mail, world):
     assert_queue_matches_the_proposals()
     add_exclusion("p0@beta.example", world.now)  # purges made[3]'s email: its proposal cascades away
     assert_queue_matches_the_proposals()
-    scope = update_investor(beta.id, world.now, domains="")  # Beta's unknown senders no longer match
-    rematch(world.directory(), world.now, domains=scope.domains)
+    update_investor(beta.id, world.now, directory=world.directory, domains="")  # Beta's unknown senders no longer match
     assert beta.id not in {i["id"] for i in queries.proposal_investors()}
     assert_queue_matches_the_proposals()
     assert {p["email_id"] for p in queries.proposal_queue(limit=200)["items"]} >= {e.id for e in same_second}

@@ -12,7 +12,6 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from appsrc.crm import proposals as crm_proposals
-from appsrc.crm.investors import rematch
 from appsrc.crm.validation import ValidationError, parse_optional_id
 from appsrc.dashboard.access import acting_admin
 from appsrc.dashboard.components import direction_badge, empty, error_alert, local, now, ok_alert, page_header, runtime
@@ -169,8 +168,7 @@ def detail(proposal_id):
     if p is None or p["status"] != "pending":
         return empty("Pick a proposal."), True, True, "Approve", False, ""
     email = queries.email_detail(p["email_id"]) or {}
-    own = set(m["address"] for m in queries.list_mailboxes())
-    direction = "outbound" if p["from_email"] in own else "inbound"
+    direction = email.get("direction")
     who = f"{p['from_name']} <{p['from_email']}>" if p["from_name"] else p["from_email"]
     recipients = ", ".join(r.get("email", "") for r in (email.get("to") or []) + (email.get("cc") or []))
     target = ([html.Span("New contact ", className="badge bg-warning text-dark me-1"), p["contact_email"],
@@ -245,9 +243,7 @@ def decide(_a, _r, _ba, _br, selected, contact_name, checks, check_ids, version)
     try:
         if trigger in ("approvals-approve", "approvals-bulk-approve"):
             names = {ids[0]: contact_name} if trigger == "approvals-approve" and contact_name else None
-            decision = crm_proposals.approve(ids, actor, now(), contact_names=names)
-            if decision.affected_addresses:
-                rematch(runtime().directory(), now(), addresses=decision.affected_addresses)
+            decision = crm_proposals.approve(ids, actor, now(), directory=runtime().directory, contact_names=names)
             made = f" and created {len(decision.contacts_created)} contact(s)" if decision.contacts_created else ""
             message = ok_alert(f"Approved {len(decision.approved)} proposal(s){made}.")
         else:

@@ -5,7 +5,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from appsrc.crm.investors import rematch, remove_contact, update_contact
+from appsrc.crm.investors import remove_contact, update_contact
 from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.dashboard.access import acting_admin
 from appsrc.dashboard.components import direction_badge, empty, error_alert, local, not_found, now, ok_alert, runtime
@@ -94,12 +94,12 @@ def render(contact_id, _version):
 def save(_n, contact_id, name, addresses, version):
     actor = acting_admin()
     try:
-        scope = update_contact(_id(contact_id) or 0, now(), name=name or "", addresses=addresses or "", actor=actor)
+        stats = update_contact(_id(contact_id) or 0, now(), directory=runtime().directory, name=name or "",
+                               addresses=addresses or "", actor=actor)
     except ValidationError as exc:
         return dash.no_update, error_alert(str(exc))
     note = "Saved."
-    if scope:
-        stats = rematch(runtime().directory(), now(), addresses=scope.addresses)
+    if stats["emails"]:
         note += f" Rematched {stats['emails']:,} captured email(s)."
     return (version or 0) + 1, ok_alert(note)
 
@@ -115,8 +115,7 @@ def save(_n, contact_id, name, addresses, version):
 def remove(_n, contact_id, version):
     actor = acting_admin()
     try:
-        scope = remove_contact(_id(contact_id) or 0, now(), actor=actor)
+        remove_contact(_id(contact_id) or 0, now(), directory=runtime().directory, actor=actor)
     except ValidationError as exc:
         return dash.no_update, error_alert(str(exc))
-    rematch(runtime().directory(), now(), addresses=scope.addresses)
     return (version or 0) + 1, ok_alert("Removed. Its approved activities stay on the investor's record.")

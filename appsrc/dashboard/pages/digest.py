@@ -13,6 +13,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, ctx, dcc, html
 
+from appsrc.app_services import digest_jobs, digest_service
 from appsrc.crm import audit
 from appsrc.dashboard.access import acting_admin, current_user
 from appsrc.dashboard.components import (
@@ -29,7 +30,6 @@ from appsrc.digest.jobs import JobBusy
 from appsrc.digest.policy import PolicyError, update_digest_policy
 from appsrc.mail.mailer import RecipientNotAllowed, active_admin_addresses
 from appsrc.store import queries
-from appsrc.web.digest_api import digest_jobs, digest_service
 
 dash.register_page(__name__, path="/digest", name="Digest", order=65, title="Digest · IR Mail Desk")
 

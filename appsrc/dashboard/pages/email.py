@@ -21,7 +21,6 @@ from appsrc.crm.drafts import (
     plan_reply,
     suggest_body,
 )
-from appsrc.crm.investors import rematch
 from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.dashboard.access import acting_admin
 from appsrc.dashboard.components import (
@@ -35,7 +34,7 @@ from appsrc.dashboard.components import (
     runtime,
     status_badge,
 )
-from appsrc.digest.llm import LlmConfig
+from appsrc.llm import LlmConfig
 from appsrc.store import queries
 
 dash.register_page(__name__, path_template="/email/<email_id>", name="Email", nav=False,
@@ -198,9 +197,7 @@ def decide(approve_clicks, reject_clicks, version):
     actor = acting_admin()
     try:
         if trigger["type"] == "email-approve":
-            decision = crm_proposals.approve([trigger["id"]], actor, now())
-            if decision.affected_addresses:
-                rematch(runtime().directory(), now(), addresses=decision.affected_addresses)
+            crm_proposals.approve([trigger["id"]], actor, now(), directory=runtime().directory)
             message = ok_alert("Approved: the activity is on the contact's record.")
         else:
             crm_proposals.reject([trigger["id"]], actor, now())

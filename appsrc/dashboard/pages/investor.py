@@ -5,7 +5,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from appsrc.crm.investors import add_contact, rematch, update_investor
+from appsrc.crm.investors import add_contact, update_investor
 from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.dashboard.components import direction_badge, empty, error_alert, local, not_found, now, ok_alert, runtime
 from appsrc.dashboard.access import acting_admin
@@ -129,14 +129,12 @@ def save(_n, investor_id, name, domains, graveyard, notes, version):
     actor = acting_admin()
     rt = runtime()
     try:
-        scope = update_investor(_id(investor_id) or 0, now(), name=name or "", domains=domains or "",
-                                graveyard=bool(graveyard), notes=notes or "", actor=actor,
-                                own_domains=rt.directory().own_domains)
+        stats = update_investor(_id(investor_id) or 0, now(), directory=rt.directory, name=name or "",
+                                domains=domains or "", graveyard=bool(graveyard), notes=notes or "", actor=actor)
     except ValidationError as exc:
         return dash.no_update, error_alert(str(exc))
     note = "Saved."
-    if scope:
-        stats = rematch(rt.directory(), now(), domains=scope.domains, addresses=scope.addresses)
+    if stats["emails"]:
         note += f" Rematched {stats['emails']:,} captured email(s)."
     return (version or 0) + 1, ok_alert(note)
 
@@ -156,9 +154,9 @@ def save(_n, investor_id, name, domains, graveyard, notes, version):
 def new_contact(_n, investor_id, name, addresses, version):
     actor = acting_admin()
     try:
-        contact, scope = add_contact(_id(investor_id) or 0, name or "", addresses or "", now(), actor=actor)
+        contact, stats = add_contact(_id(investor_id) or 0, name or "", addresses or "", now(),
+                                     directory=runtime().directory, actor=actor)
     except ValidationError as exc:
         return dash.no_update, error_alert(str(exc)), dash.no_update, dash.no_update
-    stats = rematch(runtime().directory(), now(), addresses=scope.addresses)
     return ((version or 0) + 1, ok_alert(f"Added {contact.name}; {stats['emails']:,} captured email(s) rematched."),
             "", "")

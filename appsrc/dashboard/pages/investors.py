@@ -12,7 +12,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from appsrc.crm.investors import COLUMNS, ImportFailed, create_investor, import_investors_csv, rematch
+from appsrc.crm.investors import COLUMNS, ImportFailed, create_investor, import_investors_csv
 from appsrc.crm.validation import ValidationError
 from appsrc.dashboard.access import acting_admin
 from appsrc.dashboard.components import empty, error_alert, local, now, ok_alert, page_header, runtime
@@ -122,11 +122,10 @@ def create(_n, name, domains, graveyard, version):
     actor = acting_admin()
     rt = runtime()
     try:
-        investor, scope = create_investor(name or "", domains or "", now(), graveyard=bool(graveyard), actor=actor,
-                                          own_domains=rt.directory().own_domains)
+        investor, stats = create_investor(name or "", domains or "", now(), directory=rt.directory,
+                                          graveyard=bool(graveyard), actor=actor)
     except ValidationError as exc:
         return dash.no_update, error_alert(str(exc))
-    stats = rematch(rt.directory(), now(), domains=scope.domains) if scope else {"proposals_added": 0, "emails": 0}
     return (version or 0) + 1, ok_alert(f"Created {investor.name}; {stats['emails']:,} captured email(s) rematched, "
                                         f"{stats['proposals_added']:,} new proposal(s).")
 
@@ -169,7 +168,7 @@ def preview(contents, filename):
     rt = runtime()
     try:
         text = _decode_upload(contents)
-        result = import_investors_csv(text, now(), own_domains=rt.directory().own_domains, dry_run=True)
+        result = import_investors_csv(text, now(), directory=rt.directory, dry_run=True)
     except ImportFailed as exc:
         return _errors(exc), True, None
     except ValidationError as exc:
@@ -215,14 +214,12 @@ def run_import(_n, text, version):
         return dash.no_update, error_alert("Upload a file first."), dash.no_update, True
     try:
         # Validated again here: the file is re-checked against the data as it is now.
-        result = import_investors_csv(text, now(), own_domains=rt.directory().own_domains, actor=actor)
+        result = import_investors_csv(text, now(), directory=rt.directory, actor=actor)
     except ImportFailed as exc:
         return dash.no_update, None, _errors(exc), True
     except ValidationError as exc:
         return dash.no_update, error_alert(str(exc)), dash.no_update, True
-    stats = {"emails": 0, "proposals_added": 0}
-    if result.changed_domains or result.changed_addresses:
-        stats = rematch(rt.directory(), now(), domains=result.changed_domains, addresses=result.changed_addresses)
+    stats = result.rematched
     return ((version or 0) + 1,
             ok_alert(f"Imported: investors {result.investors_created} new, {result.investors_updated} updated; contacts "
                      f"{result.contacts_created} new, {result.contacts_updated} updated. Rematched "

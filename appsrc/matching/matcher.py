@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from appsrc.capture.parser import LIST_RELAY_REASONS
 
 # Domains where anyone can get an address: never evidence of which investor someone works for.
 FREE_MAIL_DOMAINS = frozenset({
@@ -38,6 +37,10 @@ FREE_MAIL_DOMAINS = frozenset({
     "bigpond.com", "optusnet.com.au", "shaw.ca", "rogers.com", "sympatico.ca",
 })
 _GMAIL = {"gmail.com", "googlemail.com"}
+
+# The parser's bulk reasons that only say "a mailing list relayed it" (see `bulk_reason`).
+LIST_RELAY_REASONS = frozenset({"precedence:list", "list-id", "list-unsubscribe", "list-post",
+                                "mailing-list", "x-google-group-id"})
 
 ROLES = ("from", "reply_to", "to", "cc", "bcc")  # the order links prefer their matched address
 _ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}

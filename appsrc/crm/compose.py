@@ -20,7 +20,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
-from appsrc.capture.matcher import domain_of, parent_domains
+from appsrc.matching.matcher import domain_of, parent_domains
 
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|réf|rif)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 MAX_REFERENCES = 20  # RFC 5322 §3.6.4 lets clients trim long chains; keep the root and the newest

@@ -29,8 +29,8 @@ from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
-from appsrc.capture.credentials import SCOPE_READONLY, DelegatedCredentials, DelegationError
-from appsrc.capture.quota import COST, PROJECT_UNITS_PER_S, USER_UNITS_PER_S, TokenBucket
+from appsrc.gmail.credentials import SCOPE_READONLY, DelegatedCredentials, DelegationError
+from appsrc.gmail.quota import COST, PROJECT_UNITS_PER_S, USER_UNITS_PER_S, TokenBucket
 from appsrc.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 import pytest
 
-from appsrc.secrets import SecretError, load_own_domains_file, load_smtp_config
+from appsrc.secret_files import SecretError, load_own_domains_file, load_smtp_config
 
 
 def write(secrets_dir, **fields):

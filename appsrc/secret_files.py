@@ -101,7 +101,7 @@ def parse_mailbox(value: str) -> tuple[str | None, str]:
     from email.errors import ObsoleteHeaderDefect
     from email.headerregistry import HeaderRegistry
 
-    from appsrc.capture.addresses import normalize_address
+    from appsrc.matching.addresses import normalize_address
 
     try:
         header = HeaderRegistry()("From", value)

@@ -1,0 +1,1 @@
+"""The one adapter to Gmail: delegated credentials, the REST client, quota, payload rendering."""

@@ -1,0 +1,1 @@
+"""Who is who, as pure rules (no I/O): addresses, the matcher, free-mail domains, direction."""
