@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("demo", cmd_demo, "run the appliance in demo mode against the bundled Gmail simulator")
 
     users = sub.add_parser("users", help="team members and admins").add_subparsers(
-        dest="users_command", required=True, metavar="USERS_COMMAND")
+        dest="users_command", required=True, metavar="USERS_COMMAND"
+    )
     p = command("add", cmd_users_add, "create a team member and their mailbox", users)
     p.add_argument("email")
     p.add_argument("--name", default="")
@@ -66,19 +67,33 @@ def build_parser() -> argparse.ArgumentParser:
     command("list", cmd_users_list, "list team members", users)
 
     digest = sub.add_parser("digest", help="the daily internal digest").add_subparsers(
-        dest="digest_command", required=True, metavar="DIGEST_COMMAND")
+        dest="digest_command", required=True, metavar="DIGEST_COMMAND"
+    )
     p = command("preview", cmd_digest_preview, "print the digest as it would be sent now (nothing is sent)", digest)
-    p.add_argument("--window", choices=("next", "24h"), default="next",
-                   help="next: what the next scheduled digest would cover (default); 24h: as send-now")
+    p.add_argument(
+        "--window",
+        choices=("next", "24h"),
+        default="next",
+        help="next: what the next scheduled digest would cover (default); 24h: as send-now",
+    )
     p.add_argument("--html", action="store_true", help="print the HTML part instead of the plain text")
     p.add_argument("--no-llm", action="store_true", help="use the count-only paragraphs (no LLM calls)")
-    command("send-now", cmd_digest_send_now,
-            "send the last-24 h digest to every active admin now (the daily schedule is not affected)", digest)
+    command(
+        "send-now",
+        cmd_digest_send_now,
+        "send the last-24 h digest to every active admin now (the daily schedule is not affected)",
+        digest,
+    )
 
     imports = sub.add_parser("import", help="bulk imports").add_subparsers(
-        dest="import_command", required=True, metavar="WHAT")
-    p = command("investors", cmd_import_investors,
-                "import investors,domains,graveyard,contact_name,contact_email CSV (all or nothing)", imports)
+        dest="import_command", required=True, metavar="WHAT"
+    )
+    p = command(
+        "investors",
+        cmd_import_investors,
+        "import investors,domains,graveyard,contact_name,contact_email CSV (all or nothing)",
+        imports,
+    )
     p.add_argument("file", metavar="FILE.csv")
     p.add_argument("--dry-run", action="store_true", help="validate and report without writing")
     return parser
@@ -171,13 +186,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
     finally:
         runtime.close()
     if not reports:
-        raise CommandError(f"no mailbox {args.mailbox}" if args.mailbox else
-                           "no mailboxes to sync: add team members with `users add`")
+        raise CommandError(
+            f"no mailbox {args.mailbox}" if args.mailbox else "no mailboxes to sync: add team members with `users add`"
+        )
     for r in reports:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(r.skipped_reasons.items()))
-        print(f"{r.address}: {r.mode}, listed {r.listed}, stored {r.stored}, skipped {r.skipped}"
-              + (f" ({reasons})" if reasons else "") + f", failed {r.failed}, new proposals {r.proposals}"
-              + (f" — {r.error_kind} error: {r.error}" + (f"\n    fix: {r.fix}" if r.fix else "") if r.error else ""))
+        print(
+            f"{r.address}: {r.mode}, listed {r.listed}, stored {r.stored}, skipped {r.skipped}"
+            + (f" ({reasons})" if reasons else "")
+            + f", failed {r.failed}, new proposals {r.proposals}"
+            + (f" — {r.error_kind} error: {r.error}" + (f"\n    fix: {r.fix}" if r.fix else "") if r.error else "")
+        )
     failed = [r.address for r in reports if not r.ok]
     if failed:
         raise CommandError(f"{len(failed)} mailbox(es) failed: {', '.join(failed)}")
@@ -189,14 +208,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     runtime = _runtime(args, demo=False)
     try:
-        result = check_delegation(runtime)
+        result = check_delegation(runtime.credentials, runtime.remotes)
     finally:
         runtime.close()
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         key = result["key"]
-        print(f"key: {'ok' if key['ok'] else 'FAILED'}" + (f" (client ID {key['client_id']})" if key["client_id"] else ""))
+        print(
+            f"key: {'ok' if key['ok'] else 'FAILED'}" + (f" (client ID {key['client_id']})" if key["client_id"] else "")
+        )
         if key["error"]:
             print(f"    {key['error']}\n    fix: {key['fix']}")
         for mailbox in result["mailboxes"]:
@@ -227,7 +248,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         for problem in status["mailboxes_in_error"]:
             print(f"  {problem['address']}: {problem['kind']} error: {problem['error']}")
         digest = status["last_digest"]
-        print("last digest: " + (f"{digest['status']} ({digest['kind']}) at {digest['finished_at']}" if digest else "never"))
+        print(
+            "last digest: "
+            + (f"{digest['status']} ({digest['kind']}) at {digest['finished_at']}" if digest else "never")
+        )
     return 0
 
 
@@ -260,8 +284,10 @@ def cmd_digest_send_now(args: argparse.Namespace) -> int:
         runtime.close()
     if run.status != "sent":
         raise CommandError(f"digest run {run.id} failed: {run.error}")
-    print(f"digest run {run.id} sent via {run.transport} to {', '.join(run.recipients)}"
-          + (f" (note: {run.error})" if run.error else ""))
+    print(
+        f"digest run {run.id} sent via {run.transport} to {', '.join(run.recipients)}"
+        + (f" (note: {run.error})" if run.error else "")
+    )
     return 0
 
 
@@ -286,8 +312,9 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     password = _read_password(args) if args.password_stdin else None
     runtime = _runtime(args)
     try:
-        user = add_user(args.email, args.name, runtime.clock.now(), is_admin=args.admin, password=password,
-                        actor_label="cli")
+        user = add_user(
+            args.email, args.name, runtime.clock.now(), is_admin=args.admin, password=password, actor_label="cli"
+        )
     except UserExists as exc:
         raise CommandError(str(exc), status=3) from None
     except ValidationError as exc:
@@ -305,8 +332,7 @@ def cmd_users_set_password(args: argparse.Namespace) -> int:
     password = _read_password(args)
     runtime = _runtime(args)
     try:
-        user = set_password(args.email, password, runtime.clock.now(), make_admin=args.make_admin,
-                            actor_label="cli")
+        user = set_password(args.email, password, runtime.clock.now(), make_admin=args.make_admin, actor_label="cli")
     except UnknownUser as exc:
         raise CommandError(str(exc), status=4) from None
     except ValidationError as exc:
@@ -357,11 +383,14 @@ def cmd_import_investors(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot read {args.file}: {exc}") from None
     runtime = _runtime(args)
     try:
-        result = import_investors_csv(text, runtime.clock.now(), directory=runtime.directory, actor_label="cli",
-                                      dry_run=args.dry_run)
-        print(f"{'would import' if args.dry_run else 'imported'} {result.rows} row(s): "
-              f"investors {result.investors_created} new, {result.investors_updated} updated; "
-              f"contacts {result.contacts_created} new, {result.contacts_updated} updated")
+        result = import_investors_csv(
+            text, runtime.clock.now(), directory=runtime.directory, actor_label="cli", dry_run=args.dry_run
+        )
+        print(
+            f"{'would import' if args.dry_run else 'imported'} {result.rows} row(s): "
+            f"investors {result.investors_created} new, {result.investors_updated} updated; "
+            f"contacts {result.contacts_created} new, {result.contacts_updated} updated"
+        )
         if not args.dry_run and (result.changed_domains or result.changed_addresses):
             stats = result.rematched
             print(f"rematched {stats['emails']} captured email(s): {stats['proposals_added']} new proposal(s)")

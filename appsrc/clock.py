@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -22,7 +22,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -38,7 +38,7 @@ class FrozenClock:
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:
             raise ValueError("FrozenClock needs an aware datetime")
-        self._now = start.astimezone(timezone.utc)
+        self._now = start.astimezone(UTC)
         self._lock = threading.Lock()
         self._mono = 0.0
 
@@ -60,7 +60,7 @@ class FrozenClock:
 
     def set(self, moment: datetime) -> None:
         with self._lock:
-            moment = moment.astimezone(timezone.utc)
+            moment = moment.astimezone(UTC)
             self._mono += max(0.0, (moment - self._now).total_seconds())
             self._now = moment
 
@@ -68,5 +68,5 @@ class FrozenClock:
 def utc(moment: datetime) -> datetime:
     """Aware UTC from any datetime; a naive one is taken to already be UTC."""
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -15,10 +15,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from appsrc.clock import Clock
 from appsrc.matching.matcher import Directory
 from appsrc.settings import Settings
+
+if TYPE_CHECKING:  # the simulator is imported only when demo mode starts
+    from appsrc.simulator import GmailSimulator, LlmStub, TeamDataset
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +40,9 @@ DEMO_EXCLUSIONS = (
 
 @dataclass
 class DemoEnvironment:
-    simulator: object
-    dataset: object
-    llm: object | None
+    simulator: GmailSimulator
+    dataset: TeamDataset
+    llm: LlmStub | None
     admin_email: str
     admin_password: str
 
@@ -51,8 +55,9 @@ class DemoEnvironment:
 def demo_settings(settings: Settings) -> Settings:
     """Where the demo keeps its files: a database of its own, fresh on each start."""
     demo_dir = settings.data_dir / "demo"
-    return settings.replace(database_url=f"sqlite:///{demo_dir / 'crm.sqlite3'}",
-                            dwd_key_file=demo_dir / "service_account.json")
+    return settings.replace(
+        database_url=f"sqlite:///{demo_dir / 'crm.sqlite3'}", dwd_key_file=demo_dir / "service_account.json"
+    )
 
 
 def reset_demo_dir(settings: Settings) -> None:
@@ -70,17 +75,25 @@ def start_demo(settings: Settings, clock: Clock) -> tuple[DemoEnvironment, Setti
     from appsrc.crm.users import add_user
     from appsrc.simulator import GmailSimulator, LlmStub, generate_team
 
-    dataset = generate_team(7, team_size=DEMO_TEAM_SIZE, investors=DEMO_INVESTORS,
-                            messages_per_mailbox=DEMO_MESSAGES_PER_MAILBOX, now=clock.now())
+    dataset = generate_team(
+        7,
+        team_size=DEMO_TEAM_SIZE,
+        investors=DEMO_INVESTORS,
+        messages_per_mailbox=DEMO_MESSAGES_PER_MAILBOX,
+        now=clock.now(),
+    )
     simulator = GmailSimulator().start()
     simulator.configure(latency_s=0.01)
     dataset.load_into(simulator)
     simulator.make_service_account_key(str(settings.dwd_key_file))
-    llm = None
+    llm: LlmStub | None = None
     if settings.llm_url is None:
         llm = LlmStub().start()
-    settings = settings.replace(gmail_api_endpoint=simulator.url, own_domains=tuple(dataset.own_domains),
-                                llm_url=settings.llm_url or llm.url.rstrip("/"))
+    settings = settings.replace(
+        gmail_api_endpoint=simulator.url,
+        own_domains=tuple(dataset.own_domains),
+        llm_url=settings.llm_url or (llm.url.rstrip("/") if llm else None),
+    )
 
     now = clock.now()
     team = list(dataset.team)
@@ -88,27 +101,37 @@ def start_demo(settings: Settings, clock: Clock) -> tuple[DemoEnvironment, Setti
     admin = add_user(team[0].address, team[0].name, now, is_admin=True, password=password, actor_label="demo")
     for member in team[1:]:
         add_user(member.address, member.name, now, actor_label="demo")
+
     def directory():
         return load_directory(settings.own_domains, settings.secrets_dir)
 
     import_investors_csv(dataset.investors_csv(), now, directory=directory, actor_label="demo")
     for value, reason in DEMO_EXCLUSIONS:
-        add_exclusion(value, now, reason=reason, actor=admin, actor_label="demo",
-                      own_domains=frozenset(dataset.own_domains))
+        add_exclusion(
+            value, now, reason=reason, actor=admin, actor_label="demo", own_domains=frozenset(dataset.own_domains)
+        )
     password_file = settings.data_dir / "demo" / "admin_password"
     fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(password + "\n")
-    log.warning("DEMO MODE: Gmail simulator at %s with %d team mailboxes. Dashboard login: %s / %s "
-                "(also in %s). Configure delegation to leave demo mode.", simulator.url, len(team),
-                admin.email, password, password_file)
-    threading.Thread(target=_decide_some_proposals, args=(admin.id, clock, directory), name="demo-decisions",
-                     daemon=True).start()
+    log.warning(
+        "DEMO MODE: Gmail simulator at %s with %d team mailboxes. Dashboard login: %s / %s "
+        "(also in %s). Configure delegation to leave demo mode.",
+        simulator.url,
+        len(team),
+        admin.email,
+        password,
+        password_file,
+    )
+    threading.Thread(
+        target=_decide_some_proposals, args=(admin.id, clock, directory), name="demo-decisions", daemon=True
+    ).start()
     return DemoEnvironment(simulator, dataset, llm, admin.email, password), settings
 
 
-def _decide_some_proposals(admin_id: int, clock: Clock, directory: Callable[[], Directory], *,
-                           timeout_s: float = 300.0) -> None:
+def _decide_some_proposals(
+    admin_id: int, clock: Clock, directory: Callable[[], Directory], *, timeout_s: float = 300.0
+) -> None:
     """Once the first backfill has proposed activities, approve about a quarter of the older
     ones and reject a few, as the demo admin: contact timelines and the approvals chart then have
     something to show, and most of the queue is left to try. Demo mode only."""
@@ -129,10 +152,18 @@ def _decide_some_proposals(admin_id: int, clock: Clock, directory: Callable[[], 
                     continue
                 admin = User.get_by_id(admin_id)
                 cutoff = clock.now() - timedelta(days=21)
-                older = [p for (p,) in ActivityProposal.select(ActivityProposal.id).join(Email)
-                         .where((ActivityProposal.status == "pending") & (Email.sent_at < cutoff)
-                                & ActivityProposal.contact.is_null(False))
-                         .order_by(Email.sent_at).tuples()]
+                older = [
+                    p
+                    for (p,) in ActivityProposal.select(ActivityProposal.id)
+                    .join(Email)
+                    .where(
+                        (ActivityProposal.status == "pending")
+                        & (Email.sent_at < cutoff)
+                        & ActivityProposal.contact.is_null(False)
+                    )
+                    .order_by(Email.sent_at)
+                    .tuples()
+                ]
                 for i, proposal_id in enumerate(older[::4]):
                     try:
                         if i % 9 == 8:

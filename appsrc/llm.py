@@ -76,14 +76,15 @@ def require_local_host(url: str) -> None:
     except OSError as exc:
         raise LlmError(f"cannot resolve the LLM host {host} ({exc.__class__.__name__})") from None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if address.is_global:
-            raise LlmError(f"refusing the LLM host {host}: it resolves to the public address {address}; "
-                           "the digest's LLM must run on the fund's own network")
+            raise LlmError(
+                f"refusing the LLM host {host}: it resolves to the public address {address}; "
+                "the digest's LLM must run on the fund's own network"
+            )
 
 
-def chat_completion(config: LlmConfig, messages: list[dict], *, max_tokens: int = 400,
-                    temperature: float = 0.2) -> str:
+def chat_completion(config: LlmConfig, messages: list[dict], *, max_tokens: int = 400, temperature: float = 0.2) -> str:
     """The assistant's reply to `messages` from the local server, or LlmError."""
     require_local_host(config.url)
     session = requests.Session()
@@ -91,9 +92,15 @@ def chat_completion(config: LlmConfig, messages: list[dict], *, max_tokens: int 
     try:
         response = session.post(
             config.endpoint,
-            json={"model": config.model, "messages": messages, "max_tokens": max_tokens,
-                  "temperature": temperature, "stream": False},
-            timeout=(min(5.0, config.timeout_s), config.timeout_s))
+            json={
+                "model": config.model,
+                "messages": messages,
+                "max_tokens": max_tokens,
+                "temperature": temperature,
+                "stream": False,
+            },
+            timeout=(min(5.0, config.timeout_s), config.timeout_s),
+        )
     except requests.Timeout:
         raise LlmError(f"the LLM server did not answer within {config.timeout_s:g} s") from None
     except requests.RequestException as exc:
@@ -118,15 +125,19 @@ def make_chat_fn(config: LlmConfig | None, **options) -> ChatFn | None:
     return lambda messages: chat_completion(config, messages, **options)
 
 
-def complete_concurrently(jobs: Mapping[K, list[dict]], chat_fn: ChatFn | None,
-                          fallback: Callable[[K], str], *, max_workers: int = 64,
-                          deadline_s: float = 30.0,
-                          accept: Callable[[str], str | None] = lambda text: text) -> dict[K, Completion]:
+def complete_concurrently(
+    jobs: Mapping[K, list[dict]],
+    chat_fn: ChatFn | None,
+    fallback: Callable[[K], str],
+    *,
+    max_workers: int = 64,
+    deadline_s: float = 30.0,
+    accept: Callable[[str], str | None] = lambda text: text,
+) -> dict[K, Completion]:
     """Every job's completion within `deadline_s`: the LLM's (if `accept` keeps it) or its fallback."""
     results: dict[K, Completion] = {}
     if chat_fn is None or not jobs:
-        return {key: Completion(fallback(key), "fallback", None if chat_fn is None else "no prompt")
-                for key in jobs}
+        return {key: Completion(fallback(key), "fallback", None if chat_fn is None else "no prompt") for key in jobs}
     pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(jobs))), thread_name_prefix="llm")
     started = time.monotonic()
     try:
@@ -153,6 +164,11 @@ def complete_concurrently(jobs: Mapping[K, list[dict]], chat_fn: ChatFn | None,
         pool.shutdown(wait=False, cancel_futures=True)
     failed = [c.error for c in results.values() if c.source == "fallback"]
     if failed:
-        log.warning("LLM: %d of %d call(s) fell back to the count-only text (first: %s); %.1f s",
-                    len(failed), len(jobs), failed[0], time.monotonic() - started)
+        log.warning(
+            "LLM: %d of %d call(s) fell back to the count-only text (first: %s); %.1f s",
+            len(failed),
+            len(jobs),
+            failed[0],
+            time.monotonic() - started,
+        )
     return results

@@ -9,14 +9,20 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from appsrc.gmail.credentials import DelegatedCredentials
-from appsrc.gmail.client import GmailRemotes
-from appsrc.matching.matcher import Directory
 from appsrc.capture.sync import MailboxSync, SyncReport
 from appsrc.clock import Clock, SystemClock
 from appsrc.crm.directory import load_directory
+from appsrc.gmail.client import GmailRemotes
+from appsrc.gmail.credentials import DelegatedCredentials
+from appsrc.matching.matcher import Directory
 from appsrc.settings import Settings
+
+if TYPE_CHECKING:
+    from peewee import Database
+
+    from appsrc.demo import DemoEnvironment
 from appsrc.store.db import open_database
 from appsrc.store.migrations import migrate
 from appsrc.store.models import EmailAccount
@@ -29,10 +35,10 @@ log = logging.getLogger(__name__)
 class Runtime:
     settings: Settings
     clock: Clock
-    db: object
+    db: Database
     credentials: DelegatedCredentials
     remotes: GmailRemotes
-    demo: object | None = None  # the running demo environment, when in demo mode
+    demo: DemoEnvironment | None = None  # the running demo environment, when in demo mode
     _sync: MailboxSync | None = field(default=None, repr=False)
 
     def directory(self) -> Directory:
@@ -49,7 +55,8 @@ class Runtime:
         query = EmailAccount.select(EmailAccount.id, EmailAccount.address).where(EmailAccount.sync_enabled)
         if mailbox:
             query = EmailAccount.select(EmailAccount.id, EmailAccount.address).where(
-                EmailAccount.address == mailbox.strip().lower())
+                EmailAccount.address == mailbox.strip().lower()
+            )
         accounts = list(query.order_by(EmailAccount.address).tuples())
         if not accounts:
             return []
@@ -67,8 +74,9 @@ def is_demo(settings: Settings) -> bool:
     return settings.demo == "on" or (settings.demo == "auto" and not settings.dwd_key_file.is_file())
 
 
-def build_runtime(settings: Settings, clock: Clock | None = None, *, run_migrations: bool = True,
-                  allow_demo: bool = True) -> Runtime:
+def build_runtime(
+    settings: Settings, clock: Clock | None = None, *, run_migrations: bool = True, allow_demo: bool = True
+) -> Runtime:
     """Open the database (migrating it), then wire delegation and the Gmail remotes.
 
     In demo mode (CRM_DEMO=on, or auto with no delegation key) the bundled Gmail simulator is
@@ -94,6 +102,5 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, run_migrati
         demo, settings = start_demo(settings, clock)
     use_clock(clock)  # the read models' cache expires on the appliance's clock
     credentials = DelegatedCredentials(settings.dwd_key_file, clock)
-    remotes = GmailRemotes(credentials, settings.gmail_api_endpoint, clock,
-                           quota_fraction=settings.sync_quota_fraction)
+    remotes = GmailRemotes(credentials, settings.gmail_api_endpoint, clock, quota_fraction=settings.sync_quota_fraction)
     return Runtime(settings, clock, db, credentials, remotes, demo)

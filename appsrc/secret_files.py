@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SMTP_FIELDS = ("host", "port", "security", "username", "password", "from")
 SMTP_HELP = {
@@ -34,9 +35,11 @@ class SmtpConfig:
     sender_name: str | None = None  # the display name the admin gave with it, if any
 
     def __repr__(self) -> str:  # never show the password in logs or tracebacks
-        return (f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r}, "
-                f"username={self.username!r}, password={'***' if self.password else None}, "
-                f"sender={self.sender!r}, sender_name={self.sender_name!r})")
+        return (
+            f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r}, "
+            f"username={self.username!r}, password={'***' if self.password else None}, "
+            f"sender={self.sender!r}, sender_name={self.sender_name!r})"
+        )
 
 
 class SecretError(ValueError):
@@ -85,8 +88,7 @@ def load_smtp_config(secrets_dir: Path, environ: Mapping[str, str] | None = None
             sender_name, sender = parse_mailbox(values["from"])
         except ValueError as exc:
             raise SecretError(f"SMTP from: {exc}") from None
-    return SmtpConfig(values["host"], port, security, values["username"], values["password"], sender,
-                      sender_name)
+    return SmtpConfig(values["host"], port, security, values["username"], values["password"], sender, sender_name)
 
 
 def parse_mailbox(value: str) -> tuple[str | None, str]:
@@ -105,10 +107,10 @@ def parse_mailbox(value: str) -> tuple[str | None, str]:
 
     try:
         header = HeaderRegistry()("From", value)
-        mailboxes = header.addresses
+        mailboxes: tuple[Any, ...] = getattr(header, "addresses", ())  # an AddressHeader: From is one
         # RFC 5322's obsolete syntax ("J. Smith <j@fund.com>": a period in an unquoted name) is
         # what people type; everything else the parser flags is a refusal.
-        defects = [d for d in header.defects if not isinstance(d, ObsoleteHeaderDefect)]
+        defects: list[object] = [d for d in header.defects if not isinstance(d, ObsoleteHeaderDefect)]
     except (IndexError, ValueError, TypeError, RecursionError):  # the parser's own failures
         mailboxes, defects = (), ["unreadable"]
     address = normalize_address(mailboxes[0].addr_spec) if len(mailboxes) == 1 else None

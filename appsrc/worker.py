@@ -16,7 +16,7 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import schedule
 
@@ -31,21 +31,24 @@ _NOT_LOOKED = object()  # the key watch before its first look (no key at all is 
 
 
 class Worker:
-    def __init__(self, runtime, *, max_parallel_syncs: int = 4, dispatch_every_s: float = 5.0,
-                 steps: list[Step] | None = None) -> None:
+    def __init__(
+        self, runtime, *, max_parallel_syncs: int = 4, dispatch_every_s: float = 5.0, steps: list[Step] | None = None
+    ) -> None:
         self.runtime = runtime
         self.stop_event = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=max_parallel_syncs, thread_name_prefix="sync")
         self._running: dict[int, Future] = {}
         self._key_stamp: object = _NOT_LOOKED
         self._scheduler = schedule.Scheduler()
-        self._scheduler.every(dispatch_every_s).seconds.do(self._guard, "sync dispatch", self.dispatch_syncs)
+        # `schedule` types intervals as int; it handles fractions of a second (the tests use them).
+        every: Callable[[float], schedule.Job] = self._scheduler.every  # type: ignore[assignment]
+        every(dispatch_every_s).seconds.do(self._guard, "sync dispatch", self.dispatch_syncs)
         self._scheduler.every(30).seconds.do(self._guard, "key watch", self.release_on_key_change)
         steps = steps if steps is not None else default_steps(runtime)
         self._step_pool = ThreadPoolExecutor(max_workers=max(1, len(steps)), thread_name_prefix="step")
         self._steps_running: dict[str, Future] = {}
         for every_s, name, step in steps:
-            self._scheduler.every(every_s).seconds.do(self._start_step, name, step)
+            every(every_s).seconds.do(self._start_step, name, step)
         runtime.mailbox_sync.should_stop = self.stop_event.is_set
 
     def _guard(self, name: str, step: Callable[[], object]) -> None:
@@ -75,8 +78,15 @@ class Worker:
         try:
             report = self.runtime.mailbox_sync.sync(account_id)
             if report.stored or report.error:
-                log.info("%s: %s stored %d skipped %d failed %d%s", report.address, report.mode, report.stored,
-                         report.skipped, report.failed, f" error: {report.error}" if report.error else "")
+                log.info(
+                    "%s: %s stored %d skipped %d failed %d%s",
+                    report.address,
+                    report.mode,
+                    report.stored,
+                    report.skipped,
+                    report.failed,
+                    f" error: {report.error}" if report.error else "",
+                )
         except Exception:
             log.exception("sync of mailbox %s crashed; it will be retried", account_id)
 
@@ -94,9 +104,12 @@ class Worker:
             # whose error predates the key (saved while the service was stopped).
             failed = EmailAccount.last_error_kind == "permanent"
             if self._key_stamp is _NOT_LOOKED:
-                failed &= EmailAccount.last_error_at < datetime.fromtimestamp(stamp[0] / 1e9, timezone.utc)
-            released = (EmailAccount.update(paused_until=None, sync_requested_at=self.runtime.clock.now())
-                        .where(failed).execute())
+                failed &= EmailAccount.last_error_at < datetime.fromtimestamp(stamp[0] / 1e9, UTC)
+            released = (
+                EmailAccount.update(paused_until=None, sync_requested_at=self.runtime.clock.now())
+                .where(failed)
+                .execute()
+            )
             if released:
                 log.info("delegation key changed: retrying %d mailbox(es) in error", released)
         self._key_stamp = stamp

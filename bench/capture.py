@@ -29,15 +29,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from appsrc.capture.sync import GROUP_WRITE  # noqa: E402
-from appsrc.clock import SystemClock  # noqa: E402
-from appsrc.crm.investors import import_investors_csv  # noqa: E402
-from appsrc.crm.users import add_user  # noqa: E402
-from appsrc.runtime import build_runtime  # noqa: E402
-from appsrc.settings import load_settings  # noqa: E402
-from appsrc.simulator import GmailSimulator, generate_mailbox_stream, generate_team  # noqa: E402
-from appsrc.store import capture as store  # noqa: E402
-from appsrc.store.models import EmailAccount  # noqa: E402
+from appsrc.capture.sync import GROUP_WRITE
+from appsrc.clock import SystemClock
+from appsrc.crm.investors import import_investors_csv
+from appsrc.crm.users import add_user
+from appsrc.runtime import build_runtime
+from appsrc.settings import load_settings
+from appsrc.simulator import GmailSimulator, generate_mailbox_stream, generate_team
+from appsrc.store import capture as store
+from appsrc.store.models import EmailAccount
 
 USER_UNITS_PER_S = 250.0
 
@@ -48,8 +48,13 @@ def _simulator_process(conn, spec: dict) -> None:
     sim = GmailSimulator(call_log_size=1000).start()
     sim.configure(latency_s=spec.get("latency_s", 0.0))
     sim.quota.update(enabled=spec.get("quota", False))
-    team = generate_team(spec["seed"], team_size=spec.get("team_size", 3), investors=20,
-                         messages_per_mailbox=spec.get("team_messages", 0), hard_cases=False)
+    team = generate_team(
+        spec["seed"],
+        team_size=spec.get("team_size", 3),
+        investors=20,
+        messages_per_mailbox=spec.get("team_messages", 0),
+        hard_cases=False,
+    )
     if spec.get("team_messages"):
         team.load_into(sim)
     else:
@@ -59,27 +64,37 @@ def _simulator_process(conn, spec: dict) -> None:
     if stream_address:
         sim.add_mailbox(stream_address)
         rng = random.Random(spec["seed"])
-        for number, message in enumerate(generate_mailbox_stream(spec["seed"], stream_address, spec["stream_messages"],
-                                                                 investors=team.investors)):
+        for number, message in enumerate(
+            generate_mailbox_stream(spec["seed"], stream_address, spec["stream_messages"], investors=team.investors)
+        ):
             raw = message.raw
             if number % 20 == 0 and spec.get("data_room_mb"):  # one in twenty carries a big attachment
                 raw = _with_attachment(raw, rng.randint(1, spec["data_room_mb"]) * 1024 * 1024, rng)
-            sim.insert_message(stream_address, raw, label_ids=message.label_ids,
-                               internal_date_ms=message.internal_date_ms)
+            sim.insert_message(
+                stream_address, raw, label_ids=message.label_ids, internal_date_ms=message.internal_date_ms
+            )
     sim.make_service_account_key(spec["key_path"])
-    conn.send({"url": sim.url, "team": [m.address for m in team.team], "own_domains": team.own_domains,
-               "csv": team.investors_csv()})
+    conn.send(
+        {
+            "url": sim.url,
+            "team": [m.address for m in team.team],
+            "own_domains": team.own_domains,
+            "csv": team.investors_csv(),
+        }
+    )
     while True:
         request = conn.recv()
         if request == "stop":
             break
         if request == "stats":
             users = [m.address for m in team.team] + ([stream_address] if stream_address else [])
-            conn.send({
-                "units": {u: sim.units_used(u) for u in users},
-                "throttled": sim.call_count(status=429),
-                "gets": sim.call_count(method="users.messages.get"),
-            })
+            conn.send(
+                {
+                    "units": {u: sim.units_used(u) for u in users},
+                    "throttled": sim.call_count(status=429),
+                    "gets": sim.call_count(method="users.messages.get"),
+                }
+            )
     sim.stop()
 
 
@@ -88,10 +103,12 @@ def _with_attachment(raw: bytes, size: int, rng: random.Random) -> bytes:
     head, _, body = raw.partition(b"\r\n\r\n")
     kept = [line for line in head.split(b"\r\n") if not line.lower().startswith((b"content-", b"mime-version"))]
     blob = base64.encodebytes(rng.randbytes(size)).replace(b"\n", b"\r\n")
-    return (b"\r\n".join(kept) + b"\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=DR\r\n\r\n"
-            b"--DR\r\nContent-Type: text/plain\r\n\r\n" + body[:2000] + b"\r\n--DR\r\n"
-            b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
-            b"Content-Disposition: attachment; filename=\"data-room.pdf\"\r\n\r\n" + blob + b"--DR--\r\n")
+    return (
+        b"\r\n".join(kept) + b"\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=DR\r\n\r\n"
+        b"--DR\r\nContent-Type: text/plain\r\n\r\n" + body[:2000] + b"\r\n--DR\r\n"
+        b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: attachment; filename="data-room.pdf"\r\n\r\n' + blob + b"--DR--\r\n"
+    )
 
 
 class SimulatorProcess:
@@ -112,8 +129,15 @@ class SimulatorProcess:
 
 
 def _appliance(data_dir: Path, info: dict, members: list[str]):
-    settings = load_settings({"CRM_DATA_DIR": str(data_dir), "CRM_DEMO": "off", "CRM_LOG_LEVEL": "warning",
-                              "CRM_GMAIL_API_ENDPOINT": info["url"], "CRM_OWN_DOMAINS": ",".join(info["own_domains"])})
+    settings = load_settings(
+        {
+            "CRM_DATA_DIR": str(data_dir),
+            "CRM_DEMO": "off",
+            "CRM_LOG_LEVEL": "warning",
+            "CRM_GMAIL_API_ENDPOINT": info["url"],
+            "CRM_OWN_DOMAINS": ",".join(info["own_domains"]),
+        }
+    )
     runtime = build_runtime(settings, SystemClock(), allow_demo=False)
     now = runtime.clock.now()
     for address in members:
@@ -127,8 +151,9 @@ def bench_quota(messages: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         key = Path(tmp) / "secrets" / "dwd" / "service_account.json"
         key.parent.mkdir(parents=True)
-        sim = SimulatorProcess(seed=3, team_size=3, team_messages=messages, quota=True, latency_s=0.030,
-                               key_path=str(key))
+        sim = SimulatorProcess(
+            seed=3, team_size=3, team_messages=messages, quota=True, latency_s=0.030, key_path=str(key)
+        )
         try:
             runtime = _appliance(Path(tmp), sim.info, sim.info["team"])
             started = time.perf_counter()
@@ -139,11 +164,15 @@ def bench_quota(messages: int) -> None:
             for report in reports:
                 units = stats["units"][report.address]
                 ratio = units / report.elapsed_s / USER_UNITS_PER_S
-                print(f"    {report.address}: {report.stored + report.skipped} messages in {report.elapsed_s:.1f} s "
-                      f"= {(report.stored + report.skipped) / report.elapsed_s:.1f} msg/s, {units} units "
-                      f"-> {ratio:.3f} of the ceiling (goal >= 0.95)")
-            print(f"    all {len(reports)} mailboxes in parallel: {elapsed:.1f} s; "
-                  f"429 answers from the simulator: {stats['throttled']} (goal 0 after warm-up)")
+                print(
+                    f"    {report.address}: {report.stored + report.skipped} messages in {report.elapsed_s:.1f} s "
+                    f"= {(report.stored + report.skipped) / report.elapsed_s:.1f} msg/s, {units} units "
+                    f"-> {ratio:.3f} of the ceiling (goal >= 0.95)"
+                )
+            print(
+                f"    all {len(reports)} mailboxes in parallel: {elapsed:.1f} s; "
+                f"429 answers from the simulator: {stats['throttled']} (goal 0 after warm-up)"
+            )
 
             before = stats["units"]
             times = []
@@ -156,9 +185,11 @@ def bench_quota(messages: int) -> None:
             idle_units = max(after[a] - before[a] for a in before)
             times.sort()
             print("(d) idle incremental cycle (nothing changed; 30 ms simulated network latency)")
-            print(f"    quota units per mailbox: {idle_units} (goal <= 3); wall time per mailbox: "
-                  f"{', '.join(f'{t:.1f}' for t in times)} ms including the 30 ms round trip "
-                  f"(median {max(0.0, times[len(times) // 2] - 30):.1f} ms of our own; goal <= 20 ms)")
+            print(
+                f"    quota units per mailbox: {idle_units} (goal <= 3); wall time per mailbox: "
+                f"{', '.join(f'{t:.1f}' for t in times)} ms including the 30 ms round trip "
+                f"(median {max(0.0, times[len(times) // 2] - 30):.1f} ms of our own; goal <= 20 ms)"
+            )
             runtime.close()
         finally:
             sim.stop()
@@ -175,9 +206,16 @@ def bench_local(messages: int) -> None:
     for i, m in enumerate(generate_mailbox_stream(5, address, messages, investors=team.investors)):
         if {"SPAM", "TRASH", "CHAT"} & set(m.label_ids):
             continue
-        fetched.append({"id": f"{i:016x}", "threadId": f"{i:016x}", "labelIds": list(m.label_ids),
-                        "raw": base64.urlsafe_b64encode(m.raw).decode(), "snippet": "",
-                        "internalDate": str(m.internal_date_ms)})
+        fetched.append(
+            {
+                "id": f"{i:016x}",
+                "threadId": f"{i:016x}",
+                "labelIds": list(m.label_ids),
+                "raw": base64.urlsafe_b64encode(m.raw).decode(),
+                "snippet": "",
+                "internalDate": str(m.internal_date_ms),
+            }
+        )
     # The sync holds one batch at a time, never the whole mailbox: keep the harness's input out of
     # the garbage collector's full passes, which would otherwise walk all of it.
     gc.freeze()
@@ -187,11 +225,15 @@ def bench_local(messages: int) -> None:
         cpu, wall, stored, checkpoint_s = _local_run(team, address, fetched)
         per_cpu.append(len(fetched) / cpu)
         per_wall.append(len(fetched) / wall)
-        print(f"    {len(fetched)} messages ({stored} stored) in {wall:.2f} s wall / {cpu:.2f} s CPU "
-              f"= {per_wall[-1]:,.0f} msg/s wall, {per_cpu[-1]:,.0f} msg/s per CPU-second; "
-              f"+ {checkpoint_s:.2f} s of WAL checkpoint, which the worker runs in the background")
-    print(f"    median {statistics.median(per_cpu):,.0f} msg/s per CPU-second (goal >= 2,000), "
-          f"best {max(per_cpu):,.0f}; median {statistics.median(per_wall):,.0f} msg/s wall")
+        print(
+            f"    {len(fetched)} messages ({stored} stored) in {wall:.2f} s wall / {cpu:.2f} s CPU "
+            f"= {per_wall[-1]:,.0f} msg/s wall, {per_cpu[-1]:,.0f} msg/s per CPU-second; "
+            f"+ {checkpoint_s:.2f} s of WAL checkpoint, which the worker runs in the background"
+        )
+    print(
+        f"    median {statistics.median(per_cpu):,.0f} msg/s per CPU-second (goal >= 2,000), "
+        f"best {max(per_cpu):,.0f}; median {statistics.median(per_wall):,.0f} msg/s wall"
+    )
 
 
 def _local_run(team, address: str, fetched: list[dict]) -> tuple[float, float, int, float]:
@@ -208,7 +250,7 @@ def _local_run(team, address: str, fetched: list[dict]) -> tuple[float, float, i
         cpu0, wall0 = time.process_time(), time.perf_counter()
         for start in range(0, len(fetched), GROUP_WRITE):  # as the sync groups its writes
             batch = store.BatchWrite()
-            for message in fetched[start:start + GROUP_WRITE]:
+            for message in fetched[start : start + GROUP_WRITE]:
                 outcome = sync.prepare(message, directory)
                 (batch.sightings if isinstance(outcome, store.Sighting) else batch.skipped).append(outcome)
             store.apply_batch(account.id, 1, batch, now)
@@ -227,16 +269,30 @@ def peak_rss_mb(messages: int, data_room_mb: int = 0) -> tuple[float, float, int
     with tempfile.TemporaryDirectory() as tmp:
         key = Path(tmp) / "secrets" / "dwd" / "service_account.json"
         key.parent.mkdir(parents=True)
-        sim = SimulatorProcess(seed=9, team_size=1, team_messages=0, quota=False, stream_address=address,
-                               stream_messages=messages, key_path=str(key), data_room_mb=data_room_mb)
+        sim = SimulatorProcess(
+            seed=9,
+            team_size=1,
+            team_messages=0,
+            quota=False,
+            stream_address=address,
+            stream_messages=messages,
+            key_path=str(key),
+            data_room_mb=data_room_mb,
+        )
         try:
             runtime = _appliance(Path(tmp), sim.info, [address])
             runtime.close()
             # The simulator enforces no quota here and our own pacing is lifted too: this part
             # measures memory, and at Gmail's real pace 100,000 messages take 35 minutes.
-            env = {**os.environ, "CRM_DATA_DIR": tmp, "CRM_DEMO": "off", "CRM_LOG_LEVEL": "warning",
-                   "CRM_GMAIL_API_ENDPOINT": sim.info["url"], "CRM_OWN_DOMAINS": ",".join(sim.info["own_domains"]),
-                   "CRM_SYNC_QUOTA_FRACTION": "1000"}
+            env = {
+                **os.environ,
+                "CRM_DATA_DIR": tmp,
+                "CRM_DEMO": "off",
+                "CRM_LOG_LEVEL": "warning",
+                "CRM_GMAIL_API_ENDPOINT": sim.info["url"],
+                "CRM_OWN_DOMAINS": ",".join(sim.info["own_domains"]),
+                "CRM_SYNC_QUOTA_FRACTION": "1000",
+            }
             peak_mb, elapsed, code = _own_peak_rss([sys.executable, "-m", "appsrc", "sync", "--mailbox", address], env)
             if code != 0:
                 raise SystemExit(f"sync of {messages} messages failed")
@@ -268,11 +324,15 @@ def bench_memory(sizes: list[int], data_room: int) -> None:
     for rss, elapsed, n in results:
         print(f"    {n:,} messages: peak RSS {rss:.0f} MB, {elapsed:.0f} s ({n / elapsed:,.0f} msg/s end to end)")
     if len(results) > 1:
-        print(f"    growth from {results[0][2]:,} to {results[-1][2]:,} messages: "
-              f"{results[-1][0] - results[0][0]:+.0f} MB (goal <= 250 MB and flat)")
+        print(
+            f"    growth from {results[0][2]:,} to {results[-1][2]:,} messages: "
+            f"{results[-1][0] - results[0][0]:+.0f} MB (goal <= 250 MB and flat)"
+        )
     rss, elapsed, n = peak_rss_mb(data_room, data_room_mb=25)
-    print(f"    {n:,} messages, one in twenty with a 1-25 MB attachment ({n // 20 * 13:,} MB of them on "
-          f"average): peak RSS {rss:.0f} MB, {elapsed:.0f} s")
+    print(
+        f"    {n:,} messages, one in twenty with a 1-25 MB attachment ({n // 20 * 13:,} MB of them on "
+        f"average): peak RSS {rss:.0f} MB, {elapsed:.0f} s"
+    )
 
 
 def main() -> None:

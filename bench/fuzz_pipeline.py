@@ -18,15 +18,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings
 
-from appsrc.clock import SystemClock  # noqa: E402
-from appsrc.crm.users import add_user  # noqa: E402
-from appsrc.runtime import build_runtime  # noqa: E402
-from appsrc.settings import load_settings  # noqa: E402
-from appsrc.store import capture as store  # noqa: E402
-from appsrc.store.models import EmailAccount, EmailAccountMessage, SkippedMessage  # noqa: E402
-from tests.capture.test_parser_fuzz import mime_cases  # noqa: E402
+from appsrc.clock import SystemClock
+from appsrc.crm.users import add_user
+from appsrc.runtime import build_runtime
+from appsrc.settings import load_settings
+from appsrc.store import capture as store
+from appsrc.store.models import EmailAccount, EmailAccountMessage, SkippedMessage
+from tests.capture.test_parser_fuzz import mime_cases
 
 BATCH = 50
 
@@ -34,8 +34,13 @@ BATCH = 50
 def main() -> int:
     cases = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     with tempfile.TemporaryDirectory() as tmp:
-        runtime = build_runtime(load_settings({"CRM_DATA_DIR": tmp, "CRM_DEMO": "off", "CRM_LOG_LEVEL": "error",
-                                               "CRM_OWN_DOMAINS": "fund.example"}), SystemClock(), allow_demo=False)
+        runtime = build_runtime(
+            load_settings(
+                {"CRM_DATA_DIR": tmp, "CRM_DEMO": "off", "CRM_LOG_LEVEL": "error", "CRM_OWN_DOMAINS": "fund.example"}
+            ),
+            SystemClock(),
+            allow_demo=False,
+        )
         now = runtime.clock.now()
         add_user("fuzz@fund.example", "Fuzz", now)
         account = EmailAccount.get(EmailAccount.address == "fuzz@fund.example")
@@ -50,7 +55,7 @@ def main() -> int:
             for message in pending:
                 try:
                     outcome = runtime.mailbox_sync.prepare(message, directory)
-                except Exception:  # noqa: BLE001 - counting crashes is the point of this run
+                except Exception:
                     crashes.append(traceback.format_exc(limit=4))
                     continue
                 if isinstance(outcome, store.Sighting):
@@ -62,13 +67,25 @@ def main() -> int:
             store.apply_batch(account.id, 1, batch, now)
             pending.clear()
 
-        @settings(max_examples=cases, deadline=None, database=None, phases=[Phase.generate],
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=cases,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(mime_cases())
         def one_case(raw: bytes) -> None:
-            pending.append({"id": f"{next(counter):016x}", "threadId": "t", "labelIds": ["INBOX"],
-                            "raw": base64.urlsafe_b64encode(raw).decode(), "snippet": "",
-                            "internalDate": "1764000000000"})
+            pending.append(
+                {
+                    "id": f"{next(counter):016x}",
+                    "threadId": "t",
+                    "labelIds": ["INBOX"],
+                    "raw": base64.urlsafe_b64encode(raw).decode(),
+                    "snippet": "",
+                    "internalDate": "1764000000000",
+                }
+            )
             if len(pending) >= BATCH:
                 flush()
 
@@ -85,8 +102,10 @@ def main() -> int:
     for outcome, count in sorted(outcomes.items()):
         print(f"    {outcome:28} {count:>7,}")
     print(f"    {'crashes':28} {len(crashes):>7,}   (goal 0)")
-    print(f"    store rows: {stored:,} sightings + {skipped:,} skipped = {stored + skipped:,} "
-          f"(every case accounted for once: {stored + skipped == total - len(crashes)})")
+    print(
+        f"    store rows: {stored:,} sightings + {skipped:,} skipped = {stored + skipped:,} "
+        f"(every case accounted for once: {stored + skipped == total - len(crashes)})"
+    )
     for crash in crashes[:3]:
         print(crash)
     return 1 if crashes or stored + skipped != total - len(crashes) else 0

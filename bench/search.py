@@ -26,7 +26,7 @@ import sqlite3
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,15 +37,35 @@ from appsrc.store.migrations import migrate  # noqa: E402
 
 TEAM = [f"member{i}@fund.example" for i in range(10)]
 INVESTORS = 300
-START = datetime(2023, 12, 1, tzinfo=timezone.utc)
+START = datetime(2023, 12, 1, tzinfo=UTC)
 SPAN_S = 3 * 365 * 86400
 GOAL_P95_MS = 20.0
 GOAL_RATIO = 20.0
 
 
 def vocabulary(rng: random.Random, size: int = 3000) -> list[str]:
-    syllables = ["ka", "lo", "mi", "ra", "tu", "ne", "so", "vi", "da", "pe", "gor", "lin", "mar", "tes", "quo",
-                 "zen", "bri", "fal", "hon", "cap"]
+    syllables = [
+        "ka",
+        "lo",
+        "mi",
+        "ra",
+        "tu",
+        "ne",
+        "so",
+        "vi",
+        "da",
+        "pe",
+        "gor",
+        "lin",
+        "mar",
+        "tes",
+        "quo",
+        "zen",
+        "bri",
+        "fal",
+        "hon",
+        "cap",
+    ]
     words = set()
     while len(words) < size:
         words.add("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
@@ -53,11 +73,10 @@ def vocabulary(rng: random.Random, size: int = 3000) -> list[str]:
 
 
 def ts(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-SKIP_REASONS = (("internal", 0.5), ("spam_trash_chat", 0.3), ("excluded", 0.1), ("unparseable", 0.05),
-                ("gone", 0.05))
+SKIP_REASONS = (("internal", 0.5), ("spam_trash_chat", 0.3), ("excluded", 0.1), ("unparseable", 0.05), ("gone", 0.05))
 
 
 def build(path: Path, emails: int, proposals: int, skipped: int, seed: int = 7) -> None:
@@ -78,19 +97,28 @@ def build(path: Path, emails: int, proposals: int, skipped: int, seed: int = 7) 
     con.execute("PRAGMA synchronous=OFF")
     con.execute("PRAGMA cache_size=-400000")
     with con:
-        con.executemany("INSERT INTO user (id, email, name, is_admin, is_active, created_at, updated_at) "
-                        "VALUES (?, ?, ?, ?, 1, ?, ?)",
-                        [(i + 1, a, f"Member {i}", int(i == 0), now, now) for i, a in enumerate(TEAM)])
-        con.executemany("INSERT INTO email_account (id, user_id, address, sync_enabled, backfill_state, "
-                        "backfill_listed, sync_generation, stored_count, skipped_count, failed_count, full_resyncs, "
-                        "created_at) VALUES (?, ?, ?, 1, 'done', 0, 1, 0, 0, 0, 0, ?)",
-                        [(i + 1, i + 1, a, now) for i, a in enumerate(TEAM)])
-        con.executemany("INSERT INTO investor (id, name, graveyard, notes, created_at, updated_at) "
-                        "VALUES (?, ?, ?, '', ?, ?)",
-                        [(i + 1, f"Investor {i:03d} " + words[i * 7 % len(words)].title(), int(i % 29 == 28), now, now)
-                         for i in range(INVESTORS)])
-        con.executemany("INSERT INTO investor_domain (investor_id, domain) VALUES (?, ?)",
-                        [(i + 1, f"inv{i}.example") for i in range(INVESTORS)])
+        con.executemany(
+            "INSERT INTO user (id, email, name, is_admin, is_active, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, 1, ?, ?)",
+            [(i + 1, a, f"Member {i}", int(i == 0), now, now) for i, a in enumerate(TEAM)],
+        )
+        con.executemany(
+            "INSERT INTO email_account (id, user_id, address, sync_enabled, backfill_state, "
+            "backfill_listed, sync_generation, stored_count, skipped_count, failed_count, full_resyncs, "
+            "created_at) VALUES (?, ?, ?, 1, 'done', 0, 1, 0, 0, 0, 0, ?)",
+            [(i + 1, i + 1, a, now) for i, a in enumerate(TEAM)],
+        )
+        con.executemany(
+            "INSERT INTO investor (id, name, graveyard, notes, created_at, updated_at) VALUES (?, ?, ?, '', ?, ?)",
+            [
+                (i + 1, f"Investor {i:03d} " + words[i * 7 % len(words)].title(), int(i % 29 == 28), now, now)
+                for i in range(INVESTORS)
+            ],
+        )
+        con.executemany(
+            "INSERT INTO investor_domain (investor_id, domain) VALUES (?, ?)",
+            [(i + 1, f"inv{i}.example") for i in range(INVESTORS)],
+        )
     chunk = 50_000
     email_id = sighting_id = 0
     linked: list[tuple[int, int, str]] = []  # (email id, investor id, sent_at) for the proposals
@@ -110,8 +138,19 @@ def build(path: Path, emails: int, proposals: int, skipped: int, seed: int = 7) 
                 sender, name = f"x{rng.randrange(5000)}@other{rng.randrange(900)}.example", "Someone"
             subject = " ".join(words[_pick(rng, cum_words)] for _ in range(rng.randint(2, 5))).capitalize()
             snippet = " ".join(words[_pick(rng, cum_words)] for _ in range(rng.randint(8, 14)))
-            email_rows.append((email_id, f"mid:<{email_id}@bench>", f"<{email_id}@bench>", subject, sender, name,
-                               ts(sent), snippet, ts(sent)))
+            email_rows.append(
+                (
+                    email_id,
+                    f"mid:<{email_id}@bench>",
+                    f"<{email_id}@bench>",
+                    subject,
+                    sender,
+                    name,
+                    ts(sent),
+                    snippet,
+                    ts(sent),
+                )
+            )
             for account in rng.sample(range(1, len(TEAM) + 1), 2):
                 sighting_id += 1
                 deleted = ts(sent) if rng.random() < 0.03 else None
@@ -120,25 +159,36 @@ def build(path: Path, emails: int, proposals: int, skipped: int, seed: int = 7) 
                 link_rows.append((email_id, investor + 1, sender if not outbound else f"p0@inv{investor}.example"))
                 linked.append((email_id, investor + 1, ts(sent)))
         with con:
-            con.executemany("INSERT INTO email (id, dedupe_key, fingerprint, message_id, subject, from_email, "
-                            "from_name, reply_to, \"to\", cc, \"references\", sent_at, snippet, body_text, "
-                            "body_truncated, has_attachments, attachments, size, is_bulk, captured_at) "
-                            "VALUES (?, ?, '', ?, ?, ?, ?, '[]', '[]', '[]', '[]', ?, ?, '', 0, 0, '[]', 0, 0, ?)",
-                            email_rows)
-            con.executemany("INSERT INTO email_account_message (id, account_id, email_id, gmail_id, "
-                            "gmail_thread_id, label_ids, is_sent, deleted_at, seen_generation, created_at) "
-                            "VALUES (?, ?, ?, ?, '', '[]', 0, ?, 1, ?)", sighting_rows)
-            con.executemany("INSERT INTO email_investor_link (email_id, investor_id, matched_address) "
-                            "VALUES (?, ?, ?)", link_rows)
+            con.executemany(
+                "INSERT INTO email (id, dedupe_key, fingerprint, message_id, subject, from_email, "
+                'from_name, reply_to, "to", cc, "references", sent_at, snippet, body_text, '
+                "body_truncated, has_attachments, attachments, size, is_bulk, captured_at) "
+                "VALUES (?, ?, '', ?, ?, ?, ?, '[]', '[]', '[]', '[]', ?, ?, '', 0, 0, '[]', 0, 0, ?)",
+                email_rows,
+            )
+            con.executemany(
+                "INSERT INTO email_account_message (id, account_id, email_id, gmail_id, "
+                "gmail_thread_id, label_ids, is_sent, deleted_at, seen_generation, created_at) "
+                "VALUES (?, ?, ?, ?, '', '[]', 0, ?, 1, ?)",
+                sighting_rows,
+            )
+            con.executemany(
+                "INSERT INTO email_investor_link (email_id, investor_id, matched_address) VALUES (?, ?, ?)", link_rows
+            )
         done = base + len(email_rows)
         print(f"\r  built {done:,} / {emails:,} emails ({time.monotonic() - started:.0f} s)", end="", flush=True)
     print()
     with con:
-        con.executemany("INSERT INTO activity_proposal (email_id, investor_id, contact_id, address, target_key, kind, "
-                        "status, created_at, decided_by_id, decided_at) VALUES (?, ?, NULL, ?, ?, 'email', ?, ?, ?, ?)",
-                        _proposal_rows(rng, linked, proposals))
-        con.executemany("INSERT INTO skipped_message (account_id, gmail_id, reason, detail, seen_generation, "
-                        "created_at) VALUES (?, ?, ?, '', 1, ?)", _skipped_rows(rng, skipped))
+        con.executemany(
+            "INSERT INTO activity_proposal (email_id, investor_id, contact_id, address, target_key, kind, "
+            "status, created_at, decided_by_id, decided_at) VALUES (?, ?, NULL, ?, ?, 'email', ?, ?, ?, ?)",
+            _proposal_rows(rng, linked, proposals),
+        )
+        con.executemany(
+            "INSERT INTO skipped_message (account_id, gmail_id, reason, detail, seen_generation, "
+            "created_at) VALUES (?, ?, ?, '', 1, ?)",
+            _skipped_rows(rng, skipped),
+        )
     print(f"  built {proposals:,} pending proposals (+{proposals // 5:,} decided), {skipped:,} skipped messages")
     with con:
         con.execute("ANALYZE")
@@ -160,13 +210,20 @@ def _proposal_rows(rng: random.Random, linked: list[tuple[int, int, str]], pendi
             continue
         seen.add((email_id, address))
         decided = len(seen) > pending
-        yield (email_id, investor_id, address, f"address:{address}",
-               rng.choice(("approved", "rejected")) if decided else "pending", sent, 1 if decided else None,
-               sent if decided else None)
+        yield (
+            email_id,
+            investor_id,
+            address,
+            f"address:{address}",
+            rng.choice(("approved", "rejected")) if decided else "pending",
+            sent,
+            1 if decided else None,
+            sent if decided else None,
+        )
 
 
 def _skipped_rows(rng: random.Random, count: int):
-    reasons, weights = zip(*SKIP_REASONS)
+    reasons, weights = zip(*SKIP_REASONS, strict=True)
     for n in range(count):
         sent = START + timedelta(seconds=rng.randrange(SPAN_S))
         yield (rng.randrange(len(TEAM)) + 1, f"skip{n}", rng.choices(reasons, weights)[0], ts(sent))
@@ -205,7 +262,8 @@ def like_scan(con: sqlite3.Connection, word: str, limit: int = 50):
         "SELECT e.id FROM email e WHERE EXISTS (SELECT 1 FROM email_account_message s WHERE s.email_id = e.id "
         "AND s.deleted_at IS NULL) AND (e.subject LIKE ? OR e.snippet LIKE ? OR e.from_name LIKE ? "
         "OR e.from_email LIKE ?) ORDER BY e.sent_at DESC, e.id DESC LIMIT ?",
-        (pattern, pattern, pattern, pattern, limit + 1)).fetchall()
+        (pattern, pattern, pattern, pattern, limit + 1),
+    ).fetchall()
 
 
 def main() -> int:
@@ -227,11 +285,15 @@ def main() -> int:
     from appsrc.store.queries import activity as activity_queries
 
     con = sqlite3.connect(path)
-    counts = con.execute("SELECT (SELECT count(*) FROM email), (SELECT count(*) FROM email_account_message), "
-                         "(SELECT count(*) FROM activity_proposal WHERE status = 'pending'), "
-                         "(SELECT count(*) FROM skipped_message)").fetchone()
-    print(f"store: {counts[0]:,} emails, {counts[1]:,} sightings, {counts[2]:,} pending proposals, "
-          f"{counts[3]:,} skipped messages ({path.stat().st_size / 2**20:,.0f} MiB)")
+    counts = con.execute(
+        "SELECT (SELECT count(*) FROM email), (SELECT count(*) FROM email_account_message), "
+        "(SELECT count(*) FROM activity_proposal WHERE status = 'pending'), "
+        "(SELECT count(*) FROM skipped_message)"
+    ).fetchone()
+    print(
+        f"store: {counts[0]:,} emails, {counts[1]:,} sightings, {counts[2]:,} pending proposals, "
+        f"{counts[3]:,} skipped messages ({path.stat().st_size / 2**20:,.0f} MiB)"
+    )
     words = vocabulary(random.Random(7))
     # Words at every frequency: the top of the Zipf curve down to the long tail.
     ranks = [0, 1, 3, 10, 30, 100, 300, 1000, 2000, 2999]
@@ -279,16 +341,22 @@ def main() -> int:
     print("\nsummary (all cases of a kind together):")
     for key, times in groups.items():
         p95 = percentile(times, 95)
-        print(f"  {key:22} p50 {percentile(times, 50):7.2f} ms  p95 {p95:7.2f} ms  "
-              f"{'OK' if p95 <= GOAL_P95_MS else 'over the goal'} (goal p95 <= {GOAL_P95_MS:.0f} ms)")
+        print(
+            f"  {key:22} p50 {percentile(times, 50):7.2f} ms  p95 {p95:7.2f} ms  "
+            f"{'OK' if p95 <= GOAL_P95_MS else 'over the goal'} (goal p95 <= {GOAL_P95_MS:.0f} ms)"
+        )
     ratio = percentile(like_times, 50) / percentile(fts_times, 50)
     ratio95 = percentile(like_times, 95) / percentile(fts_times, 95)
-    print(f"  free text vs LIKE scan: p50 {percentile(fts_times, 50):.2f} ms vs {percentile(like_times, 50):.2f} ms "
-          f"= {ratio:.0f}x; p95 {percentile(fts_times, 95):.2f} vs {percentile(like_times, 95):.2f} ms = {ratio95:.0f}x "
-          f"(goal >= {GOAL_RATIO:.0f}x)")
+    print(
+        f"  free text vs LIKE scan: p50 {percentile(fts_times, 50):.2f} ms vs {percentile(like_times, 50):.2f} ms "
+        f"= {ratio:.0f}x; p95 {percentile(fts_times, 95):.2f} vs {percentile(like_times, 95):.2f} ms = {ratio95:.0f}x "
+        f"(goal >= {GOAL_RATIO:.0f}x)"
+    )
     count_times = timed(lambda: activity_queries._activity_count.uncached(None, None, None, terms[0]), 5)
-    print(f"  capped count (q={terms[0]!r}, cap {queries.COUNT_CAP:,}): p50 {percentile(count_times, 50):.1f} ms "
-          "(cached for a minute on the page)")
+    print(
+        f"  capped count (q={terms[0]!r}, cap {queries.COUNT_CAP:,}): p50 {percentile(count_times, 50):.1f} ms "
+        "(cached for a minute on the page)"
+    )
     time_pages(queries, run)
     con.close()
     db.close()
@@ -310,8 +378,13 @@ def time_pages(queries, run: int) -> None:
         ("mailboxes page (list_mailboxes)", queries.list_mailboxes),
     ]
     if busiest:
-        cases.insert(2, (f"approvals queue, investor {busiest['id']}",
-                         lambda: queries.proposal_queue(status="pending", investor_id=busiest["id"])))
+        cases.insert(
+            2,
+            (
+                f"approvals queue, investor {busiest['id']}",
+                lambda: queries.proposal_queue(status="pending", investor_id=busiest["id"]),
+            ),
+        )
     print(f"\n{'page read':34} {'p50 ms':>8} {'p95 ms':>8}")
     for name, read in cases:
         read()  # warm
@@ -342,8 +415,14 @@ def time_to_interactive(path: Path, run: int = 5) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     data_dir = path.parent / "tti-data"
-    settings = load_settings({"CRM_DATA_DIR": str(data_dir), "CRM_DEMO": "off",
-                              "CRM_DATABASE_URL": f"sqlite:///{path}", "CRM_LOG_LEVEL": "warning"})
+    settings = load_settings(
+        {
+            "CRM_DATA_DIR": str(data_dir),
+            "CRM_DEMO": "off",
+            "CRM_DATABASE_URL": f"sqlite:///{path}",
+            "CRM_LOG_LEVEL": "warning",
+        }
+    )
     runtime = build_runtime(settings, allow_demo=False)
     password = "bench password 1234"
     set_password(TEAM[0], password, runtime.clock.now(), make_admin=True, actor_label="bench")
@@ -365,7 +444,9 @@ def time_to_interactive(path: Path, run: int = 5) -> None:
         samples = []
         for i in range(run + 1):
             driver.get(f"{base}/activity")
-            WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#activity-table tbody tr")))
+            WebDriverWait(driver, 30).until(
+                EC.presence_of_element_located((By.CSS_SELECTOR, "#activity-table tbody tr"))
+            )
             ms = driver.execute_script("return performance.now()")
             if i:  # the first load fills the browser cache (a returning admin's case)
                 samples.append(ms)
@@ -375,8 +456,11 @@ def time_to_interactive(path: Path, run: int = 5) -> None:
         WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#activity-table tbody tr")))
         cold = driver.execute_script("return performance.now()")
         load = os.getloadavg()[0]
-        print(f"time-to-interactive of /activity ({run} loads, warm browser cache, load average {load:.1f}): "
-              f"p50 {percentile(samples, 50):.0f} ms, max {max(samples):.0f} ms; cold cache {cold:.0f} ms (goal <= 1000 ms)")
+        print(
+            f"time-to-interactive of /activity ({run} loads, warm browser cache, load average {load:.1f}): "
+            f"p50 {percentile(samples, 50):.0f} ms, max {max(samples):.0f} ms; cold cache {cold:.0f} ms (goal "
+            f"<= 1000 ms)"
+        )
     finally:
         driver.quit()
         server.close()

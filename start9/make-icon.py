@@ -6,6 +6,7 @@ investor-relations insight. 256x256 RGBA, 4x4 supersampled. Run it again after c
     python start9/make-icon.py
 """
 
+import itertools
 import struct
 import sys
 import zlib
@@ -25,7 +26,7 @@ def inside_rounded_square(x: float, y: float, margin: float = 8, radius: float =
         return False
     cx = min(max(x, lo + radius), hi - radius)
     cy = min(max(y, lo + radius), hi - radius)
-    return (x - cx) ** 2 + (y - cy) ** 2 <= radius ** 2
+    return (x - cx) ** 2 + (y - cy) ** 2 <= radius**2
 
 
 def near_segment(x, y, ax, ay, bx, by, width) -> bool:
@@ -46,12 +47,11 @@ def color_at(x: float, y: float):
     left, top, right, bottom = ENVELOPE
     mid = (left + right) / 2
     if left <= x <= right and top <= y <= bottom:
-        for (ax, ay), (bx, by) in zip(CHART, CHART[1:]):
+        for (ax, ay), (bx, by) in itertools.pairwise(CHART):
             if near_segment(x, y, ax, ay, bx, by, 11):
                 return GOLD
         # The flap: two strokes from the top corners to the middle.
-        if near_segment(x, y, left, top, mid, top + 58, 6) or \
-                near_segment(x, y, right, top, mid, top + 58, 6):
+        if near_segment(x, y, left, top, mid, top + 58, 6) or near_segment(x, y, right, top, mid, top + 58, 6):
             return FOLD
         return WHITE
     return NAVY
@@ -81,8 +81,7 @@ def png(width: int, height: int, raw: bytes) -> bytes:
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
 if __name__ == "__main__":

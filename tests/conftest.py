@@ -3,7 +3,7 @@ SMTP server, an LLM stub); the database is a real SQLite file in a temporary dir
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,7 +12,7 @@ from appsrc.settings import load_settings
 from appsrc.store.db import open_database
 from appsrc.store.migrations import migrate
 
-NOW = datetime(2026, 11, 2, 15, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 2, 15, 30, tzinfo=UTC)
 
 
 def pytest_configure(config):
@@ -126,12 +126,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     ledger = hard_rule.LEDGER
     if not (ledger.simulators or ledger.sends or ledger.violations):
         return
-    verdict = (f"{len(ledger.violations)} HARD RULE VIOLATION(S): the run fails" if ledger.violations
-               else "all to active admins")
+    verdict = (
+        f"{len(ledger.violations)} HARD RULE VIOLATION(S): the run fails"
+        if ledger.violations
+        else "all to active admins"
+    )
     terminalreporter.write_line(
         f"hard rule: {ledger.simulators} Gmail simulator(s) audited; {ledger.sends} send(s) to "
         f"{ledger.recipients} recipient(s); {ledger.drafts} drafts.create; {verdict}",
-        red=bool(ledger.violations))
+        red=bool(ledger.violations),
+    )
     for violation in ledger.violations:
         terminalreporter.write_line(f"HARD RULE VIOLATION: {violation}", red=True)
 
@@ -196,17 +200,32 @@ def postgres_server():
         shutil.chown(data, "postgres", "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
-    subprocess.run([*run_as, f"{bindir}/initdb", "-D", str(data), "-U", "crm", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*run_as, f"{bindir}/initdb", "-D", str(data), "-U", "crm", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
     log = data / "server.log"  # inside the cluster's own folder, writable by its owner
-    subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", str(data), "-l", str(log), "-w", "-o",
-                    f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            *run_as,
+            f"{bindir}/pg_ctl",
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-o",
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield {"port": port, "bindir": bindir, "run_as": run_as}
     finally:
-        subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run([*run_as, f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(top, ignore_errors=True)
 
 

@@ -120,8 +120,8 @@ def audit() -> list[str]:
 
 def _audit_simulator(simulator, audited: _Audited) -> None:
     where = _now["test"]
-    sent = simulator.sent_messages()[audited.sends:]
-    records = simulator.mail_operations()[audited.records:]
+    sent = simulator.sent_messages()[audited.sends :]
+    records = simulator.mail_operations()[audited.records :]
     counts = Counter(simulator.mail_operation_counts())
     new = counts - audited.operations
     audited.sends += len(sent)

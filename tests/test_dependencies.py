@@ -22,16 +22,14 @@ def lock(name: str) -> dict[str, tuple[str, list[str]]]:
     for block in re.split(r"\n(?=[A-Za-z0-9])", text):
         head = re.match(r"([A-Za-z0-9_.-]+)==([^\s;\\]+)", block)
         if head:
-            entries[normalize(head.group(1))] = (head.group(2),
-                                                 re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+            entries[normalize(head.group(1))] = (head.group(2), re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
     return entries
 
 
 def pins(requirements: list[str]) -> dict[str, str]:
     found = {}
     for requirement in requirements:
-        name, version = re.fullmatch(r"([A-Za-z0-9_.-]+)==([\w.]+)", requirement.split(";")[0]
-                                     .strip()).groups()
+        name, version = re.fullmatch(r"([A-Za-z0-9_.-]+)==([\w.]+)", requirement.split(";")[0].strip()).groups()
         found[normalize(name)] = version
     return found
 
@@ -53,8 +51,7 @@ def test_every_locked_distribution_has_hashes():
 
 def test_the_suite_runs_on_the_versions_the_image_ships():
     runtime, test = lock("runtime.lock"), lock("test.lock")
-    assert {name: entry[0] for name, entry in runtime.items()} \
-        == {name: test[name][0] for name in runtime}
+    assert {name: entry[0] for name, entry in runtime.items()} == {name: test[name][0] for name in runtime}
 
 
 def test_the_lock_holds_what_building_the_project_without_isolation_needs():

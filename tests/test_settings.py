@@ -30,15 +30,18 @@ def test_secret_key_is_generated_once_and_kept(tmp_path):
     assert key_file.stat().st_mode & 0o777 == 0o600
 
 
-@pytest.mark.parametrize("env, value, words", [
-    ("CRM_PORT", "eighty", "integer"),
-    ("CRM_PORT", "70000", "integer from 1 to 65535"),
-    ("CRM_TIMEZONE", "Mars/Olympus", "time zone"),
-    ("CRM_DIGEST_SEND_HOUR", "24", "0 to 23"),
-    ("CRM_DIGEST_ENABLED", "maybe", "true/false"),
-    ("CRM_GMAIL_API_ENDPOINT", "ftp://x", "http"),
-    ("CRM_LLM_URL", "localhost:8000", "http"),
-])
+@pytest.mark.parametrize(
+    "env, value, words",
+    [
+        ("CRM_PORT", "eighty", "integer"),
+        ("CRM_PORT", "70000", "integer from 1 to 65535"),
+        ("CRM_TIMEZONE", "Mars/Olympus", "time zone"),
+        ("CRM_DIGEST_SEND_HOUR", "24", "0 to 23"),
+        ("CRM_DIGEST_ENABLED", "maybe", "true/false"),
+        ("CRM_GMAIL_API_ENDPOINT", "ftp://x", "http"),
+        ("CRM_LLM_URL", "localhost:8000", "http"),
+    ],
+)
 def test_bad_values_name_the_variable(tmp_path, env, value, words):
     with pytest.raises(SettingsError) as caught:
         load_settings({"CRM_DATA_DIR": str(tmp_path), env: value})
@@ -51,16 +54,19 @@ def test_own_domains_are_parsed_and_normalized(tmp_path):
 
 
 def test_redacted_view_hides_secrets(tmp_path):
-    s = load_settings({"CRM_DATA_DIR": str(tmp_path),
-                       "CRM_DATABASE_URL": "postgresql://u:hunter2secret@db/crm"})
+    s = load_settings({"CRM_DATA_DIR": str(tmp_path), "CRM_DATABASE_URL": "postgresql://u:hunter2secret@db/crm"})
     shown = s.redacted()
     assert "hunter2secret" not in str(shown) and shown["CRM_DATABASE_URL"] == "••••••"
     assert shown["CRM_PORT"] == "8050"
 
 
 def test_cli_bad_setting_exits_2_with_the_name(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "appsrc", "migrate"], capture_output=True, text=True,
-                            env={"CRM_DATA_DIR": str(tmp_path), "CRM_PORT": "x", "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-m", "appsrc", "migrate"],
+        capture_output=True,
+        text=True,
+        env={"CRM_DATA_DIR": str(tmp_path), "CRM_PORT": "x", "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 2 and "CRM_PORT" in result.stderr
 
 
@@ -69,8 +75,12 @@ def test_the_settings_command_lists_smtp_from_the_action_files_with_the_password
     smtp.mkdir(parents=True)
     for name, value in {"host": "mail.fund.example", "port": "587", "password": "hunter2-canary"}.items():
         (smtp / name).write_text(value)
-    env = {"CRM_DATA_DIR": str(tmp_path), "CRM_DEMO": "off", "PATH": "/usr/bin:/bin",
-           "SMTP_HOST": "ignored.example"}  # the action's files win over the environment
+    env = {
+        "CRM_DATA_DIR": str(tmp_path),
+        "CRM_DEMO": "off",
+        "PATH": "/usr/bin:/bin",
+        "SMTP_HOST": "ignored.example",
+    }  # the action's files win over the environment
     result = subprocess.run([sys.executable, "-m", "appsrc", "settings"], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert "SMTP_HOST=mail.fund.example" in result.stdout and "SMTP_PASSWORD=••••••" in result.stdout

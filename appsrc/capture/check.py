@@ -6,31 +6,39 @@ mailbox has Gmail.
 
 from __future__ import annotations
 
-from appsrc.gmail.credentials import ALL_SCOPES, SCOPE_READONLY, DelegationError, grant_fix
-from appsrc.gmail.client import GmailError
+from typing import Any
+
+from appsrc.gmail.client import GmailError, GmailRemotes
+from appsrc.gmail.credentials import ALL_SCOPES, SCOPE_READONLY, DelegatedCredentials, DelegationError, grant_fix
 from appsrc.store.models import EmailAccount
 
 
-def check_delegation(runtime) -> dict:
-    result = {"ok": False, "key": {"ok": False, "client_id": None, "error": None, "fix": None}, "mailboxes": []}
+def check_delegation(credentials: DelegatedCredentials, remotes: GmailRemotes) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ok": False,
+        "key": {"ok": False, "client_id": None, "error": None, "fix": None},
+        "mailboxes": [],
+    }
     try:
-        info = runtime.credentials.key_info()
+        info = credentials.key_info()
     except DelegationError as exc:
         result["key"].update(error=str(exc), fix=exc.fix)
         return result
     result["key"].update(ok=True, client_id=info.client_id)
     for account in EmailAccount.select().where(EmailAccount.sync_enabled).order_by(EmailAccount.address):
-        result["mailboxes"].append(_check_mailbox(runtime, account.address, info.client_id))
+        result["mailboxes"].append(_check_mailbox(credentials, remotes, account.address, info.client_id))
     result["ok"] = all(m["ok"] for m in result["mailboxes"])
     return result
 
 
-def _check_mailbox(runtime, address: str, client_id: str) -> dict:
-    entry = {"address": address, "ok": False, "error": None, "fix": None, "scopes": {}}
+def _check_mailbox(
+    credentials: DelegatedCredentials, remotes: GmailRemotes, address: str, client_id: str
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"address": address, "ok": False, "error": None, "fix": None, "scopes": {}}
     missing = []
     for scope in ALL_SCOPES:
         try:
-            runtime.credentials.credentials_for(address, (scope,))
+            credentials.credentials_for(address, (scope,))
             entry["scopes"][scope] = "ok"
         except DelegationError as exc:
             entry["scopes"][scope] = exc.code
@@ -39,11 +47,10 @@ def _check_mailbox(runtime, address: str, client_id: str) -> dict:
                 return entry
             missing.append(scope)
     if missing:
-        entry.update(error="delegation is not granted for " + ", ".join(missing),
-                     fix=grant_fix(client_id))
+        entry.update(error="delegation is not granted for " + ", ".join(missing), fix=grant_fix(client_id))
         return entry
     try:
-        runtime.remotes.remote(address, (SCOPE_READONLY,)).get_profile()
+        remotes.remote(address, (SCOPE_READONLY,)).get_profile()
     except (GmailError, DelegationError) as exc:
         entry.update(error=str(exc), fix=exc.fix)
         return entry

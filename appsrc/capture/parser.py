@@ -25,12 +25,16 @@ import re
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_tz
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from appsrc.matching.addresses import (
-    Address, domain_of, flatten_comments, normalize_address, split_address_list,
+    Address,
+    domain_of,
+    flatten_comments,
+    normalize_address,
+    split_address_list,
 )
 
 __all__ = [
@@ -151,8 +155,27 @@ def _bracketed_id(token: str) -> str | None:
 # Labels whose real content is, in practice, UTF-8 or Windows-1252 (WHATWG maps the Latin-1
 # and ASCII labels to windows-1252; mislabelled UTF-8 is the commonest mail charset bug).
 _SNIFFED_LABELS = frozenset(
-    "unknown-8bit x-unknown unknown default 8bit x-user-defined us-ascii ascii ansi_x3.4-1968 "
-    "iso-8859-1 iso8859-1 iso_8859-1 latin1 latin-1 l1 cp819 windows-1252 cp1252 x-cp1252".split()
+    [
+        "unknown-8bit",
+        "x-unknown",
+        "unknown",
+        "default",
+        "8bit",
+        "x-user-defined",
+        "us-ascii",
+        "ascii",
+        "ansi_x3.4-1968",
+        "iso-8859-1",
+        "iso8859-1",
+        "iso_8859-1",
+        "latin1",
+        "latin-1",
+        "l1",
+        "cp819",
+        "windows-1252",
+        "cp1252",
+        "x-cp1252",
+    ]
 )
 # Supersets that decode what mailers actually send under these labels.
 _SUPERSETS = {
@@ -176,9 +199,7 @@ _SUPERSETS = {
     "x-mac-roman": ("mac_roman",),
 }
 # Python-specific codecs that no mail charset names, some of them slow on hostile input.
-_REFUSED_CODECS = frozenset(
-    {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"}
-)
+_REFUSED_CODECS = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
 _MAX_LABEL_CHARS = 40
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\r\n"
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F])
@@ -213,10 +234,7 @@ def _charset_plan(raw_label: str | None) -> _CharsetPlan:
     names = tuple(info.name for info in infos)
     if names[0] == "utf-8":
         return _UTF8
-    if any(
-        info.name in _REFUSED_CODECS or not getattr(info, "_is_text_encoding", True)
-        for info in infos
-    ):
+    if any(info.name in _REFUSED_CODECS or not getattr(info, "_is_text_encoding", True) for info in infos):
         return _UNKNOWN
     stateful = names[0].startswith(("iso2022", "hz"))  # 7-bit escapes switch charsets
     try:
@@ -244,10 +262,7 @@ def _decode_bytes(
         return data.decode("ascii"), None if plan.known else "unknown_charset"
     for codec in plan.own + plan.fallbacks:
         try:
-            if partial:
-                text = codecs.getincrementaldecoder(codec)().decode(data, final=False)
-            else:
-                text = data.decode(codec)
+            text = codecs.getincrementaldecoder(codec)().decode(data, final=False) if partial else data.decode(codec)
         except UnicodeDecodeError:
             continue
         defect = None if codec in plan.own else "charset_mismatch"
@@ -279,9 +294,7 @@ def _collapse_blank_lines(text: str) -> str:
 # Raw-text elements are dropped with their content; an unclosed one runs to the end, as in
 # browsers. Every pattern stops at the next "<" or has a \Z alternative, so the regular
 # expressions stay linear on hostile markup.
-_HTML_HIDDEN = re.compile(
-    r"<(script|style|title|template)\b[^<>]*>.*?(?:</\1\s*>|\Z)|<!--.*?(?:-->|\Z)", re.I | re.S
-)
+_HTML_HIDDEN = re.compile(r"<(script|style|title|template)\b[^<>]*>.*?(?:</\1\s*>|\Z)|<!--.*?(?:-->|\Z)", re.I | re.S)
 _HTML_LINE_BREAK = re.compile(
     r"<(?:br|/?(?:p|div|tr|li|h[1-6]|table|blockquote|pre|ul|ol|dl|dt|dd|hr|section|article"
     r"|header|footer))\b[^<>]*>",
@@ -334,9 +347,7 @@ _LEADING_NOISE = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*(?:From (?![ \t]*:)[^\
 _DELIMITER_TAIL = re.compile(rb"(--)?[ \t]*\r?(?:\n|\Z)")  # RFC 2046 §5.1.1 transport padding
 _MIME_TYPE = re.compile(r"([a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+)")
 # One plain parameter, e.g. `text/plain; charset="UTF-8"`: the common case, parsed in one go.
-_SIMPLE_PARAMETER = re.compile(
-    r'\s*([^\s;]+)\s*;\s*([a-zA-Z0-9-]+)\s*=\s*(?:"([^"\\=]*)"|([^\s;"\\=]*))\s*;?\s*'
-)
+_SIMPLE_PARAMETER = re.compile(r'\s*([^\s;]+)\s*;\s*([a-zA-Z0-9-]+)\s*=\s*(?:"([^"\\=]*)"|([^\s;"\\=]*))\s*;?\s*')
 _PARAMETER = re.compile(r';\s*([^\s;="]+?)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))')
 _TOKEN = re.compile(r"[a-z0-9._+-]{1,40}")
 _QUOTED_PAIR = re.compile(r"\\(.)")
@@ -394,7 +405,9 @@ _ZONE_OFFSETS_MINUTES = {
 _ZONE_AFTER_TIME = re.compile(r"\d:\d\d(?::\d\d)?\s+\(?([A-Za-z]{2,5})\b")
 _MONTHS = {
     name: number
-    for number, name in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)
+    for number, name in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+    )
 }
 _COMMON_DATE = re.compile(
     r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+(" + "|".join(_MONTHS) + r")\s+(\d{4})\s+"
@@ -451,7 +464,8 @@ class _MessageParser:
         raw = self._raw
         if b"\n" not in raw and b"\r" in raw:  # classic Mac line ends
             raw = self._raw = raw.replace(b"\r", b"\n")
-        start = _LEADING_NOISE.match(raw).end()
+        noise = _LEADING_NOISE.match(raw)  # matches at least the empty string
+        start = noise.end() if noise else 0
         if start == len(raw):
             raise UnparseableEmail("empty", "The message is empty.")
         if not _FIELD.match(raw, start):
@@ -509,9 +523,7 @@ class _MessageParser:
 
     # --- header section ---
 
-    def _read_fields(
-        self, start: int, end: int, finder: _FieldFinder
-    ) -> tuple[dict[str, list[str]], int]:
+    def _read_fields(self, start: int, end: int, finder: _FieldFinder) -> tuple[dict[str, list[str]], int]:
         """Read the header section at `start`; return (wanted fields, body start)."""
         section_end = self._section_end(start, end)
         fields = self._fields(start, section_end, finder)
@@ -608,8 +620,9 @@ class _MessageParser:
         pieces.append(text[position:])
         return "".join(pieces)
 
-    def _original_sender(self, fields: dict[str, list[str]], from_addr: Address,
-                         list_address: str | None, reply_to: tuple[Address, ...]) -> Address:
+    def _original_sender(
+        self, fields: dict[str, list[str]], from_addr: Address, list_address: str | None, reply_to: tuple[Address, ...]
+    ) -> Address:
         """The author of a message a mailing list re-sent under its own address.
 
         A list that cannot forward a sender's mail under the sender's domain (DMARC) rewrites
@@ -636,6 +649,7 @@ class _MessageParser:
         if not values:
             return ()
         found: dict[str, str] = {}
+        pairs: Iterable[tuple[str, str]]
         for value in values:
             if len(value) <= MAX_SHARED_ADDRESS_LIST_CHARS:
                 pairs, defects = _shared_address_list(value, name)
@@ -700,7 +714,7 @@ class _MessageParser:
         content_type = _MIME_TYPE.match(declared)
         if content_type is None and "content-type" in fields:
             self._defect("invalid_content_type")
-        disposition, disposition_params = "", {}
+        disposition, disposition_params = "", cast(dict[str, str], {})
         if "content-disposition" in fields:
             disposition, disposition_params = self._parameters(fields["content-disposition"][0])
         filename = disposition_params.get("filename") or params.get("name")
@@ -759,17 +773,20 @@ class _MessageParser:
             elif not star:
                 plain.setdefault(base, text)
         # Only file names are RFC 2047 encoded in the wild; a boundary must stay byte-exact.
-        params = {name: self._decode_words(text) if name in ("name", "filename") else text
-                  for name, text in plain.items()}
+        params = {
+            name: self._decode_words(text) if name in ("name", "filename") else text for name, text in plain.items()
+        }
         for name, sections in extended.items():
             params[name] = self._rfc2231_value(sections)
         return main, params
 
     def _rfc2231_value(self, sections: dict[int | None, tuple[str, bool]]) -> str:
         """Join RFC 2231 §3-4 sections; an unnumbered ``name*`` wins over numbered ones."""
-        ordered = [sections[None]] if None in sections else [
-            sections[key] for key in sorted(key for key in sections if key is not None)
-        ]
+        ordered = (
+            [sections[None]]
+            if None in sections
+            else [sections[key] for key in sorted(key for key in sections if key is not None)]
+        )
         charset = ""
         data = bytearray()
         for index, (text, encoded) in enumerate(ordered):
@@ -816,9 +833,7 @@ class _MessageParser:
         if is_attachment or not (parent == "related" and entity.has_content_id):
             # Resources embedded in an HTML body (multipart/related, RFC 2387, referenced
             # by Content-ID) are part of the body, not attachments.
-            self._attachments.append(
-                Attachment(entity.filename, entity.content_type, self._decoded_size(entity))
-            )
+            self._attachments.append(Attachment(entity.filename, entity.content_type, self._decoded_size(entity)))
 
     def _split_multipart(self, entity: _Entity) -> list[tuple[int, int]]:
         """Body ranges of the parts of a multipart entity (RFC 2046 §5.1.1).
@@ -863,9 +878,7 @@ class _MessageParser:
             ranges.append((part_start, end))
         if not ranges:
             self._defect("multipart_without_parts" if boundary else "multipart_without_boundary")
-            self._body_parts.append(
-                _BodyPart("text/plain", "", entity.transfer_encoding, start, end)
-            )
+            self._body_parts.append(_BodyPart("text/plain", "", entity.transfer_encoding, start, end))
         return ranges
 
     def _decoded_size(self, entity: _Entity) -> int:
@@ -1041,13 +1054,11 @@ def _parse_date(value: str) -> datetime | None:
         if fields is None:
             parsed = datetime.fromisoformat(value.strip())
             if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)
+                parsed = parsed.replace(tzinfo=UTC)
         else:
             year, month, day, hour, minute, second, offset = fields
-            parsed = datetime(
-                year, month, day, hour, minute, min(second, 59), tzinfo=_utc_offset(offset)
-            )
-        sent_at = parsed.astimezone(timezone.utc)
+            parsed = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=_utc_offset(offset))
+        sent_at = parsed.astimezone(UTC)
     except (ValueError, OverflowError, TypeError):
         return None
     return sent_at if _EARLIEST_YEAR <= sent_at.year <= _LATEST_YEAR else None
@@ -1069,8 +1080,9 @@ def _date_fields(value: str) -> tuple[int, int, int, int, int, int, int] | None:
         return None
     if parts is None:
         return None
-    year, month, day, hour, minute, second, *_, offset = parts
+    year, month, day, hour, minute, second, *_, given_offset = parts
+    offset = given_offset or 0
     zone = _ZONE_AFTER_TIME.search(value)
     if zone and zone.group(1).upper() in _ZONE_OFFSETS_MINUTES:
         offset = 60 * _ZONE_OFFSETS_MINUTES[zone.group(1).upper()]
-    return year, month, day, hour, minute, second, offset or 0
+    return year, month, day, hour, minute, second, offset

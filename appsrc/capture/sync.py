@@ -22,9 +22,10 @@ import html
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from appsrc.gmail.credentials import DelegationError
+from appsrc.capture.parser import ParsedEmail, UnparseableEmail, parse_email
+from appsrc.clock import Clock
 from appsrc.gmail.client import (
     LARGE_MESSAGE_BYTES,
     SMALL_MESSAGE_BYTES,
@@ -34,10 +35,9 @@ from appsrc.gmail.client import (
     HistoryExpired,
     RateLimited,
 )
+from appsrc.gmail.credentials import DelegationError
 from appsrc.gmail.payload import raw_from_full_payload
 from appsrc.matching.matcher import Directory, bulk_reason, match, returning_proposals
-from appsrc.capture.parser import ParsedEmail, UnparseableEmail, parse_email
-from appsrc.clock import Clock
 from appsrc.store import capture as store
 from appsrc.store.db import database
 from appsrc.store.models import EmailAccount
@@ -82,8 +82,14 @@ class SyncInterrupted(Exception):
 class MailboxSync:
     """Syncs one mailbox per call; safe to run for different mailboxes on different threads."""
 
-    def __init__(self, remotes: GmailRemotes, clock: Clock, load_directory: Callable[[], Directory], *,
-                 max_body_chars: int = 20_000) -> None:
+    def __init__(
+        self,
+        remotes: GmailRemotes,
+        clock: Clock,
+        load_directory: Callable[[], Directory],
+        *,
+        max_body_chars: int = 20_000,
+    ) -> None:
         self._remotes = remotes
         self._clock = clock
         self._load_directory = load_directory
@@ -114,32 +120,56 @@ class MailboxSync:
             except DelegationError as exc:
                 self._record_error(account, report, str(exc), exc.permanent, exc.fix, now)
             except RateLimited as exc:
-                self._record_error(account, report, str(exc), False, None, now,
-                                   paused_until=now + timedelta(seconds=exc.retry_after_s or 60))
+                self._record_error(
+                    account,
+                    report,
+                    str(exc),
+                    False,
+                    None,
+                    now,
+                    paused_until=now + timedelta(seconds=exc.retry_after_s or 60),
+                )
             except GmailError as exc:
                 self._record_error(account, report, str(exc), exc.permanent, exc.fix, now)
             except Exception as exc:  # a bug or a database error: recorded, retried next cycle
                 log.exception("%s: sync crashed", account.address)
                 self._record_error(account, report, f"internal error: {exc!r}"[:500], False, None, now)
             else:
-                EmailAccount.update(last_sync_at=now, last_success_at=self._clock.now(), last_error=None,
-                                    last_error_kind=None, last_error_fix=None, last_error_at=None,
-                                    paused_until=None, sync_requested_at=None).where(
-                    EmailAccount.id == account.id).execute()
+                EmailAccount.update(
+                    last_sync_at=now,
+                    last_success_at=self._clock.now(),
+                    last_error=None,
+                    last_error_kind=None,
+                    last_error_fix=None,
+                    last_error_at=None,
+                    paused_until=None,
+                    sync_requested_at=None,
+                ).where(EmailAccount.id == account.id).execute()
             report.elapsed_s = self._clock.monotonic() - started
         return report
 
     # -- backfill -------------------------------------------------------------------------------
-    def _backfill(self, account: EmailAccount, remote: GmailRemote, directory: Callable[[], Directory],
-                  report: SyncReport, *, restart: bool) -> None:
+    def _backfill(
+        self,
+        account: EmailAccount,
+        remote: GmailRemote,
+        directory: Callable[[], Directory],
+        report: SyncReport,
+        *,
+        restart: bool,
+    ) -> None:
         report.mode = "resync" if restart else "backfill"
         if restart or account.backfill_state != "running":
             profile = remote.get_profile()  # the cursor comes first: nothing after it is missed
             generation = account.sync_generation + 1
             EmailAccount.update(
-                backfill_state="running", backfill_history_id=str(profile["historyId"]),
-                backfill_page_token=None, backfill_listed=0, backfill_started_at=self._clock.now(),
-                backfill_finished_at=None, sync_generation=generation,
+                backfill_state="running",
+                backfill_history_id=str(profile["historyId"]),
+                backfill_page_token=None,
+                backfill_listed=0,
+                backfill_started_at=self._clock.now(),
+                backfill_finished_at=None,
+                sync_generation=generation,
                 messages_total=profile.get("messagesTotal"),
                 full_resyncs=EmailAccount.full_resyncs + (1 if generation > 1 else 0),
             ).where(EmailAccount.id == account.id).execute()
@@ -159,23 +189,27 @@ class MailboxSync:
                     store.mark_seen(account.id, generation, list(known))
             self._fetch_and_store(account, remote, directory, [i for i in ids if i not in known], report, size_of)
             # Saved only once the page's messages are stored: a crash re-lists this page.
-            EmailAccount.update(backfill_page_token=next_token,
-                                backfill_listed=EmailAccount.backfill_listed + len(ids)).where(
-                EmailAccount.id == account.id).execute()
+            EmailAccount.update(
+                backfill_page_token=next_token, backfill_listed=EmailAccount.backfill_listed + len(ids)
+            ).where(EmailAccount.id == account.id).execute()
             if not next_token:
                 break
             token = next_token
         with database.atomic():
             if generation > 1:
                 report.deleted += store.reconcile_full_sync(account.id, generation, self._clock.now())
-            EmailAccount.update(history_id=EmailAccount.backfill_history_id, backfill_state="done",
-                                backfill_page_token=None, backfill_finished_at=self._clock.now()).where(
-                EmailAccount.id == account.id).execute()
+            EmailAccount.update(
+                history_id=EmailAccount.backfill_history_id,
+                backfill_state="done",
+                backfill_page_token=None,
+                backfill_finished_at=self._clock.now(),
+            ).where(EmailAccount.id == account.id).execute()
         self._incremental(EmailAccount.get_by_id(account.id), remote, directory, report)
 
     # -- incremental ------------------------------------------------------------------------------
-    def _incremental(self, account: EmailAccount, remote: GmailRemote, directory: Callable[[], Directory],
-                     report: SyncReport) -> None:
+    def _incremental(
+        self, account: EmailAccount, remote: GmailRemote, directory: Callable[[], Directory], report: SyncReport
+    ) -> None:
         labels: dict[str, list[str]] = {}  # final labels of every message the history touched
         added: set[str] = set()
         deleted: set[str] = set()
@@ -209,16 +243,20 @@ class MailboxSync:
             live_labels = {i: labels[i] for i in touched if i in known}
             store.set_labels(account.id, live_labels)
             report.deleted += store.set_deleted(
-                account.id, [i for i, l in live_labels.items() if GONE_LABELS & set(l)], now)
+                account.id, [i for i, labels in live_labels.items() if GONE_LABELS & set(labels)], now
+            )
             report.restored += store.set_deleted(
-                account.id, [i for i, l in live_labels.items() if not GONE_LABELS & set(l)], None)
+                account.id, [i for i, labels in live_labels.items() if not GONE_LABELS & set(labels)], None
+            )
         to_fetch, skipped = [], []
         for gmail_id in touched:
             if gmail_id in known:
                 continue
             if EXCLUDED_LABELS & set(labels[gmail_id]):
                 if gmail_id in added:
-                    skipped.append((gmail_id, "spam_trash_chat", ",".join(sorted(EXCLUDED_LABELS & set(labels[gmail_id])))))
+                    skipped.append(
+                        (gmail_id, "spam_trash_chat", ",".join(sorted(EXCLUDED_LABELS & set(labels[gmail_id]))))
+                    )
             elif "DRAFT" in labels[gmail_id]:
                 skipped.append((gmail_id, "draft", "a draft, not a sent or received email"))
             else:
@@ -230,8 +268,9 @@ class MailboxSync:
         # The cursor moves only after everything it covers is stored.
         EmailAccount.update(history_id=latest).where(EmailAccount.id == account.id).execute()
 
-    def _retry_pending(self, account: EmailAccount, remote: GmailRemote, directory: Callable[[], Directory],
-                       report: SyncReport) -> None:
+    def _retry_pending(
+        self, account: EmailAccount, remote: GmailRemote, directory: Callable[[], Directory], report: SyncReport
+    ) -> None:
         ids = store.pending_fetch_ids(account.id)
         if ids:
             self._fetch_and_store(account, remote, directory, ids, report, self._exact_sizes(remote, ids))
@@ -243,8 +282,9 @@ class MailboxSync:
         medium (an upper bound of LARGE_MESSAGE_BYTES) or large, for a few list calls."""
         large = remote.ids_larger_than(LARGE_MESSAGE_BYTES)
         medium = remote.ids_larger_than(SMALL_MESSAGE_BYTES)
-        return lambda i: LARGE_MESSAGE_BYTES if i in large else (LARGE_MESSAGE_BYTES - 1 if i in medium
-                                                                  else SMALL_MESSAGE_BYTES)
+        return lambda i: (
+            LARGE_MESSAGE_BYTES if i in large else (LARGE_MESSAGE_BYTES - 1 if i in medium else SMALL_MESSAGE_BYTES)
+        )
 
     @staticmethod
     def _exact_sizes(remote: GmailRemote, ids: list[str]) -> Callable[[str], int]:
@@ -253,8 +293,15 @@ class MailboxSync:
         return lambda i: sizes.get(i, SMALL_MESSAGE_BYTES)
 
     # -- fetch, parse, match, store ----------------------------------------------------------------
-    def _fetch_and_store(self, account: EmailAccount, remote: GmailRemote, directory: Callable[[], Directory],
-                         ids: list[str], report: SyncReport, size_of: Callable[[str], int]) -> None:
+    def _fetch_and_store(
+        self,
+        account: EmailAccount,
+        remote: GmailRemote,
+        directory: Callable[[], Directory],
+        ids: list[str],
+        report: SyncReport,
+        size_of: Callable[[str], int],
+    ) -> None:
         """Fetch, parse, match and store `ids`. Fetched batches are written together, up to
         GROUP_WRITE messages or GROUP_WRITE_S seconds at a time: one commit per ~250 messages
         costs a fraction of one per 50, and the write lock is still held only while writing."""
@@ -335,19 +382,40 @@ class MailboxSync:
         if result.verdict == "excluded":
             return gmail_id, "excluded", "matches an exclusion rule"
         internal_date = _internal_date(message)
-        record = _email_record(parsed, participants, result, html.unescape(message.get("snippet", "")),
-                               internal_date or self._clock.now(), bulk, directory)
+        record = _email_record(
+            parsed,
+            participants,
+            result,
+            html.unescape(message.get("snippet", "")),
+            internal_date or self._clock.now(),
+            bulk,
+            directory,
+        )
         return store.Sighting(gmail_id, message.get("threadId", ""), labels, internal_date, record)
 
-    def _record_error(self, account: EmailAccount, report: SyncReport, message: str, permanent: bool,
-                      fix: str | None, now: datetime, paused_until: datetime | None = None) -> None:
+    def _record_error(
+        self,
+        account: EmailAccount,
+        report: SyncReport,
+        message: str,
+        permanent: bool,
+        fix: str | None,
+        now: datetime,
+        paused_until: datetime | None = None,
+    ) -> None:
         report.error, report.error_kind, report.fix = message, "permanent" if permanent else "transient", fix
         if permanent:
             paused_until = now + PERMANENT_RETRY
         log.warning("%s: sync failed (%s): %s", account.address, report.error_kind, message)
-        EmailAccount.update(last_sync_at=now, last_error=message[:2000], last_error_kind=report.error_kind,
-                            last_error_fix=fix, last_error_at=now, paused_until=paused_until,
-                            sync_requested_at=None).where(EmailAccount.id == account.id).execute()
+        EmailAccount.update(
+            last_sync_at=now,
+            last_error=message[:2000],
+            last_error_kind=report.error_kind,
+            last_error_fix=fix,
+            last_error_at=now,
+            paused_until=paused_until,
+            sync_requested_at=None,
+        ).where(EmailAccount.id == account.id).execute()
 
 
 def _participants(parsed: ParsedEmail) -> tuple[tuple[str, str], ...]:
@@ -375,20 +443,28 @@ def _with_attachment_sizes(parsed: ParsedEmail, left_out: list[tuple[str, int]],
 
 def _internal_date(message: dict) -> datetime | None:
     try:
-        return datetime.fromtimestamp(int(message["internalDate"]) / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(int(message["internalDate"]) / 1000, tz=UTC)
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
         return None
 
 
 def _content_key(parsed: ParsedEmail, from_email: str, fingerprint: str) -> str:
     """Without a Message-ID, the same email in two mailboxes is recognised by its content."""
-    content = "\x1f".join([from_email, fingerprint, parsed.subject,
-                           ",".join(sorted(a.email for a in parsed.to + parsed.cc)), parsed.body_text[:4096]])
+    content = "\x1f".join(
+        [
+            from_email,
+            fingerprint,
+            parsed.subject,
+            ",".join(sorted(a.email for a in parsed.to + parsed.cc)),
+            parsed.body_text[:4096],
+        ]
+    )
     return "fp:" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _email_record(parsed: ParsedEmail, participants, result, snippet: str, received: datetime,
-                  bulk: str | None, directory: Directory) -> store.EmailRecord:
+def _email_record(
+    parsed: ParsedEmail, participants, result, snippet: str, received: datetime, bulk: str | None, directory: Directory
+) -> store.EmailRecord:
     # The Date header is the sender's claim; a wildly wrong one (spam "from 2099") yields to the
     # time Gmail received the message.
     sent_at = parsed.sent_at
@@ -415,8 +491,9 @@ def _email_record(parsed: ParsedEmail, participants, result, snippet: str, recei
             "body_text": parsed.body_text,
             "body_truncated": parsed.body_truncated,
             "has_attachments": bool(parsed.attachments),
-            "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size}
-                            for a in parsed.attachments],
+            "attachments": [
+                {"filename": a.filename, "content_type": a.content_type, "size": a.size} for a in parsed.attachments
+            ],
             "size": parsed.size,
             "is_bulk": bulk is not None,
             "bulk_reason": bulk,

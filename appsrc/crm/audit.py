@@ -8,8 +8,16 @@ from typing import Any
 from appsrc.store.models import AuditEvent, User
 
 
-def record(action: str, now: datetime, *, actor: User | None = None, actor_label: str = "",
-           target_type: str = "", target_id: Any = "", detail: dict | None = None) -> AuditEvent:
+def record(
+    action: str,
+    now: datetime,
+    *,
+    actor: User | None = None,
+    actor_label: str = "",
+    target_type: str = "",
+    target_id: Any = "",
+    detail: dict | None = None,
+) -> AuditEvent:
     return AuditEvent.create(
         actor=actor,
         actor_label=actor_label or (actor.email if actor is not None else "system"),

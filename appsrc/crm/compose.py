@@ -1,12 +1,13 @@
-"""Tier-B replies, composed — pure functions, no I/O.
+"""Reply drafts, composed — pure functions, no I/O.
 
-A reply is reply-all (the earlier system's known gap): the Reply-To (else the From), plus the
-original To and Cc, minus the replying mailbox and duplicates, compared case-insensitively.
-External people go in To; everyone of ours (a team mailbox, or any address at one of the fund's
-own domains: aliases, groups like ir@, teammates without a mailbox here) stays in Cc. Bcc is never
-reused (only the sender's copy carries it, and a Bcc'd teammate must not reveal the others). The subject gets exactly
-one "Re:", and In-Reply-To/References carry the original's Message-ID chain so Gmail threads
-the draft (with the mailbox's own threadId) as the human would expect.
+A reply is reply-all (what a person replying to investor mail does): the Reply-To (else the
+From), plus the original To and Cc, minus the replying mailbox and duplicates, compared
+case-insensitively. External people go in To; everyone of ours (a team mailbox, or any address
+at one of the fund's own domains: aliases, groups like ir@, teammates without a mailbox here)
+stays in Cc. Bcc is never reused (only the sender's copy carries it, and a Bcc'd teammate must
+not reveal the others). The subject gets exactly one "Re:", and In-Reply-To/References carry the
+original's Message-ID chain so Gmail threads the draft (with the mailbox's own threadId) as the
+human would expect.
 """
 
 from __future__ import annotations
@@ -43,12 +44,23 @@ class Recipients:
 
 
 def _people(rows: Iterable[dict]) -> list[Person]:
-    return [Person(str(r.get("email", "")).strip(), str(r.get("name", "") or "").strip())
-            for r in rows or () if r and str(r.get("email", "")).strip()]
+    return [
+        Person(str(r.get("email", "")).strip(), str(r.get("name", "") or "").strip())
+        for r in rows or ()
+        if r and str(r.get("email", "")).strip()
+    ]
 
 
-def reply_recipients(*, from_: dict | None, reply_to: Sequence[dict], to: Sequence[dict], cc: Sequence[dict],
-                     mailbox: str, team: Iterable[str], own_domains: Iterable[str]) -> Recipients:
+def reply_recipients(
+    *,
+    from_: dict | None,
+    reply_to: Sequence[dict],
+    to: Sequence[dict],
+    cc: Sequence[dict],
+    mailbox: str,
+    team: Iterable[str],
+    own_domains: Iterable[str],
+) -> Recipients:
     """Reply-all recipients for `mailbox` answering an email with these headers.
 
     Ours are the team's mailboxes (`team`) and every address at one of `own_domains` or a
@@ -94,7 +106,7 @@ def reference_chain(message_id: str | None, references: Sequence[str], in_reply_
         chain.append(message_id)
     chain = list(dict.fromkeys(c for c in chain if c))
     if len(chain) > MAX_REFERENCES:
-        chain = chain[:1] + chain[-(MAX_REFERENCES - 1):]
+        chain = chain[:1] + chain[-(MAX_REFERENCES - 1) :]
     return tuple(chain)
 
 

@@ -25,15 +25,22 @@ def own_domains(configured: Sequence[str], secrets_dir: Path) -> tuple[str, ...]
 def load_directory(configured_own_domains: Sequence[str], secrets_dir: Path) -> Directory:
     live_investors = Investor.deleted_at.is_null()
     contacts = {}
-    query = (ContactEmail.select(ContactEmail.address, Contact.id, Contact.investor)
-             .join(Contact).join(Investor)
-             .where(Contact.deleted_at.is_null() & live_investors).tuples())
+    query = (
+        ContactEmail.select(ContactEmail.address, Contact.id, Contact.investor)
+        .join(Contact)
+        .join(Investor)
+        .where(Contact.deleted_at.is_null() & live_investors)
+        .tuples()
+    )
     for address, contact_id, investor_id in query:
         contacts[match_key(address)] = ContactRef(contact_id, investor_id)
-    investor_domains = dict(InvestorDomain.select(InvestorDomain.domain, InvestorDomain.investor)
-                            .join(Investor).where(live_investors).tuples())
-    graveyard_since = {i: since for i, since in Investor.select(Investor.id, Investor.graveyard_since)
-                       .where(Investor.graveyard).tuples()}
+    investor_domains = dict(
+        InvestorDomain.select(InvestorDomain.domain, InvestorDomain.investor)
+        .join(Investor)
+        .where(live_investors)
+        .tuples()
+    )
+    graveyard_since = dict(Investor.select(Investor.id, Investor.graveyard_since).where(Investor.graveyard).tuples())
     exclusions = list(Exclusion.select(Exclusion.kind, Exclusion.value).tuples())
     return Directory(
         own_domains=frozenset(own_domains(configured_own_domains, secrets_dir)),

@@ -37,21 +37,37 @@ def parse_value(raw: str) -> tuple[str, str]:
     return "domain", clean_domain(value, field="value")
 
 
-def add_exclusion(raw: str, now: datetime, *, reason: str = "", actor: User | None = None,
-                  actor_label: str = "", own_domains=frozenset()) -> tuple[Exclusion, int]:
+def add_exclusion(
+    raw: str,
+    now: datetime,
+    *,
+    reason: str = "",
+    actor: User | None = None,
+    actor_label: str = "",
+    own_domains=frozenset(),
+) -> tuple[Exclusion, int]:
     """Add an exclusion and purge the mail it covers; returns it and how many emails went."""
     kind, value = parse_value(raw)
     if kind == "domain" and value in own_domains:
-        raise ValidationError(f"{value} is one of the fund's own domains: excluding it would drop all mail",
-                              field="value")
+        raise ValidationError(
+            f"{value} is one of the fund's own domains: excluding it would drop all mail", field="value"
+        )
     with database.atomic():
         if Exclusion.select().where(Exclusion.value == value).exists():
             raise ValidationError(f"{value} is already excluded", field="value")
-        exclusion = Exclusion.create(value=value, kind=kind, reason=(reason or "").strip()[:500],
-                                     created_by=actor, created_at=now)
+        exclusion = Exclusion.create(
+            value=value, kind=kind, reason=(reason or "").strip()[:500], created_by=actor, created_at=now
+        )
         purged = _purge(kind, value, now)
-        audit.record("exclusion.add", now, actor=actor, actor_label=actor_label, target_type="exclusion",
-                     target_id=exclusion.id, detail={"value": value, "kind": kind, "emails_purged": purged})
+        audit.record(
+            "exclusion.add",
+            now,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="exclusion",
+            target_id=exclusion.id,
+            detail={"value": value, "kind": kind, "emails_purged": purged},
+        )
     return exclusion, purged
 
 
@@ -62,11 +78,20 @@ def remove_exclusion(exclusion_id: int, now: datetime, *, actor: User | None = N
             raise ValidationError("no such exclusion", field="id")
         value = exclusion.value
         exclusion.delete_instance()
-        forgotten = (SkippedMessage.delete()
-                     .where((SkippedMessage.reason == "excluded") & (SkippedMessage.detail == PURGE_DETAIL + value))
-                     .execute())
-        audit.record("exclusion.remove", now, actor=actor, actor_label=actor_label, target_type="exclusion",
-                     target_id=exclusion_id, detail={"value": value, "skip_records_dropped": forgotten})
+        forgotten = (
+            SkippedMessage.delete()
+            .where((SkippedMessage.reason == "excluded") & (SkippedMessage.detail == PURGE_DETAIL + value))
+            .execute()
+        )
+        audit.record(
+            "exclusion.remove",
+            now,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="exclusion",
+            target_id=exclusion_id,
+            detail={"value": value, "skip_records_dropped": forgotten},
+        )
     return value
 
 
@@ -74,23 +99,41 @@ def _purge(kind: str, value: str, now: datetime) -> int:
     ids = emails_involving(addresses=[value] if kind == "address" else [], domains=[value] if kind == "domain" else [])
     purged = 0
     for chunk in chunked(sorted(ids), 500):
-        sightings = list(EmailAccountMessage.select(EmailAccountMessage.account, EmailAccountMessage.gmail_id,
-                                                    EmailAccountMessage.deleted_at)
-                         .where(EmailAccountMessage.email.in_(chunk)).tuples())
+        sightings = list(
+            EmailAccountMessage.select(
+                EmailAccountMessage.account, EmailAccountMessage.gmail_id, EmailAccountMessage.deleted_at
+            )
+            .where(EmailAccountMessage.email.in_(chunk))
+            .tuples()
+        )
         if sightings:
-            SkippedMessage.insert_many([
-                {"account": account_id, "gmail_id": gmail_id, "reason": "excluded", "detail": PURGE_DETAIL + value,
-                 "seen_generation": 0, "created_at": now}
-                for account_id, gmail_id, _deleted in sightings
-            ]).on_conflict_ignore().execute()
+            SkippedMessage.insert_many(
+                [
+                    {
+                        "account": account_id,
+                        "gmail_id": gmail_id,
+                        "reason": "excluded",
+                        "detail": PURGE_DETAIL + value,
+                        "seen_generation": 0,
+                        "created_at": now,
+                    }
+                    for account_id, gmail_id, _deleted in sightings
+                ]
+            ).on_conflict_ignore().execute()
             per_account: dict[int, int] = {}
             for account_id, _gmail_id, _deleted in sightings:
                 per_account[account_id] = per_account.get(account_id, 0) + 1
             for account_id, count in per_account.items():
-                (EmailAccount.update(stored_count=Case(None, [(EmailAccount.stored_count >= count,
-                                                                EmailAccount.stored_count - count)], 0),
-                                     skipped_count=EmailAccount.skipped_count + count)
-                 .where(EmailAccount.id == account_id).execute())
+                (
+                    EmailAccount.update(
+                        stored_count=Case(
+                            None, [(EmailAccount.stored_count >= count, EmailAccount.stored_count - count)], 0
+                        ),
+                        skipped_count=EmailAccount.skipped_count + count,
+                    )
+                    .where(EmailAccount.id == account_id)
+                    .execute()
+                )
         # ON DELETE CASCADE removes sightings, participants, links, proposals and drafts;
         # approved activities keep their record with email = NULL.
         purged += Email.delete().where(Email.id.in_(chunk)).execute()
@@ -98,8 +141,20 @@ def _purge(kind: str, value: str, now: datetime) -> int:
 
 
 def list_exclusions() -> list[dict]:
-    rows = (Exclusion.select(Exclusion, User.email.alias("created_by_email"))
-            .join(User, join_type=JOIN.LEFT_OUTER, on=(Exclusion.created_by == User.id))
-            .order_by(Exclusion.value).dicts())
-    return [{"id": r["id"], "value": r["value"], "kind": r["kind"], "reason": r["reason"],
-             "created_by": r["created_by_email"], "created_at": r["created_at"]} for r in rows]
+    rows = (
+        Exclusion.select(Exclusion, User.email.alias("created_by_email"))
+        .join(User, join_type=JOIN.LEFT_OUTER, on=(Exclusion.created_by == User.id))
+        .order_by(Exclusion.value)
+        .dicts()
+    )
+    return [
+        {
+            "id": r["id"],
+            "value": r["value"],
+            "kind": r["kind"],
+            "reason": r["reason"],
+            "created_by": r["created_by_email"],
+            "created_at": r["created_at"],
+        }
+        for r in rows
+    ]

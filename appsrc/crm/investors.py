@@ -23,10 +23,10 @@ from datetime import datetime
 
 from peewee import fn
 
-from appsrc.matching.matcher import is_free_mail
 from appsrc.crm import audit
 from appsrc.crm.rematch import DirectoryLoader, RematchScope, empty_stats, rematch
 from appsrc.crm.validation import ValidationError, clean_address, clean_domain
+from appsrc.matching.matcher import is_free_mail
 from appsrc.store.db import database
 from appsrc.store.models import Contact, ContactEmail, Investor, InvestorDomain, User
 
@@ -105,14 +105,20 @@ def parse_investors_csv(text: str, own_domains: frozenset[str] = frozenset()) ->
             if listed and plan.domains is None:
                 plan.domains = set()
             for raw in listed:
+                assert plan.domains is not None  # set just above for any listed domain
                 try:
                     domain = clean_domain(raw)
                 except ValidationError as exc:
                     errors.append((line, str(exc)))
                     continue
                 if is_free_mail(domain):
-                    errors.append((line, f"{domain} is a free-mail domain and cannot identify an investor; "
-                                         "list the person's address as a contact instead"))
+                    errors.append(
+                        (
+                            line,
+                            f"{domain} is a free-mail domain and cannot identify an investor; "
+                            "list the person's address as a contact instead",
+                        )
+                    )
                 elif domain in own_domains:
                     errors.append((line, f"{domain} is one of the fund's own domains"))
                 elif owner_of_domain.setdefault(domain, plan.name) != plan.name:
@@ -145,8 +151,15 @@ def parse_investors_csv(text: str, own_domains: frozenset[str] = frozenset()) ->
     return plans
 
 
-def import_investors_csv(text: str, now: datetime, *, directory: DirectoryLoader, actor: User | None = None,
-                         actor_label: str = "", dry_run: bool = False) -> ImportResult:
+def import_investors_csv(
+    text: str,
+    now: datetime,
+    *,
+    directory: DirectoryLoader,
+    actor: User | None = None,
+    actor_label: str = "",
+    dry_run: bool = False,
+) -> ImportResult:
     """Validate then upsert, all in one transaction, then rematch what changed; `dry_run`
     reports without writing."""
     plans = parse_investors_csv(text, directory().own_domains)
@@ -161,12 +174,19 @@ def import_investors_csv(text: str, now: datetime, *, directory: DirectoryLoader
         if dry_run:
             transaction.rollback()
         else:
-            audit.record("investors.import", now, actor=actor, actor_label=actor_label,
-                         target_type="investor", detail={
-                             "investors_created": result.investors_created,
-                             "investors_updated": result.investors_updated,
-                             "contacts_created": result.contacts_created,
-                             "contacts_updated": result.contacts_updated})
+            audit.record(
+                "investors.import",
+                now,
+                actor=actor,
+                actor_label=actor_label,
+                target_type="investor",
+                detail={
+                    "investors_created": result.investors_created,
+                    "investors_updated": result.investors_updated,
+                    "contacts_created": result.contacts_created,
+                    "contacts_updated": result.contacts_updated,
+                },
+            )
     if not dry_run:
         result.rematched = rematch(directory, now, RematchScope(result.changed_domains, result.changed_addresses))
     return result
@@ -177,8 +197,9 @@ def _apply_plan(plan: PlannedInvestor, now: datetime, result: ImportResult, erro
     created = investor is None
     changed = False
     if created:
-        investor = Investor.create(name=plan.name, created_at=now, updated_at=now,
-                                   **_graveyard_columns(plan.graveyard, now))
+        investor = Investor.create(
+            name=plan.name, created_at=now, updated_at=now, **_graveyard_columns(plan.graveyard, now)
+        )
         result.investors_created += 1
     elif plan.graveyard is not None and investor.graveyard != plan.graveyard or investor.deleted_at is not None:
         if plan.graveyard is not None:
@@ -229,9 +250,17 @@ def _apply_plan(plan: PlannedInvestor, now: datetime, result: ImportResult, erro
                 changed = True
     if changed and not created:
         result.investors_updated += 1
-    result.preview.append({"investor": plan.name, "domains": sorted(wanted), "domains_added": added,
-                           "domains_removed": removed, "graveyard": bool(investor.graveyard),
-                           "contacts": len(plan.contacts), "new": created})
+    result.preview.append(
+        {
+            "investor": plan.name,
+            "domains": sorted(wanted),
+            "domains_added": added,
+            "domains_removed": removed,
+            "graveyard": bool(investor.graveyard),
+            "contacts": len(plan.contacts),
+            "new": created,
+        }
+    )
 
 
 # -- editing from the dashboard, the API and the CLI --------------------------------------------
@@ -284,32 +313,62 @@ def set_graveyard(investor: Investor, graveyard: bool, now: datetime) -> None:
 def scope_of_investor(investor: Investor) -> RematchScope:
     return RematchScope(
         {d.domain for d in investor.domain_rows},
-        {a for (a,) in ContactEmail.select(ContactEmail.address).join(Contact)
-         .where(Contact.investor == investor.id).tuples()})
+        {
+            a
+            for (a,) in ContactEmail.select(ContactEmail.address)
+            .join(Contact)
+            .where(Contact.investor == investor.id)
+            .tuples()
+        },
+    )
 
 
-def create_investor(name: str, domains, now: datetime, *, directory: DirectoryLoader, graveyard: bool = False,
-                    notes: str = "", actor: User | None = None,
-                    actor_label: str = "") -> tuple[Investor, dict[str, int]]:
+def create_investor(
+    name: str,
+    domains,
+    now: datetime,
+    *,
+    directory: DirectoryLoader,
+    graveyard: bool = False,
+    notes: str = "",
+    actor: User | None = None,
+    actor_label: str = "",
+) -> tuple[Investor, dict[str, int]]:
     """The new investor, and the figures of the rematch of its domains' mail."""
     name = _clean_name(name)
     own_domains = directory().own_domains
     with database.atomic():
         _check_unique_name(name, None)
         cleaned = _clean_domains(domains, None, own_domains)
-        investor = Investor.create(name=name, notes=(notes or "")[:5000], created_at=now,
-                                   updated_at=now, **_graveyard_columns(graveyard, now))
+        investor = Investor.create(
+            name=name, notes=(notes or "")[:5000], created_at=now, updated_at=now, **_graveyard_columns(graveyard, now)
+        )
         for domain in sorted(cleaned):
             InvestorDomain.create(investor=investor, domain=domain)
-        audit.record("investor.create", now, actor=actor, actor_label=actor_label, target_type="investor",
-                     target_id=investor.id, detail={"name": name, "domains": sorted(cleaned),
-                                                    "graveyard": bool(graveyard)})
+        audit.record(
+            "investor.create",
+            now,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="investor",
+            target_id=investor.id,
+            detail={"name": name, "domains": sorted(cleaned), "graveyard": bool(graveyard)},
+        )
     return investor, rematch(directory, now, RematchScope(cleaned, set()))
 
 
-def update_investor(investor_id: int, now: datetime, *, directory: DirectoryLoader, name: str | None = None,
-                    domains=None, graveyard: bool | None = None, notes: str | None = None,
-                    actor: User | None = None, actor_label: str = "") -> dict[str, int]:
+def update_investor(
+    investor_id: int,
+    now: datetime,
+    *,
+    directory: DirectoryLoader,
+    name: str | None = None,
+    domains=None,
+    graveyard: bool | None = None,
+    notes: str | None = None,
+    actor: User | None = None,
+    actor_label: str = "",
+) -> dict[str, int]:
     """Change what is given, audited with the changes; returns the rematch's figures."""
     scope = RematchScope()
     own_domains = directory().own_domains if domains is not None else frozenset()
@@ -337,16 +396,24 @@ def update_investor(investor_id: int, now: datetime, *, directory: DirectoryLoad
             for domain in wanted - current:
                 InvestorDomain.create(investor=investor, domain=domain)
             if current - wanted:
-                InvestorDomain.delete().where((InvestorDomain.investor == investor.id)
-                                              & InvestorDomain.domain.in_(sorted(current - wanted))).execute()
+                InvestorDomain.delete().where(
+                    (InvestorDomain.investor == investor.id) & InvestorDomain.domain.in_(sorted(current - wanted))
+                ).execute()
             if wanted != current:
                 changes["domains"] = {"added": sorted(wanted - current), "removed": sorted(current - wanted)}
                 scope.domains |= wanted ^ current
         if changes:
             investor.updated_at = now
             investor.save()
-            audit.record("investor.update", now, actor=actor, actor_label=actor_label, target_type="investor",
-                         target_id=investor.id, detail=changes)
+            audit.record(
+                "investor.update",
+                now,
+                actor=actor,
+                actor_label=actor_label,
+                target_type="investor",
+                target_id=investor.id,
+                detail=changes,
+            )
     return rematch(directory, now, scope)
 
 
@@ -357,14 +424,23 @@ def _clean_addresses(raw, contact_id: int | None) -> set[str]:
         address = clean_address(value, field="addresses")
         row = ContactEmail.get_or_none(ContactEmail.address == address)
         if row is not None and row.contact_id != contact_id and row.contact.deleted_at is None:
-            raise ValidationError(f"{address} already belongs to {row.contact.name} ({row.contact.investor.name})",
-                                  field="addresses")
+            raise ValidationError(
+                f"{address} already belongs to {row.contact.name} ({row.contact.investor.name})", field="addresses"
+            )
         addresses.add(address)
     return addresses
 
 
-def add_contact(investor_id: int, name: str, addresses, now: datetime, *, directory: DirectoryLoader,
-                actor: User | None = None, actor_label: str = "") -> tuple[Contact, dict[str, int]]:
+def add_contact(
+    investor_id: int,
+    name: str,
+    addresses,
+    now: datetime,
+    *,
+    directory: DirectoryLoader,
+    actor: User | None = None,
+    actor_label: str = "",
+) -> tuple[Contact, dict[str, int]]:
     """The new contact, and the figures of the rematch of its addresses' mail."""
     name = _clean_name(name)
     with database.atomic():
@@ -379,14 +455,28 @@ def add_contact(investor_id: int, name: str, addresses, now: datetime, *, direct
             # A removed contact's address is taken over by the new contact.
             ContactEmail.delete().where(ContactEmail.address == address).execute()
             ContactEmail.create(contact=contact, address=address)
-        audit.record("contact.create", now, actor=actor, actor_label=actor_label, target_type="contact",
-                     target_id=contact.id, detail={"investor_id": investor.id, "name": name,
-                                                   "addresses": sorted(cleaned)})
+        audit.record(
+            "contact.create",
+            now,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="contact",
+            target_id=contact.id,
+            detail={"investor_id": investor.id, "name": name, "addresses": sorted(cleaned)},
+        )
     return contact, rematch(directory, now, RematchScope(set(), cleaned))
 
 
-def update_contact(contact_id: int, now: datetime, *, directory: DirectoryLoader, name: str | None = None,
-                   addresses=None, actor: User | None = None, actor_label: str = "") -> dict[str, int]:
+def update_contact(
+    contact_id: int,
+    now: datetime,
+    *,
+    directory: DirectoryLoader,
+    name: str | None = None,
+    addresses=None,
+    actor: User | None = None,
+    actor_label: str = "",
+) -> dict[str, int]:
     scope = RematchScope()
     changes: dict = {}
     with database.atomic():
@@ -407,21 +497,30 @@ def update_contact(contact_id: int, now: datetime, *, directory: DirectoryLoader
                 ContactEmail.delete().where(ContactEmail.address == address).execute()
                 ContactEmail.create(contact=contact, address=address)
             if current - wanted:
-                ContactEmail.delete().where((ContactEmail.contact == contact.id)
-                                            & ContactEmail.address.in_(sorted(current - wanted))).execute()
+                ContactEmail.delete().where(
+                    (ContactEmail.contact == contact.id) & ContactEmail.address.in_(sorted(current - wanted))
+                ).execute()
             if wanted != current:
                 changes["addresses"] = {"added": sorted(wanted - current), "removed": sorted(current - wanted)}
                 scope.addresses |= wanted ^ current
         if changes:
             contact.updated_at = now
             contact.save()
-            audit.record("contact.update", now, actor=actor, actor_label=actor_label, target_type="contact",
-                         target_id=contact.id, detail=changes)
+            audit.record(
+                "contact.update",
+                now,
+                actor=actor,
+                actor_label=actor_label,
+                target_type="contact",
+                target_id=contact.id,
+                detail=changes,
+            )
     return rematch(directory, now, scope)
 
 
-def remove_contact(contact_id: int, now: datetime, *, directory: DirectoryLoader, actor: User | None = None,
-                   actor_label: str = "") -> dict[str, int]:
+def remove_contact(
+    contact_id: int, now: datetime, *, directory: DirectoryLoader, actor: User | None = None, actor_label: str = ""
+) -> dict[str, int]:
     """Soft-delete: the contact's approved activities stay; its mail is rematched to the domain."""
     with database.atomic():
         contact = Contact.get_or_none((Contact.id == contact_id) & Contact.deleted_at.is_null())
@@ -431,6 +530,13 @@ def remove_contact(contact_id: int, now: datetime, *, directory: DirectoryLoader
         contact.updated_at = now
         contact.save()
         addresses = {a.address for a in contact.addresses}
-        audit.record("contact.remove", now, actor=actor, actor_label=actor_label, target_type="contact",
-                     target_id=contact.id, detail={"name": contact.name, "addresses": sorted(addresses)})
+        audit.record(
+            "contact.remove",
+            now,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="contact",
+            target_id=contact.id,
+            detail={"name": contact.name, "addresses": sorted(addresses)},
+        )
     return rematch(directory, now, RematchScope(set(), addresses))

@@ -25,6 +25,13 @@ def request_sync(account_id: int, now: datetime, *, actor: User | None = None, a
         if not account.sync_enabled:
             raise ValidationError(f"sync is disabled for {account.address}", field="account_id")
         EmailAccount.update(sync_requested_at=now).where(EmailAccount.id == account_id).execute()
-        audit.record("mailbox.sync_now", now, actor=actor, actor_label=actor_label, target_type="mailbox",
-                     target_id=account_id, detail={"address": account.address})
+        audit.record(
+            "mailbox.sync_now",
+            now,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="mailbox",
+            target_id=account_id,
+            detail={"address": account.address},
+        )
     return account

@@ -39,8 +39,9 @@ def empty_stats() -> dict[str, int]:
     return {"emails": 0, "links_added": 0, "links_removed": 0, "proposals_added": 0, "proposals_removed": 0}
 
 
-def rematch(directory: DirectoryLoader, now: datetime, scope: RematchScope | None = None, *,
-            everything: bool = False) -> dict[str, int]:
+def rematch(
+    directory: DirectoryLoader, now: datetime, scope: RematchScope | None = None, *, everything: bool = False
+) -> dict[str, int]:
     """Relink the mail `scope` concerns (all captured mail when `everything`), with the
     directory as it is now. Nothing to do (and no directory read) for an empty scope."""
     if everything:
@@ -62,8 +63,9 @@ def relink(directory: Directory, email_ids: Iterable[int] | None = None, now: da
 def _relink(directory: Directory, state: store.LinkState, now: datetime | None, stats: dict[str, int]) -> None:
     for email_id, is_bulk, sent_at in state.facts:
         stats["emails"] += 1
-        result = returning_proposals(match(state.participants[email_id], directory, is_bulk=is_bulk),
-                                     sent_at, directory)
+        result = returning_proposals(
+            match(state.participants[email_id], directory, is_bulk=is_bulk), sent_at, directory
+        )
         want_links = {link.investor_id: (link.contact_id, link.address) for link in result.links}
         have_links = state.links[email_id]
         stale = [investor for investor, value in have_links.items() if want_links.get(investor) != value]

@@ -35,8 +35,16 @@ def check_password_strength(password: str) -> str:
     return password
 
 
-def add_user(email: str, name: str, now: datetime, *, is_admin: bool = False, password: str | None = None,
-             actor: User | None = None, actor_label: str = "") -> User:
+def add_user(
+    email: str,
+    name: str,
+    now: datetime,
+    *,
+    is_admin: bool = False,
+    password: str | None = None,
+    actor: User | None = None,
+    actor_label: str = "",
+) -> User:
     """Create a team member and their mailbox (the same address)."""
     address = clean_address(email, field="email")
     if password is not None:
@@ -44,17 +52,30 @@ def add_user(email: str, name: str, now: datetime, *, is_admin: bool = False, pa
     with database.atomic():
         if User.select().where(User.email == address).exists():
             raise UserExists(f"a user with the address {address} already exists", field="email")
-        user = User.create(email=address, name=(name or "").strip()[:200], is_admin=is_admin, is_active=True,
-                           password_hash=generate_password_hash(password) if password else None,
-                           created_at=now, updated_at=now)
+        user = User.create(
+            email=address,
+            name=(name or "").strip()[:200],
+            is_admin=is_admin,
+            is_active=True,
+            password_hash=generate_password_hash(password) if password else None,
+            created_at=now,
+            updated_at=now,
+        )
         account = EmailAccount.get_or_none(EmailAccount.address == address)
         if account is None:
             EmailAccount.create(user=user, address=address, created_at=now)
         else:
             account.user = user
             account.save()
-        audit.record("user.add", now, actor=actor, actor_label=actor_label, target_type="user",
-                     target_id=user.id, detail={"email": address, "is_admin": is_admin})
+        audit.record(
+            "user.add",
+            now,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="user",
+            target_id=user.id,
+            detail={"email": address, "is_admin": is_admin},
+        )
     return user
 
 
@@ -65,8 +86,15 @@ def get_user(email: str) -> User:
     return user
 
 
-def set_password(email: str, password: str, now: datetime, *, make_admin: bool = False,
-                 actor: User | None = None, actor_label: str = "") -> User:
+def set_password(
+    email: str,
+    password: str,
+    now: datetime,
+    *,
+    make_admin: bool = False,
+    actor: User | None = None,
+    actor_label: str = "",
+) -> User:
     check_password_strength(password)
     with database.atomic():
         user = get_user(email)
@@ -76,8 +104,15 @@ def set_password(email: str, password: str, now: datetime, *, make_admin: bool =
             user.is_active = True
         user.updated_at = now
         user.save()
-        audit.record("user.set_password", now, actor=actor, actor_label=actor_label, target_type="user",
-                     target_id=user.id, detail={"make_admin": make_admin})
+        audit.record(
+            "user.set_password",
+            now,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="user",
+            target_id=user.id,
+            detail={"make_admin": make_admin},
+        )
     return user
 
 
@@ -100,13 +135,22 @@ def issue_token(email: str, now: datetime, *, label: str = "", actor_label: str 
     if not user.is_active:
         raise ValidationError(f"{user.email} is deactivated", field="email")
     if not user.is_admin:
-        raise NotAnAdmin(f"{user.email} is not an admin: API tokens are for admins' scripts "
-                         "(make them an admin first if they need one)", field="email")
+        raise NotAnAdmin(
+            f"{user.email} is not an admin: API tokens are for admins' scripts "
+            "(make them an admin first if they need one)",
+            field="email",
+        )
     token = "irm_" + secrets.token_urlsafe(32)
     with database.atomic():
         ApiToken.create(user=user, token_hash=token_hash(token), label=label[:100], created_at=now)
-        audit.record("token.issue", now, actor_label=actor_label, target_type="user", target_id=user.id,
-                     detail={"label": label[:100]})
+        audit.record(
+            "token.issue",
+            now,
+            actor_label=actor_label,
+            target_type="user",
+            target_id=user.id,
+            detail={"label": label[:100]},
+        )
     return token
 
 
@@ -114,9 +158,12 @@ def user_for_token(token: str, now: datetime) -> User | None:
     """The active user a Bearer token belongs to, or None."""
     if not token or len(token) > 200:
         return None
-    row = (ApiToken.select(ApiToken, User).join(User)
-           .where((ApiToken.token_hash == token_hash(token)) & ApiToken.revoked_at.is_null()
-                  & User.is_active).first())
+    row = (
+        ApiToken.select(ApiToken, User)
+        .join(User)
+        .where((ApiToken.token_hash == token_hash(token)) & ApiToken.revoked_at.is_null() & User.is_active)
+        .first()
+    )
     if row is None:
         return None
     ApiToken.update(last_used_at=now).where(ApiToken.id == row.id).execute()
@@ -132,16 +179,26 @@ def _active_admins_besides(user_id: int) -> int:
     return User.select().where(User.is_admin & User.is_active & (User.id != user_id)).count()
 
 
-def update_user(user_id: int, now: datetime, *, is_admin: bool | None = None, is_active: bool | None = None,
-                name: str | None = None, actor: User | None = None, actor_label: str = "") -> User:
+def update_user(
+    user_id: int,
+    now: datetime,
+    *,
+    is_admin: bool | None = None,
+    is_active: bool | None = None,
+    name: str | None = None,
+    actor: User | None = None,
+    actor_label: str = "",
+) -> User:
     """Make admin / remove admin, deactivate / reactivate, rename. The last active admin can
     neither lose the role nor be deactivated (nobody could sign in to undo it)."""
     with database.atomic():
         user = User.get_or_none(User.id == user_id)
         if user is None:
             raise UnknownUser("no such user", field="user_id")
-        changes = {}
-        losing_admin = (is_admin is False and user.is_admin) or (is_active is False and user.is_active and user.is_admin)
+        changes: dict[str, object] = {}
+        losing_admin = (is_admin is False and user.is_admin) or (
+            is_active is False and user.is_active and user.is_admin
+        )
         if losing_admin and _active_admins_besides(user.id) == 0:
             raise LastAdmin(f"{user.email} is the last active admin", field="user_id")
         for attr, value in (("is_admin", is_admin), ("is_active", is_active)):
@@ -155,14 +212,24 @@ def update_user(user_id: int, now: datetime, *, is_admin: bool | None = None, is
             user.updated_at = now
             user.save()
             if changes.get("is_active") is False:
-                ApiToken.update(revoked_at=now).where((ApiToken.user == user.id) & ApiToken.revoked_at.is_null()).execute()
-            audit.record("user.update", now, actor=actor, actor_label=actor_label, target_type="user",
-                         target_id=user.id, detail={"email": user.email, **changes})
+                ApiToken.update(revoked_at=now).where(
+                    (ApiToken.user == user.id) & ApiToken.revoked_at.is_null()
+                ).execute()
+            audit.record(
+                "user.update",
+                now,
+                actor=actor,
+                actor_label=actor_label,
+                target_type="user",
+                target_id=user.id,
+                detail={"email": user.email, **changes},
+            )
     return user
 
 
-def reset_password(user_id: int, now: datetime, *, password: str | None = None, actor: User | None = None,
-                   actor_label: str = "") -> tuple[User, str]:
+def reset_password(
+    user_id: int, now: datetime, *, password: str | None = None, actor: User | None = None, actor_label: str = ""
+) -> tuple[User, str]:
     """Set a new password (a generated one when none is given); returns it to show once.
     Every session of the user ends (sessions are bound to the password hash)."""
     password = password if password else secrets.token_urlsafe(12)
@@ -174,14 +241,23 @@ def reset_password(user_id: int, now: datetime, *, password: str | None = None, 
         user.password_hash = generate_password_hash(password)
         user.updated_at = now
         user.save()
-        audit.record("user.reset_password", now, actor=actor, actor_label=actor_label, target_type="user",
-                     target_id=user.id, detail={"email": user.email})
+        audit.record(
+            "user.reset_password",
+            now,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="user",
+            target_id=user.id,
+            detail={"email": user.email},
+        )
     return user, password
 
 
 def revoke_token(token_id: int, now: datetime, *, actor: User | None = None, actor_label: str = "") -> None:
     with database.atomic():
-        updated = ApiToken.update(revoked_at=now).where((ApiToken.id == token_id) & ApiToken.revoked_at.is_null()).execute()
+        updated = (
+            ApiToken.update(revoked_at=now).where((ApiToken.id == token_id) & ApiToken.revoked_at.is_null()).execute()
+        )
         if not updated:
             raise ValidationError("no such active token", field="token_id")
         audit.record("token.revoke", now, actor=actor, actor_label=actor_label, target_type="token", target_id=token_id)

@@ -41,7 +41,7 @@ def acting_admin() -> User:
 
 
 def callback_access(callback_map: dict, output_key: str) -> str | None:
-    """"member", "admin", or None when no server-side callback has this output."""
+    """ "member", "admin", or None when no server-side callback has this output."""
     entry = callback_map.get(output_key)
     if entry is None or not callable(entry.get("callback")):
         return None

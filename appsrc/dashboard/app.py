@@ -55,9 +55,14 @@ def nav_pages(user) -> list[dict]:
     """The pages this user may open, in menu order: every plain-path page not marked nav=False."""
     if user is None:
         return []
-    pages = [p for p in dash.page_registry.values()
-             if p.get("nav", True) and not p.get("path_template") and not p["module"].endswith("not_found_404")
-             and (user.is_admin or p.get("access") == "member")]
+    pages = [
+        p
+        for p in dash.page_registry.values()
+        if p.get("nav", True)
+        and not p.get("path_template")
+        and not p["module"].endswith("not_found_404")
+        and (user.is_admin or p.get("access") == "member")
+    ]
     return sorted(pages, key=lambda p: (p.get("order") if p.get("order") is not None else 100, p["name"]))
 
 
@@ -68,29 +73,53 @@ def shell(user=None) -> html.Div:
     for page in nav_pages(user):
         label = [page["name"]]
         if page["path"] == "/approvals":
-            label.append(dbc.Badge("", id="shell-pending-badge", color="warning", text_color="dark",
-                                   pill=True, className="ms-1"))
-        links.append(dbc.NavItem(dbc.NavLink(label, href=page["path"],
-                                             active="exact" if page["path"] == "/" else "partial")))
+            label.append(
+                dbc.Badge("", id="shell-pending-badge", color="warning", text_color="dark", pill=True, className="ms-1")
+            )
+        links.append(
+            dbc.NavItem(dbc.NavLink(label, href=page["path"], active="exact" if page["path"] == "/" else "partial"))
+        )
     if validating:
         links.append(dbc.Badge("", id="shell-pending-badge"))
     right = []
     if user is not None:
         role = "admin" if user.is_admin else "team member"
-        right = [dbc.DropdownMenu([
-            dbc.DropdownMenuItem(f"{user.email} · {role}", header=True),
-            html.Form([
-                dcc.Input(type="hidden", name="csrf_token", value=generate_csrf()),
-                html.Button("Sign out", type="submit", className="dropdown-item", id="shell-logout"),
-            ], action="/logout", method="POST"),
-        ], label=user.name or user.email, nav=True, align_end=True, toggle_class_name="text-white",
-            id="shell-user-menu")]
+        right = [
+            dbc.DropdownMenu(
+                [
+                    dbc.DropdownMenuItem(f"{user.email} · {role}", header=True),
+                    html.Form(
+                        [
+                            dcc.Input(type="hidden", name="csrf_token", value=generate_csrf()),
+                            html.Button("Sign out", type="submit", className="dropdown-item", id="shell-logout"),
+                        ],
+                        action="/logout",
+                        method="POST",
+                    ),
+                ],
+                label=user.name or user.email,
+                nav=True,
+                align_end=True,
+                toggle_class_name="text-white",
+                id="shell-user-menu",
+            )
+        ]
     poll = [dcc.Interval(id="shell-poll", interval=30_000)] if (validating or (user and user.is_admin)) else []
-    navbar = dbc.Navbar(dbc.Container([
-        dcc.Link(dbc.NavbarBrand("IR Mail Desk", className="text-white"), href="/", className="text-decoration-none"),
-        dbc.Nav(links, navbar=True, className="me-auto"),
-        dbc.Nav(right, navbar=True),
-    ], fluid=True), className="navbar-irm mb-3", color="#1f4e79", dark=True)
+    navbar = dbc.Navbar(
+        dbc.Container(
+            [
+                dcc.Link(
+                    dbc.NavbarBrand("IR Mail Desk", className="text-white"), href="/", className="text-decoration-none"
+                ),
+                dbc.Nav(links, navbar=True, className="me-auto"),
+                dbc.Nav(right, navbar=True),
+            ],
+            fluid=True,
+        ),
+        className="navbar-irm mb-3",
+        color="#1f4e79",
+        dark=True,
+    )
     return html.Div([navbar, *poll, dbc.Container(dash.page_container, fluid=True, className="pb-5")])
 
 
@@ -143,4 +172,3 @@ def _finish_setup(server: Flask, app: Dash) -> None:
         "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
         "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
     )
-

@@ -6,7 +6,7 @@ strings, which Dash renders as text: no Markdown, no raw HTML anywhere in the da
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
@@ -27,7 +27,7 @@ def local(value: datetime | str | None, fmt: str = "%d %b %Y %H:%M") -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.astimezone(runtime().settings.tz).strftime(fmt)
 
 
@@ -36,17 +36,29 @@ def tz_name() -> str:
 
 
 def page_header(title: str, subtitle: str = "", actions=None) -> html.Div:
-    return html.Div([
-        html.Div([html.H2(title, className="page-title"),
-                  html.P(subtitle, className="page-subtitle") if subtitle else None]),
-        html.Div(actions or [], className="d-flex gap-2 align-items-start"),
-    ], className="d-flex justify-content-between align-items-start flex-wrap gap-2")
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.H2(title, className="page-title"),
+                    html.P(subtitle, className="page-subtitle") if subtitle else None,
+                ]
+            ),
+            html.Div(actions or [], className="d-flex gap-2 align-items-start"),
+        ],
+        className="d-flex justify-content-between align-items-start flex-wrap gap-2",
+    )
 
 
 def direction_badge(direction: str) -> dbc.Badge:
     inbound = direction == "inbound"
-    return dbc.Badge("← in" if inbound else "out →", color="info" if inbound else "success", pill=True,
-                     className="me-1", title="inbound" if inbound else "outbound")
+    return dbc.Badge(
+        "← in" if inbound else "out →",
+        color="info" if inbound else "success",
+        pill=True,
+        className="me-1",
+        title="inbound" if inbound else "outbound",
+    )
 
 
 def status_badge(status: str) -> dbc.Badge:
@@ -65,10 +77,14 @@ def investor_badges(investors: list[dict], linked: bool = True) -> list:
 
 def kpi(label: str, value, id_: str | None = None, color: str = "") -> dbc.Card:
     kwargs = {"id": id_} if id_ else {}
-    return dbc.Card(dbc.CardBody([
-        html.Div(value, className=f"kpi-value {color}", **kwargs),
-        html.Div(label, className="kpi-label"),
-    ]))
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.Div(value, className=f"kpi-value {color}", **kwargs),
+                html.Div(label, className="kpi-label"),
+            ]
+        )
+    )
 
 
 def empty(text: str) -> html.Div:
@@ -76,11 +92,15 @@ def empty(text: str) -> html.Div:
 
 
 def forbidden() -> html.Div:
-    return dbc.Alert([
-        html.H4("Admins only", className="alert-heading"),
-        html.P("This part of the dashboard is for the fund's admins. Ask an admin if you need access."),
-        dcc.Link("Back to your overview", href="/"),
-    ], color="warning", className="mt-4")
+    return dbc.Alert(
+        [
+            html.H4("Admins only", className="alert-heading"),
+            html.P("This part of the dashboard is for the fund's admins. Ask an admin if you need access."),
+            dcc.Link("Back to your overview", href="/"),
+        ],
+        color="warning",
+        className="mt-4",
+    )
 
 
 def not_found(what: str) -> dbc.Alert:

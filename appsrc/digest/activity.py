@@ -26,14 +26,13 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from peewee import JOIN
 
 from appsrc.clock import utc
 from appsrc.matching.direction import OUTBOUND, direction_of
 from appsrc.store.db import database
-from appsrc.store.queries.common import own_mailbox_addresses
 from appsrc.store.models import (
     Contact,
     Email,
@@ -43,6 +42,7 @@ from appsrc.store.models import (
     Investor,
     User,
 )
+from appsrc.store.queries.common import own_mailbox_addresses
 
 LATE_CAPTURE = timedelta(days=3)
 
@@ -64,8 +64,9 @@ class EmailRow:
             people = json.loads(self.to_json or "[]")
         except ValueError:
             return ()
-        return tuple((str(p.get("email") or "").lower(), str(p.get("name") or ""))
-                     for p in people if isinstance(p, dict))
+        return tuple(
+            (str(p.get("email") or "").lower(), str(p.get("name") or "")) for p in people if isinstance(p, dict)
+        )
 
 
 @dataclass(frozen=True)
@@ -105,16 +106,21 @@ class WindowData:
 
 def window_condition(since: datetime, until: datetime):
     """Peewee condition on `Email` for the window (see the module docstring)."""
-    return ((Email.sent_at > since - LATE_CAPTURE) & (Email.sent_at <= until)
-            & ((Email.sent_at > since) | (Email.captured_at > since))
-            & (Email.captured_at <= until) & ~Email.is_bulk)
+    return (
+        (Email.sent_at > since - LATE_CAPTURE)
+        & (Email.sent_at <= until)
+        & ((Email.sent_at > since) | (Email.captured_at > since))
+        & (Email.captured_at <= until)
+        & ~Email.is_bulk
+    )
 
 
-def _utc(value) -> datetime | None:
-    """A raw datetime column: text on SQLite (naive UTC), a datetime on PostgreSQL."""
-    if value is None or isinstance(value, datetime):
-        return utc(value) if value is not None else None
-    return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+def _utc(value: str | datetime) -> datetime:
+    """A raw datetime column (never NULL here): text on SQLite (naive UTC), a datetime on
+    PostgreSQL."""
+    if isinstance(value, datetime):
+        return utc(value)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def _raw_rows(query) -> list[tuple]:
@@ -125,37 +131,90 @@ def _raw_rows(query) -> list[tuple]:
 
 
 def load_window(since: datetime, until: datetime, own_addresses: frozenset[str] | None = None) -> WindowData:
-    users = [TeamMember(i, n or "", e) for i, n, e in
-             User.select(User.id, User.name, User.email).where(User.is_active).order_by(User.name, User.email).tuples()]
+    users = [
+        TeamMember(i, n or "", e)
+        for i, n, e in User.select(User.id, User.name, User.email)
+        .where(User.is_active)
+        .order_by(User.name, User.email)
+        .tuples()
+    ]
     sightings: dict[tuple[int, int], bool] = {}
     emails: dict[int, EmailRow] = {}
-    query = (EmailAccountMessage
-             .select(EmailAccountMessage.email, EmailAccount.user, EmailAccountMessage.is_sent, Email.sent_at,
-                     Email.subject, Email.from_email, Email.from_name, Email.to, Email.snippet)
-             .join(Email).switch(EmailAccountMessage).join(EmailAccount).join(User)
-             .where(window_condition(since, until) & EmailAccountMessage.deleted_at.is_null() & User.is_active))
+    query = (
+        EmailAccountMessage.select(
+            EmailAccountMessage.email,
+            EmailAccount.user,
+            EmailAccountMessage.is_sent,
+            Email.sent_at,
+            Email.subject,
+            Email.from_email,
+            Email.from_name,
+            Email.to,
+            Email.snippet,
+        )
+        .join(Email)
+        .switch(EmailAccountMessage)
+        .join(EmailAccount)
+        .join(User)
+        .where(window_condition(since, until) & EmailAccountMessage.deleted_at.is_null() & User.is_active)
+    )
     for email_id, user_id, is_sent, sent_at, subject, from_email, from_name, to, snippet in _raw_rows(query):
         key = (email_id, user_id)
         sightings[key] = sightings.get(key, False) or bool(is_sent)
         if email_id not in emails:
-            emails[email_id] = EmailRow(email_id, _utc(sent_at), subject or "", (from_email or "").lower(),
-                                        from_name or "", to or "[]", snippet or "")
+            emails[email_id] = EmailRow(
+                email_id,
+                _utc(sent_at),
+                subject or "",
+                (from_email or "").lower(),
+                from_name or "",
+                to or "[]",
+                snippet or "",
+            )
     links: list[LinkRow] = []
     if emails:
         in_window = Email.select(Email.id).where(window_condition(since, until))
-        query = (EmailInvestorLink
-                 .select(EmailInvestorLink.email, Investor.id, Investor.name, Investor.graveyard,
-                         Investor.deleted_at, Contact.name, Contact.deleted_at, EmailInvestorLink.matched_address,
-                         Investor.graveyard_since)
-                 .join(Investor).switch(EmailInvestorLink).join(Contact, JOIN.LEFT_OUTER)
-                 .where(EmailInvestorLink.email.in_(in_window)))
-        for (email_id, investor_id, name, graveyard, deleted, contact_name, contact_deleted, matched,
-             graveyard_since) in _raw_rows(query):
+        query = (
+            EmailInvestorLink.select(
+                EmailInvestorLink.email,
+                Investor.id,
+                Investor.name,
+                Investor.graveyard,
+                Investor.deleted_at,
+                Contact.name,
+                Contact.deleted_at,
+                EmailInvestorLink.matched_address,
+                Investor.graveyard_since,
+            )
+            .join(Investor)
+            .switch(EmailInvestorLink)
+            .join(Contact, JOIN.LEFT_OUTER)
+            .where(EmailInvestorLink.email.in_(in_window))
+        )
+        for (
+            email_id,
+            investor_id,
+            name,
+            graveyard,
+            deleted,
+            contact_name,
+            contact_deleted,
+            matched,
+            graveyard_since,
+        ) in _raw_rows(query):
             if email_id not in emails:
                 continue  # no live sighting in an active user's mailbox
-            links.append(LinkRow(email_id, investor_id, None if deleted is not None else name, bool(graveyard),
-                                 contact_name if contact_name and contact_deleted is None and deleted is None else None,
-                                 (matched or "").lower(), _utc(graveyard_since)))
+            links.append(
+                LinkRow(
+                    email_id,
+                    investor_id,
+                    None if deleted is not None else name,
+                    bool(graveyard),
+                    contact_name if contact_name and contact_deleted is None and deleted is None else None,
+                    (matched or "").lower(),
+                    _utc(graveyard_since) if graveyard_since is not None else None,
+                )
+            )
     if own_addresses is None:
         own_addresses = own_mailbox_addresses()
     return WindowData(since, until, users, sightings, emails, links, frozenset(own_addresses))
@@ -217,8 +276,17 @@ def collect_user_activity(data: WindowData) -> list[UserActivity]:
         else:
             activity.received += 1
             counterpart = _person(email.from_email, email.from_name)
-        activity.items.append(UserItem(email_id, email.sent_at, "sent" if is_sent else "received", email.subject,
-                                       counterpart, labels.get(email_id, ()), email.snippet))
+        activity.items.append(
+            UserItem(
+                email_id,
+                email.sent_at,
+                "sent" if is_sent else "received",
+                email.subject,
+                counterpart,
+                labels.get(email_id, ()),
+                email.snippet,
+            )
+        )
     for activity in by_user.values():
         activity.items.sort(key=lambda i: (i.sent_at, i.email_id))
         counts = Counter(label for item in activity.items for label in item.investors)
@@ -297,8 +365,17 @@ def collect_investor_activity(data: WindowData) -> list[InvestorActivity]:
             if team is None:
                 team = team_cache[email_id] = tuple(sorted(team_of.get(email_id, ()), key=str.lower))
             contacts = tuple(dict.fromkeys(link.contact_name or link.matched_address for link in links))
-            activity.items.append(InvestorItem(email_id, email.sent_at, direction, email.subject,
-                                               _person(email.from_email, email.from_name), contacts, team))
+            activity.items.append(
+                InvestorItem(
+                    email_id,
+                    email.sent_at,
+                    direction,
+                    email.subject,
+                    _person(email.from_email, email.from_name),
+                    contacts,
+                    team,
+                )
+            )
         activity.items.sort(key=lambda i: (i.sent_at, i.email_id), reverse=True)
         result.append(activity)
     result.sort(key=lambda a: (-a.total, a.name.lower()))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from peewee import SqliteDatabase
 
@@ -25,8 +25,8 @@ from appsrc.digest.activity import (
     collect_user_activity,
     load_window,
 )
-from appsrc.llm import ChatFn, complete_concurrently
 from appsrc.digest.render import UserSection, make_subject, render_html, render_text
+from appsrc.llm import ChatFn, complete_concurrently
 
 MAX_PROMPT_ITEMS = 40
 MAX_PARAGRAPH_CHARS = 900
@@ -36,7 +36,8 @@ SYSTEM_PROMPT = (
     "You write one short paragraph (two to four sentences) for an investment fund's internal daily "
     "digest, summarising one team member's email with investors (LPs) and others. Use only the facts "
     "given: who wrote to whom, about what, and anything that looks like a follow-up or a request. "
-    "Plain prose: no greeting, no list, no headings, no markdown, no invented facts.")
+    "Plain prose: no greeting, no list, no headings, no markdown, no invented facts."
+)
 
 
 def fallback_paragraph(activity: UserActivity) -> str:
@@ -50,8 +51,10 @@ def fallback_paragraph(activity: UserActivity) -> str:
 
 def user_prompt(activity: UserActivity, tz: tzinfo) -> list[dict]:
     """The chat messages for one team member's paragraph (bounded: the latest items only)."""
-    lines = [f"Team member: {activity.user.label} <{activity.user.email}>",
-             f"Sent {activity.sent}, received {activity.received}."]
+    lines = [
+        f"Team member: {activity.user.label} <{activity.user.email}>",
+        f"Sent {activity.sent}, received {activity.received}.",
+    ]
     if activity.investors:
         lines.append("Investors involved: " + ", ".join(activity.investors[:15]))
     items = activity.items[-MAX_PROMPT_ITEMS:]
@@ -95,9 +98,18 @@ def _read_snapshot(conn):
             yield
 
 
-def build_digest(conn, since: datetime | str, until: datetime | str, chat_fn: ChatFn | None = None, *,
-                 own_addresses: frozenset[str] | None = None, tz: tzinfo = timezone.utc,
-                 tz_name: str | None = None, llm_concurrency: int = 64, llm_deadline_s: float = 30.0) -> dict:
+def build_digest(
+    conn,
+    since: datetime | str,
+    until: datetime | str,
+    chat_fn: ChatFn | None = None,
+    *,
+    own_addresses: frozenset[str] | None = None,
+    tz: tzinfo = UTC,
+    tz_name: str | None = None,
+    llm_concurrency: int = 64,
+    llm_deadline_s: float = 30.0,
+) -> dict:
     """The digest for the window `(since, until]`.
 
     since, until: aware datetimes or ISO 8601 strings (the spec's `since_iso`, `until_iso`); a
@@ -115,8 +127,14 @@ def build_digest(conn, since: datetime | str, until: datetime | str, chat_fn: Ch
     prompts = {uid: user_prompt(a, tz) if chat_fn is not None else [] for uid, a in busy.items()}
 
     def paragraphs():
-        return complete_concurrently(prompts, chat_fn, lambda uid: fallback_paragraph(busy[uid]),
-                                     max_workers=llm_concurrency, deadline_s=llm_deadline_s, accept=clean_paragraph)
+        return complete_concurrently(
+            prompts,
+            chat_fn,
+            lambda uid: fallback_paragraph(busy[uid]),
+            max_workers=llm_concurrency,
+            deadline_s=llm_deadline_s,
+            accept=clean_paragraph,
+        )
 
     if chat_fn is None:
         completions, investors = paragraphs(), collect_investor_activity(data)
@@ -134,8 +152,15 @@ def build_digest(conn, since: datetime | str, until: datetime | str, chat_fn: Ch
             sections.append(UserSection(activity, completion.text, completion.source))
     email_count = len(data.emails)
     name = tz_name or getattr(tz, "key", None) or str(tz)
-    parts = dict(since=since, until=until, tz=tz, tz_name=name, users=sections, investors=investors,
-                 email_count=email_count)
+    parts = {
+        "since": since,
+        "until": until,
+        "tz": tz,
+        "tz_name": name,
+        "users": sections,
+        "investors": investors,
+        "email_count": email_count,
+    }
     return {
         "subject": make_subject(until, tz, email_count, len(investors)),
         "body": render_text(**parts),
@@ -147,8 +172,10 @@ def build_digest(conn, since: datetime | str, until: datetime | str, chat_fn: Ch
         "team_size": len(users),
         "window_start": since,
         "window_end": until,
-        "llm": {"calls": len(completions) if chat_fn is not None else 0,
-                "fallbacks": sum(1 for c in completions.values() if c.source == "fallback")},
+        "llm": {
+            "calls": len(completions) if chat_fn is not None else 0,
+            "fallbacks": sum(1 for c in completions.values() if c.source == "fallback"),
+        },
     }
 
 

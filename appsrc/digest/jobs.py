@@ -39,8 +39,9 @@ class DigestJobs:
         self._lock = threading.Lock()
         self._started_at = service.clock.now()
 
-    def start(self, kind: str, *, requested_by: User | None = None,
-              recipients: Sequence[str] | None = None) -> DigestRun:
+    def start(
+        self, kind: str, *, requested_by: User | None = None, recipients: Sequence[str] | None = None
+    ) -> DigestRun:
         """Record the attempt and start it; raises JobBusy, or RecipientNotAllowed (nothing recorded)."""
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
@@ -48,19 +49,29 @@ class DigestJobs:
         wanted = mailer.check_recipients(recipients if recipients is not None else active_admin_addresses())
         now = self.service.clock.now()
         with self._lock, database.atomic():
-            busy = (DigestRun.select().where((DigestRun.kind == kind) & (DigestRun.status == "pending")
-                                             & (DigestRun.created_at >= now - self.service.stale_after))
-                    .order_by(DigestRun.id.desc()).first())
+            busy = (
+                DigestRun.select()
+                .where(
+                    (DigestRun.kind == kind)
+                    & (DigestRun.status == "pending")
+                    & (DigestRun.created_at >= now - self.service.stale_after)
+                )
+                .order_by(DigestRun.id.desc())
+                .first()
+            )
             if busy is not None and (busy.id in self._threads or busy.created_at >= self._started_at):
                 raise JobBusy(busy)
             if busy is not None:
-                log.warning("digest %s job %s was left pending by a stopped process; marking it interrupted",
-                            kind, busy.id)
+                log.warning(
+                    "digest %s job %s was left pending by a stopped process; marking it interrupted", kind, busy.id
+                )
                 DigestRun.update(status="interrupted", error=INTERRUPTED, finished_at=now).where(
-                    (DigestRun.id == busy.id) & (DigestRun.status == "pending")).execute()
+                    (DigestRun.id == busy.id) & (DigestRun.status == "pending")
+                ).execute()
             run = mailer.record_attempt(kind, recipients=wanted, requested_by=requested_by)
-            thread = threading.Thread(target=self._run, args=(run.id, kind, wanted), daemon=True,
-                                      name=f"digest-{kind}-{run.id}")
+            thread = threading.Thread(
+                target=self._run, args=(run.id, kind, wanted), daemon=True, name=f"digest-{kind}-{run.id}"
+            )
             self._threads[run.id] = thread
         thread.start()
         return run
@@ -76,9 +87,11 @@ class DigestJobs:
                         self.service.send_now(run=run)
                 except Exception as exc:  # the row must not stay pending because of a bug or a refusal
                     log.error("digest %s job %s failed: %s", kind, run_id, sanitize_error(exc))
-                    DigestRun.update(status="failed", error=sanitize_error(f"{exc.__class__.__name__}: {exc}"),
-                                     finished_at=self.service.clock.now()).where(
-                        (DigestRun.id == run_id) & (DigestRun.status == "pending")).execute()
+                    DigestRun.update(
+                        status="failed",
+                        error=sanitize_error(f"{exc.__class__.__name__}: {exc}"),
+                        finished_at=self.service.clock.now(),
+                    ).where((DigestRun.id == run_id) & (DigestRun.status == "pending")).execute()
         finally:
             with self._lock:
                 self._threads.pop(run_id, None)

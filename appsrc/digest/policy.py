@@ -71,7 +71,7 @@ def validate_policy_patch(body: Any) -> dict[str, Any]:
     """The changes in a PATCH body, or PolicyError naming the field. Strict JSON types: `enabled`
     is true/false (not "yes", not 1) and `send_hour` a whole number 0-23 (not "18", not true)."""
     if not isinstance(body, dict):
-        raise PolicyError("expected a JSON object such as {\"enabled\": true, \"send_hour\": 18}", "body")
+        raise PolicyError('expected a JSON object such as {"enabled": true, "send_hour": 18}', "body")
     unknown = sorted(set(body) - {"enabled", "send_hour"})
     if unknown:
         raise PolicyError(f"unknown field {unknown[0]!r} (expected enabled, send_hour)", unknown[0])
@@ -84,19 +84,36 @@ def validate_policy_patch(body: Any) -> dict[str, Any]:
     return dict(body)
 
 
-def update_digest_policy(body: Any, now: datetime, *, actor: User | None = None, actor_label: str = "",
-                         env_enabled: bool | None = None, env_send_hour: int | None = None) -> DigestPolicy:
+def update_digest_policy(
+    body: Any,
+    now: datetime,
+    *,
+    actor: User | None = None,
+    actor_label: str = "",
+    env_enabled: bool | None = None,
+    env_send_hour: int | None = None,
+) -> DigestPolicy:
     """Validate, then write the whole policy row and its audit event in one transaction."""
     changes = validate_policy_patch(body)
     with database.atomic():
         before = load_digest_policy(env_enabled, env_send_hour)
-        value = {"enabled": changes.get("enabled", before.enabled),
-                 "send_hour": changes.get("send_hour", before.send_hour)}
+        value = {
+            "enabled": changes.get("enabled", before.enabled),
+            "send_hour": changes.get("send_hour", before.send_hour),
+        }
         updated = AppSetting.update(value=value, updated_at=now).where(AppSetting.key == POLICY_KEY).execute()
         if not updated:
             AppSetting.create(key=POLICY_KEY, value=value, updated_at=now)
-        audit.record("digest.policy.update", now, actor=actor, actor_label=actor_label,
-                     target_type="app_setting", target_id=POLICY_KEY,
-                     detail={"before": {"enabled": before.enabled, "send_hour": before.send_hour,
-                                        "source": before.source}, "after": value})
+        audit.record(
+            "digest.policy.update",
+            now,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="app_setting",
+            target_id=POLICY_KEY,
+            detail={
+                "before": {"enabled": before.enabled, "send_hour": before.send_hour, "source": before.source},
+                "after": value,
+            },
+        )
     return DigestPolicy(value["enabled"], value["send_hour"], "database")

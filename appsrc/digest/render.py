@@ -70,19 +70,33 @@ def _item_line(item, tz: tzinfo) -> tuple[str, str, str]:
     # The investor side by contact name (or the matched address when the contact is gone).
     who = ("from " if item.direction == "inbound" else "to ") + ", ".join(item.contacts[:3])
     team = f" ({', '.join(item.team)})" if item.team else ""
-    return arrow, _local(item.sent_at, tz, with_date=False), f"{_clip(item.subject, MAX_SUBJECT_CHARS) or '(no subject)'} — {who}{team}"
+    return (
+        arrow,
+        _local(item.sent_at, tz, with_date=False),
+        f"{_clip(item.subject, MAX_SUBJECT_CHARS) or '(no subject)'} — {who}{team}",
+    )
 
 
-def render_text(*, since: datetime, until: datetime, tz: tzinfo, tz_name: str, users: list[UserSection],
-                investors: list[InvestorActivity], email_count: int) -> str:
-    lines = ["IR Mail Desk — daily digest",
-             f"{_local(since, tz)} → {_local(until, tz)} ({tz_name})", ""]
+def render_text(
+    *,
+    since: datetime,
+    until: datetime,
+    tz: tzinfo,
+    tz_name: str,
+    users: list[UserSection],
+    investors: list[InvestorActivity],
+    email_count: int,
+) -> str:
+    lines = ["IR Mail Desk — daily digest", f"{_local(since, tz)} → {_local(until, tz)} ({tz_name})", ""]
     if not email_count:
         lines += [NO_ACTIVITY, ""]
         return "\n".join(lines)
     active = sum(1 for s in users if s.activity.total)
-    lines += [f"{_plural(email_count, 'email')} · {active} of {_plural(len(users), 'team member')} active · "
-              f"{_plural(len(investors), 'investor')}", ""]
+    lines += [
+        f"{_plural(email_count, 'email')} · {active} of {_plural(len(users), 'team member')} active · "
+        f"{_plural(len(investors), 'investor')}",
+        "",
+    ]
     returns = [_return_line(a) for a in investors if a.back_from_graveyard]
     if returns:
         lines += [*returns, ""]
@@ -104,68 +118,99 @@ def render_text(*, since: datetime, until: datetime, tz: tzinfo, tz_name: str, u
     rest = investors[MAX_INVESTORS:]
     if rest:
         lines += ["Also: " + "; ".join(f"{a.name} ({_investor_counts(a)})" for a in rest), ""]
-    lines.append("← inbound from the investor · → outbound from the team. "
-                 "Sent by IR Mail Desk to the fund's admins only.")
+    lines.append(
+        "← inbound from the investor · → outbound from the team. Sent by IR Mail Desk to the fund's admins only."
+    )
     return "\n".join(lines)
 
 
 def _return_line(activity: InvestorActivity) -> str:
-    return (f"Graveyard investor is back: {activity.name} wrote "
-            f"{_plural(activity.returned, 'email')} to the team (below, under By investor).")
+    return (
+        f"Graveyard investor is back: {activity.name} wrote "
+        f"{_plural(activity.returned, 'email')} to the team (below, under By investor)."
+    )
 
 
-def render_html(*, since: datetime, until: datetime, tz: tzinfo, tz_name: str, users: list[UserSection],
-                investors: list[InvestorActivity], email_count: int) -> str:
+def render_html(
+    *,
+    since: datetime,
+    until: datetime,
+    tz: tzinfo,
+    tz_name: str,
+    users: list[UserSection],
+    investors: list[InvestorActivity],
+    email_count: int,
+) -> str:
     e = escape
-    out = ['<!DOCTYPE html><html><head><meta charset="utf-8">'
-           '<meta name="viewport" content="width=device-width,initial-scale=1"></head>'
-           '<body style="margin:0;padding:0;background:#f6f8fa">'
-           '<div style="max-width:680px;margin:0 auto;padding:20px 16px;background:#ffffff;'
-           'font-family:Arial,Helvetica,sans-serif;font-size:14px;line-height:1.5;color:#1f2328">',
-           '<h1 style="font-size:20px;margin:0 0 2px">Daily digest</h1>',
-           f'<p style="margin:0 0 16px;{_MUTED}">{e(_local(since, tz))} → {e(_local(until, tz))} '
-           f'({e(tz_name)})</p>']
+    out = [
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1"></head>'
+        '<body style="margin:0;padding:0;background:#f6f8fa">'
+        '<div style="max-width:680px;margin:0 auto;padding:20px 16px;background:#ffffff;'
+        'font-family:Arial,Helvetica,sans-serif;font-size:14px;line-height:1.5;color:#1f2328">',
+        '<h1 style="font-size:20px;margin:0 0 2px">Daily digest</h1>',
+        f'<p style="margin:0 0 16px;{_MUTED}">{e(_local(since, tz))} → {e(_local(until, tz))} ({e(tz_name)})</p>',
+    ]
     if not email_count:
         out.append(f'<p style="margin:16px 0">{e(NO_ACTIVITY)}</p>')
     else:
         active = sum(1 for s in users if s.activity.total)
-        out.append(f'<p style="margin:0 0 8px"><strong>{e(_plural(email_count, "email"))}</strong> · '
-                   f'{active} of {e(_plural(len(users), "team member"))} active · '
-                   f'{e(_plural(len(investors), "investor"))}</p>')
+        out.append(
+            f'<p style="margin:0 0 8px"><strong>{e(_plural(email_count, "email"))}</strong> · '
+            f"{active} of {e(_plural(len(users), 'team member'))} active · "
+            f"{e(_plural(len(investors), 'investor'))}</p>"
+        )
         for activity in investors:
             if activity.back_from_graveyard:
-                out.append(f'<p style="margin:8px 0;padding:6px 10px;background:#ddf4ff;border-radius:6px">'
-                           f'{e(_return_line(activity))}</p>')
+                out.append(
+                    f'<p style="margin:8px 0;padding:6px 10px;background:#ddf4ff;border-radius:6px">'
+                    f"{e(_return_line(activity))}</p>"
+                )
         out.append(f'<h2 style="{_H2}">By team member</h2>')
         for section in users:
             a = section.activity
-            out.append(f'<p style="margin:14px 0 2px"><strong>{e(a.user.label)}</strong> '
-                       f'<span style="{_MUTED}">· {e(_counts(a))}</span></p>')
+            out.append(
+                f'<p style="margin:14px 0 2px"><strong>{e(a.user.label)}</strong> '
+                f'<span style="{_MUTED}">· {e(_counts(a))}</span></p>'
+            )
             style = "margin:0 0 6px" + (";" + _MUTED if not a.total else "")
             out.append(f'<p style="{style}">{e(section.paragraph)}</p>')
         out.append(f'<h2 style="{_H2}">By investor</h2>')
         if not investors:
             out.append(f'<p style="{_MUTED}">No email matched an investor in this window.</p>')
         for activity in investors[:MAX_INVESTORS]:
-            badge = (' <span style="font-size:12px;color:#8c959f">(graveyard)</span>' if activity.graveyard else "")
-            out.append(f'<p style="margin:14px 0 2px"><strong>{e(activity.name)}</strong>{badge} '
-                       f'<span style="{_MUTED}">· {e(_investor_counts(activity))}</span></p>')
-            out.append('<table role="presentation" cellpadding="0" cellspacing="0" '
-                       'style="border-collapse:collapse;width:100%;font-size:13px">')
+            badge = ' <span style="font-size:12px;color:#8c959f">(graveyard)</span>' if activity.graveyard else ""
+            out.append(
+                f'<p style="margin:14px 0 2px"><strong>{e(activity.name)}</strong>{badge} '
+                f'<span style="{_MUTED}">· {e(_investor_counts(activity))}</span></p>'
+            )
+            out.append(
+                '<table role="presentation" cellpadding="0" cellspacing="0" '
+                'style="border-collapse:collapse;width:100%;font-size:13px">'
+            )
             for item in activity.items[:MAX_ITEMS_PER_INVESTOR]:
                 arrow, when, what = _item_line(item, tz)
                 color = "#0969da" if item.direction == "inbound" else "#1a7f37"
-                out.append(f'<tr><td style="width:18px;vertical-align:top;color:{color}">{arrow}</td>'
-                           f'<td style="width:92px;vertical-align:top;white-space:nowrap;{_MUTED}">{e(when)}</td>'
-                           f'<td style="vertical-align:top">{e(what)}</td></tr>')
+                out.append(
+                    f'<tr><td style="width:18px;vertical-align:top;color:{color}">{arrow}</td>'
+                    f'<td style="width:92px;vertical-align:top;white-space:nowrap;{_MUTED}">{e(when)}</td>'
+                    f'<td style="vertical-align:top">{e(what)}</td></tr>'
+                )
             if len(activity.items) > MAX_ITEMS_PER_INVESTOR:
-                out.append(f'<tr><td></td><td></td><td style="{_MUTED}">… and '
-                           f'{len(activity.items) - MAX_ITEMS_PER_INVESTOR} more</td></tr>')
-            out.append('</table>')
+                out.append(
+                    f'<tr><td></td><td></td><td style="{_MUTED}">… and '
+                    f"{len(activity.items) - MAX_ITEMS_PER_INVESTOR} more</td></tr>"
+                )
+            out.append("</table>")
         rest = investors[MAX_INVESTORS:]
         if rest:
-            out.append(f'<p style="margin:14px 0 0;{_MUTED}">Also: '
-                       + e("; ".join(f"{a.name} ({_investor_counts(a)})" for a in rest)) + '</p>')
-    out.append(f'<p style="margin:28px 0 0;font-size:12px;{_MUTED}">← inbound from the investor · → outbound '
-               'from the team. Sent by IR Mail Desk to the fund\'s admins only.</p></div></body></html>')
+            out.append(
+                f'<p style="margin:14px 0 0;{_MUTED}">Also: '
+                + e("; ".join(f"{a.name} ({_investor_counts(a)})" for a in rest))
+                + "</p>"
+            )
+    out.append(
+        f'<p style="margin:28px 0 0;font-size:12px;{_MUTED}">← inbound from the investor · → outbound '
+        "from the team. Sent by IR Mail Desk to the fund's admins only.</p></div></body></html>"
+    )
     return "".join(out)

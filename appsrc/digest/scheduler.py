@@ -65,8 +65,9 @@ def retry_delay(failures: int) -> timedelta:
     return timedelta(seconds=min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** max(0, failures - 1)))
 
 
-def decide(now: datetime, tz: tzinfo, policy: DigestPolicy, state: ScheduleState,
-           failures_today: list[DigestRun]) -> Decision:
+def decide(
+    now: datetime, tz: tzinfo, policy: DigestPolicy, state: ScheduleState, failures_today: list[DigestRun]
+) -> Decision:
     """Whether a scheduled digest is due now (pure)."""
     local = now.astimezone(tz)
     today = local.date().isoformat()
@@ -80,8 +81,7 @@ def decide(now: datetime, tz: tzinfo, policy: DigestPolicy, state: ScheduleState
         latest = max(failures_today, key=lambda r: utc(r.finished_at or r.created_at))
         last = utc(latest.finished_at or latest.created_at)
         # A failure only an admin can fix (a wrong password, a missing grant) is retried hourly.
-        delay = (timedelta(seconds=RETRY_MAX_S) if latest.error_kind == "permanent"
-                 else retry_delay(len(failures_today)))
+        delay = timedelta(seconds=RETRY_MAX_S) if latest.error_kind == "permanent" else retry_delay(len(failures_today))
         if now < last + delay:
             return Decision(False, f"retrying after {len(failures_today)} failed attempt(s)", today)
     return Decision(True, "due", today)
@@ -94,8 +94,11 @@ def window_for(now: datetime, state: ScheduleState) -> tuple[datetime, datetime]
 
 
 def failures_on(day: str) -> list[DigestRun]:
-    return list(DigestRun.select().where((DigestRun.kind == "scheduled") & (DigestRun.local_date == day)
-                                         & (DigestRun.status == "failed")))
+    return list(
+        DigestRun.select().where(
+            (DigestRun.kind == "scheduled") & (DigestRun.local_date == day) & (DigestRun.status == "failed")
+        )
+    )
 
 
 def _set(key: str, value, now: datetime) -> None:
@@ -124,7 +127,8 @@ def claim_day(day: str, now: datetime) -> tuple[bool, str | None]:
 def release_day(day: str, previous: str | None, now: datetime) -> None:
     """Undo our claim after a failed send (only if it is still ours)."""
     AppSetting.update(value=previous, updated_at=now).where(
-        (AppSetting.key == GUARD_KEY) & (AppSetting.value == day)).execute()
+        (AppSetting.key == GUARD_KEY) & (AppSetting.value == day)
+    ).execute()
 
 
 def advance_cursor(until: datetime, now: datetime) -> None:

@@ -38,36 +38,53 @@ from zoneinfo import ZoneInfo
 from appsrc.clock import Clock
 from appsrc.digest import scheduler
 from appsrc.digest.builder import build_digest
-from appsrc.llm import ChatFn, LlmConfig, make_chat_fn
 from appsrc.digest.policy import DigestPolicy, load_digest_policy
+from appsrc.llm import ChatFn, LlmConfig, make_chat_fn
 from appsrc.mail.mailer import DigestMailer, active_admin_addresses, first_active_admin
 from appsrc.mail.message import OutgoingMessage
 from appsrc.mail.sanitize import sanitize_error
+from appsrc.mail.transport import Transport
 from appsrc.store.db import database
 from appsrc.store.models import DigestRun, User
 
 log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(minutes=30)  # far longer than any send (SMTP 30 s timeout, Gmail retries)
-INTERRUPTED = ("interrupted: the process stopped during this attempt, so whether it was delivered is "
-               "unknown; it is not resent (at most one scheduled digest a day) and its window rolls "
-               "into the next digest")
+INTERRUPTED = (
+    "interrupted: the process stopped during this attempt, so whether it was delivered is "
+    "unknown; it is not resent (at most one scheduled digest a day) and its window rolls "
+    "into the next digest"
+)
 
-TEST_TEXT = ("This is a test of the IR Mail Desk daily digest delivery.\n\n"
-             "If you can read this, the appliance can send the digest to its admins. "
-             "The digest itself goes only to the fund's active admins, once a day.")
-TEST_HTML = ('<!DOCTYPE html><html><body style="font-family:Arial,Helvetica,sans-serif;font-size:14px;'
-             'color:#1f2328"><p><strong>Test of the IR Mail Desk daily digest delivery.</strong></p>'
-             '<p>If you can read this, the appliance can send the digest to its admins. The digest '
-             'itself goes only to the fund\'s active admins, once a day.</p></body></html>')
+TEST_TEXT = (
+    "This is a test of the IR Mail Desk daily digest delivery.\n\n"
+    "If you can read this, the appliance can send the digest to its admins. "
+    "The digest itself goes only to the fund's active admins, once a day."
+)
+TEST_HTML = (
+    '<!DOCTYPE html><html><body style="font-family:Arial,Helvetica,sans-serif;font-size:14px;'
+    'color:#1f2328"><p><strong>Test of the IR Mail Desk daily digest delivery.</strong></p>'
+    "<p>If you can read this, the appliance can send the digest to its admins. The digest "
+    "itself goes only to the fund's active admins, once a day.</p></body></html>"
+)
 
 
 class DigestService:
-    def __init__(self, *, mailer: DigestMailer, clock: Clock, timezone: str = "UTC",
-                 chat_fn: ChatFn | None = None, llm_timeout_s: float = 20.0, llm_concurrency: int = 64,
-                 env_enabled: bool | None = None, env_send_hour: int | None = None,
-                 db=None, stale_after: timedelta = STALE_AFTER,
-                 own_addresses: Callable[[], frozenset[str]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        mailer: DigestMailer,
+        clock: Clock,
+        timezone: str = "UTC",
+        chat_fn: ChatFn | None = None,
+        llm_timeout_s: float = 20.0,
+        llm_concurrency: int = 64,
+        env_enabled: bool | None = None,
+        env_send_hour: int | None = None,
+        db=None,
+        stale_after: timedelta = STALE_AFTER,
+        own_addresses: Callable[[], frozenset[str]] | None = None,
+    ) -> None:
         self.mailer = mailer
         self.clock = clock
         self.tz_name = timezone
@@ -86,10 +103,17 @@ class DigestService:
         return load_digest_policy(self.env_enabled, self.env_send_hour)
 
     def build(self, since: datetime, until: datetime, *, use_llm: bool = True) -> dict:
-        return build_digest(self.db, since, until, self.chat_fn if use_llm else None,
-                            own_addresses=self.own_addresses() if self.own_addresses else None,
-                            tz=self.tz, tz_name=self.tz_name, llm_concurrency=self.llm_concurrency,
-                            llm_deadline_s=self.llm_deadline_s)
+        return build_digest(
+            self.db,
+            since,
+            until,
+            self.chat_fn if use_llm else None,
+            own_addresses=self.own_addresses() if self.own_addresses else None,
+            tz=self.tz,
+            tz_name=self.tz_name,
+            llm_concurrency=self.llm_concurrency,
+            llm_deadline_s=self.llm_deadline_s,
+        )
 
     def next_window(self, now: datetime | None = None) -> tuple[datetime, datetime]:
         return scheduler.window_for(now or self.clock.now(), scheduler.read_state())
@@ -106,12 +130,19 @@ class DigestService:
         now = self.clock.now()
         policy = self.policy()
         state = scheduler.read_state()
-        decision = scheduler.decide(now, self.tz, policy, state, scheduler.failures_on(
-            scheduler.local_date(now, self.tz)))
-        return {"policy": policy.as_dict(), "timezone": self.tz_name, "local_date": decision.local_date,
-                "due": decision.due, "reason": decision.reason,
-                "last_sent_at": state.last_sent_at.isoformat() if state.last_sent_at else None,
-                "last_sent_date": state.last_sent_date, "recipients": active_admin_addresses()}
+        decision = scheduler.decide(
+            now, self.tz, policy, state, scheduler.failures_on(scheduler.local_date(now, self.tz))
+        )
+        return {
+            "policy": policy.as_dict(),
+            "timezone": self.tz_name,
+            "local_date": decision.local_date,
+            "due": decision.due,
+            "reason": decision.reason,
+            "last_sent_at": state.last_sent_at.isoformat() if state.last_sent_at else None,
+            "last_sent_date": state.last_sent_date,
+            "recipients": active_admin_addresses(),
+        }
 
     # -- the scheduled digest ------------------------------------------------------------------------
     def step(self) -> None:
@@ -142,8 +173,9 @@ class DigestService:
             digest = self.build(since, until)  # before the claim: a crash here costs nothing
         except Exception as exc:  # recorded like a failed send: visible, and retried with back-off
             log.exception("could not build the digest for %s", today)
-            run = self.mailer.record_attempt("scheduled", recipients=recipients, local_date=today,
-                                             window=(since, until))
+            run = self.mailer.record_attempt(
+                "scheduled", recipients=recipients, local_date=today, window=(since, until)
+            )
             self._fail(run, f"could not build the digest ({exc.__class__.__name__})")
             return run
         with database.atomic():
@@ -151,31 +183,37 @@ class DigestService:
             if not won:
                 log.info("digest for %s already claimed by another attempt", today)
                 return None
-            run = self.mailer.record_attempt("scheduled", recipients=recipients, local_date=today,
-                                             window=(since, until))
+            run = self.mailer.record_attempt(
+                "scheduled", recipients=recipients, local_date=today, window=(since, until)
+            )
             run.subject = digest["subject"]
             run.save()
         message = self._message(digest, recipients, run)
         # Unconfirmed (the transport lost the link after handing the mail over) is treated like a
         # crash mid-send: the day stays claimed and the cursor stays, so nothing is sent twice.
         return self.mailer.deliver(
-            run, message,
+            run,
+            message,
             on_sent=lambda _run: scheduler.advance_cursor(until, self.clock.now()),
-            on_failed=lambda _run: scheduler.release_day(today, previous, self.clock.now()))
+            on_failed=lambda _run: scheduler.release_day(today, previous, self.clock.now()),
+        )
 
     def mark_interrupted(self, now: datetime | None = None) -> int:
         """Pending attempts older than `stale_after` belong to a process that died mid-send."""
         now = now or self.clock.now()
-        count = (DigestRun.update(status="interrupted", error=INTERRUPTED, finished_at=now)
-                 .where((DigestRun.status == "pending") & (DigestRun.created_at < now - self.stale_after))
-                 .execute())
+        count = (
+            DigestRun.update(status="interrupted", error=INTERRUPTED, finished_at=now)
+            .where((DigestRun.status == "pending") & (DigestRun.created_at < now - self.stale_after))
+            .execute()
+        )
         if count:
             log.warning("marked %d digest attempt(s) interrupted (process stopped mid-send)", count)
         return count
 
     # -- on demand -----------------------------------------------------------------------------------
-    def send_now(self, now: datetime | None = None, *, requested_by: User | None = None,
-                 run: DigestRun | None = None) -> DigestRun:
+    def send_now(
+        self, now: datetime | None = None, *, requested_by: User | None = None, run: DigestRun | None = None
+    ) -> DigestRun:
         """The real last-24 h digest to every active admin, regardless of the policy; the daily
         cursor and claim are never touched. `run` is a pending row made by a job, if any."""
         now = now or self.clock.now()
@@ -183,8 +221,9 @@ class DigestService:
         recipients = active_admin_addresses()
         if run is None:
             self.mailer.check_recipients(recipients)
-            run = self.mailer.record_attempt("send-now", recipients=recipients, window=(since, until),
-                                             requested_by=requested_by)
+            run = self.mailer.record_attempt(
+                "send-now", recipients=recipients, window=(since, until), requested_by=requested_by
+            )
         else:
             run.window_start, run.window_end, run.recipients = since, until, recipients
             run.save()
@@ -195,21 +234,31 @@ class DigestService:
             raise
         return self.mailer.deliver(run, self._message(digest, recipients, run))
 
-    def send_test(self, recipients: Sequence[str] | None = None, *, requested_by: User | None = None,
-                  run: DigestRun | None = None) -> DigestRun:
+    def send_test(
+        self, recipients: Sequence[str] | None = None, *, requested_by: User | None = None, run: DigestRun | None = None
+    ) -> DigestRun:
         """A short test email to `recipients` (default: every active admin), each of whom must be
         an active admin (`RecipientNotAllowed` otherwise: nothing is sent)."""
         wanted = self.mailer.check_recipients(recipients if recipients is not None else active_admin_addresses())
-        message = OutgoingMessage(to=wanted, subject="IR Mail Desk — test of the daily digest email",
-                                  text=TEST_TEXT, html=TEST_HTML, headers=(("X-IR-Digest-Kind", "test"),))
+        message = OutgoingMessage(
+            to=wanted,
+            subject="IR Mail Desk — test of the daily digest email",
+            text=TEST_TEXT,
+            html=TEST_HTML,
+            headers=(("X-IR-Digest-Kind", "test"),),
+        )
         if run is None:
             run = self.mailer.record_attempt("test", message, requested_by=requested_by)
         return self.mailer.deliver(run, message)
 
     def _message(self, digest: dict, recipients: Sequence[str], run: DigestRun) -> OutgoingMessage:
-        return OutgoingMessage(to=tuple(recipients), subject=digest["subject"], text=digest["body"],
-                               html=digest["html"],
-                               headers=(("X-IR-Digest-Kind", run.kind), ("X-IR-Digest-Run", str(run.id))))
+        return OutgoingMessage(
+            to=tuple(recipients),
+            subject=digest["subject"],
+            text=digest["body"],
+            html=digest["html"],
+            headers=(("X-IR-Digest-Kind", run.kind), ("X-IR-Digest-Run", str(run.id))),
+        )
 
     def _fail(self, run: DigestRun, error: str) -> None:
         run.status, run.error, run.finished_at = "failed", sanitize_error(error), self.clock.now()
@@ -229,10 +278,18 @@ def build_digest_service(runtime, *, smtp_ca_file=None) -> DigestService:
     def sender() -> str | None:
         return (settings.digest_sender or "").strip().lower() or first_active_admin()
 
-    transports = [GmailTransport(runtime.remotes, sender),
-                  SmtpTransport(lambda: load_smtp_config(settings.secrets_dir), ca_file=smtp_ca_file)]
+    transports: list[Transport] = [
+        GmailTransport(runtime.remotes, sender),
+        SmtpTransport(lambda: load_smtp_config(settings.secrets_dir), ca_file=smtp_ca_file),
+    ]
     llm = LlmConfig.from_settings(settings)
-    return DigestService(mailer=DigestMailer(transports, runtime.clock), clock=runtime.clock,
-                         timezone=settings.timezone, chat_fn=make_chat_fn(llm),
-                         llm_timeout_s=settings.llm_timeout_s, env_enabled=settings.digest_enabled,
-                         env_send_hour=settings.digest_send_hour, db=runtime.db)
+    return DigestService(
+        mailer=DigestMailer(transports, runtime.clock),
+        clock=runtime.clock,
+        timezone=settings.timezone,
+        chat_fn=make_chat_fn(llm),
+        llm_timeout_s=settings.llm_timeout_s,
+        env_enabled=settings.digest_enabled,
+        env_send_hour=settings.digest_send_hour,
+        db=runtime.db,
+    )

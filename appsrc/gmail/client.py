@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import google_auth_httplib2
 import httplib2
@@ -29,9 +30,9 @@ from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
+from appsrc.clock import Clock
 from appsrc.gmail.credentials import SCOPE_READONLY, DelegatedCredentials, DelegationError
 from appsrc.gmail.quota import COST, PROJECT_UNITS_PER_S, USER_UNITS_PER_S, TokenBucket
-from appsrc.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +47,34 @@ LIST_PAGE_SIZE = 500
 BATCH_BYTES = 8 * 1024 * 1024
 SMALL_MESSAGE_BYTES = BATCH_BYTES // MAX_BATCH  # 160 KiB: a full batch of these fits
 LARGE_MESSAGE_BYTES = 1024 * 1024
-RATE_LIMIT_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "dailyLimitExceeded",
-                      "concurrentLimitExceeded", "backendError", "quotaExceeded"}
+RATE_LIMIT_REASONS = {
+    "userRateLimitExceeded",
+    "rateLimitExceeded",
+    "dailyLimitExceeded",
+    "concurrentLimitExceeded",
+    "backendError",
+    "quotaExceeded",
+}
 _RETRY_AFTER = re.compile(r"Retry after (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)")
 _NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, httplib2.HttpLib2Error, http.client.HTTPException)
 # Failures that happen before a request leaves this machine: even a write may be retried.
-_NOT_SENT_ERRORS = (ConnectionRefusedError, socket.gaierror, httplib2.ServerNotFoundError,
-                    ssl.SSLCertVerificationError)
+_NOT_SENT_ERRORS = (ConnectionRefusedError, socket.gaierror, httplib2.ServerNotFoundError, ssl.SSLCertVerificationError)
 
 
 class GmailError(Exception):
     """A Gmail call failed after the retries it deserved."""
 
-    def __init__(self, message: str, *, status: int | None = None, reason: str = "",
-                 permanent: bool = False, fix: str | None = None,
-                 retry_after_s: float | None = None, ambiguous: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str = "",
+        permanent: bool = False,
+        fix: str | None = None,
+        retry_after_s: float | None = None,
+        ambiguous: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
@@ -112,9 +126,17 @@ def _discovery_document() -> str:
 class GmailRemotes:
     """Factory of per-thread, per-mailbox remotes sharing quota buckets across threads."""
 
-    def __init__(self, credentials: DelegatedCredentials, endpoint: str, clock: Clock, *,
-                 quota_fraction: float = 0.97, http_timeout_s: float = 60.0,
-                 retry: RetryPolicy = RetryPolicy(), max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        credentials: DelegatedCredentials,
+        endpoint: str,
+        clock: Clock,
+        *,
+        quota_fraction: float = 0.97,
+        http_timeout_s: float = 60.0,
+        retry: RetryPolicy = RetryPolicy(),
+        max_batch: int = MAX_BATCH,
+    ) -> None:
         self.credentials = credentials
         self.endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
         self.clock = clock
@@ -122,8 +144,9 @@ class GmailRemotes:
         self.http_timeout_s = http_timeout_s
         self.retry = retry
         self.max_batch = max(1, min(max_batch, MAX_BATCH))
-        self.project_bucket = TokenBucket(PROJECT_UNITS_PER_S * quota_fraction,
-                                          PROJECT_UNITS_PER_S * quota_fraction, clock)
+        self.project_bucket = TokenBucket(
+            PROJECT_UNITS_PER_S * quota_fraction, PROJECT_UNITS_PER_S * quota_fraction, clock
+        )
         self._user_buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -214,7 +237,7 @@ class GmailRemote:
         self._bucket = remotes.user_bucket(address)
         self._creds = None
         self._http = None
-        self._write_http = None  # sends once, on a new connection (see `execute`)
+        self._write_http: Any = None  # sends once, on a new connection (see `execute`)
         self._service = None
         self.batch_size = remotes.max_batch
         self.calls = 0  # HTTP requests made (a batch counts once), for benchmarks
@@ -226,12 +249,16 @@ class GmailRemote:
         if creds is not self._creds:
             self._creds = creds
             self._http = google_auth_httplib2.AuthorizedHttp(
-                creds, http=httplib2.Http(timeout=self._remotes.http_timeout_s))
+                creds, http=httplib2.Http(timeout=self._remotes.http_timeout_s)
+            )
             self._write_http = google_auth_httplib2.AuthorizedHttp(
-                creds, http=_SendOnceHttp(timeout=self._remotes.http_timeout_s))
-            self._service = _CachedResource(build_from_document(
-                _discovery_document(), http=self._http,
-                client_options={"api_endpoint": self._remotes.endpoint}))
+                creds, http=_SendOnceHttp(timeout=self._remotes.http_timeout_s)
+            )
+            self._service = _CachedResource(
+                build_from_document(
+                    _discovery_document(), http=self._http, client_options={"api_endpoint": self._remotes.endpoint}
+                )
+            )
         return self._service
 
     def _drop_idle_connections(self) -> None:
@@ -290,8 +317,12 @@ class GmailRemote:
             self._bucket.drain()
         if retry_after_s is not None:
             if retry_after_s > self._retry.max_block_s:
-                raise RateLimited(f"Gmail asked to retry after {retry_after_s:.0f} s",
-                                  status=429, reason="rateLimitExceeded", retry_after_s=retry_after_s)
+                raise RateLimited(
+                    f"Gmail asked to retry after {retry_after_s:.0f} s",
+                    status=429,
+                    reason="rateLimitExceeded",
+                    retry_after_s=retry_after_s,
+                )
             delay = retry_after_s
         else:
             delay = min(self._retry.max_delay_s, self._retry.base_delay_s * 2 ** (attempt - 1))
@@ -308,18 +339,38 @@ class GmailRemote:
     def list_messages(self, page_token: str | None = None) -> tuple[list[dict], str | None]:
         """One page of message ids, newest first. SPAM and TRASH are excluded by Gmail's
         default (includeSpamTrash=false); chats by the query."""
-        response = self.execute("users.messages.list", lambda s: s.users().messages().list(
-            userId="me", maxResults=LIST_PAGE_SIZE, pageToken=page_token, q="-in:chats",
-            includeSpamTrash=False))
+        response = self.execute(
+            "users.messages.list",
+            lambda s: (
+                s.users()
+                .messages()
+                .list(
+                    userId="me", maxResults=LIST_PAGE_SIZE, pageToken=page_token, q="-in:chats", includeSpamTrash=False
+                )
+            ),
+        )
         return response.get("messages", []), response.get("nextPageToken")
 
     def list_history(self, start_history_id: str, page_token: str | None = None) -> HistoryPage:
-        response = self.execute("users.history.list", lambda s: s.users().history().list(
-            userId="me", startHistoryId=start_history_id, pageToken=page_token,
-            maxResults=500,
-            historyTypes=["messageAdded", "messageDeleted", "labelAdded", "labelRemoved"]))
-        return HistoryPage(response.get("history", []), response.get("nextPageToken"),
-                           str(response.get("historyId") or start_history_id))
+        response = self.execute(
+            "users.history.list",
+            lambda s: (
+                s.users()
+                .history()
+                .list(
+                    userId="me",
+                    startHistoryId=start_history_id,
+                    pageToken=page_token,
+                    maxResults=500,
+                    historyTypes=["messageAdded", "messageDeleted", "labelAdded", "labelRemoved"],
+                )
+            ),
+        )
+        return HistoryPage(
+            response.get("history", []),
+            response.get("nextPageToken"),
+            str(response.get("historyId") or start_history_id),
+        )
 
     def ids_larger_than(self, size_bytes: int) -> set[str]:
         """Every message id (SPAM, TRASH and chats aside) bigger than `size_bytes`: Gmail's own
@@ -327,9 +378,20 @@ class GmailRemote:
         found: set[str] = set()
         token = None
         while True:
-            response = self.execute("users.messages.list", lambda s: s.users().messages().list(
-                userId="me", maxResults=LIST_PAGE_SIZE, pageToken=token, q=f"larger:{size_bytes} -in:chats",
-                includeSpamTrash=False))
+            response = self.execute(
+                "users.messages.list",
+                lambda s, token=token: (
+                    s.users()
+                    .messages()
+                    .list(
+                        userId="me",
+                        maxResults=LIST_PAGE_SIZE,
+                        pageToken=token,
+                        q=f"larger:{size_bytes} -in:chats",
+                        includeSpamTrash=False,
+                    )
+                ),
+            )
             found.update(m["id"] for m in response.get("messages", []))
             token = response.get("nextPageToken")
             if not token:
@@ -345,8 +407,9 @@ class GmailRemote:
                 sizes[gmail_id] = size if isinstance(size, int) else LARGE_MESSAGE_BYTES
         return sizes
 
-    def fetch(self, ids: list[str], size_of: Callable[[str], int] = lambda _id: SMALL_MESSAGE_BYTES
-              ) -> Iterator[FetchedBatch]:
+    def fetch(
+        self, ids: list[str], size_of: Callable[[str], int] = lambda _id: SMALL_MESSAGE_BYTES
+    ) -> Iterator[FetchedBatch]:
         """The messages `ids`, in batches holding about BATCH_BYTES of mail by `size_of` (a
         message's size, or an upper bound), yielding each batch's outcome so the caller can
         store it before the next one is fetched. Messages from LARGE_MESSAGE_BYTES come in
@@ -370,7 +433,8 @@ class GmailRemote:
         fresh = len(queue)  # ids never attempted are at the front, retries at the back
         attempts: dict[str, float] = {}
         while queue:
-            chunk, budget = [], BATCH_BYTES
+            chunk: list[str] = []
+            budget = BATCH_BYTES
             while queue and len(chunk) < self.batch_size and (not chunk or planned[queue[0]][1] <= budget):
                 budget -= planned[queue[0]][1]
                 chunk.append(queue.popleft())
@@ -395,8 +459,9 @@ class GmailRemote:
             elif throttled:
                 self._bucket.drain()
 
-    def _batch_get(self, chunk: list[str], planned: dict[str, tuple[str, int]]
-                   ) -> tuple[FetchedBatch, dict[str, str], float | None, bool]:
+    def _batch_get(
+        self, chunk: list[str], planned: dict[str, tuple[str, int]]
+    ) -> tuple[FetchedBatch, dict[str, str], float | None, bool]:
         """One batch: the outcome, the ids to retry (with why), Gmail's longest "Retry after",
         and whether Gmail throttled us (then our bucket was too optimistic and is drained)."""
         outcome = FetchedBatch()
@@ -432,10 +497,14 @@ class GmailRemote:
             error = _http_error(exc, self._clock.now())
             if error.permanent:
                 raise error from None
-            return (outcome, {gmail_id: str(error) for gmail_id in chunk}, error.retry_after_s,
-                    error.status in (403, 429))
+            return (
+                outcome,
+                {gmail_id: str(error) for gmail_id in chunk},
+                error.retry_after_s,
+                error.status in (403, 429),
+            )
         except _NETWORK_ERRORS as exc:
-            return outcome, {gmail_id: f"network error: {exc!r}"[:200] for gmail_id in chunk}, None, False
+            return outcome, dict.fromkeys(chunk, f"network error: {exc!r}"[:200]), None, False
         return outcome, retry, max(retry_after) if retry_after else None, bool(throttled)
 
     # -- writes (drafts only here; the digest transport owns the one send) --------------------
@@ -443,8 +512,11 @@ class GmailRemote:
         message = {"raw": base64.urlsafe_b64encode(raw).decode("ascii")}
         if thread_id:
             message["threadId"] = thread_id
-        return self.execute("users.drafts.create", lambda s: s.users().drafts().create(
-            userId="me", body={"message": message}), idempotent=False)
+        return self.execute(
+            "users.drafts.create",
+            lambda s: s.users().drafts().create(userId="me", body={"message": message}),
+            idempotent=False,
+        )
 
 
 def _http_error(exc: HttpError, now: datetime) -> GmailError:
@@ -458,8 +530,9 @@ def _http_error(exc: HttpError, now: datetime) -> GmailError:
         details = error.get("errors") or []
         reason = str(details[0].get("reason") or "") if details else str(error.get("status") or "")
     except (ValueError, AttributeError, TypeError):
-        message = (exc.content[:200].decode("utf-8", "replace") if isinstance(exc.content, bytes)
-                   else str(exc.content)[:200])
+        message = (
+            exc.content[:200].decode("utf-8", "replace") if isinstance(exc.content, bytes) else str(exc.content)[:200]
+        )
     retry_after = _retry_after_seconds(message, now)
     text = f"Gmail {status} {reason}: {message}".strip()
     if status == 429 or (status == 403 and reason in RATE_LIMIT_REASONS):
@@ -467,15 +540,27 @@ def _http_error(exc: HttpError, now: datetime) -> GmailError:
     if status is not None and status >= 500:
         return GmailError(text, status=status, reason=reason)
     if status == 400 and "Mail service not enabled" in message:
-        return GmailError(text, status=status, reason=reason, permanent=True,
-                          fix="Turn on Gmail for this user in the Google Admin console "
-                              "(Apps → Google Workspace → Gmail), or disable this mailbox.")
+        return GmailError(
+            text,
+            status=status,
+            reason=reason,
+            permanent=True,
+            fix="Turn on Gmail for this user in the Google Admin console "
+            "(Apps → Google Workspace → Gmail), or disable this mailbox.",
+        )
     if status == 403 and ("insufficient" in reason.lower() or "scope" in message.lower()):
-        return GmailError(text, status=status, reason=reason, permanent=True,
-                          fix="Grant both scopes to the service account's client ID in the Admin console.")
+        return GmailError(
+            text,
+            status=status,
+            reason=reason,
+            permanent=True,
+            fix="Grant both scopes to the service account's client ID in the Admin console.",
+        )
     if status == 401:
         return GmailError(text, status=status, reason=reason)  # token raced its expiry: retry
-    return GmailError(text, status=status, reason=reason, permanent=status is not None and status < 500 and status != 404)
+    return GmailError(
+        text, status=status, reason=reason, permanent=status is not None and status < 500 and status != 404
+    )
 
 
 def _retry_after_seconds(message: str, now: datetime) -> float | None:

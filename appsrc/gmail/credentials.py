@@ -13,6 +13,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import google.auth.exceptions
 import google.auth.transport.requests
@@ -66,15 +67,16 @@ class DelegatedCredentials:
         self._timeout = http_timeout_s
         self._lock = threading.Lock()
         self._key_stamp: tuple[int, int, int] | None = None
-        self._key_info: dict | None = None
+        self._key_info: dict[str, Any] = {}
         self._cache: dict[tuple[str, tuple[str, ...]], service_account.Credentials] = {}
         self._local = threading.local()
 
     # -- the key ----------------------------------------------------------------------------
     def key_info(self) -> KeyInfo:
         info = self._load_key()
-        return KeyInfo(info["client_email"], str(info.get("client_id", "")), info["token_uri"],
-                       info.get("private_key_id", ""))
+        return KeyInfo(
+            info["client_email"], str(info.get("client_id", "")), info["token_uri"], info.get("private_key_id", "")
+        )
 
     def configured(self) -> bool:
         return self._key_file.is_file()
@@ -85,9 +87,11 @@ class DelegatedCredentials:
             stat = self._key_file.stat()
         except FileNotFoundError:
             raise DelegationError(
-                f"no service-account key at {self._key_file}", code="no_key", permanent=True,
-                fix="Run the StartOS action “Configure Gmail delegation” with the service "
-                    "account's JSON key.") from None
+                f"no service-account key at {self._key_file}",
+                code="no_key",
+                permanent=True,
+                fix="Run the StartOS action “Configure Gmail delegation” with the service account's JSON key.",
+            ) from None
         stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         with self._lock:
             if stamp != self._key_stamp:
@@ -103,9 +107,11 @@ class DelegatedCredentials:
         subject = subject.strip().lower()
         if subject.rpartition("@")[2] in CONSUMER_DOMAINS:
             raise DelegationError(
-                f"{subject} is a consumer Google account; delegation only works for Google "
-                "Workspace users", code="consumer_account", permanent=True,
-                fix="Use the teammate's Google Workspace address, or disable this mailbox.")
+                f"{subject} is a consumer Google account; delegation only works for Google Workspace users",
+                code="consumer_account",
+                permanent=True,
+                fix="Use the teammate's Google Workspace address, or disable this mailbox.",
+            )
         info = self._load_key()
         key = (subject, tuple(sorted(scopes)))
         with self._lock:
@@ -114,9 +120,12 @@ class DelegatedCredentials:
                 try:
                     base = service_account.Credentials.from_service_account_info(info, scopes=list(key[1]))
                 except (ValueError, KeyError) as exc:
-                    raise DelegationError(f"the service-account key is malformed: {exc}",
-                                          code="malformed_key", permanent=True,
-                                          fix=_REUPLOAD_FIX) from None
+                    raise DelegationError(
+                        f"the service-account key is malformed: {exc}",
+                        code="malformed_key",
+                        permanent=True,
+                        fix=_REUPLOAD_FIX,
+                    ) from None
                 creds = base.with_subject(subject)
                 self._cache[key] = creds
         if not self._fresh(creds):
@@ -136,10 +145,11 @@ class DelegatedCredentials:
         except google.auth.exceptions.RefreshError as exc:
             raise classify_refresh_error(exc, subject, str(info.get("client_id", ""))) from None
         except google.auth.exceptions.TransportError as exc:
-            raise DelegationError(f"could not reach Google's token endpoint: {_first_line(exc)}",
-                                  code="network", permanent=False) from None
+            raise DelegationError(
+                f"could not reach Google's token endpoint: {_first_line(exc)}", code="network", permanent=False
+            ) from None
 
-    def _request(self) -> google.auth.transport.requests.Request:
+    def _request(self) -> _TimeoutRequest:
         # requests.Session is not safe to share between threads.
         request = getattr(self._local, "request", None)
         if request is None:
@@ -157,60 +167,84 @@ class _TimeoutRequest:
         self._timeout = timeout
 
     def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):
-        return self._inner(url, method=method, body=body, headers=headers,
-                           timeout=timeout or self._timeout, **kwargs)
+        return self._inner(url, method=method, body=body, headers=headers, timeout=timeout or self._timeout, **kwargs)
 
 
-_REUPLOAD_FIX = ("Download a new JSON key for the service account in Google Cloud and run the "
-                 "StartOS action “Configure Gmail delegation”.")
+_REUPLOAD_FIX = (
+    "Download a new JSON key for the service account in Google Cloud and run the "
+    "StartOS action “Configure Gmail delegation”."
+)
 
 
 def _parse_key(path: Path) -> dict:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DelegationError(f"the service-account key is not readable JSON: {_first_line(exc)}",
-                              code="malformed_key", permanent=True, fix=_REUPLOAD_FIX) from None
-    missing = [f for f in ("type", "client_email", "private_key", "token_uri") if not isinstance(info, dict) or not info.get(f)]
+        raise DelegationError(
+            f"the service-account key is not readable JSON: {_first_line(exc)}",
+            code="malformed_key",
+            permanent=True,
+            fix=_REUPLOAD_FIX,
+        ) from None
+    missing = [
+        f for f in ("type", "client_email", "private_key", "token_uri") if not isinstance(info, dict) or not info.get(f)
+    ]
     if missing or info.get("type") != "service_account":
         raise DelegationError(
             "the key file is not a service-account key" + (f" (missing {', '.join(missing)})" if missing else ""),
-            code="malformed_key", permanent=True, fix=_REUPLOAD_FIX)
+            code="malformed_key",
+            permanent=True,
+            fix=_REUPLOAD_FIX,
+        )
     try:
         service_account.Credentials.from_service_account_info(info)
     except (ValueError, KeyError) as exc:
-        raise DelegationError(f"the service-account private key does not load: {_first_line(exc)}",
-                              code="malformed_key", permanent=True, fix=_REUPLOAD_FIX) from None
+        raise DelegationError(
+            f"the service-account private key does not load: {_first_line(exc)}",
+            code="malformed_key",
+            permanent=True,
+            fix=_REUPLOAD_FIX,
+        ) from None
     return info
 
 
-def classify_refresh_error(exc: google.auth.exceptions.RefreshError, subject: str,
-                           client_id: str) -> DelegationError:
+def classify_refresh_error(exc: google.auth.exceptions.RefreshError, subject: str, client_id: str) -> DelegationError:
     """Map Google's token-endpoint answers to a permanent/transient error with its fix."""
     data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
     code = str(data.get("error") or "").strip()
     description = str(data.get("error_description") or "").strip()
     text = f"{code}: {description}" if code else _first_line(exc)
     if code == "unauthorized_client":
-        return DelegationError(f"delegation is not granted for these scopes ({text})",
-                               code="unauthorized_client", permanent=True, fix=grant_fix(client_id))
+        return DelegationError(
+            f"delegation is not granted for these scopes ({text})",
+            code="unauthorized_client",
+            permanent=True,
+            fix=grant_fix(client_id),
+        )
     if code == "invalid_grant" and "Invalid JWT Signature" in description:
-        return DelegationError(f"Google rejected the key's signature ({text})", code="key_revoked",
-                               permanent=True, fix=_REUPLOAD_FIX)
+        return DelegationError(
+            f"Google rejected the key's signature ({text})", code="key_revoked", permanent=True, fix=_REUPLOAD_FIX
+        )
     if code == "invalid_grant" and ("iat" in description or "exp" in description or "Invalid JWT" in description):
-        return DelegationError(f"Google rejected the token's timestamps ({text})", code="clock_skew",
-                               permanent=False,
-                               fix="Check the box's clock: it must be within a minute of real time (NTP).")
+        return DelegationError(
+            f"Google rejected the token's timestamps ({text})",
+            code="clock_skew",
+            permanent=False,
+            fix="Check the box's clock: it must be within a minute of real time (NTP).",
+        )
     if code == "invalid_grant":
-        return DelegationError(f"{subject} cannot be impersonated ({text})", code="unknown_user",
-                               permanent=True,
-                               fix=f"Check that {subject} is an active (not suspended or deleted) "
-                                   "Google Workspace user of your domain, or disable this mailbox.")
+        return DelegationError(
+            f"{subject} cannot be impersonated ({text})",
+            code="unknown_user",
+            permanent=True,
+            fix=f"Check that {subject} is an active (not suspended or deleted) "
+            "Google Workspace user of your domain, or disable this mailbox.",
+        )
     if code in {"invalid_client", "disabled_client", "deleted_client"}:
-        return DelegationError(f"the service account is disabled or deleted ({text})", code=code,
-                               permanent=True, fix=_REUPLOAD_FIX)
-    return DelegationError(f"token request failed ({text})", code=code or "token_error",
-                           permanent=False)
+        return DelegationError(
+            f"the service account is disabled or deleted ({text})", code=code, permanent=True, fix=_REUPLOAD_FIX
+        )
+    return DelegationError(f"token request failed ({text})", code=code or "token_error", permanent=False)
 
 
 def _first_line(exc: BaseException) -> str:

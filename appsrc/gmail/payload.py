@@ -15,6 +15,7 @@ import binascii
 import itertools
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 MAX_DEPTH = 32  # Gmail nests far less; a deeper tree is cut rather than recursed into
 
@@ -42,27 +43,31 @@ def _part(part: dict, rendered: Rendered, boundaries, depth: int) -> list[bytes]
     # Transfer encodings no longer apply (bodies come decoded) and a multipart gets our boundary;
     # anything else (a message/rfc822 Gmail expanded, say) keeps its own Content-Type.
     dropped = {"content-transfer-encoding"} | ({"content-type"} if as_multipart else set())
-    lines = [_header(h) for h in part.get("headers") or () if isinstance(h, dict)
-             and str(h.get("name", "")).lower() not in dropped]
+    lines = [
+        _header(h)
+        for h in (part.get("headers") or ())
+        if isinstance(h, dict) and str(h.get("name", "")).lower() not in dropped
+    ]
     lines = [line for line in lines if line]
     if as_multipart:
         boundary = next(boundaries)
         lines.append(f'Content-Type: {_token(mime_type)}; boundary="{boundary}"'.encode())
         out = [b"\r\n".join(lines), b"\r\n\r\n"]
-        for child in children:
+        for child in children or ():
             if isinstance(child, dict):
                 out += [f"--{boundary}\r\n".encode(), *_part(child, rendered, boundaries, depth + 1), b"\r\n"]
         out.append(f"--{boundary}--\r\n".encode())
         return out
     lines.append(b"Content-Transfer-Encoding: binary")
-    body = part.get("body") if isinstance(part.get("body"), dict) else {}
+    body: dict[str, Any] = part["body"] if isinstance(part.get("body"), dict) else {}
     data = _decode(body.get("data"))
     if data is None:
         data = b""
         if body.get("attachmentId"):
             size = body.get("size")
-            rendered.attachments.append((str(part.get("filename") or ""),
-                                         size if isinstance(size, int) and size >= 0 else 0))
+            rendered.attachments.append(
+                (str(part.get("filename") or ""), size if isinstance(size, int) and size >= 0 else 0)
+            )
     return [b"\r\n".join(lines), b"\r\n\r\n", data]
 
 

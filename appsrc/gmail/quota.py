@@ -1,7 +1,7 @@
 """Token buckets that pace calls to Gmail's quota before Gmail has to say 429.
 
 Gmail allows 15,000 units per user per minute (a 250 units/s moving average with short bursts)
-and 1,200,000 per project per minute, shared by every mailbox (notes/gmail-api.md).
+and 1,200,000 per project per minute, shared by every mailbox (Gmail API usage limits).
 """
 
 from __future__ import annotations

@@ -37,8 +37,10 @@ from appsrc.store.models import DigestRun, User
 
 log = logging.getLogger(__name__)
 
-NO_TRANSPORT = ("no way to send: configure Gmail delegation (and grant gmail.compose) or run the "
-                "StartOS action “Configure Digest SMTP”")
+NO_TRANSPORT = (
+    "no way to send: configure Gmail delegation (and grant gmail.compose) or run the "
+    "StartOS action “Configure Digest SMTP”"
+)
 
 
 class RecipientNotAllowed(Exception):
@@ -69,26 +71,45 @@ class DigestMailer:
         allowed = set(active_admin_addresses())
         outsiders = [a for a in wanted if a not in allowed]
         if outsiders:
-            raise RecipientNotAllowed(f"refusing to send to {len(outsiders)} address(es) that are not active "
-                                      "admins; the appliance only mails its own admins")
+            raise RecipientNotAllowed(
+                f"refusing to send to {len(outsiders)} address(es) that are not active "
+                "admins; the appliance only mails its own admins"
+            )
         return wanted
 
     # -- record attempt -> send -> record outcome ---------------------------------------------------
-    def record_attempt(self, kind: str, message: OutgoingMessage | None = None, *, recipients: Sequence[str] = (),
-                       local_date: str | None = None, window: tuple[datetime, datetime] | None = None,
-                       requested_by: User | None = None) -> DigestRun:
+    def record_attempt(
+        self,
+        kind: str,
+        message: OutgoingMessage | None = None,
+        *,
+        recipients: Sequence[str] = (),
+        local_date: str | None = None,
+        window: tuple[datetime, datetime] | None = None,
+        requested_by: User | None = None,
+    ) -> DigestRun:
         """The pending row that exists before any transport is touched."""
         return DigestRun.create(
-            kind=kind, local_date=local_date,
-            window_start=window[0] if window else None, window_end=window[1] if window else None,
+            kind=kind,
+            local_date=local_date,
+            window_start=window[0] if window else None,
+            window_end=window[1] if window else None,
             recipients=list(message.to if message is not None else recipients),
             subject=message.subject if message is not None else "",
-            status="pending", requested_by=requested_by, created_at=self.clock.now())
+            status="pending",
+            requested_by=requested_by,
+            created_at=self.clock.now(),
+        )
 
-    def deliver(self, run: DigestRun, message: OutgoingMessage, *,
-                on_sent: Callable[[DigestRun], None] | None = None,
-                on_failed: Callable[[DigestRun], None] | None = None,
-                on_unconfirmed: Callable[[DigestRun], None] | None = None) -> DigestRun:
+    def deliver(
+        self,
+        run: DigestRun,
+        message: OutgoingMessage,
+        *,
+        on_sent: Callable[[DigestRun], None] | None = None,
+        on_failed: Callable[[DigestRun], None] | None = None,
+        on_unconfirmed: Callable[[DigestRun], None] | None = None,
+    ) -> DigestRun:
         """Send `message` for the recorded attempt `run` and record the outcome on it.
 
         The `on_*` hooks run in the same transaction as the outcome (the scheduler moves its
@@ -124,15 +145,15 @@ class DigestMailer:
             except Exception as exc:  # a bug in a transport must not leave the run pending
                 notes.append(f"{transport.name}: unexpected {exc.__class__.__name__}")
                 kinds.append("transient")
-                log.error("digest run %s: %s transport crashed with %s", run.id, transport.name,
-                          exc.__class__.__name__)
+                log.error("digest run %s: %s transport crashed with %s", run.id, transport.name, exc.__class__.__name__)
                 continue
             if delivery.note:
                 notes.append(delivery.note)
             fell_back = "; ".join(notes) if notes else None
             self._finish(run, "sent", delivery.transport, fell_back, None, on_sent)
-            log.info("digest run %s (%s) sent via %s to %d admin(s)", run.id, run.kind, delivery.transport,
-                     len(recipients))
+            log.info(
+                "digest run %s (%s) sent via %s to %d admin(s)", run.id, run.kind, delivery.transport, len(recipients)
+            )
             return run
         error = "; ".join(notes) if tried else NO_TRANSPORT
         kind = "permanent" if all(k == "permanent" for k in kinds) else "transient"
@@ -140,15 +161,29 @@ class DigestMailer:
         log.warning("digest run %s (%s) failed (%s): %s", run.id, run.kind, kind, run.error)
         return run
 
-    def send_digest(self, message: OutgoingMessage, kind: str, *, requested_by: User | None = None,
-             local_date: str | None = None, window: tuple[datetime, datetime] | None = None) -> DigestRun:
+    def send_digest(
+        self,
+        message: OutgoingMessage,
+        kind: str,
+        *,
+        requested_by: User | None = None,
+        local_date: str | None = None,
+        window: tuple[datetime, datetime] | None = None,
+    ) -> DigestRun:
         """check → record → deliver, for callers without a claim of their own (send-now, test)."""
         self.check_recipients(message.to)
         run = self.record_attempt(kind, message, local_date=local_date, window=window, requested_by=requested_by)
         return self.deliver(run, message)
 
-    def _finish(self, run: DigestRun, status: str, transport: str | None, error: str | None,
-                error_kind: str | None, hook: Callable[[DigestRun], None] | None) -> None:
+    def _finish(
+        self,
+        run: DigestRun,
+        status: str,
+        transport: str | None,
+        error: str | None,
+        error_kind: str | None,
+        hook: Callable[[DigestRun], None] | None,
+    ) -> None:
         run.status, run.transport, run.finished_at = status, transport, self.clock.now()
         run.error = sanitize_error(error) if error else None
         run.error_kind = error_kind

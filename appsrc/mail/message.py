@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from email.headerregistry import Address
+from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
-
 
 DIGEST_ID_HEADER = "X-IR-Digest-Id"
 

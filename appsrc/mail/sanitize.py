@@ -14,7 +14,8 @@ _PEM = re.compile(r"-----BEGIN [A-Z ]+-----.*?(-----END [A-Z ]+-----|$)", re.S)
 _KEY_VALUE = re.compile(
     r"(?i)\b(pass(?:word|wd)?|pwd|secret|token|access_token|refresh_token|api[_-]?key|apikey|"
     r"private_key(?:_id)?|client_secret|auth(?:orization)?|credentials?|assertion|code)"
-    r"(\s*[=:]\s*|\"\s*:\s*\"?|'\s*:\s*'?)([^\s,;&\"']+)")
+    r"(\s*[=:]\s*|\"\s*:\s*\"?|'\s*:\s*'?)([^\s,;&\"']+)"
+)
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _GOOGLE_TOKEN = re.compile(r"\bya29\.[A-Za-z0-9._-]+")
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")

@@ -19,6 +19,7 @@ import ssl
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 from appsrc.mail.message import OutgoingMessage
 from appsrc.mail.sanitize import sanitize_error
@@ -28,11 +29,16 @@ from appsrc.secret_files import SecretError, SmtpConfig
 NOT_CONFIGURED = "SMTP is not configured (run the StartOS action “Configure Digest SMTP”)"
 
 
+# smtplib's own dot-stuffing (what SMTP.data() applies), which typeshed does not declare.
+_quote_periods = cast(Callable[[bytes], bytes], smtplib._quote_periods)  # type: ignore[attr-defined]
+
+
 class SmtpTransport:
     name = "smtp"
 
-    def __init__(self, load_config: Callable[[], SmtpConfig | None], *, ca_file: Path | None = None,
-                 timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, load_config: Callable[[], SmtpConfig | None], *, ca_file: Path | None = None, timeout_s: float = 30.0
+    ) -> None:
         self._load_config = load_config
         self._ca_file = ca_file
         self._timeout_s = timeout_s
@@ -62,11 +68,12 @@ class SmtpTransport:
         if not sender:
             raise TransportError("SMTP has no From address (set “from” in Configure Digest SMTP)", permanent=True)
         if config.password and config.security == "none":
-            raise TransportError("refusing to send the SMTP password over an unencrypted connection "
-                                 "(choose starttls or ssl)", permanent=True)
+            raise TransportError(
+                "refusing to send the SMTP password over an unencrypted connection (choose starttls or ssl)",
+                permanent=True,
+            )
         where = f"{config.host}:{config.port}"
-        secrets = (config.password, config.username and config.password and
-                   f"\0{config.username}\0{config.password}")
+        secrets = (config.password, config.username and config.password and f"\0{config.username}\0{config.password}")
         mime = message.to_mime(sender, now, sender_name=config.sender_name or "IR Mail Desk")
         handed_over = [False]  # set once the server has asked for the body (see `_transaction`)
         try:
@@ -75,60 +82,80 @@ class SmtpTransport:
             raise
         except smtplib.SMTPAuthenticationError as exc:
             # The server's words are dropped on purpose: an AUTH reply can carry the credentials.
-            raise TransportError(f"SMTP server {where} rejected the username or password "
-                                 f"(code {exc.smtp_code})", permanent=True) from None
+            raise TransportError(
+                f"SMTP server {where} rejected the username or password (code {exc.smtp_code})", permanent=True
+            ) from None
         except smtplib.SMTPNotSupportedError:
-            raise TransportError(f"SMTP server {where} does not support what the configuration "
-                                 "requires (STARTTLS, AUTH, or SMTPUTF8 for a non-ASCII address)",
-                                 permanent=True) from None
+            raise TransportError(
+                f"SMTP server {where} does not support what the configuration "
+                "requires (STARTTLS, AUTH, or SMTPUTF8 for a non-ASCII address)",
+                permanent=True,
+            ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = sorted({code for code, _text in exc.recipients.values()})
-            raise TransportError(f"SMTP server {where} refused every recipient (codes {codes})",
-                                 permanent=all(c >= 500 for c in codes)) from None
+            raise TransportError(
+                f"SMTP server {where} refused every recipient (codes {codes})", permanent=all(c >= 500 for c in codes)
+            ) from None
         except smtplib.SMTPResponseException as exc:  # sender refused, data refused, HELO ...
-            text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-            raise TransportError(f"SMTP server {where} answered {exc.smtp_code}: "
-                                 f"{sanitize_error(text, secrets, limit=160)}",
-                                 permanent=exc.smtp_code >= 500) from None
+            text = (
+                exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+            )
+            raise TransportError(
+                f"SMTP server {where} answered {exc.smtp_code}: {sanitize_error(text, secrets, limit=160)}",
+                permanent=exc.smtp_code >= 500,
+            ) from None
         except ssl.SSLCertVerificationError as exc:
-            raise TransportError(f"SMTP server {where} presented a certificate that is not trusted "
-                                 f"({sanitize_error(exc.verify_message, limit=120)})", permanent=True) from None
+            raise TransportError(
+                f"SMTP server {where} presented a certificate that is not trusted "
+                f"({sanitize_error(exc.verify_message, limit=120)})",
+                permanent=True,
+            ) from None
         except OSError as exc:  # disconnected, reset, timeout, DNS, TLS (SMTPException is an OSError)
             if handed_over[0]:
                 # The server may have queued it before the link broke: no retry, no other transport.
-                raise TransportError(f"SMTP server {where} did not confirm the message after receiving it "
-                                     f"({exc.__class__.__name__}); it may have been delivered",
-                                     permanent=False, ambiguous=True) from None
+                raise TransportError(
+                    f"SMTP server {where} did not confirm the message after receiving it "
+                    f"({exc.__class__.__name__}); it may have been delivered",
+                    permanent=False,
+                    ambiguous=True,
+                ) from None
             if isinstance(exc, ssl.SSLError):
-                raise TransportError(f"TLS with SMTP server {where} failed ({exc.__class__.__name__}: "
-                                     f"{sanitize_error(exc.reason or '', limit=80)})", permanent=False) from None
-            raise TransportError(f"could not talk to SMTP server {where} ({exc.__class__.__name__}"
-                                 f"{': ' + sanitize_error(exc.strerror, limit=80) if getattr(exc, 'strerror', None) else ''})",
-                                 permanent=False) from None
+                raise TransportError(
+                    f"TLS with SMTP server {where} failed ({exc.__class__.__name__}: "
+                    f"{sanitize_error(exc.reason or '', limit=80)})",
+                    permanent=False,
+                ) from None
+            raise TransportError(
+                f"could not talk to SMTP server {where} ({exc.__class__.__name__}"
+                f"{': ' + sanitize_error(exc.strerror, limit=80) if getattr(exc, 'strerror', None) else ''})",
+                permanent=False,
+            ) from None
         note = None
         if refused:
             note = f"SMTP server {where} refused {len(refused)} of {len(message.to)} recipient(s)"
         return Delivery(self.name, sender, note)
 
-    def _deliver(self, config: SmtpConfig, sender: str, recipients: list[str], mime,
-                 handed_over: list[bool]) -> dict:
+    def _deliver(self, config: SmtpConfig, sender: str, recipients: list[str], mime, handed_over: list[bool]) -> dict:
         context = self._context()
         # A host name without a DNS round trip: getfqdn() can stall for seconds in containers.
         local_hostname = socket.gethostname() or "localhost"
         if config.security == "ssl":
-            client = smtplib.SMTP_SSL(config.host, config.port, local_hostname=local_hostname,
-                                      timeout=self._timeout_s, context=context)
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                config.host, config.port, local_hostname=local_hostname, timeout=self._timeout_s, context=context
+            )
         else:
-            client = smtplib.SMTP(config.host, config.port, local_hostname=local_hostname,
-                                  timeout=self._timeout_s)
+            client = smtplib.SMTP(config.host, config.port, local_hostname=local_hostname, timeout=self._timeout_s)
         finished = False
         try:
             client.ehlo()
             if config.security == "starttls":
                 if not client.has_extn("starttls"):
-                    raise TransportError(f"SMTP server {config.host}:{config.port} does not offer STARTTLS; "
-                                         "refusing to send in clear (choose ssl, or none only for a "
-                                         "local relay)", permanent=True)
+                    raise TransportError(
+                        f"SMTP server {config.host}:{config.port} does not offer STARTTLS; "
+                        "refusing to send in clear (choose ssl, or none only for a "
+                        "local relay)",
+                        permanent=True,
+                    )
                 client.starttls(context=context)
                 client.ehlo()
             if config.username:
@@ -170,7 +197,7 @@ class SmtpTransport:
         if code != 354:
             raise smtplib.SMTPDataError(code, reply)
         handed_over[0] = True
-        body = smtplib._quote_periods(payload)  # as smtplib's data(): the message is CRLF already
+        body = _quote_periods(payload)  # as smtplib's data(): the message is CRLF already
         client.send(body + (b"" if body.endswith(b"\r\n") else b"\r\n") + b".\r\n")
         code, reply = client.getreply()
         if code != 250:

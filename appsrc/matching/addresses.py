@@ -96,8 +96,7 @@ def flatten_comments(value: str) -> tuple[str, bool]:
     opening, closing = value.find("("), value.find(")")
     if opening < 0 and closing < 0:
         return value, False
-    if (value.count("(") == value.count(")") == 1 and opening < closing
-            and '"' not in value and "\\" not in value):
+    if value.count("(") == value.count(")") == 1 and opening < closing and '"' not in value and "\\" not in value:
         return value, False  # one plain comment: nothing the stdlib cannot read
     out: list[str] = []
     depth, quoted, escaped, mended = 0, False, False, False

@@ -22,25 +22,85 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-
 # Domains where anyone can get an address: never evidence of which investor someone works for.
-FREE_MAIL_DOMAINS = frozenset({
-    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "ymail.com",
-    "rocketmail.com", "hotmail.com", "hotmail.co.uk", "hotmail.fr", "hotmail.de", "outlook.com",
-    "outlook.fr", "outlook.de", "live.com", "live.co.uk", "msn.com", "icloud.com", "me.com",
-    "mac.com", "aol.com", "protonmail.com", "protonmail.ch", "proton.me", "pm.me", "gmx.com",
-    "gmx.de", "gmx.net", "gmx.at", "gmx.ch", "web.de", "t-online.de", "yandex.com", "yandex.ru",
-    "mail.ru", "qq.com", "163.com", "126.com", "sina.com", "zoho.com", "fastmail.com", "fastmail.fm",
-    "hey.com", "tutanota.com", "tuta.io", "mail.com", "orange.fr", "free.fr", "laposte.net",
-    "libero.it", "virgilio.it", "btinternet.com", "comcast.net", "verizon.net", "att.net",
-    "sbcglobal.net", "naver.com", "daum.net", "rediffmail.com", "seznam.cz", "wp.pl", "o2.pl",
-    "bigpond.com", "optusnet.com.au", "shaw.ca", "rogers.com", "sympatico.ca",
-})
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "yahoo.fr",
+        "yahoo.de",
+        "ymail.com",
+        "rocketmail.com",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "hotmail.fr",
+        "hotmail.de",
+        "outlook.com",
+        "outlook.fr",
+        "outlook.de",
+        "live.com",
+        "live.co.uk",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "aol.com",
+        "protonmail.com",
+        "protonmail.ch",
+        "proton.me",
+        "pm.me",
+        "gmx.com",
+        "gmx.de",
+        "gmx.net",
+        "gmx.at",
+        "gmx.ch",
+        "web.de",
+        "t-online.de",
+        "yandex.com",
+        "yandex.ru",
+        "mail.ru",
+        "qq.com",
+        "163.com",
+        "126.com",
+        "sina.com",
+        "zoho.com",
+        "fastmail.com",
+        "fastmail.fm",
+        "hey.com",
+        "tutanota.com",
+        "tuta.io",
+        "mail.com",
+        "orange.fr",
+        "free.fr",
+        "laposte.net",
+        "libero.it",
+        "virgilio.it",
+        "btinternet.com",
+        "comcast.net",
+        "verizon.net",
+        "att.net",
+        "sbcglobal.net",
+        "naver.com",
+        "daum.net",
+        "rediffmail.com",
+        "seznam.cz",
+        "wp.pl",
+        "o2.pl",
+        "bigpond.com",
+        "optusnet.com.au",
+        "shaw.ca",
+        "rogers.com",
+        "sympatico.ca",
+    }
+)
 _GMAIL = {"gmail.com", "googlemail.com"}
 
 # The parser's bulk reasons that only say "a mailing list relayed it" (see `bulk_reason`).
-LIST_RELAY_REASONS = frozenset({"precedence:list", "list-id", "list-unsubscribe", "list-post",
-                                "mailing-list", "x-google-group-id"})
+LIST_RELAY_REASONS = frozenset(
+    {"precedence:list", "list-id", "list-unsubscribe", "list-post", "mailing-list", "x-google-group-id"}
+)
 
 ROLES = ("from", "reply_to", "to", "cc", "bcc")  # the order links prefer their matched address
 _ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -105,8 +165,7 @@ class Directory:
         if known is None:
             contact = self.contacts.get(match_key(address))
             investor = contact.investor_id if contact else self.investor_for_domain(domain_of(address))
-            known = (self.is_excluded(address), self.is_own(address), investor,
-                     contact.contact_id if contact else None)
+            known = (self.is_excluded(address), self.is_own(address), investor, contact.contact_id if contact else None)
             if len(self._memo) < MEMO_LIMIT:
                 self._memo[address] = known
         return known
@@ -191,8 +250,7 @@ def match(participants: Iterable[tuple[str, str]], directory: Directory, *, is_b
 
 
 def _match(participants: tuple[tuple[str, str], ...], directory: Directory, is_bulk: bool) -> Match:
-    ordered = sorted(
-        {(_ROLE_RANK.get(role, len(ROLES)), address) for role, address in participants if address})
+    ordered = sorted({(_ROLE_RANK.get(role, len(ROLES)), address) for role, address in participants if address})
     external = []
     for _, address in ordered:
         excluded, own, investor_id, contact_id = directory.classify(address)
@@ -221,14 +279,16 @@ def _match(participants: tuple[tuple[str, str], ...], directory: Directory, is_b
         elif address in senders:
             proposal = Proposal(investor_id, contact_id, address, RETURN_KIND)
             returning.setdefault(proposal.target_key, proposal)
-    return Match("capture", tuple(links.values()), tuple(proposals.values()),
-                 returning=tuple(returning.values()))
+    return Match("capture", tuple(links.values()), tuple(proposals.values()), returning=tuple(returning.values()))
 
 
 def returning_proposals(result: Match, sent_at: datetime, directory: Directory) -> Match:
     """`result` with the proposals of graveyard investors who wrote it after they went to the
     graveyard: their return is news an IR team wants, their old history is not. Kept apart from
     `match` so its memo stays keyed by the participants alone."""
-    back = tuple(p for p in result.returning
-                 if (since := directory.graveyard_since.get(p.investor_id)) is None or sent_at > since)
+    back = tuple(
+        p
+        for p in result.returning
+        if (since := directory.graveyard_since.get(p.investor_id)) is None or sent_at > since
+    )
     return replace(result, proposals=result.proposals + back) if back else result

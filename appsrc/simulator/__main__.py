@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .dataset import generate_team
 from .server import GmailSimulator
@@ -21,15 +21,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--investors", type=int, default=20)
     parser.add_argument("--messages", type=int, default=200, help="messages per mailbox")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--key-out", required=True,
-                        help="service-account key file to write (an existing one is reused)")
+    parser.add_argument(
+        "--key-out", required=True, help="service-account key file to write (an existing one is reused)"
+    )
     parser.add_argument("--csv-out", help="where to write the investors CSV")
     parser.add_argument("--no-quota", action="store_true", help="disable Gmail's usage limits")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     args = parser.parse_args(argv)
 
-    dataset = generate_team(args.seed, team_size=args.team_size, investors=args.investors,
-                            messages_per_mailbox=args.messages, now=datetime.now(timezone.utc))
+    dataset = generate_team(
+        args.seed,
+        team_size=args.team_size,
+        investors=args.investors,
+        messages_per_mailbox=args.messages,
+        now=datetime.now(UTC),
+    )
     sim = GmailSimulator(host=args.host, port=args.port).start()
     sim.configure(latency_s=args.latency_ms / 1000)
     sim.quota.update(enabled=not args.no_quota)

@@ -12,8 +12,8 @@ import json
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -102,8 +102,9 @@ class Authority:
         self._accounts: dict[str, ServiceAccount] = {}
         self._tokens: dict[str, AccessToken] = {}
 
-    def create_key(self, path: str | os.PathLike, client_id: str | None,
-                   scopes_granted: tuple[str, ...], project_id: str) -> dict:
+    def create_key(
+        self, path: str | os.PathLike, client_id: str | None, scopes_granted: tuple[str, ...], project_id: str
+    ) -> dict:
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         client_id = client_id or str(10**20 + secrets.randbelow(9 * 10**20))
         account_name = f"capture-{client_id[-6:]}"
@@ -136,21 +137,26 @@ class Authority:
         with open(path, encoding="utf-8") as handle:
             key_file = json.load(handle)
         private_key = serialization.load_pem_private_key(
-            key_file["private_key"].encode(), password=None, unsafe_skip_rsa_key_validation=True)
+            key_file["private_key"].encode(), password=None, unsafe_skip_rsa_key_validation=True
+        )
         key_file["token_uri"] = self._token_uri()
         self._save_and_register(path, key_file, private_key.public_key(), scopes_granted)
         return key_file
 
-    def _save_and_register(self, path, key_file: dict, public_key: rsa.RSAPublicKey,
-                           scopes_granted: tuple[str, ...]) -> None:
+    def _save_and_register(
+        self, path, key_file: dict, public_key: rsa.RSAPublicKey, scopes_granted: tuple[str, ...]
+    ) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(key_file, handle, indent=2)
         os.chmod(path, 0o600)
         with self._lock:
             self._accounts[key_file["private_key_id"]] = ServiceAccount(
-                key_file["client_id"], key_file["client_email"], key_file["private_key_id"],
-                public_key, frozenset(scopes_granted),
+                key_file["client_id"],
+                key_file["client_email"],
+                key_file["private_key_id"],
+                public_key,
+                frozenset(scopes_granted),
             )
 
     def set_grant(self, client_id: str, scopes) -> None:
@@ -206,8 +212,9 @@ class Authority:
         ):
             raise TokenError(400, "invalid_grant", BAD_TIMEFRAME)
 
-    def mint(self, form: dict[str, str], subject_status: Callable[[str], str], *,
-             lifetime_s: float, skew_s: float) -> dict:
+    def mint(
+        self, form: dict[str, str], subject_status: Callable[[str], str], *, lifetime_s: float, skew_s: float
+    ) -> dict:
         """The token endpoint. Check order: grant type, signature, audience, time, scopes, user.
 
         `skew_s` is how far the JWT's iat/exp may disagree with the simulator's clock.
@@ -229,14 +236,16 @@ class Authority:
             raise TokenError(400, "invalid_grant", INVALID_USER)
         now = self._clock()
         token = AccessToken(
-            "ya29.sim-" + secrets.token_urlsafe(32), account.client_id,
-            subject.lower() if subject else None, scopes, now + lifetime_s,
+            "ya29.sim-" + secrets.token_urlsafe(32),
+            account.client_id,
+            subject.lower() if subject else None,
+            scopes,
+            now + lifetime_s,
         )
         with self._lock:
             self._tokens = {k: t for k, t in self._tokens.items() if t.expires_at > now}
             self._tokens[token.value] = token
-        return {"access_token": token.value, "expires_in": int(lifetime_s) - 1,
-                "token_type": "Bearer"}
+        return {"access_token": token.value, "expires_in": int(lifetime_s) - 1, "token_type": "Bearer"}
 
     def lookup(self, value: str) -> AccessToken | None:
         """The live token for a bearer value; expired or revoked ones are unknown."""

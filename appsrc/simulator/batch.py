@@ -35,7 +35,7 @@ class BatchFormatError(ValueError):
 def _split_head(data: bytes) -> tuple[dict[str, str], bytes]:
     """Header lines (unfolded, lower-case names) and whatever follows the first blank line."""
     match = _BLANK_LINE.search(data)
-    head, rest = (data[: match.start()], data[match.end():]) if match else (data, b"")
+    head, rest = (data[: match.start()], data[match.end() :]) if match else (data, b"")
     headers = {}
     for line in _FOLD.sub(b" ", head).splitlines():
         name, sep, value = line.decode("latin-1").partition(":")

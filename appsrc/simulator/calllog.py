@@ -61,15 +61,15 @@ class CallLog:
     def records(self, method: str | None = None, user: str | None = None) -> list[CallRecord]:
         with self._lock:
             return [
-                r for r in self._records
-                if (method is None or r.method == method) and (user is None or r.user == user)
+                r for r in self._records if (method is None or r.method == method) and (user is None or r.user == user)
             ]
 
     def count(self, method: str | None = None, status: int | None = None) -> int:
         """Exact totals since the last clear, even for records the ring has dropped."""
         with self._lock:
             return sum(
-                n for (m, s), n in self._counts.items()
+                n
+                for (m, s), n in self._counts.items()
                 if (method is None or m == method) and (status is None or s == status)
             )
 

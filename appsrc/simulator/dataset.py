@@ -22,11 +22,11 @@ import quopri
 import random
 import unicodedata
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 
-DEFAULT_NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+DEFAULT_NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 HISTORY_DAYS = 90
 FREE_MAIL_DOMAINS = ("gmail.com", "outlook.com", "yahoo.com")
 
@@ -36,38 +36,145 @@ _LABEL_OUTCOMES = (("TRASH", "trashed"), ("SPAM", "spam"), ("CHAT", "chat"))
 
 # Every flag `generate_team(hard_cases=True)` guarantees at least one copy of.
 HARD_CASE_FLAGS = (
-    "multi_mailbox", "reply", "bcc", "unknown_sender_at_investor_domain", "free_mail_contact",
-    "second_investor_domain", "graveyard", "non_investor", "own_alias_domain",
-    "missing_message_id", "duplicate_message_id",
-    "rfc2047_utf8_b", "rfc2047_utf8_q", "rfc2047_name", "charset_iso_8859_1",
-    "charset_windows_1252", "charset_iso_2022_jp", "charset_shift_jis", "charset_mislabelled",
-    "html_only", "multipart_alternative", "attachment", "rfc2231_filename", "huge_attachment",
-    "broken_boundary", "missing_headers", "binary_junk", "headers_only", "nul_bytes", "no_from",
-    "list_headers", "precedence_bulk", "auto_submitted", "investor_domain_newsletter",
+    "multi_mailbox",
+    "reply",
+    "bcc",
+    "unknown_sender_at_investor_domain",
+    "free_mail_contact",
+    "second_investor_domain",
+    "graveyard",
+    "non_investor",
+    "own_alias_domain",
+    "missing_message_id",
+    "duplicate_message_id",
+    "rfc2047_utf8_b",
+    "rfc2047_utf8_q",
+    "rfc2047_name",
+    "charset_iso_8859_1",
+    "charset_windows_1252",
+    "charset_iso_2022_jp",
+    "charset_shift_jis",
+    "charset_mislabelled",
+    "html_only",
+    "multipart_alternative",
+    "attachment",
+    "rfc2231_filename",
+    "huge_attachment",
+    "broken_boundary",
+    "missing_headers",
+    "binary_junk",
+    "headers_only",
+    "nul_bytes",
+    "no_from",
+    "list_headers",
+    "precedence_bulk",
+    "auto_submitted",
+    "investor_domain_newsletter",
 )
 
 _FIRST_NAMES = (
-    "Alice", "Bruno", "Chloé", "David", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas",
-    "Kavya", "Liam", "Marta", "Noah", "Olga", "Pedro", "Quinn", "Rosa", "Sven", "Tara",
-    "Umar", "Vera", "Wen", "Ximena", "Yusuf", "Zoë", "Łukasz", "José", "Søren", "Amélie",
+    "Alice",
+    "Bruno",
+    "Chloé",
+    "David",
+    "Elena",
+    "Farid",
+    "Greta",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kavya",
+    "Liam",
+    "Marta",
+    "Noah",
+    "Olga",
+    "Pedro",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoë",
+    "Łukasz",
+    "José",
+    "Søren",
+    "Amélie",
 )
 _LAST_NAMES = (
-    "Anderson", "Baker", "Castillo", "Dubois", "Eriksen", "Fischer", "García", "Huang",
-    "Ivanova", "Jensen", "Kowalski", "López", "Müller", "Nakamura", "O'Brien", "Patel",
-    "Quist", "Rossi", "Schmidt", "Tanaka", "Ueda", "Vogel", "Weber", "Yamamoto", "Zhang",
+    "Anderson",
+    "Baker",
+    "Castillo",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "García",
+    "Huang",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "López",
+    "Müller",
+    "Nakamura",
+    "O'Brien",
+    "Patel",
+    "Quist",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Ueda",
+    "Vogel",
+    "Weber",
+    "Yamamoto",
+    "Zhang",
 )
 _INVESTOR_WORDS = (
-    "Acme", "Blue Harbor", "Northwind", "Granite", "Lighthouse", "Summit", "Red Maple",
-    "Silverline", "Juniper", "Orchard", "Bayside", "Keystone", "Cobalt", "Evergreen",
-    "Horizon", "Ironwood", "Meridian", "Pioneer", "Quarry", "Sequoia", "Tidewater",
-    "Upland", "Vantage", "Westbrook", "Yellowstone", "Zephyr",
+    "Acme",
+    "Blue Harbor",
+    "Northwind",
+    "Granite",
+    "Lighthouse",
+    "Summit",
+    "Red Maple",
+    "Silverline",
+    "Juniper",
+    "Orchard",
+    "Bayside",
+    "Keystone",
+    "Cobalt",
+    "Evergreen",
+    "Horizon",
+    "Ironwood",
+    "Meridian",
+    "Pioneer",
+    "Quarry",
+    "Sequoia",
+    "Tidewater",
+    "Upland",
+    "Vantage",
+    "Westbrook",
+    "Yellowstone",
+    "Zephyr",
 )
 _INVESTOR_SUFFIXES = ("Capital", "Ventures", "Partners", "Investments")
 _SUBJECTS = (
-    "Q3 portfolio update", "Intro call next week", "Term sheet comments", "Board deck draft",
-    "Follow-up on our meeting", "Co-investment opportunity", "LP report questions",
-    "Due diligence checklist", "Reference call", "Series A timeline", "Data room access",
-    "Capital call notice", "Annual meeting logistics", "Quick question on the model",
+    "Q3 portfolio update",
+    "Intro call next week",
+    "Term sheet comments",
+    "Board deck draft",
+    "Follow-up on our meeting",
+    "Co-investment opportunity",
+    "LP report questions",
+    "Due diligence checklist",
+    "Reference call",
+    "Series A timeline",
+    "Data room access",
+    "Capital call notice",
+    "Annual meeting logistics",
+    "Quick question on the model",
 )
 _SENTENCES = (
     "Thanks for the update on the portfolio.",
@@ -176,7 +283,8 @@ class TeamDataset:
             sim.add_mailbox(member.address)
         return {
             (m.mailbox, m.key): sim.insert_message(
-                m.mailbox, m.raw, label_ids=m.label_ids, internal_date_ms=m.internal_date_ms)
+                m.mailbox, m.raw, label_ids=m.label_ids, internal_date_ms=m.internal_date_ms
+            )
             for m in self.messages
         }
 
@@ -223,17 +331,20 @@ def _html(text: str) -> str:
 
 
 def _multipart(subtype: str, boundary: str, parts: list[tuple[list[str], bytes]]) -> tuple[list[str], bytes]:
-    chunks = [f"--{boundary}\r\n".encode() + "\r\n".join(head).encode() + b"\r\n\r\n" + body + b"\r\n"
-              for head, body in parts]
+    chunks = [
+        f"--{boundary}\r\n".encode() + "\r\n".join(head).encode() + b"\r\n\r\n" + body + b"\r\n" for head, body in parts
+    ]
     closing = f"--{boundary}--\r\n".encode()
     return [f'Content-Type: multipart/{subtype}; boundary="{boundary}"'], b"".join(chunks) + closing
 
 
 def _attachment(filename_params: str, content_type: str, data: bytes) -> tuple[list[str], bytes]:
     return (
-        [f"Content-Type: {content_type}; {filename_params.replace('filename', 'name')}",
-         f"Content-Disposition: attachment; {filename_params}",
-         "Content-Transfer-Encoding: base64"],
+        [
+            f"Content-Type: {content_type}; {filename_params.replace('filename', 'name')}",
+            f"Content-Disposition: attachment; {filename_params}",
+            "Content-Transfer-Encoding: base64",
+        ],
         _crlf(base64.encodebytes(data)),
     )
 
@@ -261,11 +372,13 @@ class _Email:
         trace = b""
         if delivered_to:
             stamp = hashlib.sha256(f"{self.key}/{delivered_to}".encode()).hexdigest()
-            trace = _headers([
-                f"Delivered-To: {delivered_to}",
-                f"Received: by 2002:a05:6a10:{stamp[:4]}:b0:{stamp[4:8]} with SMTP id {stamp[8:20]};",
-                f"        {email.utils.format_datetime(self.date.astimezone(timezone.utc))}",
-            ])
+            trace = _headers(
+                [
+                    f"Delivered-To: {delivered_to}",
+                    f"Received: by 2002:a05:6a10:{stamp[:4]}:b0:{stamp[4:8]} with SMTP id {stamp[8:20]};",
+                    f"        {email.utils.format_datetime(self.date.astimezone(UTC))}",
+                ]
+            )
         bcc = _headers([f"Bcc: {self.bcc}"]) if with_bcc and self.bcc else b""
         if self.body is None:
             return trace + self.head + bcc
@@ -275,8 +388,14 @@ class _Email:
 class _Writer:
     """Turns scenarios into emails and copies; all randomness comes from one seeded RNG."""
 
-    def __init__(self, rng: random.Random, now: datetime, team: list[TeamMember],
-                 own_domains: tuple[str, ...], investors: list[Investor]):
+    def __init__(
+        self,
+        rng: random.Random,
+        now: datetime,
+        team: list[TeamMember],
+        own_domains: tuple[str, ...],
+        investors: list[Investor],
+    ):
         self.rng = rng
         self.now = now
         self.team = team
@@ -299,7 +418,7 @@ class _Writer:
 
     def new_message_id(self, sender: str) -> str:
         domain = sender.rsplit("@", 1)[-1]
-        token = "%032x" % self.rng.getrandbits(128)
+        token = f"{self.rng.getrandbits(128):032x}"
         if domain in FREE_MAIL_DOMAINS or domain in self.own_domains:
             return f"<CA{token[:24]}+{token[24:]}@mail.gmail.com>"
         return f"<{token[:16]}.{token[16:]}@{domain}>"
@@ -310,15 +429,16 @@ class _Writer:
         return (self.now - offset).astimezone(zone).replace(microsecond=0)
 
     def boundary(self) -> str:
-        return "0000000000" + "%016x" % self.rng.getrandbits(64)
+        return "0000000000" + f"{self.rng.getrandbits(64):016x}"
 
     def text(self, greeting: str, signer: str) -> str:
         sentences = self.rng.sample(_SENTENCES, self.rng.randint(2, 5))
         return f"Hi {greeting},\n\n" + " ".join(sentences) + f"\n\nBest,\n{signer}\n"
 
     def alternative(self, text: str) -> tuple[list[str], bytes]:
-        return _multipart("alternative", self.boundary(),
-                          [_text_leaf("text/plain", text), _text_leaf("text/html", _html(text))])
+        return _multipart(
+            "alternative", self.boundary(), [_text_leaf("text/plain", text), _text_leaf("text/html", _html(text))]
+        )
 
     def contact(self, *, graveyard: bool | None = None) -> tuple[Investor, Contact]:
         candidates = [i for i in self.investors if i.contacts and (graveyard is None or i.graveyard == graveyard)]
@@ -330,12 +450,26 @@ class _Writer:
         ranked = sorted(self.team, key=lambda m: (self.per_mailbox[m.address], self.rng.random()))
         return ranked[:count]
 
-    def email(self, *, sender: str, sender_name: str, to: list[str], cc: list[str] = (),
-              subject: str | None, content: tuple[list[str], bytes] | None, category: str,
-              flags=(), investor: str | None = None, date: datetime | None = None,
-              thread_key: str | None = None, in_reply_to: list[str] = (),
-              message_id: str | None | bool = True, extra: list[str] = (),
-              bcc: str | None = None, name_charset: str = "utf-8") -> _Email:
+    def email(
+        self,
+        *,
+        sender: str,
+        sender_name: str,
+        to: list[str],
+        cc: list[str] = (),
+        subject: str | None,
+        content: tuple[list[str], bytes] | None,
+        category: str,
+        flags=(),
+        investor: str | None = None,
+        date: datetime | None = None,
+        thread_key: str | None = None,
+        in_reply_to: list[str] = (),
+        message_id: str | None | bool = True,
+        extra: list[str] = (),
+        bcc: str | None = None,
+        name_charset: str = "utf-8",
+    ) -> _Email:
         """Compose headers in the order Gmail-originated mail uses. `message_id=False` omits it."""
         date = date or self.random_date()
         if message_id is True:
@@ -357,19 +491,38 @@ class _Writer:
         flags = set(flags)
         if in_reply_to:
             flags.add("reply")
-        return _Email(self.new_key(), date, _headers(lines + head), body, category, flags,
-                      message_id or None, thread_key or self.new_thread(), investor, bcc)
+        return _Email(
+            self.new_key(),
+            date,
+            _headers(lines + head),
+            body,
+            category,
+            flags,
+            message_id or None,
+            thread_key or self.new_thread(),
+            investor,
+            bcc,
+        )
 
     def place(self, mail: _Email, copies: list[tuple[str, tuple[str, ...], bool]]) -> None:
         """copies: (mailbox, labels, is_sender_copy). Sender copies keep Bcc, others get traces."""
         flags = set(mail.flags) | ({"multi_mailbox"} if len(copies) > 1 else set())
         for index, (mailbox, labels, sender_copy) in enumerate(copies):
             expected = next((outcome for label, outcome in _LABEL_OUTCOMES if label in labels), mail.category)
-            self.messages.append(MailboxMessage(
-                mailbox, mail.key, mail.render(None if sender_copy else mailbox, sender_copy),
-                labels, int(mail.date.timestamp() * 1000) + (0 if sender_copy else 1000 + index),
-                expected, frozenset(flags), mail.message_id, mail.thread_key, mail.investor,
-            ))
+            self.messages.append(
+                MailboxMessage(
+                    mailbox,
+                    mail.key,
+                    mail.render(None if sender_copy else mailbox, sender_copy),
+                    labels,
+                    int(mail.date.timestamp() * 1000) + (0 if sender_copy else 1000 + index),
+                    expected,
+                    frozenset(flags),
+                    mail.message_id,
+                    mail.thread_key,
+                    mail.investor,
+                )
+            )
             self.per_mailbox[mailbox] += 1
 
     def inbox_labels(self) -> tuple[str, ...]:
@@ -392,19 +545,36 @@ class _Writer:
 
     # -- scenarios --
 
-    def inbound(self, investor: Investor, contact: Contact, recipients: list[TeamMember], *,
-                subject: str | None = None, content=None, flags=(), labels=None,
-                message_id: str | None | bool = True, name_charset: str = "utf-8") -> _Email:
+    def inbound(
+        self,
+        investor: Investor,
+        contact: Contact,
+        recipients: list[TeamMember],
+        *,
+        subject: str | None = None,
+        content=None,
+        flags=(),
+        labels=None,
+        message_id: str | None | bool = True,
+        name_charset: str = "utf-8",
+    ) -> _Email:
         to, cc = recipients[:1], recipients[1:]
         content = content or self.alternative(self.text(to[0].name.split()[0], contact.name))
         flags = set(flags) | self.contact_flags(investor, contact)
         if content[0][0].startswith("Content-Type: multipart/alternative"):
             flags.add("multipart_alternative")
         mail = self.email(
-            sender=contact.address, sender_name=contact.name,
-            to=[_address(m.name, m.address) for m in to], cc=[_address(m.name, m.address) for m in cc],
-            subject=subject or self.rng.choice(_SUBJECTS), content=content, category="capture",
-            flags=flags, investor=investor.name, message_id=message_id, name_charset=name_charset,
+            sender=contact.address,
+            sender_name=contact.name,
+            to=[_address(m.name, m.address) for m in to],
+            cc=[_address(m.name, m.address) for m in cc],
+            subject=subject or self.rng.choice(_SUBJECTS),
+            content=content,
+            category="capture",
+            flags=flags,
+            investor=investor.name,
+            message_id=message_id,
+            name_charset=name_charset,
         )
         self.place(mail, [(m.address, labels or self.inbox_labels(), False) for m in recipients])
         return mail
@@ -423,14 +593,22 @@ class _Writer:
             contact_writes = turn % 2 == 0
             writer, reader = (contact, owner) if contact_writes else (owner, contact)
             mail = self.email(
-                sender=writer.address, sender_name=writer.name, to=[_address(reader.name, reader.address)],
+                sender=writer.address,
+                sender_name=writer.name,
+                to=[_address(reader.name, reader.address)],
                 cc=[_address(colleague.name, colleague.address)] if cc_colleague else [],
                 subject=("Re: " if turn else "") + subject,
                 content=self.alternative(self.text(reader.name.split()[0], writer.name)),
-                category="capture", flags=self.contact_flags(investor, contact) | {"multipart_alternative"},
-                investor=investor.name, date=date, thread_key=thread_key, in_reply_to=list(references),
+                category="capture",
+                flags=self.contact_flags(investor, contact) | {"multipart_alternative"},
+                investor=investor.name,
+                date=date,
+                thread_key=thread_key,
+                in_reply_to=list(references),
             )
-            copies = [(owner.address, self.inbox_labels(), False) if contact_writes else (owner.address, ("SENT",), True)]
+            copies = [
+                (owner.address, self.inbox_labels(), False) if contact_writes else (owner.address, ("SENT",), True)
+            ]
             if cc_colleague:
                 copies.append((colleague.address, self.inbox_labels(), False))
             self.place(mail, copies)
@@ -442,11 +620,16 @@ class _Writer:
         others = [m for m in self.team if m != sender and m != bcc]
         cc = [self.rng.choice(others)] if others and bcc is None and self.rng.random() < 0.4 else []
         mail = self.email(
-            sender=sender.address, sender_name=sender.name, to=[_address(contact.name, contact.address)],
-            cc=[_address(m.name, m.address) for m in cc], subject=self.rng.choice(_SUBJECTS),
-            content=self.alternative(self.text(contact.name.split()[0], sender.name)), category="capture",
+            sender=sender.address,
+            sender_name=sender.name,
+            to=[_address(contact.name, contact.address)],
+            cc=[_address(m.name, m.address) for m in cc],
+            subject=self.rng.choice(_SUBJECTS),
+            content=self.alternative(self.text(contact.name.split()[0], sender.name)),
+            category="capture",
             flags=self.contact_flags(investor, contact) | {"multipart_alternative"} | ({"bcc"} if bcc else set()),
-            investor=investor.name, bcc=_address(bcc.name, bcc.address) if bcc else None,
+            investor=investor.name,
+            bcc=_address(bcc.name, bcc.address) if bcc else None,
         )
         copies = [(sender.address, ("SENT",), True)]
         copies += [(m.address, self.inbox_labels(), False) for m in cc + ([bcc] if bcc else [])]
@@ -460,13 +643,19 @@ class _Writer:
         if alias:
             sender_address = sender.address.split("@")[0] + "@" + self.own_domains[1]
         mail = self.email(
-            sender=sender_address, sender_name=sender.name,
-            to=[_address(m.name, m.address) for m in recipients], subject="Team sync: pipeline review",
-            content=_text_leaf("text/plain", self.text("team", sender.name)), category="internal",
+            sender=sender_address,
+            sender_name=sender.name,
+            to=[_address(m.name, m.address) for m in recipients],
+            subject="Team sync: pipeline review",
+            content=_text_leaf("text/plain", self.text("team", sender.name)),
+            category="internal",
             flags={"own_alias_domain"} if alias else set(),
         )
-        self.place(mail, [(sender.address, ("SENT",), True)]
-                   + [(m.address, ("INBOX", "CATEGORY_PERSONAL"), False) for m in recipients])
+        self.place(
+            mail,
+            [(sender.address, ("SENT",), True)]
+            + [(m.address, ("INBOX", "CATEGORY_PERSONAL"), False) for m in recipients],
+        )
 
     def newsletter(self, *, kind: str | None = None) -> None:
         member = self.members(1)[0]
@@ -481,10 +670,12 @@ class _Writer:
             flags.add("list_headers")
         if kind in ("list_headers", "investor_domain_newsletter"):
             list_domain = sender.split("@")[1]
-            extra += [f"List-Id: {name} <news.{list_domain}>",
-                      f"List-Unsubscribe: <mailto:unsubscribe@{list_domain}>, "
-                      f"<https://{list_domain}/u/{self.rng.randrange(10**8)}>",
-                      "List-Unsubscribe-Post: List-Unsubscribe=One-Click"]
+            extra += [
+                f"List-Id: {name} <news.{list_domain}>",
+                f"List-Unsubscribe: <mailto:unsubscribe@{list_domain}>, "
+                f"<https://{list_domain}/u/{self.rng.randrange(10**8)}>",
+                "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            ]
         if kind in ("precedence_bulk", "investor_domain_newsletter"):
             extra.append("Precedence: bulk")
         subject = f"{name}: this week's highlights"
@@ -494,17 +685,26 @@ class _Writer:
             subject = "New document available in the investor portal"
             extra.append("Auto-Submitted: auto-generated")
         mail = self.email(
-            sender=sender, sender_name=name, to=[member.address], subject=subject,
-            content=_text_leaf("text/html", _html(self.text("there", name))), category="newsletter",
-            flags=flags, extra=extra, investor=investor,
+            sender=sender,
+            sender_name=name,
+            to=[member.address],
+            subject=subject,
+            content=_text_leaf("text/html", _html(self.text("there", name))),
+            category="newsletter",
+            flags=flags,
+            extra=extra,
+            investor=investor,
         )
         self.place(mail, [(member.address, ("INBOX", "CATEGORY_UPDATES", "UNREAD"), False)])
 
     def spam(self) -> None:
         member = self.members(1)[0]
         mail = self.email(
-            sender="winner@lucky-prize.example", sender_name="Prize Center", to=[member.address],
-            subject="You have won!!!", content=_text_leaf("text/plain", "Claim your prize now.\n"),
+            sender="winner@lucky-prize.example",
+            sender_name="Prize Center",
+            to=[member.address],
+            subject="You have won!!!",
+            content=_text_leaf("text/plain", "Claim your prize now.\n"),
             category="capture",
         )
         self.place(mail, [(member.address, ("SPAM", "UNREAD"), False)])
@@ -514,9 +714,13 @@ class _Writer:
         investor, contact = self.contact()
         member = self.members(1)[0]
         mail = self.email(
-            sender=contact.address, sender_name=contact.name, to=[member.address],
-            subject=f"Chat with {contact.name}", content=_text_leaf("text/plain", "are you free for a call?\n"),
-            category="capture", investor=investor.name,
+            sender=contact.address,
+            sender_name=contact.name,
+            to=[member.address],
+            subject=f"Chat with {contact.name}",
+            content=_text_leaf("text/plain", "are you free for a call?\n"),
+            category="capture",
+            investor=investor.name,
         )
         self.place(mail, [(member.address, ("CHAT",), False)])
 
@@ -524,9 +728,13 @@ class _Writer:
         name, sender = self.rng.choice(_NON_INVESTORS)
         member = self.members(1)[0]
         mail = self.email(
-            sender=sender, sender_name=name, to=[_address(member.name, member.address)],
-            subject="Documents for signature", content=self.alternative(self.text(member.name, name)),
-            category="capture", flags={"non_investor", "multipart_alternative"},
+            sender=sender,
+            sender_name=name,
+            to=[_address(member.name, member.address)],
+            subject="Documents for signature",
+            content=self.alternative(self.text(member.name, name)),
+            category="capture",
+            flags={"non_investor", "multipart_alternative"},
         )
         self.place(mail, [(member.address, self.inbox_labels(), False)])
 
@@ -546,8 +754,18 @@ class _Writer:
 
 def _relabel(message: MailboxMessage, labels: tuple[str, ...]) -> MailboxMessage:
     expected = next((outcome for label, outcome in _LABEL_OUTCOMES if label in labels), message.expected)
-    return MailboxMessage(message.mailbox, message.key, message.raw, labels, message.internal_date_ms,
-                          expected, message.flags, message.message_id, message.thread_key, message.investor)
+    return MailboxMessage(
+        message.mailbox,
+        message.key,
+        message.raw,
+        labels,
+        message.internal_date_ms,
+        expected,
+        message.flags,
+        message.message_id,
+        message.thread_key,
+        message.investor,
+    )
 
 
 # -- team and investors ---------------------------------------------------------------------
@@ -563,8 +781,7 @@ def _person(rng: random.Random, used: set[str]) -> tuple[str, str]:
             return f"{first} {last}", local
 
 
-def _make_investors(rng: random.Random, count: int, contacts_per_investor: int,
-                    hard_cases: bool) -> list[Investor]:
+def _make_investors(rng: random.Random, count: int, contacts_per_investor: int, hard_cases: bool) -> list[Investor]:
     names: list[str] = []
     for suffix in _INVESTOR_SUFFIXES:
         names += [f"{word} {suffix}" for word in _INVESTOR_WORDS]
@@ -619,8 +836,12 @@ def _hard_cases(w: _Writer, huge_attachment_bytes: int, huge_attachments: int) -
     free = next(i for i in w.investors if any(c.free_mail for c in i.contacts))
     w.inbound(free, next(c for c in free.contacts if c.free_mail), team[1:2])
     two_domains = next(i for i in normal if len(i.domains) > 1)
-    w.inbound(two_domains, Contact("Robin Second", f"robin.second@{two_domains.domains[1]}"), team[:1],
-              flags={"unknown_sender_at_investor_domain"})
+    w.inbound(
+        two_domains,
+        Contact("Robin Second", f"robin.second@{two_domains.domains[1]}"),
+        team[:1],
+        flags={"unknown_sender_at_investor_domain"},
+    )
     grave = next(i for i in w.investors if i.graveyard and i.contacts)
     w.inbound(grave, grave.contacts[0], team[2:3])
     w.non_investor()
@@ -629,52 +850,110 @@ def _hard_cases(w: _Writer, huge_attachment_bytes: int, huge_attachments: int) -
     shared_id = w.new_message_id(contact.address)
     w.inbound(acme, contact, team[:1], message_id=shared_id, subject="Invoice", flags={"duplicate_message_id"})
     other = normal[1]
-    w.inbound(other, other.contacts[0], team[1:2], message_id=shared_id, subject="Portfolio dinner",
-              flags={"duplicate_message_id"})
+    w.inbound(
+        other,
+        other.contacts[0],
+        team[1:2],
+        message_id=shared_id,
+        subject="Portfolio dinner",
+        flags={"duplicate_message_id"},
+    )
 
     # Encoded words and charsets.
     text = w.text("team", contact.name)
-    w.inbound(acme, Contact("Zoë Ångström", contact.address), team[:1], flags={"rfc2047_utf8_b", "rfc2047_name"},
-              subject=_b_word("Präsentation für das Board – Q3", "utf-8"))
+    w.inbound(
+        acme,
+        Contact("Zoë Ångström", contact.address),
+        team[:1],
+        flags={"rfc2047_utf8_b", "rfc2047_name"},
+        subject=_b_word("Präsentation für das Board – Q3", "utf-8"),
+    )
     w.inbound(acme, contact, team[1:2], subject=_q_word("Réunion à Paris ✈", "utf-8"), flags={"rfc2047_utf8_q"})
     latin = "Grüße aus München, José"
-    w.inbound(acme, Contact("José Müller", contact.address), team[2:3], name_charset="iso-8859-1",
-              subject=_q_word("Prüfung der Unterlagen", "iso-8859-1"),
-              content=_text_leaf("text/plain", latin + "\n", "iso-8859-1"),
-              flags={"charset_iso_8859_1", "rfc2047_name"})
-    w.inbound(acme, contact, team[:1], subject=_q_word("“Term sheet” – €5M round", "windows-1252"),
-              content=_text_leaf("text/plain", "We’re in for €5M — “subject to IC”.\n", "windows-1252"),
-              flags={"charset_windows_1252"})
+    w.inbound(
+        acme,
+        Contact("José Müller", contact.address),
+        team[2:3],
+        name_charset="iso-8859-1",
+        subject=_q_word("Prüfung der Unterlagen", "iso-8859-1"),
+        content=_text_leaf("text/plain", latin + "\n", "iso-8859-1"),
+        flags={"charset_iso_8859_1", "rfc2047_name"},
+    )
+    w.inbound(
+        acme,
+        contact,
+        team[:1],
+        subject=_q_word("“Term sheet” – €5M round", "windows-1252"),
+        content=_text_leaf("text/plain", "We’re in for €5M — “subject to IC”.\n", "windows-1252"),
+        flags={"charset_windows_1252"},
+    )
     japanese = "資料をお送りします。よろしくお願いします。\n"
-    w.inbound(acme, contact, team[1:2], subject=_b_word("投資のご相談", "iso-2022-jp"),
-              content=(['Content-Type: text/plain; charset="ISO-2022-JP"', "Content-Transfer-Encoding: 7bit"],
-                       _crlf(japanese.encode("iso-2022-jp"))), flags={"charset_iso_2022_jp"})
-    w.inbound(acme, contact, team[2:3], subject=_b_word("見積もりのご確認", "shift_jis"),
-              content=_text_leaf("text/plain", japanese, "shift_jis"), flags={"charset_shift_jis"})
+    w.inbound(
+        acme,
+        contact,
+        team[1:2],
+        subject=_b_word("投資のご相談", "iso-2022-jp"),
+        content=(
+            ['Content-Type: text/plain; charset="ISO-2022-JP"', "Content-Transfer-Encoding: 7bit"],
+            _crlf(japanese.encode("iso-2022-jp")),
+        ),
+        flags={"charset_iso_2022_jp"},
+    )
+    w.inbound(
+        acme,
+        contact,
+        team[2:3],
+        subject=_b_word("見積もりのご確認", "shift_jis"),
+        content=_text_leaf("text/plain", japanese, "shift_jis"),
+        flags={"charset_shift_jis"},
+    )
     utf8_labelled_latin1 = f"=?iso-8859-1?B?{base64.b64encode('Präsentation'.encode()).decode()}?="
-    w.inbound(acme, contact, team[:1], subject=utf8_labelled_latin1,
-              content=(['Content-Type: text/plain; charset="us-ascii"', "Content-Transfer-Encoding: 8bit"],
-                       _crlf("Die Präsentation ist fertig. Grüße!\n".encode())),
-              flags={"charset_mislabelled"})
+    w.inbound(
+        acme,
+        contact,
+        team[:1],
+        subject=utf8_labelled_latin1,
+        content=(
+            ['Content-Type: text/plain; charset="us-ascii"', "Content-Transfer-Encoding: 8bit"],
+            _crlf("Die Präsentation ist fertig. Grüße!\n".encode()),
+        ),
+        flags={"charset_mislabelled"},
+    )
 
     # Bodies and attachments.
     w.inbound(acme, contact, team[1:2], content=_text_leaf("text/html", _html(text)), flags={"html_only"})
     pdf = b"%PDF-1.4\n" + rng.randbytes(20_000)
-    mixed = _multipart("mixed", w.boundary(),
-                       [w.alternative(text), _attachment('filename="deck.pdf"', "application/pdf", pdf)])
+    mixed = _multipart(
+        "mixed", w.boundary(), [w.alternative(text), _attachment('filename="deck.pdf"', "application/pdf", pdf)]
+    )
     w.inbound(acme, contact, team[2:3], content=mixed, flags={"attachment"}, subject="Deck attached")
-    rfc2231 = _multipart("mixed", w.boundary(), [
-        _text_leaf("text/plain", text),
-        _attachment("filename*=UTF-8''Pr%C3%A4sentation%20Q3%20%E2%80%93%20final.pdf", "application/pdf", pdf),
-    ])
+    rfc2231 = _multipart(
+        "mixed",
+        w.boundary(),
+        [
+            _text_leaf("text/plain", text),
+            _attachment("filename*=UTF-8''Pr%C3%A4sentation%20Q3%20%E2%80%93%20final.pdf", "application/pdf", pdf),
+        ],
+    )
     w.inbound(acme, contact, team[:1], content=rfc2231, flags={"attachment", "rfc2231_filename"})
     for number in range(huge_attachments):
         blob = b"%PDF-1.7\n" + rng.randbytes(huge_attachment_bytes)
-        huge = _multipart("mixed", w.boundary(), [
-            _text_leaf("text/plain", text),
-            _attachment(f'filename="data-room-{number + 1}.pdf"', "application/pdf", blob)])
-        w.inbound(acme, contact, team[number % len(team):][:1], content=huge,
-                  flags={"attachment", "huge_attachment"}, subject="Full data room export")
+        huge = _multipart(
+            "mixed",
+            w.boundary(),
+            [
+                _text_leaf("text/plain", text),
+                _attachment(f'filename="data-room-{number + 1}.pdf"', "application/pdf", blob),
+            ],
+        )
+        w.inbound(
+            acme,
+            contact,
+            team[number % len(team) :][:1],
+            content=huge,
+            flags={"attachment", "huge_attachment"},
+            subject="Full data room export",
+        )
 
     _malformed_cases(w, acme, contact)
 
@@ -695,28 +974,51 @@ def _malformed_cases(w: _Writer, investor: Investor, contact: Contact) -> None:
         for line in head.split(b"\r\n"):
             if line.lower().startswith(b"message-id:"):
                 message_id = line.split(b":", 1)[1].strip().decode()
-        mail = _Email(w.new_key(), when, head, body, "malformed", flags, message_id,
-                      w.new_thread(), investor.name)
+        mail = _Email(w.new_key(), when, head, body, "malformed", flags, message_id, w.new_thread(), investor.name)
         w.place(mail, [(member.address, ("INBOX", "CATEGORY_PERSONAL"), False)])
 
     def ids() -> str:
         return f"Message-ID: {w.new_message_id(contact.address)}"
 
     base = [f"From: {sender}", f"To: {member.address}", f"Date: {date}"]
-    raw_mail({"broken_boundary"}, _headers(base + [ids(), "Subject: Broken MIME", "MIME-Version: 1.0",
-                                                  'Content-Type: multipart/mixed; boundary="BOUNDARY-A"']),
-             b"--BOUNDARY-B\r\nContent-Type: text/plain\r\n\r\nThe boundary does not match.\r\n"
-             b"--BOUNDARY-B\r\nContent-Type: application/pdf; name=\"cut.pdf\"\r\n"
-             b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJeLjz9MKMSAwIG9iago8PC9U")
-    raw_mail({"missing_headers", "missing_message_id"}, _headers([f"From: {sender}"]),
-             b"No date, no subject, no recipients, no Message-ID.\r\n")
-    raw_mail({"binary_junk"}, _headers(base + [ids()]) + b"Subject: \xff\xfe Gr\xfc\xdfe \x81\x8d\r\n"
-             + b"Content-Type: application/octet-stream\r\n", w.rng.randbytes(600))
+    raw_mail(
+        {"broken_boundary"},
+        _headers(
+            base
+            + [
+                ids(),
+                "Subject: Broken MIME",
+                "MIME-Version: 1.0",
+                'Content-Type: multipart/mixed; boundary="BOUNDARY-A"',
+            ]
+        ),
+        b"--BOUNDARY-B\r\nContent-Type: text/plain\r\n\r\nThe boundary does not match.\r\n"
+        b'--BOUNDARY-B\r\nContent-Type: application/pdf; name="cut.pdf"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJeLjz9MKMSAwIG9iago8PC9U",
+    )
+    raw_mail(
+        {"missing_headers", "missing_message_id"},
+        _headers([f"From: {sender}"]),
+        b"No date, no subject, no recipients, no Message-ID.\r\n",
+    )
+    raw_mail(
+        {"binary_junk"},
+        _headers(base + [ids()])
+        + b"Subject: \xff\xfe Gr\xfc\xdfe \x81\x8d\r\n"
+        + b"Content-Type: application/octet-stream\r\n",
+        w.rng.randbytes(600),
+    )
     raw_mail({"headers_only"}, _headers(base + [ids(), "Subject: Headers only, no body at all"]), None)
-    raw_mail({"nul_bytes"}, _headers(base + [ids()]) + b"Subject: NUL\x00 in subject\r\n",
-             b"Body with \x00 NUL \x00 bytes.\r\n")
-    raw_mail({"no_from"}, _headers([f"To: {member.address}", f"Date: {date}", ids(), "Subject: Who sent this?"]),
-             b"There is no From header in this message.\r\n")
+    raw_mail(
+        {"nul_bytes"},
+        _headers(base + [ids()]) + b"Subject: NUL\x00 in subject\r\n",
+        b"Body with \x00 NUL \x00 bytes.\r\n",
+    )
+    raw_mail(
+        {"no_from"},
+        _headers([f"To: {member.address}", f"Date: {date}", ids(), "Subject: Who sent this?"]),
+        b"There is no From header in this message.\r\n",
+    )
 
 
 # -- public generators ----------------------------------------------------------------------
@@ -731,10 +1033,19 @@ def _pick(rng: random.Random, weighted):
     return weighted[-1][1]
 
 
-def generate_team(seed: int = 1, *, team_size: int = 5, investors: int = 20, contacts_per_investor: int = 3,
-                  messages_per_mailbox: int = 200, own_domain: str = "fund.example", hard_cases: bool = True,
-                  now: datetime = DEFAULT_NOW, huge_attachment_bytes: int = 3 * 1024 * 1024,
-                  huge_attachments: int = 2) -> TeamDataset:
+def generate_team(
+    seed: int = 1,
+    *,
+    team_size: int = 5,
+    investors: int = 20,
+    contacts_per_investor: int = 3,
+    messages_per_mailbox: int = 200,
+    own_domain: str = "fund.example",
+    hard_cases: bool = True,
+    now: datetime = DEFAULT_NOW,
+    huge_attachment_bytes: int = 3 * 1024 * 1024,
+    huge_attachments: int = 2,
+) -> TeamDataset:
     """A deterministic team dataset. Each mailbox ends up with at least `messages_per_mailbox`
     copies (hard cases come on top when they exceed it). `now` defaults to a fixed moment so
     the bytes never change; pass the real time for a live demo."""
@@ -755,9 +1066,15 @@ def generate_team(seed: int = 1, *, team_size: int = 5, investors: int = 20, con
     if hard_cases:
         _hard_cases(writer, huge_attachment_bytes, huge_attachments)
     scenarios = (
-        (0.34, writer.inbound_random), (0.18, writer.conversation), (0.14, writer.outbound),
-        (0.10, writer.internal), (0.10, writer.newsletter), (0.04, writer.spam),
-        (0.03, writer.chat), (0.03, writer.trashed), (0.04, writer.non_investor),
+        (0.34, writer.inbound_random),
+        (0.18, writer.conversation),
+        (0.14, writer.outbound),
+        (0.10, writer.internal),
+        (0.10, writer.newsletter),
+        (0.04, writer.spam),
+        (0.03, writer.chat),
+        (0.03, writer.trashed),
+        (0.04, writer.non_investor),
     )
     while min(writer.per_mailbox[m.address] for m in team) < messages_per_mailbox:
         _pick(rng, scenarios)()
@@ -765,8 +1082,9 @@ def generate_team(seed: int = 1, *, team_size: int = 5, investors: int = 20, con
     return TeamDataset(seed, now, team, own_domains, investor_list, messages)
 
 
-def generate_mailbox_stream(seed: int, address: str, n: int, *, investors: list[Investor] | None = None,
-                            now: datetime = DEFAULT_NOW) -> Iterator[MailboxMessage]:
+def generate_mailbox_stream(
+    seed: int, address: str, n: int, *, investors: list[Investor] | None = None, now: datetime = DEFAULT_NOW
+) -> Iterator[MailboxMessage]:
     """Exactly `n` copies for one mailbox, produced lazily for 100,000-message benchmarks.
 
     Copies come in arrival order (a reply always after what it answers), not date order,
@@ -780,14 +1098,18 @@ def generate_mailbox_stream(seed: int, address: str, n: int, *, investors: list[
     member = TeamMember(" ".join(part.capitalize() for part in local.split(".")), address)
     writer = _Writer(rng, now, [member], (own_domain,), investors)
     scenarios = (
-        (0.45, writer.inbound_random), (0.20, writer.conversation), (0.12, writer.outbound),
-        (0.10, writer.newsletter), (0.04, writer.spam), (0.03, writer.chat),
-        (0.03, writer.trashed), (0.03, writer.non_investor),
+        (0.45, writer.inbound_random),
+        (0.20, writer.conversation),
+        (0.12, writer.outbound),
+        (0.10, writer.newsletter),
+        (0.04, writer.spam),
+        (0.03, writer.chat),
+        (0.03, writer.trashed),
+        (0.03, writer.non_investor),
     )
     produced = 0
     while produced < n:
         _pick(rng, scenarios)()
-        for message in writer.messages[: n - produced]:
-            yield message
+        yield from writer.messages[: n - produced]
         produced += min(len(writer.messages), n - produced)
         writer.messages.clear()

@@ -34,8 +34,9 @@ UNAUTHENTICATED_MESSAGE = (
 class ApiError(Exception):
     """A Gmail error answer: `{"error": {code, message, errors: [...], status}}`."""
 
-    def __init__(self, status: int, message: str, reason: str, *, domain: str = "global",
-                 status_name: str | None = None):
+    def __init__(
+        self, status: int, message: str, reason: str, *, domain: str = "global", status_name: str | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.message = message

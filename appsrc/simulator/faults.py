@@ -62,8 +62,9 @@ class Faults:
             if "seed" in changes:
                 self._rng = random.Random(self.settings.seed)
 
-    def fail_next(self, method: str, count: int = 1, status: int = 503, reason: str | None = None, *,
-                  after: bool = False) -> None:
+    def fail_next(
+        self, method: str, count: int = 1, status: int = 503, reason: str | None = None, *, after: bool = False
+    ) -> None:
         """The next `count` calls of `method` (e.g. "users.messages.get") fail with `status`;
         with `after`, each call is carried out first (a send sends), as when Gmail acts and its
         answer is lost to a 5xx."""

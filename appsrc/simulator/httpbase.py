@@ -8,6 +8,7 @@ so a stopped server really refuses clients instead of serving them from idle thr
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,7 +23,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
+    def log_message(self, format, *args):
         """Silence per-request stderr lines; the call log records what matters."""
 
     def _dispatch(self):
@@ -37,7 +38,7 @@ class _Server(ThreadingHTTPServer):
     # concurrent LLM calls) wait out 1 s SYN retransmits; real servers listen with thousands.
     request_queue_size = 256
 
-    def __init__(self, address, service: "LoopbackService"):
+    def __init__(self, address, service: LoopbackService):
         self.service = service
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -57,10 +58,8 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class LoopbackService:
@@ -85,8 +84,10 @@ class LoopbackService:
         self._port = self._server.server_address[1]
         # A short poll interval keeps stop() fast; shutdown() waits for the loop to notice.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"{type(self).__name__}:{self._port}", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__}:{self._port}",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -121,8 +122,13 @@ class LoopbackService:
         return request.rfile.read(length) if length else b""
 
     @staticmethod
-    def respond(request: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str,
-                headers: dict[str, str] | None = None) -> None:
+    def respond(
+        request: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         try:
             request.send_response(status)
             request.send_header("Content-Type", content_type)
@@ -138,7 +144,5 @@ class LoopbackService:
     def drop(request: BaseHTTPRequestHandler) -> None:
         """Close the connection without answering, like a load balancer timing out."""
         request.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             request.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass

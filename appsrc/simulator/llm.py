@@ -44,17 +44,25 @@ def answer_for(messages: list) -> str:
     """Deterministic reply text: the same prompt always gets the same paragraph."""
     digest = hashlib.sha256(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).digest()
     picks = [_SENTENCES[b % len(_SENTENCES)] for b in digest[:3]]
-    last_user = next((m.get("content", "") for m in reversed(messages)
-                      if isinstance(m, dict) and m.get("role") == "user"), "")
+    last_user = next(
+        (m.get("content", "") for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "user"), ""
+    )
     topic = " ".join(str(last_user).split()[:8])
-    return f"Regarding \"{topic}\": " + " ".join(dict.fromkeys(picks))
+    return f'Regarding "{topic}": ' + " ".join(dict.fromkeys(picks))
 
 
 class LlmStub(LoopbackService):
     """`with LlmStub(mode="slow", slow_delay_s=1.5) as llm: ... llm.url + "v1/chat/completions"`."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, mode: str = "fast",
-                 slow_delay_s: float = 2.0, model: str = "stub-model"):
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        mode: str = "fast",
+        slow_delay_s: float = 2.0,
+        model: str = "stub-model",
+    ):
         super().__init__(host, port)
         self.mode = mode
         self.slow_delay_s = slow_delay_s
@@ -88,8 +96,9 @@ class LlmStub(LoopbackService):
             body = None
         status, content_type, data = self._answer(request.command, path, body, raw, mode)
         with self._lock:
-            self._requests.append(LlmRequest(time.time(), request.command, path,
-                                             body if isinstance(body, dict) else None, mode, status))
+            self._requests.append(
+                LlmRequest(time.time(), request.command, path, body if isinstance(body, dict) else None, mode, status)
+            )
         self.respond(request, status, data, content_type)
 
     def _answer(self, method: str, path: str, body, raw: bytes, mode: str) -> tuple[int, str, bytes]:
@@ -121,10 +130,12 @@ class LlmStub(LoopbackService):
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model") or self.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(content.split()),
-                      "total_tokens": prompt_tokens + len(content.split())},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(content.split()),
+                "total_tokens": prompt_tokens + len(content.split()),
+            },
         }
         return 200, _JSON, json.dumps(completion).encode()
 

@@ -10,15 +10,27 @@ import bisect
 import calendar
 import hashlib
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 from . import mime
 from .errors import ApiError, invalid, not_found
 
 SYSTEM_LABELS = (
-    "INBOX", "SENT", "DRAFT", "SPAM", "TRASH", "CHAT", "IMPORTANT", "UNREAD", "STARRED",
-    "CATEGORY_PERSONAL", "CATEGORY_SOCIAL", "CATEGORY_PROMOTIONS", "CATEGORY_UPDATES",
+    "INBOX",
+    "SENT",
+    "DRAFT",
+    "SPAM",
+    "TRASH",
+    "CHAT",
+    "IMPORTANT",
+    "UNREAD",
+    "STARRED",
+    "CATEGORY_PERSONAL",
+    "CATEGORY_SOCIAL",
+    "CATEGORY_PROMOTIONS",
+    "CATEGORY_UPDATES",
     "CATEGORY_FORUMS",
 )
 MAILBOX_STATUSES = ("active", "suspended", "unknown", "mail_disabled", "consumer")
@@ -26,9 +38,17 @@ HISTORY_TYPES = ("messageAdded", "messageDeleted", "labelAdded", "labelRemoved")
 
 _THREAD_HEADERS = frozenset({"message-id", "in-reply-to", "references", "subject"})
 _QUERY_LABELS = {
-    "inbox": "INBOX", "sent": "SENT", "draft": "DRAFT", "drafts": "DRAFT", "spam": "SPAM",
-    "trash": "TRASH", "chat": "CHAT", "chats": "CHAT", "starred": "STARRED",
-    "important": "IMPORTANT", "unread": "UNREAD",
+    "inbox": "INBOX",
+    "sent": "SENT",
+    "draft": "DRAFT",
+    "drafts": "DRAFT",
+    "spam": "SPAM",
+    "trash": "TRASH",
+    "chat": "CHAT",
+    "chats": "CHAT",
+    "starred": "STARRED",
+    "important": "IMPORTANT",
+    "unread": "UNREAD",
 }
 
 
@@ -36,8 +56,14 @@ class StoredMessage:
     """One message as Gmail holds it; raw bytes are kept as-is (no parsed copies)."""
 
     __slots__ = (
-        "gmail_id", "thread_id", "labels", "internal_date_ms", "raw", "history_id",
-        "message_id", "_snippet",
+        "gmail_id",
+        "thread_id",
+        "labels",
+        "internal_date_ms",
+        "raw",
+        "history_id",
+        "message_id",
+        "_snippet",
     )
 
     def __init__(self, gmail_id, thread_id, labels, internal_date_ms, raw, history_id, message_id):
@@ -85,8 +111,7 @@ class HistoryLog:
     def append(self, kind, message: StoredMessage, changed, now: float) -> int:
         self.current += 1
         self._records.append(
-            HistoryRecord(self.current, kind, message.gmail_id, message.thread_id,
-                          message.labels, tuple(changed), now)
+            HistoryRecord(self.current, kind, message.gmail_id, message.thread_id, message.labels, tuple(changed), now)
         )
         return self.current
 
@@ -211,8 +236,16 @@ def build_filter(label_ids: list[str], include_spam_trash: bool, query: str, now
             after_ms = int((now - days * 86400) * 1000)
         else:
             raise invalid(f"Unsupported search term in the simulator: {term}")
-    return ListFilter(frozenset(required), frozenset(excluded), include_spam_trash, after_ms, before_ms,
-                      larger_than, smaller_than, message_id)
+    return ListFilter(
+        frozenset(required),
+        frozenset(excluded),
+        include_spam_trash,
+        after_ms,
+        before_ms,
+        larger_than,
+        smaller_than,
+        message_id,
+    )
 
 
 def _encode_token(*parts: object) -> str:
@@ -280,19 +313,27 @@ class Mailbox:
             return None
         return requested if self._thread_by_headers(headers) == requested else None
 
-    def add(self, raw: bytes, labels: Iterable[str], internal_date_ms: int, now: float, *,
-            thread_id: str | None = None, requested_thread: str | None = None,
-            api_write: bool = False) -> StoredMessage:
+    def add(
+        self,
+        raw: bytes,
+        labels: Iterable[str],
+        internal_date_ms: int,
+        now: float,
+        *,
+        thread_id: str | None = None,
+        requested_thread: str | None = None,
+        api_write: bool = False,
+    ) -> StoredMessage:
         headers = mime.scan_headers(raw, _THREAD_HEADERS)
         gmail_id = self._new_id()
         if thread_id is None:
             thread_id = (
-                self._thread_for_api_write(headers, requested_thread) if api_write
-                else self._thread_by_headers(headers)
+                self._thread_for_api_write(headers, requested_thread) if api_write else self._thread_by_headers(headers)
             ) or gmail_id
         ids = mime.message_ids(headers.get("message-id"))
-        message = StoredMessage(gmail_id, thread_id, tuple(dict.fromkeys(labels)), internal_date_ms,
-                                raw, 0, ids[0] if ids else None)
+        message = StoredMessage(
+            gmail_id, thread_id, tuple(dict.fromkeys(labels)), internal_date_ms, raw, 0, ids[0] if ids else None
+        )
         self.messages[gmail_id] = message
         if message.message_id:
             self._thread_of_message_id.setdefault(message.message_id, thread_id)
@@ -371,8 +412,14 @@ class Mailbox:
             self._estimate_cache = (selection, count)
         return self._estimate_cache[1]
 
-    def history_page(self, start_history_id: int, page_token: str | None, max_results: int,
-                     types: frozenset[str], label_id: str | None):
+    def history_page(
+        self,
+        start_history_id: int,
+        page_token: str | None,
+        max_results: int,
+        types: frozenset[str],
+        label_id: str | None,
+    ):
         """Scan up to `max_results` records; filtered-out records still use up the window,
         so a page can be empty yet carry a nextPageToken, as on Gmail."""
         cursor = _decode_token(page_token, 1)[0] if page_token else start_history_id

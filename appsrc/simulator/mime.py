@@ -122,8 +122,7 @@ class _NotSimple(Exception):
 
 def _content_type(value: str) -> tuple[str, dict[str, str]]:
     kind = value.split(";", 1)[0].strip().lower() or "text/plain"
-    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-              for m in _PARAM.finditer(value)}
+    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3) for m in _PARAM.finditer(value)}
     if any(name.endswith("*") for name in params):
         raise _NotSimple
     return kind, params
@@ -156,7 +155,7 @@ def _simple_texts(raw: bytes, depth: int = 0) -> tuple[str | None, str | None]:
         raise _NotSimple
     headers = scan_headers(raw, _PART_HEADERS)
     end = _HEADER_END.search(raw)
-    body = raw[end.end():] if end else b""
+    body = raw[end.end() :] if end else b""
     kind, params = _content_type(headers.get("content-type", "text/plain"))
     _, disposition = _content_type(headers.get("content-disposition", ""))
     if "filename" in disposition or "name" in params:

@@ -8,9 +8,9 @@ reproduces both the sustained rate and the "Retry after <time>" a client can hon
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 METHOD_UNITS = {
     "users.getProfile": 1,
@@ -27,7 +27,7 @@ METHOD_UNITS = {
 
 def retry_after_text(moment: float) -> str:
     """Gmail's timestamp style: 2026-11-25T10:00:01.123Z."""
-    stamp = datetime.fromtimestamp(moment, tz=timezone.utc)
+    stamp = datetime.fromtimestamp(moment, tz=UTC)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
@@ -98,12 +98,16 @@ class QuotaLimiter:
             project_bucket.refill(settings.project_units_per_s, settings.project_burst, now)
             if project_bucket.level < units:
                 wait = (units - project_bucket.level) / settings.project_units_per_s
-                return QuotaDenial(429, "rateLimitExceeded",
-                                   f"Rate Limit Exceeded.  Retry after {retry_after_text(now + wait)}")
+                return QuotaDenial(
+                    429, "rateLimitExceeded", f"Rate Limit Exceeded.  Retry after {retry_after_text(now + wait)}"
+                )
             if user_bucket.level < units:
                 wait = (units - user_bucket.level) / settings.user_units_per_s
-                return QuotaDenial(429, "userRateLimitExceeded",
-                                   f"User-rate limit exceeded.  Retry after {retry_after_text(now + wait)}")
+                return QuotaDenial(
+                    429,
+                    "userRateLimitExceeded",
+                    f"User-rate limit exceeded.  Retry after {retry_after_text(now + wait)}",
+                )
             user_bucket.level -= units
             project_bucket.level -= units
         return None

@@ -12,8 +12,8 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import auth, mime
@@ -41,9 +41,7 @@ METHOD_SCOPES = {
     "users.history.list": _READ | {auth.GMAIL_METADATA},
     "users.drafts.create": frozenset({auth.MAIL_GOOGLE, auth.GMAIL_MODIFY, auth.GMAIL_COMPOSE}),
     "users.drafts.send": frozenset({auth.MAIL_GOOGLE, auth.GMAIL_MODIFY, auth.GMAIL_COMPOSE}),
-    "users.messages.send": frozenset(
-        {auth.MAIL_GOOGLE, auth.GMAIL_MODIFY, auth.GMAIL_COMPOSE, auth.GMAIL_SEND}
-    ),
+    "users.messages.send": frozenset({auth.MAIL_GOOGLE, auth.GMAIL_MODIFY, auth.GMAIL_COMPOSE, auth.GMAIL_SEND}),
 }
 
 _USER_PATH = re.compile(r"/gmail/v1/users/(?P<user>[^/]+)/(?P<rest>.*)")
@@ -52,8 +50,7 @@ _ROUTES = (
     ("GET", re.compile(r"labels"), "users.labels.list"),
     ("GET", re.compile(r"messages"), "users.messages.list"),
     ("POST", re.compile(r"messages/send"), "users.messages.send"),
-    ("GET", re.compile(r"messages/(?P<message_id>[^/]+)/attachments/(?P<id>[^/]+)"),
-     "users.messages.attachments.get"),
+    ("GET", re.compile(r"messages/(?P<message_id>[^/]+)/attachments/(?P<id>[^/]+)"), "users.messages.attachments.get"),
     ("GET", re.compile(r"messages/(?P<id>[^/]+)"), "users.messages.get"),
     ("GET", re.compile(r"history"), "users.history.list"),
     ("POST", re.compile(r"drafts/send"), "users.drafts.send"),
@@ -222,7 +219,7 @@ def _without_bcc(raw: bytes) -> bytes:
     """Delivered copies carry no Bcc header; only the sender's SENT copy keeps it."""
     head = mime.header_block(raw)
     kept = re.sub(rb"(?im)^bcc:.*(?:\r?\n[ \t].*)*(?:\r?\n|$)", b"", head)
-    return kept + raw[len(head):]
+    return kept + raw[len(head) :]
 
 
 class GmailSimulator(LoopbackService):
@@ -231,9 +228,15 @@ class GmailSimulator(LoopbackService):
     Thread-safe: request threads and test code share state behind one lock.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0,
-                 clock: Callable[[], float] = time.time, call_log_size: int = 10_000,
-                 project_id: str = "gmail-sim"):
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] = time.time,
+        call_log_size: int = 10_000,
+        project_id: str = "gmail-sim",
+    ):
         super().__init__(host, port)
         self.clock = clock
         self.project_id = project_id
@@ -292,22 +295,30 @@ class GmailSimulator(LoopbackService):
         settings = self.settings
         mailbox.history.trim(settings.history_limit, settings.history_max_age_s, self.clock())
 
-    def insert_message(self, address: str, raw: bytes, *, label_ids: Iterable[str] = ("INBOX",),
-                       internal_date_ms: int | None = None, thread_id: str | None = None) -> str:
+    def insert_message(
+        self,
+        address: str,
+        raw: bytes,
+        *,
+        label_ids: Iterable[str] = ("INBOX",),
+        internal_date_ms: int | None = None,
+        thread_id: str | None = None,
+    ) -> str:
         """Deliver a message as Gmail stores it; threads by In-Reply-To/References + subject."""
         now = self.clock()
         with self._lock:
             mailbox = self._mailbox(address)
             message = mailbox.add(
-                bytes(raw), label_ids,
+                bytes(raw),
+                label_ids,
                 int(now * 1000) if internal_date_ms is None else int(internal_date_ms),
-                now, thread_id=thread_id,
+                now,
+                thread_id=thread_id,
             )
             self._trim_history(mailbox)
             return message.gmail_id
 
-    def modify_labels(self, address: str, gmail_id: str, add: Iterable[str] = (),
-                      remove: Iterable[str] = ()) -> None:
+    def modify_labels(self, address: str, gmail_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
         with self._lock:
             mailbox = self._mailbox(address)
             mailbox.change_labels(gmail_id, add, remove, self.clock())
@@ -344,19 +355,24 @@ class GmailSimulator(LoopbackService):
     def message(self, address: str, gmail_id: str) -> MessageView:
         with self._lock:
             stored = self._mailbox(address).get(gmail_id)
-            return MessageView(stored.gmail_id, stored.thread_id, stored.labels,
-                               stored.internal_date_ms, stored.raw)
+            return MessageView(stored.gmail_id, stored.thread_id, stored.labels, stored.internal_date_ms, stored.raw)
 
     # -- delegation -----------------------------------------------------------------------
 
-    def make_service_account_key(self, path, *, client_id: str | None = None,
-                                 scopes_granted: Iterable[str] = (auth.GMAIL_READONLY, auth.GMAIL_COMPOSE)) -> dict:
+    def make_service_account_key(
+        self,
+        path,
+        *,
+        client_id: str | None = None,
+        scopes_granted: Iterable[str] = (auth.GMAIL_READONLY, auth.GMAIL_COMPOSE),
+    ) -> dict:
         """Write a realistic key file (mode 0600) whose token_uri is this simulator and
         grant it domain-wide delegation for `scopes_granted`. Returns the file's contents."""
         return self._auth.create_key(path, client_id, tuple(scopes_granted), self.project_id)
 
-    def register_key_file(self, path, *,
-                          scopes_granted: Iterable[str] = (auth.GMAIL_READONLY, auth.GMAIL_COMPOSE)) -> dict:
+    def register_key_file(
+        self, path, *, scopes_granted: Iterable[str] = (auth.GMAIL_READONLY, auth.GMAIL_COMPOSE)
+    ) -> dict:
         """Accept an existing key file (rewriting its token_uri to this simulator), e.g. to
         keep a demo appliance's configured key working across simulator restarts."""
         return self._auth.register_key_file(path, tuple(scopes_granted))
@@ -399,11 +415,13 @@ class GmailSimulator(LoopbackService):
         with self._lock:
             return list(self._drafts.get(user.lower(), ()))
 
-    def _record(self, method: str, user: str | None, params: dict, status: int, units: int,
-                in_batch: bool, *, verb: str = "GET") -> None:
+    def _record(
+        self, method: str, user: str | None, params: dict, status: int, units: int, in_batch: bool, *, verb: str = "GET"
+    ) -> None:
         mail_operation = verb != "GET" or method.startswith("users.drafts.")
-        self._log.add(CallRecord(self.clock(), user, method, params, status, units, in_batch),
-                      mail_operation=mail_operation)
+        self._log.add(
+            CallRecord(self.clock(), user, method, params, status, units, in_batch), mail_operation=mail_operation
+        )
 
     # -- HTTP entry point -----------------------------------------------------------------
 
@@ -425,8 +443,9 @@ class GmailSimulator(LoopbackService):
             status, content_type, data = self._batch(request.headers.get("Content-Type", ""), body)
             headers = {}
         elif path.startswith("/gmail/v1/"):
-            inner = InnerRequest("", request.command, request.path,
-                                 {k.lower(): v for k, v in request.headers.items()}, body)
+            inner = InnerRequest(
+                "", request.command, request.path, {k.lower(): v for k, v in request.headers.items()}, body
+            )
             status, payload = self._direct(inner)
             content_type, data = JSON_TYPE, _json(payload)
             headers = {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'} if status == 401 else {}
@@ -443,14 +462,15 @@ class GmailSimulator(LoopbackService):
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         subject = auth.unverified_subject(form.get("assertion", ""))
         try:
-            payload = self._auth.mint(form, self._mailbox_status,
-                                      lifetime_s=self.settings.token_lifetime_s,
-                                      skew_s=self.settings.jwt_skew_s)
+            payload = self._auth.mint(
+                form, self._mailbox_status, lifetime_s=self.settings.token_lifetime_s, skew_s=self.settings.jwt_skew_s
+            )
             status = 200
         except TokenError as error:
             status, payload = error.status, error.body()
-        self._record("oauth2.token", subject, {"error": payload.get("error")} if status != 200 else {},
-                     status, 0, False)
+        self._record(
+            "oauth2.token", subject, {"error": payload.get("error")} if status != 200 else {}, status, 0, False
+        )
         return status, payload
 
     # -- Gmail calls ----------------------------------------------------------------------
@@ -463,8 +483,11 @@ class GmailSimulator(LoopbackService):
         route = None
         if match:
             route = next(
-                ((name, m.groupdict()) for verb, pattern, name in _ROUTES
-                 if verb == request.method and (m := pattern.fullmatch(match["rest"]))),
+                (
+                    (name, m.groupdict())
+                    for verb, pattern, name in _ROUTES
+                    if verb == request.method and (m := pattern.fullmatch(match["rest"]))
+                ),
                 None,
             )
         if route is None:
@@ -477,17 +500,21 @@ class GmailSimulator(LoopbackService):
             raise _Rejected(unauthenticated(), method, None, params)
         user = token.subject
         if method in _UNSERVED:
-            raise _Rejected(ApiError(405, f"{method} is not served by this simulator.", "methodNotAllowed"),
-                            method, user, params)
+            raise _Rejected(
+                ApiError(405, f"{method} is not served by this simulator.", "methodNotAllowed"), method, user, params
+            )
         if not token.scopes & METHOD_SCOPES[method]:
-            raise _Rejected(ApiError(403, "Request had insufficient authentication scopes.",
-                                     "insufficientPermissions"), method, user, params)
+            raise _Rejected(
+                ApiError(403, "Request had insufficient authentication scopes.", "insufficientPermissions"),
+                method,
+                user,
+                params,
+            )
         if user is None:
             raise _Rejected(failed_precondition("Precondition check failed."), method, user, params)
         user_id = unquote(match["user"])
         if user_id != "me" and user_id.lower() != user:
-            raise _Rejected(ApiError(403, f"Delegation denied for {user}", "forbidden"),
-                            method, user, params)
+            raise _Rejected(ApiError(403, f"Delegation denied for {user}", "forbidden"), method, user, params)
         with self._lock:
             mailbox = self._mailboxes.get(user)
         if mailbox is None or mailbox.status not in ("active", "mail_disabled"):
@@ -509,8 +536,12 @@ class GmailSimulator(LoopbackService):
                 raise ApiError(denial.status, denial.message, denial.reason, domain="usageLimits")
             if self.faults.roll("inner_429"):
                 retry = retry_after_text(self.clock() + 1.0)
-                raise ApiError(429, f"User-rate limit exceeded.  Retry after {retry}",
-                               "userRateLimitExceeded", domain="usageLimits")
+                raise ApiError(
+                    429,
+                    f"User-rate limit exceeded.  Retry after {retry}",
+                    "userRateLimitExceeded",
+                    domain="usageLimits",
+                )
             cost = METHOD_UNITS[call.method]
             denial = self.quota.charge(user, call.token.client_id, cost)
             if denial:
@@ -531,8 +562,9 @@ class GmailSimulator(LoopbackService):
         try:
             call = self._prepare(request)
         except _Rejected as rejected:
-            self._record(rejected.method, rejected.user, rejected.params, rejected.error.status, 0, False,
-                         verb=request.method)
+            self._record(
+                rejected.method, rejected.user, rejected.params, rejected.error.status, 0, False, verb=request.method
+            )
             return rejected.error.status, rejected.error.body()
         user = call.token.subject
         has_slot = self.quota.try_enter(user)
@@ -551,14 +583,18 @@ class GmailSimulator(LoopbackService):
         except BatchFormatError as error:
             return self._batch_error(invalid(f"Failed to parse batch request: {error}"), 0)
         if len(requests) > MAX_BATCH_PARTS:
-            return self._batch_error(invalid(
-                f"Too many requests in batch: {len(requests)}. A batch may contain at most "
-                f"{MAX_BATCH_PARTS} requests."), len(requests))
+            return self._batch_error(
+                invalid(
+                    f"Too many requests in batch: {len(requests)}. A batch may contain at most "
+                    f"{MAX_BATCH_PARTS} requests."
+                ),
+                len(requests),
+            )
         limit = self.settings.batch_limit
         if len(requests) > limit:
-            return self._batch_error(invalid(
-                f"Inner request count exceeds the limit. Count: {len(requests)}, Limit: {limit}"),
-                len(requests))
+            return self._batch_error(
+                invalid(f"Inner request count exceeds the limit. Count: {len(requests)}, Limit: {limit}"), len(requests)
+            )
         self._record("batch", None, {"parts": len(requests)}, 200, 0, False)
         prepared: list[_Call | _Rejected] = []
         for request in requests:
@@ -566,23 +602,19 @@ class GmailSimulator(LoopbackService):
                 prepared.append(self._prepare(request))
             except _Rejected as rejected:
                 prepared.append(rejected)
-        slots = [
-            isinstance(item, _Call) and self.quota.try_enter(item.token.subject) for item in prepared
-        ]
+        slots = [isinstance(item, _Call) and self.quota.try_enter(item.token.subject) for item in prepared]
         parts = []
         try:
-            for request, item, has_slot in zip(requests, prepared, slots):
+            for request, item, has_slot in zip(requests, prepared, slots, strict=True):
                 if isinstance(item, _Rejected):
-                    self._record(item.method, item.user, item.params, item.error.status, 0, True,
-                                 verb=request.method)
+                    self._record(item.method, item.user, item.params, item.error.status, 0, True, verb=request.method)
                     status, payload = item.error.status, item.error.body()
                 else:
                     status, payload, units = self._execute(item, has_slot=has_slot)
-                    self._record(item.method, item.token.subject, item.params, status, units, True,
-                                 verb=request.method)
+                    self._record(item.method, item.token.subject, item.params, status, units, True, verb=request.method)
                 parts.append((request.content_id, status, _json(payload)))
         finally:
-            for item, has_slot in zip(prepared, slots):
+            for item, has_slot in zip(prepared, slots, strict=True):
                 if has_slot:
                     self.quota.leave(item.token.subject)
         content_type, data = render_batch(parts)
@@ -618,11 +650,11 @@ class GmailSimulator(LoopbackService):
         search = _first(query, "q", "") or ""
         if search and self._metadata_only(call):
             raise ApiError(403, "Metadata scope does not support 'q' parameter", "forbidden")
-        selection = build_filter(query.get("labelIds", []), _bool_param(query, "includeSpamTrash"),
-                                 search, self.clock())
+        selection = build_filter(
+            query.get("labelIds", []), _bool_param(query, "includeSpamTrash"), search, self.clock()
+        )
         with self._lock:
-            page, next_token, estimate = call.mailbox.list_page(
-                selection, _first(query, "pageToken"), max_results)
+            page, next_token, estimate = call.mailbox.list_page(selection, _first(query, "pageToken"), max_results)
             result: dict = {}
             if page:
                 result["messages"] = [{"id": m.gmail_id, "threadId": m.thread_id} for m in page]
@@ -648,8 +680,7 @@ class GmailSimulator(LoopbackService):
         result["snippet"] = stored.snippet
         if fmt == "metadata":
             wanted = call.query.get("metadataHeaders")
-            result["payload"] = mime.payload_metadata(
-                stored.raw, {h.lower() for h in wanted} if wanted else None)
+            result["payload"] = mime.payload_metadata(stored.raw, {h.lower() for h in wanted} if wanted else None)
         elif fmt == "full":
             result["payload"] = mime.payload_tree(stored.raw, stored.gmail_id)
         result["sizeEstimate"] = len(stored.raw)
@@ -688,7 +719,8 @@ class GmailSimulator(LoopbackService):
                 token = mailbox.empty_page_token(int(start), page_token)
                 return {"nextPageToken": token, "historyId": str(mailbox.history.current)}
             records, next_token = mailbox.history_page(
-                int(start), page_token, max_results, types, _first(query, "labelId"))
+                int(start), page_token, max_results, types, _first(query, "labelId")
+            )
             current = mailbox.history.current
         result: dict = {}
         if records:
@@ -706,14 +738,13 @@ class GmailSimulator(LoopbackService):
         requested = message.get("threadId")
         now = self.clock()
         with self._lock:
-            stored = call.mailbox.add(raw, ("DRAFT",), int(now * 1000), now,
-                                      requested_thread=requested, api_write=True)
+            stored = call.mailbox.add(raw, ("DRAFT",), int(now * 1000), now, requested_thread=requested, api_write=True)
             self._trim_history(call.mailbox)
             draft_id = f"r{int(stored.gmail_id, 16) % 10**19}"
             self._drafts.setdefault(call.mailbox.address, []).append(
-                Draft(draft_id, stored.gmail_id, stored.thread_id, requested, raw))
-        return {"id": draft_id,
-                "message": {"id": stored.gmail_id, "threadId": stored.thread_id, "labelIds": ["DRAFT"]}}
+                Draft(draft_id, stored.gmail_id, stored.thread_id, requested, raw)
+            )
+        return {"id": draft_id, "message": {"id": stored.gmail_id, "threadId": stored.thread_id, "labelIds": ["DRAFT"]}}
 
     def _messages_send(self, call: _Call) -> dict:
         """Stored as SENT for the sender and delivered to recipients that are mailboxes here."""
@@ -727,24 +758,26 @@ class GmailSimulator(LoopbackService):
         raw = _stamp_outgoing(raw, sender, now, self.settings.own_message_ids)
         requested = payload.get("threadId")
         with self._lock:
-            stored = call.mailbox.add(raw, ("SENT",), int(now * 1000), now,
-                                      requested_thread=requested, api_write=True)
+            stored = call.mailbox.add(raw, ("SENT",), int(now * 1000), now, requested_thread=requested, api_write=True)
             self._trim_history(call.mailbox)
-            self._sent.append(SentMessage(sender, recipients, raw, stored.gmail_id,
-                                          stored.thread_id, requested))
+            self._sent.append(SentMessage(sender, recipients, raw, stored.gmail_id, stored.thread_id, requested))
             delivered = _without_bcc(raw)
             for recipient in recipients:
                 mailbox = self._mailboxes.get(recipient)
                 if mailbox and recipient != sender and mailbox.status == "active":
-                    mailbox.add(f"Delivered-To: {recipient}\r\n".encode() + delivered,
-                                ("INBOX", "UNREAD"), int(now * 1000), now)
+                    mailbox.add(
+                        f"Delivered-To: {recipient}\r\n".encode() + delivered, ("INBOX", "UNREAD"), int(now * 1000), now
+                    )
                     self._trim_history(mailbox)
         return {"id": stored.gmail_id, "threadId": stored.thread_id, "labelIds": ["SENT"]}
 
     def _drafts_send(self, call: _Call) -> dict:
         """Deliberately unavailable: the appliance must never send a draft on its own."""
-        raise ApiError(405, "drafts.send is disabled in this simulator: drafts are for humans "
-                            "to review and send.", "methodNotAllowed")
+        raise ApiError(
+            405,
+            "drafts.send is disabled in this simulator: drafts are for humans to review and send.",
+            "methodNotAllowed",
+        )
 
 
 def _history_entry(record) -> dict:

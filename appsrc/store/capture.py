@@ -91,12 +91,15 @@ def apply_batch(account_id: int, generation: int, batch: BatchWrite, now: dateti
     with database.atomic():
         counts = _apply(account_id, generation, batch, now)
         updates = dict(batch.account_updates)
-        updates.update({
-            EmailAccount.stored_count: EmailAccount.stored_count + counts.stored,
-            EmailAccount.skipped_count: EmailAccount.skipped_count + counts.skipped,
-            EmailAccount.failed_count: (PendingFetch.select(fn.COUNT(PendingFetch.id))
-                                        .where(PendingFetch.account == account_id)),
-        })
+        updates.update(
+            {
+                EmailAccount.stored_count: EmailAccount.stored_count + counts.stored,
+                EmailAccount.skipped_count: EmailAccount.skipped_count + counts.skipped,
+                EmailAccount.failed_count: (
+                    PendingFetch.select(fn.COUNT(PendingFetch.id)).where(PendingFetch.account == account_id)
+                ),
+            }
+        )
         EmailAccount.update(updates).where(EmailAccount.id == account_id).execute()
     return counts
 
@@ -111,17 +114,19 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
     email_ids = _upsert_emails([s.email for s in new_sightings], now, counts)
     rows = []
     for sighting in new_sightings:
-        rows.append({
-            "account_id": account_id,
-            "email_id": email_ids[sighting.email.dedupe_key, sighting.email.fingerprint],
-            "gmail_id": sighting.gmail_id,
-            "gmail_thread_id": sighting.thread_id,
-            "label_ids": list(sighting.label_ids),
-            "is_sent": "SENT" in sighting.label_ids,
-            "internal_date": sighting.internal_date,
-            "seen_generation": generation,
-            "created_at": now,
-        })
+        rows.append(
+            {
+                "account_id": account_id,
+                "email_id": email_ids[sighting.email.dedupe_key, sighting.email.fingerprint],
+                "gmail_id": sighting.gmail_id,
+                "gmail_thread_id": sighting.thread_id,
+                "label_ids": list(sighting.label_ids),
+                "is_sent": "SENT" in sighting.label_ids,
+                "internal_date": sighting.internal_date,
+                "seen_generation": generation,
+                "created_at": now,
+            }
+        )
     _insert_many(EmailAccountMessage, rows)
     counts.stored = len(rows)
     # A message stored now that was skipped before (e.g. taken out of the trash).
@@ -130,9 +135,15 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
         counts.skipped -= _delete_ids(SkippedMessage, account_id, revived)
 
     skip_rows = [
-        {"account_id": account_id, "gmail_id": gmail_id, "reason": reason, "detail": detail[:500],
-         "seen_generation": generation, "created_at": now}
-        for gmail_id, reason, detail in dict((g, (g, r, d)) for g, r, d in batch.skipped).values()
+        {
+            "account_id": account_id,
+            "gmail_id": gmail_id,
+            "reason": reason,
+            "detail": detail[:500],
+            "seen_generation": generation,
+            "created_at": now,
+        }
+        for gmail_id, reason, detail in {g: (g, r, d) for g, r, d in batch.skipped}.values()
         if gmail_id not in known_skips and gmail_id not in known_sightings
     ]
     _insert_many(SkippedMessage, skip_rows)
@@ -141,12 +152,25 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
     done = [s.gmail_id for s in batch.sightings] + [g for g, _, _ in batch.skipped]
     _delete_ids(PendingFetch, account_id, done)
     for gmail_id, error in batch.failed.items():
-        (PendingFetch.insert(account=account_id, gmail_id=gmail_id, attempts=1, last_error=error[:500],
-                             created_at=now, updated_at=now)
-         .on_conflict(conflict_target=[PendingFetch.account, PendingFetch.gmail_id],
-                      update={PendingFetch.attempts: PendingFetch.attempts + 1,
-                              PendingFetch.last_error: error[:500], PendingFetch.updated_at: now})
-         .execute())
+        (
+            PendingFetch.insert(
+                account=account_id,
+                gmail_id=gmail_id,
+                attempts=1,
+                last_error=error[:500],
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict(
+                conflict_target=[PendingFetch.account, PendingFetch.gmail_id],
+                update={
+                    PendingFetch.attempts: PendingFetch.attempts + 1,
+                    PendingFetch.last_error: error[:500],
+                    PendingFetch.updated_at: now,
+                },
+            )
+            .execute()
+        )
     counts.failed = len(batch.failed)
     return counts
 
@@ -182,15 +206,18 @@ def statement_sizes(rows: int, most: int) -> list[int]:
 
 
 @lru_cache(maxsize=256)
-def _insert_sql(model, columns: tuple[str, ...], rows: int, ignore_conflicts: bool, returning: tuple[str, ...],
-                param: str) -> str:
-    row = f'({", ".join([param] * len(columns))})'
-    sql = (f'INSERT INTO "{model._meta.table_name}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
-           f'VALUES {", ".join([row] * rows)}')
+def _insert_sql(
+    model, columns: tuple[str, ...], rows: int, ignore_conflicts: bool, returning: tuple[str, ...], param: str
+) -> str:
+    row = f"({', '.join([param] * len(columns))})"
+    sql = (
+        f'INSERT INTO "{model._meta.table_name}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
+        f"VALUES {', '.join([row] * rows)}"
+    )
     if ignore_conflicts:
         sql += " ON CONFLICT DO NOTHING"
     if returning:
-        sql += f' RETURNING {", ".join(chr(34) + c + chr(34) for c in returning)}'
+        sql += f" RETURNING {', '.join(chr(34) + c + chr(34) for c in returning)}"
     return sql
 
 
@@ -199,12 +226,12 @@ def _converters(model, columns: tuple[str, ...]) -> tuple:
     """Per column, the field's db_value where it changes the value (JSON, UTC datetimes), else
     None: plain strings, numbers and booleans go to the driver as they are."""
     fields = model._meta.columns
-    return tuple(fields[c].db_value if isinstance(fields[c], (JSONField, UTCDateTimeField)) else None
-                 for c in columns)
+    return tuple(fields[c].db_value if isinstance(fields[c], (JSONField, UTCDateTimeField)) else None for c in columns)
 
 
-def _insert_many(model, rows: list[dict], *, ignore_conflicts: bool = False,
-                 returning: tuple[str, ...] = ()) -> list[tuple]:
+def _insert_many(
+    model, rows: list[dict], *, ignore_conflicts: bool = False, returning: tuple[str, ...] = ()
+) -> list[tuple]:
     """Insert `rows` (dicts with the same keys); the `returning` columns of the rows inserted
     (not of those a conflict skipped), in no particular order."""
     if not rows:
@@ -216,9 +243,9 @@ def _insert_many(model, rows: list[dict], *, ignore_conflicts: bool = False,
     written = []
     start = 0
     for size in statement_sizes(len(rows), min(MAX_ROWS_PER_STATEMENT, MAX_PARAMS // len(columns))):
-        chunk = rows[start:start + size]
+        chunk = rows[start : start + size]
         start += size
-        values = []
+        values: list[Any] = []
         for row in chunk:
             row_values = values_of(row)
             if converters:
@@ -241,8 +268,10 @@ def _existing(model, account_id: int, gmail_ids: Sequence[str]) -> set[str]:
     table = model._meta.table_name
     for chunk in chunked(list(set(gmail_ids)), 500):
         cursor = database.execute_sql(
-            f'SELECT gmail_id FROM "{table}" WHERE account_id = {database.param} AND gmail_id IN {_in_list(len(chunk))}',
-            [account_id, *chunk])
+            f'SELECT gmail_id FROM "{table}" WHERE account_id = {database.param} '
+            f"AND gmail_id IN {_in_list(len(chunk))}",
+            [account_id, *chunk],
+        )
         found.update(gid for (gid,) in cursor.fetchall())
     return found
 
@@ -253,7 +282,8 @@ def _delete_ids(model, account_id: int, gmail_ids: Sequence[str]) -> int:
     for chunk in chunked(list(set(gmail_ids)), 500):
         deleted += database.execute_sql(
             f'DELETE FROM "{table}" WHERE account_id = {database.param} AND gmail_id IN {_in_list(len(chunk))}',
-            [account_id, *chunk]).rowcount
+            [account_id, *chunk],
+        ).rowcount
     return deleted
 
 
@@ -283,10 +313,21 @@ def _upsert_emails(records: list[EmailRecord], now: datetime, counts: WriteCount
         # Another mailbox's sync may store the same email concurrently (PostgreSQL does not
         # serialize writers like SQLite): the loser's insert yields to the winner's row, and
         # the describing rows below are idempotent too.
-        inserted = _insert_many(Email, [{"dedupe_key": key, "fingerprint": r.fingerprint, "message_id": r.message_id,
-                                         "captured_at": now, **r.row}
-                                        for key, r in sorted(new.items(), key=_sent_at)],
-                                ignore_conflicts=True, returning=("id", "dedupe_key"))
+        inserted = _insert_many(
+            Email,
+            [
+                {
+                    "dedupe_key": key,
+                    "fingerprint": r.fingerprint,
+                    "message_id": r.message_id,
+                    "captured_at": now,
+                    **r.row,
+                }
+                for key, r in sorted(new.items(), key=_sent_at)
+            ],
+            ignore_conflicts=True,
+            returning=("id", "dedupe_key"),
+        )
         existing.update((key, (email_id, new[key].fingerprint)) for email_id, key in inserted)
         if len(inserted) < len(new):  # the winner's rows
             existing.update(_emails_by_key(set(new) - {key for _, key in inserted}))
@@ -303,7 +344,8 @@ def _emails_by_key(keys: set[str]) -> dict[str, tuple[int, str]]:
     found: dict[str, tuple[int, str]] = {}
     for chunk in chunked(list(keys), 500):
         cursor = database.execute_sql(
-            f"SELECT id, dedupe_key, fingerprint FROM email WHERE dedupe_key IN {_in_list(len(chunk))}", chunk)
+            f"SELECT id, dedupe_key, fingerprint FROM email WHERE dedupe_key IN {_in_list(len(chunk))}", chunk
+        )
         for row_id, key, fingerprint in cursor.fetchall():
             found[key] = (row_id, fingerprint)
     return found
@@ -311,24 +353,57 @@ def _emails_by_key(keys: set[str]) -> dict[str, tuple[int, str]]:
 
 def _describe(emails: list[tuple[int, EmailRecord]], now: datetime) -> int:
     """Participants, investor links and proposals of newly stored emails; returns proposals."""
-    _insert_many(EmailParticipant, [
-        {"email_id": email_id, "address": address, "match_key": match_key(address),
-         "domain": address.rpartition("@")[2], "role": role}
-        for email_id, record in emails for role, address in dict.fromkeys(record.participants)
-    ], ignore_conflicts=True)
+    _insert_many(
+        EmailParticipant,
+        [
+            {
+                "email_id": email_id,
+                "address": address,
+                "match_key": match_key(address),
+                "domain": address.rpartition("@")[2],
+                "role": role,
+            }
+            for email_id, record in emails
+            for role, address in dict.fromkeys(record.participants)
+        ],
+        ignore_conflicts=True,
+    )
     return sum(_link_many([(email_id, record.match) for email_id, record in emails], now))
 
 
-def _link_many(matches: list[tuple[int, Match]], now: datetime) -> list[int]:
-    _insert_many(EmailInvestorLink, [
-        {"email_id": email_id, "investor_id": link.investor_id, "contact_id": link.contact_id,
-         "matched_address": link.address} for email_id, result in matches for link in result.links
-    ], ignore_conflicts=True)
-    _insert_many(ActivityProposal, [
-        {"email_id": email_id, "investor_id": p.investor_id, "contact_id": p.contact_id, "address": p.address,
-         "target_key": p.target_key, "kind": p.kind, "status": "pending", "created_at": now}
-        for email_id, result in matches for p in result.proposals
-    ], ignore_conflicts=True)
+def _link_many(matches: list[tuple[int, Match]], now: datetime | None) -> list[int]:
+    _insert_many(
+        EmailInvestorLink,
+        [
+            {
+                "email_id": email_id,
+                "investor_id": link.investor_id,
+                "contact_id": link.contact_id,
+                "matched_address": link.address,
+            }
+            for email_id, result in matches
+            for link in result.links
+        ],
+        ignore_conflicts=True,
+    )
+    _insert_many(
+        ActivityProposal,
+        [
+            {
+                "email_id": email_id,
+                "investor_id": p.investor_id,
+                "contact_id": p.contact_id,
+                "address": p.address,
+                "target_key": p.target_key,
+                "kind": p.kind,
+                "status": "pending",
+                "created_at": now,
+            }
+            for email_id, result in matches
+            for p in result.proposals
+        ],
+        ignore_conflicts=True,
+    )
     return [len(result.proposals) for _, result in matches]
 
 
@@ -337,20 +412,32 @@ def known_ids(account_id: int, gmail_ids: Sequence[str]) -> set[str]:
     """Ids this mailbox already accounts for (stored, or skipped for a lasting reason)."""
     known = _existing(EmailAccountMessage, account_id, gmail_ids)
     for chunk in chunked(list(set(gmail_ids) - known), 500):
-        known.update(gid for (gid,) in SkippedMessage.select(SkippedMessage.gmail_id).where(
-            (SkippedMessage.account == account_id) & SkippedMessage.gmail_id.in_(chunk)
-            & SkippedMessage.reason.not_in(RECONSIDER)).tuples())
+        known.update(
+            gid
+            for (gid,) in SkippedMessage.select(SkippedMessage.gmail_id)
+            .where(
+                (SkippedMessage.account == account_id)
+                & SkippedMessage.gmail_id.in_(chunk)
+                & SkippedMessage.reason.not_in(RECONSIDER)
+            )
+            .tuples()
+        )
     return known
 
 
 def mark_seen(account_id: int, generation: int, gmail_ids: Sequence[str]) -> None:
     """A full listing saw these known messages: they are live in this mailbox."""
     for chunk in chunked(list(set(gmail_ids)), 500):
-        (EmailAccountMessage.update(seen_generation=generation, deleted_at=None)
-         .where((EmailAccountMessage.account == account_id) & EmailAccountMessage.gmail_id.in_(chunk))
-         .execute())
-        (SkippedMessage.update(seen_generation=generation)
-         .where((SkippedMessage.account == account_id) & SkippedMessage.gmail_id.in_(chunk)).execute())
+        (
+            EmailAccountMessage.update(seen_generation=generation, deleted_at=None)
+            .where((EmailAccountMessage.account == account_id) & EmailAccountMessage.gmail_id.in_(chunk))
+            .execute()
+        )
+        (
+            SkippedMessage.update(seen_generation=generation)
+            .where((SkippedMessage.account == account_id) & SkippedMessage.gmail_id.in_(chunk))
+            .execute()
+        )
 
 
 def set_deleted(account_id: int, gmail_ids: Sequence[str], when: datetime | None) -> int:
@@ -358,7 +445,8 @@ def set_deleted(account_id: int, gmail_ids: Sequence[str], when: datetime | None
     changed = 0
     for chunk in chunked(list(set(gmail_ids)), 500):
         query = EmailAccountMessage.update(deleted_at=when).where(
-            (EmailAccountMessage.account == account_id) & EmailAccountMessage.gmail_id.in_(chunk))
+            (EmailAccountMessage.account == account_id) & EmailAccountMessage.gmail_id.in_(chunk)
+        )
         query = query.where(EmailAccountMessage.deleted_at.is_null(when is not None))
         changed += query.execute()
     return changed
@@ -366,24 +454,35 @@ def set_deleted(account_id: int, gmail_ids: Sequence[str], when: datetime | None
 
 def set_labels(account_id: int, labels_by_id: dict[str, list[str]]) -> None:
     for gmail_id, labels in labels_by_id.items():
-        (EmailAccountMessage.update(label_ids=sorted(labels), is_sent="SENT" in labels)
-         .where((EmailAccountMessage.account == account_id) & (EmailAccountMessage.gmail_id == gmail_id))
-         .execute())
+        (
+            EmailAccountMessage.update(label_ids=sorted(labels), is_sent="SENT" in labels)
+            .where((EmailAccountMessage.account == account_id) & (EmailAccountMessage.gmail_id == gmail_id))
+            .execute()
+        )
 
 
 def reconcile_full_sync(account_id: int, generation: int, now: datetime) -> int:
     """After a full listing: sightings it did not see are gone from the mailbox."""
-    return (EmailAccountMessage.update(deleted_at=now)
-            .where((EmailAccountMessage.account == account_id)
-                   & (EmailAccountMessage.seen_generation < generation)
-                   & EmailAccountMessage.deleted_at.is_null())
-            .execute())
+    return (
+        EmailAccountMessage.update(deleted_at=now)
+        .where(
+            (EmailAccountMessage.account == account_id)
+            & (EmailAccountMessage.seen_generation < generation)
+            & EmailAccountMessage.deleted_at.is_null()
+        )
+        .execute()
+    )
 
 
 def pending_fetch_ids(account_id: int, limit: int = 500) -> list[str]:
-    return [gid for (gid,) in PendingFetch.select(PendingFetch.gmail_id)
-            .where(PendingFetch.account == account_id)
-            .order_by(PendingFetch.updated_at).limit(limit).tuples()]
+    return [
+        gid
+        for (gid,) in PendingFetch.select(PendingFetch.gmail_id)
+        .where(PendingFetch.account == account_id)
+        .order_by(PendingFetch.updated_at)
+        .limit(limit)
+        .tuples()
+    ]
 
 
 # -- link state, for the CRM's rematch (`appsrc.crm.rematch`) ------------------------------------
@@ -413,29 +512,42 @@ def email_id_batches(email_ids: Iterable[int] | None, size: int = 500) -> Iterat
 
 def link_state(email_ids: Sequence[int]) -> LinkState:
     ids = list(email_ids)
-    facts = list(Email.select(Email.id, Email.is_bulk, Email.sent_at).where(Email.id.in_(ids))
-                 .order_by(Email.id).tuples())
-    state = LinkState(facts, {i: [] for i, _, _ in facts}, {i: {} for i, _, _ in facts},
-                      {i: {} for i, _, _ in facts})
-    for email_id, role, address in (EmailParticipant.select(EmailParticipant.email, EmailParticipant.role,
-                                                            EmailParticipant.address)
-                                    .where(EmailParticipant.email.in_(ids)).tuples()):
+    facts = list(
+        Email.select(Email.id, Email.is_bulk, Email.sent_at).where(Email.id.in_(ids)).order_by(Email.id).tuples()
+    )
+    state = LinkState(facts, {i: [] for i, _, _ in facts}, {i: {} for i, _, _ in facts}, {i: {} for i, _, _ in facts})
+    for email_id, role, address in (
+        EmailParticipant.select(EmailParticipant.email, EmailParticipant.role, EmailParticipant.address)
+        .where(EmailParticipant.email.in_(ids))
+        .tuples()
+    ):
         state.participants[email_id].append((role, address))
     for email_id, investor_id, contact_id, address in (
-            EmailInvestorLink.select(EmailInvestorLink.email, EmailInvestorLink.investor,
-                                     EmailInvestorLink.contact, EmailInvestorLink.matched_address)
-            .where(EmailInvestorLink.email.in_(ids)).tuples()):
+        EmailInvestorLink.select(
+            EmailInvestorLink.email,
+            EmailInvestorLink.investor,
+            EmailInvestorLink.contact,
+            EmailInvestorLink.matched_address,
+        )
+        .where(EmailInvestorLink.email.in_(ids))
+        .tuples()
+    ):
         state.links[email_id][investor_id] = (contact_id, address)
-    for email_id, key, status, kind in (ActivityProposal.select(ActivityProposal.email, ActivityProposal.target_key,
-                                                                ActivityProposal.status, ActivityProposal.kind)
-                                        .where(ActivityProposal.email.in_(ids)).tuples()):
+    for email_id, key, status, kind in (
+        ActivityProposal.select(
+            ActivityProposal.email, ActivityProposal.target_key, ActivityProposal.status, ActivityProposal.kind
+        )
+        .where(ActivityProposal.email.in_(ids))
+        .tuples()
+    ):
         state.proposals[email_id][key] = (status, kind)
     return state
 
 
 def remove_links(email_id: int, investor_ids: Sequence[int]) -> None:
-    EmailInvestorLink.delete().where((EmailInvestorLink.email == email_id)
-                                     & EmailInvestorLink.investor.in_(list(investor_ids))).execute()
+    EmailInvestorLink.delete().where(
+        (EmailInvestorLink.email == email_id) & EmailInvestorLink.investor.in_(list(investor_ids))
+    ).execute()
 
 
 def add_links(email_id: int, links: Sequence[Link], now: datetime | None) -> None:
@@ -444,13 +556,17 @@ def add_links(email_id: int, links: Sequence[Link], now: datetime | None) -> Non
 
 def remove_pending_proposals(email_id: int, target_keys: Sequence[str]) -> None:
     """Only pending ones: a decided proposal is history."""
-    ActivityProposal.delete().where((ActivityProposal.email == email_id) & (ActivityProposal.status == "pending")
-                                    & ActivityProposal.target_key.in_(list(target_keys))).execute()
+    ActivityProposal.delete().where(
+        (ActivityProposal.email == email_id)
+        & (ActivityProposal.status == "pending")
+        & ActivityProposal.target_key.in_(list(target_keys))
+    ).execute()
 
 
 def set_proposal_kind(email_id: int, target_key: str, kind: str) -> None:
-    ActivityProposal.update(kind=kind).where((ActivityProposal.email == email_id)
-                                             & (ActivityProposal.target_key == target_key)).execute()
+    ActivityProposal.update(kind=kind).where(
+        (ActivityProposal.email == email_id) & (ActivityProposal.target_key == target_key)
+    ).execute()
 
 
 def add_proposals(email_id: int, proposals: Sequence[Proposal], now: datetime | None) -> int:
@@ -462,9 +578,17 @@ def emails_involving(addresses: Iterable[str] = (), domains: Iterable[str] = ())
     at one of these domains or their subdomains."""
     found: set[int] = set()
     for chunk in chunked(sorted({match_key(a) for a in addresses}), 500):
-        found.update(i for (i,) in EmailParticipant.select(EmailParticipant.email)
-                     .where(EmailParticipant.match_key.in_(chunk)).tuples())
+        found.update(
+            i
+            for (i,) in EmailParticipant.select(EmailParticipant.email)
+            .where(EmailParticipant.match_key.in_(chunk))
+            .tuples()
+        )
     for domain in set(domains):
-        found.update(i for (i,) in EmailParticipant.select(EmailParticipant.email).where(
-            (EmailParticipant.domain == domain) | EmailParticipant.domain.endswith("." + domain)).tuples())
+        found.update(
+            i
+            for (i,) in EmailParticipant.select(EmailParticipant.email)
+            .where((EmailParticipant.domain == domain) | EmailParticipant.domain.endswith("." + domain))
+            .tuples()
+        )
     return found

@@ -43,9 +43,11 @@ def open_database(url: str) -> SqliteDatabase | PostgresqlDatabase:
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
         if sqlite3.sqlite_version_info < MIN_SQLITE:
-            raise DatabaseURLError(f"CRM_DATABASE_URL: this Python's SQLite is {sqlite3.sqlite_version}; it needs "
-                                   f"{'.'.join(map(str, MIN_SQLITE))} or newer (or use PostgreSQL)")
-        path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ""
+            raise DatabaseURLError(
+                f"CRM_DATABASE_URL: this Python's SQLite is {sqlite3.sqlite_version}; it needs "
+                f"{'.'.join(map(str, MIN_SQLITE))} or newer (or use PostgreSQL)"
+            )
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
         if not path:
             raise DatabaseURLError(f"CRM_DATABASE_URL: expected sqlite:///path/to/file.sqlite3, got {url!r}")
         if path != ":memory:":
@@ -56,8 +58,9 @@ def open_database(url: str) -> SqliteDatabase | PostgresqlDatabase:
     elif scheme in {"postgres", "postgresql"}:
         db = connect(url)
     else:
-        raise DatabaseURLError(f"CRM_DATABASE_URL: unsupported database URL scheme {scheme!r} "
-                               "(use sqlite or postgresql)")
+        raise DatabaseURLError(
+            f"CRM_DATABASE_URL: unsupported database URL scheme {scheme!r} (use sqlite or postgresql)"
+        )
     database.initialize(db)
     return db
 

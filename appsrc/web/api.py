@@ -76,14 +76,16 @@ def _invalid(exc: ValidationError):
 @blueprint.get("/email/activity")
 @admin_required
 def email_activity():
-    return jsonify(queries.email_activity(
-        investor_id=_id_arg("investor_id"),
-        account_id=_id_arg("account_id"),
-        direction=request.args.get("direction") or None,
-        q=request.args.get("q") or None,
-        limit=_int_arg("limit", 50),
-        cursor=request.args.get("cursor") or None,
-    ))
+    return jsonify(
+        queries.email_activity(
+            investor_id=_id_arg("investor_id"),
+            account_id=_id_arg("account_id"),
+            direction=request.args.get("direction") or None,
+            q=request.args.get("q") or None,
+            limit=_int_arg("limit", 50),
+            cursor=request.args.get("cursor") or None,
+        )
+    )
 
 
 @blueprint.get("/email/<int:email_id>")
@@ -118,9 +120,14 @@ def mailbox_sync(account_id: int):
 @blueprint.get("/proposals")
 @admin_required
 def proposals():
-    return jsonify(queries.proposal_queue(status=request.args.get("status", "pending"),
-                                          investor_id=_id_arg("investor_id"), limit=_int_arg("limit", 50),
-                                          cursor=request.args.get("cursor") or None))
+    return jsonify(
+        queries.proposal_queue(
+            status=request.args.get("status", "pending"),
+            investor_id=_id_arg("investor_id"),
+            limit=_int_arg("limit", 50),
+            cursor=request.args.get("cursor") or None,
+        )
+    )
 
 
 def _decide(action: str, ids, body: dict):

@@ -202,16 +202,18 @@ def _deny(status: int, message: str, **extra):
 def install(app: Flask) -> None:
     """Sessions, CSRF, the login/logout views and the deny-by-default hook. Call this before
     mounting Dash, so the hook runs before Dash's own."""
-    app.config.update({
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_NAME": "irm_session",
-        "PERMANENT_SESSION_LIFETIME": SESSION_LIFETIME,
-        "REMEMBER_COOKIE_DURATION": timedelta(0),
-        # The token lives as long as the session; a dashboard left open an hour keeps working.
-        "WTF_CSRF_TIME_LIMIT": None,
-        "WTF_CSRF_CHECK_DEFAULT": False,
-    })
+    app.config.update(
+        {
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_NAME": "irm_session",
+            "PERMANENT_SESSION_LIFETIME": SESSION_LIFETIME,
+            "REMEMBER_COOKIE_DURATION": timedelta(0),
+            # The token lives as long as the session; a dashboard left open an hour keeps working.
+            "WTF_CSRF_TIME_LIMIT": None,
+            "WTF_CSRF_CHECK_DEFAULT": False,
+        }
+    )
     app.session_interface = SessionInterface()
     login_manager = LoginManager()
     login_manager.session_protection = "strong"
@@ -264,8 +266,14 @@ def install(app: Flask) -> None:
     def _cookies_and_headers(response: Response) -> Response:
         if not g.get("via_token") and current_user.is_authenticated:
             # dash-renderer sends this back as X-CSRFToken on every callback.
-            response.set_cookie(CSRF_COOKIE, generate_csrf(), secure=request_is_https(), httponly=False,
-                                samesite="Lax", max_age=int(SESSION_LIFETIME.total_seconds()))
+            response.set_cookie(
+                CSRF_COOKIE,
+                generate_csrf(),
+                secure=request_is_https(),
+                httponly=False,
+                samesite="Lax",
+                max_age=int(SESSION_LIFETIME.total_seconds()),
+            )
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
@@ -295,8 +303,9 @@ def install(app: Flask) -> None:
         keys = (f"user:{email}",)
         wait = throttle.retry_after(*keys)
         if wait > 0:
-            response = _login_page(target, f"Too many failed attempts. Try again in {int(wait // 60) + 1} minute(s).",
-                                   429, email=email)
+            response = _login_page(
+                target, f"Too many failed attempts. Try again in {int(wait // 60) + 1} minute(s).", 429, email=email
+            )
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
         user = User.get_or_none(User.email == email)
@@ -313,8 +322,13 @@ def install(app: Flask) -> None:
         session.clear()  # a fresh session: nothing chosen before login survives it (fixation)
         login_user(SessionUser(user))
         session.permanent = True
-        audit.record("user.login", current_app.extensions["runtime"].clock.now(), actor=user,
-                     target_type="user", target_id=user.id)
+        audit.record(
+            "user.login",
+            current_app.extensions["runtime"].clock.now(),
+            actor=user,
+            target_type="user",
+            target_id=user.id,
+        )
         return redirect(target)
 
     @app.route("/logout", methods=["GET", "POST"], endpoint="logout")

@@ -49,11 +49,21 @@ def _iso(value):
 
 
 def run_json(run: DigestRun) -> dict:
-    return {"id": run.id, "kind": run.kind, "status": run.status, "transport": run.transport,
-            "error": run.error, "local_date": run.local_date, "window_start": _iso(run.window_start),
-            "window_end": _iso(run.window_end), "recipients": run.recipients, "subject": run.subject,
-            "requested_by": run.requested_by.email if run.requested_by_id else None,
-            "created_at": _iso(run.created_at), "finished_at": _iso(run.finished_at)}
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "status": run.status,
+        "transport": run.transport,
+        "error": run.error,
+        "local_date": run.local_date,
+        "window_start": _iso(run.window_start),
+        "window_end": _iso(run.window_end),
+        "recipients": run.recipients,
+        "subject": run.subject,
+        "requested_by": run.requested_by.email if run.requested_by_id else None,
+        "created_at": _iso(run.created_at),
+        "finished_at": _iso(run.finished_at),
+    }
 
 
 def _policy_json(service: DigestService) -> dict:
@@ -72,10 +82,15 @@ def patch_policy():
     service = digest_service()
     body = request.get_json(silent=True)
     if body is None:
-        return bad_request("expected a JSON object such as {\"enabled\": true, \"send_hour\": 18}", "body")
+        return bad_request('expected a JSON object such as {"enabled": true, "send_hour": 18}', "body")
     try:
-        update_digest_policy(body, service.clock.now(), actor=current_actor(),
-                             env_enabled=service.env_enabled, env_send_hour=service.env_send_hour)
+        update_digest_policy(
+            body,
+            service.clock.now(),
+            actor=current_actor(),
+            env_enabled=service.env_enabled,
+            env_send_hour=service.env_send_hour,
+        )
     except PolicyError as exc:
         return bad_request(str(exc), exc.field)
     return jsonify(_policy_json(service))
@@ -96,8 +111,13 @@ def preview():
         return Response(digest["html"], mimetype="text/html")
     if fmt == "text":
         return Response(digest["body"], mimetype="text/plain")
-    return jsonify({**{k: v for k, v in digest.items() if k not in ("window_start", "window_end")},
-                    "window_start": _iso(digest["window_start"]), "window_end": _iso(digest["window_end"])})
+    return jsonify(
+        {
+            **{k: v for k, v in digest.items() if k not in ("window_start", "window_end")},
+            "window_start": _iso(digest["window_start"]),
+            "window_end": _iso(digest["window_end"]),
+        }
+    )
 
 
 def _start(kind: str, recipients=None):
@@ -109,8 +129,14 @@ def _start(kind: str, recipients=None):
         return jsonify({"error": f"a {kind} is already running", "run": run_json(exc.run)}), 409
     except RecipientNotAllowed as exc:
         return jsonify({"error": str(exc), "field": "recipients"}), 400 if recipients is not None else 409
-    audit.record(f"digest.{kind.replace('-', '_')}", service.clock.now(), actor=actor, target_type="digest_run",
-                 target_id=run.id, detail={"recipients": list(run.recipients)})
+    audit.record(
+        f"digest.{kind.replace('-', '_')}",
+        service.clock.now(),
+        actor=actor,
+        target_type="digest_run",
+        target_id=run.id,
+        detail={"recipients": list(run.recipients)},
+    )
     return jsonify({"run": run_json(run)}), 202
 
 
@@ -125,7 +151,7 @@ def send_now():
 def test_email():
     body = request.get_json(silent=True) if request.data else {}
     if not isinstance(body, dict):
-        return bad_request("expected a JSON object such as {\"recipients\": [\"you@fund.example\"]}", "body")
+        return bad_request('expected a JSON object such as {"recipients": ["you@fund.example"]}', "body")
     unknown = sorted(set(body) - {"recipients"})
     if unknown:
         return bad_request(f"unknown field {unknown[0]!r}", unknown[0])
@@ -133,8 +159,12 @@ def test_email():
     if recipients is None:
         actor = current_actor()
         recipients = [actor.email] if actor is not None else active_admin_addresses()
-    if (not isinstance(recipients, list) or not recipients or len(recipients) > 50
-            or not all(isinstance(r, str) and r.strip() for r in recipients)):
+    if (
+        not isinstance(recipients, list)
+        or not recipients
+        or len(recipients) > 50
+        or not all(isinstance(r, str) and r.strip() for r in recipients)
+    ):
         return bad_request("recipients must be a non-empty list of addresses", "recipients")
     allowed = set(active_admin_addresses())
     if any(r.strip().lower() not in allowed for r in recipients):

@@ -61,6 +61,12 @@ def reply_suggestion(email_id: int):
 def draft_reply(email_id: int):
     payload = _json_body()
     runtime = current_app.extensions["runtime"]
-    created = create_reply_draft(runtime, email_id, mailbox=payload.get("mailbox") or None,
-                                 body=payload.get("body"), actor=g.user, now=runtime.clock.now())
+    created = create_reply_draft(
+        runtime,
+        email_id,
+        mailbox=payload.get("mailbox") or None,
+        body=payload.get("body"),
+        actor=g.user,
+        now=runtime.clock.now(),
+    )
     return jsonify(created), 201

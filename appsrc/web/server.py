@@ -17,8 +17,9 @@ def serve(runtime) -> int:
     app = create_app(runtime)
     worker = Worker(runtime)
     thread = worker.start_thread()
-    server = waitress.create_server(app, host=runtime.settings.host, port=runtime.settings.port, threads=8,
-                                    ident="ir-mail-desk")
+    server = waitress.create_server(
+        app, host=runtime.settings.host, port=runtime.settings.port, threads=8, ident="ir-mail-desk"
+    )
 
     def stop(signum, _frame):
         log.info("signal %s received: stopping", signal.Signals(signum).name)

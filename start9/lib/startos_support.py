@@ -52,6 +52,7 @@ class ActionError(Exception):
 
 # --- paths and ownership -------------------------------------------------------------------------
 
+
 def data_dir() -> Path:
     return Path(os.environ.get("CRM_DATA_DIR") or "/data")
 
@@ -112,7 +113,7 @@ def _write_new_file(path: Path, content: str, mode: int = 0o600) -> None:
     try:
         data = content.encode()
         while data:  # os.write may write less than asked
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -143,8 +144,9 @@ def _replace_symlink(link: Path, target: str, root: Path | None) -> None:
         raise
 
 
-def write_secret_set(directory: Path, values: Mapping[str, str], fields: Iterable[str],
-                     root: Path | None = None) -> None:
+def write_secret_set(
+    directory: Path, values: Mapping[str, str], fields: Iterable[str], root: Path | None = None
+) -> None:
     """Replace the whole set of secret files in `directory` in one atomic step.
 
     `values` holds the fields that are set (each written 0600); a field of `fields` missing from
@@ -224,6 +226,7 @@ def in_grace_period(elapsed_ms: int | None) -> bool:
 
 # --- the action protocol ------------------------------------------------------------------------
 
+
 def read_input(argv: list[str], stdin=None) -> dict[str, Any]:
     """The action's input object: the last argument when it is a JSON object (0.4), else stdin."""
     if len(argv) > 1:
@@ -262,7 +265,7 @@ def run_action(handler: Callable[[dict[str, Any]], dict]) -> None:
     except ActionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
-    except Exception as exc:  # noqa: BLE001 - say what failed without a traceback of values
+    except Exception as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(1)
     sys.stdout.write(json.dumps(output) + "\n")
@@ -270,8 +273,9 @@ def run_action(handler: Callable[[dict[str, Any]], dict]) -> None:
     sys.exit(0)
 
 
-def field(data: Mapping[str, Any], name: str, *, required: bool = False, max_len: int = 1000,
-          strip: bool = True) -> str | None:
+def field(
+    data: Mapping[str, Any], name: str, *, required: bool = False, max_len: int = 1000, strip: bool = True
+) -> str | None:
     """A string input field: None when absent/null/blank; no control characters (files are
     one value each and the entrypoint exports them as environment variables)."""
     value = data.get(name)
@@ -315,14 +319,24 @@ def is_hostname(value: str) -> bool:
 def is_domain(value: str) -> bool:
     """A registrable-looking mail domain: two labels or more, alphabetic (or IDNA) TLD."""
     labels = value.lower().split(".")
-    return (len(value) <= 253 and len(labels) >= 2 and all(_LABEL.match(label) for label in labels)
-            and bool(_TLD.match(labels[-1])))
+    return (
+        len(value) <= 253
+        and len(labels) >= 2
+        and all(_LABEL.match(label) for label in labels)
+        and bool(_TLD.match(labels[-1]))
+    )
 
 
 def is_email(value: str) -> bool:
     local, at, domain = value.rpartition("@")
-    return bool(at) and bool(_LOCAL_PART.match(local)) and not local.startswith(".") \
-        and not local.endswith(".") and ".." not in local and is_domain(domain)
+    return (
+        bool(at)
+        and bool(_LOCAL_PART.match(local))
+        and not local.startswith(".")
+        and not local.endswith(".")
+        and ".." not in local
+        and is_domain(domain)
+    )
 
 
 def parse_mailbox(value: str) -> str:
@@ -350,8 +364,10 @@ def parse_mailbox(value: str) -> str:
 
 # --- the app's command line ---------------------------------------------------------------------
 
-def run_appsrc(args: list[str], *, input: str | None = None, timeout: float = 120,
-               root: Path | None = None) -> subprocess.CompletedProcess:
+
+def run_appsrc(
+    args: list[str], *, input: str | None = None, timeout: float = 120, root: Path | None = None
+) -> subprocess.CompletedProcess:
     """`python -m appsrc ARGS` with this interpreter, as the data volume's owner.
 
     Actions and health checks start as root; the database and its WAL files must stay owned by
@@ -367,8 +383,14 @@ def run_appsrc(args: list[str], *, input: str | None = None, timeout: float = 12
     if input is None:
         kwargs["stdin"] = subprocess.DEVNULL
     return subprocess.run(
-        [sys.executable, "-m", "appsrc", *args], input=input, capture_output=True, text=True,
-        timeout=timeout, cwd=root, env=env, **kwargs,
+        [sys.executable, "-m", "appsrc", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=root,
+        env=env,
+        **kwargs,
     )
 
 
@@ -389,27 +411,39 @@ def app_status(timeout: float = 20, root: Path | None = None) -> dict[str, Any]:
         status = json.loads(proc.stdout)
     except ValueError:
         raise ActionError("`appsrc status --json` did not print JSON") from None
-    if not isinstance(status, dict) or not isinstance(status.get("mailboxes_total"), int) \
-            or not isinstance(status.get("admins_active"), int) \
-            or not isinstance(status.get("mailboxes_syncing"), int) \
-            or not isinstance(status.get("mailboxes_in_error"), list):
+    if (
+        not isinstance(status, dict)
+        or not isinstance(status.get("mailboxes_total"), int)
+        or not isinstance(status.get("admins_active"), int)
+        or not isinstance(status.get("mailboxes_syncing"), int)
+        or not isinstance(status.get("mailboxes_in_error"), list)
+    ):
         raise ActionError("`appsrc status --json` printed an object without the expected fields")
     return status
 
 
 # --- properties ---------------------------------------------------------------------------------
 
+
 def properties_path(root: Path | None = None) -> Path:
     return (root or data_dir()) / "start9" / "stats.yaml"
 
 
-ADMINS_DESCRIPTION = ("Dashboard admins (they sign in, approve, and are the only recipients of "
-                      "the daily digest). Create Admin makes one or resets a password.")
+ADMINS_DESCRIPTION = (
+    "Dashboard admins (they sign in, approve, and are the only recipients of "
+    "the daily digest). Create Admin makes one or resets a password."
+)
 
 
 def _prop(value: str, description: str, copyable: bool = False) -> dict[str, Any]:
-    return {"type": "string", "value": value, "description": description,
-            "copyable": copyable, "qr": False, "masked": False}
+    return {
+        "type": "string",
+        "value": value,
+        "description": description,
+        "copyable": copyable,
+        "qr": False,
+        "masked": False,
+    }
 
 
 def build_properties(status: Mapping[str, Any] | None, root: Path | None = None) -> dict[str, Any]:
@@ -424,42 +458,54 @@ def build_properties(status: Mapping[str, Any] | None, root: Path | None = None)
         "Dashboard": _prop(
             "Launch UI, or the LAN (https) and Tor addresses on this service's Interfaces page",
             f"The admin dashboard (port {port} inside the service). Sign in with the account "
-            "made by the Create Admin action."),
+            "made by the Create Admin action.",
+        ),
         "Gmail capture": _prop(
-            "Live Gmail capture" if dwd_key_configured(root)
+            "Live Gmail capture"
+            if dwd_key_configured(root)
             else "Not configured: run the Configure Gmail Delegation action",
             "Team mailboxes are captured through Google Workspace domain-wide delegation once "
-            "its key is stored; until then each mailbox shows what is missing."),
+            "its key is stored; until then each mailbox shows what is missing.",
+        ),
     }
     if status is None:
         data["Admins"] = _prop("unknown (status unavailable)", ADMINS_DESCRIPTION)
-        data["Mailboxes syncing"] = _prop("unknown (status unavailable)",
-                                          "Team mailboxes whose Gmail is being captured.")
+        data["Mailboxes syncing"] = _prop(
+            "unknown (status unavailable)", "Team mailboxes whose Gmail is being captured."
+        )
         data["Last digest"] = _prop("unknown (status unavailable)", "The last daily digest run.")
     else:
         admins = status.get("admins_active", 0)
         data["Admins"] = _prop(
-            f"{admins} active" if admins else "None yet: run the Create Admin action",
-            ADMINS_DESCRIPTION)
+            f"{admins} active" if admins else "None yet: run the Create Admin action", ADMINS_DESCRIPTION
+        )
         total, syncing = status.get("mailboxes_total", 0), status.get("mailboxes_syncing", 0)
         errors = status.get("mailboxes_in_error") or []
         permanent = [e for e in errors if isinstance(e, dict) and e.get("kind") == "permanent"]
-        data["Mailboxes syncing"] = _prop(
-            f"{syncing} of {total}", "Team mailboxes whose Gmail is being captured.")
+        data["Mailboxes syncing"] = _prop(f"{syncing} of {total}", "Team mailboxes whose Gmail is being captured.")
         data["Mailboxes needing a fix"] = _prop(
-            str(len(permanent)), "Mailboxes stopped by a permanent error; the Mailbox capture "
-            "health check and the dashboard's Mailboxes page say how to fix each.")
-        data["Last digest"] = _prop(describe_digest(status.get("last_digest")),
-                                    "The last daily digest run (internal, to the fund's admins).")
+            str(len(permanent)),
+            "Mailboxes stopped by a permanent error; the Mailbox capture "
+            "health check and the dashboard's Mailboxes page say how to fix each.",
+        )
+        data["Last digest"] = _prop(
+            describe_digest(status.get("last_digest")), "The last daily digest run (internal, to the fund's admins)."
+        )
     data["Delegation client ID"] = _prop(
         _client_id(root) or "not configured",
-        "The service account's client ID to authorize in the Google Admin console "
-        "(Configure Gmail Delegation action).", copyable=True)
-    data["Digest SMTP"] = _prop(_smtp_summary(root), "The SMTP fallback for the digest "
-                                "(Configure Digest SMTP action); Gmail delegation is preferred.")
-    data["Digest settings"] = _prop(_digest_summary(root), "Time zone, local LLM server and "
-                                    "sender of the digest (Configure Digest action), as saved; "
-                                    "the service applies them when it starts.")
+        "The service account's client ID to authorize in the Google Admin console (Configure Gmail Delegation action).",
+        copyable=True,
+    )
+    data["Digest SMTP"] = _prop(
+        _smtp_summary(root),
+        "The SMTP fallback for the digest (Configure Digest SMTP action); Gmail delegation is preferred.",
+    )
+    data["Digest settings"] = _prop(
+        _digest_summary(root),
+        "Time zone, local LLM server and "
+        "sender of the digest (Configure Digest action), as saved; "
+        "the service applies them when it starts.",
+    )
     return {"version": 2, "data": data}
 
 
@@ -519,8 +565,7 @@ def setup_state(root: Path | None = None) -> dict[str, Any]:
     if migrate.returncode != 0:
         raise ActionError(f"preparing the database failed: {last_line(migrate.stderr)}")
     status = app_status(root=root)
-    return {"admins_active": status["admins_active"],
-            "delegation_configured": dwd_key_configured(root)}
+    return {"admins_active": status["admins_active"], "delegation_configured": dwd_key_configured(root)}
 
 
 def write_properties(status: Mapping[str, Any] | None, root: Path | None = None) -> bool:

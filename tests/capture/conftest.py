@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ from appsrc.runtime import build_runtime
 from appsrc.settings import load_settings
 from appsrc.simulator import generate_team
 
-DATASET_NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+DATASET_NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -29,8 +29,9 @@ def make_runtime(sim, tmp_path, **env):
     key.parent.mkdir(parents=True, exist_ok=True)
     if not key.exists():
         sim.make_service_account_key(str(key))
-    settings = load_settings({"CRM_DATA_DIR": str(tmp_path), "CRM_DEMO": "off",
-                              "CRM_GMAIL_API_ENDPOINT": sim.url, **env})
+    settings = load_settings(
+        {"CRM_DATA_DIR": str(tmp_path), "CRM_DEMO": "off", "CRM_GMAIL_API_ENDPOINT": sim.url, **env}
+    )
     return build_runtime(settings, SystemClock(), allow_demo=False)
 
 

@@ -41,8 +41,9 @@ def wait_until(predicate, proc, timeout: float = 60.0) -> bool:
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(sim, tmp_path):
     # Three mailboxes of ~1,500 messages: three list pages and six write groups each (Gmail pages
     # hold 500, a backfill writes 250 at a time), so there is room for a dozen kills mid-backfill.
-    team = generate_team(21, team_size=3, investors=8, messages_per_mailbox=1500, now=DATASET_NOW,
-                         huge_attachment_bytes=200_000)
+    team = generate_team(
+        21, team_size=3, investors=8, messages_per_mailbox=1500, now=DATASET_NOW, huge_attachment_bytes=200_000
+    )
     team.gmail_ids = team.load_into(sim)
     sim.configure(latency_s=0.01)
     runtime = make_runtime(sim, tmp_path, CRM_OWN_DOMAINS=",".join(team.own_domains))
@@ -52,19 +53,26 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(sim, tmp_path):
     import_investors_csv(team.investors_csv(), now, directory=runtime.directory)
     listed = sum(len(team.messages_in(m.address)) for m in team.team)
 
-    env = {**os.environ, "CRM_DATA_DIR": str(tmp_path), "CRM_DEMO": "off", "CRM_GMAIL_API_ENDPOINT": sim.url,
-           "CRM_OWN_DOMAINS": ",".join(team.own_domains), "CRM_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "CRM_DATA_DIR": str(tmp_path),
+        "CRM_DEMO": "off",
+        "CRM_GMAIL_API_ENDPOINT": sim.url,
+        "CRM_OWN_DOMAINS": ",".join(team.own_domains),
+        "CRM_LOG_LEVEL": "warning",
+    }
     rng = random.Random(7)
     kills = []  # (messages accounted for at the kill, whether a page token was saved)
     for attempt in range(40):
         if len(kills) >= KILLS_WANTED + 2:
             break
         before = accounted()
-        proc = subprocess.Popen([sys.executable, "-m", "appsrc", "sync"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "appsrc", "sync"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         if attempt % 3 == 2:  # at a random moment: start-up, listing or a fetch before any write
             time.sleep(rng.uniform(0.3, 1.5))
-        elif not wait_until(lambda: accounted() > before, proc):  # after this run's first write...
+        elif not wait_until(lambda before=before: accounted() > before, proc):  # after this run's first write...
             break
         else:
             time.sleep(rng.uniform(0.0, 0.15))  # ...plus a random part of the next fetch or write

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from appsrc.gmail.credentials import SCOPE_COMPOSE, SCOPE_READONLY, DelegationError
 from appsrc.crm.users import add_user
+from appsrc.gmail.credentials import SCOPE_COMPOSE, SCOPE_READONLY, DelegationError
 from appsrc.simulator import GMAIL_READONLY
 from appsrc.store.models import EmailAccount
 from tests.capture.conftest import make_runtime
@@ -51,10 +51,13 @@ def test_key_file_is_reread_when_it_changes(runtime, sim, tmp_path):
     assert runtime.credentials.credentials_for(GOOD, (SCOPE_READONLY,)).token
 
 
-@pytest.mark.parametrize("status, code, fix_words", [
-    ("unknown", "unknown_user", "active (not suspended or deleted)"),
-    ("suspended", "unknown_user", "active (not suspended or deleted)"),
-])
+@pytest.mark.parametrize(
+    "status, code, fix_words",
+    [
+        ("unknown", "unknown_user", "active (not suspended or deleted)"),
+        ("suspended", "unknown_user", "active (not suspended or deleted)"),
+    ],
+)
 def test_unknown_or_suspended_user_is_permanent_with_a_fix(runtime, sim, status, code, fix_words):
     account = add_mailbox(runtime, sim, f"{status}@fund.example", status)
     report = runtime.mailbox_sync.sync(account.id)
@@ -93,7 +96,9 @@ def test_mail_disabled_user_is_permanent(runtime, sim):
 
 def test_malformed_or_missing_key_is_permanent_for_every_mailbox(runtime):
     key = runtime.settings.dwd_key_file
-    key.write_text('{"type": "service_account", "client_email": "x@y", "private_key": "not a key", "token_uri": "http://x"}')
+    key.write_text(
+        '{"type": "service_account", "client_email": "x@y", "private_key": "not a key", "token_uri": "http://x"}'
+    )
     with pytest.raises(DelegationError) as caught:
         runtime.credentials.credentials_for(GOOD, (SCOPE_READONLY,))
     assert caught.value.code == "malformed_key" and "Configure Gmail delegation" in caught.value.fix
@@ -142,8 +147,7 @@ def test_a_permanent_error_is_not_retried_in_a_loop(runtime, sim):
 
 def cli(data_dir, sim, *args):
     env = {**os.environ, "CRM_DATA_DIR": str(data_dir), "CRM_DEMO": "off", "CRM_GMAIL_API_ENDPOINT": sim.url}
-    return subprocess.run([sys.executable, "-m", "appsrc", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-m", "appsrc", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_check_command_reports_each_mailbox_with_its_fix(runtime, sim, tmp_path):

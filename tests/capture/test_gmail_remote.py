@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
+from appsrc.clock import FrozenClock
 from appsrc.gmail.client import MAX_BATCH, MIN_BATCH, RateLimited, RetryPolicy
 from appsrc.gmail.quota import TokenBucket
-from appsrc.clock import FrozenClock
 
 ALICE = "alice@fund.example"
 FAST_RETRY = RetryPolicy(attempts=6, base_delay_s=0.01, max_delay_s=0.05, max_block_s=5.0)
@@ -24,8 +24,12 @@ def remote(runtime, sim):
 
 
 def insert(sim, n: int) -> list[str]:
-    return [sim.insert_message(ALICE, f"From: lp{i}@acme.example\r\nTo: {ALICE}\r\nSubject: m{i}\r\n\r\nbody {i}\r\n".encode())
-            for i in range(n)]
+    return [
+        sim.insert_message(
+            ALICE, f"From: lp{i}@acme.example\r\nTo: {ALICE}\r\nSubject: m{i}\r\n\r\nbody {i}\r\n".encode()
+        )
+        for i in range(n)
+    ]
 
 
 def fetch_all(remote, ids):
@@ -106,7 +110,7 @@ def test_rate_limited_mailbox_is_paused_until_gmail_allows(runtime, sim):
 
 
 def test_token_bucket_paces_to_its_rate():
-    clock = FrozenClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    clock = FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
     bucket = TokenBucket(250, 250, clock)
     assert bucket.acquire(250) == 0  # the burst
     waited = sum(bucket.acquire(250) for _ in range(4))

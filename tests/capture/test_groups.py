@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from appsrc.matching.matcher import Directory, bulk_reason
 from appsrc.capture.parser import parse_email
 from appsrc.crm.investors import create_investor
 from appsrc.crm.users import add_user
+from appsrc.matching.matcher import Directory, bulk_reason
 from appsrc.store.models import ActivityProposal, Email, EmailAccountMessage
 from tests.capture.conftest import make_runtime
 
@@ -23,11 +23,10 @@ FUND = Directory(own_domains=frozenset({"fund.com", "fund-partners.com"}))
 OWN_GROUP = {
     "List-Id": "Investor Relations <ir.fund.com>",
     "List-Post": "<https://groups.google.com/a/fund.com/group/ir/post>, <mailto:ir@fund.com>",
-    "List-Help": "<https://support.google.com/a/fund.com/bin/topic.py?topic=25838>, "
-                 "<mailto:ir+help@fund.com>",
+    "List-Help": "<https://support.google.com/a/fund.com/bin/topic.py?topic=25838>, <mailto:ir+help@fund.com>",
     "List-Archive": "<https://groups.google.com/a/fund.com/group/ir/>",
     "List-Unsubscribe": "<mailto:googlegroups-manage+52671+unsubscribe@googlegroups.com>, "
-                        "<https://groups.google.com/a/fund.com/group/ir/subscribe>",
+    "<https://groups.google.com/a/fund.com/group/ir/subscribe>",
     "Mailing-list": "list ir@fund.com; contact ir+owners@fund.com",
     "Precedence": "list",
     "X-Google-Group-Id": "526718491234",
@@ -41,8 +40,7 @@ DMARC_REWRITE = {
 }
 PUBLIC_GOOGLE_GROUP = {
     "List-Id": "<lp-forum.googlegroups.com>",
-    "List-Post": "<https://groups.google.com/group/lp-forum/post>, "
-                 "<mailto:lp-forum@googlegroups.com>",
+    "List-Post": "<https://groups.google.com/group/lp-forum/post>, <mailto:lp-forum@googlegroups.com>",
     "Mailing-list": "list lp-forum@googlegroups.com; contact lp-forum+owners@googlegroups.com",
     "Precedence": "list",
     "X-Google-Group-Id": "9988776655",
@@ -59,48 +57,81 @@ ESP_ONE_CLICK = {
 
 
 def message(headers: dict[str, str]) -> bytes:
-    base = {"From": "Gil Moss <gil.moss@meridian-capital.com>",
-            "To": "Investor Relations <ir@fund.com>", "Subject": "Capital call notice",
-            "Message-ID": "<call-7@meridian-capital.com>",
-            "Date": "Mon, 02 Nov 2026 09:00:00 +0000"}
+    base = {
+        "From": "Gil Moss <gil.moss@meridian-capital.com>",
+        "To": "Investor Relations <ir@fund.com>",
+        "Subject": "Capital call notice",
+        "Message-ID": "<call-7@meridian-capital.com>",
+        "Date": "Mon, 02 Nov 2026 09:00:00 +0000",
+    }
     merged = {**base, **headers}
     head = "".join(f"{name}: {value}\r\n" for name, value in merged.items() if value is not None)
     return (head + "\r\nPlease confirm receipt.\r\n").encode()
 
 
-@pytest.mark.parametrize(("case", "headers", "expected_reason", "expected_from"), [
-    ("person to person", {}, None, "gil.moss@meridian-capital.com"),
-    ("our own group", OWN_GROUP, None, "gil.moss@meridian-capital.com"),
-    ("our own group, DMARC-rewritten", {**OWN_GROUP, **DMARC_REWRITE}, None,
-     "gil.moss@meridian-capital.com"),
-    ("our own group on another of our domains",
-     {"List-Id": "<lps.fund-partners.com>", "Precedence": "list"}, None,
-     "gil.moss@meridian-capital.com"),
-    ("our own alias, List-Unsubscribe only",
-     {"List-Unsubscribe": "<mailto:ir+unsubscribe@fund.com>"}, None,
-     "gil.moss@meridian-capital.com"),
-    ("a Google Group at googlegroups.com", PUBLIC_GOOGLE_GROUP, "precedence:list",
-     "gil.moss@meridian-capital.com"),
-    ("a third-party newsletter", NEWSLETTER, "list-id", "gil.moss@meridian-capital.com"),
-    ("Precedence: bulk, even through our group", {**OWN_GROUP, "Precedence": "bulk"},
-     "precedence:bulk", "gil.moss@meridian-capital.com"),
-    ("an ESP's one-click unsubscribe", ESP_ONE_CLICK, "list-unsubscribe-post",
-     "gil.moss@meridian-capital.com"),
-    ("an ESP's one-click unsubscribe, through our group", {**OWN_GROUP, **ESP_ONE_CLICK},
-     "list-unsubscribe-post", "gil.moss@meridian-capital.com"),
-    ("an auto-reply through our group", {**OWN_GROUP, "Auto-Submitted": "auto-replied"},
-     "auto-submitted:auto-replied", "gil.moss@meridian-capital.com"),
-    ("a list whose id only ends like ours",
-     {"List-Id": "<ir.fund.com.lists.example.net>", "Precedence": "list"}, "precedence:list",
-     "gil.moss@meridian-capital.com"),
-    ("a public group, DMARC-rewritten: still its author, still bulk",
-     {**PUBLIC_GOOGLE_GROUP, "From": "'Gil Moss' via LP Forum <lp-forum@googlegroups.com>",
-      "X-Original-Sender": "gil.moss@meridian-capital.com"}, "precedence:list",
-     "gil.moss@meridian-capital.com"),
-    ("X-Original-Sender without a list rewrite is not trusted",
-     {"From": "Gil Moss <gil.moss@meridian-capital.com>",
-      "X-Original-Sender": "someone@else.example"}, None, "gil.moss@meridian-capital.com"),
-])
+@pytest.mark.parametrize(
+    ("case", "headers", "expected_reason", "expected_from"),
+    [
+        ("person to person", {}, None, "gil.moss@meridian-capital.com"),
+        ("our own group", OWN_GROUP, None, "gil.moss@meridian-capital.com"),
+        ("our own group, DMARC-rewritten", {**OWN_GROUP, **DMARC_REWRITE}, None, "gil.moss@meridian-capital.com"),
+        (
+            "our own group on another of our domains",
+            {"List-Id": "<lps.fund-partners.com>", "Precedence": "list"},
+            None,
+            "gil.moss@meridian-capital.com",
+        ),
+        (
+            "our own alias, List-Unsubscribe only",
+            {"List-Unsubscribe": "<mailto:ir+unsubscribe@fund.com>"},
+            None,
+            "gil.moss@meridian-capital.com",
+        ),
+        ("a Google Group at googlegroups.com", PUBLIC_GOOGLE_GROUP, "precedence:list", "gil.moss@meridian-capital.com"),
+        ("a third-party newsletter", NEWSLETTER, "list-id", "gil.moss@meridian-capital.com"),
+        (
+            "Precedence: bulk, even through our group",
+            {**OWN_GROUP, "Precedence": "bulk"},
+            "precedence:bulk",
+            "gil.moss@meridian-capital.com",
+        ),
+        ("an ESP's one-click unsubscribe", ESP_ONE_CLICK, "list-unsubscribe-post", "gil.moss@meridian-capital.com"),
+        (
+            "an ESP's one-click unsubscribe, through our group",
+            {**OWN_GROUP, **ESP_ONE_CLICK},
+            "list-unsubscribe-post",
+            "gil.moss@meridian-capital.com",
+        ),
+        (
+            "an auto-reply through our group",
+            {**OWN_GROUP, "Auto-Submitted": "auto-replied"},
+            "auto-submitted:auto-replied",
+            "gil.moss@meridian-capital.com",
+        ),
+        (
+            "a list whose id only ends like ours",
+            {"List-Id": "<ir.fund.com.lists.example.net>", "Precedence": "list"},
+            "precedence:list",
+            "gil.moss@meridian-capital.com",
+        ),
+        (
+            "a public group, DMARC-rewritten: still its author, still bulk",
+            {
+                **PUBLIC_GOOGLE_GROUP,
+                "From": "'Gil Moss' via LP Forum <lp-forum@googlegroups.com>",
+                "X-Original-Sender": "gil.moss@meridian-capital.com",
+            },
+            "precedence:list",
+            "gil.moss@meridian-capital.com",
+        ),
+        (
+            "X-Original-Sender without a list rewrite is not trusted",
+            {"From": "Gil Moss <gil.moss@meridian-capital.com>", "X-Original-Sender": "someone@else.example"},
+            None,
+            "gil.moss@meridian-capital.com",
+        ),
+    ],
+)
 def test_bulk_or_person_to_person(case, headers, expected_reason, expected_from):
     parsed = parse_email(message(headers))
     assert bulk_reason(parsed.bulk_reason, parsed.list_domain, FUND) == expected_reason, case
@@ -109,8 +140,7 @@ def test_bulk_or_person_to_person(case, headers, expected_reason, expected_from)
 
 def test_a_dmarc_rewritten_sender_keeps_their_name():
     parsed = parse_email(message({**OWN_GROUP, **DMARC_REWRITE, "Reply-To": None}))
-    assert (parsed.from_addr.email, parsed.from_addr.name) == (
-        "gil.moss@meridian-capital.com", "Gil Moss")
+    assert (parsed.from_addr.email, parsed.from_addr.name) == ("gil.moss@meridian-capital.com", "Gil Moss")
     assert [a.email for a in parsed.to] == ["ir@fund.com"]  # the group stays where it was
 
 
@@ -161,8 +191,7 @@ def test_an_lp_writing_to_the_group_is_one_inbound_email_proposed_once(desk, sim
     sync_all(desk)
 
     (email,) = Email.select()
-    assert (email.from_email, email.from_name, email.is_bulk) == (
-        "gil.moss@meridian-capital.com", "Gil Moss", False)
+    assert (email.from_email, email.from_name, email.is_bulk) == ("gil.moss@meridian-capital.com", "Gil Moss", False)
     assert EmailAccountMessage.select().where(EmailAccountMessage.email == email).count() == 2
     (proposal,) = ActivityProposal.select()
     assert (proposal.email_id, proposal.address) == (email.id, "gil.moss@meridian-capital.com")
@@ -171,15 +200,24 @@ def test_an_lp_writing_to_the_group_is_one_inbound_email_proposed_once(desk, sim
 
 
 def test_a_teammate_writing_through_the_group_is_outbound(desk, sim):
-    sent = message({"From": "Alice Martin <alice@fund.com>",
-                    "To": "Gil Moss <gil.moss@meridian-capital.com>",
-                    "Cc": "Investor Relations <ir@fund.com>",
-                    "Message-ID": "<reply-8@fund.com>"})
-    relayed = message({**OWN_GROUP, "From": "'Alice Martin' via Investor Relations <ir@fund.com>",
-                       "X-Original-Sender": "alice@fund.com",
-                       "To": "Gil Moss <gil.moss@meridian-capital.com>",
-                       "Cc": "Investor Relations <ir@fund.com>",
-                       "Message-ID": "<reply-8@fund.com>"})
+    sent = message(
+        {
+            "From": "Alice Martin <alice@fund.com>",
+            "To": "Gil Moss <gil.moss@meridian-capital.com>",
+            "Cc": "Investor Relations <ir@fund.com>",
+            "Message-ID": "<reply-8@fund.com>",
+        }
+    )
+    relayed = message(
+        {
+            **OWN_GROUP,
+            "From": "'Alice Martin' via Investor Relations <ir@fund.com>",
+            "X-Original-Sender": "alice@fund.com",
+            "To": "Gil Moss <gil.moss@meridian-capital.com>",
+            "Cc": "Investor Relations <ir@fund.com>",
+            "Message-ID": "<reply-8@fund.com>",
+        }
+    )
     sim.insert_message(ALICE, sent, label_ids=("SENT",))
     sim.insert_message(BOB, relayed)
     sync_all(desk)
@@ -203,9 +241,18 @@ def test_mail_through_our_group_reaches_the_digest_and_a_newsletter_does_not(des
     sent = format_datetime(now - timedelta(hours=2))
     for address in (ALICE, BOB):
         sim.insert_message(address, message({**OWN_GROUP, **DMARC_REWRITE, "Date": sent}))
-    sim.insert_message(ALICE, message({**NEWSLETTER, "Date": sent, "From": "PitchBook "
-                                       "<news@meridian-capital.com>", "To": ALICE,
-                                       "Message-ID": "<daily-1@pitchbook.com>"}))
+    sim.insert_message(
+        ALICE,
+        message(
+            {
+                **NEWSLETTER,
+                "Date": sent,
+                "From": "PitchBook <news@meridian-capital.com>",
+                "To": ALICE,
+                "Message-ID": "<daily-1@pitchbook.com>",
+            }
+        ),
+    )
     sync_all(desk)
     assert Email.select().where(Email.is_bulk).count() == 1  # the newsletter, stored as bulk
 

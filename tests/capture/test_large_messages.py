@@ -10,10 +10,10 @@ import os
 
 import pytest
 
-from appsrc.gmail.client import BATCH_BYTES, LARGE_MESSAGE_BYTES, SMALL_MESSAGE_BYTES
-from appsrc.gmail.payload import raw_from_full_payload
 from appsrc.capture.parser import UnparseableEmail, parse_email
 from appsrc.crm.users import add_user
+from appsrc.gmail.client import BATCH_BYTES, LARGE_MESSAGE_BYTES, SMALL_MESSAGE_BYTES
+from appsrc.gmail.payload import raw_from_full_payload
 from appsrc.simulator import generate_team, mime
 from appsrc.store.models import Email, EmailAccount
 from tests.capture.conftest import DATASET_NOW
@@ -23,15 +23,20 @@ ALICE = "alice@fund.example"
 
 def with_attachment(i: int, attachment_bytes: int, filename: str = "data-room.pdf") -> bytes:
     blob = base64.encodebytes(os.urandom(attachment_bytes)).replace(b"\n", b"\r\n")
-    return (f"From: Jane <jane{i}@acme.example>\r\nTo: {ALICE}\r\nSubject: =?utf-8?q?Data_room_=E2=80=94_{i}?=\r\n"
+    return (
+        (
+            f"From: Jane <jane{i}@acme.example>\r\nTo: {ALICE}\r\nSubject: =?utf-8?q?Data_room_=E2=80=94_{i}?=\r\n"
             f"Message-ID: <dr{i}@acme.example>\r\nMIME-Version: 1.0\r\n"
             "Content-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n"
             "Content-Type: multipart/alternative; boundary=AA\r\n\r\n--AA\r\n"
             "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
             f"Gr=FC=DFe, the Q3 numbers are attached ({i}).\r\n--AA\r\nContent-Type: text/html\r\n\r\n"
-            f"<p>the Q3 numbers</p>\r\n--AA--\r\n--BB\r\nContent-Type: application/pdf; name=\"{filename}\"\r\n"
-            f"Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"{filename}\"\r\n\r\n"
-            ).encode() + blob + b"--BB--\r\n"
+            f'<p>the Q3 numbers</p>\r\n--AA--\r\n--BB\r\nContent-Type: application/pdf; name="{filename}"\r\n'
+            f'Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="{filename}"\r\n\r\n'
+        ).encode()
+        + blob
+        + b"--BB--\r\n"
+    )
 
 
 @pytest.fixture
@@ -57,8 +62,9 @@ def test_a_backfill_fetches_large_mail_without_its_attachments(runtime, sim, ali
     email = Email.get(Email.message_id == "<dr1@acme.example>")
     assert email.subject == "Data room — 1" and email.from_email == "jane1@acme.example"
     assert "Grüße, the Q3 numbers are attached (1)." in email.body_text
-    assert email.attachments == [{"filename": "data-room.pdf", "content_type": "application/pdf",
-                                  "size": 3 * 1024 * 1024}]
+    assert email.attachments == [
+        {"filename": "data-room.pdf", "content_type": "application/pdf", "size": 3 * 1024 * 1024}
+    ]
     assert email.has_attachments and email.size == len(sim.message(ALICE, big[1]).raw)
 
 
@@ -101,21 +107,39 @@ def test_the_full_format_reads_like_the_raw_message_for_every_hard_case():
             assert caught.value.reason == exc.reason
             continue
         got = parse_email(rendered.raw)
-        for name in ("message_id", "from_addr", "to", "cc", "reply_to", "sent_at", "in_reply_to",
-                     "references", "is_bulk"):
+        for name in (
+            "message_id",
+            "from_addr",
+            "to",
+            "cc",
+            "reply_to",
+            "sent_at",
+            "in_reply_to",
+            "references",
+            "is_bulk",
+        ):
             assert getattr(got, name) == getattr(expected, name), (message.key, name)
         assert got.body_text.split() == expected.body_text.split(), message.key
         assert [(a.filename, a.content_type) for a in got.attachments] == [
-            (a.filename, a.content_type) for a in expected.attachments], message.key
+            (a.filename, a.content_type) for a in expected.attachments
+        ], message.key
         compared += 1
     assert compared >= 150
 
 
-@pytest.mark.parametrize("payload", [
-    {}, {"mimeType": "multipart/mixed", "parts": "nonsense"}, {"headers": [{"name": "Subject\r\nBcc: x@y"}]},
-    {"mimeType": "text/plain", "headers": [{"name": "From", "value": "a@b.example\r\nBcc: evil@x.example"}],
-     "body": {"data": "%%% not base64 %%%"}},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"mimeType": "multipart/mixed", "parts": "nonsense"},
+        {"headers": [{"name": "Subject\r\nBcc: x@y"}]},
+        {
+            "mimeType": "text/plain",
+            "headers": [{"name": "From", "value": "a@b.example\r\nBcc: evil@x.example"}],
+            "body": {"data": "%%% not base64 %%%"},
+        },
+    ],
+)
 def test_a_malformed_full_payload_renders_without_crashing_or_injecting_headers(payload):
     rendered = raw_from_full_payload(payload)
     headers = rendered.raw.split(b"\r\n\r\n", 1)[0]
@@ -124,23 +148,47 @@ def test_a_malformed_full_payload_renders_without_crashing_or_injecting_headers(
 
 def full_message(parts: list[dict]) -> dict:
     """A format=full answer as Gmail shapes it: headers on the payload, parts below."""
-    return {"id": "f1", "threadId": "t1", "labelIds": ["INBOX"], "snippet": "", "sizeEstimate": 5_100_000,
-            "internalDate": "1764000000000",
-            "payload": {"mimeType": "multipart/mixed", "filename": "", "body": {"size": 0}, "parts": parts,
-                        "headers": [{"name": "From", "value": "Jane <jane@acme.example>"},
-                                    {"name": "To", "value": ALICE}, {"name": "Subject", "value": "Docs"},
-                                    {"name": "Content-Type", "value": 'multipart/mixed; boundary="x"'}]}}
+    return {
+        "id": "f1",
+        "threadId": "t1",
+        "labelIds": ["INBOX"],
+        "snippet": "",
+        "sizeEstimate": 5_100_000,
+        "internalDate": "1764000000000",
+        "payload": {
+            "mimeType": "multipart/mixed",
+            "filename": "",
+            "body": {"size": 0},
+            "parts": parts,
+            "headers": [
+                {"name": "From", "value": "Jane <jane@acme.example>"},
+                {"name": "To", "value": ALICE},
+                {"name": "Subject", "value": "Docs"},
+                {"name": "Content-Type", "value": 'multipart/mixed; boundary="x"'},
+            ],
+        },
+    }
 
 
 def text_part(text: str) -> dict:
-    return {"mimeType": "text/plain", "filename": "", "headers": [{"name": "Content-Type", "value": "text/plain"}],
-            "body": {"size": len(text), "data": base64.urlsafe_b64encode(text.encode()).decode()}}
+    return {
+        "mimeType": "text/plain",
+        "filename": "",
+        "headers": [{"name": "Content-Type", "value": "text/plain"}],
+        "body": {"size": len(text), "data": base64.urlsafe_b64encode(text.encode()).decode()},
+    }
 
 
 def left_out(filename: str, size: int, mime_type: str = "application/pdf") -> dict:
-    return {"mimeType": mime_type, "filename": filename, "body": {"attachmentId": "A" + filename, "size": size},
-            "headers": [{"name": "Content-Type", "value": f'{mime_type}; name="{filename}"'},
-                        {"name": "Content-Disposition", "value": f'attachment; filename="{filename}"'}]}
+    return {
+        "mimeType": mime_type,
+        "filename": filename,
+        "body": {"attachmentId": "A" + filename, "size": size},
+        "headers": [
+            {"name": "Content-Type", "value": f'{mime_type}; name="{filename}"'},
+            {"name": "Content-Disposition", "value": f'attachment; filename="{filename}"'},
+        ],
+    }
 
 
 def attachments_of(runtime, message: dict) -> list[dict]:
@@ -156,8 +204,12 @@ def test_a_body_cannot_end_the_rendered_multipart_early(runtime):
 
 
 def test_left_out_sizes_go_to_their_own_attachments(runtime):
-    empty = {"mimeType": "application/octet-stream", "filename": "empty.bin", "body": {"size": 0},
-             "headers": [{"name": "Content-Disposition", "value": 'attachment; filename="empty.bin"'}]}
+    empty = {
+        "mimeType": "application/octet-stream",
+        "filename": "empty.bin",
+        "body": {"size": 0},
+        "headers": [{"name": "Content-Disposition", "value": 'attachment; filename="empty.bin"'}],
+    }
     found = attachments_of(runtime, full_message([text_part("see attached"), empty, left_out("big.pdf", 5_000_000)]))
     assert [(a["filename"], a["size"]) for a in found] == [("empty.bin", 0), ("big.pdf", 5_000_000)]
 

@@ -29,13 +29,15 @@ def m(*pairs, bulk=False):
 def test_contact_by_exact_address_links_and_proposes():
     result = m(("from", "jane@acme.example"), ("to", "alice@fund.example"))
     assert result.verdict == "capture"
-    assert [(l.investor_id, l.contact_id, l.address) for l in result.links] == [(ACME, 11, "jane@acme.example")]
+    assert [(link.investor_id, link.contact_id, link.address) for link in result.links] == [
+        (ACME, 11, "jane@acme.example")
+    ]
     assert [p.target_key for p in result.proposals] == ["contact:11"]
 
 
 def test_free_mail_contact_found_by_address_gmail_dots_and_tags_ignored():
     result = m(("from", "janedoe+lp@gmail.com"), ("to", "bob@fund.example"))
-    assert [(l.investor_id, l.contact_id) for l in result.links] == [(ACME, 12)]
+    assert [(link.investor_id, link.contact_id) for link in result.links] == [(ACME, 12)]
 
 
 def test_free_mail_domain_never_identifies_an_investor():
@@ -45,12 +47,15 @@ def test_free_mail_domain_never_identifies_an_investor():
 
 def test_unknown_sender_at_investor_domain_and_subdomain_proposes_the_address():
     result = m(("from", "new.person@mail.acme.example"), ("to", "alice@fund.example"))
-    assert [(l.investor_id, l.contact_id) for l in result.links] == [(ACME, None)]
+    assert [(link.investor_id, link.contact_id) for link in result.links] == [(ACME, None)]
     assert [p.target_key for p in result.proposals] == ["address:new.person@mail.acme.example"]
 
 
 def test_internal_only_mail_is_not_captured_including_team_mailboxes_on_other_domains():
-    assert m(("from", "alice@fund.example"), ("to", "bob@fund.example"), ("cc", "carol@partner-mail.example")).verdict == "internal"
+    assert (
+        m(("from", "alice@fund.example"), ("to", "bob@fund.example"), ("cc", "carol@partner-mail.example")).verdict
+        == "internal"
+    )
     assert m(("from", "alice@sub.fund.example"), ("to", "bob@fund.example")).verdict == "internal"
 
 
@@ -62,27 +67,38 @@ def test_excluded_address_or_domain_drops_the_whole_email():
 
 def test_bulk_mail_links_but_never_proposes():
     result = m(("from", "news@acme.example"), ("to", "alice@fund.example"), bulk=True)
-    assert [l.investor_id for l in result.links] == [ACME] and result.proposals == ()
+    assert [link.investor_id for link in result.links] == [ACME] and result.proposals == ()
 
 
 def test_graveyard_investor_is_linked_not_proposed():
     result = m(("from", "zed@dead.example"), ("to", "alice@fund.example"))
-    assert [l.investor_id for l in result.links] == [DEAD] and result.proposals == ()
+    assert [link.investor_id for link in result.links] == [DEAD] and result.proposals == ()
 
 
 def test_one_proposal_per_contact_and_one_link_per_investor_preferring_a_contact():
-    result = m(("from", "alice@fund.example"), ("to", "someone@acme.example"), ("to", "jane@acme.example"),
-               ("cc", "omar@beta.example"), ("cc", "JANE@acme.example"))
-    links = {l.investor_id: (l.contact_id, l.address) for l in result.links}
+    result = m(
+        ("from", "alice@fund.example"),
+        ("to", "someone@acme.example"),
+        ("to", "jane@acme.example"),
+        ("cc", "omar@beta.example"),
+        ("cc", "JANE@acme.example"),
+    )
+    links = {link.investor_id: (link.contact_id, link.address) for link in result.links}
     assert links == {ACME: (11, "jane@acme.example"), BETA: (21, "omar@beta.example")}
     assert sorted(p.target_key for p in result.proposals) == [
-        "address:someone@acme.example", "contact:11", "contact:21"]
+        "address:someone@acme.example",
+        "contact:11",
+        "contact:21",
+    ]
 
 
-@pytest.mark.parametrize("a, b", [
-    ("Jane.Doe@GMail.com", "janedoe@googlemail.com"),
-    ("jane+news@acme.example", "JANE@acme.example"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("Jane.Doe@GMail.com", "janedoe@googlemail.com"),
+        ("jane+news@acme.example", "JANE@acme.example"),
+    ],
+)
 def test_match_key_equivalences(a, b):
     assert match_key(a) == match_key(b)
 

@@ -3,7 +3,7 @@
 import base64
 import quopri
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -140,9 +140,7 @@ def test_address_list_shapes(to: str, expected: tuple[Address, ...]) -> None:
 
 
 def test_duplicates_keep_first_position_and_gain_a_missing_name() -> None:
-    parsed = parse_email(
-        mail({"Cc": 'A@x.example, "Alice" <a@x.example>, b@x.example, "Other" <a@X.EXAMPLE>'})
-    )
+    parsed = parse_email(mail({"Cc": 'A@x.example, "Alice" <a@x.example>, b@x.example, "Other" <a@X.EXAMPLE>'}))
     assert parsed.cc == (Address("a@x.example", "Alice"), Address("b@x.example", ""))
 
 
@@ -158,9 +156,7 @@ def test_repeated_address_fields_are_combined() -> None:
 
 
 def test_every_address_field_is_parsed() -> None:
-    parsed = parse_email(
-        mail({"Reply-To": "Desk <desk@acme.example>", "Cc": "c@x.example", "Bcc": "d@x.example"})
-    )
+    parsed = parse_email(mail({"Reply-To": "Desk <desk@acme.example>", "Cc": "c@x.example", "Bcc": "d@x.example"}))
     assert parsed.from_addr == Address("jane@acme.example", "Jane Doe")
     assert parsed.reply_to == (Address("desk@acme.example", "Desk"),)
     assert parsed.to == (Address("john@fund.example", ""),)
@@ -321,7 +317,7 @@ def test_subject_is_bounded_and_missing_is_empty() -> None:
 
 
 def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=timezone.utc)
+    return datetime(*parts, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -351,7 +347,7 @@ def test_dates_are_aware_utc_or_none(value: str, expected: datetime | None) -> N
     if expected is None:
         assert "invalid_date" in parsed.defects
     else:
-        assert parsed.sent_at.tzinfo is timezone.utc
+        assert parsed.sent_at.tzinfo is UTC
 
 
 def test_missing_date_is_none() -> None:
@@ -417,9 +413,7 @@ def test_empty_plain_alternative_falls_back_to_html() -> None:
          "nul and bell\n\nend"),
     ],
 )  # fmt: skip
-def test_body_transfer_encodings_and_charsets(
-    headers: dict[str, str], body: str | bytes, expected: str
-) -> None:
+def test_body_transfer_encodings_and_charsets(headers: dict[str, str], body: str | bytes, expected: str) -> None:
     assert parse_email(mail(headers, body)).body_text == expected
 
 
@@ -491,10 +485,7 @@ def test_nested_structure_with_inline_images_and_attachments() -> None:
 
 
 def test_delimiters_are_whole_lines_only() -> None:
-    body = (
-        "preamble --b\r\n--b  \r\nContent-Type: text/plain\r\n\r\n--bx is text\r\n--b-- not\r\n"
-        "--b--\r\nepilogue\r\n"
-    )
+    body = "preamble --b\r\n--b  \r\nContent-Type: text/plain\r\n\r\n--bx is text\r\n--b-- not\r\n--b--\r\nepilogue\r\n"
     parsed = parse_email(mail({"Content-Type": 'multipart/mixed; boundary="b"'}, body))
     assert parsed.body_text == "--bx is text\n--b-- not"
     assert parsed.defects == ()
@@ -551,8 +542,7 @@ def test_broken_multiparts_fall_back_to_text(content_type: str, defect: str) -> 
 
 def test_deep_nesting_is_cut_off() -> None:
     levels = "".join(
-        f"Content-Type: multipart/mixed; boundary=n{depth}\r\n\r\n--n{depth}\r\n"
-        for depth in range(1, 60)
+        f"Content-Type: multipart/mixed; boundary=n{depth}\r\n\r\n--n{depth}\r\n" for depth in range(1, 60)
     )
     raw = mail({"Content-Type": "multipart/mixed; boundary=n0"}, "--n0\r\n" + levels)
     parsed = parse_email(raw)
@@ -651,8 +641,7 @@ def test_thirty_megabyte_attachment_is_measured_not_decoded() -> None:
     body = multipart(
         "m",
         part("Content-Type: text/plain", "Figures attached."),
-        part("Content-Type: application/zip; name=data.zip\r\nContent-Transfer-Encoding: base64",
-             payload),
+        part("Content-Type: application/zip; name=data.zip\r\nContent-Transfer-Encoding: base64", payload),
     )
     raw = mail({"Content-Type": "multipart/mixed; boundary=m"}, body)
     started = time.perf_counter()

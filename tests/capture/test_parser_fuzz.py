@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from appsrc.capture import parser
-from appsrc.matching.addresses import normalize_address, split_address_list
 from appsrc.capture.parser import (
     MAX_DEFECTS,
     MAX_FILENAME_CHARS,
@@ -30,6 +29,7 @@ from appsrc.capture.parser import (
     UnparseableEmail,
     parse_email,
 )
+from appsrc.matching.addresses import normalize_address, split_address_list
 
 UNPARSEABLE_REASONS = {"empty", "no_headers", "no_addresses"}
 FUZZ_SETTINGS = settings(
@@ -172,7 +172,7 @@ SEED_CORPUS = [
                         ),
                     ],
                 ),
-                "Content-Type: application/pdf; name=\"=?UTF-8?B?UmFwcG9ydCDDqXTDqS5wZGY=?=\"\r\n"
+                'Content-Type: application/pdf; name="=?UTF-8?B?UmFwcG9ydCDDqXTDqS5wZGY=?="\r\n'
                 "Content-Disposition: attachment; filename*=UTF-8''Rapport%20%C3%A9t%C3%A9.pdf\r\n"
                 f"Content-Transfer-Encoding: base64\r\n\r\n{_b64(bytes(range(256)) * 8)}",
                 "Content-Type: message/rfc822\r\n\r\n"
@@ -416,8 +416,10 @@ def test_headers_read_once_per_text_parse_as_read_in_place(raw: bytes) -> None:
     """Part header sections and address fields are read once per distinct text, their defects
     replayed: cold or warm, the result is exactly what reading them in place gives."""
     cold, warm = _parsed_or_reason(raw), _parsed_or_reason(raw)
-    with patch.object(parser, "MAX_SHARED_PART_HEADER_BYTES", -1), \
-            patch.object(parser, "MAX_SHARED_ADDRESS_LIST_CHARS", -1):
+    with (
+        patch.object(parser, "MAX_SHARED_PART_HEADER_BYTES", -1),
+        patch.object(parser, "MAX_SHARED_ADDRESS_LIST_CHARS", -1),
+    ):
         in_place = _parsed_or_reason(raw)
     assert cold == warm == in_place
 
@@ -425,8 +427,10 @@ def test_headers_read_once_per_text_parse_as_read_in_place(raw: bytes) -> None:
 def test_a_parts_defects_come_in_the_order_they_are_read() -> None:
     """Fields, then the missing blank line after them, then what the fields say: the same order
     whether the part's header section was read before or not."""
-    raw = (b"From: a@example.com\nTo: b@example.com\nDate: Mon, 2 Nov 2026 10:00:00 +0000\n"
-           b'Content-Type: multipart/mixed; boundary="s"\n\n--s\nContent-Type: garbage\nHello body\n--s--\n')
+    raw = (
+        b"From: a@example.com\nTo: b@example.com\nDate: Mon, 2 Nov 2026 10:00:00 +0000\n"
+        b'Content-Type: multipart/mixed; boundary="s"\n\n--s\nContent-Type: garbage\nHello body\n--s--\n'
+    )
     for _ in range(2):
         assert parse_email(raw).defects == ("missing_header_body_separator", "invalid_content_type")
 

@@ -14,8 +14,11 @@ from tests.capture.test_parser_fuzz import mime_cases
 _mailboxes = iter(range(1_000_000))
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(messages=st.lists(mime_cases(), min_size=20, max_size=60))
 def test_every_malformed_message_is_stored_or_skipped_with_a_reason(runtime, sim, messages):
     address = f"fuzz{next(_mailboxes)}@fund.example"
@@ -25,10 +28,17 @@ def test_every_malformed_message_is_stored_or_skipped_with_a_reason(runtime, sim
     account = EmailAccount.get(EmailAccount.address == address)
     report = runtime.mailbox_sync.sync(account.id)
     assert report.ok, report.error
-    stored = {g for (g,) in EmailAccountMessage.select(EmailAccountMessage.gmail_id)
-              .where(EmailAccountMessage.account == account.id).tuples()}
-    skipped = dict(SkippedMessage.select(SkippedMessage.gmail_id, SkippedMessage.reason)
-                   .where(SkippedMessage.account == account.id).tuples())
+    stored = {
+        g
+        for (g,) in EmailAccountMessage.select(EmailAccountMessage.gmail_id)
+        .where(EmailAccountMessage.account == account.id)
+        .tuples()
+    }
+    skipped = dict(
+        SkippedMessage.select(SkippedMessage.gmail_id, SkippedMessage.reason)
+        .where(SkippedMessage.account == account.id)
+        .tuples()
+    )
     assert stored | set(skipped) == ids and not stored & set(skipped)
     assert set(skipped.values()) <= {"unparseable", "internal"}
     account = EmailAccount.get_by_id(account.id)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from appsrc.matching.matcher import Directory
 from appsrc.capture.sync import MailboxSync
 from appsrc.crm.users import add_user
+from appsrc.matching.matcher import Directory
 from appsrc.store.models import EmailAccount, EmailAccountMessage, SkippedMessage
 from tests.capture.conftest import make_runtime
 
@@ -16,7 +16,9 @@ ALICE = "alice@fund.example"
 
 
 def message(sender: str, subject: str) -> bytes:
-    return (f"From: {sender}\r\nTo: {ALICE}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@x>\r\n\r\nbody\r\n").encode()
+    return (
+        f"From: {sender}\r\nTo: {ALICE}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@x>\r\n\r\nbody\r\n"
+    ).encode()
 
 
 class TrapDirectory(Directory):
@@ -78,7 +80,9 @@ def test_a_stopped_backfill_resumes_at_the_saved_page_token(sim, tmp_path):
     assert sync.sync(account_id).ok
     lists = [c.params.get("pageToken") for c in listings()]
     assert lists[0] is None and lists[1] == saved.backfill_page_token and len(lists) == 3
-    assert EmailAccountMessage.select().count() == 1200 and len(
-        {g for (g,) in EmailAccountMessage.select(EmailAccountMessage.gmail_id).tuples()}) == 1200
+    assert (
+        EmailAccountMessage.select().count() == 1200
+        and len({g for (g,) in EmailAccountMessage.select(EmailAccountMessage.gmail_id).tuples()}) == 1200
+    )
     assert EmailAccount.get_by_id(account_id).backfill_state == "done"
     runtime.close()

@@ -4,12 +4,12 @@ a real SQLite file, and the dataset's ground truth for every copy of every email
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC
 
 import pytest
 
 from appsrc.store import capture as capture_store
 from appsrc.store import queries
-from appsrc.store.queries import activity as activity_queries
 from appsrc.store.db import database, is_sqlite
 from appsrc.store.models import (
     ActivityProposal,
@@ -20,6 +20,7 @@ from appsrc.store.models import (
     Investor,
     SkippedMessage,
 )
+from appsrc.store.queries import activity as activity_queries
 from tests.capture.conftest import make_runtime
 
 STORED = {"capture", "newsletter"}
@@ -57,16 +58,23 @@ def account(address: str) -> EmailAccount:
 
 
 def sighting_ids(address: str, live_only: bool = False) -> set[str]:
-    query = EmailAccountMessage.select(EmailAccountMessage.gmail_id).join(EmailAccount).where(
-        EmailAccount.address == address)
+    query = (
+        EmailAccountMessage.select(EmailAccountMessage.gmail_id)
+        .join(EmailAccount)
+        .where(EmailAccount.address == address)
+    )
     if live_only:
         query = query.where(EmailAccountMessage.deleted_at.is_null())
     return {g for (g,) in query.tuples()}
 
 
 def skipped(address: str) -> dict[str, str]:
-    return {g: r for g, r in SkippedMessage.select(SkippedMessage.gmail_id, SkippedMessage.reason)
-            .join(EmailAccount).where(EmailAccount.address == address).tuples()}
+    return dict(
+        SkippedMessage.select(SkippedMessage.gmail_id, SkippedMessage.reason)
+        .join(EmailAccount)
+        .where(EmailAccount.address == address)
+        .tuples()
+    )
 
 
 def assert_store_matches_dataset(team, allow_gone: bool = False) -> None:
@@ -141,8 +149,10 @@ def test_missing_and_duplicated_message_ids_are_never_dropped(crm, team):
         by_key.setdefault(m.key, set()).add(row)
     assert all(len(rows) == 1 for rows in by_key.values())
     dup_keys = {m.key for m in duplicated}
-    dup_rows = {EmailAccountMessage.get(EmailAccountMessage.gmail_id == team.gmail_ids[(m.mailbox, m.key)]).email_id
-                for m in duplicated}
+    dup_rows = {
+        EmailAccountMessage.get(EmailAccountMessage.gmail_id == team.gmail_ids[(m.mailbox, m.key)]).email_id
+        for m in duplicated
+    }
     assert len(dup_rows) == len(dup_keys)
 
 
@@ -178,10 +188,17 @@ def test_incremental_applies_added_trashed_untrashed_and_deleted(crm, team, sim)
     trashed, deleted = live[0], live[1]
     sim.trash(alice, trashed)
     sim.delete(alice, deleted)
-    new_id = sim.insert_message(alice, (
-        b"From: Jane Roe <" + team.investors[0].contacts[0].address.encode() + b">\r\nTo: " + alice.encode()
-        + b"\r\nSubject: New fund docs\r\nMessage-ID: <fresh-1@example.test>\r\n"
-        b"Date: Tue, 24 Nov 2026 08:00:00 +0000\r\n\r\nPlease see the new docs.\r\n"))
+    new_id = sim.insert_message(
+        alice,
+        (
+            b"From: Jane Roe <"
+            + team.investors[0].contacts[0].address.encode()
+            + b">\r\nTo: "
+            + alice.encode()
+            + b"\r\nSubject: New fund docs\r\nMessage-ID: <fresh-1@example.test>\r\n"
+            b"Date: Tue, 24 Nov 2026 08:00:00 +0000\r\n\r\nPlease see the new docs.\r\n"
+        ),
+    )
     report = crm.mailbox_sync.sync(account(alice).id)
     assert report.ok and report.mode == "incremental" and report.stored == 1
     assert new_id in sighting_ids(alice, live_only=True)
@@ -278,16 +295,21 @@ def test_an_email_another_mailbox_stored_meanwhile_is_joined_not_duplicated(crm_
     """Two mailboxes' syncs may store the same email at once (PostgreSQL does not serialize
     writers): the later insert yields to the row already there and its sighting joins it."""
     import base64
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from appsrc.store import capture as store
 
     first, second = team.team[0].address, team.team[1].address
     message = next(m for m in team.messages_in(first) if m.expected == "capture" and m.message_id)
-    fetched = {"id": "race", "threadId": "race", "labelIds": ["INBOX"], "internalDate": str(message.internal_date_ms),
-               "raw": base64.urlsafe_b64encode(message.raw).decode()}
+    fetched = {
+        "id": "race",
+        "threadId": "race",
+        "labelIds": ["INBOX"],
+        "internalDate": str(message.internal_date_ms),
+        "raw": base64.urlsafe_b64encode(message.raw).decode(),
+    }
     sighting = crm_on.mailbox_sync.prepare(fetched, crm_on.directory())
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     store.apply_batch(account(first).id, 1, store.BatchWrite(sightings=[sighting]), now)
     proposals = ActivityProposal.select().count()
     assert proposals
@@ -316,12 +338,24 @@ def test_fault_mix_captures_everything(crm, team, sim):
     crm.remotes.retry = type(crm.remotes.retry)(attempts=12, base_delay_s=0.01, max_delay_s=0.05)
     crm.remotes.http_timeout_s = 0.5
     # First the client's own timeout fires (the answer comes too late), then connections drop.
-    sim.faults.update(inner_429=0.10, inner_5xx=0.02, timeout=0.05, timeout_mode="sleep", timeout_sleep_s=0.8,
-                      deleted_before_get=0.02, empty_history_page=0.3, seed=11)
+    sim.faults.update(
+        inner_429=0.10,
+        inner_5xx=0.02,
+        timeout=0.05,
+        timeout_mode="sleep",
+        timeout_sleep_s=0.8,
+        deleted_before_get=0.02,
+        empty_history_page=0.3,
+        seed=11,
+    )
     reports = crm.sync_all()
     alice = team.team[0].address
-    sim.insert_message(alice, b"From: late@acme.example\r\nTo: " + alice.encode()
-                       + b"\r\nSubject: during the outage\r\nMessage-ID: <late@acme.example>\r\n\r\nhi\r\n")
+    sim.insert_message(
+        alice,
+        b"From: late@acme.example\r\nTo: "
+        + alice.encode()
+        + b"\r\nSubject: during the outage\r\nMessage-ID: <late@acme.example>\r\n\r\nhi\r\n",
+    )
     sim.expire_history(alice)
     sim.faults.update(timeout_mode="close", timeout=0.2)
     for _ in range(3):  # pending fetches are retried on later cycles
@@ -332,8 +366,9 @@ def test_fault_mix_captures_everything(crm, team, sim):
     assert histories == {m.address: str(sim.history_id(m.address)) for m in team.team}  # no cursor stalled
     assert account(alice).full_resyncs == 1
     still_there = {m.address: set(sim.message_ids(m.address)) for m in team.team}
-    deleted = {(m.mailbox, m.key) for m in team.messages
-               if team.gmail_ids[(m.mailbox, m.key)] not in still_there[m.mailbox]}
+    deleted = {
+        (m.mailbox, m.key) for m in team.messages if team.gmail_ids[(m.mailbox, m.key)] not in still_there[m.mailbox]
+    }
     assert deleted, "the fault should have deleted some messages between list and get"
     for mailbox, key in deleted:  # gone from Gmail: skipped as gone, or a sighting marked deleted
         gmail_id = team.gmail_ids[(mailbox, key)]

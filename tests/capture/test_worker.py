@@ -90,8 +90,9 @@ def test_a_mailbox_in_permanent_error_is_recorded_and_others_still_sync(runtime,
     worker = Worker(runtime, dispatch_every_s=0.2, steps=[])
     thread = worker.start_thread()
     try:
-        assert wait_for(lambda: EmailAccount.get(EmailAccount.address == "ghost@fund.example").last_error_kind
-                        == "permanent")
+        assert wait_for(
+            lambda: EmailAccount.get(EmailAccount.address == "ghost@fund.example").last_error_kind == "permanent"
+        )
         assert wait_for(lambda: EmailAccount.get(EmailAccount.address == ALICE).stored_count == 1)
     finally:
         worker.stop_event.set()

@@ -11,11 +11,11 @@ import itertools
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from appsrc.matching.matcher import match_key
 from appsrc.crm.directory import load_directory
 from appsrc.crm.investors import add_contact, create_investor
 from appsrc.crm.rematch import relink
 from appsrc.crm.users import add_user, issue_token
+from appsrc.matching.matcher import match_key
 from appsrc.store.models import ActivityProposal, Email, EmailAccount, EmailAccountMessage, EmailParticipant, User
 
 OWN = "fund.example"
@@ -47,27 +47,57 @@ class World:
         contact, _ = add_contact(investor.id, name, list(addresses), self.now, directory=self.directory)
         return contact
 
-    def email(self, subject: str, sender: str, to: list[str], *, seen_by: dict[str, bool] | None = None,
-              sent_at: datetime | None = None, snippet: str = "", body: str = "", from_name: str = "",
-              cc: list[str] = (), is_bulk: bool = False, message_id: str | None = None) -> Email:
+    def email(
+        self,
+        subject: str,
+        sender: str,
+        to: list[str],
+        *,
+        seen_by: dict[str, bool] | None = None,
+        sent_at: datetime | None = None,
+        snippet: str = "",
+        body: str = "",
+        from_name: str = "",
+        cc: list[str] = (),
+        is_bulk: bool = False,
+        message_id: str | None = None,
+    ) -> Email:
         """An email held by the mailboxes in `seen_by` ({address: deleted?}); linked by the matcher."""
         n = next(self._ids)
         seen_by = seen_by if seen_by is not None else {a: False for a in [sender, *to, *cc] if a.endswith("@" + OWN)}
         email = Email.create(
-            dedupe_key=f"mid:<m{n}@test>", message_id=message_id or f"<m{n}@test>", subject=subject,
-            from_email=sender, from_name=from_name, to=[{"email": a, "name": ""} for a in to],
-            cc=[{"email": a, "name": ""} for a in cc], sent_at=sent_at or self.now - timedelta(hours=n),
-            snippet=snippet or subject, body_text=body or f"Body of {subject}", is_bulk=is_bulk,
-            captured_at=self.now)
+            dedupe_key=f"mid:<m{n}@test>",
+            message_id=message_id or f"<m{n}@test>",
+            subject=subject,
+            from_email=sender,
+            from_name=from_name,
+            to=[{"email": a, "name": ""} for a in to],
+            cc=[{"email": a, "name": ""} for a in cc],
+            sent_at=sent_at or self.now - timedelta(hours=n),
+            snippet=snippet or subject,
+            body_text=body or f"Body of {subject}",
+            is_bulk=is_bulk,
+            captured_at=self.now,
+        )
         roles = [("from", sender)] + [("to", a) for a in to] + [("cc", a) for a in cc]
-        EmailParticipant.insert_many([{"email": email, "address": a, "match_key": match_key(a),
-                                       "domain": a.rpartition("@")[2], "role": r} for r, a in roles]).execute()
+        EmailParticipant.insert_many(
+            [
+                {"email": email, "address": a, "match_key": match_key(a), "domain": a.rpartition("@")[2], "role": r}
+                for r, a in roles
+            ]
+        ).execute()
         for i, (address, deleted) in enumerate(seen_by.items()):
             account = self.mailbox(address)
-            EmailAccountMessage.create(account=account, email=email, gmail_id=f"g{n}-{i}", gmail_thread_id=f"t{n}",
-                                       label_ids=["SENT"] if address == sender else ["INBOX"],
-                                       is_sent=address == sender, deleted_at=self.now if deleted else None,
-                                       created_at=self.now)
+            EmailAccountMessage.create(
+                account=account,
+                email=email,
+                gmail_id=f"g{n}-{i}",
+                gmail_thread_id=f"t{n}",
+                label_ids=["SENT"] if address == sender else ["INBOX"],
+                is_sent=address == sender,
+                deleted_at=self.now if deleted else None,
+                created_at=self.now,
+            )
         relink(self.directory(), [email.id], self.now)
         return email
 

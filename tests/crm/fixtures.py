@@ -49,28 +49,46 @@ class WebClient:
     def login(self, email: str, password: str = World.PASSWORD, next_: str = "/"):
         page = self.http.get("/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        return self.http.post("/login", data={"email": email, "password": password, "csrf_token": token,
-                                              "next": next_})
+        return self.http.post("/login", data={"email": email, "password": password, "csrf_token": token, "next": next_})
 
     @property
     def csrf(self) -> str:
         cookie = self.http.get_cookie("_csrf_token")
         return cookie.value if cookie else ""
 
-    def callback(self, output: str, inputs: list[tuple], state: list[tuple] = (), *, csrf: bool = True,
-                 triggered: list[str] | None = None):
+    def callback(
+        self,
+        output: str,
+        inputs: list[tuple],
+        state: list[tuple] = (),
+        *,
+        csrf: bool = True,
+        triggered: list[str] | None = None,
+    ):
         """POST one callback: `inputs`/`state` are (id, property, value), or a list of such dicts for
         a wildcard (ALL) dependency; `output` is Dash's key for the callback."""
-        def spec(items):
-            return [item if isinstance(item, list) else {"id": item[0], "property": item[1], "value": item[2]}
-                    for item in items]
 
-        outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
-                   for part in output.strip(".").split("...")] if output.startswith("..") else \
-            {"id": output.rsplit(".", 1)[0], "property": output.rsplit(".", 1)[1]}
-        body = {"output": output, "outputs": outputs, "inputs": spec(inputs), "state": spec(state),
-                "changedPropIds": triggered if triggered is not None else
-                [f"{inputs[0][0]}.{inputs[0][1]}"]}
+        def spec(items):
+            return [
+                item if isinstance(item, list) else {"id": item[0], "property": item[1], "value": item[2]}
+                for item in items
+            ]
+
+        outputs = (
+            [
+                {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]}
+                for part in output.strip(".").split("...")
+            ]
+            if output.startswith("..")
+            else {"id": output.rsplit(".", 1)[0], "property": output.rsplit(".", 1)[1]}
+        )
+        body = {
+            "output": output,
+            "outputs": outputs,
+            "inputs": spec(inputs),
+            "state": spec(state),
+            "changedPropIds": triggered if triggered is not None else [f"{inputs[0][0]}.{inputs[0][1]}"],
+        }
         headers = {"X-CSRFToken": self.csrf} if csrf else {}
         return self.http.post("/_dash-update-component", json=body, headers=headers)
 

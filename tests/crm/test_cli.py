@@ -17,20 +17,34 @@ from appsrc.store.models import ApiToken, AuditEvent, ContactEmail, Investor, In
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "investor,domains,graveyard,contact_name,contact_email\n"
-GOOD = HEADER + ("Acme Capital,acme.example;acmecap.example,0,Jane Roe,jane@acme.example\n"
-                 "Acme Capital,,,Sam Lee,sam@acme.example\n"
-                 "Beta Partners,beta.example,1,,\n")
+GOOD = HEADER + (
+    "Acme Capital,acme.example;acmecap.example,0,Jane Roe,jane@acme.example\n"
+    "Acme Capital,,,Sam Lee,sam@acme.example\n"
+    "Beta Partners,beta.example,1,,\n"
+)
 
 
 @pytest.fixture
 def cli(tmp_path):
     """Run `python -m appsrc ARGS` against a data dir of its own; returns the CompletedProcess."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CRM_DATA_DIR": str(tmp_path / "data"),
-           "CRM_DEMO": "off", "CRM_OWN_DOMAINS": "fund.example", "CRM_LOG_LEVEL": "warning"}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CRM_DATA_DIR": str(tmp_path / "data"),
+        "CRM_DEMO": "off",
+        "CRM_OWN_DOMAINS": "fund.example",
+        "CRM_LOG_LEVEL": "warning",
+    }
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "appsrc", *args], input=stdin, capture_output=True, text=True,
-                              env=env, cwd=ROOT, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "appsrc", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=60,
+        )
 
     run.env = env
     return run
@@ -52,9 +66,11 @@ def store(cli):
 
 
 def state():
-    return (sorted((i.name, i.graveyard) for i in Investor.select()),
-            sorted((d.domain, d.investor.name) for d in InvestorDomain.select()),
-            sorted((c.address, c.contact.name) for c in ContactEmail.select()))
+    return (
+        sorted((i.name, i.graveyard) for i in Investor.select()),
+        sorted((d.domain, d.investor.name) for d in InvestorDomain.select()),
+        sorted((c.address, c.contact.name) for c in ContactEmail.select()),
+    )
 
 
 def test_a_bad_row_is_reported_by_line_on_stderr_and_nothing_is_written(cli, store, tmp_path):
@@ -87,7 +103,8 @@ def test_a_good_file_is_written_and_a_second_run_changes_nothing(cli, store, tmp
     assert state() == (
         [("Acme Capital", False), ("Beta Partners", True)],
         [("acme.example", "Acme Capital"), ("acmecap.example", "Acme Capital"), ("beta.example", "Beta Partners")],
-        [("jane@acme.example", "Jane Roe"), ("sam@acme.example", "Sam Lee")])
+        [("jane@acme.example", "Jane Roe"), ("sam@acme.example", "Sam Lee")],
+    )
     assert AuditEvent.select().where(AuditEvent.action == "investors.import").count() == 2
 
 
@@ -96,14 +113,18 @@ def test_the_cli_keeps_domains_a_file_leaves_empty_and_replaces_listed_ones(cli,
     path = tmp_path / "lps.csv"
     path.write_text(GOOD, encoding="utf-8")
     assert cli("import", "investors", str(path)).returncode == 0
-    path.write_text(HEADER + "Acme Capital,,,Ann Poe,ann@acme.example\nBeta Partners,beta-lp.example,,,\n",
-                    encoding="utf-8")
+    path.write_text(
+        HEADER + "Acme Capital,,,Ann Poe,ann@acme.example\nBeta Partners,beta-lp.example,,,\n", encoding="utf-8"
+    )
     result = cli("import", "investors", str(path))
     assert result.returncode == 0, result.stderr
     assert "investors 0 new, 1 updated; contacts 1 new, 0 updated" in result.stdout
     store()
-    assert state()[1] == [("acme.example", "Acme Capital"), ("acmecap.example", "Acme Capital"),
-                          ("beta-lp.example", "Beta Partners")]
+    assert state()[1] == [
+        ("acme.example", "Acme Capital"),
+        ("acmecap.example", "Acme Capital"),
+        ("beta-lp.example", "Beta Partners"),
+    ]
 
 
 def test_users_token_prints_a_working_token_last_and_stores_only_its_hash(cli, store):

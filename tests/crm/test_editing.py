@@ -20,8 +20,8 @@ from appsrc.store.models import (
     SkippedMessage,
     User,
 )
-from tests.crm.fixtures import *  # noqa: F401,F403
 from tests.crm.factories import former_admin_token
+from tests.crm.fixtures import *
 
 ADA, BOB = "ada@fund.example", "bob@fund.example"
 
@@ -50,14 +50,17 @@ def test_graveyard_toggle_drops_and_restores_pending_proposals(acme):
 def test_a_new_domain_links_mail_already_captured(acme):
     email = acme.email("Hello", "max@acmecap.example", [ADA])
     assert EmailInvestorLink.select().where(EmailInvestorLink.email == email.id).count() == 0
-    stats = update_investor(acme.acme.id, acme.now, directory=acme.directory, domains="acme.example; acmecap.example",
-                            actor=acme.ada)
+    stats = update_investor(
+        acme.acme.id, acme.now, directory=acme.directory, domains="acme.example; acmecap.example", actor=acme.ada
+    )
     assert (stats["emails"], stats["links_added"], stats["proposals_added"]) == (1, 1, 1)  # that email only
     assert pending_targets(acme, email) == ["address:max@acmecap.example"]
 
 
-@pytest.mark.parametrize("domains, words", [
-    ("gmail.com", "free-mail"), ("fund.example", "fund's own"), ("not a domain", "not a valid domain")])
+@pytest.mark.parametrize(
+    "domains, words",
+    [("gmail.com", "free-mail"), ("fund.example", "fund's own"), ("not a domain", "not a valid domain")],
+)
 def test_bad_domains_are_refused(acme, domains, words):
     other = acme.investor("Other", "other.example")
     with pytest.raises(ValidationError, match=words):
@@ -75,7 +78,13 @@ def test_a_domain_belongs_to_one_investor_and_names_are_unique(acme):
 def test_contact_changes_rematch_their_addresses(acme):
     email = acme.email("From her personal address", "jane.roe@gmail.com", [ADA])
     assert pending_targets(acme, email) == []  # free mail: no investor by domain
-    update_contact(acme.jane.id, acme.now, directory=acme.directory, addresses="jane@acme.example; Jane.Roe@gmail.com", actor=acme.ada)
+    update_contact(
+        acme.jane.id,
+        acme.now,
+        directory=acme.directory,
+        addresses="jane@acme.example; Jane.Roe@gmail.com",
+        actor=acme.ada,
+    )
     assert pending_targets(acme, email) == [f"contact:{acme.jane.id}"]
     remove_contact(acme.jane.id, acme.now, directory=acme.directory, actor=acme.ada)
     assert pending_targets(acme, email) == []
@@ -138,7 +147,9 @@ def test_user_administration_is_audited_and_keeps_an_admin(world):
     update_user(world.ada.id, world.now, is_active=False, actor=world.bob)
     update_user(world.ada.id, world.now, is_active=True, actor=world.bob)
     assert user_for_token(token, world.now).id == world.bob.id
-    actions = [e.action for e in AuditEvent.select().where(AuditEvent.action.startswith("user.")).order_by(AuditEvent.id)]
+    actions = [
+        e.action for e in AuditEvent.select().where(AuditEvent.action.startswith("user.")).order_by(AuditEvent.id)
+    ]
     assert actions[-4:] == ["user.update", "user.reset_password", "user.update", "user.update"]
 
 

@@ -13,7 +13,6 @@ Beta Partners,beta.example,1,,
 """
 
 
-
 def fund_directory() -> Directory:
     """The fund as these tests see it: its own domain, nothing captured yet."""
     return Directory(own_domains=frozenset({"fund.example"}))
@@ -33,7 +32,10 @@ def test_import_creates_investors_domains_and_contacts(db):
     assert state() == (
         [("Acme Capital", False), ("Beta Partners", True)],
         [("acme.example", "Acme Capital"), ("acmecap.example", "Acme Capital"), ("beta.example", "Beta Partners")],
-        [("jane.doe@gmail.com", "Jane Doe (personal)", "Acme Capital"), ("jane@acme.example", "Jane Roe", "Acme Capital")],
+        [
+            ("jane.doe@gmail.com", "Jane Doe (personal)", "Acme Capital"),
+            ("jane@acme.example", "Jane Roe", "Acme Capital"),
+        ],
     )
     assert AuditEvent.select().where(AuditEvent.action == "investors.import").count() == 1
 
@@ -43,29 +45,39 @@ def test_import_is_an_idempotent_upsert(db):
     before = state()
     again = import_investors_csv(GOOD, NOW, directory=fund_directory)
     assert state() == before
-    assert (again.investors_created, again.investors_updated, again.contacts_created, again.contacts_updated) == (0, 0, 0, 0)
-    renamed = GOOD.replace("Jane Roe", "Jane Roe-Smith").replace("Beta Partners,beta.example,1", "Beta Partners,beta.example,0")
+    assert (again.investors_created, again.investors_updated, again.contacts_created, again.contacts_updated) == (
+        0,
+        0,
+        0,
+        0,
+    )
+    renamed = GOOD.replace("Jane Roe", "Jane Roe-Smith").replace(
+        "Beta Partners,beta.example,1", "Beta Partners,beta.example,0"
+    )
     result = import_investors_csv(renamed, NOW, directory=fund_directory)
     assert result.contacts_updated == 1 and result.investors_updated == 2
     assert Contact.get(Contact.name == "Jane Roe-Smith")
     assert not Investor.get(Investor.name == "Beta Partners").graveyard
 
 
-@pytest.mark.parametrize("bad_row, line, words", [
-    ("Gamma,gmail.com,0,,", 5, "free-mail"),
-    ("Gamma,not a domain,0,,", 5, "not a valid domain"),
-    ("Gamma,gamma.example,2,,", 5, "graveyard must be 0 or 1"),
-    ("Gamma,gamma.example,0,Ann,not-an-address", 5, "not a valid email address"),
-    (",gamma.example,0,,", 5, "investor name is empty"),
-    ("Gamma,acme.example,0,,", 5, "acme.example is listed for both"),
-    ("Gamma,gamma.example,0,Ann,jane@acme.example", 5, "listed for both"),
-    ("Gamma,gamma.example,0,Ann", 5, "expected 5 columns"),
-    ("Gamma,gamma.example,0,Ann,", 5, "has no contact_email"),
-])
+@pytest.mark.parametrize(
+    "bad_row, line, words",
+    [
+        ("Gamma,gmail.com,0,,", 5, "free-mail"),
+        ("Gamma,not a domain,0,,", 5, "not a valid domain"),
+        ("Gamma,gamma.example,2,,", 5, "graveyard must be 0 or 1"),
+        ("Gamma,gamma.example,0,Ann,not-an-address", 5, "not a valid email address"),
+        (",gamma.example,0,,", 5, "investor name is empty"),
+        ("Gamma,acme.example,0,,", 5, "acme.example is listed for both"),
+        ("Gamma,gamma.example,0,Ann,jane@acme.example", 5, "listed for both"),
+        ("Gamma,gamma.example,0,Ann", 5, "expected 5 columns"),
+        ("Gamma,gamma.example,0,Ann,", 5, "has no contact_email"),
+    ],
+)
 def test_a_bad_row_is_reported_by_line_and_nothing_is_written(db, bad_row, line, words):
     with pytest.raises(ImportFailed) as caught:
         import_investors_csv(GOOD + bad_row + "\n", NOW, directory=fund_directory)
-    assert any(l == line and words in message for l, message in caught.value.errors), caught.value.errors
+    assert any(n == line and words in message for n, message in caught.value.errors), caught.value.errors
     assert state() == ([], [], [])
 
 
@@ -88,7 +100,11 @@ def test_wrong_header_and_empty_file(db):
 
 def test_own_domain_cannot_be_an_investor_domain(db):
     with pytest.raises(ImportFailed, match="fund's own"):
-        import_investors_csv("investor,domains,graveyard,contact_name,contact_email\nUs,fund.example,0,,\n", NOW, directory=fund_directory)
+        import_investors_csv(
+            "investor,domains,graveyard,contact_name,contact_email\nUs,fund.example,0,,\n",
+            NOW,
+            directory=fund_directory,
+        )
 
 
 HEADER = "investor,domains,graveyard,contact_name,contact_email\n"
@@ -101,10 +117,12 @@ def test_an_empty_domains_cell_leaves_an_investors_domains_alone(db):
     before = state()
     contacts_only = HEADER + "Acme Capital,,,Sam Lee,sam@acme.example\nBeta Partners,,,,\n"
     preview = import_investors_csv(contacts_only, NOW, directory=fund_directory, dry_run=True)
-    assert [(p["investor"], p["domains"], p["domains_added"], p["domains_removed"], p["graveyard"])
-            for p in preview.preview] == [
+    assert [
+        (p["investor"], p["domains"], p["domains_added"], p["domains_removed"], p["graveyard"]) for p in preview.preview
+    ] == [
         ("Acme Capital", ["acme.example", "acmecap.example"], [], [], False),
-        ("Beta Partners", ["beta.example"], [], [], True)]
+        ("Beta Partners", ["beta.example"], [], [], True),
+    ]
     result = import_investors_csv(contacts_only, NOW, directory=fund_directory)
     assert result.changed_domains == set() and result.contacts_created == 1 and result.investors_updated == 0
     domains, graveyards = state()[1], state()[0]
@@ -114,13 +132,18 @@ def test_an_empty_domains_cell_leaves_an_investors_domains_alone(db):
 def test_listed_domains_replace_an_investors_domains_and_the_preview_says_how(db):
     import_investors_csv(GOOD, NOW, directory=fund_directory)
     # Two rows for Acme: together they list acme.example and acme-lp.example (acmecap.example goes).
-    change = HEADER + ("Acme Capital,acme.example,,Jane Roe,jane@acme.example\n"
-                       "Acme Capital,acme-lp.example; ,,,\n"
-                       "Acme Capital,,,Jane Doe (personal),jane.doe@gmail.com\n")
+    change = HEADER + (
+        "Acme Capital,acme.example,,Jane Roe,jane@acme.example\n"
+        "Acme Capital,acme-lp.example; ,,,\n"
+        "Acme Capital,,,Jane Doe (personal),jane.doe@gmail.com\n"
+    )
     preview = import_investors_csv(change, NOW, directory=fund_directory, dry_run=True)
     [acme] = preview.preview
     assert (acme["domains"], acme["domains_added"], acme["domains_removed"]) == (
-        ["acme-lp.example", "acme.example"], ["acme-lp.example"], ["acmecap.example"])
+        ["acme-lp.example", "acme.example"],
+        ["acme-lp.example"],
+        ["acmecap.example"],
+    )
     assert preview.changed_domains == {"acme-lp.example", "acmecap.example"}
     assert ("acmecap.example", "Acme Capital") in state()[1]  # a preview writes nothing
     import_investors_csv(change, NOW, directory=fund_directory)
@@ -143,8 +166,7 @@ def test_a_graveyard_flip_by_import_rematches_free_mail_contacts_too(world):
     email = world.email("Side letter", "jane.doe@gmail.com", ["ada@fund.example"])
     assert [p.status for p in world.proposals_of(email)] == ["pending"]
 
-    flip = ("investor,domains,graveyard,contact_name,contact_email\n"
-            "Acme Capital,acme.example,1,,\n")
+    flip = "investor,domains,graveyard,contact_name,contact_email\nAcme Capital,acme.example,1,,\n"
     result = import_investors_csv(flip, world.now, directory=world.directory)
     assert "jane.doe@gmail.com" in result.changed_addresses
     assert [p.status for p in world.proposals_of(email) if p.status == "pending"] == []

@@ -6,7 +6,7 @@ import pytest
 
 from appsrc.crm import proposals
 from appsrc.store.models import Activity, ActivityProposal, AuditEvent, Contact, ContactEmail, EmailInvestorLink
-from tests.crm.fixtures import *  # noqa: F401,F403
+from tests.crm.fixtures import *
 
 ADA, BOB = "ada@fund.example", "bob@fund.example"
 
@@ -32,7 +32,11 @@ def test_approve_writes_one_activity_on_the_contact(acme):
     activity = Activity.get()
     assert decision.approved == [proposal.id] and decision.activities == [activity.id]
     assert (activity.contact_id, activity.investor_id, activity.email_id, activity.direction) == (
-        acme.jane.id, acme.acme.id, email.id, "inbound")
+        acme.jane.id,
+        acme.acme.id,
+        email.id,
+        "inbound",
+    )
     assert activity.summary == "Capital call" and activity.occurred_at == email.sent_at
     assert activity.created_by_id == acme.ada.id
     proposal = ActivityProposal.get_by_id(proposal.id)

@@ -37,7 +37,9 @@ def test_short_password_refused(db):
 
 def test_set_password_can_promote_to_active_admin(db):
     add_user("bob@fund.example", "Bob", NOW)
-    user = set_password("bob@fund.example", "a long enough password", NOW, make_admin=True, actor_label="startos-action")
+    user = set_password(
+        "bob@fund.example", "a long enough password", NOW, make_admin=True, actor_label="startos-action"
+    )
     assert user.is_admin and user.is_active and verify_password(user, "a long enough password")
     assert AuditEvent.select().where(AuditEvent.action == "user.set_password").count() == 1
 
@@ -54,7 +56,7 @@ def test_tokens_are_stored_hashed_and_resolve_to_active_users_only(db):
 
 
 def test_tokens_are_only_for_active_admins(db):
-    """design.md: tokens are for admin scripts. A teammate's would open nothing (the API is
+    """Tokens are for admin scripts. A teammate's would open nothing (the API is
     admin-only), so it is refused outright with an error saying why."""
     add_user("bob@fund.example", "Bob", NOW)
     with pytest.raises(ValidationError, match="bob@fund.example is not an admin") as caught:

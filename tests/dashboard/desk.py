@@ -16,8 +16,21 @@ from tests.capture.conftest import make_runtime
 from tests.crm.factories import World
 from tests.crm.fixtures import WebClient
 
-__all__ = ["ADA", "BOB", "BEN", "JANE", "JOE", "TZ", "Desk", "llm", "desk", "desk_admin", "desk_member",
-           "callback_key", "find_components"]
+__all__ = [
+    "ADA",
+    "BOB",
+    "BEN",
+    "JANE",
+    "JOE",
+    "TZ",
+    "Desk",
+    "llm",
+    "desk",
+    "desk_admin",
+    "desk_member",
+    "callback_key",
+    "find_components",
+]
 
 ADA, BOB, BEN = "ada@fund.example", "bob@fund.example", "ben@fund.example"
 JANE, JOE = "jane@acme.example", "joe@acme.example"
@@ -68,8 +81,9 @@ def llm():
 def desk(sim, tmp_path, llm):
     for address in (ADA, BOB, BEN):
         sim.add_mailbox(address)
-    runtime = make_runtime(sim, tmp_path, CRM_OWN_DOMAINS="fund.example", CRM_LLM_URL=llm.url,
-                           CRM_LLM_TIMEOUT_S="3", CRM_TIMEZONE=TZ)
+    runtime = make_runtime(
+        sim, tmp_path, CRM_OWN_DOMAINS="fund.example", CRM_LLM_URL=llm.url, CRM_LLM_TIMEOUT_S="3", CRM_TIMEZONE=TZ
+    )
     queries.clear_cache()
     world = World(runtime.clock.now())
     world.ben = add_user(BEN, "Ben Admin", runtime.clock.now(), is_admin=True)

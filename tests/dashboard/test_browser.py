@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from appsrc.store.models import Contact
-from tests.crm.fixtures import *  # noqa: F401,F403
+from tests.crm.fixtures import *
 
 pytestmark = pytest.mark.browser
 
@@ -40,8 +40,13 @@ def browser():
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
-                "--disable-gpu"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--disable-gpu",
+    ):
         options.add_argument(arg)
     options.binary_location = CHROMIUM
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -80,8 +85,13 @@ def severe_console_errors(driver) -> list[str]:
 def mail(world):
     world.acme = world.investor("Acme Capital", "acme.example")
     world.jane = world.contact(world.acme, "Jane Roe", "jane@acme.example")
-    world.call = world.email("Quarterly capital call", "jane@acme.example", [ADA, BOB], from_name="Jane Roe",
-                             body="Dear team,\nthe capital call is due on Friday.\nJane")
+    world.call = world.email(
+        "Quarterly capital call",
+        "jane@acme.example",
+        [ADA, BOB],
+        from_name="Jane Roe",
+        body="Dear team,\nthe capital call is due on Friday.\nJane",
+    )
     world.reply = world.email("Re: Quarterly capital call", ADA, ["jane@acme.example"])
     world.noise = world.email("Lunch on Thursday?", "friend@elsewhere.example", [BOB])
     for i in range(60):  # enough rows for a second page
@@ -105,7 +115,9 @@ def test_admin_searches_opens_an_email_approves_and_sees_the_timeline(server, br
     search = wait_for(browser, "#activity-q")
     search.send_keys("capital", Keys.ENTER)
     wait_for(browser, "#activity-count", "2 emails")
-    browser.find_element(By.CSS_SELECTOR, "label[for='_dbcprivate_radioitems_activity-direction_input_inbound']").click()
+    browser.find_element(
+        By.CSS_SELECTOR, "label[for='_dbcprivate_radioitems_activity-direction_input_inbound']"
+    ).click()
     wait_for(browser, "#activity-count", "1 email")
     rows = browser.find_elements(By.CSS_SELECTOR, "#activity-table tbody tr")
     assert len(rows) == 1 and "Quarterly capital call" in rows[0].text and "Acme Capital" in rows[0].text
@@ -119,7 +131,9 @@ def test_admin_searches_opens_an_email_approves_and_sees_the_timeline(server, br
     # Approve its proposal in the queue, with the email in view.
     browser.find_element(By.PARTIAL_LINK_TEXT, "Approvals").click()  # client-side navigation
     wait_for(browser, "#approvals-items")
-    item = browser.find_element(By.XPATH, "//div[contains(@class,'queue-item')][.//div[text()='Quarterly capital call']]")
+    item = browser.find_element(
+        By.XPATH, "//div[contains(@class,'queue-item')][.//div[text()='Quarterly capital call']]"
+    )
     item.click()
     wait_for(browser, "#approvals-subject", "Quarterly capital call")
     assert "ada@fund.example, bob@fund.example" in browser.find_element(By.ID, "approvals-detail").text
@@ -145,7 +159,7 @@ def test_a_graveyard_investors_mail_link_shows_its_filter(server, browser, mail)
     wait_for(browser, "#investor-title", "Dead Co")
     browser.find_element(By.LINK_TEXT, "search its mail").click()
     wait_for(browser, "#activity-count", "1 email")
-    wait_for(browser, "#activity-investor option[value='%d']" % dead.id)
+    wait_for(browser, f"#activity-investor option[value='{dead.id}']")
     picker = Select(browser.find_element(By.ID, "activity-investor"))
     assert picker.first_selected_option.text == "Dead Co (graveyard)"
     assert [o.text for o in picker.options if o.text] == ["Any investor", "Acme Capital", "Dead Co (graveyard)"]

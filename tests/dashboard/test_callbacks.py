@@ -17,17 +17,21 @@ from appsrc.store.models import (
     InvestorDomain,
     User,
 )
-from tests.crm.fixtures import *  # noqa: F401,F403
+from tests.crm.fixtures import *
 from tests.dashboard.desk import find_components
 from tests.web.test_api import text_children
 
 ADA, BOB = "ada@fund.example", "bob@fund.example"
 PREVIEW = "..investors-preview.children...investors-import.disabled...investors-csv.data.."
-IMPORT = ("..investors-version.data@{h}...investors-message.children@{h}...investors-preview.children@{h}"
-          "...investors-import.disabled@{h}..")
-GOOD = ("investor,domains,graveyard,contact_name,contact_email\n"
-        "Acme Capital,acme.example,0,Jane Roe,jane@acme.example\n"
-        "Beta Partners,beta.example,1,,\n")
+IMPORT = (
+    "..investors-version.data@{h}...investors-message.children@{h}...investors-preview.children@{h}"
+    "...investors-import.disabled@{h}.."
+)
+GOOD = (
+    "investor,domains,graveyard,contact_name,contact_email\n"
+    "Acme Capital,acme.example,0,Jane Roe,jane@acme.example\n"
+    "Beta Partners,beta.example,1,,\n"
+)
 
 
 def upload(text: str) -> str:
@@ -42,8 +46,9 @@ def output_key(app, startswith: str) -> str:
 
 def test_csv_preview_lists_every_bad_line_and_writes_nothing(admin_client, world):
     bad = GOOD + "Gamma,gmail.com,0,,\nDelta,delta.example,7,,\n"
-    response = admin_client.callback(PREVIEW, [("investors-upload", "contents", upload(bad))],
-                                     [("investors-upload", "filename", "lps.csv")])
+    response = admin_client.callback(
+        PREVIEW, [("investors-upload", "contents", upload(bad))], [("investors-upload", "filename", "lps.csv")]
+    )
     assert response.status_code == 200
     body = response.json["response"]
     texts = text_children(body)
@@ -55,17 +60,20 @@ def test_csv_preview_lists_every_bad_line_and_writes_nothing(admin_client, world
 
 def test_csv_preview_then_import_all_or_nothing(admin_client, world, app):
     mail = world.email("Hello", "sam@acme.example", [ADA])  # captured before Acme existed
-    response = admin_client.callback(PREVIEW, [("investors-upload", "contents", upload(GOOD))],
-                                     [("investors-upload", "filename", "lps.csv")])
+    response = admin_client.callback(
+        PREVIEW, [("investors-upload", "contents", upload(GOOD))], [("investors-upload", "filename", "lps.csv")]
+    )
     body = response.json["response"]
     assert body["investors-import"]["disabled"] is False
     assert any("investors 2 new" in t for t in text_children(body))
     assert Investor.select().count() == 0  # a preview is a dry run
     keys = [k for k in app.extensions["dash_app"].callback_map if "investors-preview.children@" in k]
     assert len(keys) == 1
-    response = admin_client.callback(keys[0], [("investors-import", "n_clicks", 1)],
-                                     [("investors-csv", "data", body["investors-csv"]["data"]),
-                                      ("investors-version", "data", 0)])
+    response = admin_client.callback(
+        keys[0],
+        [("investors-import", "n_clicks", 1)],
+        [("investors-csv", "data", body["investors-csv"]["data"]), ("investors-version", "data", 0)],
+    )
     assert response.status_code == 200
     assert sorted(i.name for i in Investor.select()) == ["Acme Capital", "Beta Partners"]
     assert any("1 new proposal" in t for t in text_children(response.json["response"]))  # rematched
@@ -77,8 +85,11 @@ def test_csv_preview_then_import_all_or_nothing(admin_client, world, app):
 def test_import_revalidates_against_current_data(admin_client, world, app):
     world.investor("Other", "acme.example")
     keys = [k for k in app.extensions["dash_app"].callback_map if "investors-preview.children@" in k]
-    response = admin_client.callback(keys[0], [("investors-import", "n_clicks", 1)],
-                                     [("investors-csv", "data", GOOD), ("investors-version", "data", 0)])
+    response = admin_client.callback(
+        keys[0],
+        [("investors-import", "n_clicks", 1)],
+        [("investors-csv", "data", GOOD), ("investors-version", "data", 0)],
+    )
     assert response.status_code == 200
     assert any("already belongs to Other" in t for t in text_children(response.json["response"]))
     assert Investor.select().count() == 1 and InvestorDomain.select().count() == 1
@@ -87,11 +98,16 @@ def test_import_revalidates_against_current_data(admin_client, world, app):
 def test_exclusion_from_the_dashboard_purges_and_is_audited(admin_client, world, app):
     world.email("Private", "doctor@clinic.example", [BOB])
     key = output_key(app, "..exclusions-version.data")
-    response = admin_client.callback(key, [("exclusions-add", "submit_n_clicks", 1),
-                                           ({"type": "exclusions-remove", "id": "ALL"}, "n_clicks", [])],
-                                     [("exclusions-value", "value", "clinic.example"),
-                                      ("exclusions-reason", "value", "medical"), ("exclusions-version", "data", 0)],
-                                     triggered=["exclusions-add.submit_n_clicks"])
+    response = admin_client.callback(
+        key,
+        [("exclusions-add", "submit_n_clicks", 1), ({"type": "exclusions-remove", "id": "ALL"}, "n_clicks", [])],
+        [
+            ("exclusions-value", "value", "clinic.example"),
+            ("exclusions-reason", "value", "medical"),
+            ("exclusions-version", "data", 0),
+        ],
+        triggered=["exclusions-add.submit_n_clicks"],
+    )
     assert response.status_code == 200, response.text
     assert any("1 captured email(s) deleted" in t for t in text_children(response.json["response"]))
     assert Exclusion.get().created_by_id == world.ada.id
@@ -99,15 +115,21 @@ def test_exclusion_from_the_dashboard_purges_and_is_audited(admin_client, world,
 
 def test_users_page_adds_and_promotes_and_refuses_the_last_admin(admin_client, world, app):
     key = output_key(app, "..users-version.data")
-    state = [("users-new-email", "value", "cy@fund.example"), ("users-new-name", "value", "Cy"),
-             ("users-new-password", "value", ""), ("users-new-admin", "value", False), ("users-version", "data", 0)]
+    state = [
+        ("users-new-email", "value", "cy@fund.example"),
+        ("users-new-name", "value", "Cy"),
+        ("users-new-password", "value", ""),
+        ("users-new-admin", "value", False),
+        ("users-version", "data", 0),
+    ]
     wild = [[], [], [], []]  # the per-user buttons (none clicked)
-    response = admin_client.callback(key, [("users-add", "n_clicks", 1)] + wild, state,
-                                     triggered=["users-add.n_clicks"])
+    response = admin_client.callback(
+        key, [("users-add", "n_clicks", 1)] + wild, state, triggered=["users-add.n_clicks"]
+    )
     assert response.status_code == 200 and User.get(User.email == "cy@fund.example").is_admin is False
     assert EmailAccount.select().where(EmailAccount.address == "cy@fund.example").exists()
     # Ada demotes herself: refused, she is the last active admin.
-    trigger = '{"id":%d,"type":"users-admin"}.n_clicks' % world.ada.id
+    trigger = f'{{"id":{world.ada.id},"type":"users-admin"}}.n_clicks'
     wild[0] = [{"id": {"type": "users-admin", "id": world.ada.id}, "property": "n_clicks", "value": 1}]
     response = admin_client.callback(key, [("users-add", "n_clicks", None)] + wild, state, triggered=[trigger])
     assert any("last active admin" in t for t in text_children(response.json["response"]))
@@ -117,11 +139,15 @@ def test_users_page_adds_and_promotes_and_refuses_the_last_admin(admin_client, w
 def test_sync_now_button_sets_the_flag_for_the_worker(admin_client, world, app, clock):
     key = output_key(app, "..mailboxes-cards.children")
     bob = EmailAccount.get(EmailAccount.address == BOB)
-    trigger = '{"id":%d,"type":"mailboxes-sync"}.n_clicks' % bob.id
-    response = admin_client.callback(key, [("mailboxes-refresh", "n_intervals", 3),
-                                           [{"id": {"type": "mailboxes-sync", "id": bob.id}, "property": "n_clicks",
-                                             "value": 1}]],
-                                     triggered=[trigger])
+    trigger = f'{{"id":{bob.id},"type":"mailboxes-sync"}}.n_clicks'
+    response = admin_client.callback(
+        key,
+        [
+            ("mailboxes-refresh", "n_intervals", 3),
+            [{"id": {"type": "mailboxes-sync", "id": bob.id}, "property": "n_clicks", "value": 1}],
+        ],
+        triggered=[trigger],
+    )
     assert response.status_code == 200
     assert EmailAccount.get_by_id(bob.id).sync_requested_at == clock.now()
 
@@ -133,15 +159,32 @@ def test_bulk_approve_from_the_queue(admin_client, world, app):
     ids = [world.proposals_of(e)[0].id for e in emails]
     key = output_key(app, "..approvals-version.data")
     response = admin_client.callback(
-        key, [("approvals-approve", "n_clicks", None), ("approvals-reject", "n_clicks", None),
-              ("approvals-bulk-approve", "n_clicks", 1), ("approvals-bulk-reject", "n_clicks", None)],
-        [("approvals-selected", "data", ids[0]), ("approvals-contact-name", "value", ""),
-         [{"id": {"type": "approvals-check", "id": i}, "property": "value", "value": v}
-          for i, v in zip(ids, [True, False, True])],
-         [{"id": {"type": "approvals-check", "id": i}, "property": "id", "value": {"type": "approvals-check", "id": i}}
-          for i in ids],
-         ("approvals-version", "data", 0)],
-        triggered=["approvals-bulk-approve.n_clicks"])
+        key,
+        [
+            ("approvals-approve", "n_clicks", None),
+            ("approvals-reject", "n_clicks", None),
+            ("approvals-bulk-approve", "n_clicks", 1),
+            ("approvals-bulk-reject", "n_clicks", None),
+        ],
+        [
+            ("approvals-selected", "data", ids[0]),
+            ("approvals-contact-name", "value", ""),
+            [
+                {"id": {"type": "approvals-check", "id": i}, "property": "value", "value": v}
+                for i, v in zip(ids, [True, False, True], strict=True)
+            ],
+            [
+                {
+                    "id": {"type": "approvals-check", "id": i},
+                    "property": "id",
+                    "value": {"type": "approvals-check", "id": i},
+                }
+                for i in ids
+            ],
+            ("approvals-version", "data", 0),
+        ],
+        triggered=["approvals-bulk-approve.n_clicks"],
+    )
     assert response.status_code == 200, response.text
     assert sorted(a.proposal_id for a in Activity.select()) == sorted([ids[0], ids[2]])
     assert ActivityProposal.get_by_id(ids[1]).status == "pending"
@@ -165,22 +208,28 @@ def test_activity_picker_shows_a_graveyard_investor_the_page_was_opened_with(adm
     world.investor("Gone Too", "gone.example", graveyard=True)
 
     def investor_options(selected):
-        response = admin_client.callback(PICKERS, [("activity-cursors", "id", "activity-cursors")],
-                                         [("activity-investor", "value", selected)])
+        response = admin_client.callback(
+            PICKERS, [("activity-cursors", "id", "activity-cursors")], [("activity-investor", "value", selected)]
+        )
         assert response.status_code == 200, response.text
         return response.json["response"]["activity-investor"]["options"]
 
-    assert investor_options("") == [{"label": "Any investor", "value": ""},
-                                    {"label": "Acme Capital", "value": str(acme.id)}]
-    assert investor_options(str(dead.id)) == [{"label": "Any investor", "value": ""},
-                                              {"label": "Acme Capital", "value": str(acme.id)},
-                                              {"label": "Dead Co (graveyard)", "value": str(dead.id)}]
+    assert investor_options("") == [
+        {"label": "Any investor", "value": ""},
+        {"label": "Acme Capital", "value": str(acme.id)},
+    ]
+    assert investor_options(str(dead.id)) == [
+        {"label": "Any investor", "value": ""},
+        {"label": "Acme Capital", "value": str(acme.id)},
+        {"label": "Dead Co (graveyard)", "value": str(dead.id)},
+    ]
     assert investor_options("9" * 25) == investor_options("")
     # The link on the investor page and on the investors list is what sends it.
     investor_page = admin_client.callback(
         "..investor-header.children...investor-name.value...investor-domains.value...investor-graveyard.value"
         "...investor-notes.value...investor-contacts.children...investor-timeline.children...investor-recent.children..",
-        [("investor-id", "data", str(dead.id)), ("investor-version", "data", 0)])
+        [("investor-id", "data", str(dead.id)), ("investor-version", "data", 0)],
+    )
     links = [c["props"]["href"] for c in find_components(investor_page.json, "Link")]
     assert f"/activity?investor_id={dead.id}" in links
 
@@ -194,8 +243,11 @@ def test_two_chart_visits_in_a_week_share_the_cached_figures(admin_client, world
     def pending_line():
         response = admin_client.callback("charts-backlog.figure", [("charts-weeks", "value", "8")])
         assert response.status_code == 200, response.text
-        return next(t for t in response.json["response"]["charts-backlog"]["figure"]["data"]
-                    if t["name"] == "pending at week end")["y"]
+        return next(
+            t
+            for t in response.json["response"]["charts-backlog"]["figure"]["data"]
+            if t["name"] == "pending at week end"
+        )["y"]
 
     first = pending_line()
     assert first[-1] == 1
@@ -210,11 +262,14 @@ def test_two_chart_visits_in_a_week_share_the_cached_figures(admin_client, world
 def test_csv_preview_spells_out_domain_additions_and_removals(admin_client, world):
     world.investor("Acme Capital", "acme.example", "acmecap.example")
     world.investor("Beta Partners", "beta.example")
-    change = ("investor,domains,graveyard,contact_name,contact_email\n"
-              "Acme Capital,acme.example;acme-lp.example,0,,\n"
-              "Beta Partners,,,Bo Berg,bo@beta.example\n")
-    response = admin_client.callback(PREVIEW, [("investors-upload", "contents", upload(change))],
-                                     [("investors-upload", "filename", "lps.csv")])
+    change = (
+        "investor,domains,graveyard,contact_name,contact_email\n"
+        "Acme Capital,acme.example;acme-lp.example,0,,\n"
+        "Beta Partners,,,Bo Berg,bo@beta.example\n"
+    )
+    response = admin_client.callback(
+        PREVIEW, [("investors-upload", "contents", upload(change))], [("investors-upload", "filename", "lps.csv")]
+    )
     assert response.status_code == 200, response.text
     rows = find_components(response.json, "Tr")[1:]  # after the header row
     cells = [text_children(row) for row in rows]

@@ -5,50 +5,65 @@ jobs whose status the page polls; the preview as the admins receive it, sandboxe
 from __future__ import annotations
 
 import threading
-from datetime import timezone
+from datetime import UTC
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from appsrc.gmail.credentials import SCOPE_READONLY
 from appsrc.digest.service import build_digest_service
+from appsrc.gmail.credentials import SCOPE_READONLY
 from appsrc.store.models import AppSetting, AuditEvent, DigestRun
-from tests.dashboard.desk import *  # noqa: F401,F403
+from tests.dashboard.desk import *
 from tests.web.test_api import text_children
 
 XSS = '<img src=x onerror="alert(1)">Capital call'
 
 
 def load(client, desk, chosen=None):
-    response = client.callback(desk.key("digest-schedule.children"), [("digest-version", "data", 0)],
-                               [("digest-test-recipients", "value", chosen)])
+    response = client.callback(
+        desk.key("digest-schedule.children"),
+        [("digest-version", "data", 0)],
+        [("digest-test-recipients", "value", chosen)],
+    )
     assert response.status_code == 200, response.text
     return response.json["response"]
 
 
 def act(client, desk, button, *, enabled=False, hour=18, recipients=(ADA,), version=0):
     clicks = {b: (1 if b == button else None) for b in ("digest-save", "digest-send-test", "digest-send-now")}
-    response = client.callback(desk.key("digest-message.children"),
-                               [(b, "n_clicks", n) for b, n in clicks.items()],
-                               [("digest-enabled", "value", enabled), ("digest-hour", "value", hour),
-                                ("digest-test-recipients", "value", list(recipients) if recipients is not None else None),
-                                ("digest-version", "data", version), ("digest-runs-version", "data", 0)],
-                               triggered=[f"{button}.n_clicks"])
+    response = client.callback(
+        desk.key("digest-message.children"),
+        [(b, "n_clicks", n) for b, n in clicks.items()],
+        [
+            ("digest-enabled", "value", enabled),
+            ("digest-hour", "value", hour),
+            ("digest-test-recipients", "value", list(recipients) if recipients is not None else None),
+            ("digest-version", "data", version),
+            ("digest-runs-version", "data", 0),
+        ],
+        triggered=[f"{button}.n_clicks"],
+    )
     assert response.status_code == 200, response.text
     return response.json["response"]
 
 
 def runs(client, desk):
-    response = client.callback(desk.key("digest-poll.disabled"), [("digest-runs-version", "data", 1),
-                                                                  ("digest-poll", "n_intervals", 3)])
+    response = client.callback(
+        desk.key("digest-poll.disabled"), [("digest-runs-version", "data", 1), ("digest-poll", "n_intervals", 3)]
+    )
     assert response.status_code == 200, response.text
     return response.json["response"]
 
 
 def preview(client, desk, window="24h", use_llm=False):
-    response = client.callback(desk.key("digest-preview.children"),
-                               [("digest-preview-refresh", "n_clicks", None), ("digest-preview-window", "value", window),
-                                ("digest-preview-llm", "value", use_llm)])
+    response = client.callback(
+        desk.key("digest-preview.children"),
+        [
+            ("digest-preview-refresh", "n_clicks", None),
+            ("digest-preview-window", "value", window),
+            ("digest-preview-llm", "value", use_llm),
+        ],
+    )
     assert response.status_code == 200, response.text
     return response
 
@@ -96,10 +111,19 @@ def test_schedule_in_local_time_saved_and_audited(desk_admin, desk):
     assert f"To 2 active admins: {ADA}, {BEN}" in summary
 
 
-@pytest.mark.parametrize("enabled, hour, field", [
-    (True, 24, "send_hour"), (True, -1, "send_hour"), (True, "18", "send_hour"), (True, None, "send_hour"),
-    (True, 7.5, "send_hour"), ("yes", 18, "enabled"), (1, 18, "enabled"), (None, 18, "enabled"),
-])
+@pytest.mark.parametrize(
+    "enabled, hour, field",
+    [
+        (True, 24, "send_hour"),
+        (True, -1, "send_hour"),
+        (True, "18", "send_hour"),
+        (True, None, "send_hour"),
+        (True, 7.5, "send_hour"),
+        ("yes", 18, "enabled"),
+        (1, 18, "enabled"),
+        (None, 18, "enabled"),
+    ],
+)
 def test_bad_schedule_values_are_refused_and_change_nothing(desk_admin, desk, enabled, hour, field):
     answer = act(desk_admin, desk, "digest-save", enabled=enabled, hour=hour)
     text = message_text(answer)
@@ -144,7 +168,7 @@ def test_send_now_is_a_job_whose_status_the_page_polls(desk_admin, desk):
     status = " ".join(text_children(done["digest-now-status"]))
     assert "sent" in status and "via gmail" in status and f"to {ADA}, {BEN}" in status
     local_time = run.created_at.astimezone(ZoneInfo(TZ)).strftime("%d %b %Y %H:%M")
-    assert local_time != run.created_at.astimezone(timezone.utc).strftime("%d %b %Y %H:%M")
+    assert local_time != run.created_at.astimezone(UTC).strftime("%d %b %Y %H:%M")
     assert text_children(done["digest-history"])[:2] == [f"When ({TZ})", "Kind"]
     assert local_time in text_children(done["digest-history"])  # the fund's time, not UTC
     row = " ".join(text_children(done["digest-history"]))
@@ -163,8 +187,12 @@ def test_test_email_goes_only_to_chosen_active_admins(desk_admin, desk):
     started = act(desk_admin, desk, "digest-send-test", recipients=[BEN])
     assert f"Test email to {BEN}: sending…" in message_text(started)
     run = job_run(desk, "test")
-    assert (run.status, run.transport, run.recipients, run.requested_by_id) == ("sent", "gmail", [BEN],
-                                                                                desk.world.ada.id)
+    assert (run.status, run.transport, run.recipients, run.requested_by_id) == (
+        "sent",
+        "gmail",
+        [BEN],
+        desk.world.ada.id,
+    )
     assert [m.recipients for m in desk.sim.sent_messages()] == [(BEN,)]
     status = " ".join(text_children(runs(desk_admin, desk)["digest-test-status"]))
     assert "sent" in status and f"to {BEN}" in status

@@ -1,4 +1,4 @@
-""""Draft reply" on the email page through its real callbacks, on mail captured from the Gmail
+""" "Draft reply" on the email page through its real callbacks, on mail captured from the Gmail
 simulator: the plan for the default and a chosen mailbox, the body by hand or by the local LLM
 (and a clear message when it is down), creating the draft (one drafts.create in that mailbox, a
 `Draft` row, a link to Gmail, the page's drafts list refreshed), and bad input creating nothing.
@@ -14,7 +14,7 @@ import pytest
 
 from appsrc.gmail.credentials import SCOPE_READONLY
 from appsrc.store.models import AuditEvent, Draft, Email, EmailAccountMessage
-from tests.dashboard.desk import *  # noqa: F401,F403
+from tests.dashboard.desk import *
 from tests.dashboard.test_browser import (  # noqa: F401
     browser,
     log_in,
@@ -38,35 +38,68 @@ def deliver(desk, message: bytes, *mailboxes: str, sent_by: str | None = None) -
 @pytest.fixture
 def q3(desk):
     """Jane (an investor) wrote to Ada and Bob, cc Joe."""
-    return deliver(desk, raw({"From": f"Jane Roe <{JANE}>", "To": f"{ADA}, {BOB}", "Cc": JOE, "Subject": "Q3 numbers",
-                              "Message-ID": "<q3@acme.example>", "Date": "Mon, 23 Nov 2026 10:00:00 +0000"},
-                             "Could you send the Q3 numbers?\nJane"), ADA, BOB)
+    return deliver(
+        desk,
+        raw(
+            {
+                "From": f"Jane Roe <{JANE}>",
+                "To": f"{ADA}, {BOB}",
+                "Cc": JOE,
+                "Subject": "Q3 numbers",
+                "Message-ID": "<q3@acme.example>",
+                "Date": "Mon, 23 Nov 2026 10:00:00 +0000",
+            },
+            "Could you send the Q3 numbers?\nJane",
+        ),
+        ADA,
+        BOB,
+    )
 
 
 def open_dialog(client, desk, email_id, *, mailbox=None, opening=True):
-    trigger = ('{"id":%d,"type":"email-draft-open"}.n_clicks' % email_id) if opening else "email-draft-mailbox.value"
+    trigger = f'{{"id":{email_id},"type":"email-draft-open"}}.n_clicks' if opening else "email-draft-mailbox.value"
     response = client.callback(
         desk.key("email-draft-modal.is_open"),
-        [[{"id": {"type": "email-draft-open", "id": email_id}, "property": "n_clicks", "value": 1 if opening else None}],
-         ("email-draft-close", "n_clicks", None), ("email-draft-mailbox", "value", mailbox)],
-        [("email-id", "data", str(email_id))], triggered=[trigger])
+        [
+            [
+                {
+                    "id": {"type": "email-draft-open", "id": email_id},
+                    "property": "n_clicks",
+                    "value": 1 if opening else None,
+                }
+            ],
+            ("email-draft-close", "n_clicks", None),
+            ("email-draft-mailbox", "value", mailbox),
+        ],
+        [("email-id", "data", str(email_id))],
+        triggered=[trigger],
+    )
     assert response.status_code == 200, response.text
     return response.json["response"]
 
 
 def suggest(client, desk, email_id, mailbox=ADA):
-    response = client.callback(desk.key("email-draft-suggestion.data@"),
-                               [("email-draft-suggest", "n_clicks", 1)],
-                               [("email-id", "data", str(email_id)), ("email-draft-mailbox", "value", mailbox)])
+    response = client.callback(
+        desk.key("email-draft-suggestion.data@"),
+        [("email-draft-suggest", "n_clicks", 1)],
+        [("email-id", "data", str(email_id)), ("email-draft-mailbox", "value", mailbox)],
+    )
     assert response.status_code == 200, response.text
     return response.json["response"]
 
 
 def create(client, desk, email_id, *, mailbox=ADA, body="Happy to walk you through them.", suggestion=None):
-    response = client.callback(desk.key("email-draft-result.children@"), [("email-draft-create", "n_clicks", 1)],
-                               [("email-id", "data", str(email_id)), ("email-draft-mailbox", "value", mailbox),
-                                ("email-draft-body", "value", body), ("email-draft-suggestion", "data", suggestion),
-                                ("email-version", "data", 4)])
+    response = client.callback(
+        desk.key("email-draft-result.children@"),
+        [("email-draft-create", "n_clicks", 1)],
+        [
+            ("email-id", "data", str(email_id)),
+            ("email-draft-mailbox", "value", mailbox),
+            ("email-draft-body", "value", body),
+            ("email-draft-suggestion", "data", suggestion),
+            ("email-version", "data", 4),
+        ],
+    )
     return response
 
 
@@ -85,7 +118,9 @@ def nothing_created(desk):
 
 
 def test_draft_reply_button_is_on_the_email_view(desk_admin, desk, q3):
-    response = desk_admin.callback("email-content.children", [("email-id", "data", str(q3)), ("email-version", "data", 0)])
+    response = desk_admin.callback(
+        "email-content.children", [("email-id", "data", str(q3)), ("email-version", "data", 0)]
+    )
     [button] = [b for b in find_components(response.json, "Button") if b["props"].get("children") == "Draft reply"]
     assert button["props"]["id"] == {"type": "email-draft-open", "id": q3} and button["props"]["disabled"] is False
 
@@ -94,7 +129,9 @@ def test_mail_deleted_everywhere_cannot_be_answered(desk_admin, desk, q3):
     for sighting in EmailAccountMessage.select().where(EmailAccountMessage.email == q3):
         desk.sim.trash(sighting.account.address, sighting.gmail_id)
     assert all(report.ok for report in desk.runtime.sync_all())
-    response = desk_admin.callback("email-content.children", [("email-id", "data", str(q3)), ("email-version", "data", 1)])
+    response = desk_admin.callback(
+        "email-content.children", [("email-id", "data", str(q3)), ("email-version", "data", 1)]
+    )
     [button] = [b for b in find_components(response.json, "Button") if b["props"].get("children") == "Draft reply"]
     assert button["props"]["disabled"] is True
     answer = open_dialog(desk_admin, desk, q3)  # a stale page can still ask: told why, nothing to create
@@ -106,17 +143,27 @@ def test_mail_deleted_everywhere_cannot_be_answered(desk_admin, desk, q3):
 def test_plan_for_the_receiving_teammate_then_a_chosen_mailbox(desk_admin, desk, q3):
     answer = open_dialog(desk_admin, desk, q3)
     assert answer["email-draft-modal"]["is_open"] is True
-    assert answer["email-draft-mailbox"] == {"options": [{"label": ADA, "value": ADA}, {"label": BOB, "value": BOB}],
-                                             "value": ADA}
-    assert plan_texts(answer) == {"From": ADA, "To": f"Jane Roe <{JANE}>", "Cc": f"{BOB}, {JOE}",
-                                  "Subject": "Re: Q3 numbers"}
+    assert answer["email-draft-mailbox"] == {
+        "options": [{"label": ADA, "value": ADA}, {"label": BOB, "value": BOB}],
+        "value": ADA,
+    }
+    assert plan_texts(answer) == {
+        "From": ADA,
+        "To": f"Jane Roe <{JANE}>",
+        "Cc": f"{BOB}, {JOE}",
+        "Subject": "Re: Q3 numbers",
+    }
     assert answer["email-draft-create"]["disabled"] is False and answer["email-draft-body"]["value"] == ""
     assert "email-draft-thread-note" not in str(answer)  # it has a Message-ID: the reply threads
     assert "email-draft-bcc-note" not in str(answer)  # Ada was in To
 
     chosen = open_dialog(desk_admin, desk, q3, mailbox=BOB, opening=False)
-    assert plan_texts(chosen) == {"From": BOB, "To": f"Jane Roe <{JANE}>", "Cc": f"{ADA}, {JOE}",
-                                  "Subject": "Re: Q3 numbers"}
+    assert plan_texts(chosen) == {
+        "From": BOB,
+        "To": f"Jane Roe <{JANE}>",
+        "Cc": f"{ADA}, {JOE}",
+        "Subject": "Re: Q3 numbers",
+    }
     assert "email-draft-body" not in chosen  # switching mailbox keeps what was written
 
     refused = open_dialog(desk_admin, desk, q3, mailbox=CAROL, opening=False)
@@ -126,17 +173,41 @@ def test_plan_for_the_receiving_teammate_then_a_chosen_mailbox(desk_admin, desk,
 
 
 def test_a_teammates_own_mail_defaults_to_the_teammate_who_received_it(desk_admin, desk):
-    eid = deliver(desk, raw({"From": f"Ada Admin <{ADA}>", "To": JANE, "Cc": BOB, "Subject": "Intro",
-                             "Message-ID": "<intro@fund.example>", "Date": "Mon, 23 Nov 2026 11:00:00 +0000"}),
-                  ADA, BOB, sent_by=ADA)
+    eid = deliver(
+        desk,
+        raw(
+            {
+                "From": f"Ada Admin <{ADA}>",
+                "To": JANE,
+                "Cc": BOB,
+                "Subject": "Intro",
+                "Message-ID": "<intro@fund.example>",
+                "Date": "Mon, 23 Nov 2026 11:00:00 +0000",
+            }
+        ),
+        ADA,
+        BOB,
+        sent_by=ADA,
+    )
     answer = open_dialog(desk_admin, desk, eid)
     assert answer["email-draft-mailbox"]["value"] == BOB
     assert plan_texts(answer)["To"] == JANE and plan_texts(answer)["Cc"] == f"Ada Admin <{ADA}>"
 
 
 def test_a_mailbox_that_was_only_bccd_is_warned_that_replying_reveals_it(desk_admin, desk):
-    eid = deliver(desk, raw({"From": f"Bob Member <{BOB}>", "To": JANE, "Subject": "Quiet loop-in",
-                             "Message-ID": "<bcc@fund.example>", "Date": "Mon, 23 Nov 2026 12:00:00 +0000"}), ADA)
+    eid = deliver(
+        desk,
+        raw(
+            {
+                "From": f"Bob Member <{BOB}>",
+                "To": JANE,
+                "Subject": "Quiet loop-in",
+                "Message-ID": "<bcc@fund.example>",
+                "Date": "Mon, 23 Nov 2026 12:00:00 +0000",
+            }
+        ),
+        ADA,
+    )
     answer = open_dialog(desk_admin, desk, eid)
     assert answer["email-draft-mailbox"]["value"] == ADA
     assert plan_texts(answer)["To"] == JANE and plan_texts(answer)["Cc"] == f"Bob Member <{BOB}>"
@@ -146,8 +217,9 @@ def test_a_mailbox_that_was_only_bccd_is_warned_that_replying_reveals_it(desk_ad
 
 
 def test_no_message_id_warns_that_gmail_may_start_a_new_thread(desk_admin, desk):
-    eid = deliver(desk, raw({"From": JANE, "To": ADA, "Subject": "No id here", "Date": "Mon, 23 Nov 2026 13:00:00 +0000"}),
-                  ADA)
+    eid = deliver(
+        desk, raw({"From": JANE, "To": ADA, "Subject": "No id here", "Date": "Mon, 23 Nov 2026 13:00:00 +0000"}), ADA
+    )
     answer = open_dialog(desk_admin, desk, eid)
     assert any("no Message-ID" in t for t in text_children(answer["email-draft-plan"]))
 
@@ -158,8 +230,9 @@ def test_create_draft_saves_one_gmail_draft_and_links_to_it(desk_admin, desk, q3
     answer = response.json["response"]
     [link] = find_components(answer, "A")
     row = Draft.get()
-    assert link["props"]["href"] == (f"https://mail.google.com/mail/u/{ADA}/#drafts?compose="
-                                     f"{desk.sim.drafts(ADA)[0].gmail_id}")
+    assert link["props"]["href"] == (
+        f"https://mail.google.com/mail/u/{ADA}/#drafts?compose={desk.sim.drafts(ADA)[0].gmail_id}"
+    )
     assert link["props"]["target"] == "_blank" and "noopener" in link["props"]["rel"]
     assert answer["email-draft-create"]["disabled"] is True  # no second draft by a second click
     assert answer["email-version"]["data"] == 5  # the page's drafts list is re-rendered
@@ -170,7 +243,11 @@ def test_create_draft_saves_one_gmail_draft_and_links_to_it(desk_admin, desk, q3
     message = email.message_from_bytes(stored.raw, policy=email.policy.default)
     assert "Happy to walk you through them." in message.get_content() and message["Subject"] == "Re: Q3 numbers"
     assert (row.account.address, row.created_by_id, row.body_source, row.gmail_draft_id) == (
-        ADA, desk.world.ada.id, "admin", stored.draft_id)
+        ADA,
+        desk.world.ada.id,
+        "admin",
+        stored.draft_id,
+    )
     assert AuditEvent.get(AuditEvent.action == "draft.create").actor_id == desk.world.ada.id
     assert desk.sim.drafts(BOB) == [] and desk.sim.sent_messages() == []
     page = desk_admin.callback("email-content.children", [("email-id", "data", str(q3)), ("email-version", "data", 5)])
@@ -196,7 +273,8 @@ def test_llm_down_says_so_and_the_admin_writes_by_hand(desk_admin, desk, q3):
     answer = suggest(desk_admin, desk, q3)
     assert "email-draft-body" not in answer  # what the admin typed stays
     assert text_children(answer["email-draft-suggest-message"]) == [
-        "The local LLM did not answer; write the reply yourself or try again later."]
+        "The local LLM did not answer; write the reply yourself or try again later."
+    ]
     nothing_created(desk)
     assert create(desk_admin, desk, q3, body="Written by hand.").status_code == 200
     assert Draft.get().body_source == "admin" and len(desk.sim.drafts(ADA)) == 1
@@ -206,17 +284,26 @@ def _no_compose(desk):
     desk.sim.set_grant(desk.runtime.credentials.key_info().client_id, [SCOPE_READONLY])
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("empty body", "Write the reply (or use the local LLM) before creating the draft."),
-    ("blank body", "Write the reply (or use the local LLM) before creating the draft."),
-    ("no live sighting", f"No draft created: {CAROL} has no live copy of this email"),
-    ("unknown email", "No draft created: no captured email 999999."),
-    ("delegation error", f"No draft created: delegation for {ADA} failed"),
-    ("no mailbox", "Choose the mailbox the draft is saved in."),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("empty body", "Write the reply (or use the local LLM) before creating the draft."),
+        ("blank body", "Write the reply (or use the local LLM) before creating the draft."),
+        ("no live sighting", f"No draft created: {CAROL} has no live copy of this email"),
+        ("unknown email", "No draft created: no captured email 999999."),
+        ("delegation error", f"No draft created: delegation for {ADA} failed"),
+        ("no mailbox", "Choose the mailbox the draft is saved in."),
+    ],
+)
 def test_bad_input_gets_a_clear_message_and_creates_nothing(desk_admin, desk, q3, case, expected):
-    kwargs = {"empty body": {"body": ""}, "blank body": {"body": "  \n "}, "no live sighting": {"mailbox": CAROL},
-              "unknown email": {}, "delegation error": {}, "no mailbox": {"mailbox": None}}[case]
+    kwargs = {
+        "empty body": {"body": ""},
+        "blank body": {"body": "  \n "},
+        "no live sighting": {"mailbox": CAROL},
+        "unknown email": {},
+        "delegation error": {},
+        "no mailbox": {"mailbox": None},
+    }[case]
     if case == "delegation error":
         _no_compose(desk)
     response = create(desk_admin, desk, 999_999 if case == "unknown email" else q3, **kwargs)
@@ -235,14 +322,19 @@ def test_bad_input_gets_a_clear_message_and_creates_nothing(desk_admin, desk, q3
 def test_a_draft_gmail_made_but_not_recorded_says_where_it_is_and_blocks_a_second(desk_admin, desk, q3):
     from appsrc.store.db import database
 
-    database.execute_sql("CREATE TRIGGER draft_refused BEFORE INSERT ON draft "
-                         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    database.execute_sql(
+        "CREATE TRIGGER draft_refused BEFORE INSERT ON draft BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
     response = create(desk_admin, desk, q3)
     assert response.status_code == 200, response.text
     answer = response.json["response"]
     [made] = desk.sim.drafts(ADA)
-    assert any(t.startswith(f"Created in Gmail but not recorded: the draft was created in {ADA}'s Gmail "
-                            f"(draft id {made.draft_id})") for t in text_children(answer))
+    assert any(
+        t.startswith(
+            f"Created in Gmail but not recorded: the draft was created in {ADA}'s Gmail (draft id {made.draft_id})"
+        )
+        for t in text_children(answer)
+    )
     assert answer["email-draft-create"]["disabled"] is True  # it exists: no second one by a second click
     assert Draft.select().count() == 0 and not AuditEvent.select().where(AuditEvent.action == "draft.create").exists()
 
@@ -252,8 +344,9 @@ def test_a_draft_gmail_did_not_confirm_may_exist_so_a_second_click_is_blocked(de
     response = create(desk_admin, desk, q3)
     assert response.status_code == 200, response.text
     answer = response.json["response"]
-    assert any(t.startswith(f"Gmail did not confirm: Gmail did not confirm the draft for {ADA}")
-               for t in text_children(answer))
+    assert any(
+        t.startswith(f"Gmail did not confirm: Gmail did not confirm the draft for {ADA}") for t in text_children(answer)
+    )
     assert answer["email-draft-create"]["disabled"] is True
     assert [c.status for c in desk.sim.calls("users.drafts.create")] == [503]  # asked once, never again
     assert Draft.select().count() == 0 and desk.sim.sent_messages() == []
@@ -262,9 +355,11 @@ def test_a_draft_gmail_did_not_confirm_may_exist_so_a_second_click_is_blocked(de
 def test_a_teammate_cannot_draft(desk_member, desk, q3):
     response = create(desk_member, desk, q3, body="x")
     assert response.status_code == 403 and response.json == {"error": "admin only"}
-    response = desk_member.callback(desk.key("email-draft-suggestion.data@"),
-                                    [("email-draft-suggest", "n_clicks", 1)],
-                                    [("email-id", "data", str(q3)), ("email-draft-mailbox", "value", ADA)])
+    response = desk_member.callback(
+        desk.key("email-draft-suggestion.data@"),
+        [("email-draft-suggest", "n_clicks", 1)],
+        [("email-id", "data", str(q3)), ("email-draft-mailbox", "value", ADA)],
+    )
     assert response.status_code == 403
     nothing_created(desk)
     assert desk.llm.requests == []
@@ -285,7 +380,7 @@ def desk_server(desk):
 
 
 @pytest.mark.browser
-def test_browser_admin_drafts_a_reply_and_gets_the_gmail_link(desk_server, browser, desk, q3):  # noqa: F811
+def test_browser_admin_drafts_a_reply_and_gets_the_gmail_link(desk_server, browser, desk, q3):
     """(The server is set up before the browser, so the browser quits first and the server stops at once.)"""
     from selenium.webdriver.common.by import By
 

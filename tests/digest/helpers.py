@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 
-from appsrc.gmail.credentials import DelegatedCredentials
-from appsrc.gmail.client import GmailRemotes, RetryPolicy
 from appsrc.digest.policy import update_digest_policy
 from appsrc.digest.service import DigestService
+from appsrc.gmail.client import GmailRemotes, RetryPolicy
+from appsrc.gmail.credentials import DelegatedCredentials
 from appsrc.mail.gmail_send import GmailTransport
 from appsrc.mail.mailer import DigestMailer, first_active_admin
 from appsrc.mail.smtp_send import SmtpTransport
@@ -40,8 +40,14 @@ class Dying:
 
 
 def smtp_transport(server, tls, **changes) -> SmtpTransport:
-    values = dict(host=server.host, port=server.port, security="starttls", username=server.username,
-                  password=server.password, sender="digest@fund.example")
+    values = {
+        "host": server.host,
+        "port": server.port,
+        "security": "starttls",
+        "username": server.username,
+        "password": server.password,
+        "sender": "digest@fund.example",
+    }
     values.update(changes)
     return SmtpTransport(lambda: SmtpConfig(**values), ca_file=tls.ca_file, timeout_s=5)
 
@@ -50,14 +56,24 @@ def gmail_transport(sim, key_path, clock, retry_delay_s: float = 0.01) -> GmailT
     if not key_path.exists():
         key_path.parent.mkdir(parents=True, exist_ok=True)
         sim.make_service_account_key(str(key_path))
-    remotes = GmailRemotes(DelegatedCredentials(key_path, clock), sim.url, clock,
-                           retry=RetryPolicy(attempts=2, base_delay_s=retry_delay_s, max_delay_s=retry_delay_s))
+    remotes = GmailRemotes(
+        DelegatedCredentials(key_path, clock),
+        sim.url,
+        clock,
+        retry=RetryPolicy(attempts=2, base_delay_s=retry_delay_s, max_delay_s=retry_delay_s),
+    )
     return GmailTransport(remotes, first_active_admin)
 
 
 def make_service(clock, transports, *, chat_fn=None, tz: str = TZ, llm_timeout_s: float = 5.0) -> DigestService:
-    return DigestService(mailer=DigestMailer(transports, clock), clock=clock, timezone=tz, chat_fn=chat_fn,
-                         llm_timeout_s=llm_timeout_s, db=database.obj)
+    return DigestService(
+        mailer=DigestMailer(transports, clock),
+        clock=clock,
+        timezone=tz,
+        chat_fn=chat_fn,
+        llm_timeout_s=llm_timeout_s,
+        db=database.obj,
+    )
 
 
 def enable(send_hour: int, now: datetime) -> None:

@@ -1,8 +1,9 @@
-"""The digest's two queries (spec test list): per user and per investor, soft delete, inbound
+"""The digest's two queries: per user and per investor, soft delete, inbound
 dedup, email-level direction, name fallbacks, bulk mail and the window's edges."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -27,35 +28,88 @@ def window(fund):
     """A day of mail covering every rule; returns a loader for the window (SINCE, UNTIL]."""
     f = fund
     # Inbound from Jane (Acme) to Ada and Tom: one email, two mailboxes.
-    f.mail(subject="Q3 letter questions", sender="jane@acme.example", to=["ada@fund.example", "tom@fund.example"],
-           sent_at=NOW - 5 * H, links=[("acme", "jane", "jane@acme.example")])
+    f.mail(
+        subject="Q3 letter questions",
+        sender="jane@acme.example",
+        to=["ada@fund.example", "tom@fund.example"],
+        sent_at=NOW - 5 * H,
+        links=[("acme", "jane", "jane@acme.example")],
+    )
     # Outbound from Ada to Jane.
-    f.mail(subject="Re: Q3 letter questions", sender="ada@fund.example", to=["jane@acme.example"],
-           sent_at=NOW - 4 * H, links=[("acme", "jane", "jane@acme.example")])
+    f.mail(
+        subject="Re: Q3 letter questions",
+        sender="ada@fund.example",
+        to=["jane@acme.example"],
+        sent_at=NOW - 4 * H,
+        links=[("acme", "jane", "jane@acme.example")],
+    )
     # Ben writes to Carl (Beta), copying Ada: outbound at the email level, received in Ada's mailbox.
-    f.mail(subject="Capital call schedule", sender="ben@fund.example", to=["carl@beta.example", "ada@fund.example"],
-           sent_at=NOW - 3 * H, links=[("beta", "carl", "carl@beta.example")])
+    f.mail(
+        subject="Capital call schedule",
+        sender="ben@fund.example",
+        to=["carl@beta.example", "ada@fund.example"],
+        sent_at=NOW - 3 * H,
+        links=[("beta", "carl", "carl@beta.example")],
+    )
     # From a soft-deleted investor's contact: never named, the matched address instead.
-    f.mail(subject="Redemption", sender="dan@gone.example", to=["tom@fund.example"], sent_at=NOW - 2 * H,
-           links=[("gone", "dan", "dan@gone.example")])
+    f.mail(
+        subject="Redemption",
+        sender="dan@gone.example",
+        to=["tom@fund.example"],
+        sent_at=NOW - 2 * H,
+        links=[("gone", "dan", "dan@gone.example")],
+    )
     # From Acme's soft-deleted contact: Acme is named, the contact falls back to the address.
-    f.mail(subject="Old thread", sender="zed@acme.example", to=["ada@fund.example"], sent_at=NOW - 2 * H,
-           links=[("acme", "zed", "zed@acme.example")])
+    f.mail(
+        subject="Old thread",
+        sender="zed@acme.example",
+        to=["ada@fund.example"],
+        sent_at=NOW - 2 * H,
+        links=[("acme", "zed", "zed@acme.example")],
+    )
     # Soft-deleted in its only mailbox: gone from the digest.
-    f.mail(subject="Deleted everywhere", sender="bob@acme.example", to=["ada@fund.example"], sent_at=NOW - 6 * H,
-           links=[("acme", "bob", "bob@acme.example")], deleted_in=("ada@fund.example",))
+    f.mail(
+        subject="Deleted everywhere",
+        sender="bob@acme.example",
+        to=["ada@fund.example"],
+        sent_at=NOW - 6 * H,
+        links=[("acme", "bob", "bob@acme.example")],
+        deleted_in=("ada@fund.example",),
+    )
     # Deleted by Ada, still live for Tom: counts for Tom only.
-    f.mail(subject="Deleted by one", sender="bob@acme.example", to=["ada@fund.example", "tom@fund.example"],
-           sent_at=NOW - 7 * H, links=[("acme", "bob", "bob@acme.example")], deleted_in=("ada@fund.example",))
+    f.mail(
+        subject="Deleted by one",
+        sender="bob@acme.example",
+        to=["ada@fund.example", "tom@fund.example"],
+        sent_at=NOW - 7 * H,
+        links=[("acme", "bob", "bob@acme.example")],
+        deleted_in=("ada@fund.example",),
+    )
     # Held only by a deactivated user's mailbox: not in the digest.
-    f.mail(subject="Inactive only", sender="jane@acme.example", to=["ivy@fund.example"], sent_at=NOW - 1 * H,
-           links=[("acme", "jane", "jane@acme.example")])
+    f.mail(
+        subject="Inactive only",
+        sender="jane@acme.example",
+        to=["ivy@fund.example"],
+        sent_at=NOW - 1 * H,
+        links=[("acme", "jane", "jane@acme.example")],
+    )
     # Bulk mail: left out.
-    f.mail(subject="Newsletter", sender="news@acme.example", to=["ada@fund.example"], sent_at=NOW - 1 * H,
-           links=[("acme", None, "news@acme.example")], is_bulk=True)
+    f.mail(
+        subject="Newsletter",
+        sender="news@acme.example",
+        to=["ada@fund.example"],
+        sent_at=NOW - 1 * H,
+        links=[("acme", None, "news@acme.example")],
+        is_bulk=True,
+    )
     # Graveyard investor: listed (history is never hidden), flagged.
-    f.mail(subject="Still here", sender="tess@tomb.example", to=["ben@fund.example"], sent_at=NOW - 1 * H,
-           links=[("tomb", "tess", "tess@tomb.example")])
+    f.mail(
+        subject="Still here",
+        sender="tess@tomb.example",
+        to=["ben@fund.example"],
+        sent_at=NOW - 1 * H,
+        links=[("tomb", "tess", "tess@tomb.example")],
+    )
     # No investor: per user only.
     f.mail(subject="Lunch?", sender="friend@elsewhere.example", to=["ben@fund.example"], sent_at=NOW - 1 * H)
     return lambda since=SINCE, until=UNTIL: load_window(since, until)
@@ -82,8 +136,12 @@ def test_by_investor_is_deduped_per_email_with_direction_at_the_email_level(wind
     acme = next(a for a in collect_investor_activity(data) if a.name == "Acme Capital")
     jane = next(i for i in acme.items if i.subject == "Q3 letter questions")
     assert jane.team == ("Ada Admin", "Tom Teammate") and jane.direction == "inbound"
-    assert [i.subject for i in acme.items] == ["Old thread", "Re: Q3 letter questions", "Q3 letter questions",
-                                               "Deleted by one"]  # newest first
+    assert [i.subject for i in acme.items] == [
+        "Old thread",
+        "Re: Q3 letter questions",
+        "Q3 letter questions",
+        "Deleted by one",
+    ]  # newest first
 
 
 def test_soft_deleted_names_fall_back_to_the_matched_address(window):
@@ -93,7 +151,9 @@ def test_soft_deleted_names_fall_back_to_the_matched_address(window):
     old = next(i for i in investors["Acme Capital"].items if i.subject == "Old thread")
     assert old.contacts == ("zed@acme.example",)
     assert investors["Tomb Fund"].graveyard and not investors["Acme Capital"].graveyard
-    assert next(i for i in investors["Acme Capital"].items if i.subject == "Re: Q3 letter questions").contacts == ("Jane Doe",)
+    assert next(i for i in investors["Acme Capital"].items if i.subject == "Re: Q3 letter questions").contacts == (
+        "Jane Doe",
+    )
 
 
 def test_deleted_sightings_inactive_users_and_bulk_mail_are_left_out(window):
@@ -115,16 +175,19 @@ def test_user_items_name_the_counterpart_and_investors(window):
 def test_an_inactive_user_is_not_a_section_and_an_idle_user_is(fund):
     data = load_window(SINCE, UNTIL)
     assert [(a.user.email, a.total) for a in collect_user_activity(data)] == [
-        ("ada@fund.example", 0), ("ben@fund.example", 0), ("tom@fund.example", 0)]
+        ("ada@fund.example", 0),
+        ("ben@fund.example", 0),
+        ("tom@fund.example", 0),
+    ]
     assert collect_investor_activity(data) == []
 
 
 def test_window_is_open_at_since_and_closed_at_until(fund):
-    fund.mail(subject="at since", sender="jane@acme.example", to=["ada@fund.example"], sent_at=SINCE,
-              captured_at=SINCE)
+    fund.mail(subject="at since", sender="jane@acme.example", to=["ada@fund.example"], sent_at=SINCE, captured_at=SINCE)
     fund.mail(subject="at until", sender="jane@acme.example", to=["ada@fund.example"], sent_at=UNTIL)
-    fund.mail(subject="after until", sender="jane@acme.example", to=["ada@fund.example"],
-              sent_at=UNTIL + timedelta(seconds=1))
+    fund.mail(
+        subject="after until", sender="jane@acme.example", to=["ada@fund.example"], sent_at=UNTIL + timedelta(seconds=1)
+    )
     assert {e.subject for e in load_window(SINCE, UNTIL).emails.values()} == {"at until"}
 
 
@@ -132,12 +195,27 @@ def test_mail_captured_after_the_last_digest_is_not_lost(fund):
     """Sync lags a few minutes: mail sent just before `since` but captured after it belongs to
     this window; mail captured before `since` belonged to the previous one; backfilled old mail
     (older than LATE_CAPTURE) is not news."""
-    late = fund.mail(subject="late capture", sender="jane@acme.example", to=["ada@fund.example"],
-                     sent_at=SINCE - timedelta(minutes=3), captured_at=SINCE + timedelta(minutes=2))
-    fund.mail(subject="previous window", sender="jane@acme.example", to=["ada@fund.example"],
-              sent_at=SINCE - timedelta(minutes=3), captured_at=SINCE - timedelta(minutes=1))
-    fund.mail(subject="backfill", sender="jane@acme.example", to=["ada@fund.example"],
-              sent_at=SINCE - LATE_CAPTURE - timedelta(minutes=1), captured_at=NOW - H)
+    late = fund.mail(
+        subject="late capture",
+        sender="jane@acme.example",
+        to=["ada@fund.example"],
+        sent_at=SINCE - timedelta(minutes=3),
+        captured_at=SINCE + timedelta(minutes=2),
+    )
+    fund.mail(
+        subject="previous window",
+        sender="jane@acme.example",
+        to=["ada@fund.example"],
+        sent_at=SINCE - timedelta(minutes=3),
+        captured_at=SINCE - timedelta(minutes=1),
+    )
+    fund.mail(
+        subject="backfill",
+        sender="jane@acme.example",
+        to=["ada@fund.example"],
+        sent_at=SINCE - LATE_CAPTURE - timedelta(minutes=1),
+        captured_at=NOW - H,
+    )
     assert {e.subject for e in load_window(SINCE, UNTIL).emails.values()} == {"late capture"}
     previous = load_window(SINCE - timedelta(hours=24), SINCE)
     assert {e.subject for e in previous.emails.values()} == {"previous window"}
@@ -155,10 +233,17 @@ def test_contiguous_windows_partition_the_mail(fund):
         sent = start + timedelta(minutes=rng.randrange(1, 5 * 24 * 60))
         captured = sent + timedelta(minutes=rng.choice([0, 1, 4, 30, 600]))
         if captured <= NOW:
-            emails.append(fund.mail(subject=f"m{n}", sender="jane@acme.example", to=["ada@fund.example"],
-                                    sent_at=sent, captured_at=captured).id)
+            emails.append(
+                fund.mail(
+                    subject=f"m{n}",
+                    sender="jane@acme.example",
+                    to=["ada@fund.example"],
+                    sent_at=sent,
+                    captured_at=captured,
+                ).id
+            )
     cuts = [start] + sorted(start + timedelta(minutes=rng.randrange(1, 5 * 24 * 60)) for _ in range(6)) + [NOW]
     seen = []
-    for since, until in zip(cuts, cuts[1:]):
+    for since, until in itertools.pairwise(cuts):
         seen += list(load_window(since, until).emails)
     assert sorted(seen) == sorted(emails)

@@ -20,10 +20,16 @@ from tests.crm.factories import former_admin_token
 
 ADMINS = ["ada@fund.example", "ben@fund.example"]
 CANARY = "Canary-Pw-5f1e9c0d7b"
-ENDPOINTS = [("get", "/api/admin/digest/policy"), ("patch", "/api/admin/digest/policy"),
-             ("get", "/api/admin/digest/preview"), ("post", "/api/admin/digest/send-now"),
-             ("post", "/api/admin/digest/test-email"), ("get", "/api/admin/digest/runs"),
-             ("get", "/api/admin/digest/runs/1"), ("get", "/api/admin/digest/status")]
+ENDPOINTS = [
+    ("get", "/api/admin/digest/policy"),
+    ("patch", "/api/admin/digest/policy"),
+    ("get", "/api/admin/digest/preview"),
+    ("post", "/api/admin/digest/send-now"),
+    ("post", "/api/admin/digest/test-email"),
+    ("get", "/api/admin/digest/runs"),
+    ("get", "/api/admin/digest/runs/1"),
+    ("get", "/api/admin/digest/status"),
+]
 
 
 @pytest.fixture
@@ -34,8 +40,9 @@ def app(settings, db, fund, sim, smtp_server, tls, llm):
     for address in ("ada@fund.example", "ben@fund.example"):
         sim.add_mailbox(address)
     smtp_server.secret_files(settings.data_dir / "secrets")
-    runtime = make_runtime(sim, settings.data_dir, CRM_TIMEZONE="America/New_York", CRM_LLM_URL=llm.url,
-                           CRM_LLM_TIMEOUT_S="3")
+    runtime = make_runtime(
+        sim, settings.data_dir, CRM_TIMEZONE="America/New_York", CRM_LLM_URL=llm.url, CRM_LLM_TIMEOUT_S="3"
+    )
     flask_app = create_app(runtime)
     flask_app.extensions["digest"] = build_digest_service(runtime, smtp_ca_file=tls.ca_file)
     yield flask_app
@@ -44,8 +51,10 @@ def app(settings, db, fund, sim, smtp_server, tls, llm):
 
 @pytest.fixture
 def tokens(fund):
-    return {**{who: issue_token(f"{who}@fund.example", NOW) for who in ("ada", "ben")},
-            "tom": former_admin_token("tom@fund.example", NOW)}  # only admins get tokens
+    return {
+        **{who: issue_token(f"{who}@fund.example", NOW) for who in ("ada", "ben")},
+        "tom": former_admin_token("tom@fund.example", NOW),
+    }  # only admins get tokens
 
 
 @pytest.fixture
@@ -73,17 +82,27 @@ def test_every_endpoint_needs_an_admin(client, method, path):
 
 def test_policy_get_and_patch_are_validated_and_audited(client):
     assert client("get", "/api/admin/digest/policy").get_json() == {
-        "enabled": False, "send_hour": 18, "source": "default", "timezone": "America/New_York"}
+        "enabled": False,
+        "send_hour": 18,
+        "source": "default",
+        "timezone": "America/New_York",
+    }
     response = client("patch", "/api/admin/digest/policy", json={"enabled": True, "send_hour": 7})
     assert response.status_code == 200 and response.get_json()["source"] == "database"
     event = AuditEvent.get(AuditEvent.action == "digest.policy.update")
     assert event.actor_label == "ada@fund.example" and event.detail["after"] == {"enabled": True, "send_hour": 7}
-    for body, field in [({"send_hour": 24}, "send_hour"), ({"enabled": "yes"}, "enabled"), ({"hour": 3}, "hour"),
-                        ({}, "body"), ([1], "body")]:
+    for body, field in [
+        ({"send_hour": 24}, "send_hour"),
+        ({"enabled": "yes"}, "enabled"),
+        ({"hour": 3}, "hour"),
+        ({}, "body"),
+        ([1], "body"),
+    ]:
         response = client("patch", "/api/admin/digest/policy", json=body)
         assert response.status_code == 400 and response.get_json()["field"] == field, body
-    response = client("patch", "/api/admin/digest/policy", data="enabled=true",
-                      content_type="application/x-www-form-urlencoded")
+    response = client(
+        "patch", "/api/admin/digest/policy", data="enabled=true", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 400 and response.get_json()["field"] == "body"
     assert client("get", "/api/admin/digest/policy").get_json()["send_hour"] == 7  # nothing changed
     assert AuditEvent.select().where(AuditEvent.action == "digest.policy.update").count() == 1
@@ -93,13 +112,28 @@ def test_test_email_goes_to_the_requesting_admin_by_default(app, client, sim, sm
     response = client("post", "/api/admin/digest/test-email")
     assert response.status_code == 202
     run = finished(app, client, response.get_json()["run"]["id"])
-    assert (run["kind"], run["status"], run["transport"], run["recipients"]) == ("test", "sent", "gmail", ["ada@fund.example"])
+    assert (run["kind"], run["status"], run["transport"], run["recipients"]) == (
+        "test",
+        "sent",
+        "gmail",
+        ["ada@fund.example"],
+    )
     assert [m.recipients for m in sim.sent_messages()] == [("ada@fund.example",)]
     assert AuditEvent.get(AuditEvent.action == "digest.test").actor_label == "ada@fund.example"
 
 
-@pytest.mark.parametrize("recipients", [["tom@fund.example"], ["ivy@fund.example"], ["jane@acme.example"],
-                                        ["ada@fund.example", "outsider@example.com"], [], "ada@fund.example", [3]])
+@pytest.mark.parametrize(
+    "recipients",
+    [
+        ["tom@fund.example"],
+        ["ivy@fund.example"],
+        ["jane@acme.example"],
+        ["ada@fund.example", "outsider@example.com"],
+        [],
+        "ada@fund.example",
+        [3],
+    ],
+)
 def test_test_email_is_not_an_open_relay(app, client, sim, smtp_server, recipients):
     response = client("post", "/api/admin/digest/test-email", json={"recipients": recipients})
     assert response.status_code == 400 and response.get_json()["field"] == "recipients"
@@ -107,14 +141,21 @@ def test_test_email_is_not_an_open_relay(app, client, sim, smtp_server, recipien
 
 
 def test_test_email_to_both_admins(app, client, sim):
-    response = client("post", "/api/admin/digest/test-email", json={"recipients": ["Ben@Fund.Example", "ada@fund.example"]})
+    response = client(
+        "post", "/api/admin/digest/test-email", json={"recipients": ["Ben@Fund.Example", "ada@fund.example"]}
+    )
     run = finished(app, client, response.get_json()["run"]["id"])
     assert run["status"] == "sent" and set(sim.sent_messages()[0].recipients) == set(ADMINS)
 
 
 def test_send_now_is_a_job_that_sends_the_last_24h_and_never_touches_the_cursor(app, client, fund, sim, llm):
-    fund.mail(subject="Quarterly call", sender="jane@acme.example", to=["ada@fund.example"],
-              sent_at=app.extensions["digest"].clock.now(), links=[("acme", "jane", "jane@acme.example")])
+    fund.mail(
+        subject="Quarterly call",
+        sender="jane@acme.example",
+        to=["ada@fund.example"],
+        sent_at=app.extensions["digest"].clock.now(),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
     before = {r.key: r.value for r in AppSetting.select()}
     llm.mode = "slow"  # one second: the job is still running when the second click arrives
     first = client("post", "/api/admin/digest/send-now")
@@ -131,9 +172,13 @@ def test_send_now_is_a_job_that_sends_the_last_24h_and_never_touches_the_cursor(
 
 
 def test_preview_as_json_html_and_text(app, client, fund):
-    fund.mail(subject="Preview me", sender="jane@acme.example", to=["ada@fund.example"],
-              sent_at=app.extensions["digest"].clock.now() - timedelta(hours=1),
-              links=[("acme", "jane", "jane@acme.example")])
+    fund.mail(
+        subject="Preview me",
+        sender="jane@acme.example",
+        to=["ada@fund.example"],
+        sent_at=app.extensions["digest"].clock.now() - timedelta(hours=1),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
     body = client("get", "/api/admin/digest/preview?llm=0&window=24h").get_json()
     assert {"subject", "body", "html", "has_activity", "user_count", "email_count", "investor_count"} <= set(body)
     assert body["recipients"] == ADMINS and body["window_start"].endswith("Z") and body["email_count"] == 1
@@ -155,8 +200,9 @@ def test_runs_history_and_status(app, client):
     assert status["timezone"] == "America/New_York" and status["recipients"] == ADMINS and status["due"] is False
 
 
-def test_a_canary_credential_never_appears_in_logs_responses_or_stored_errors(app, client, sim, settings,
-                                                                            smtp_server, caplog):
+def test_a_canary_credential_never_appears_in_logs_responses_or_stored_errors(
+    app, client, sim, settings, smtp_server, caplog
+):
     """Gmail refuses (suspended sender), SMTP rejects the canary password: the attempt fails, and
     the canary is nowhere — not in any response, log record, stored error or audit detail."""
     smtp_server.secret_files(settings.data_dir / "secrets", password=CANARY)
@@ -167,8 +213,11 @@ def test_a_canary_credential_never_appears_in_logs_responses_or_stored_errors(ap
     run = finished(app, client, responses[0].get_json()["run"]["id"])
     responses.append(client("post", "/api/admin/digest/send-now"))
     finished(app, client, responses[-1].get_json()["run"]["id"])
-    responses += [client("get", "/api/admin/digest/runs"), client("get", "/api/admin/digest/status"),
-                  client("get", f"/api/admin/digest/runs/{run['id']}")]
+    responses += [
+        client("get", "/api/admin/digest/runs"),
+        client("get", "/api/admin/digest/status"),
+        client("get", f"/api/admin/digest/runs/{run['id']}"),
+    ]
     assert run["status"] == "failed" and "rejected the username or password" in run["error"]
     assert smtp_server.auth_attempts >= 2  # the canary really was presented to the server
     texts = [r.get_data(as_text=True) for r in responses]
@@ -177,8 +226,9 @@ def test_a_canary_credential_never_appears_in_logs_responses_or_stored_errors(ap
     assert texts and not [t for t in texts if CANARY in t]
 
 
-def test_a_canary_in_the_delegation_key_never_leaks_through_the_gmail_error_path(app, client, settings,
-                                                                                smtp_server, caplog):
+def test_a_canary_in_the_delegation_key_never_leaks_through_the_gmail_error_path(
+    app, client, settings, smtp_server, caplog
+):
     """A key whose private key is garbage carrying the canary: Gmail delegation fails, SMTP
     delivers, and the Gmail error noted on the run says what is wrong without quoting the key."""
     import json

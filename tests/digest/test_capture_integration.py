@@ -5,7 +5,7 @@ builder's queries — including after a soft delete and a deactivated teammate."
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -27,7 +27,7 @@ LIVE = """
 
 
 def sql_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def expected(until: datetime):
@@ -43,7 +43,8 @@ def expected(until: datetime):
     investors = Counter()
     links = database.execute_sql(
         "SELECT l.email_id, i.name, i.deleted_at, l.matched_address FROM email_investor_link l "
-        "JOIN investor i ON i.id = l.investor_id").fetchall()
+        "JOIN investor i ON i.id = l.investor_id"
+    ).fetchall()
     for email_id, name, deleted, matched in {(r[0], r[1], r[2], r[3]) for r in links}:
         if email_id in live_emails:
             label = matched if deleted else name
@@ -60,9 +61,19 @@ def synced(crm, team):
 
 def check_against_sql(data):
     users, investors, emails = expected(data.until)
-    got_users = {(a.user.id, d): n for a in collect_user_activity(data) for d, n in (("sent", a.sent), ("received", a.received)) if n}
+    got_users = {
+        (a.user.id, d): n
+        for a in collect_user_activity(data)
+        for d, n in (("sent", a.sent), ("received", a.received))
+        if n
+    }
     assert got_users == dict(users)
-    got_investors = {(a.name, d): n for a in collect_investor_activity(data) for d, n in (("in", a.inbound), ("out", a.outbound)) if n}
+    got_investors = {
+        (a.name, d): n
+        for a in collect_investor_activity(data)
+        for d, n in (("in", a.inbound), ("out", a.outbound))
+        if n
+    }
     assert got_investors == dict(investors)
     assert len(data.emails) == emails
     return emails

@@ -29,20 +29,32 @@ def env(settings, sim, fund):
     key.parent.mkdir(parents=True, exist_ok=True)
     sim.make_service_account_key(str(key))
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "SMTP_"))}
-    return dict(environ, PYTHONPATH=str(ROOT), CRM_DATA_DIR=str(settings.data_dir), CRM_DEMO="off",
-                CRM_GMAIL_API_ENDPOINT=sim.url, CRM_TIMEZONE="America/New_York")
+    return dict(
+        environ,
+        PYTHONPATH=str(ROOT),
+        CRM_DATA_DIR=str(settings.data_dir),
+        CRM_DEMO="off",
+        CRM_GMAIL_API_ENDPOINT=sim.url,
+        CRM_TIMEZONE="America/New_York",
+    )
 
 
 def appsrc(env, *args):
-    return subprocess.run([sys.executable, "-m", "appsrc", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "appsrc", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_preview_and_send_now(env, fund, sim):
     from appsrc.clock import SystemClock
 
-    fund.mail(subject="From the CLI", sender="jane@acme.example", to=["ada@fund.example"],
-              sent_at=SystemClock().now() - timedelta(hours=2), links=[("acme", "jane", "jane@acme.example")])
+    fund.mail(
+        subject="From the CLI",
+        sender="jane@acme.example",
+        to=["ada@fund.example"],
+        sent_at=SystemClock().now() - timedelta(hours=2),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
     preview = appsrc(env, "digest", "preview", "--no-llm")
     assert preview.returncode == 0, preview.stderr
     assert "Subject: IR digest" in preview.stdout and "To: ada@fund.example, ben@fund.example" in preview.stdout
@@ -86,8 +98,14 @@ def test_the_environment_reaches_the_digest(settings, sim, fund):
 
     for address in (*ADMINS, "digest@fund.example"):
         sim.add_mailbox(address)
-    runtime = make_runtime(sim, settings.data_dir, CRM_TIMEZONE="Asia/Tokyo", CRM_DIGEST_SENDER="Digest@Fund.example",
-                           CRM_DIGEST_ENABLED="true", CRM_DIGEST_SEND_HOUR="0")
+    runtime = make_runtime(
+        sim,
+        settings.data_dir,
+        CRM_TIMEZONE="Asia/Tokyo",
+        CRM_DIGEST_SENDER="Digest@Fund.example",
+        CRM_DIGEST_ENABLED="true",
+        CRM_DIGEST_SEND_HOUR="0",
+    )
     try:
         service = build_digest_service(runtime)
         assert service.policy().as_dict() == {"enabled": True, "send_hour": 0, "source": "environment"}
@@ -95,9 +113,17 @@ def test_the_environment_reaches_the_digest(settings, sim, fund):
         run = service.maybe_send_digest()
         assert (run.status, run.transport) == ("sent", "gmail")
         assert [m.sender for m in sim.sent_messages()] == ["digest@fund.example"]
-        update_digest_policy({"enabled": False}, runtime.clock.now(), actor_label="test",
-                             env_enabled=service.env_enabled, env_send_hour=service.env_send_hour)
-        assert build_digest_service(runtime).policy().as_dict() == {"enabled": False, "send_hour": 0,
-                                                                     "source": "database"}
+        update_digest_policy(
+            {"enabled": False},
+            runtime.clock.now(),
+            actor_label="test",
+            env_enabled=service.env_enabled,
+            env_send_hour=service.env_send_hour,
+        )
+        assert build_digest_service(runtime).policy().as_dict() == {
+            "enabled": False,
+            "send_hour": 0,
+            "source": "database",
+        }
     finally:
         runtime.close()

@@ -35,8 +35,13 @@ def test_one_job_of_a_kind_at_a_time(fund, clock, smtp_server, tls):
         release.wait(10)
         return "A paragraph written slowly by the local model."
 
-    fund.mail(subject="x", sender="jane@acme.example", to=["ada@fund.example"], sent_at=clock.now(),
-              links=[("acme", "jane", "jane@acme.example")])
+    fund.mail(
+        subject="x",
+        sender="jane@acme.example",
+        to=["ada@fund.example"],
+        sent_at=clock.now(),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
     jobs = DigestJobs(make_service(clock, [smtp_transport(smtp_server, tls)], chat_fn=slow_chat))
     first = jobs.start("send-now")
     with pytest.raises(JobBusy) as caught:

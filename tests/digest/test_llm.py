@@ -95,11 +95,16 @@ def test_each_call_has_its_own_fallback_and_a_slow_one_never_delays_the_rest():
 
     jobs = {w: [{"role": "user", "content": w}] for w in ("ok", "slow", "broken", "junk")}
     started = time.monotonic()
-    results = complete_concurrently(jobs, chat, lambda w: f"fallback for {w}", deadline_s=0.5,
-                                    accept=lambda t: t.strip() or None)
+    results = complete_concurrently(
+        jobs, chat, lambda w: f"fallback for {w}", deadline_s=0.5, accept=lambda t: t.strip() or None
+    )
     assert time.monotonic() - started < 1.5
-    assert {w: r.source for w, r in results.items()} == {"ok": "llm", "slow": "fallback", "broken": "fallback",
-                                                         "junk": "fallback"}
+    assert {w: r.source for w, r in results.items()} == {
+        "ok": "llm",
+        "slow": "fallback",
+        "broken": "fallback",
+        "junk": "fallback",
+    }
     assert results["slow"].text == "fallback for slow" and "deadline" in results["slow"].error
     assert results["broken"].error == "boom"
 

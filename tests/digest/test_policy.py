@@ -13,11 +13,14 @@ def test_default_is_off_at_six_pm(db):
     assert load_digest_policy() == DigestPolicy(False, 18, "default")
 
 
-@pytest.mark.parametrize("enabled, hour, expected", [
-    (True, None, DigestPolicy(True, 18, "environment")),
-    (None, 7, DigestPolicy(False, 7, "environment")),
-    (True, 0, DigestPolicy(True, 0, "environment")),
-])
+@pytest.mark.parametrize(
+    "enabled, hour, expected",
+    [
+        (True, None, DigestPolicy(True, 18, "environment")),
+        (None, 7, DigestPolicy(False, 7, "environment")),
+        (True, 0, DigestPolicy(True, 0, "environment")),
+    ],
+)
 def test_environment_seeds_each_field_on_its_own(db, enabled, hour, expected):
     assert load_digest_policy(enabled, hour) == expected
 
@@ -39,17 +42,31 @@ def test_patch_merges_writes_and_audits(db, fund):
     assert AppSetting.get_by_id(POLICY_KEY).value == {"enabled": True, "send_hour": 8}
     event = AuditEvent.get(AuditEvent.action == "digest.policy.update")
     assert event.actor_id == fund.users["ada"].id and event.actor_label == "ada@fund.example"
-    assert event.detail["before"]["source"] == "environment" and event.detail["after"] == {"enabled": True, "send_hour": 8}
+    assert event.detail["before"]["source"] == "environment" and event.detail["after"] == {
+        "enabled": True,
+        "send_hour": 8,
+    }
     update_digest_policy({"enabled": False}, NOW, actor=fund.users["ada"])
     assert load_digest_policy() == DigestPolicy(False, 8, "database")
 
 
-@pytest.mark.parametrize("body, field", [
-    ([], "body"), ("x", "body"), ({}, "body"), ({"enabled": "true"}, "enabled"), ({"enabled": 1}, "enabled"),
-    ({"send_hour": 24}, "send_hour"), ({"send_hour": -1}, "send_hour"), ({"send_hour": "18"}, "send_hour"),
-    ({"send_hour": 18.0}, "send_hour"), ({"send_hour": True}, "send_hour"), ({"send_hour": None}, "send_hour"),
-    ({"enabled": True, "sendHour": 3}, "sendHour"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ([], "body"),
+        ("x", "body"),
+        ({}, "body"),
+        ({"enabled": "true"}, "enabled"),
+        ({"enabled": 1}, "enabled"),
+        ({"send_hour": 24}, "send_hour"),
+        ({"send_hour": -1}, "send_hour"),
+        ({"send_hour": "18"}, "send_hour"),
+        ({"send_hour": 18.0}, "send_hour"),
+        ({"send_hour": True}, "send_hour"),
+        ({"send_hour": None}, "send_hour"),
+        ({"enabled": True, "sendHour": 3}, "sendHour"),
+    ],
+)
 def test_invalid_changes_name_the_field_and_change_nothing(db, body, field):
     update_digest_policy({"enabled": True, "send_hour": 6}, NOW, actor_label="test")
     events = AuditEvent.select().count()

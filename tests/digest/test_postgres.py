@@ -35,21 +35,47 @@ def pg(postgres_url, clock):
 def test_window_and_sections_on_postgres(pg, clock):
     db, fund = pg
     now = clock.now()
-    fund.mail(subject="Q3", sender="jane@acme.example", to=["ada@fund.example", "tom@fund.example"],
-              sent_at=now - timedelta(hours=2), links=[("acme", "jane", "jane@acme.example")])
-    fund.mail(subject="Re: Q3", sender="ada@fund.example", to=["jane@acme.example"], sent_at=now - timedelta(hours=1),
-              links=[("acme", "jane", "jane@acme.example")])
-    fund.mail(subject="gone", sender="dan@gone.example", to=["tom@fund.example"], sent_at=now - timedelta(hours=1),
-              links=[("gone", "dan", "dan@gone.example")], deleted_in=())
-    fund.mail(subject="late", sender="jane@acme.example", to=["ben@fund.example"],
-              sent_at=now - timedelta(hours=24, minutes=3), captured_at=now - timedelta(hours=23),
-              links=[("acme", "jane", "jane@acme.example")])
+    fund.mail(
+        subject="Q3",
+        sender="jane@acme.example",
+        to=["ada@fund.example", "tom@fund.example"],
+        sent_at=now - timedelta(hours=2),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
+    fund.mail(
+        subject="Re: Q3",
+        sender="ada@fund.example",
+        to=["jane@acme.example"],
+        sent_at=now - timedelta(hours=1),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
+    fund.mail(
+        subject="gone",
+        sender="dan@gone.example",
+        to=["tom@fund.example"],
+        sent_at=now - timedelta(hours=1),
+        links=[("gone", "dan", "dan@gone.example")],
+        deleted_in=(),
+    )
+    fund.mail(
+        subject="late",
+        sender="jane@acme.example",
+        to=["ben@fund.example"],
+        sent_at=now - timedelta(hours=24, minutes=3),
+        captured_at=now - timedelta(hours=23),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
     data = load_window(now - timedelta(hours=24), now)
     assert all(e.sent_at.tzinfo is not None for e in data.emails.values())
     assert {a.user.email: (a.sent, a.received) for a in collect_user_activity(data)} == {
-        "ada@fund.example": (1, 1), "ben@fund.example": (0, 1), "tom@fund.example": (0, 2)}
+        "ada@fund.example": (1, 1),
+        "ben@fund.example": (0, 1),
+        "tom@fund.example": (0, 2),
+    }
     assert {a.name: (a.inbound, a.outbound) for a in collect_investor_activity(data)} == {
-        "Acme Capital": (2, 1), "dan@gone.example": (1, 0)}
+        "Acme Capital": (2, 1),
+        "dan@gone.example": (1, 0),
+    }
     digest = build_digest(db, now - timedelta(hours=24), now, tz=NY)
     assert (digest["email_count"], digest["investor_count"]) == (4, 2)
 
@@ -69,8 +95,13 @@ def test_claim_release_and_race_on_postgres(pg, clock, smtp_server, tls):
         barrier.wait()
         return "Both workers reached the claim together."
 
-    fund.mail(subject="hello", sender="jane@acme.example", to=["tom@fund.example"], sent_at=clock.now(),
-              links=[("acme", "jane", "jane@acme.example")])
+    fund.mail(
+        subject="hello",
+        sender="jane@acme.example",
+        to=["tom@fund.example"],
+        sent_at=clock.now(),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
     clock.advance(60)
     results = []
 

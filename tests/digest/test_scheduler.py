@@ -1,4 +1,4 @@
-"""The scheduler step (spec test list: scheduler guards): once per local day at/after the send
+"""The scheduler step and its guards: once per local day at/after the send
 hour, DST both ways, the cursor and the claim, retries without moving the cursor, missed days
 rolling over, the mid-send crash decision, racing workers, and send-now leaving it all alone."""
 
@@ -14,11 +14,19 @@ from appsrc.digest import scheduler
 from appsrc.digest.policy import update_digest_policy
 from appsrc.digest.service import INTERRUPTED, DigestService
 from appsrc.mail.mailer import DigestMailer
-from appsrc.store.db import database
 from appsrc.simulator import GMAIL_COMPOSE
+from appsrc.store.db import database
 from appsrc.store.models import AppSetting, DigestRun, User
-from tests.digest.helpers import (Dying, ProcessDied, enable, gmail_transport, make_service, parsed, run_cycles,
-                                  smtp_transport)
+from tests.digest.helpers import (
+    Dying,
+    ProcessDied,
+    enable,
+    gmail_transport,
+    make_service,
+    parsed,
+    run_cycles,
+    smtp_transport,
+)
 
 NY = ZoneInfo("America/New_York")
 ADMINS = ["ada@fund.example", "ben@fund.example"]
@@ -53,12 +61,19 @@ def test_disabled_by_default_and_never_before_the_hour(fund, clock, smtp, smtp_s
 def test_once_per_local_day_at_the_hour_to_all_active_admins(fund, clock, smtp, smtp_server):
     clock.set(at(2026, 11, 2, 17, 0))
     enable(18, clock.now())
-    fund.mail(subject="hello", sender="jane@acme.example", to=["tom@fund.example"], sent_at=clock.now(),
-              links=[("acme", "jane", "jane@acme.example")])
+    fund.mail(
+        subject="hello",
+        sender="jane@acme.example",
+        to=["tom@fund.example"],
+        sent_at=clock.now(),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
     service = make_service(clock, [smtp])
     runs = run_cycles(service, clock, timedelta(hours=31), step_s=300)  # until 00:00 two days later
     assert [(r.local_date, local(r.created_at).strftime("%d %H:%M"), r.status) for r in runs] == [
-        ("2026-11-02", "02 18:00", "sent"), ("2026-11-03", "03 18:00", "sent")]
+        ("2026-11-02", "02 18:00", "sent"),
+        ("2026-11-03", "03 18:00", "sent"),
+    ]
     first, second = runs
     assert first.window_end - first.window_start == timedelta(hours=24)  # the first digest ever
     assert second.window_start == first.window_end and second.window_end == second.created_at
@@ -75,7 +90,10 @@ def test_spring_forward_with_a_send_hour_that_does_not_exist(fund, clock, smtp, 
     enable(2, clock.now())
     runs = run_cycles(make_service(clock, [smtp]), clock, timedelta(hours=48), step_s=300)
     assert [(r.local_date, local(r.created_at).strftime("%H:%M %Z")) for r in runs] == [
-        ("2026-03-07", "02:00 EST"), ("2026-03-08", "03:00 EDT"), ("2026-03-09", "02:00 EDT")]
+        ("2026-03-07", "02:00 EST"),
+        ("2026-03-08", "03:00 EDT"),
+        ("2026-03-09", "02:00 EDT"),
+    ]
     assert runs[1].window_start == runs[0].window_end and runs[2].window_start == runs[1].window_end
     assert runs[2].window_end - runs[1].window_end == timedelta(hours=23)  # the short local day
     assert len(smtp_server.received) == 3
@@ -87,7 +105,10 @@ def test_fall_back_the_repeated_hour_sends_once(fund, clock, smtp, smtp_server):
     enable(1, clock.now())
     runs = run_cycles(make_service(clock, [smtp]), clock, timedelta(hours=50), step_s=300)
     assert [(r.local_date, local(r.created_at).strftime("%H:%M %Z")) for r in runs] == [
-        ("2026-10-31", "01:00 EDT"), ("2026-11-01", "01:00 EDT"), ("2026-11-02", "01:00 EST")]
+        ("2026-10-31", "01:00 EDT"),
+        ("2026-11-01", "01:00 EDT"),
+        ("2026-11-02", "01:00 EST"),
+    ]
     assert runs[2].window_end - runs[1].window_end == timedelta(hours=25)
 
 
@@ -115,7 +136,14 @@ def test_repeated_failures_back_off(fund, clock, smtp, smtp_server):
     clock.set(at(2026, 11, 2, 17, 59))
     enable(18, clock.now())
     runs = run_cycles(make_service(clock, [smtp]), clock, timedelta(minutes=40))
-    assert [local(r.created_at).strftime("%H:%M") for r in runs] == ["18:00", "18:01", "18:03", "18:07", "18:15", "18:31"]
+    assert [local(r.created_at).strftime("%H:%M") for r in runs] == [
+        "18:00",
+        "18:01",
+        "18:03",
+        "18:07",
+        "18:15",
+        "18:31",
+    ]
     assert all(r.status == "failed" for r in runs) and scheduler.read_state().last_sent_date is None
 
 
@@ -125,8 +153,13 @@ def test_a_missed_day_rolls_into_the_next_digest(fund, clock, smtp, smtp_server)
     service = make_service(clock, [smtp])
     [day1] = run_cycles(service, clock, timedelta(minutes=2))
     smtp_server.stop()  # down from before the 3rd's send hour until after midnight
-    fund.mail(subject="sent on the missed day", sender="jane@acme.example", to=["ada@fund.example"],
-              sent_at=at(2026, 11, 3, 12, 0), links=[("acme", "jane", "jane@acme.example")])
+    fund.mail(
+        subject="sent on the missed day",
+        sender="jane@acme.example",
+        to=["ada@fund.example"],
+        sent_at=at(2026, 11, 3, 12, 0),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
     failed = run_cycles(service, clock, timedelta(hours=30), step_s=300)  # to 00:01 on the 4th
     assert failed and {r.local_date for r in failed} == {"2026-11-03"} and {r.status for r in failed} == {"failed"}
     smtp_server.start()
@@ -163,8 +196,13 @@ def test_process_dying_mid_send_never_gives_a_second_digest_that_day(fund, clock
 def test_two_workers_racing_send_one_digest(fund, clock, smtp, smtp_server, tmp_path):
     clock.set(at(2026, 11, 2, 18, 0))
     enable(18, clock.now())
-    fund.mail(subject="hello", sender="jane@acme.example", to=["tom@fund.example"], sent_at=clock.now(),
-              links=[("acme", "jane", "jane@acme.example")])
+    fund.mail(
+        subject="hello",
+        sender="jane@acme.example",
+        to=["tom@fund.example"],
+        sent_at=clock.now(),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
     barrier = threading.Barrier(2, timeout=10)
 
     def chat(messages):  # both workers are past the "due" check and building when they meet here
@@ -236,7 +274,9 @@ def test_decide_is_pure_and_explains_itself(db):
 
     state = scheduler.ScheduleState(None, "2026-11-02")
     on = DigestPolicy(True, 18, "database")
-    assert scheduler.decide(at(2026, 11, 2, 19, 0), NY, DigestPolicy(False, 18, "default"), state, []).reason == "disabled"
+    assert (
+        scheduler.decide(at(2026, 11, 2, 19, 0), NY, DigestPolicy(False, 18, "default"), state, []).reason == "disabled"
+    )
     assert scheduler.decide(at(2026, 11, 3, 17, 59), NY, on, state, []).reason == "before 18:00 local"
     assert scheduler.decide(at(2026, 11, 2, 23, 59), NY, on, state, []).reason == "already sent (or claimed) today"
     assert scheduler.decide(at(2026, 11, 3, 0, 0) + timedelta(hours=18), NY, on, state, []).due
@@ -264,8 +304,7 @@ def message_ids(raws) -> list[str]:
     return [parsed(raw)["Message-ID"] for raw in raws]
 
 
-def test_gmail_503_without_sending_gives_exactly_one_digest_by_smtp(fund, clock, sim, smtp,
-                                                                    smtp_server, tmp_path):
+def test_gmail_503_without_sending_gives_exactly_one_digest_by_smtp(fund, clock, sim, smtp, smtp_server, tmp_path):
     """Gmail answers 503 and did nothing: the sender's mailbox shows no such digest, so the
     SMTP fallback sends it, under the same Message-ID."""
     service, day1 = start_day_two(sim, clock, tmp_path, smtp)
@@ -277,8 +316,7 @@ def test_gmail_503_without_sending_gives_exactly_one_digest_by_smtp(fund, clock,
     [got] = smtp_server.received
     assert message_ids([got.raw]) == [day2.message_id]
     searches = [c.params["q"] for c in sim.calls("users.messages.list")]
-    assert {q for q in searches if q.startswith("rfc822msgid:")} == {
-        f"rfc822msgid:{day2.message_id.strip('<>')}"}
+    assert {q for q in searches if q.startswith("rfc822msgid:")} == {f"rfc822msgid:{day2.message_id.strip('<>')}"}
     assert scheduler.read_state() == scheduler.ScheduleState(day2.window_end, "2026-11-03")
 
 
@@ -294,8 +332,7 @@ def test_gmail_503_after_sending_gives_no_smtp_copy(fund, clock, sim, smtp, smtp
     assert len({day1.message_id, day2.message_id}) == 2
 
 
-def test_an_unconfirmed_send_is_never_repeated_nor_sent_another_way(fund, clock, sim, smtp, smtp_server,
-                                                                   tmp_path):
+def test_an_unconfirmed_send_is_never_repeated_nor_sent_another_way(fund, clock, sim, smtp, smtp_server, tmp_path):
     """Gmail answers 503 (it may have sent) and the mailbox cannot be searched (no
     gmail.readonly grant): the run is `unconfirmed`, SMTP is not tried, the day stays claimed
     and the cursor stays, so the next digest repeats the window."""
@@ -333,9 +370,13 @@ def test_a_digest_that_cannot_be_built_is_recorded_and_retried(fund, clock, smtp
 
     clock.set(at(2026, 11, 2, 17, 59))
     enable(18, clock.now())
-    service = DigestService(mailer=DigestMailer([smtp], clock), clock=clock, timezone=str(NY), db=database.obj,
-                            own_addresses=own_addresses)
+    service = DigestService(
+        mailer=DigestMailer([smtp], clock), clock=clock, timezone=str(NY), db=database.obj, own_addresses=own_addresses
+    )
     runs = run_cycles(service, clock, timedelta(minutes=5))
     assert [(local(r.created_at).strftime("%H:%M"), r.status) for r in runs] == [
-        ("18:00", "failed"), ("18:01", "failed"), ("18:03", "sent")]
+        ("18:00", "failed"),
+        ("18:01", "failed"),
+        ("18:03", "sent"),
+    ]
     assert runs[0].error == "could not build the digest (RuntimeError)" and len(smtp_server.received) == 1

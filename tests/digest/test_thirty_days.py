@@ -6,6 +6,7 @@ the count-only fallback when the LLM is down; windows chain with nothing lost.""
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from datetime import date, datetime, timedelta
@@ -73,14 +74,27 @@ def test_thirty_days(fund, clock, sim, smtp_server, tls, llm, tmp_path):
         hour_key = now_local.replace(minute=0, second=0, microsecond=0)
         if hour_key != last_mail_hour:  # about one email an hour, captured as it is sent
             last_mail_hour = hour_key
-            sender, holder = rng.choice([("jane@acme.example", "ada@fund.example"),
-                                         ("carl@beta.example", "tom@fund.example"),
-                                         ("ben@fund.example", "ben@fund.example")])
-            investor = ("beta", "carl", "carl@beta.example") if "beta" in sender or holder == "ben@fund.example" \
+            sender, holder = rng.choice(
+                [
+                    ("jane@acme.example", "ada@fund.example"),
+                    ("carl@beta.example", "tom@fund.example"),
+                    ("ben@fund.example", "ben@fund.example"),
+                ]
+            )
+            investor = (
+                ("beta", "carl", "carl@beta.example")
+                if "beta" in sender or holder == "ben@fund.example"
                 else ("acme", "jane", "jane@acme.example")
+            )
             to = ["carl@beta.example"] if sender == "ben@fund.example" else [holder]
-            fund.mail(subject=f"day {day} {now_local:%H:%M}", sender=sender, to=to, sent_at=clock.now(),
-                      holders={holder: sender == holder}, links=[investor])
+            fund.mail(
+                subject=f"day {day} {now_local:%H:%M}",
+                sender=sender,
+                to=to,
+                sent_at=clock.now(),
+                holders={holder: sender == holder},
+                links=[investor],
+            )
         if rng.random() < 0.03:
             service, restarts = boot(), restarts + 1
         if day in (CRASH_AFTER_SEND, CRASH_BEFORE_SEND) and day not in crashed_days and now_local.hour >= SEND_HOUR:
@@ -112,7 +126,7 @@ def test_thirty_days(fund, clock, sim, smtp_server, tls, llm, tmp_path):
 
     # Windows chain through confirmed sends; a missed or interrupted day rolls into the next.
     sent = sorted((r for r in runs.values() if r.status == "sent"), key=lambda r: r.window_end)
-    for previous, current in zip(sent, sent[1:]):
+    for previous, current in itertools.pairwise(sent):
         assert current.window_start == previous.window_end
     after_missed = per_day[BOTH_DOWN + 1][0][0]
     assert after_missed.window_start == per_day[BOTH_DOWN - 1][0][0].window_end
@@ -126,7 +140,9 @@ def test_thirty_days(fund, clock, sim, smtp_server, tls, llm, tmp_path):
     # Each digest counts exactly the mail of its window (rolled-over days count double).
     for got in per_day.values():
         for run, message, _ in got:
-            expected = Email.select().where((Email.sent_at > run.window_start) & (Email.sent_at <= run.window_end)).count()
+            expected = (
+                Email.select().where((Email.sent_at > run.window_start) & (Email.sent_at <= run.window_end)).count()
+            )
             assert re.search(rf": {expected} emails?, ", message["Subject"]), (message["Subject"], expected)
 
     # Transports: Gmail preferred, SMTP when Gmail is down.
@@ -134,8 +150,12 @@ def test_thirty_days(fund, clock, sim, smtp_server, tls, llm, tmp_path):
     assert {t for _, _, t in per_day[SMTP_DOWN]} == {"gmail"}
     assert {t for _, _, t in per_day[GMAIL_DOWN_MORNING]} == {"smtp"}
     assert {t for d in (0, 1, 2, 4, 5, 7) for _, _, t in per_day[d]} == {"gmail"}
-    assert DigestRun.select().where((DigestRun.local_date == str(START + timedelta(days=BOTH_DOWN)))
-                                    & (DigestRun.status == "failed")).count() >= 5  # kept retrying, backing off
+    assert (
+        DigestRun.select()
+        .where((DigestRun.local_date == str(START + timedelta(days=BOTH_DOWN))) & (DigestRun.status == "failed"))
+        .count()
+        >= 5
+    )  # kept retrying, backing off
 
     # LLM: narrative paragraphs from the stub, the count-only fallback when it is down or garbled.
     def text(day):

@@ -9,40 +9,64 @@ ALICE = "alice@fund.example"
 
 
 def recipients(*, from_=None, reply_to=(), to=(), cc=(), mailbox=ALICE, team=(ALICE,), own_domains=("fund.example",)):
-    people = reply_recipients(from_=from_, reply_to=[{"email": a} for a in reply_to], to=[{"email": a} for a in to],
-                              cc=[{"email": a} for a in cc], mailbox=mailbox, team=team, own_domains=own_domains)
+    people = reply_recipients(
+        from_=from_,
+        reply_to=[{"email": a} for a in reply_to],
+        to=[{"email": a} for a in to],
+        cc=[{"email": a} for a in cc],
+        mailbox=mailbox,
+        team=team,
+        own_domains=own_domains,
+    )
     return [p.email for p in people.to], [p.email for p in people.cc]
 
 
 def test_addresses_differing_only_in_case_appear_once_and_never_the_replying_mailbox():
-    assert recipients(from_={"email": "Jane@Acme.example", "name": "Jane"},
-                      to=["ALICE@Fund.Example", "jane@ACME.example", "Joe@acme.example"],
-                      cc=["JOE@ACME.EXAMPLE", "alice@fund.example"],
-                      mailbox="Alice@FUND.example") == (["Jane@Acme.example", "Joe@acme.example"], [])
+    assert recipients(
+        from_={"email": "Jane@Acme.example", "name": "Jane"},
+        to=["ALICE@Fund.Example", "jane@ACME.example", "Joe@acme.example"],
+        cc=["JOE@ACME.EXAMPLE", "alice@fund.example"],
+        mailbox="Alice@FUND.example",
+    ) == (["Jane@Acme.example", "Joe@acme.example"], [])
 
 
 def test_reply_to_in_another_case_than_a_later_to():
-    assert recipients(from_={"email": "jane@acme.example"}, reply_to=["IR@Acme.Example"],
-                      to=[ALICE, "ir@acme.example"], cc=["ir@ACME.example"]) == (["IR@Acme.Example"], [])
+    assert recipients(
+        from_={"email": "jane@acme.example"},
+        reply_to=["IR@Acme.Example"],
+        to=[ALICE, "ir@acme.example"],
+        cc=["ir@ACME.example"],
+    ) == (["IR@Acme.Example"], [])
 
 
 def test_every_own_domain_address_is_a_teammate_in_cc():
     """Groups, aliases and teammates without a mailbox here, at an own domain or a subdomain of one;
     a mailbox of ours at another domain is ours too (in any case)."""
-    to, cc = recipients(from_={"email": "jane@acme.example"},
-                        to=["IR@fund.example", ALICE, "ops@mail.fund.example", "pat@partners.example"],
-                        cc=["dave@FUND.example", "joe@acme.example", "someone@notfund.example"],
-                        team=(ALICE, "Pat@Partners.example"))
+    to, cc = recipients(
+        from_={"email": "jane@acme.example"},
+        to=["IR@fund.example", ALICE, "ops@mail.fund.example", "pat@partners.example"],
+        cc=["dave@FUND.example", "joe@acme.example", "someone@notfund.example"],
+        team=(ALICE, "Pat@Partners.example"),
+    )
     assert to == ["jane@acme.example"]
-    assert cc == ["IR@fund.example", "ops@mail.fund.example", "pat@partners.example", "dave@FUND.example",
-                  "joe@acme.example", "someone@notfund.example"]
+    assert cc == [
+        "IR@fund.example",
+        "ops@mail.fund.example",
+        "pat@partners.example",
+        "dave@FUND.example",
+        "joe@acme.example",
+        "someone@notfund.example",
+    ]
 
 
 def test_replying_to_our_own_message_addresses_whoever_we_wrote_to():
-    assert recipients(from_={"email": "ALICE@fund.example"}, to=["ir@fund.example", "jane@acme.example"],
-                      cc=["bob@fund.example"]) == (["jane@acme.example"], ["ir@fund.example", "bob@fund.example"])
+    assert recipients(
+        from_={"email": "ALICE@fund.example"}, to=["ir@fund.example", "jane@acme.example"], cc=["bob@fund.example"]
+    ) == (["jane@acme.example"], ["ir@fund.example", "bob@fund.example"])
 
 
 def test_when_only_teammates_are_left_the_first_leads():
     assert recipients(from_={"email": "bob@fund.example"}, to=[ALICE, "ir@fund.example"]) == (
-        ["bob@fund.example"], ["ir@fund.example"])
+        ["bob@fund.example"],
+        ["ir@fund.example"],
+    )

@@ -50,9 +50,14 @@ def appliance(sim, tmp_path, llm, **env):
 
     app = create_app(runtime)
     app.config["TESTING"] = True
-    env = {"runtime": runtime, "client": app.test_client(), "sim": sim, "llm": llm,
-           "admin": {"Authorization": "Bearer " + issue_token(ALICE, now)},
-           "teammate": {"Authorization": "Bearer " + former_admin_token(BOB, now)}}
+    env = {
+        "runtime": runtime,
+        "client": app.test_client(),
+        "sim": sim,
+        "llm": llm,
+        "admin": {"Authorization": "Bearer " + issue_token(ALICE, now)},
+        "teammate": {"Authorization": "Bearer " + former_admin_token(BOB, now)},
+    }
     yield env
     runtime.close()
 
@@ -87,8 +92,12 @@ def assert_nothing_sent(env):
 
 def thread_of(email_id: int, mailbox: str) -> str:
     """The Gmail thread id of the mailbox's own copy, as captured."""
-    return (EmailAccountMessage.select(EmailAccountMessage.gmail_thread_id).join(EmailAccount)
-            .where((EmailAccountMessage.email == email_id) & (EmailAccount.address == mailbox)).scalar())
+    return (
+        EmailAccountMessage.select(EmailAccountMessage.gmail_thread_id)
+        .join(EmailAccount)
+        .where((EmailAccountMessage.email == email_id) & (EmailAccount.address == mailbox))
+        .scalar()
+    )
 
 
 def addresses(header) -> list[str]:
@@ -97,9 +106,21 @@ def addresses(header) -> list[str]:
 
 def test_investor_wrote_to_two_teammates(app_env):
     mid = "<q3-1@acme.example>"
-    eid = deliver(app_env, raw({"From": f"Jane Roe <{JANE}>", "To": f"{ALICE}, {BOB}", "Cc": JOE,
-                                "Subject": "Q3 numbers", "Message-ID": mid,
-                                "Date": "Mon, 23 Nov 2026 10:00:00 +0000"}), ALICE, BOB)
+    eid = deliver(
+        app_env,
+        raw(
+            {
+                "From": f"Jane Roe <{JANE}>",
+                "To": f"{ALICE}, {BOB}",
+                "Cc": JOE,
+                "Subject": "Q3 numbers",
+                "Message-ID": mid,
+                "Date": "Mon, 23 Nov 2026 10:00:00 +0000",
+            }
+        ),
+        ALICE,
+        BOB,
+    )
     answer = draft(app_env, eid, mailbox=ALICE, body="Happy to walk you through them.")
     assert answer.status_code == 201, answer.json
     assert answer.json["to"] == [JANE] and sorted(answer.json["cc"]) == [BOB, JOE]
@@ -120,9 +141,22 @@ def test_investor_wrote_to_two_teammates(app_env):
 
 
 def test_teammate_wrote_to_investor_and_ccd_another_investors_contact(app_env):
-    eid = deliver(app_env, raw({"From": f"Alice Admin <{ALICE}>", "To": JANE, "Cc": f"{OMAR}, {CAROL}",
-                                "Subject": "Intro", "Message-ID": "<intro@fund.example>",
-                                "Date": "Mon, 23 Nov 2026 11:00:00 +0000"}), ALICE, CAROL, sent_by=ALICE)
+    eid = deliver(
+        app_env,
+        raw(
+            {
+                "From": f"Alice Admin <{ALICE}>",
+                "To": JANE,
+                "Cc": f"{OMAR}, {CAROL}",
+                "Subject": "Intro",
+                "Message-ID": "<intro@fund.example>",
+                "Date": "Mon, 23 Nov 2026 11:00:00 +0000",
+            }
+        ),
+        ALICE,
+        CAROL,
+        sent_by=ALICE,
+    )
     plan = app_env["client"].get(f"/api/email/{eid}/draft-reply", headers=app_env["admin"]).json
     assert plan["mailbox"] == CAROL  # default: the teammate who received it
     assert plan["mailboxes"] == [ALICE, CAROL]
@@ -137,9 +171,20 @@ def test_teammate_wrote_to_investor_and_ccd_another_investors_contact(app_env):
 
 
 def test_reply_to_wins_over_from(app_env):
-    eid = deliver(app_env, raw({"From": f"Jane Roe <{JANE}>", "Reply-To": "IR Desk <ir@acme.example>",
-                                "To": ALICE, "Subject": "Capital call", "Message-ID": "<cc@acme.example>",
-                                "Date": "Mon, 23 Nov 2026 12:00:00 +0000"}), ALICE)
+    eid = deliver(
+        app_env,
+        raw(
+            {
+                "From": f"Jane Roe <{JANE}>",
+                "Reply-To": "IR Desk <ir@acme.example>",
+                "To": ALICE,
+                "Subject": "Capital call",
+                "Message-ID": "<cc@acme.example>",
+                "Date": "Mon, 23 Nov 2026 12:00:00 +0000",
+            }
+        ),
+        ALICE,
+    )
     answer = draft(app_env, eid, body="Noted.")
     assert answer.status_code == 201, answer.json
     assert answer.json["to"] == ["ir@acme.example"] and answer.json["cc"] == []
@@ -153,10 +198,21 @@ def test_reply_to_wins_over_from(app_env):
 
 
 def test_addresses_differing_only_in_case_are_one_person(app_env):
-    eid = deliver(app_env, raw({"From": "Jane Roe <Jane@ACME.example>", "Reply-To": "jane@acme.EXAMPLE",
-                                "To": f"ALICE@Fund.Example, JANE@acme.example, Bob@FUND.example",
-                                "Cc": f"joe@acme.example, JOE@ACME.EXAMPLE, {BOB}", "Subject": "Cases",
-                                "Message-ID": "<case@acme.example>", "Date": "Mon, 23 Nov 2026 12:30:00 +0000"}), ALICE)
+    eid = deliver(
+        app_env,
+        raw(
+            {
+                "From": "Jane Roe <Jane@ACME.example>",
+                "Reply-To": "jane@acme.EXAMPLE",
+                "To": "ALICE@Fund.Example, JANE@acme.example, Bob@FUND.example",
+                "Cc": f"joe@acme.example, JOE@ACME.EXAMPLE, {BOB}",
+                "Subject": "Cases",
+                "Message-ID": "<case@acme.example>",
+                "Date": "Mon, 23 Nov 2026 12:30:00 +0000",
+            }
+        ),
+        ALICE,
+    )
     answer = draft(app_env, eid, mailbox="Alice@FUND.example", body="One each.")
     assert answer.status_code == 201, answer.json
     assert answer.json["mailbox"] == ALICE
@@ -166,14 +222,26 @@ def test_addresses_differing_only_in_case_are_one_person(app_env):
     assert_nothing_sent(app_env)
 
 
-@pytest.mark.parametrize("own_domains", [{"CRM_OWN_DOMAINS": "fund.example"}, {}],
-                         ids=["configured", "derived-from-the-mailboxes"])
+@pytest.mark.parametrize(
+    "own_domains", [{"CRM_OWN_DOMAINS": "fund.example"}, {}], ids=["configured", "derived-from-the-mailboxes"]
+)
 def test_every_own_domain_address_stays_in_cc(sim, tmp_path, llm, own_domains):
     """A group (ir@), an alias and a teammate with no mailbox here are ours: Cc, never To."""
     env = next(appliance(sim, tmp_path, llm, **own_domains))
-    eid = deliver(env, raw({"From": f"Jane Roe <{JANE}>", "To": f"IR Team <ir@fund.example>, {ALICE}",
-                            "Cc": f"dave@fund.example, {JOE}, alice.smith@fund.example", "Subject": "Allocation",
-                            "Message-ID": "<alloc@acme.example>", "Date": "Mon, 23 Nov 2026 12:45:00 +0000"}), ALICE)
+    eid = deliver(
+        env,
+        raw(
+            {
+                "From": f"Jane Roe <{JANE}>",
+                "To": f"IR Team <ir@fund.example>, {ALICE}",
+                "Cc": f"dave@fund.example, {JOE}, alice.smith@fund.example",
+                "Subject": "Allocation",
+                "Message-ID": "<alloc@acme.example>",
+                "Date": "Mon, 23 Nov 2026 12:45:00 +0000",
+            }
+        ),
+        ALICE,
+    )
     answer = draft(env, eid, mailbox=ALICE, body="Looping in the team.")
     assert answer.status_code == 201, answer.json
     assert answer.json["to"] == [JANE]
@@ -186,8 +254,11 @@ def test_every_own_domain_address_stays_in_cc(sim, tmp_path, llm, own_domains):
 
 
 def test_original_without_message_id_still_drafts_in_the_mailbox_thread(app_env):
-    eid = deliver(app_env, raw({"From": JANE, "To": ALICE, "Subject": "No id here",
-                                "Date": "Mon, 23 Nov 2026 13:00:00 +0000"}), ALICE)
+    eid = deliver(
+        app_env,
+        raw({"From": JANE, "To": ALICE, "Subject": "No id here", "Date": "Mon, 23 Nov 2026 13:00:00 +0000"}),
+        ALICE,
+    )
     plan = app_env["client"].get(f"/api/email/{eid}/draft-reply", headers=app_env["admin"]).json
     assert plan["in_reply_to"] is None and plan["references"] == [] and plan["threads"] is False
     answer = draft(app_env, eid, body="Thanks.")
@@ -200,9 +271,20 @@ def test_original_without_message_id_still_drafts_in_the_mailbox_thread(app_env)
 
 def test_rfc2047_subject_gets_a_single_re(app_env):
     encoded = "=?utf-8?b?UmU6IFJFOiBDYWbDqSBtZWV0aW5nIOKAkyBaw7xyaWNo?="  # "Re: RE: Café meeting – Zürich"
-    eid = deliver(app_env, raw({"From": JANE, "To": ALICE, "Subject": encoded, "Message-ID": "<cafe@acme.example>",
-                                "References": "<root@acme.example> <mid@fund.example>",
-                                "Date": "Mon, 23 Nov 2026 14:00:00 +0000"}), ALICE)
+    eid = deliver(
+        app_env,
+        raw(
+            {
+                "From": JANE,
+                "To": ALICE,
+                "Subject": encoded,
+                "Message-ID": "<cafe@acme.example>",
+                "References": "<root@acme.example> <mid@fund.example>",
+                "Date": "Mon, 23 Nov 2026 14:00:00 +0000",
+            }
+        ),
+        ALICE,
+    )
     answer = draft(app_env, eid, body="See you there.")
     assert answer.json["subject"] == "Re: Café meeting – Zürich"
     _, message = stored_draft(app_env, ALICE)
@@ -211,8 +293,15 @@ def test_rfc2047_subject_gets_a_single_re(app_env):
 
 
 def test_replying_mailbox_was_only_in_bcc(app_env):
-    message = raw({"From": f"Bob Teammate <{BOB}>", "To": JANE, "Subject": "Quiet loop-in",
-                   "Message-ID": "<bcc@fund.example>", "Date": "Mon, 23 Nov 2026 15:00:00 +0000"})
+    message = raw(
+        {
+            "From": f"Bob Teammate <{BOB}>",
+            "To": JANE,
+            "Subject": "Quiet loop-in",
+            "Message-ID": "<bcc@fund.example>",
+            "Date": "Mon, 23 Nov 2026 15:00:00 +0000",
+        }
+    )
     with_bcc = message.replace(b"Subject:", f"Bcc: {ALICE}\r\nSubject:".encode(), 1)
     app_env["sim"].insert_message(BOB, with_bcc, label_ids=("SENT",))
     eid = deliver(app_env, message, ALICE)  # Alice's copy carries no Bcc header
@@ -227,10 +316,20 @@ def test_replying_mailbox_was_only_in_bcc(app_env):
 
 
 def test_body_written_by_the_local_llm(app_env):
-    eid = deliver(app_env, raw({"From": JANE, "To": ALICE, "Subject": "LLM please", "Message-ID": "<llm@acme.example>",
-                                "Date": "Mon, 23 Nov 2026 16:00:00 +0000"}), ALICE)
-    suggestion = app_env["client"].post(f"/api/email/{eid}/draft-reply/suggest", json={},
-                                        headers=app_env["admin"])
+    eid = deliver(
+        app_env,
+        raw(
+            {
+                "From": JANE,
+                "To": ALICE,
+                "Subject": "LLM please",
+                "Message-ID": "<llm@acme.example>",
+                "Date": "Mon, 23 Nov 2026 16:00:00 +0000",
+            }
+        ),
+        ALICE,
+    )
+    suggestion = app_env["client"].post(f"/api/email/{eid}/draft-reply/suggest", json={}, headers=app_env["admin"])
     assert suggestion.status_code == 200 and suggestion.json["body"]
     assert Draft.select().count() == 0  # a suggestion creates nothing
     answer = draft(app_env, eid)
@@ -240,8 +339,19 @@ def test_body_written_by_the_local_llm(app_env):
 
 
 def test_llm_down_gives_a_clear_message_and_creates_nothing(app_env):
-    eid = deliver(app_env, raw({"From": JANE, "To": ALICE, "Subject": "Down", "Message-ID": "<down@acme.example>",
-                                "Date": "Mon, 23 Nov 2026 16:30:00 +0000"}), ALICE)
+    eid = deliver(
+        app_env,
+        raw(
+            {
+                "From": JANE,
+                "To": ALICE,
+                "Subject": "Down",
+                "Message-ID": "<down@acme.example>",
+                "Date": "Mon, 23 Nov 2026 16:30:00 +0000",
+            }
+        ),
+        ALICE,
+    )
     app_env["llm"].mode = "down"
     answer = draft(app_env, eid)
     assert answer.status_code == 503 and "write the reply yourself" in answer.json["error"]
@@ -250,15 +360,29 @@ def test_llm_down_gives_a_clear_message_and_creates_nothing(app_env):
     assert by_hand.status_code == 201
 
 
-@pytest.mark.parametrize("payload, status, field", [
-    ({"mailbox": CAROL}, 400, "mailbox"),  # Carol never saw it
-    ({"mailbox": 42}, 400, "mailbox"),
-    ({"body": ["x"]}, 400, "body"),
-    ({"sender": "x"}, 400, "sender"),
-])
+@pytest.mark.parametrize(
+    "payload, status, field",
+    [
+        ({"mailbox": CAROL}, 400, "mailbox"),  # Carol never saw it
+        ({"mailbox": 42}, 400, "mailbox"),
+        ({"body": ["x"]}, 400, "body"),
+        ({"sender": "x"}, 400, "sender"),
+    ],
+)
 def test_bad_input_is_a_clear_4xx_and_creates_nothing(app_env, payload, status, field):
-    eid = deliver(app_env, raw({"From": JANE, "To": ALICE, "Subject": "Bad input", "Message-ID": "<bad@acme.example>",
-                                "Date": "Mon, 23 Nov 2026 17:00:00 +0000"}), ALICE)
+    eid = deliver(
+        app_env,
+        raw(
+            {
+                "From": JANE,
+                "To": ALICE,
+                "Subject": "Bad input",
+                "Message-ID": "<bad@acme.example>",
+                "Date": "Mon, 23 Nov 2026 17:00:00 +0000",
+            }
+        ),
+        ALICE,
+    )
     answer = draft(app_env, eid, **payload)
     assert answer.status_code == status and answer.json["field"] == field
     assert app_env["sim"].drafts(ALICE) == [] and Draft.select().count() == 0
@@ -266,8 +390,19 @@ def test_bad_input_is_a_clear_4xx_and_creates_nothing(app_env, payload, status, 
 
 def test_unknown_email_and_deleted_copy(app_env):
     assert draft(app_env, 999_999, body="x").status_code == 404
-    eid = deliver(app_env, raw({"From": JANE, "To": ALICE, "Subject": "Trashed", "Message-ID": "<tr@acme.example>",
-                                "Date": "Mon, 23 Nov 2026 18:00:00 +0000"}), ALICE)
+    eid = deliver(
+        app_env,
+        raw(
+            {
+                "From": JANE,
+                "To": ALICE,
+                "Subject": "Trashed",
+                "Message-ID": "<tr@acme.example>",
+                "Date": "Mon, 23 Nov 2026 18:00:00 +0000",
+            }
+        ),
+        ALICE,
+    )
     gmail_id = EmailAccountMessage.get(EmailAccountMessage.email == eid).gmail_id
     app_env["sim"].trash(ALICE, gmail_id)
     app_env["runtime"].sync_all()
@@ -276,8 +411,19 @@ def test_unknown_email_and_deleted_copy(app_env):
 
 
 def test_delegation_without_compose_is_a_4xx_with_the_fix(app_env):
-    eid = deliver(app_env, raw({"From": JANE, "To": ALICE, "Subject": "No compose", "Message-ID": "<nc@acme.example>",
-                                "Date": "Mon, 23 Nov 2026 19:00:00 +0000"}), ALICE)
+    eid = deliver(
+        app_env,
+        raw(
+            {
+                "From": JANE,
+                "To": ALICE,
+                "Subject": "No compose",
+                "Message-ID": "<nc@acme.example>",
+                "Date": "Mon, 23 Nov 2026 19:00:00 +0000",
+            }
+        ),
+        ALICE,
+    )
     client_id = app_env["runtime"].credentials.key_info().client_id
     app_env["sim"].set_grant(client_id, [GMAIL_READONLY])
     answer = draft(app_env, eid, body="x")
@@ -286,12 +432,24 @@ def test_delegation_without_compose_is_a_4xx_with_the_fix(app_env):
 
 
 def test_only_admins_may_draft(app_env):
-    eid = deliver(app_env, raw({"From": JANE, "To": ALICE, "Subject": "Admins", "Message-ID": "<ad@acme.example>",
-                                "Date": "Mon, 23 Nov 2026 20:00:00 +0000"}), ALICE)
+    eid = deliver(
+        app_env,
+        raw(
+            {
+                "From": JANE,
+                "To": ALICE,
+                "Subject": "Admins",
+                "Message-ID": "<ad@acme.example>",
+                "Date": "Mon, 23 Nov 2026 20:00:00 +0000",
+            }
+        ),
+        ALICE,
+    )
     client = app_env["client"]
     assert client.post(f"/api/email/{eid}/draft-reply", json={"body": "x"}).status_code == 401
-    assert client.post(f"/api/email/{eid}/draft-reply", json={"body": "x"},
-                       headers=app_env["teammate"]).status_code == 403
+    assert (
+        client.post(f"/api/email/{eid}/draft-reply", json={"body": "x"}, headers=app_env["teammate"]).status_code == 403
+    )
     assert app_env["sim"].drafts(ALICE) == []
     assert EmailAccount.select().count() == 3
 
@@ -301,10 +459,23 @@ def test_a_draft_gmail_made_but_the_database_could_not_record_is_reported_not_lo
     the draft, the answer and the error log say which Gmail draft exists."""
     from appsrc.store.db import database
 
-    eid = deliver(app_env, raw({"From": JANE, "To": ALICE, "Subject": "Disk full", "Message-ID": "<df@acme.example>",
-                                "Date": "Mon, 23 Nov 2026 21:00:00 +0000"}), ALICE)
-    database.execute_sql("CREATE TRIGGER audit_refused BEFORE INSERT ON audit_event "
-                         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    eid = deliver(
+        app_env,
+        raw(
+            {
+                "From": JANE,
+                "To": ALICE,
+                "Subject": "Disk full",
+                "Message-ID": "<df@acme.example>",
+                "Date": "Mon, 23 Nov 2026 21:00:00 +0000",
+            }
+        ),
+        ALICE,
+    )
+    database.execute_sql(
+        "CREATE TRIGGER audit_refused BEFORE INSERT ON audit_event "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
     answer = draft(app_env, eid, body="Recorded?")
     [made] = app_env["sim"].drafts(ALICE)
     assert answer.status_code == 500 and answer.is_json
@@ -317,8 +488,19 @@ def test_a_draft_gmail_made_but_the_database_could_not_record_is_reported_not_lo
 
 
 def test_gmail_not_confirming_the_draft_says_it_may_exist_and_is_not_retried(app_env):
-    eid = deliver(app_env, raw({"From": JANE, "To": ALICE, "Subject": "Flaky", "Message-ID": "<fl@acme.example>",
-                                "Date": "Mon, 23 Nov 2026 22:00:00 +0000"}), ALICE)
+    eid = deliver(
+        app_env,
+        raw(
+            {
+                "From": JANE,
+                "To": ALICE,
+                "Subject": "Flaky",
+                "Message-ID": "<fl@acme.example>",
+                "Date": "Mon, 23 Nov 2026 22:00:00 +0000",
+            }
+        ),
+        ALICE,
+    )
     app_env["sim"].faults.fail_next("users.drafts.create", status=500)
     answer = draft(app_env, eid, body="Once.")
     assert answer.status_code == 503 and "may have been created" in answer.json["error"]

@@ -31,13 +31,14 @@ APP_UID = 1000  # the Dockerfile's `app` user
 BUILD_LOCK = REPO / "build" / ".image-test.lock"
 
 
-def docker(*args: str, input: str | None = None, timeout: float = 120,
-           check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["docker", *args], input=input, capture_output=True, text=True,
-                          timeout=timeout)
+def docker(
+    *args: str, input: str | None = None, timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["docker", *args], input=input, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args[:3])} failed ({proc.returncode}): "
-                             f"{proc.stderr.strip() or proc.stdout.strip()}")
+        raise AssertionError(
+            f"docker {' '.join(args[:3])} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
+        )
     return proc
 
 
@@ -68,8 +69,13 @@ def image() -> str:
     BUILD_LOCK.parent.mkdir(exist_ok=True)
     with BUILD_LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        proc = subprocess.run(["make", "--no-print-directory", "-s", "docker-daemon", "image"],
-                              cwd=REPO, capture_output=True, text=True, timeout=1200)
+        proc = subprocess.run(
+            ["make", "--no-print-directory", "-s", "docker-daemon", "image"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
     assert proc.returncode == 0, f"make image failed:\n{proc.stdout}\n{proc.stderr}"
     return IMAGE
 
@@ -90,24 +96,36 @@ class Container:
 
     def run(self, *command: str) -> Container:
         """`docker run -d` with the restrictions StartOS and our rules impose."""
-        environment = {"CRM_HOST": "127.0.0.1", "CRM_PORT": str(self.port),
-                       "CRM_LOG_LEVEL": "info", **self.env}
-        args = ["run", "-d", "--name", self.name, "--network", "host", "--read-only",
-                "--tmpfs", "/tmp", "--volume", f"{self.data_dir}:/data"]
+        environment = {"CRM_HOST": "127.0.0.1", "CRM_PORT": str(self.port), "CRM_LOG_LEVEL": "info", **self.env}
+        args = [
+            "run",
+            "-d",
+            "--name",
+            self.name,
+            "--network",
+            "host",
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "--volume",
+            f"{self.data_dir}:/data",
+        ]
         for key, value in environment.items():
             args += ["--env", f"{key}={value}"]
         docker(*args, self.image, *command)
         return self
 
-    def exec(self, *command: str, input: str | None = None, user: str | None = None,
-             timeout: float = 120) -> subprocess.CompletedProcess:
+    def exec(
+        self, *command: str, input: str | None = None, user: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
         args = ["exec", "-i"] + (["--user", user] if user else []) + [self.name, *command]
         return docker(*args, input=input, timeout=timeout, check=False)
 
     def action(self, action_id: str, payload: dict | None) -> subprocess.CompletedProcess:
         """A 0.3.5 action as StartOS runs it: its JSON input on stdin, the result on stdout."""
-        return self.exec(f"/opt/start9/actions/{action_id}",
-                         input="" if payload is None else json.dumps(payload), timeout=200)
+        return self.exec(
+            f"/opt/start9/actions/{action_id}", input="" if payload is None else json.dumps(payload), timeout=200
+        )
 
     def health(self, check_id: str, elapsed_ms: int) -> subprocess.CompletedProcess:
         """A health check as StartOS runs it: milliseconds since start on stdin."""
@@ -132,6 +150,7 @@ class Container:
             if not self.state()["Running"]:
                 raise AssertionError(f"the container stopped:\n{self.logs()[-3000:]}")
             return self.healthz() == 200
+
         wait_for(up, timeout, what=f"{self.base_url}/healthz")
 
     def remove(self) -> None:

@@ -14,14 +14,12 @@ SIZE_BUDGET_MB = 330
 
 
 def shell(image: str, script: str) -> str:
-    proc = docker("run", "--rm", "--network", "none", "--read-only", "--entrypoint", "sh",
-                  image, "-c", script)
+    proc = docker("run", "--rm", "--network", "none", "--read-only", "--entrypoint", "sh", image, "-c", script)
     return proc.stdout
 
 
 def locked_versions() -> dict[str, str]:
-    pins = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", (REPO / "requirements" /
-                      "runtime.lock").read_text(), re.M)
+    pins = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", (REPO / "requirements" / "runtime.lock").read_text(), re.M)
     return {normalize(name): version for name, version in pins}
 
 
@@ -30,21 +28,27 @@ def normalize(name: str) -> str:
 
 
 def test_the_image_has_exactly_the_locked_distributions_and_the_app(image):
-    out = shell(image, "python -c 'import json, importlib.metadata as m; "
-                       "print(json.dumps({d.metadata[\"Name\"]: d.version "
-                       "for d in m.distributions()}))'")
+    out = shell(
+        image,
+        "python -c 'import json, importlib.metadata as m; "
+        'print(json.dumps({d.metadata["Name"]: d.version '
+        "for d in m.distributions()}))'",
+    )
     installed = {normalize(name): version for name, version in json.loads(out).items()}
     expected = locked_versions() | {"appsrc": "0.1.0"}
     assert installed == expected
 
 
 def test_python_is_debians_311_and_nothing_of_the_build_is_left(image):
-    out = shell(image, "readlink -f /opt/venv/bin/python; python -c 'import sys; "
-                       "print(sys.version.split()[0])'; "
-                       "for tool in pip pip3 gcc cc g++ make; do command -v $tool; done; "
-                       "python -m pip --version 2>&1 | tail -1; "
-                       "find / -xdev \\( -name '*.whl' -o -name wheelhouse \\) -print; "
-                       "ls /var/lib/apt/lists")
+    out = shell(
+        image,
+        "readlink -f /opt/venv/bin/python; python -c 'import sys; "
+        "print(sys.version.split()[0])'; "
+        "for tool in pip pip3 gcc cc g++ make; do command -v $tool; done; "
+        "python -m pip --version 2>&1 | tail -1; "
+        "find / -xdev \\( -name '*.whl' -o -name wheelhouse \\) -print; "
+        "ls /var/lib/apt/lists",
+    )
     lines = out.splitlines()
     assert lines[0] == "/usr/bin/python3.11"
     assert lines[1].startswith("3.11.")
@@ -52,8 +56,7 @@ def test_python_is_debians_311_and_nothing_of_the_build_is_left(image):
 
 
 def test_only_the_gmail_discovery_document_is_kept(image):
-    out = shell(image, "ls /opt/venv/lib/python3.11/site-packages/googleapiclient/"
-                       "discovery_cache/documents")
+    out = shell(image, "ls /opt/venv/lib/python3.11/site-packages/googleapiclient/discovery_cache/documents")
     assert out.split() == ["gmail.v1.json"]
 
 

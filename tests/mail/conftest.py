@@ -7,7 +7,6 @@ import pytest
 
 from appsrc.crm.users import add_user
 from appsrc.store.models import User
-from appsrc.simulator import GmailSimulator
 
 
 @pytest.fixture(autouse=True)
@@ -33,16 +32,25 @@ def people(db, clock):
 def gmail_remotes(sim, tmp_path):
     """The capture engine's Gmail remotes pointed at the simulator (real delegation key and
     tokens), with the team's mailboxes present there and short retries."""
-    from appsrc.gmail.credentials import DelegatedCredentials
-    from appsrc.gmail.client import GmailRemotes, RetryPolicy
     from appsrc.clock import SystemClock
+    from appsrc.gmail.client import GmailRemotes, RetryPolicy
+    from appsrc.gmail.credentials import DelegatedCredentials
 
-    for address in ("ada@fund.example", "ben@fund.example", "tom@fund.example", "ivy@fund.example",
-                    "digest@fund.example"):
+    for address in (
+        "ada@fund.example",
+        "ben@fund.example",
+        "tom@fund.example",
+        "ivy@fund.example",
+        "digest@fund.example",
+    ):
         sim.add_mailbox(address)
     key = tmp_path / "secrets" / "dwd" / "service_account.json"
     key.parent.mkdir(parents=True, exist_ok=True)
     sim.make_service_account_key(str(key))
     clock = SystemClock()
-    return GmailRemotes(DelegatedCredentials(key, clock), sim.url, clock,
-                        retry=RetryPolicy(attempts=2, base_delay_s=0.01, max_delay_s=0.02))
+    return GmailRemotes(
+        DelegatedCredentials(key, clock),
+        sim.url,
+        clock,
+        retry=RetryPolicy(attempts=2, base_delay_s=0.01, max_delay_s=0.02),
+    )

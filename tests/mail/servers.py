@@ -38,36 +38,58 @@ class TlsMaterial:
 def make_tls_material(directory: Path, host: str = "127.0.0.1") -> TlsMaterial:
     """A throwaway CA and a server certificate for `host` (IP and localhost SANs)."""
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "IR Mail Desk test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(host))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = serialization.Encoding.PEM
     paths = TlsMaterial(directory / "ca.pem", directory / "server.pem", directory / "server.key")
     paths.ca_file.write_bytes(ca.public_bytes(pem))
     paths.cert_file.write_bytes(cert.public_bytes(pem))
-    paths.key_file.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                                 serialization.NoEncryption()))
+    paths.key_file.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return paths
 
 
@@ -126,9 +148,15 @@ class SmtpServer:
         if self.mode == "reject":
             return "554 5.7.1 Message rejected by policy"
         hard_rule.count_smtp_send(len(envelope.rcpt_tos))
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content
-                                      or envelope.content, session.auth_data and self.username,
-                                      server.transport.get_extra_info("ssl_object") is not None))
+        self.received.append(
+            Received(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                envelope.original_content or envelope.content,
+                session.auth_data and self.username,
+                server.transport.get_extra_info("ssl_object") is not None,
+            )
+        )
         if self.mode == "vanish":  # queued the message, then lost the link before saying so
             server.transport.abort()
         return "250 2.0.0 OK"
@@ -136,23 +164,34 @@ class SmtpServer:
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
         self.auth_attempts += 1
         if isinstance(auth_data, LoginPassword):
-            ok = (auth_data.login.decode() == self.username and auth_data.password.decode() == self.password)
+            ok = auth_data.login.decode() == self.username and auth_data.password.decode() == self.password
             if ok:
                 return AuthResult(success=True, auth_data=auth_data)
             if self.mode == "echo-auth":
-                return AuthResult(success=False, handled=False,
-                                  message=f"535 5.7.8 Bad credentials for {auth_data.login.decode()}: "
-                                          f"{auth_data.password.decode()}")
+                return AuthResult(
+                    success=False,
+                    handled=False,
+                    message=f"535 5.7.8 Bad credentials for {auth_data.login.decode()}: {auth_data.password.decode()}",
+                )
         return AuthResult(success=False, handled=False)
 
     def start(self) -> SmtpServer:
-        kwargs = dict(hostname=self.host, port=self.port, ready_timeout=10, enable_SMTPUTF8=self.smtputf8)
+        kwargs = {"hostname": self.host, "port": self.port, "ready_timeout": 10, "enable_SMTPUTF8": self.smtputf8}
         if self.security == "starttls":
-            kwargs.update(tls_context=self.tls.server_context(), require_starttls=True,
-                          authenticator=self._authenticate, auth_required=True, auth_require_tls=True)
+            kwargs.update(
+                tls_context=self.tls.server_context(),
+                require_starttls=True,
+                authenticator=self._authenticate,
+                auth_required=True,
+                auth_require_tls=True,
+            )
         elif self.security == "ssl":
-            kwargs.update(ssl_context=self.tls.server_context(), authenticator=self._authenticate,
-                          auth_required=True, auth_require_tls=False)
+            kwargs.update(
+                ssl_context=self.tls.server_context(),
+                authenticator=self._authenticate,
+                auth_required=True,
+                auth_require_tls=False,
+            )
         self._controller = Controller(self, **kwargs)
         self._controller.start()
         return self
@@ -168,8 +207,14 @@ class SmtpServer:
 
     def secret_files(self, secrets_dir: Path, **overrides) -> None:
         """Write the files the "Configure Digest SMTP" action writes, pointing at this server."""
-        values = {"host": self.host, "port": str(self.port), "security": self.security,
-                  "username": self.username, "password": self.password, "from": "digest@fund.example"}
+        values = {
+            "host": self.host,
+            "port": str(self.port),
+            "security": self.security,
+            "username": self.username,
+            "password": self.password,
+            "from": "digest@fund.example",
+        }
         values.update(overrides)
         smtp_dir = secrets_dir / "smtp"
         smtp_dir.mkdir(parents=True, exist_ok=True)

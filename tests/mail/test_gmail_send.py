@@ -4,7 +4,7 @@ through the capture engine's remote, the `{raw}` body, the sender rule and error
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
@@ -16,7 +16,7 @@ from appsrc.mail.message import OutgoingMessage
 from appsrc.mail.transport import TransportError, TransportNotConfigured
 from appsrc.simulator import GMAIL_COMPOSE, GMAIL_READONLY
 
-NOW = datetime(2026, 11, 2, 23, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
 ADMINS = ("ada@fund.example", "ben@fund.example")
 
 
@@ -31,7 +31,7 @@ def test_sends_as_the_first_active_admin_with_the_compose_scope_and_a_raw_body(p
     assert sent.sender == "ada@fund.example" and set(sent.recipients) == set(ADMINS)
     parsed = message_from_bytes(sent.raw, policy=policy.default)
     assert parsed.get_content_type() == "multipart/alternative" and "ada@fund.example" in parsed["From"]
-    [call] = [c for c in sim.calls("users.messages.send")]
+    [call] = list(sim.calls("users.messages.send"))
     assert call.status == 200 and call.user == "ada@fund.example"
     assert [c.status for c in sim.calls("oauth2.token", user="ada@fund.example")] == [200]
     assert b"Subject: IR digest" in sent.raw and b"text part" in sent.raw
@@ -72,8 +72,7 @@ def lookups(sim) -> list[str]:
     return [c.params.get("q") for c in sim.calls("users.messages.list", user="ada@fund.example")]
 
 
-def test_a_5xx_before_gmail_acted_is_settled_as_not_sent_from_the_senders_mailbox(people, sim,
-                                                                                gmail_remotes):
+def test_a_5xx_before_gmail_acted_is_settled_as_not_sent_from_the_senders_mailbox(people, sim, gmail_remotes):
     """Gmail may have sent before failing to answer: the send is never repeated; instead the
     sender's mailbox is searched for the digest's Message-ID, and its absence is the answer."""
     sim.faults.fail_next("users.messages.send", 5, 503)
@@ -159,15 +158,20 @@ def test_a_throttled_send_is_retried_because_gmail_did_not_act(people, sim, gmai
 
 def test_a_timeout_after_gmail_acted_is_ambiguous_and_sent_exactly_once(people, sim, tmp_path):
     """The simulator answers only after 1 s, then acts anyway; our 0.3 s timeout gives up first."""
-    from appsrc.gmail.credentials import DelegatedCredentials
-    from appsrc.gmail.client import GmailRemotes, RetryPolicy
     from appsrc.clock import SystemClock
+    from appsrc.gmail.client import GmailRemotes, RetryPolicy
+    from appsrc.gmail.credentials import DelegatedCredentials
 
     sim.add_mailbox("ada@fund.example")
     key = tmp_path / "key.json"
     sim.make_service_account_key(str(key))
-    remotes = GmailRemotes(DelegatedCredentials(key, SystemClock()), sim.url, SystemClock(), http_timeout_s=0.3,
-                           retry=RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.02))
+    remotes = GmailRemotes(
+        DelegatedCredentials(key, SystemClock()),
+        sim.url,
+        SystemClock(),
+        http_timeout_s=0.3,
+        retry=RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.02),
+    )
     sim.faults.update(timeout=1.0, timeout_mode="sleep", timeout_sleep_s=1.0)
     with pytest.raises(TransportError) as caught:  # every search of the mailbox times out too
         GmailTransport(remotes, first_active_admin, settle_delays_s=(0.01,)).send(message(), NOW)
@@ -205,7 +209,6 @@ def test_no_key_or_no_sender_is_not_configured(people, sim, gmail_remotes, tmp_p
     assert sim.sent_messages() == []
 
 
-
 def test_a_send_whose_answer_never_comes_is_not_sent_again_by_the_http_layer(people, sim, gmail_remotes):
     """Stock httplib2 takes a connection closed without an answer for a stale keep-alive and
     sends the request again; a write must go out exactly once and come back ambiguous."""
@@ -216,6 +219,5 @@ def test_a_send_whose_answer_never_comes_is_not_sent_again_by_the_http_layer(peo
     with pytest.raises(TransportError) as caught:  # and every search of the mailbox after it
         transport.send(message(), NOW)
     assert caught.value.ambiguous
-    dropped_sends = [c for c in sim.calls("connection.dropped")
-                     if c.params.get("path", "").endswith("/messages/send")]
+    dropped_sends = [c for c in sim.calls("connection.dropped") if c.params.get("path", "").endswith("/messages/send")]
     assert len(dropped_sends) == 1 and len(sim.sent_messages()) == 1

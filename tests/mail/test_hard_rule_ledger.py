@@ -57,7 +57,9 @@ def smtp_send(server, to):
         client.sendmail(ADMIN, [to], b"Subject: Hello\\r\\n\\r\\nHello.\\r\\n")
 '''
 
-EACH_BREACH = COMMON + '''
+EACH_BREACH = (
+    COMMON
+    + """
 LATE = []
 
 
@@ -105,9 +107,12 @@ def test_leaves_a_send_behind(tls, admin):
 
 def test_runs_while_the_late_send_lands(admin):
     LATE[0].join()
-'''
+"""
+)
 
-AFTER_THE_LAST_TEST = COMMON + '''
+AFTER_THE_LAST_TEST = (
+    COMMON
+    + '''
 @pytest.fixture(scope="session")
 def parting_send(tmp_path_factory):
     """A session fixture whose teardown sends to an investor: after every test has passed."""
@@ -121,6 +126,7 @@ def parting_send(tmp_path_factory):
 def test_passes(parting_send, admin):
     pass
 '''
+)
 
 
 @pytest.fixture
@@ -135,20 +141,28 @@ def test_each_breach_fails_its_test_and_the_run(inner):
     inner.makepyfile(test_inner=EACH_BREACH)
     result = inner.runpytest_subprocess("-p", "no:xdist", "-v")  # the xdist-only hook is optional
     result.assert_outcomes(passed=7, errors=5)
-    for test in ("send_to_an_investor", "drafts_send_then_clear_calls", "drafts_update",
-                 "smtp_server_that_rejects_the_mail", "runs_while_the_late_send_lands"):
+    for test in (
+        "send_to_an_investor",
+        "drafts_send_then_clear_calls",
+        "drafts_update",
+        "smtp_server_that_rejects_the_mail",
+        "runs_while_the_late_send_lands",
+    ):
         result.stdout.fnmatch_lines([f"*test_{test} ERROR*"])
-    result.stdout.fnmatch_lines([
-        "*test_drafting_and_mailing_the_admins_is_fine PASSED*",
-        "*test_leaves_a_send_behind PASSED*",
-        "hard rule: * 5 HARD RULE VIOLATION(S): the run fails",
-        "HARD RULE VIOLATION: *test_send_to_an_investor: Gmail sent as ada@fund.example to non-admins *jane@acme.example*",
-        "HARD RULE VIOLATION: *test_drafts_send_then_clear_calls: a Gmail mail operation other than "
-        "drafts.create: users.drafts.send x1*",
-        "HARD RULE VIOLATION: *test_drafts_update: * users.drafts.update x1*405*",
-        "HARD RULE VIOLATION: *test_smtp_server_that_rejects_the_mail: SMTP server * non-admin jane@acme.example",
-        "HARD RULE VIOLATION: *test_runs_while_the_late_send_lands: SMTP server * non-admin jane@acme.example",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_drafting_and_mailing_the_admins_is_fine PASSED*",
+            "*test_leaves_a_send_behind PASSED*",
+            "hard rule: * 5 HARD RULE VIOLATION(S): the run fails",
+            "HARD RULE VIOLATION: *test_send_to_an_investor: Gmail sent as ada@fund.example to non-admins "
+            "*jane@acme.example*",
+            "HARD RULE VIOLATION: *test_drafts_send_then_clear_calls: a Gmail mail operation other than "
+            "drafts.create: users.drafts.send x1*",
+            "HARD RULE VIOLATION: *test_drafts_update: * users.drafts.update x1*405*",
+            "HARD RULE VIOLATION: *test_smtp_server_that_rejects_the_mail: SMTP server * non-admin jane@acme.example",
+            "HARD RULE VIOLATION: *test_runs_while_the_late_send_lands: SMTP server * non-admin jane@acme.example",
+        ]
+    )
     result.stdout.no_fnmatch_line("*all to active admins*")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
@@ -158,9 +172,11 @@ def test_a_breach_after_the_last_test_still_fails_the_run(inner, workers):
     inner.makepyfile(test_inner=AFTER_THE_LAST_TEST)
     result = inner.runpytest_subprocess(*workers)
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([
-        "hard rule: 1 Gmail simulator(s) audited; 1 send(s) to 1 recipient(s); 0 drafts.create; "
-        "1 HARD RULE VIOLATION(S): the run fails",
-        "HARD RULE VIOLATION: after *test_passes: Gmail sent as ada@fund.example to non-admins *jane@acme.example*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "hard rule: 1 Gmail simulator(s) audited; 1 send(s) to 1 recipient(s); 0 drafts.create; "
+            "1 HARD RULE VIOLATION(S): the run fails",
+            "HARD RULE VIOLATION: after *test_passes: Gmail sent as ada@fund.example to non-admins *jane@acme.example*",
+        ]
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED

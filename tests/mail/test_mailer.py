@@ -7,7 +7,13 @@ import pytest
 
 from appsrc.clock import FrozenClock
 from appsrc.mail.gmail_send import GmailTransport
-from appsrc.mail.mailer import NO_TRANSPORT, DigestMailer, RecipientNotAllowed, active_admin_addresses, first_active_admin
+from appsrc.mail.mailer import (
+    NO_TRANSPORT,
+    DigestMailer,
+    RecipientNotAllowed,
+    active_admin_addresses,
+    first_active_admin,
+)
 from appsrc.mail.message import OutgoingMessage
 from appsrc.mail.smtp_send import SmtpTransport
 from appsrc.secret_files import SmtpConfig
@@ -18,8 +24,14 @@ ADMINS = ("ada@fund.example", "ben@fund.example")
 
 
 def smtp_for(server, tls, **changes):
-    values = dict(host=server.host, port=server.port, security="starttls", username=server.username,
-                  password=server.password, sender="digest@fund.example")
+    values = {
+        "host": server.host,
+        "port": server.port,
+        "security": "starttls",
+        "username": server.username,
+        "password": server.password,
+        "sender": "digest@fund.example",
+    }
     values.update(changes)
     return SmtpTransport(lambda: SmtpConfig(**values), ca_file=tls.ca_file, timeout_s=5)
 
@@ -27,8 +39,9 @@ def smtp_for(server, tls, **changes):
 @pytest.fixture
 def mailer(gmail_remotes, smtp_server, tls):
     """Gmail through the simulator first, then the STARTTLS+AUTH SMTP server."""
-    return DigestMailer([GmailTransport(gmail_remotes, first_active_admin), smtp_for(smtp_server, tls)],
-                        FrozenClock(NOW))
+    return DigestMailer(
+        [GmailTransport(gmail_remotes, first_active_admin), smtp_for(smtp_server, tls)], FrozenClock(NOW)
+    )
 
 
 def message(to=ADMINS) -> OutgoingMessage:
@@ -39,10 +52,15 @@ def test_active_admins_are_the_only_allowed_recipients(people):
     assert active_admin_addresses() == list(ADMINS)
 
 
-@pytest.mark.parametrize("outsider", ["tom@fund.example",          # a teammate, not an admin
-                                      "ivy@fund.example",          # a deactivated admin
-                                      "jane@acme-capital.example",  # an investor
-                                      "ADA@fund.example.evil"])
+@pytest.mark.parametrize(
+    "outsider",
+    [
+        "tom@fund.example",  # a teammate, not an admin
+        "ivy@fund.example",  # a deactivated admin
+        "jane@acme-capital.example",  # an investor
+        "ADA@fund.example.evil",
+    ],
+)
 def test_anyone_else_is_refused_and_nothing_is_sent_or_recorded(people, mailer, sim, smtp_server, outsider):
     with pytest.raises(RecipientNotAllowed):
         mailer.send_digest(message(ADMINS + (outsider,)), "test")
@@ -89,8 +107,10 @@ def test_smtp_is_the_fallback_and_the_gmail_failure_is_noted(people, mailer, sim
 
 def test_both_failing_is_a_failed_run_with_each_reason(people, gmail_remotes, sim, smtp_server, tls):
     sim.set_mailbox_status("ada@fund.example", "suspended")
-    mailer = DigestMailer([GmailTransport(gmail_remotes, first_active_admin),
-                           smtp_for(smtp_server, tls, password="Canary-Wrong-Pw-9")], FrozenClock(NOW))
+    mailer = DigestMailer(
+        [GmailTransport(gmail_remotes, first_active_admin), smtp_for(smtp_server, tls, password="Canary-Wrong-Pw-9")],
+        FrozenClock(NOW),
+    )
     run = DigestRun.get_by_id(mailer.send_digest(message(), "test").id)
     assert (run.status, run.transport) == ("failed", "gmail,smtp")
     assert "gmail: " in run.error and "smtp: " in run.error and "Canary-Wrong-Pw-9" not in run.error
@@ -121,6 +141,10 @@ def test_a_crashing_transport_cannot_leave_the_run_pending(people, smtp_server, 
 def test_outcome_hooks_run_in_the_outcome_transaction(people, mailer):
     seen = []
     run = mailer.record_attempt("scheduled", recipients=list(ADMINS))
-    mailer.deliver(run, message(), on_sent=lambda r: seen.append(("sent", r.status)),
-                   on_failed=lambda r: seen.append(("failed", r.status)))
+    mailer.deliver(
+        run,
+        message(),
+        on_sent=lambda r: seen.append(("sent", r.status)),
+        on_failed=lambda r: seen.append(("failed", r.status)),
+    )
     assert seen == [("sent", "sent")]

@@ -39,8 +39,14 @@ SMTP_MODULES = {"smtplib", "aiosmtplib", "smtpd", "aiosmtpd"}
 TRANSPORT_MODULES = {"appsrc.mail.gmail_send", "appsrc.mail.smtp_send"}
 SEND_NAMES = {"send", "sendmail", "send_message"}
 DYNAMIC_IMPORTS = {"__import__", "import_module"}
-SOCKET_OPENERS = {"create_connection", "open_connection", "create_unix_connection", "open_unix_connection",
-                  "socketpair", "fromfd"}
+SOCKET_OPENERS = {
+    "create_connection",
+    "open_connection",
+    "create_unix_connection",
+    "open_unix_connection",
+    "socketpair",
+    "fromfd",
+}
 OS_PROCESS_STARTERS = {"system", "popen", "posix_spawn", "posix_spawnp", "startfile"}  # os.<name>
 PROCESS_MODULES = {"subprocess", "pty", "pexpect", "sh"}
 
@@ -78,8 +84,11 @@ def _docstring_ids(tree: ast.AST) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
             first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
-                    and isinstance(first.value.value, str):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 ids.add(id(first.value))
     return ids
 
@@ -122,7 +131,11 @@ def scan(name: str, source: str) -> set[str]:
                 broken.add("process")
             if set(modules) & TRANSPORT_MODULES:
                 broken.add("transport-import")
-            if isinstance(node, ast.ImportFrom) and base == "importlib" and {a.name for a in node.names} & {"__import__"}:
+            if (
+                isinstance(node, ast.ImportFrom)
+                and base == "importlib"
+                and {a.name for a in node.names} & {"__import__"}
+            ):
                 broken.add("dynamic-import")
         elif isinstance(node, ast.Attribute):
             if node.attr in SEND_NAMES:
@@ -135,8 +148,11 @@ def scan(name: str, source: str) -> set[str]:
                 broken.add("dynamic-import")  # a constant name is judged by the string rules below
             if called in SOCKET_OPENERS or (called == "socket" and on in ("socket", "")):
                 broken.add("raw-connection")
-            if called.startswith("create_subprocess_") or (on in ("os", "") and called in OS_PROCESS_STARTERS) \
-                    or (on == "os" and called.startswith(("exec", "spawn", "fork"))):
+            if (
+                called.startswith("create_subprocess_")
+                or (on in ("os", "") and called in OS_PROCESS_STARTERS)
+                or (on == "os" and called.startswith(("exec", "spawn", "fork")))
+            ):
                 broken.add("process")
         elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and id(node) not in docstrings:
             text = node.value.decode("latin-1") if isinstance(node.value, bytes) else node.value
@@ -156,8 +172,10 @@ def scan(name: str, source: str) -> set[str]:
 def findings(sources: Iterable[tuple[str, str]] | None = None) -> dict[str, set[str]]:
     """Rule -> modules breaking it, over `sources` ((name, text) pairs; default: all of appsrc/)."""
     if sources is None:
-        sources = ((p.relative_to(APPSRC.parent).as_posix(), p.read_text(encoding="utf-8"))
-                   for p in sorted(APPSRC.rglob("*.py")))
+        sources = (
+            (p.relative_to(APPSRC.parent).as_posix(), p.read_text(encoding="utf-8"))
+            for p in sorted(APPSRC.rglob("*.py"))
+        )
     found: dict[str, set[str]] = {rule: set() for rule in ALLOWED}
     for name, source in sources:
         for rule in scan(name, source):
@@ -244,22 +262,26 @@ def test_the_scan_sees_each_evasion(snippet, rule):
 def test_an_allowed_module_is_allowed_only_what_it_needs():
     """The allowlists are per rule: the Gmail transport importing smtplib is still found, and so
     is the digest service calling a transport's send itself."""
-    found = findings([("appsrc/mail/gmail_send.py", "import smtplib"),
-                      ("appsrc/digest/service.py", "transport.send(message, now)")])
+    found = findings(
+        [("appsrc/mail/gmail_send.py", "import smtplib"), ("appsrc/digest/service.py", "transport.send(message, now)")]
+    )
     assert found["smtp-client"] == {"appsrc/mail/gmail_send.py"}
     assert found["send-call"] == {"appsrc/digest/service.py"}
     assert found != ALLOWED
 
 
-@pytest.mark.parametrize("snippet", [
-    '"""Only smtp_send imports smtplib; messages.send is the digest\'s."""',  # a docstring documents
-    "database.connect(reuse_if_open=True)",
-    "infos = socket.getaddrinfo(host, None)",
-    "import platform\nname = platform.system()",
-    "from appsrc.mail.mailer import DigestMailer",
-    "remote.execute('users.drafts.create', make_request)",
-    "message = {'sender': sender, 'sent_at': now}",
-    "note = 'No e-mail. Send it later from Gmail.'",
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        '"""Only smtp_send imports smtplib; messages.send is the digest\'s."""',  # a docstring documents
+        "database.connect(reuse_if_open=True)",
+        "infos = socket.getaddrinfo(host, None)",
+        "import platform\nname = platform.system()",
+        "from appsrc.mail.mailer import DigestMailer",
+        "remote.execute('users.drafts.create', make_request)",
+        "message = {'sender': sender, 'sent_at': now}",
+        "note = 'No e-mail. Send it later from Gmail.'",
+    ],
+)
 def test_ordinary_code_is_not_flagged(snippet):
     assert not any(findings([("appsrc/crm/ordinary.py", snippet)]).values())

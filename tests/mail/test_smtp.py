@@ -3,7 +3,7 @@ AUTH, certificate verification, failure classification, and settings re-read at 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,19 +13,29 @@ from appsrc.mail.transport import TransportError, TransportNotConfigured
 from appsrc.secret_files import SmtpConfig, load_smtp_config
 from tests.mail.servers import SmtpServer, free_port
 
-NOW = datetime(2026, 11, 2, 23, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 2, 23, 0, tzinfo=UTC)
 ADMINS = ("ada@fund.example", "ben@fund.example")
 
 
 def message(to=ADMINS) -> OutgoingMessage:
-    return OutgoingMessage(to=to, subject="IR digest — Mon 2 Nov 2026: 3 emails, 1 investor",
-                           text="Plain text part.\n", html="<p>HTML <strong>part</strong></p>",
-                           headers=(("X-IR-Digest-Kind", "scheduled"),))
+    return OutgoingMessage(
+        to=to,
+        subject="IR digest — Mon 2 Nov 2026: 3 emails, 1 investor",
+        text="Plain text part.\n",
+        html="<p>HTML <strong>part</strong></p>",
+        headers=(("X-IR-Digest-Kind", "scheduled"),),
+    )
 
 
 def config_for(server: SmtpServer, **changes) -> SmtpConfig:
-    values = dict(host=server.host, port=server.port, security=server.security, username=server.username,
-                  password=server.password, sender="digest@fund.example")
+    values = {
+        "host": server.host,
+        "port": server.port,
+        "security": server.security,
+        "username": server.username,
+        "password": server.password,
+        "sender": "digest@fund.example",
+    }
     values.update(changes)
     return SmtpConfig(**values)
 
@@ -189,22 +199,30 @@ def test_configuration_is_re_read_at_every_send_from_the_action_files(people, tm
 
 
 def test_environment_variables_are_the_fallback(people, smtp_server, tls, tmp_path):
-    env = {"SMTP_HOST": smtp_server.host, "SMTP_PORT": str(smtp_server.port), "SMTP_SECURITY": "starttls",
-           "SMTP_USERNAME": smtp_server.username, "SMTP_PASSWORD": smtp_server.password,
-           "SMTP_FROM": "digest@fund.example"}
-    SmtpTransport(lambda: load_smtp_config(tmp_path / "none", env), ca_file=tls.ca_file, timeout_s=5).send(message(), NOW)
+    env = {
+        "SMTP_HOST": smtp_server.host,
+        "SMTP_PORT": str(smtp_server.port),
+        "SMTP_SECURITY": "starttls",
+        "SMTP_USERNAME": smtp_server.username,
+        "SMTP_PASSWORD": smtp_server.password,
+        "SMTP_FROM": "digest@fund.example",
+    }
+    SmtpTransport(lambda: load_smtp_config(tmp_path / "none", env), ca_file=tls.ca_file, timeout_s=5).send(
+        message(), NOW
+    )
     assert len(smtp_server.received) == 1
 
 
-@pytest.mark.parametrize("typed, mail_from, header", [
-    ("digest@fund.example", "digest@fund.example", "IR Mail Desk <digest@fund.example>"),
-    ("IR Desk <Digest@Fund.Example>", "digest@fund.example", "IR Desk <digest@fund.example>"),
-    ('"Desk, IR" <digest@fund.example>', "digest@fund.example",
-     '"Desk, IR" <digest@fund.example>'),
-    ("J. Smith <digest@fund.example>", "digest@fund.example", '"J. Smith" <digest@fund.example>'),
-])
-def test_the_from_address_as_people_type_it(people, smtp_server, tls, tmp_path, typed, mail_from,
-                                            header):
+@pytest.mark.parametrize(
+    "typed, mail_from, header",
+    [
+        ("digest@fund.example", "digest@fund.example", "IR Mail Desk <digest@fund.example>"),
+        ("IR Desk <Digest@Fund.Example>", "digest@fund.example", "IR Desk <digest@fund.example>"),
+        ('"Desk, IR" <digest@fund.example>', "digest@fund.example", '"Desk, IR" <digest@fund.example>'),
+        ("J. Smith <digest@fund.example>", "digest@fund.example", '"J. Smith" <digest@fund.example>'),
+    ],
+)
+def test_the_from_address_as_people_type_it(people, smtp_server, tls, tmp_path, typed, mail_from, header):
     """An address alone, or with a display name, as Configure Digest SMTP (or SMTP_FROM) holds
     it: one envelope sender, one From, the name kept."""
     secrets_dir = tmp_path / "secrets"
@@ -216,16 +234,23 @@ def test_the_from_address_as_people_type_it(people, smtp_server, tls, tmp_path, 
     assert got.message["From"] == header
 
 
-@pytest.mark.parametrize("typed", ["IR Desk <IR Desk <ir@fund.example>>", "a@fund.example, b@fund.example",
-                                   "IR Desk", "IR Desk <ir@fund.example> extra"])
-def test_a_from_that_is_not_exactly_one_address_is_a_clear_permanent_error(people, smtp_server, tls,
-                                                                           tmp_path, typed):
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "IR Desk <IR Desk <ir@fund.example>>",
+        "a@fund.example, b@fund.example",
+        "IR Desk",
+        "IR Desk <ir@fund.example> extra",
+    ],
+)
+def test_a_from_that_is_not_exactly_one_address_is_a_clear_permanent_error(people, smtp_server, tls, tmp_path, typed):
     secrets_dir = tmp_path / "secrets"
     smtp_server.secret_files(secrets_dir, **{"from": typed})
     smtp = SmtpTransport(lambda: load_smtp_config(secrets_dir, {}), ca_file=tls.ca_file, timeout_s=5)
     with pytest.raises(TransportError) as caught:
         smtp.send(message(), NOW)
     assert caught.value.permanent
-    assert str(caught.value) == ("SMTP settings are unusable: SMTP from: expected one email "
-                                 "address, e.g. ir@fund.com or IR Desk <ir@fund.com>")
+    assert str(caught.value) == (
+        "SMTP settings are unusable: SMTP from: expected one email address, e.g. ir@fund.com or IR Desk <ir@fund.com>"
+    )
     assert smtp_server.received == []

@@ -28,8 +28,15 @@ class FakeClock:
         self.now += seconds
 
 
-def plain_message(subject: str, *, sender: str = "Jane Doe <jane@acmecapital.example>", to: str = ALICE,
-                  message_id: str | None = None, extra: str = "", body: str = "Hello there.") -> bytes:
+def plain_message(
+    subject: str,
+    *,
+    sender: str = "Jane Doe <jane@acmecapital.example>",
+    to: str = ALICE,
+    message_id: str | None = None,
+    extra: str = "",
+    body: str = "Hello there.",
+) -> bytes:
     lines = [f"From: {sender}", f"To: {to}", f"Subject: {subject}", "Date: Mon, 23 Nov 2026 10:00:00 +0000"]
     if message_id:
         lines.append(f"Message-ID: {message_id}")
@@ -88,7 +95,6 @@ def gmail(sim, key_file):
 
     def make(user: str = ALICE, scopes=(GMAIL_READONLY, GMAIL_COMPOSE)):
         creds = base.with_scopes(list(scopes)).with_subject(user)
-        return build("gmail", "v1", credentials=creds, static_discovery=True,
-                     client_options={"api_endpoint": sim.url})
+        return build("gmail", "v1", credentials=creds, static_discovery=True, client_options={"api_endpoint": sim.url})
 
     return make

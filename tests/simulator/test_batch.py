@@ -16,8 +16,9 @@ from .conftest import ALICE, BOB, plain_message
 def run_batch(sim, requests_, path="batch/gmail/v1"):
     """Execute and return {request_id: (response, exception)} in callback order."""
     results = {}
-    batch = BatchHttpRequest(callback=lambda rid, resp, exc: results.__setitem__(rid, (resp, exc)),
-                             batch_uri=sim.url + path)
+    batch = BatchHttpRequest(
+        callback=lambda rid, resp, exc: results.__setitem__(rid, (resp, exc)), batch_uri=sim.url + path
+    )
     for request in requests_:
         batch.add(request)
     batch.execute()
@@ -27,11 +28,14 @@ def run_batch(sim, requests_, path="batch/gmail/v1"):
 def test_batch_answers_each_part_and_errors_reach_the_callback(sim, gmail):
     good = sim.insert_message(ALICE, plain_message("in a batch"))
     messages = gmail().users().messages()
-    results = run_batch(sim, [
-        messages.get(userId="me", id=good, format="minimal"),
-        messages.get(userId="me", id="18ffffffffffffff", format="minimal"),
-        gmail().users().getProfile(userId="me"),
-    ])
+    results = run_batch(
+        sim,
+        [
+            messages.get(userId="me", id=good, format="minimal"),
+            messages.get(userId="me", id="18ffffffffffffff", format="minimal"),
+            gmail().users().getProfile(userId="me"),
+        ],
+    )
     assert list(results) == ["1", "2", "3"]
     assert results["1"][0]["id"] == good and results["1"][1] is None
     missing = results["2"][1]
@@ -40,7 +44,10 @@ def test_batch_answers_each_part_and_errors_reach_the_callback(sim, gmail):
     assert results["3"][0]["emailAddress"] == ALICE
     inner = [r for r in sim.calls() if r.in_batch]
     assert [(r.method, r.status, r.units) for r in inner] == [
-        ("users.messages.get", 200, 5), ("users.messages.get", 404, 5), ("users.getProfile", 200, 1)]
+        ("users.messages.get", 200, 5),
+        ("users.messages.get", 404, 5),
+        ("users.getProfile", 200, 1),
+    ]
     assert sim.calls(method="batch")[-1].params == {"parts": 3}
 
 
@@ -50,8 +57,7 @@ def test_short_batch_path_works_too(sim, gmail):
 
 
 def test_parts_may_impersonate_different_users(sim, gmail):
-    results = run_batch(sim, [gmail(ALICE).users().getProfile(userId="me"),
-                              gmail(BOB).users().getProfile(userId="me")])
+    results = run_batch(sim, [gmail(ALICE).users().getProfile(userId="me"), gmail(BOB).users().getProfile(userId="me")])
     assert [results[k][0]["emailAddress"] for k in ("1", "2")] == [ALICE, BOB]
 
 
@@ -83,8 +89,12 @@ def test_unauthenticated_parts_get_inner_401(sim):
         "GET /gmail/v1/users/me/profile HTTP/1.1\r\n\r\n\r\n"
         f"--{boundary}--\r\n"
     )
-    answer = requests.post(sim.url + "batch/gmail/v1", data=body,
-                           headers={"Content-Type": f"multipart/mixed; boundary={boundary}"}, timeout=5)
+    answer = requests.post(
+        sim.url + "batch/gmail/v1",
+        data=body,
+        headers={"Content-Type": f"multipart/mixed; boundary={boundary}"},
+        timeout=5,
+    )
     assert answer.status_code == 200
     assert "Content-ID: <response-a + 1>" in answer.text
     assert "HTTP/1.1 401 Unauthorized" in answer.text
@@ -93,17 +103,16 @@ def test_unauthenticated_parts_get_inner_401(sim):
 
 
 def test_garbage_batch_body_is_a_400(sim):
-    answer = requests.post(sim.url + "batch/gmail/v1", data=b"hello", headers={"Content-Type": "text/plain"},
-                           timeout=5)
+    answer = requests.post(sim.url + "batch/gmail/v1", data=b"hello", headers={"Content-Type": "text/plain"}, timeout=5)
     assert answer.status_code == 400
 
 
 def test_post_bodies_survive_the_batch_format(sim, gmail):
     raws = [f"To: jane@acmecapital.example\r\nSubject: draft {n}\r\n\r\nBody {n}\r\n".encode() for n in range(3)]
     drafts = gmail().users().drafts()
-    results = run_batch(sim, [
-        drafts.create(userId="me", body={"message": {"raw": base64.urlsafe_b64encode(raw).decode()}})
-        for raw in raws
-    ])
+    results = run_batch(
+        sim,
+        [drafts.create(userId="me", body={"message": {"raw": base64.urlsafe_b64encode(raw).decode()}}) for raw in raws],
+    )
     assert all(exception is None for _, exception in results.values())
     assert [draft.raw for draft in sim.drafts(ALICE)] == raws

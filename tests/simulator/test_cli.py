@@ -24,9 +24,27 @@ def test_cli_serves_the_dataset_until_sigterm(tmp_path, key_template):
     key, investors = tmp_path / "key.json", tmp_path / "investors.csv"
     key.write_text(key_template)
     process = subprocess.Popen(
-        [sys.executable, "-m", "appsrc.simulator", "--port", "0", "--team-size", "3", "--messages", "20",
-         "--seed", "4", "--key-out", str(key), "--csv-out", str(investors)],
-        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "appsrc.simulator",
+            "--port",
+            "0",
+            "--team-size",
+            "3",
+            "--messages",
+            "20",
+            "--seed",
+            "4",
+            "--key-out",
+            str(key),
+            "--csv-out",
+            str(investors),
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         lines = [process.stdout.readline() for _ in range(7)]  # url, token_uri, key, csv, 3 mailboxes
@@ -35,8 +53,13 @@ def test_cli_serves_the_dataset_until_sigterm(tmp_path, key_template):
         assert json.loads(key_template)["client_id"] in lines[2]
         assert json.loads(key.read_text())["token_uri"] == url + "token"
         first_mailbox = lines[4].split()[1]
-        service = build("gmail", "v1", credentials=credentials_for(key, first_mailbox), static_discovery=True,
-                        client_options={"api_endpoint": url})
+        service = build(
+            "gmail",
+            "v1",
+            credentials=credentials_for(key, first_mailbox),
+            static_discovery=True,
+            client_options={"api_endpoint": url},
+        )
         profile = service.users().getProfile(userId="me").execute()
         assert profile["emailAddress"] == first_mailbox and profile["messagesTotal"] >= 20
         header = next(csv.reader(io.StringIO(investors.read_text())))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
-import html
 import email
 import email.policy
+import html
 import io
 import re
 from collections import defaultdict
@@ -13,8 +13,7 @@ from itertools import islice
 
 import pytest
 
-from appsrc.simulator import EXPECTED, HARD_CASE_FLAGS, GmailSimulator, generate_mailbox_stream, generate_team
-from appsrc.simulator import mime
+from appsrc.simulator import EXPECTED, HARD_CASE_FLAGS, GmailSimulator, generate_mailbox_stream, generate_team, mime
 
 SMALL_HUGE = 200_000
 
@@ -61,8 +60,9 @@ def test_internal_mail_involves_only_own_domains(dataset):
         if message.expected != "internal":
             continue
         parsed = email.message_from_bytes(message.raw, policy=email.policy.compat32)
-        addresses = email.utils.getaddresses(parsed.get_all("From", []) + parsed.get_all("To", [])
-                                             + parsed.get_all("Cc", []))
+        addresses = email.utils.getaddresses(
+            parsed.get_all("From", []) + parsed.get_all("To", []) + parsed.get_all("Cc", [])
+        )
         assert all(address.rsplit("@", 1)[1] in dataset.own_domains for _, address in addresses)
 
 
@@ -110,7 +110,7 @@ def test_huge_attachments_have_the_configured_size(dataset):
 
 def test_encoded_headers_decode_to_real_text(dataset):
     def subject(flag):
-        [message] = [m for m in dataset.with_flag(flag)]
+        [message] = list(dataset.with_flag(flag))
         return mime.decode_rfc2047(mime.scan_headers(message.raw, frozenset({"subject"}))["subject"])
 
     assert subject("rfc2047_utf8_b") == "Präsentation für das Board – Q3"
@@ -189,8 +189,9 @@ def test_stream_replies_come_after_their_parents():
 def test_stream_can_share_the_team_investors():
     team = generate_team(5, team_size=1, messages_per_mailbox=0, hard_cases=False)
     identities = {i.name: [f"@{d}" for d in i.domains] + [c.address for c in i.contacts] for i in team.investors}
-    about_investors = [m for m in generate_mailbox_stream(5, team.team[0].address, 300, investors=team.investors)
-                       if m.investor]
+    about_investors = [
+        m for m in generate_mailbox_stream(5, team.team[0].address, 300, investors=team.investors) if m.investor
+    ]
     assert len(about_investors) > 200
     for message in about_investors:
         assert any(identity.encode() in message.raw for identity in identities[message.investor])
@@ -208,8 +209,17 @@ def _reference_snippet(raw: bytes) -> str:
             html_text = mime.decoded_text(part)
     if plain is None and html_text is None:
         return ""
-    text = plain if plain is not None else html.unescape(re.sub(r"<[^>]*>", " ", re.sub(
-        r"<(style|script)\b.*?</\1\s*>", " ", html_text, flags=re.IGNORECASE | re.DOTALL)))
+    text = (
+        plain
+        if plain is not None
+        else html.unescape(
+            re.sub(
+                r"<[^>]*>",
+                " ",
+                re.sub(r"<(style|script)\b.*?</\1\s*>", " ", html_text, flags=re.IGNORECASE | re.DOTALL),
+            )
+        )
+    )
     text = re.sub(r"\s+", " ", text.replace("\x00", "")).strip()[:200]
     return html.escape(text).replace("&#x27;", "&#39;")
 

@@ -12,8 +12,7 @@ def all_history(service, start: str, **params) -> tuple[list[dict], int]:
     """Follow nextPageToken to the end; returns the records and how many pages it took."""
     records, token, pages = [], None, 0
     while True:
-        page = service.users().history().list(userId="me", startHistoryId=start, pageToken=token,
-                                              **params).execute()
+        page = service.users().history().list(userId="me", startHistoryId=start, pageToken=token, **params).execute()
         pages += 1
         records += page.get("history", [])
         token = page.get("nextPageToken")
@@ -31,8 +30,7 @@ def test_history_records_every_kind_of_change(sim, gmail):
     sim.delete(ALICE, first)
     records, _ = all_history(service, start)
     kinds = [next(k for k in r if k not in ("id", "messages")) for r in records]
-    assert kinds == ["messagesAdded", "messagesAdded", "labelsAdded", "labelsRemoved", "labelsAdded",
-                     "messagesDeleted"]
+    assert kinds == ["messagesAdded", "messagesAdded", "labelsAdded", "labelsRemoved", "labelsAdded", "messagesDeleted"]
     assert records[0]["messagesAdded"][0]["message"] == {"id": first, "threadId": first, "labelIds": ["INBOX"]}
     assert records[2]["labelsAdded"][0]["labelIds"] == ["STARRED"]
     assert records[3]["labelsRemoved"][0]["labelIds"] == ["INBOX"]
@@ -58,8 +56,12 @@ def test_filtered_pages_can_be_empty_but_carry_a_token(sim, gmail):
     start = str(sim.history_id(ALICE))
     ids = [sim.insert_message(ALICE, plain_message(f"m{n}")) for n in range(4)]
     sim.modify_labels(ALICE, ids[1], add=("STARRED",))
-    first = service.users().history().list(userId="me", startHistoryId=start, maxResults=2,
-                                           historyTypes="labelAdded").execute()
+    first = (
+        service.users()
+        .history()
+        .list(userId="me", startHistoryId=start, maxResults=2, historyTypes="labelAdded")
+        .execute()
+    )
     assert "history" not in first and "nextPageToken" in first
     records, _ = all_history(service, start, maxResults=2, historyTypes="labelAdded")
     assert [r["labelsAdded"][0]["message"]["id"] for r in records] == [ids[1]]
@@ -81,8 +83,7 @@ def test_injected_empty_pages_resume_at_the_same_place(sim, gmail):
     empty = service.users().history().list(userId="me", startHistoryId=start).execute()
     assert empty.keys() == {"nextPageToken", "historyId"}
     sim.faults.update(empty_history_page=0.0)
-    rest = service.users().history().list(userId="me", startHistoryId=start,
-                                          pageToken=empty["nextPageToken"]).execute()
+    rest = service.users().history().list(userId="me", startHistoryId=start, pageToken=empty["nextPageToken"]).execute()
     assert [r["messagesAdded"][0]["message"]["id"] for r in rest["history"]] == ids
 
 

@@ -11,8 +11,13 @@ import requests
 
 from appsrc.simulator import LlmStub
 
-PROMPT = {"model": "any", "messages": [{"role": "system", "content": "You write replies."},
-                                       {"role": "user", "content": "Draft a reply to Jane about the term sheet"}]}
+PROMPT = {
+    "model": "any",
+    "messages": [
+        {"role": "system", "content": "You write replies."},
+        {"role": "user", "content": "Draft a reply to Jane about the term sheet"},
+    ],
+}
 
 
 @pytest.fixture

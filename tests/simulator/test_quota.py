@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -25,7 +25,7 @@ def message_id(sim):
 
 def retry_moment(text: str) -> float:
     stamp = RETRY_AFTER.search(text).group(1)
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
 def test_units_are_charged_per_method(sim, gmail, message_id):
@@ -81,8 +81,9 @@ def test_quota_inside_a_batch_is_an_inner_429(sim, gmail, message_id):
     sim.quota.update(user_burst=12, user_units_per_s=0.001)
     get = gmail().users().messages().get
     results = {}
-    batch = BatchHttpRequest(callback=lambda rid, resp, exc: results.__setitem__(rid, exc),
-                             batch_uri=sim.url + "batch/gmail/v1")
+    batch = BatchHttpRequest(
+        callback=lambda rid, resp, exc: results.__setitem__(rid, exc), batch_uri=sim.url + "batch/gmail/v1"
+    )
     for _ in range(4):
         batch.add(get(userId="me", id=message_id, format="minimal"))
     batch.execute()
@@ -101,8 +102,9 @@ def test_disabled_quota_never_limits_but_still_counts_units(sim, gmail, message_
 def test_concurrency_limit_counts_every_part_of_a_batch(sim, gmail, message_id):
     sim.quota.update(max_concurrent_per_user=3)
     results = {}
-    batch = BatchHttpRequest(callback=lambda rid, resp, exc: results.__setitem__(rid, exc),
-                             batch_uri=sim.url + "batch/gmail/v1")
+    batch = BatchHttpRequest(
+        callback=lambda rid, resp, exc: results.__setitem__(rid, exc), batch_uri=sim.url + "batch/gmail/v1"
+    )
     for _ in range(5):
         batch.add(gmail().users().messages().get(userId="me", id=message_id, format="minimal"))
     batch.execute()

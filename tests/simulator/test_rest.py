@@ -18,11 +18,11 @@ BASE_MS = 1_763_000_000_000
 @pytest.fixture
 def inbox(sim):
     """Ten INBOX messages (newest has the highest number) plus one each in SPAM, TRASH, CHAT, DRAFT."""
-    ids = [sim.insert_message(ALICE, plain_message(f"msg {n}"), internal_date_ms=BASE_MS + n * 1000)
-           for n in range(10)]
+    ids = [sim.insert_message(ALICE, plain_message(f"msg {n}"), internal_date_ms=BASE_MS + n * 1000) for n in range(10)]
     special = {
-        label: sim.insert_message(ALICE, plain_message(label.lower()), label_ids=(label,),
-                                  internal_date_ms=BASE_MS + 100_000)
+        label: sim.insert_message(
+            ALICE, plain_message(label.lower()), label_ids=(label,), internal_date_ms=BASE_MS + 100_000
+        )
         for label in ("SPAM", "TRASH", "CHAT", "DRAFT")
     }
     return ids, special
@@ -40,8 +40,12 @@ def list_all(service, **params) -> list[str]:
 
 def test_profile_counts_and_history_id(sim, gmail, inbox):
     profile = gmail().users().getProfile(userId="me").execute()
-    assert profile == {"emailAddress": ALICE, "messagesTotal": 14, "threadsTotal": 14,
-                       "historyId": str(sim.history_id(ALICE))}
+    assert profile == {
+        "emailAddress": ALICE,
+        "messagesTotal": 14,
+        "threadsTotal": 14,
+        "historyId": str(sim.history_id(ALICE)),
+    }
 
 
 def test_user_id_may_be_the_subject_address_but_not_someone_else(gmail):
@@ -97,7 +101,9 @@ def test_list_by_size_as_gmail_does(sim, gmail, inbox):
     assert list_all(service, q=f"size:{max(sizes.values())} -in:chats") == [big]  # size: is larger: too
     assert set(list_all(service, q="smaller:1M -in:chats")) == set(ids) | {big}
     smallest = min(sizes.values())
-    assert set(list_all(service, q=f"smaller:{smallest + 1} -in:chats")) == {i for i, n in sizes.items() if n == smallest}
+    assert set(list_all(service, q=f"smaller:{smallest + 1} -in:chats")) == {
+        i for i, n in sizes.items() if n == smallest
+    }
     with pytest.raises(HttpError) as failure:
         service.users().messages().list(userId="me", q="larger:ten").execute()
     assert failure.value.resp.status == 400
@@ -120,8 +126,12 @@ def test_paging_is_stable_when_mail_arrives(sim, gmail, inbox):
     service = gmail()
     first = service.users().messages().list(userId="me", maxResults=5, q="-in:chats").execute()
     sim.insert_message(ALICE, plain_message("late arrival"), internal_date_ms=BASE_MS + 999_999)
-    second = service.users().messages().list(userId="me", maxResults=5, q="-in:chats",
-                                             pageToken=first["nextPageToken"]).execute()
+    second = (
+        service.users()
+        .messages()
+        .list(userId="me", maxResults=5, q="-in:chats", pageToken=first["nextPageToken"])
+        .execute()
+    )
     assert [m["id"] for m in first["messages"] + second["messages"]] == ids[::-1]
 
 
@@ -147,10 +157,17 @@ def test_get_minimal_has_no_payload(sim, gmail):
 
 def test_get_metadata_narrows_headers(sim, gmail):
     gmail_id = sim.insert_message(ALICE, plain_message("Meta", message_id="<meta@acme.example>"))
-    message = gmail().users().messages().get(
-        userId="me", id=gmail_id, format="metadata", metadataHeaders=["Subject", "message-id"]).execute()
-    assert message["payload"]["headers"] == [{"name": "Subject", "value": "Meta"},
-                                             {"name": "Message-ID", "value": "<meta@acme.example>"}]
+    message = (
+        gmail()
+        .users()
+        .messages()
+        .get(userId="me", id=gmail_id, format="metadata", metadataHeaders=["Subject", "message-id"])
+        .execute()
+    )
+    assert message["payload"]["headers"] == [
+        {"name": "Subject", "value": "Meta"},
+        {"name": "Message-ID", "value": "<meta@acme.example>"},
+    ]
     assert "data" not in json.dumps(message["payload"]["body"])
 
 
@@ -164,7 +181,8 @@ def test_get_full_parses_multipart_and_attachments(sim, gmail):
         '--inner\r\nContent-Type: text/html; charset="utf-8"\r\n\r\n<p>Html body</p>\r\n--inner--\r\n'
         '--outer\r\nContent-Type: application/pdf; name="deck.pdf"\r\n'
         'Content-Disposition: attachment; filename="deck.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
-        + base64.encodebytes(attachment).decode().replace("\n", "\r\n") + "--outer--\r\n"
+        + base64.encodebytes(attachment).decode().replace("\n", "\r\n")
+        + "--outer--\r\n"
     ).encode()
     gmail_id = sim.insert_message(ALICE, raw)
     service = gmail()
@@ -175,8 +193,13 @@ def test_get_full_parses_multipart_and_attachments(sim, gmail):
     plain = alternative["parts"][0]["body"]
     assert base64.urlsafe_b64decode(plain["data"]) == b"Plain body"
     assert pdf["filename"] == "deck.pdf" and pdf["body"]["size"] == len(attachment)
-    fetched = service.users().messages().attachments().get(
-        userId="me", messageId=gmail_id, id=pdf["body"]["attachmentId"]).execute()
+    fetched = (
+        service.users()
+        .messages()
+        .attachments()
+        .get(userId="me", messageId=gmail_id, id=pdf["body"]["attachmentId"])
+        .execute()
+    )
     assert base64.urlsafe_b64decode(fetched["data"]) == attachment
 
 
@@ -184,10 +207,14 @@ def test_unknown_message_is_googles_404(gmail):
     with pytest.raises(HttpError) as failure:
         gmail().users().messages().get(userId="me", id="18aaaaaaaaaaaaaa").execute()
     assert failure.value.resp.status == 404
-    assert json.loads(failure.value.content) == {"error": {
-        "code": 404, "message": "Requested entity was not found.",
-        "errors": [{"message": "Requested entity was not found.", "domain": "global", "reason": "notFound"}],
-        "status": "NOT_FOUND"}}
+    assert json.loads(failure.value.content) == {
+        "error": {
+            "code": 404,
+            "message": "Requested entity was not found.",
+            "errors": [{"message": "Requested entity was not found.", "domain": "global", "reason": "notFound"}],
+            "status": "NOT_FOUND",
+        }
+    }
 
 
 def test_same_email_gets_different_ids_per_mailbox(sim):
@@ -199,11 +226,17 @@ def test_same_email_gets_different_ids_per_mailbox(sim):
 
 def test_replies_thread_by_references_and_subject(sim):
     original = sim.insert_message(ALICE, plain_message("Term sheet", message_id="<a@acme.example>"))
-    reply = sim.insert_message(ALICE, plain_message(
-        "Re: Term sheet", message_id="<b@acme.example>",
-        extra="In-Reply-To: <a@acme.example>\r\nReferences: <a@acme.example>\r\n"))
-    other_subject = sim.insert_message(ALICE, plain_message(
-        "Something else", extra="In-Reply-To: <a@acme.example>\r\n"))
+    reply = sim.insert_message(
+        ALICE,
+        plain_message(
+            "Re: Term sheet",
+            message_id="<b@acme.example>",
+            extra="In-Reply-To: <a@acme.example>\r\nReferences: <a@acme.example>\r\n",
+        ),
+    )
+    other_subject = sim.insert_message(
+        ALICE, plain_message("Something else", extra="In-Reply-To: <a@acme.example>\r\n")
+    )
     assert sim.message(ALICE, reply).thread_id == original
     assert sim.message(ALICE, other_subject).thread_id == other_subject
 

@@ -49,16 +49,20 @@ def test_refresh_mints_a_bearer_token_for_the_subject(sim, key_file):
     assert creds.valid
     record = sim.calls(method="oauth2.token")[-1]
     assert (record.user, record.status, record.units) == (ALICE, 200, 0)
-    profile = requests.get(sim.url + "gmail/v1/users/me/profile",
-                           headers={"Authorization": f"Bearer {creds.token}"}, timeout=5)
+    profile = requests.get(
+        sim.url + "gmail/v1/users/me/profile", headers={"Authorization": f"Bearer {creds.token}"}, timeout=5
+    )
     assert profile.json()["emailAddress"] == ALICE
 
 
 def test_token_response_carries_google_lifetime(sim, key_file):
     creds = credentials_for(key_file, ALICE)
     assertion = creds._make_authorization_grant_assertion()
-    answer = requests.post(sim.token_uri, data={
-        "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}, timeout=5)
+    answer = requests.post(
+        sim.token_uri,
+        data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion},
+        timeout=5,
+    )
     assert answer.status_code == 200
     body = answer.json()
     assert body["expires_in"] == 3599 and body["token_type"] == "Bearer"
@@ -68,7 +72,8 @@ def test_signature_from_another_key_is_rejected(sim, key_file):
     key = json.loads(key_file.read_text())
     impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     key["private_key"] = impostor.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     key_file.write_text(json.dumps(key))
     with pytest.raises(RefreshError, match="invalid_grant: Invalid JWT Signature."):
         refresh(credentials_for(key_file, ALICE))
@@ -85,12 +90,15 @@ def test_scope_not_granted_is_unauthorized_client(sim, key_file):
     assert not failure.value.retryable
 
 
-@pytest.mark.parametrize("address,status", [
-    ("nobody@fund.example", None),
-    ("gone@fund.example", "suspended"),
-    ("outsider@fund.example", "unknown"),
-    ("someone@gmail.com", "consumer"),
-])
+@pytest.mark.parametrize(
+    "address,status",
+    [
+        ("nobody@fund.example", None),
+        ("gone@fund.example", "suspended"),
+        ("outsider@fund.example", "unknown"),
+        ("someone@gmail.com", "consumer"),
+    ],
+)
 def test_users_that_cannot_be_impersonated(sim, key_file, address, status):
     if status:
         sim.add_mailbox(address, status=status)
@@ -129,8 +137,13 @@ def test_expired_token_is_refreshed_by_the_client(sim, gmail, clock):
     clock.advance(601)
     service.users().getProfile(userId="me").execute()
     statuses = [(r.method, r.status) for r in sim.calls()]
-    assert statuses == [("oauth2.token", 200), ("users.getProfile", 200), ("users.getProfile", 401),
-                        ("oauth2.token", 200), ("users.getProfile", 200)]
+    assert statuses == [
+        ("oauth2.token", 200),
+        ("users.getProfile", 200),
+        ("users.getProfile", 401),
+        ("oauth2.token", 200),
+        ("users.getProfile", 200),
+    ]
 
 
 def test_missing_bearer_token_gets_googles_401(sim):

@@ -33,8 +33,13 @@ REPLY = (
 
 def test_reply_draft_joins_the_thread_and_is_recorded(sim, gmail, original):
     thread_id = sim.message(ALICE, original).thread_id
-    draft = gmail().users().drafts().create(
-        userId="me", body={"message": {"raw": encode(REPLY), "threadId": thread_id}}).execute()
+    draft = (
+        gmail()
+        .users()
+        .drafts()
+        .create(userId="me", body={"message": {"raw": encode(REPLY), "threadId": thread_id}})
+        .execute()
+    )
     assert draft["id"].startswith("r")
     assert draft["message"]["threadId"] == thread_id
     assert draft["message"]["labelIds"] == ["DRAFT"]
@@ -48,9 +53,15 @@ def test_draft_without_thread_id_or_references_starts_a_new_thread(sim, gmail, o
     thread_id = sim.message(ALICE, original).thread_id
     drafts = gmail().users().drafts()
     no_thread_id = drafts.create(userId="me", body={"message": {"raw": encode(REPLY)}}).execute()
-    no_headers = drafts.create(userId="me", body={"message": {
-        "raw": encode(b"To: jane@acmecapital.example\r\nSubject: Re: Term sheet\r\n\r\nHi\r\n"),
-        "threadId": thread_id}}).execute()
+    no_headers = drafts.create(
+        userId="me",
+        body={
+            "message": {
+                "raw": encode(b"To: jane@acmecapital.example\r\nSubject: Re: Term sheet\r\n\r\nHi\r\n"),
+                "threadId": thread_id,
+            }
+        },
+    ).execute()
     assert no_thread_id["message"]["threadId"] != thread_id
     assert no_headers["message"]["threadId"] != thread_id
     assert sim.drafts(ALICE)[1].requested_thread_id == thread_id
@@ -64,16 +75,22 @@ def test_drafts_are_hidden_from_plain_listing(sim, gmail, original):
 
 
 def test_send_records_envelope_and_delivers_without_bcc(sim, gmail):
-    raw = (b"From: Alice <alice@fund.example>\r\nTo: bob@fund.example, jane@acmecapital.example\r\n"
-           b"Cc: Carl <carl@acmecapital.example>\r\nBcc: boss@fund.example\r\nSubject: Daily digest\r\n\r\n"
-           b"Digest body\r\n")
+    raw = (
+        b"From: Alice <alice@fund.example>\r\nTo: bob@fund.example, jane@acmecapital.example\r\n"
+        b"Cc: Carl <carl@acmecapital.example>\r\nBcc: boss@fund.example\r\nSubject: Daily digest\r\n\r\n"
+        b"Digest body\r\n"
+    )
     sim.add_mailbox("boss@fund.example")
     sent = gmail().users().messages().send(userId="me", body={"raw": encode(raw)}).execute()
     assert sent["labelIds"] == ["SENT"]
     [record] = sim.sent_messages()
     assert record.sender == ALICE
-    assert record.recipients == ("bob@fund.example", "jane@acmecapital.example", "carl@acmecapital.example",
-                                 "boss@fund.example")
+    assert record.recipients == (
+        "bob@fund.example",
+        "jane@acmecapital.example",
+        "carl@acmecapital.example",
+        "boss@fund.example",
+    )
     assert b"Message-ID: <" in record.raw and record.raw.endswith(raw)
     assert b"Bcc: boss@fund.example" in sim.message(ALICE, sent["id"]).raw
     for teammate in (BOB, "boss@fund.example"):
@@ -94,7 +111,8 @@ def test_send_needs_a_recipient(gmail):
 def test_readonly_token_cannot_create_drafts(sim, gmail):
     with pytest.raises(HttpError) as failure:
         gmail(scopes=[GMAIL_READONLY]).users().drafts().create(
-            userId="me", body={"message": {"raw": encode(REPLY)}}).execute()
+            userId="me", body={"message": {"raw": encode(REPLY)}}
+        ).execute()
     assert failure.value.resp.status == 403
     assert failure.value.reason == "Request had insufficient authentication scopes."
     assert failure.value.error_details[0]["reason"] == "insufficientPermissions"

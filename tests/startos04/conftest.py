@@ -35,8 +35,9 @@ def bundle() -> Path:
     BUILD_LOCK.parent.mkdir(exist_ok=True)
     with BUILD_LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        proc = subprocess.run(["make", "--no-print-directory", "-s", "startos"], cwd=REPO,
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            ["make", "--no-print-directory", "-s", "startos"], cwd=REPO, capture_output=True, text=True, timeout=600
+        )
     assert proc.returncode == 0, f"make startos failed:\n{proc.stdout}\n{proc.stderr}"
     return BUNDLE
 
@@ -67,15 +68,34 @@ class StartOS:
 
     def drive(self, op: str, **request) -> Driven:
         request["op"] = op
-        env = dict(os.environ, STARTOS_TEST_ROOT=str(self.root), STARTOS_TEST_IMAGE=self.image,
-                   STARTOS_TEST_ENV="\n".join(f"{k}={v}" for k, v in self.env.items()),
-                   PATH=f"{HERE / 'bin'}:{os.environ['PATH']}")
+        env = dict(
+            os.environ,
+            STARTOS_TEST_ROOT=str(self.root),
+            STARTOS_TEST_IMAGE=self.image,
+            STARTOS_TEST_ENV="\n".join(f"{k}={v}" for k, v in self.env.items()),
+            PATH=f"{HERE / 'bin'}:{os.environ['PATH']}",
+        )
         # The real mount (bin/ has the subcontainers' stand-in first on PATH).
         script = '"$0" --bind "$1" /media/startos && exec node "$2" "$3"'
         proc = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
-             MOUNT, str(self.root), str(HERE / "driver.mjs"), json.dumps(request)],
-            capture_output=True, text=True, env=env, timeout=300)
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                MOUNT,
+                str(self.root),
+                str(HERE / "driver.mjs"),
+                json.dumps(request),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr
         lines = proc.stdout.strip().splitlines()
         assert lines, proc.stderr
@@ -97,10 +117,19 @@ def startos(bundle, image, tmp_path) -> StartOS:
         (root / part).mkdir(parents=True)
     # What StartOS records of the image when it installs the package: its entrypoint, command,
     # user and working directory (an empty user or directory means root and /).
-    config = json.loads(subprocess.run(["docker", "image", "inspect", "-f", "{{json .Config}}",
-                                        image], capture_output=True, text=True,
-                                       check=True).stdout)
-    (root / "images" / "main.json").write_text(json.dumps({
-        "entrypoint": config.get("Entrypoint") or [], "cmd": config.get("Cmd") or [],
-        "user": config.get("User") or "root", "workdir": config.get("WorkingDir") or "/"}))
+    config = json.loads(
+        subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{json .Config}}", image], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    (root / "images" / "main.json").write_text(
+        json.dumps(
+            {
+                "entrypoint": config.get("Entrypoint") or [],
+                "cmd": config.get("Cmd") or [],
+                "user": config.get("User") or "root",
+                "workdir": config.get("WorkingDir") or "/",
+            }
+        )
+    )
     return StartOS(root, image)

@@ -9,11 +9,29 @@ import stat
 
 import pytest
 
-SYSTEM_SMTP = {"host": "smtp.box-provider.net", "port": 587, "from": "box@fund.com",
-               "username": "box@fund.com", "password": "box smtp pass", "security": "starttls"}
-GMAIL_PRESET = {"selection": "custom", "value": {"provider": {"selection": "gmail", "value": {
-    "host": "smtp.gmail.com", "from": "IR Desk <ir-desk@fund.com>", "username": "ir-desk@fund.com",
-    "password": "app password 16ch", "security": {"selection": "tls", "value": {"port": "465"}}}}}}
+SYSTEM_SMTP = {
+    "host": "smtp.box-provider.net",
+    "port": 587,
+    "from": "box@fund.com",
+    "username": "box@fund.com",
+    "password": "box smtp pass",
+    "security": "starttls",
+}
+GMAIL_PRESET = {
+    "selection": "custom",
+    "value": {
+        "provider": {
+            "selection": "gmail",
+            "value": {
+                "host": "smtp.gmail.com",
+                "from": "IR Desk <ir-desk@fund.com>",
+                "username": "ir-desk@fund.com",
+                "password": "app password 16ch",
+                "security": {"selection": "tls", "value": {"port": "465"}},
+            },
+        }
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +40,22 @@ def key_file_content() -> str:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()).decode()
-    return json.dumps({
-        "type": "service_account", "project_id": "fund-ir-desk", "private_key_id": "0" * 40,
-        "private_key": pem, "client_email": "ir-desk@fund-ir-desk.iam.gserviceaccount.com",
-        "client_id": "104123456789012345678", "token_uri": "https://oauth2.googleapis.com/token"})
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "fund-ir-desk",
+            "private_key_id": "0" * 40,
+            "private_key": pem,
+            "client_email": "ir-desk@fund-ir-desk.iam.gserviceaccount.com",
+            "client_id": "104123456789012345678",
+            "token_uri": "https://oauth2.googleapis.com/token",
+        }
+    )
 
 
 def mode(path) -> int:
@@ -51,8 +78,7 @@ def tree(root) -> dict[str, tuple]:
 
 def secret_files(directory) -> dict[str, str]:
     """A secret set as the app reads it: each field through its link, unset when dangling."""
-    return {p.name: p.read_text() for p in sorted(directory.iterdir())
-            if not p.name.startswith(".") and p.exists()}
+    return {p.name: p.read_text() for p in sorted(directory.iterdir()) if not p.name.startswith(".") and p.exists()}
 
 
 def test_create_admin_shows_the_password_once_masked_and_the_database_is_private(startos):
@@ -76,13 +102,19 @@ def test_create_admin_refuses_a_bad_address_and_writes_nothing(startos):
     assert tree(startos.volume) == {}
 
 
-def test_delegation_writes_the_key_and_domains_privately_and_prefills_only_the_domains(
-        startos, key_file_content):
-    out = startos.run_action("configure-gmail-delegation", {
-        "service-account-json": key_file_content, "own-domains": "Fund.com; fund-partners.com"})
+def test_delegation_writes_the_key_and_domains_privately_and_prefills_only_the_domains(startos, key_file_content):
+    out = startos.run_action(
+        "configure-gmail-delegation",
+        {"service-account-json": key_file_content, "own-domains": "Fund.com; fund-partners.com"},
+    )
     assert out.ok, out.error
-    assert out.value["result"] == {"type": "single", "value": "104123456789012345678",
-                                   "copyable": True, "qr": False, "masked": False}
+    assert out.value["result"] == {
+        "type": "single",
+        "value": "104123456789012345678",
+        "copyable": True,
+        "qr": False,
+        "masked": False,
+    }
     assert "gmail.readonly" in out.value["message"] and "gmail.compose" in out.value["message"]
     dwd = startos.volume / "secrets" / "dwd"
     files = secret_files(dwd)
@@ -96,41 +128,47 @@ def test_delegation_writes_the_key_and_domains_privately_and_prefills_only_the_d
     assert form["value"] == {"own-domains": "fund.com, fund-partners.com"}  # never the key
 
 
-def test_delegation_refuses_an_oauth_client_file_and_keeps_the_stored_key(startos,
-                                                                        key_file_content):
-    assert startos.run_action("configure-gmail-delegation",
-                              {"service-account-json": key_file_content, "own-domains": None}).ok
+def test_delegation_refuses_an_oauth_client_file_and_keeps_the_stored_key(startos, key_file_content):
+    assert startos.run_action(
+        "configure-gmail-delegation", {"service-account-json": key_file_content, "own-domains": None}
+    ).ok
     before = tree(startos.volume)
     oauth_client = json.dumps({"installed": {"client_id": "x.apps.googleusercontent.com"}})
-    out = startos.run_action("configure-gmail-delegation",
-                             {"service-account-json": oauth_client, "own-domains": None})
+    out = startos.run_action("configure-gmail-delegation", {"service-account-json": oauth_client, "own-domains": None})
     assert not out.ok
-    assert out.error == ('service-account-json: "type" must be "service_account" (create a key '
-                         "for a service account, not an OAuth client)")
+    assert out.error == (
+        'service-account-json: "type" must be "service_account" (create a key '
+        "for a service account, not an OAuth client)"
+    )
     assert tree(startos.volume) == before
 
 
 def test_digest_settings_round_trip_through_the_form(startos):
-    settings = {"timezone": "Europe/London", "llm-url": "http://llm.fund.lan:8000",
-                "llm-model": "llama-3.1-8b-instruct", "sender": "ir-desk@fund.com"}
+    settings = {
+        "timezone": "Europe/London",
+        "llm-url": "http://llm.fund.lan:8000",
+        "llm-model": "llama-3.1-8b-instruct",
+        "sender": "ir-desk@fund.com",
+    }
     out = startos.run_action("configure-digest", settings)
     assert out.ok, out.error
     assert out.value["result"] is None and "time zone Europe/London" in out.value["message"]
     directory = startos.volume / "settings" / "digest"
-    assert secret_files(directory) == {k: v for k, v in settings.items()}
-    assert {mode(p.resolve()) for p in directory.iterdir() if not p.name.startswith(".")} \
-        == {0o600}
+    assert secret_files(directory) == dict(settings.items())
+    assert {mode(p.resolve()) for p in directory.iterdir() if not p.name.startswith(".")} == {0o600}
     assert startos.drive("getInput", id="configure-digest").value["value"] == settings
 
-    cleared = startos.run_action("configure-digest", {"timezone": "Asia/Tokyo", "llm-url": None,
-                                                      "llm-model": None, "sender": None})
+    cleared = startos.run_action(
+        "configure-digest", {"timezone": "Asia/Tokyo", "llm-url": None, "llm-model": None, "sender": None}
+    )
     assert cleared.ok, cleared.error
     assert secret_files(directory) == {"timezone": "Asia/Tokyo"}
 
 
 def test_digest_refuses_an_unknown_time_zone(startos):
-    out = startos.run_action("configure-digest", {"timezone": "Mars/Olympus_Mons", "llm-url": None,
-                                                  "llm-model": None, "sender": None})
+    out = startos.run_action(
+        "configure-digest", {"timezone": "Mars/Olympus_Mons", "llm-url": None, "llm-model": None, "sender": None}
+    )
     assert not out.ok and "timezone" in out.error
     assert tree(startos.volume) == {}
 
@@ -141,9 +179,13 @@ def test_smtp_custom_account_from_a_provider_preset(startos):
     assert "smtp.gmail.com:465 (ssl, signing in as ir-desk@fund.com)" in out.value["message"]
     smtp = startos.volume / "secrets" / "smtp"
     assert secret_files(smtp) == {
-        "from": "IR Desk <ir-desk@fund.com>", "host": "smtp.gmail.com",
-        "password": "app password 16ch", "port": "465", "security": "ssl",
-        "username": "ir-desk@fund.com"}
+        "from": "IR Desk <ir-desk@fund.com>",
+        "host": "smtp.gmail.com",
+        "password": "app password 16ch",
+        "port": "465",
+        "security": "ssl",
+        "username": "ir-desk@fund.com",
+    }
     assert {mode(p.resolve()) for p in smtp.iterdir() if not p.name.startswith(".")} == {0o600}
     # The choice is kept for the form without the password, which lives in secrets/ only.
     choice = (startos.volume / "settings" / "startos-smtp.json").read_text()
@@ -157,29 +199,32 @@ def test_smtp_the_servers_own_settings(startos):
     out = startos.run_action("configure-digest-smtp", {"smtp": choice}, systemSmtp=SYSTEM_SMTP)
     assert out.ok, out.error
     assert secret_files(startos.volume / "secrets" / "smtp") == {
-        "from": "IR Desk <ir-desk@fund.com>", "host": "smtp.box-provider.net",
-        "password": "box smtp pass", "port": "587", "security": "starttls",
-        "username": "box@fund.com"}
+        "from": "IR Desk <ir-desk@fund.com>",
+        "host": "smtp.box-provider.net",
+        "password": "box smtp pass",
+        "port": "587",
+        "security": "starttls",
+        "username": "box@fund.com",
+    }
     form = startos.drive("getInput", id="configure-digest-smtp", systemSmtp=SYSTEM_SMTP).value
     assert form["value"] == {"smtp": choice}
 
 
 def test_smtp_the_servers_own_settings_when_it_has_none(startos):
-    out = startos.run_action("configure-digest-smtp",
-                             {"smtp": {"selection": "system", "value": {"customFrom": None}}})
+    out = startos.run_action("configure-digest-smtp", {"smtp": {"selection": "system", "value": {"customFrom": None}}})
     assert not out.ok and out.error.startswith("This server has no SMTP settings yet")
     assert tree(startos.volume) == {}
 
 
 def test_smtp_turned_off_removes_every_setting(startos):
     assert startos.run_action("configure-digest-smtp", {"smtp": GMAIL_PRESET}).ok
-    out = startos.run_action("configure-digest-smtp",
-                             {"smtp": {"selection": "disabled", "value": {}}})
+    out = startos.run_action("configure-digest-smtp", {"smtp": {"selection": "disabled", "value": {}}})
     assert out.ok, out.error
     assert out.value["message"].startswith("Digest SMTP turned off")
     assert secret_files(startos.volume / "secrets" / "smtp") == {}
     assert startos.drive("getInput", id="configure-digest-smtp").value["value"] == {
-        "smtp": {"selection": "disabled", "value": {}}}
+        "smtp": {"selection": "disabled", "value": {}}
+    }
 
 
 def test_smtp_refuses_a_username_without_a_password(startos):
@@ -205,8 +250,7 @@ def test_dashboard_status_stands_in_for_the_properties_page(startos):
     members = {m["name"]: m for m in out.value["result"]["value"]}
     assert members["Dashboard addresses"]["type"] == "group"
     assert members["Admins"]["value"] == "None yet: run the Create Admin action"
-    assert members["Gmail capture"]["value"] == \
-        "Not configured: run the Configure Gmail Delegation action"
+    assert members["Gmail capture"]["value"] == "Not configured: run the Configure Gmail Delegation action"
     assert members["Delegation client ID"]["copyable"] is True
     assert "Dashboard" not in members  # the addresses say it better
     assert startos.run_action("create-admin", {"email": "alice@fund.com", "name": None}).ok

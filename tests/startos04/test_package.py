@@ -25,8 +25,7 @@ def test_the_bundles_manifest(startos):
     assert upstream == LEGACY["version"] == app_version
     assert int(downstream) >= 1
     assert manifest["volumes"] == list(LEGACY["volumes"]) == ["main"]
-    assert manifest["images"]["main"]["source"] == {
-        "dockerBuild": {"dockerfile": "Dockerfile", "workdir": "."}}
+    assert manifest["images"]["main"]["source"] == {"dockerBuild": {"dockerfile": "Dockerfile", "workdir": "."}}
     assert manifest["images"]["main"]["arch"] == ["x86_64", "aarch64"]
     assert manifest["dependencies"] == {}
     package = json.loads((REPO / "package.json").read_text())

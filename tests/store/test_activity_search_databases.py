@@ -11,21 +11,44 @@ from datetime import timedelta
 import pytest
 
 from appsrc.store import queries
-from appsrc.store.queries import activity as activity_queries
 from appsrc.store.db import open_database
 from appsrc.store.migrations import migrate
 from appsrc.store.models import EmailAccount, EmailAccountMessage, EmailInvestorLink
+from appsrc.store.queries import activity as activity_queries
 from tests.conftest import NOW
 from tests.crm.factories import World
 
 ADA, BOB = "ada@fund.example", "bob@fund.example"
 QUERIES = [
-    "capital", "Quarterly capital", "countersign", "side letter",  # subject and snippet words
-    "Roe", "Jane Roe", "Priya",  # sender names
-    "treasury", "desk", "treasury.desk", "treasury.desk@acme.example", "TREASURY.DESK@ACME.EXAMPLE",  # local part
-    "acme", "acme.example", "elsewhere", "example", "fund", "ada@fund.example",  # domains and whole addresses
-    "jane@acme.example", "o'brien", "obrien", "wire-transfer", "transfer", "q3", "2026",
-    "capital lunch", "nothing-like-this", "@", "ca",  # AND of words; no match; no word; no prefix match
+    "capital",
+    "Quarterly capital",
+    "countersign",
+    "side letter",  # subject and snippet words
+    "Roe",
+    "Jane Roe",
+    "Priya",  # sender names
+    "treasury",
+    "desk",
+    "treasury.desk",
+    "treasury.desk@acme.example",
+    "TREASURY.DESK@ACME.EXAMPLE",  # local part
+    "acme",
+    "acme.example",
+    "elsewhere",
+    "example",
+    "fund",
+    "ada@fund.example",  # domains and whole addresses
+    "jane@acme.example",
+    "o'brien",
+    "obrien",
+    "wire-transfer",
+    "transfer",
+    "q3",
+    "2026",
+    "capital lunch",
+    "nothing-like-this",
+    "@",
+    "ca",  # AND of words; no match; no word; no prefix match
 ]
 
 
@@ -59,7 +82,7 @@ def mail(store):
 
 
 def reference(q=None, investor_id=None, account_id=None, direction=None) -> list[int]:
-    """The spec's semantics read straight off the rows: live mail, newest first, every word of
+    """The search's semantics read straight off the rows: live mail, newest first, every word of
     `q` a whole word of the subject, snippet, sender name or sender address."""
     from appsrc.store.models import Email
 
@@ -67,14 +90,19 @@ def reference(q=None, investor_id=None, account_id=None, direction=None) -> list
     words = set(re.findall(r"[^\W_]+", (q or "").lower()))
     found = []
     for email in Email.select().order_by(Email.sent_at.desc(), Email.id.desc()):
-        live = EmailAccountMessage.select().where((EmailAccountMessage.email == email.id)
-                                                  & EmailAccountMessage.deleted_at.is_null())
+        live = EmailAccountMessage.select().where(
+            (EmailAccountMessage.email == email.id) & EmailAccountMessage.deleted_at.is_null()
+        )
         if account_id is not None:
             live = live.where(EmailAccountMessage.account == account_id)
         if not live.exists():
             continue
-        if investor_id is not None and not EmailInvestorLink.select().where(
-                (EmailInvestorLink.email == email.id) & (EmailInvestorLink.investor == investor_id)).exists():
+        if (
+            investor_id is not None
+            and not EmailInvestorLink.select()
+            .where((EmailInvestorLink.email == email.id) & (EmailInvestorLink.investor == investor_id))
+            .exists()
+        ):
             continue
         if direction and (email.from_email in own) != (direction == "outbound"):
             continue
@@ -115,8 +143,13 @@ def test_free_text_with_every_filter(mail):
     bob = mail.mailbox(BOB).id
     ada = mail.mailbox(ADA).id
     cases = [
-        {}, {"investor_id": mail.acme.id}, {"investor_id": mail.dead.id}, {"account_id": bob}, {"account_id": ada},
-        {"direction": "inbound"}, {"direction": "outbound"},
+        {},
+        {"investor_id": mail.acme.id},
+        {"investor_id": mail.dead.id},
+        {"account_id": bob},
+        {"account_id": ada},
+        {"direction": "inbound"},
+        {"direction": "outbound"},
         {"investor_id": mail.acme.id, "account_id": bob, "direction": "inbound"},
     ]
     for filters in cases:
@@ -124,7 +157,8 @@ def test_free_text_with_every_filter(mail):
         for q in ("capital", "jane", "acme", "treasury.desk", "relationship"):
             assert ids(q=q, **filters) == reference(q=q, **filters), (q, filters)
     assert queries.email_activity_count(q="acme", investor_id=mail.acme.id)["count"] == len(
-        reference(q="acme", investor_id=mail.acme.id))
+        reference(q="acme", investor_id=mail.acme.id)
+    )
 
 
 def test_pages_of_a_free_text_search_cover_it_once(mail):
@@ -150,6 +184,10 @@ def test_postgres_answers_free_text_from_the_word_index(mail, store):
     assert searched in sql
     with database.atomic():
         database.execute_sql("SET LOCAL enable_seqscan = off")
-        plan = "\n".join(row[0] for row in database.execute_sql(
-            f"EXPLAIN SELECT id FROM email WHERE {searched} @@ plainto_tsquery('simple', 'treasury')").fetchall())
+        plan = "\n".join(
+            row[0]
+            for row in database.execute_sql(
+                f"EXPLAIN SELECT id FROM email WHERE {searched} @@ plainto_tsquery('simple', 'treasury')"
+            ).fetchall()
+        )
     assert "Bitmap Index Scan on email_search_words" in plan, plan

@@ -52,10 +52,18 @@ def test_full_text_index_follows_inserts_updates_and_deletes(db):
     from appsrc.store.models import Email
     from tests.conftest import NOW
 
-    email = Email.create(dedupe_key="mid:<a@x>", subject="Quarterly capital call", from_email="jane@acme.example",
-                         sent_at=NOW, captured_at=NOW)
+    email = Email.create(
+        dedupe_key="mid:<a@x>",
+        subject="Quarterly capital call",
+        from_email="jane@acme.example",
+        sent_at=NOW,
+        captured_at=NOW,
+    )
+
     def hits(term):
-        return [r[0] % 2**31 for r in db.execute_sql("SELECT rowid FROM email_search WHERE email_search MATCH ?", (term,))]
+        return [
+            r[0] % 2**31 for r in db.execute_sql("SELECT rowid FROM email_search WHERE email_search MATCH ?", (term,))
+        ]
 
     assert hits("capital") == [email.id]
     Email.update(subject="Distribution notice").where(Email.id == email.id).execute()
@@ -82,21 +90,23 @@ def test_0005_fills_the_pending_queue_from_existing_proposals(settings):
     from tests.store.test_queries import assert_queue_matches_the_proposals
 
     db = open_database(settings.database_url)
-    db.execute_sql("CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
-                   "applied_at VARCHAR(64) NOT NULL)")
+    db.execute_sql(
+        "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
+        "applied_at VARCHAR(64) NOT NULL)"
+    )
     # The store as 0004 left it, plus the later migrations that only add columns today's
     # factories write (0009 on): they are independent of 0005, so applying them first changes
     # nothing 0005 reads.
     for migration in discover():
         if migration.version <= 4 or migration.version >= 9:
             migration.module.up(db)
-            db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, ?)",
-                           (migration.version, migration.name, "x"))
+            db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, ?)", (migration.version, migration.name, "x"))
     world = World(NOW)
     acme = world.investor("Acme Capital", "acme.example")
     beta = world.investor("Beta Partners", "beta.example")
-    emails = [world.email(f"Note {i}", f"p{i}@{'acme' if i % 2 else 'beta'}.example", ["ada@fund.example"])
-              for i in range(7)]
+    emails = [
+        world.email(f"Note {i}", f"p{i}@{'acme' if i % 2 else 'beta'}.example", ["ada@fund.example"]) for i in range(7)
+    ]
     proposals.approve(world.proposals_of(emails[0])[0].id, world.ada, NOW, directory=world.directory)
     before = [(p.id, p.investor_id) for e in emails for p in world.proposals_of(e) if p.status == "pending"]
     assert migrate(db)[0] == "0005_approvals_queue"
@@ -119,25 +129,31 @@ def test_an_sqlite_older_than_the_store_needs_is_refused_by_name(tmp_path, monke
 
 
 def test_cli_names_a_database_url_it_cannot_use(tmp_path):
-    env = {**os.environ, "CRM_DATA_DIR": str(tmp_path), "CRM_DEMO": "off",
-           "CRM_DATABASE_URL": "mysql://nope/db"}
+    env = {**os.environ, "CRM_DATA_DIR": str(tmp_path), "CRM_DEMO": "off", "CRM_DATABASE_URL": "mysql://nope/db"}
     proc = subprocess.run([sys.executable, "-m", "appsrc", "migrate"], capture_output=True, text=True, env=env)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("error: bad setting: CRM_DATABASE_URL: unsupported database URL scheme 'mysql' "
-                                   "(use sqlite or postgresql)")
+    assert proc.stderr.strip() == (
+        "error: bad setting: CRM_DATABASE_URL: unsupported database URL scheme 'mysql' (use sqlite or postgresql)"
+    )
 
 
 def test_0010_dates_the_graveyard_from_each_investors_last_change(settings):
     db = open_database(settings.database_url)
-    db.execute_sql("CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
-                   "applied_at VARCHAR(64) NOT NULL)")
+    db.execute_sql(
+        "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
+        "applied_at VARCHAR(64) NOT NULL)"
+    )
     for migration in discover()[:9]:
         migration.module.up(db)
         db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, ?)", (migration.version, migration.name, "x"))
-    for name, graveyard, updated in (("Old FO", True, "2026-03-01 10:00:00.000000"),
-                                     ("Acme", False, "2026-04-01 10:00:00.000000")):
-        db.execute_sql("INSERT INTO investor (name, graveyard, notes, created_at, updated_at) "
-                       "VALUES (?, ?, '', ?, ?)", (name, graveyard, updated, updated))
+    for name, graveyard, updated in (
+        ("Old FO", True, "2026-03-01 10:00:00.000000"),
+        ("Acme", False, "2026-04-01 10:00:00.000000"),
+    ):
+        db.execute_sql(
+            "INSERT INTO investor (name, graveyard, notes, created_at, updated_at) VALUES (?, ?, '', ?, ?)",
+            (name, graveyard, updated, updated),
+        )
     assert migrate(db) == ["0010_graveyard_since"]
     rows = db.execute_sql("SELECT name, graveyard_since FROM investor ORDER BY name").fetchall()
     assert rows == [("Acme", None), ("Old FO", "2026-03-01 10:00:00.000000")]

@@ -1,17 +1,19 @@
-"""The email-activity query: each semantic of the spec's panel, alone and combined, plus the
+"""The email-activity query: each semantic of the search, alone and combined, plus the
 other named reads the dashboard and the API share."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from appsrc.store import queries
-from appsrc.store.queries import activity, cache
 from appsrc.store.models import EmailAccountMessage
-from tests.crm.fixtures import *  # noqa: F401,F403
+from appsrc.store.queries import activity, cache
+from tests.crm.fixtures import *
 
 ADA, BOB = "ada@fund.example", "bob@fund.example"
 
@@ -42,8 +44,17 @@ def test_lists_live_mail_newest_first_once_per_email(mail):
     # The inbound email is in two mailboxes: one row, both mailboxes listed.
     first = result["items"][0]
     assert first["mailboxes"] == [ADA, BOB] and first["investors"] == [{"id": mail.acme.id, "name": "Acme Capital"}]
-    assert set(first) >= {"email_id", "message_id", "subject", "snippet", "from_email", "sent_at", "direction",
-                          "investors", "mailboxes"}
+    assert set(first) >= {
+        "email_id",
+        "message_id",
+        "subject",
+        "snippet",
+        "from_email",
+        "sent_at",
+        "direction",
+        "investors",
+        "mailboxes",
+    }
     assert first["sent_at"].endswith("Z") and first["message_id"].startswith("<m")
 
 
@@ -63,8 +74,12 @@ def test_mailbox_filter_means_live_in_that_mailbox(mail):
     ada = mail.mailbox(ADA).id
     bob = mail.mailbox(BOB).id
     assert ids(queries.email_activity(account_id=ada)) == [mail.inbound.id, mail.outbound.id]
-    assert ids(queries.email_activity(account_id=bob)) == [mail.inbound.id, mail.half.id, mail.graveyard.id,
-                                                            mail.other.id]
+    assert ids(queries.email_activity(account_id=bob)) == [
+        mail.inbound.id,
+        mail.half.id,
+        mail.graveyard.id,
+        mail.other.id,
+    ]
 
 
 def test_direction_is_decided_per_email_by_the_sender(mail):
@@ -110,8 +125,25 @@ def test_free_text_follows_edits(mail):
     assert mail.other.id not in ids(queries.email_activity(q="lunch"))
 
 
-@pytest.mark.parametrize("q", ['" OR 1=1 --', "'; DROP TABLE email; --", "*", "NEAR(a b)", "capital AND",
-                               "-", "\"unterminated", "^", "a:b", "(", "%", "_", "\x00", "é" * 300])
+@pytest.mark.parametrize(
+    "q",
+    [
+        '" OR 1=1 --',
+        "'; DROP TABLE email; --",
+        "*",
+        "NEAR(a b)",
+        "capital AND",
+        "-",
+        '"unterminated',
+        "^",
+        "a:b",
+        "(",
+        "%",
+        "_",
+        "\x00",
+        "é" * 300,
+    ],
+)
 def test_hostile_free_text_is_just_text(mail, q):
     result = queries.email_activity(q=q)
     assert isinstance(result["items"], list)
@@ -120,19 +152,21 @@ def test_hostile_free_text_is_just_text(mail, q):
 
 def test_filters_combine(mail):
     bob = mail.mailbox(BOB).id
-    assert ids(queries.email_activity(investor_id=mail.acme.id, account_id=bob, direction="inbound",
-                                      q="quarterly")) == [mail.inbound.id]
+    assert ids(
+        queries.email_activity(investor_id=mail.acme.id, account_id=bob, direction="inbound", q="quarterly")
+    ) == [mail.inbound.id]
     assert ids(queries.email_activity(investor_id=mail.acme.id, direction="outbound")) == [mail.outbound.id]
-    assert ids(queries.email_activity(investor_id=mail.acme.id, account_id=mail.mailbox(ADA).id,
-                                      q="deleted")) == []
+    assert ids(queries.email_activity(investor_id=mail.acme.id, account_id=mail.mailbox(ADA).id, q="deleted")) == []
     assert ids(queries.email_activity(investor_id=mail.dead.id, direction="outbound")) == []
 
 
 def test_keyset_pages_cover_everything_once(world):
     acme = world.investor("Acme Capital", "acme.example")
     same_time = world.now - timedelta(days=1)
-    made = [world.email(f"Note {i}", "jane@acme.example", [ADA], sent_at=same_time if i % 3 == 0 else None)
-            for i in range(23)]
+    made = [
+        world.email(f"Note {i}", "jane@acme.example", [ADA], sent_at=same_time if i % 3 == 0 else None)
+        for i in range(23)
+    ]
     seen, cursor, pages = [], None, 0
     while True:
         page = queries.email_activity(investor_id=acme.id, limit=5, cursor=cursor)
@@ -198,7 +232,9 @@ def test_weekly_volume_and_backlog(mail, clock):
     assert totals == {"Acme Capital": 3, "Dead Co": 1}  # live mail only (the ghost is not counted)
     members = {s["name"]: sum(s["values"]) for s in queries.weekly_volume("member", clock.now(), "UTC", 4)["series"]}
     assert members == {ADA: 2, BOB: 4}
-    direction = {s["name"]: sum(s["values"]) for s in queries.weekly_volume("direction", clock.now(), "UTC", 4)["series"]}
+    direction = {
+        s["name"]: sum(s["values"]) for s in queries.weekly_volume("direction", clock.now(), "UTC", 4)["series"]
+    }
     assert direction == {"inbound": 4, "outbound": 1}
     backlog = queries.approvals_backlog(clock.now(), "UTC", 4)
     assert backlog["pending"][-1] == queries.pending_proposal_count() and sum(backlog["decided"]) == 0
@@ -212,8 +248,12 @@ def test_time_keyed_indexes_follow_links_edits_and_deletes(mail):
     from appsrc.store.models import Email
 
     def timeline(investor_id):
-        return sorted(r[0] for r in database.execute_sql(
-            "SELECT email_id FROM email_investor_timeline WHERE investor_id = ?", (investor_id,)))
+        return sorted(
+            r[0]
+            for r in database.execute_sql(
+                "SELECT email_id FROM email_investor_timeline WHERE investor_id = ?", (investor_id,)
+            )
+        )
 
     acme_mail = sorted([mail.inbound.id, mail.outbound.id, mail.ghost.id, mail.half.id])
     assert timeline(mail.acme.id) == acme_mail
@@ -223,7 +263,8 @@ def test_time_keyed_indexes_follow_links_edits_and_deletes(mail):
     assert other.id not in timeline(mail.acme.id)  # the domain is gone: no link, no timeline row
     # A new date moves the email in time order; a new subject is searchable at once.
     Email.update(sent_at=mail.now + timedelta(days=1), subject="Moved ahead", snippet="see you").where(
-        Email.id == mail.other.id).execute()
+        Email.id == mail.other.id
+    ).execute()
     assert ids(queries.email_activity(q="moved")) == [mail.other.id]
     assert ids(queries.email_activity())[0] == mail.other.id
     assert ids(queries.email_activity(q="lunch")) == []
@@ -237,15 +278,21 @@ def test_keyed_and_plain_paths_agree(mail, world):
     """Free text and investor filters take the time-keyed path; the same rows must come back as
     the plain path would give (checked here against a filter-by-filter reading)."""
     for i in range(12):
-        world.email(f"capital memo {i}", "jane@acme.example", [ADA, BOB] if i % 2 else [BOB],
-                    sent_at=world.now - timedelta(minutes=7 * i))
+        world.email(
+            f"capital memo {i}",
+            "jane@acme.example",
+            [ADA, BOB] if i % 2 else [BOB],
+            sent_at=world.now - timedelta(minutes=7 * i),
+        )
     everything = queries.email_activity(limit=200)["items"]
     by_investor = [i["email_id"] for i in everything if any(inv["id"] == mail.acme.id for inv in i["investors"])]
     assert ids(queries.email_activity(investor_id=mail.acme.id, limit=200)) == by_investor
     with_q = [i["email_id"] for i in everything if "capital" in (i["subject"] + " " + i["snippet"]).lower().split()]
     assert ids(queries.email_activity(q="capital", limit=200)) == with_q
     bob = mail.mailbox(BOB).id
-    both = [i for i in with_q if i in by_investor and BOB in next(x for x in everything if x["email_id"] == i)["mailboxes"]]
+    both = [
+        i for i in with_q if i in by_investor and BOB in next(x for x in everything if x["email_id"] == i)["mailboxes"]
+    ]
     assert ids(queries.email_activity(q="capital", investor_id=mail.acme.id, account_id=bob, limit=200)) == both
     walked, cursor = [], None
     while True:
@@ -295,8 +342,8 @@ def test_chart_figures_are_cached_per_week_window_not_per_visit(mail, clock):
     assert fresh["weeks"][-1] != first["weeks"][-1]
     assert sum(next(s for s in fresh["series"] if s["name"] == "Acme Capital")["values"]) == 4
     # The window is the fund's local week: Sunday 23:30 in Paris is still that week.
-    sunday_night = datetime(2026, 11, 8, 22, 30, tzinfo=timezone.utc)
-    monday_morning = datetime(2026, 11, 8, 23, 30, tzinfo=timezone.utc)
+    sunday_night = datetime(2026, 11, 8, 22, 30, tzinfo=UTC)
+    monday_morning = datetime(2026, 11, 8, 23, 30, tzinfo=UTC)
     assert queries.weekly_volume("investor", sunday_night, "Europe/Paris", 4)["weeks"][-1] == "2026-11-02"
     assert queries.weekly_volume("investor", monday_morning, "Europe/Paris", 4)["weeks"][-1] == "2026-11-09"
 
@@ -344,8 +391,12 @@ def _plain_pending():
     first; emails of the same second by proposal id (the order the SQLite path keeps)."""
     from appsrc.store.models import ActivityProposal, Email
 
-    rows = (ActivityProposal.select(ActivityProposal.id, ActivityProposal.investor, Email.sent_at).join(Email)
-            .where(ActivityProposal.status == "pending").tuples())
+    rows = (
+        ActivityProposal.select(ActivityProposal.id, ActivityProposal.investor, Email.sent_at)
+        .join(Email)
+        .where(ActivityProposal.status == "pending")
+        .tuples()
+    )
     return [(i, inv) for i, inv, sent in sorted(rows, key=lambda r: (int(r[2].timestamp()), r[0]), reverse=True)]
 
 
@@ -365,8 +416,9 @@ def assert_queue_matches_the_proposals():
         counts[investor] = counts.get(investor, 0) + 1
     assert {i["id"]: i["pending"] for i in queries.proposal_investors()} == counts
     for investor, count in counts.items():
-        assert [p["investor_id"] for p in queries.proposal_queue(investor_id=investor, limit=200)["items"]] == \
-            [investor] * count
+        assert [p["investor_id"] for p in queries.proposal_queue(investor_id=investor, limit=200)["items"]] == [
+            investor
+        ] * count
 
 
 def test_the_pending_queue_follows_every_change_to_proposals(mail, world):
@@ -379,10 +431,13 @@ def test_the_pending_queue_follows_every_change_to_proposals(mail, world):
     from appsrc.store.models import Email
 
     beta = world.investor("Beta Partners", "beta.example")
-    made = [world.email(f"Note {i}", f"p{i % 3}@beta.example", [ADA], sent_at=world.now - timedelta(minutes=i))
-            for i in range(6)]
-    same_second = [world.email(f"Tie {i}", "sam@acme.example", [BOB], sent_at=world.now.replace(microsecond=0))
-                   for i in range(2)]
+    made = [
+        world.email(f"Note {i}", f"p{i % 3}@beta.example", [ADA], sent_at=world.now - timedelta(minutes=i))
+        for i in range(6)
+    ]
+    same_second = [
+        world.email(f"Tie {i}", "sam@acme.example", [BOB], sent_at=world.now.replace(microsecond=0)) for i in range(2)
+    ]
     assert_queue_matches_the_proposals()
     first = world.proposals_of(made[0])[0]
     proposals.approve(first.id, world.ada, world.now, directory=world.directory)

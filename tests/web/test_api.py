@@ -1,4 +1,4 @@
-"""The JSON API contract (design.md), with hostile input."""
+"""The JSON API contract (the routes of `appsrc/web/api.py`), with hostile input."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from appsrc.crm.users import issue_token
 from appsrc.store.models import Activity, ActivityProposal, EmailAccount
-from tests.crm.fixtures import *  # noqa: F401,F403
+from tests.crm.fixtures import *
 
 ADA, BOB = "ada@fund.example", "bob@fund.example"
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -36,19 +36,36 @@ def test_activity_contract(api, mail):
     body = api.get("/api/email/activity?limit=2").json
     assert set(body) == {"items", "next_cursor"} and len(body["items"]) == 2 and body["next_cursor"]
     item = body["items"][0]
-    for key in ("email_id", "message_id", "subject", "snippet", "from_email", "sent_at", "direction", "investors",
-                "mailboxes"):
+    for key in (
+        "email_id",
+        "message_id",
+        "subject",
+        "snippet",
+        "from_email",
+        "sent_at",
+        "direction",
+        "investors",
+        "mailboxes",
+    ):
         assert key in item
     rest = api.get(f"/api/email/activity?limit=2&cursor={body['next_cursor']}").json
     assert [i["email_id"] for i in rest["items"]] == [mail.e3.id] and rest["next_cursor"] is None
-    only = api.get(f"/api/email/activity?investor_id={mail.acme.id}&account_id={mail.mailbox(BOB).id}"
-                   "&direction=inbound&q=capital").json
+    only = api.get(
+        f"/api/email/activity?investor_id={mail.acme.id}&account_id={mail.mailbox(BOB).id}&direction=inbound&q=capital"
+    ).json
     assert [i["email_id"] for i in only["items"]] == [mail.e1.id]
 
 
-@pytest.mark.parametrize("query, field", [
-    ("investor_id=abc", "investor_id"), ("account_id=1.5", "account_id"), ("direction=up", "direction"),
-    ("limit=many", "limit"), ("cursor=zzz", "cursor")])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("investor_id=abc", "investor_id"),
+        ("account_id=1.5", "account_id"),
+        ("direction=up", "direction"),
+        ("limit=many", "limit"),
+        ("cursor=zzz", "cursor"),
+    ],
+)
 def test_bad_activity_input_is_400_naming_the_field(api, mail, query, field):
     response = api.get(f"/api/email/activity?{query}")
     assert response.status_code == 400 and response.json["field"] == field and response.json["error"]
@@ -65,7 +82,9 @@ def test_investors_picker_hides_graveyard_unless_asked(api, mail):
     assert [i["name"] for i in api.get("/api/investors").json["items"]] == ["Acme Capital"]
     items = api.get("/api/investors?include_graveyard=1").json["items"]
     assert [(i["name"], i["graveyard"], i["domains"]) for i in items] == [
-        ("Acme Capital", False, ["acme.example"]), ("Dead Co", True, ["dead.example"])]
+        ("Acme Capital", False, ["acme.example"]),
+        ("Dead Co", True, ["dead.example"]),
+    ]
 
 
 def test_proposals_list_and_decide(api, mail, world):
@@ -107,7 +126,9 @@ def test_email_detail_and_mailboxes(api, mail):
     assert detail["subject"] == "Capital call" and detail["mailboxes"] == [ADA, BOB]
     assert api.get("/api/email/999999").status_code == 404
     boxes = api.get("/api/mailboxes").json["items"]
-    assert [m["address"] for m in boxes] == [ADA, BOB] and {"id", "state", "stored", "skipped", "failed"} <= set(boxes[0])
+    assert [m["address"] for m in boxes] == [ADA, BOB] and {"id", "state", "stored", "skipped", "failed"} <= set(
+        boxes[0]
+    )
 
 
 def test_sync_now_only_asks_the_worker(api, mail, clock):
@@ -134,15 +155,23 @@ def test_xss_in_subjects_and_names_comes_back_as_text(admin_client, mail):
     response = admin_client.callback(
         "..activity-results.children...activity-cursors.data...activity-page.data...activity-newer.disabled"
         "...activity-older.disabled...activity-page-label.children...activity-error.children..",
-        [("activity-q", "value", "alert"), ("activity-investor", "value", None), ("activity-account", "value", None),
-         ("activity-direction", "value", ""), ("activity-newer", "n_clicks", None), ("activity-older", "n_clicks", None)],
-        [("activity-cursors", "data", [None]), ("activity-page", "data", 0)])
+        [
+            ("activity-q", "value", "alert"),
+            ("activity-investor", "value", None),
+            ("activity-account", "value", None),
+            ("activity-direction", "value", ""),
+            ("activity-newer", "n_clicks", None),
+            ("activity-older", "n_clicks", None),
+        ],
+        [("activity-cursors", "data", [None]), ("activity-page", "data", 0)],
+    )
     assert response.status_code == 200
     text = response.text
     assert text_children(response.json).count(XSS) == 3  # subject, snippet and sender name, all as text
     assert "dangerouslySetInnerHTML" not in text and '"Markdown"' not in text
-    detail = admin_client.callback("email-content.children", [("email-id", "data", str(mail.e3.id)),
-                                                              ("email-version", "data", 0)])
+    detail = admin_client.callback(
+        "email-content.children", [("email-id", "data", str(mail.e3.id)), ("email-version", "data", 0)]
+    )
     assert detail.status_code == 200 and "dangerouslySetInnerHTML" not in detail.text
     assert '"type":"Markdown"' not in detail.text
     assert XSS in text_children(detail.json)

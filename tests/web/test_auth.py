@@ -12,16 +12,22 @@ import pytest
 
 from appsrc.crm.users import issue_token, reset_password, update_user
 from appsrc.web.auth import LoginThrottle, safe_next
-from tests.crm.fixtures import *  # noqa: F401,F403
 from tests.crm.factories import former_admin_token
+from tests.crm.fixtures import *
 from tests.crm.fixtures import WebClient
 
 SAMPLES = {"int": "1", "path": "x/y.js", "string": "x", "default": "x"}
 PUBLIC = {"/healthz", "/login", "/static/<path:filename>"}
 # Infrastructure any signed-in user needs to load the dashboard shell (no CRM data in any of it).
-MEMBER_INFRA = {"/_dash-layout", "/_dash-dependencies", "/_reload-hash", "/_favicon.ico",
-                "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>",
-                "/assets/<path:filename>", "/logout"}
+MEMBER_INFRA = {
+    "/_dash-layout",
+    "/_dash-dependencies",
+    "/_reload-hash",
+    "/_favicon.ico",
+    "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>",
+    "/assets/<path:filename>",
+    "/logout",
+}
 PAGE_RULES = {"/", "/<path:path>"}
 CALLBACK_RULE = "/_dash-update-component"
 
@@ -29,16 +35,27 @@ CALLBACK_RULE = "/_dash-update-component"
 def rule_cases(app):
     cases = []
     for rule in app.url_map.iter_rules():
-        path = re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", lambda m: SAMPLES.get(m.group(1) or "default", "x"), rule.rule)
+        path = re.sub(
+            r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", lambda m: SAMPLES.get(m.group(1) or "default", "x"), rule.rule
+        )
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             cases.append((rule.rule, method, path))
     return cases
 
 
 def admin_page_paths():
-    return [p["path"] if not p.get("path_template") else p["path_template"].replace("<", "").replace(">", "")
-            .replace("email_id", "1").replace("investor_id", "1").replace("contact_id", "1")
-            for p in dash.page_registry.values() if p.get("access", "admin") != "member"]
+    return [
+        p["path"]
+        if not p.get("path_template")
+        else p["path_template"]
+        .replace("<", "")
+        .replace(">", "")
+        .replace("email_id", "1")
+        .replace("investor_id", "1")
+        .replace("contact_id", "1")
+        for p in dash.page_registry.values()
+        if p.get("access", "admin") != "member"
+    ]
 
 
 def test_the_app_has_the_rules_we_expect_to_guard(app):
@@ -81,8 +98,21 @@ def test_every_admin_rule_refuses_a_signed_in_teammate(app, member_client):
     assert checked >= 8
 
 
-@pytest.mark.parametrize("path", ["/activity", "/approvals", "/investors", "/investors/1", "/contacts/1",
-                                  "/email/1", "/exclusions", "/mailboxes", "/charts", "/users"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/activity",
+        "/approvals",
+        "/investors",
+        "/investors/1",
+        "/contacts/1",
+        "/email/1",
+        "/exclusions",
+        "/mailboxes",
+        "/charts",
+        "/users",
+    ],
+)
 def test_admin_pages_redirect_a_teammate_to_their_overview(member_client, path):
     response = member_client.http.get(path)
     assert response.status_code == 302 and response.headers["Location"] == "/"
@@ -122,10 +152,19 @@ def _body(key, entry):
         return out
 
     parts = key.strip(".").split("...")
-    outputs = [[] if p.startswith("{") else
-               {"id": p.rsplit(".", 1)[0].split("@")[0], "property": p.rsplit(".", 1)[1].split("@")[0]} for p in parts]
-    return {"output": key, "outputs": outputs if key.startswith("..") else outputs[0],
-            "inputs": spec(entry["inputs"]), "state": spec(entry["state"]), "changedPropIds": []}
+    outputs = [
+        []
+        if p.startswith("{")
+        else {"id": p.rsplit(".", 1)[0].split("@")[0], "property": p.rsplit(".", 1)[1].split("@")[0]}
+        for p in parts
+    ]
+    return {
+        "output": key,
+        "outputs": outputs if key.startswith("..") else outputs[0],
+        "inputs": spec(entry["inputs"]),
+        "state": spec(entry["state"]),
+        "changedPropIds": [],
+    }
 
 
 def test_every_callback_answers_401_to_anonymous_and_403_to_a_teammate(app, member_client):
@@ -151,16 +190,18 @@ def test_every_callback_answers_401_to_anonymous_and_403_to_a_teammate(app, memb
 def test_the_router_renders_admins_only_for_admin_pages_to_a_teammate(member_client):
     key = ".._pages_content.children..._pages_store.data.."
     for path in ["/approvals", "/users", "/email/1"]:
-        response = member_client.callback(key, [("_pages_location", "pathname", path),
-                                                ("_pages_location", "search", "")])
+        response = member_client.callback(
+            key, [("_pages_location", "pathname", path), ("_pages_location", "search", "")]
+        )
         assert response.status_code == 200
         assert "Admins only" in response.text, path
 
 
 def test_every_callback_answers_an_admin_without_a_server_error(admin_client, app):
     for key, entry in _callbacks(app):
-        response = admin_client.http.post(CALLBACK_RULE, json=_body(key, entry),
-                                          headers={"X-CSRFToken": admin_client.csrf})
+        response = admin_client.http.post(
+            CALLBACK_RULE, json=_body(key, entry), headers={"X-CSRFToken": admin_client.csrf}
+        )
         assert response.status_code in (200, 204), (key, response.status_code, response.text[:300])
 
 
@@ -180,8 +221,9 @@ def test_callbacks_need_the_csrf_token(admin_client):
 def test_api_writes_with_a_session_need_the_csrf_token(admin_client):
     response = admin_client.http.post("/api/proposals/reject", json={"ids": [1]})
     assert response.status_code == 400 and response.json["field"] == "csrf_token"
-    response = admin_client.http.post("/api/proposals/reject", json={"ids": [999]},
-                                      headers={"X-CSRFToken": admin_client.csrf})
+    response = admin_client.http.post(
+        "/api/proposals/reject", json={"ids": [999]}, headers={"X-CSRFToken": admin_client.csrf}
+    )
     assert response.status_code == 404  # past the CSRF check
 
 
@@ -229,8 +271,11 @@ def test_cookies_are_secure_behind_https(app, world):
     client = WebClient(app)
     page = client.http.get("/login", headers={"X-Forwarded-Proto": "https"})
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = client.http.post("/login", headers={"X-Forwarded-Proto": "https"},
-                                data={"email": world.ada.email, "password": world.PASSWORD, "csrf_token": token})
+    response = client.http.post(
+        "/login",
+        headers={"X-Forwarded-Proto": "https"},
+        data={"email": world.ada.email, "password": world.PASSWORD, "csrf_token": token},
+    )
     cookie = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("irm_session=")][0]
     assert "Secure" in cookie
 
@@ -260,11 +305,23 @@ def test_a_password_reset_or_deactivation_ends_existing_sessions(app, world, clo
 
 
 # -- redirects ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("target", [
-    "//evil.example", "https://evil.example/", "http:evil.example", "/\\evil.example", "\\\\evil.example",
-    "javascript:alert(1)", "/%0d%0aSet-Cookie:x=1", "/\tevil", "evil.example", "///evil.example", "/login",
-    " //evil.example",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example",
+        "https://evil.example/",
+        "http:evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "/%0d%0aSet-Cookie:x=1",
+        "/\tevil",
+        "evil.example",
+        "///evil.example",
+        "/login",
+        " //evil.example",
+    ],
+)
 def test_next_never_leaves_the_box(anon, world, target):
     response = anon.login(world.ada.email, next_=target)
     assert response.status_code == 302
@@ -308,7 +365,9 @@ def test_no_page_pulls_anything_from_a_cdn(admin_client):
     urls = re.findall(r'(?:src|href)="([^"]+)"', index)
     assert urls and all(u.startswith("/") for u in urls), urls
     assert "/assets/bootstrap.min.css" in " ".join(urls)
-    config = json.loads(re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', index, re.S).group(1))
+    config = json.loads(
+        re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', index, re.S).group(1)
+    )
     assert config.get("serve_locally", True) is not False
 
 

@@ -13,28 +13,37 @@ import pytest
 
 from appsrc.store.models import Activity, ActivityProposal, AuditEvent
 from appsrc.store.queries import MAX_ID, encode_cursor
-from tests.crm.fixtures import *  # noqa: F401,F403
+from tests.crm.fixtures import *
 from tests.web.test_api import api, mail, text_children  # noqa: F401
 
 HUGE = ["9" * 25, str(10**23), str(MAX_ID + 1)]
 HOSTILE = HUGE + ["-1", "0", "1.5", "1e3", "true", "abc", "١", "1_0", " +1"]
 # Every id the API reads from a query string, by route.
 QUERY_IDS = {"/api/email/activity": ("investor_id", "account_id"), "/api/proposals": ("investor_id",)}
-ACTIVITY_OUTPUT = ("..activity-results.children...activity-cursors.data...activity-page.data...activity-newer"
-                   ".disabled...activity-older.disabled...activity-page-label.children...activity-error.children..")
+ACTIVITY_OUTPUT = (
+    "..activity-results.children...activity-cursors.data...activity-page.data...activity-newer"
+    ".disabled...activity-older.disabled...activity-page-label.children...activity-error.children.."
+)
 
 
 def id_rules(app) -> list[tuple[str, str]]:
     """(rule, method) of every API route with an id in its path."""
-    return [(rule.rule, method) for rule in app.url_map.iter_rules()
-            if rule.rule.startswith("/api/") and "<int:" in rule.rule
-            for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    return [
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/") and "<int:" in rule.rule
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+    ]
 
 
 def test_the_api_has_the_id_routes_we_expect(app):
     rules = {rule for rule, _method in id_rules(app)}
-    assert {"/api/email/<int:email_id>", "/api/mailboxes/<int:account_id>/sync",
-            "/api/proposals/<int:proposal_id>/approve", "/api/proposals/<int:proposal_id>/reject"} <= rules
+    assert {
+        "/api/email/<int:email_id>",
+        "/api/mailboxes/<int:account_id>/sync",
+        "/api/proposals/<int:proposal_id>/approve",
+        "/api/proposals/<int:proposal_id>/reject",
+    } <= rules
 
 
 def test_hostile_path_ids_are_404_json_on_every_id_route(app, api, mail):
@@ -80,8 +89,11 @@ def test_other_api_reads_shrug_off_hostile_id_arguments(app, api, mail):
 def test_a_cursor_carrying_a_bad_id_is_400(api, mail):
     for bad_id in (10**23, MAX_ID + 1, -1, 0, 1.5, True, "7", None):
         cursor = encode_cursor("2026-11-02T10:00:00+00:00", bad_id)
-        for query in ({"cursor": cursor}, {"cursor": cursor, "q": "capital"},
-                      {"cursor": cursor, "investor_id": str(mail.acme.id)}):
+        for query in (
+            {"cursor": cursor},
+            {"cursor": cursor, "q": "capital"},
+            {"cursor": cursor, "investor_id": str(mail.acme.id)},
+        ):
             response = api.get("/api/email/activity", query_string=query)
             assert response.status_code == 400 and response.json["field"] == "cursor", (bad_id, query)
         response = api.get("/api/proposals", query_string={"cursor": cursor})
@@ -91,8 +103,23 @@ def test_a_cursor_carrying_a_bad_id_is_400(api, mail):
 def test_bulk_ids_must_be_json_integers(api, mail):
     """{"ids": [1.5]} once approved proposal 1: only JSON integers are ids."""
     assert 1 in [p.id for p in ActivityProposal.select()]
-    for ids in ([10**23], [MAX_ID + 1], [-1], [0], [1.5], [1.0], [True], ["1"], [None], [[1]], [{"id": 1}], "1",
-                {"1": 1}, 1, [1, 1.5]):
+    for ids in (
+        [10**23],
+        [MAX_ID + 1],
+        [-1],
+        [0],
+        [1.5],
+        [1.0],
+        [True],
+        ["1"],
+        [None],
+        [[1]],
+        [{"id": 1}],
+        "1",
+        {"1": 1},
+        1,
+        [1, 1.5],
+    ):
         for action in ("approve", "reject"):
             response = api.post(f"/api/proposals/{action}", json={"ids": ids})
             assert response.status_code == 400 and response.json["field"] == "ids", (ids, response.json)
@@ -113,30 +140,42 @@ def test_contact_names_keys_must_be_proposal_ids(api, mail):
 def test_email_page_with_a_hostile_id_says_not_found(admin_client, mail):
     for value in HOSTILE:
         assert admin_client.http.get(f"/email/{value.strip()}").status_code == 200, value  # the page shell
-        response = admin_client.callback("email-content.children", [("email-id", "data", value),
-                                                                   ("email-version", "data", 0)])
+        response = admin_client.callback(
+            "email-content.children", [("email-id", "data", value), ("email-version", "data", 0)]
+        )
         assert response.status_code == 200, (value, response.text)
         assert any("not found" in t.lower() for t in text_children(response.json)), value
 
 
 def test_activity_page_with_a_hostile_investor_id_in_the_url(admin_client, mail):
     for value in HUGE + ["-1", "1.5", "abc"]:
-        page = admin_client.callback(".._pages_content.children..._pages_store.data..",
-                                     [("_pages_location", "pathname", "/activity"),
-                                      ("_pages_location", "search", f"?investor_id={value}&account_id={value}")])
+        page = admin_client.callback(
+            ".._pages_content.children..._pages_store.data..",
+            [
+                ("_pages_location", "pathname", "/activity"),
+                ("_pages_location", "search", f"?investor_id={value}&account_id={value}"),
+            ],
+        )
         assert page.status_code == 200, (value, page.text)
-        selects = [c for c in _components(page.json) if c["props"].get("id") in ("activity-investor",
-                                                                                 "activity-account")]
+        selects = [
+            c for c in _components(page.json) if c["props"].get("id") in ("activity-investor", "activity-account")
+        ]
         assert [s["props"]["value"] for s in selects] == ["", ""], value  # not an id: no filter
 
 
 def test_activity_callbacks_refuse_a_forged_filter_id(admin_client, mail):
     for value in HUGE + ["-1", "1.5", True, 1.5]:
-        inputs = [("activity-q", "value", ""), ("activity-investor", "value", value),
-                  ("activity-account", "value", None), ("activity-direction", "value", ""),
-                  ("activity-newer", "n_clicks", None), ("activity-older", "n_clicks", None)]
-        response = admin_client.callback(ACTIVITY_OUTPUT, inputs, [("activity-cursors", "data", [None]),
-                                                                    ("activity-page", "data", 0)])
+        inputs = [
+            ("activity-q", "value", ""),
+            ("activity-investor", "value", value),
+            ("activity-account", "value", None),
+            ("activity-direction", "value", ""),
+            ("activity-newer", "n_clicks", None),
+            ("activity-older", "n_clicks", None),
+        ]
+        response = admin_client.callback(
+            ACTIVITY_OUTPUT, inputs, [("activity-cursors", "data", [None]), ("activity-page", "data", 0)]
+        )
         assert response.status_code == 200, (value, response.text)
         assert any("investor_id must be an id" in t for t in text_children(response.json)), value
         count = admin_client.callback("activity-count.children", inputs[:4])
@@ -154,16 +193,23 @@ def test_forged_component_ids_change_nothing(admin_client, mail, app):
     sync = [k for k in app.extensions["dash_app"].callback_map if k.startswith("..mailboxes-cards.children")][0]
     for value in HUGE + [10**23, -1, 1.5, True, "1"]:
         response = admin_client.callback(
-            decide, [[{"id": {"type": "email-approve", "id": value}, "property": "n_clicks", "value": 1}], []],
-            [("email-version", "data", 0)], triggered=[_pattern_trigger("email-approve", value)])
+            decide,
+            [[{"id": {"type": "email-approve", "id": value}, "property": "n_clicks", "value": 1}], []],
+            [("email-version", "data", 0)],
+            triggered=[_pattern_trigger("email-approve", value)],
+        )
         assert response.status_code == 200, (value, response.text)
         assert any("ids must be a list of proposal ids" in t for t in text_children(response.json)), value
         if value == "1":
             continue  # a string of digits is a fine mailbox id
         response = admin_client.callback(
-            sync, [("mailboxes-refresh", "n_intervals", 1),
-                   [{"id": {"type": "mailboxes-sync", "id": value}, "property": "n_clicks", "value": 1}]],
-            triggered=[_pattern_trigger("mailboxes-sync", value)])
+            sync,
+            [
+                ("mailboxes-refresh", "n_intervals", 1),
+                [{"id": {"type": "mailboxes-sync", "id": value}, "property": "n_clicks", "value": 1}],
+            ],
+            triggered=[_pattern_trigger("mailboxes-sync", value)],
+        )
         assert response.status_code == 200, (value, response.text)
         assert any("account_id must be an id" in t for t in text_children(response.json)), value
     assert Activity.select().count() == 0

@@ -1,4 +1,4 @@
-"""Activity search: the spec's email-activity panel over all captured mail.
+"""Activity search: every captured email, filtered by investor, mailbox, direction and words.
 
 The same query function as `GET /api/email/activity` (`queries.email_activity`): live email only,
 direction decided per email, graveyard investors absent from the picker but their mail listed and
@@ -31,42 +31,111 @@ def _url_id(value) -> str:
 def layout(investor_id=None, account_id=None, direction=None, q=None, **_kwargs):
     """Filters may come from the URL (links from investor pages): `?investor_id=3&q=capital`."""
     direction = direction if direction in ("inbound", "outbound") else ""
-    return html.Div([
-        page_header("Activity", "Every captured email, newest first. Search subjects, snippets and senders."),
-        dbc.Card(dbc.CardBody(dbc.Row([
-            dbc.Col([dbc.Label("Search", html_for="activity-q"),
-                     dbc.Input(id="activity-q", type="search", value=q if isinstance(q, str) else "",
-                               placeholder="words in the subject, snippet or sender…", debounce=True,
-                               maxLength=200)], lg=4),
-            # Native selects: no component chunk to fetch, so the page is usable sooner.
-            dbc.Col([dbc.Label("Investor", html_for="activity-investor"),
-                     dbc.Select(id="activity-investor", value=_url_id(investor_id),
-                                options=[{"label": "Any investor", "value": ""}])], lg=3),
-            dbc.Col([dbc.Label("Mailbox", html_for="activity-account"),
-                     dbc.Select(id="activity-account", value=_url_id(account_id),
-                                options=[{"label": "Any mailbox", "value": ""}])], lg=3),
-            dbc.Col([dbc.Label("Direction"),
-                     dbc.RadioItems(id="activity-direction", value=direction, inline=True, options=[
-                         {"label": "All", "value": ""}, {"label": "In", "value": "inbound"},
-                         {"label": "Out", "value": "outbound"}])], lg=2),
-        ], className="g-3")), className="mb-3"),
-        dcc.Store(id="activity-cursors", data=[None]),
-        dcc.Store(id="activity-page", data=0),
-        html.Div(id="activity-error"),
-        dbc.Card([
-            dbc.CardHeader(html.Div([
-                html.Span(id="activity-count", className="small-muted"),
-                html.Div([
-                    dbc.Button("← Newer", id="activity-newer", size="sm", color="secondary", outline=True,
-                               disabled=True),
-                    html.Span(id="activity-page-label", className="mx-2 small-muted"),
-                    dbc.Button("Older →", id="activity-older", size="sm", color="secondary", outline=True,
-                               disabled=True),
-                ]),
-            ], className="d-flex justify-content-between align-items-center")),
-            dcc.Loading(html.Div(id="activity-results", children=dbc.Spinner(color="primary")), delay_show=300),
-        ]),
-    ])
+    return html.Div(
+        [
+            page_header("Activity", "Every captured email, newest first. Search subjects, snippets and senders."),
+            dbc.Card(
+                dbc.CardBody(
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                [
+                                    dbc.Label("Search", html_for="activity-q"),
+                                    dbc.Input(
+                                        id="activity-q",
+                                        type="search",
+                                        value=q if isinstance(q, str) else "",
+                                        placeholder="words in the subject, snippet or sender…",
+                                        debounce=True,
+                                        maxLength=200,
+                                    ),
+                                ],
+                                lg=4,
+                            ),
+                            # Native selects: no component chunk to fetch, so the page is usable sooner.
+                            dbc.Col(
+                                [
+                                    dbc.Label("Investor", html_for="activity-investor"),
+                                    dbc.Select(
+                                        id="activity-investor",
+                                        value=_url_id(investor_id),
+                                        options=[{"label": "Any investor", "value": ""}],
+                                    ),
+                                ],
+                                lg=3,
+                            ),
+                            dbc.Col(
+                                [
+                                    dbc.Label("Mailbox", html_for="activity-account"),
+                                    dbc.Select(
+                                        id="activity-account",
+                                        value=_url_id(account_id),
+                                        options=[{"label": "Any mailbox", "value": ""}],
+                                    ),
+                                ],
+                                lg=3,
+                            ),
+                            dbc.Col(
+                                [
+                                    dbc.Label("Direction"),
+                                    dbc.RadioItems(
+                                        id="activity-direction",
+                                        value=direction,
+                                        inline=True,
+                                        options=[
+                                            {"label": "All", "value": ""},
+                                            {"label": "In", "value": "inbound"},
+                                            {"label": "Out", "value": "outbound"},
+                                        ],
+                                    ),
+                                ],
+                                lg=2,
+                            ),
+                        ],
+                        className="g-3",
+                    )
+                ),
+                className="mb-3",
+            ),
+            dcc.Store(id="activity-cursors", data=[None]),
+            dcc.Store(id="activity-page", data=0),
+            html.Div(id="activity-error"),
+            dbc.Card(
+                [
+                    dbc.CardHeader(
+                        html.Div(
+                            [
+                                html.Span(id="activity-count", className="small-muted"),
+                                html.Div(
+                                    [
+                                        dbc.Button(
+                                            "← Newer",
+                                            id="activity-newer",
+                                            size="sm",
+                                            color="secondary",
+                                            outline=True,
+                                            disabled=True,
+                                        ),
+                                        html.Span(id="activity-page-label", className="mx-2 small-muted"),
+                                        dbc.Button(
+                                            "Older →",
+                                            id="activity-older",
+                                            size="sm",
+                                            color="secondary",
+                                            outline=True,
+                                            disabled=True,
+                                        ),
+                                    ]
+                                ),
+                            ],
+                            className="d-flex justify-content-between align-items-center",
+                        )
+                    ),
+                    dcc.Loading(html.Div(id="activity-results", children=dbc.Spinner(color="primary")), delay_show=300),
+                ]
+            ),
+        ]
+    )
 
 
 @dash.callback(
@@ -76,15 +145,17 @@ def layout(investor_id=None, account_id=None, direction=None, q=None, **_kwargs)
     State("activity-investor", "value"),
 )
 def pickers(_id, selected_investor):
-    """The picker hides graveyard investors (the spec); their mail is still listed and searchable.
+    """The picker hides graveyard investors (no longer worked); their mail is still listed and searchable.
     A graveyard investor the page was opened with (an investor page's "search its mail" link)
     is offered, marked, so the filter in force is the one shown."""
     try:
         selected = parse_optional_id(selected_investor, field="investor_id")
     except ValidationError:
         selected = None
-    investors = [{"label": i["name"] + (" (graveyard)" if i["graveyard"] else ""), "value": str(i["id"])}
-                 for i in queries.list_investors(include_graveyard=False, also=[selected] if selected else [])]
+    investors = [
+        {"label": i["name"] + (" (graveyard)" if i["graveyard"] else ""), "value": str(i["id"])}
+        for i in queries.list_investors(include_graveyard=False, also=[selected] if selected else [])
+    ]
     mailboxes = [{"label": m["address"], "value": str(m["id"])} for m in queries.list_mailboxes()]
     return ([{"label": "Any investor", "value": ""}] + investors, [{"label": "Any mailbox", "value": ""}] + mailboxes)
 
@@ -117,13 +188,17 @@ def search(q, investor_id, account_id, direction, _newer, _older, cursors, page)
     elif trigger not in ("activity-older", "activity-newer"):
         cursors, page = [None], 0  # the filters changed: back to the newest
     try:
-        result = queries.email_activity(investor_id=parse_optional_id(investor_id, field="investor_id"),
-                                        account_id=parse_optional_id(account_id, field="account_id"),
-                                        direction=direction or None, q=q or None, limit=PAGE_SIZE,
-                                        cursor=cursors[page])
+        result = queries.email_activity(
+            investor_id=parse_optional_id(investor_id, field="investor_id"),
+            account_id=parse_optional_id(account_id, field="account_id"),
+            direction=direction or None,
+            q=q or None,
+            limit=PAGE_SIZE,
+            cursor=cursors[page],
+        )
     except (queries.QueryError, ValidationError) as exc:
         return empty("No results."), [None], 0, True, True, "", error_alert(str(exc))
-    cursors = cursors[:page + 1] + ([result["next_cursor"]] if result["next_cursor"] else [])
+    cursors = cursors[: page + 1] + ([result["next_cursor"]] if result["next_cursor"] else [])
     label = f"Page {page + 1}"
     return (results_table(result["items"]), cursors, page, page == 0, result["next_cursor"] is None, label, None)
 
@@ -138,9 +213,12 @@ def search(q, investor_id, account_id, direction, _newer, _older, cursors, page)
 def count(q, investor_id, account_id, direction):
     """Counted apart from the page itself (and capped), so a big count never delays the rows."""
     try:
-        found = queries.email_activity_count(investor_id=parse_optional_id(investor_id, field="investor_id"),
-                                             account_id=parse_optional_id(account_id, field="account_id"),
-                                             direction=direction or None, q=q or None)
+        found = queries.email_activity_count(
+            investor_id=parse_optional_id(investor_id, field="investor_id"),
+            account_id=parse_optional_id(account_id, field="account_id"),
+            direction=direction or None,
+            q=q or None,
+        )
     except (queries.QueryError, ValidationError):
         return ""
     n = found["count"]
@@ -155,21 +233,58 @@ def results_table(items: list[dict]):
     rows = []
     for item in items:
         inbound = item["direction"] == "inbound"
-        rows.append(html.Tr([
-            html.Td(local(item["sent_at"]), className="text-nowrap small"),
-            html.Td(html.Span("← in" if inbound else "out →", title=item["direction"],
-                              className="badge rounded-pill " + ("text-bg-info" if inbound else "text-bg-success"))),
-            html.Td(item["from_name"] or item["from_email"], title=item["from_email"], className="cell-sender"),
-            html.Td([dcc.Link(item["subject"] or "(no subject)", href=f"/email/{item['email_id']}",
-                              className="subject"),
-                     html.Div(item["snippet"], className="snippet")]),
-            html.Td([dcc.Link(inv["name"], href=f"/investors/{inv['id']}",
-                              className="badge text-bg-light border me-1 text-decoration-none")
-                     for inv in item["investors"]]),
-            html.Td(", ".join(m.partition("@")[0] for m in item["mailboxes"]), className="small",
-                    title=", ".join(item["mailboxes"])),
-        ]))
-    header = html.Thead(html.Tr([html.Th("Sent"), html.Th(""), html.Th("From"), html.Th("Subject"),
-                                 html.Th("Investors"), html.Th("Mailboxes")]))
-    return dbc.Table([header, html.Tbody(rows)], hover=True, responsive=True, className="table-activity mb-0",
-                     id="activity-table")
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(local(item["sent_at"]), className="text-nowrap small"),
+                    html.Td(
+                        html.Span(
+                            "← in" if inbound else "out →",
+                            title=item["direction"],
+                            className="badge rounded-pill " + ("text-bg-info" if inbound else "text-bg-success"),
+                        )
+                    ),
+                    html.Td(item["from_name"] or item["from_email"], title=item["from_email"], className="cell-sender"),
+                    html.Td(
+                        [
+                            dcc.Link(
+                                item["subject"] or "(no subject)",
+                                href=f"/email/{item['email_id']}",
+                                className="subject",
+                            ),
+                            html.Div(item["snippet"], className="snippet"),
+                        ]
+                    ),
+                    html.Td(
+                        [
+                            dcc.Link(
+                                inv["name"],
+                                href=f"/investors/{inv['id']}",
+                                className="badge text-bg-light border me-1 text-decoration-none",
+                            )
+                            for inv in item["investors"]
+                        ]
+                    ),
+                    html.Td(
+                        ", ".join(m.partition("@")[0] for m in item["mailboxes"]),
+                        className="small",
+                        title=", ".join(item["mailboxes"]),
+                    ),
+                ]
+            )
+        )
+    header = html.Thead(
+        html.Tr(
+            [
+                html.Th("Sent"),
+                html.Th(""),
+                html.Th("From"),
+                html.Th("Subject"),
+                html.Th("Investors"),
+                html.Th("Mailboxes"),
+            ]
+        )
+    )
+    return dbc.Table(
+        [header, html.Tbody(rows)], hover=True, responsive=True, className="table-activity mb-0", id="activity-table"
+    )

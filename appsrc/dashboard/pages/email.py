@@ -37,33 +37,49 @@ from appsrc.dashboard.components import (
 from appsrc.llm import LlmConfig
 from appsrc.store import queries
 
-dash.register_page(__name__, path_template="/email/<email_id>", name="Email", nav=False,
-                   title="Email · IR Mail Desk")
+dash.register_page(__name__, path_template="/email/<email_id>", name="Email", nav=False, title="Email · IR Mail Desk")
 
 
 def layout(email_id=None, **_kwargs):
-    return html.Div([
-        dcc.Store(id="email-id", data=str(email_id or "")),
-        dcc.Store(id="email-version", data=0),
-        html.Div(id="email-message"),
-        html.Div(id="email-content", children=dbc.Spinner(color="primary")),
-        _draft_dialog(),
-    ])
+    return html.Div(
+        [
+            dcc.Store(id="email-id", data=str(email_id or "")),
+            dcc.Store(id="email-version", data=0),
+            html.Div(id="email-message"),
+            html.Div(id="email-content", children=dbc.Spinner(color="primary")),
+            _draft_dialog(),
+        ]
+    )
 
 
 def _people(people: list) -> str:
     """Header people ({email, name}) or plain addresses (a Draft's to/cc), as one line."""
-    return ", ".join(p if isinstance(p, str) else f"{p.get('name')} <{p.get('email')}>" if p.get("name")
-                     else str(p.get("email", "")) for p in people) or "—"
+    return (
+        ", ".join(
+            p
+            if isinstance(p, str)
+            else f"{p.get('name')} <{p.get('email')}>"
+            if p.get("name")
+            else str(p.get("email", ""))
+            for p in people
+        )
+        or "—"
+    )
 
 
 def email_actions(detail: dict) -> list:
     """Buttons acting on this email."""
     return [
-        dbc.Button("Draft reply", id={"type": "email-draft-open", "id": detail["email_id"]}, color="primary",
-                   size="sm", disabled=not detail["live"],
-                   title="Save a reply-all as a Gmail draft (never sent)" if detail["live"]
-                   else "No team mailbox holds a live copy of this email any more"),
+        dbc.Button(
+            "Draft reply",
+            id={"type": "email-draft-open", "id": detail["email_id"]},
+            color="primary",
+            size="sm",
+            disabled=not detail["live"],
+            title="Save a reply-all as a Gmail draft (never sent)"
+            if detail["live"]
+            else "No team mailbox holds a live copy of this email any more",
+        ),
         dcc.Link(dbc.Button("Back to activity", color="secondary", outline=True, size="sm"), href="/activity"),
     ]
 
@@ -77,46 +93,95 @@ def render(email_id, _version):
     if detail is None:
         return not_found("This email")
     sender = f"{detail['from_name']} <{detail['from_email']}>" if detail["from_name"] else detail["from_email"]
-    headers = dbc.Table(html.Tbody([
-        html.Tr([html.Th("From", className="w-25"), html.Td(sender or "—")]),
-        html.Tr([html.Th("To"), html.Td(_people(detail["to"]))]),
-        html.Tr([html.Th("Cc"), html.Td(_people(detail["cc"]))]),
-        html.Tr([html.Th("Reply-To"), html.Td(_people(detail["reply_to"]))]) if detail["reply_to"] else None,
-        html.Tr([html.Th("Date"), html.Td(f"{local(detail['sent_at'], '%A %d %B %Y %H:%M')} "
-                                          f"({runtime().settings.timezone})")]),
-        html.Tr([html.Th("Message-ID"), html.Td(detail["message_id"] or "(none)", className="mono")]),
-        html.Tr([html.Th("Attachments"), html.Td(", ".join(
-            f"{a.get('filename') or '(unnamed)'} ({a.get('content_type')}, {int(a.get('size') or 0):,} bytes)"
-            for a in detail["attachments"]))]) if detail["attachments"] else None,
-    ]), size="sm", borderless=True, className="mb-0")
-    body = html.Div([
-        html.Div(detail["body_text"] or detail["snippet"] or "(empty body)", className="email-body", id="email-body"),
-        html.Div("The body was truncated when it was captured.", className="small-muted mt-1")
-        if detail["body_truncated"] else None,
-    ])
-    title = html.Div([
-        html.H3(detail["subject"] or "(no subject)", className="page-title", id="email-subject"),
-        html.Div([direction_badge(detail["direction"]),
-                  dbc.Badge("bulk: " + (detail["bulk_reason"] or "yes"), color="secondary", className="me-1")
-                  if detail["is_bulk"] else None,
-                  dbc.Badge("deleted in every mailbox", color="danger") if not detail["live"] else None],
-                 className="mb-2"),
-    ])
-    return dbc.Row([
-        dbc.Col([
-            html.Div([title, html.Div(email_actions(detail), className="d-flex gap-2", id="email-actions")],
-                     className="d-flex justify-content-between align-items-start flex-wrap"),
-            dbc.Card([dbc.CardBody(headers)], className="mb-3"),
-            dbc.Card([dbc.CardHeader("Body"), dbc.CardBody(body)], className="mb-3"),
-        ], lg=8),
-        dbc.Col([
-            dbc.Card([dbc.CardHeader("Investors"), dbc.CardBody(_investors(detail))], className="mb-3"),
-            dbc.Card([dbc.CardHeader("Proposed activities"), dbc.CardBody(_proposals(detail))], className="mb-3"),
-            dbc.Card([dbc.CardHeader("Mailboxes"), dbc.CardBody(_sightings(detail))], className="mb-3"),
-            dbc.Card([dbc.CardHeader("Reply drafts"), dbc.CardBody(_drafts(detail))], className="mb-3",
-                     id="email-drafts"),
-        ], lg=4),
-    ])
+    headers = dbc.Table(
+        html.Tbody(
+            [
+                html.Tr([html.Th("From", className="w-25"), html.Td(sender or "—")]),
+                html.Tr([html.Th("To"), html.Td(_people(detail["to"]))]),
+                html.Tr([html.Th("Cc"), html.Td(_people(detail["cc"]))]),
+                html.Tr([html.Th("Reply-To"), html.Td(_people(detail["reply_to"]))]) if detail["reply_to"] else None,
+                html.Tr(
+                    [
+                        html.Th("Date"),
+                        html.Td(f"{local(detail['sent_at'], '%A %d %B %Y %H:%M')} ({runtime().settings.timezone})"),
+                    ]
+                ),
+                html.Tr([html.Th("Message-ID"), html.Td(detail["message_id"] or "(none)", className="mono")]),
+                html.Tr(
+                    [
+                        html.Th("Attachments"),
+                        html.Td(
+                            ", ".join(
+                                f"{a.get('filename') or '(unnamed)'} ({a.get('content_type')}, "
+                                f"{int(a.get('size') or 0):,} bytes)"
+                                for a in detail["attachments"]
+                            )
+                        ),
+                    ]
+                )
+                if detail["attachments"]
+                else None,
+            ]
+        ),
+        size="sm",
+        borderless=True,
+        className="mb-0",
+    )
+    body = html.Div(
+        [
+            html.Div(
+                detail["body_text"] or detail["snippet"] or "(empty body)", className="email-body", id="email-body"
+            ),
+            html.Div("The body was truncated when it was captured.", className="small-muted mt-1")
+            if detail["body_truncated"]
+            else None,
+        ]
+    )
+    title = html.Div(
+        [
+            html.H3(detail["subject"] or "(no subject)", className="page-title", id="email-subject"),
+            html.Div(
+                [
+                    direction_badge(detail["direction"]),
+                    dbc.Badge("bulk: " + (detail["bulk_reason"] or "yes"), color="secondary", className="me-1")
+                    if detail["is_bulk"]
+                    else None,
+                    dbc.Badge("deleted in every mailbox", color="danger") if not detail["live"] else None,
+                ],
+                className="mb-2",
+            ),
+        ]
+    )
+    return dbc.Row(
+        [
+            dbc.Col(
+                [
+                    html.Div(
+                        [title, html.Div(email_actions(detail), className="d-flex gap-2", id="email-actions")],
+                        className="d-flex justify-content-between align-items-start flex-wrap",
+                    ),
+                    dbc.Card([dbc.CardBody(headers)], className="mb-3"),
+                    dbc.Card([dbc.CardHeader("Body"), dbc.CardBody(body)], className="mb-3"),
+                ],
+                lg=8,
+            ),
+            dbc.Col(
+                [
+                    dbc.Card([dbc.CardHeader("Investors"), dbc.CardBody(_investors(detail))], className="mb-3"),
+                    dbc.Card(
+                        [dbc.CardHeader("Proposed activities"), dbc.CardBody(_proposals(detail))], className="mb-3"
+                    ),
+                    dbc.Card([dbc.CardHeader("Mailboxes"), dbc.CardBody(_sightings(detail))], className="mb-3"),
+                    dbc.Card(
+                        [dbc.CardHeader("Reply drafts"), dbc.CardBody(_drafts(detail))],
+                        className="mb-3",
+                        id="email-drafts",
+                    ),
+                ],
+                lg=4,
+            ),
+        ]
+    )
 
 
 def _investors(detail):
@@ -124,13 +189,21 @@ def _investors(detail):
         return empty("Not linked to any investor.")
     items = []
     for link in detail["investors"]:
-        who = (dcc.Link(link["contact_name"], href=f"/contacts/{link['contact_id']}") if link["contact_id"]
-               else html.Span("no contact yet", className="small-muted"))
-        items.append(html.Li([
-            dcc.Link(link["investor_name"], href=f"/investors/{link['investor_id']}", className="fw-semibold"),
-            dbc.Badge("graveyard", color="dark", className="ms-1") if link["graveyard"] else None,
-            html.Div([who, html.Span(f" · {link['matched_address']}", className="small-muted")]),
-        ], className="mb-2"))
+        who = (
+            dcc.Link(link["contact_name"], href=f"/contacts/{link['contact_id']}")
+            if link["contact_id"]
+            else html.Span("no contact yet", className="small-muted")
+        )
+        items.append(
+            html.Li(
+                [
+                    dcc.Link(link["investor_name"], href=f"/investors/{link['investor_id']}", className="fw-semibold"),
+                    dbc.Badge("graveyard", color="dark", className="ms-1") if link["graveyard"] else None,
+                    html.Div([who, html.Span(f" · {link['matched_address']}", className="small-muted")]),
+                ],
+                className="mb-2",
+            )
+        )
     return html.Ul(items, className="list-unstyled mb-0")
 
 
@@ -142,44 +215,97 @@ def _proposals(detail):
         target = p["contact_name"] or f"new contact {p['contact_email']}"
         buttons = None
         if p["status"] == "pending":
-            buttons = html.Div([
-                dbc.Button("Approve & create contact" if p["new_contact"] else "Approve", size="sm", color="success",
-                           id={"type": "email-approve", "id": p["id"]}, className="me-1"),
-                dbc.Button("Reject", size="sm", color="secondary", outline=True, id={"type": "email-reject", "id": p["id"]}),
-            ], className="mt-1")
-        items.append(html.Li([
-            status_badge(p["status"]), " ", html.Span(p["investor_name"], className="fw-semibold"), " → ", target,
-            html.Div(f"by {p['decided_by']} · {local(p['decided_at'])}", className="small-muted")
-            if p["decided_at"] else None,
-            buttons,
-        ], className="mb-2"))
+            buttons = html.Div(
+                [
+                    dbc.Button(
+                        "Approve & create contact" if p["new_contact"] else "Approve",
+                        size="sm",
+                        color="success",
+                        id={"type": "email-approve", "id": p["id"]},
+                        className="me-1",
+                    ),
+                    dbc.Button(
+                        "Reject", size="sm", color="secondary", outline=True, id={"type": "email-reject", "id": p["id"]}
+                    ),
+                ],
+                className="mt-1",
+            )
+        items.append(
+            html.Li(
+                [
+                    status_badge(p["status"]),
+                    " ",
+                    html.Span(p["investor_name"], className="fw-semibold"),
+                    " → ",
+                    target,
+                    html.Div(f"by {p['decided_by']} · {local(p['decided_at'])}", className="small-muted")
+                    if p["decided_at"]
+                    else None,
+                    buttons,
+                ],
+                className="mb-2",
+            )
+        )
     for a in detail["activities"]:
-        items.append(html.Li(["Activity on ", dcc.Link(a["contact_name"], href=f"/contacts/{a['contact_id']}"),
-                              html.Span(f" · approved by {a['created_by'] or '—'}", className="small-muted")],
-                             className="small"))
+        items.append(
+            html.Li(
+                [
+                    "Activity on ",
+                    dcc.Link(a["contact_name"], href=f"/contacts/{a['contact_id']}"),
+                    html.Span(f" · approved by {a['created_by'] or '—'}", className="small-muted"),
+                ],
+                className="small",
+            )
+        )
     return html.Ul(items, className="list-unstyled mb-0")
 
 
 def _sightings(detail):
-    rows = [html.Tr([
-        html.Td(s["address"]),
-        html.Td(dbc.Badge("live", color="success") if s["live"] else dbc.Badge(f"deleted {local(s['deleted_at'])}",
-                                                                                 color="secondary")),
-        html.Td(", ".join(label.replace("CATEGORY_", "").lower() for label in s["labels"]),
-                className="small-muted text-break"),
-    ]) for s in detail["sightings"]]
+    rows = [
+        html.Tr(
+            [
+                html.Td(s["address"]),
+                html.Td(
+                    dbc.Badge("live", color="success")
+                    if s["live"]
+                    else dbc.Badge(f"deleted {local(s['deleted_at'])}", color="secondary")
+                ),
+                html.Td(
+                    ", ".join(label.replace("CATEGORY_", "").lower() for label in s["labels"]),
+                    className="small-muted text-break",
+                ),
+            ]
+        )
+        for s in detail["sightings"]
+    ]
     return dbc.Table(html.Tbody(rows), size="sm", className="mb-0") if rows else empty("In no mailbox.")
 
 
 def _drafts(detail):
     if not detail["drafts"]:
         return empty("No reply drafted yet.")
-    return html.Ul([html.Li([
-        html.Div(f"In {d['mailbox']} · {local(d['created_at'])}"),
-        html.Div(f"To {_people(d['to'])}" + (f"; cc {_people(d['cc'])}" if d["cc"] else ""), className="small-muted"),
-        html.Div(f"{'written by the local model' if d['body_source'] == 'llm' else 'written by ' + (d['created_by'] or 'an admin')}",
-                 className="small-muted"),
-    ], className="mb-2") for d in detail["drafts"]], className="list-unstyled mb-0")
+    return html.Ul(
+        [
+            html.Li(
+                [
+                    html.Div(f"In {d['mailbox']} · {local(d['created_at'])}"),
+                    html.Div(
+                        f"To {_people(d['to'])}" + (f"; cc {_people(d['cc'])}" if d["cc"] else ""),
+                        className="small-muted",
+                    ),
+                    html.Div(
+                        "written by the local model"
+                        if d["body_source"] == "llm"
+                        else "written by " + (d["created_by"] or "an admin"),
+                        className="small-muted",
+                    ),
+                ],
+                className="mb-2",
+            )
+            for d in detail["drafts"]
+        ],
+        className="list-unstyled mb-0",
+    )
 
 
 @dash.callback(
@@ -213,33 +339,59 @@ LLM_BUTTON = "Write with the local LLM"
 
 def _draft_dialog() -> dbc.Modal:
     """The reply dialog (data-free: the plan is loaded when it opens)."""
-    return dbc.Modal([
-        dbc.ModalHeader(dbc.ModalTitle("Draft a reply")),
-        dbc.ModalBody([
-            dcc.Store(id="email-draft-suggestion", data=None),  # the LLM's last text, to record who wrote it
-            dbc.Label("Save the draft in the mailbox of", html_for="email-draft-mailbox", className="mb-1"),
-            dbc.Select(id="email-draft-mailbox", options=[], value=None),
-            html.Div("Defaults to the teammate who received it; only mailboxes holding a live copy can reply.",
-                     className="small-muted mb-3"),
-            html.Div(id="email-draft-plan"),
-            dbc.Label("Reply", html_for="email-draft-body", className="mb-1"),
-            dbc.Textarea(id="email-draft-body", rows=9, maxLength=MAX_BODY_CHARS, value="",
-                         placeholder="Write the reply here, or let the local LLM write a first version you can "
-                                     "edit. The original message is quoted below it in the draft."),
-            html.Div([
-                dbc.Button(LLM_BUTTON, id="email-draft-suggest", color="secondary", outline=True, size="sm"),
-                html.Span("Review and edit before creating: nothing is sent.", className="small-muted ms-2"),
-            ], className="mt-2"),
-            html.Div(id="email-draft-suggest-message", className="mt-2"),
-            html.Div(id="email-draft-result", className="mt-2"),
-        ]),
-        dbc.ModalFooter([
-            html.Span("Creates a draft in Gmail only; a teammate reviews and sends it from Gmail.",
-                      className="small-muted me-auto"),
-            dbc.Button("Close", id="email-draft-close", color="secondary", outline=True),
-            dbc.Button("Create draft", id="email-draft-create", color="primary", disabled=True),
-        ]),
-    ], id="email-draft-modal", is_open=False, size="lg", backdrop="static")  # the result sits above the buttons
+    return dbc.Modal(
+        [
+            dbc.ModalHeader(dbc.ModalTitle("Draft a reply")),
+            dbc.ModalBody(
+                [
+                    dcc.Store(id="email-draft-suggestion", data=None),  # the LLM's last text, to record who wrote it
+                    dbc.Label("Save the draft in the mailbox of", html_for="email-draft-mailbox", className="mb-1"),
+                    dbc.Select(id="email-draft-mailbox", options=[], value=None),
+                    html.Div(
+                        "Defaults to the teammate who received it; only mailboxes holding a live copy can reply.",
+                        className="small-muted mb-3",
+                    ),
+                    html.Div(id="email-draft-plan"),
+                    dbc.Label("Reply", html_for="email-draft-body", className="mb-1"),
+                    dbc.Textarea(
+                        id="email-draft-body",
+                        rows=9,
+                        maxLength=MAX_BODY_CHARS,
+                        value="",
+                        placeholder="Write the reply here, or let the local LLM write a first version you can "
+                        "edit. The original message is quoted below it in the draft.",
+                    ),
+                    html.Div(
+                        [
+                            dbc.Button(
+                                LLM_BUTTON, id="email-draft-suggest", color="secondary", outline=True, size="sm"
+                            ),
+                            html.Span(
+                                "Review and edit before creating: nothing is sent.", className="small-muted ms-2"
+                            ),
+                        ],
+                        className="mt-2",
+                    ),
+                    html.Div(id="email-draft-suggest-message", className="mt-2"),
+                    html.Div(id="email-draft-result", className="mt-2"),
+                ]
+            ),
+            dbc.ModalFooter(
+                [
+                    html.Span(
+                        "Creates a draft in Gmail only; a teammate reviews and sends it from Gmail.",
+                        className="small-muted me-auto",
+                    ),
+                    dbc.Button("Close", id="email-draft-close", color="secondary", outline=True),
+                    dbc.Button("Create draft", id="email-draft-create", color="primary", disabled=True),
+                ]
+            ),
+        ],
+        id="email-draft-modal",
+        is_open=False,
+        size="lg",
+        backdrop="static",
+    )  # the result sits above the buttons
 
 
 def _person(p: dict) -> str:
@@ -254,21 +406,42 @@ def _plan_view(plan) -> html.Div:
         html.Tr([html.Th("Cc"), html.Td(", ".join(_person(p) for p in plan.cc) or "—", id="email-draft-cc")]),
         html.Tr([html.Th("Subject"), html.Td(plan.subject, id="email-draft-subject")]),
     ]
-    note = None if plan.threads else dbc.Alert(
-        "The original has no Message-ID, so Gmail may show this reply as a new conversation instead of "
-        "in the original thread.", color="warning", className="py-2 small", id="email-draft-thread-note")
-    bcc_note = dbc.Alert(
-        f"{plan.mailbox} is not among the original's recipients (it was Bcc'd, or got it through a list): "
-        "replying to all shows everyone above that it received the message.", color="warning",
-        className="py-2 small", id="email-draft-bcc-note") if plan.bcc_only else None
-    return html.Div([dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-2"), note, bcc_note],
-                    className="mb-2")
+    note = (
+        None
+        if plan.threads
+        else dbc.Alert(
+            "The original has no Message-ID, so Gmail may show this reply as a new conversation instead of "
+            "in the original thread.",
+            color="warning",
+            className="py-2 small",
+            id="email-draft-thread-note",
+        )
+    )
+    bcc_note = (
+        dbc.Alert(
+            f"{plan.mailbox} is not among the original's recipients (it was Bcc'd, or got it through a list): "
+            "replying to all shows everyone above that it received the message.",
+            color="warning",
+            className="py-2 small",
+            id="email-draft-bcc-note",
+        )
+        if plan.bcc_only
+        else None
+    )
+    return html.Div(
+        [dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-2"), note, bcc_note], className="mb-2"
+    )
 
 
 def _draft_error(exc: DraftError, prefix: str = "No draft created") -> dbc.Alert:
-    return dbc.Alert([html.Div(f"{prefix}: {exc}."),
-                      html.Div([html.Strong("Fix: "), exc.fix], className="mt-1") if exc.fix else None],
-                     color="danger", className="py-2 mb-2")
+    return dbc.Alert(
+        [
+            html.Div(f"{prefix}: {exc}."),
+            html.Div([html.Strong("Fix: "), exc.fix], className="mt-1") if exc.fix else None,
+        ],
+        color="danger",
+        className="py-2 mb-2",
+    )
 
 
 def _email_id(value) -> int:
@@ -309,8 +482,14 @@ def draft_plan(open_clicks, _close, mailbox, email_id):
     try:
         plan = plan_reply(_email_id(email_id), None if opening else (mailbox or None), settings=runtime().settings)
     except DraftError as exc:
-        return (True, keep if not opening else [], keep if not opening else None,
-                _draft_error(exc, "No reply can be drafted"), *reset, True)
+        return (
+            True,
+            keep if not opening else [],
+            keep if not opening else None,
+            _draft_error(exc, "No reply can be drafted"),
+            *reset,
+            True,
+        )
     options = [{"label": address, "value": address} for address in plan.mailboxes]
     return True, options, plan.mailbox, _plan_view(plan), *reset, False
 
@@ -323,8 +502,10 @@ def draft_plan(open_clicks, _close, mailbox, email_id):
     State("email-id", "data"),
     State("email-draft-mailbox", "value"),
     prevent_initial_call=True,
-    running=[(Output("email-draft-suggest", "disabled"), True, False),
-             (Output("email-draft-suggest", "children"), "Writing…", LLM_BUTTON)],
+    running=[
+        (Output("email-draft-suggest", "disabled"), True, False),
+        (Output("email-draft-suggest", "children"), "Writing…", LLM_BUTTON),
+    ],
 )
 def draft_suggest(clicks, email_id, mailbox):
     """The local LLM writes a body into the editable box; when it is down, say so (nothing changes)."""
@@ -336,11 +517,25 @@ def draft_suggest(clicks, email_id, mailbox):
         body = suggest_body(plan, LlmConfig.from_settings(settings))
     except DraftError as exc:
         text = str(exc)
-        return dash.no_update, dash.no_update, dbc.Alert(
-            f"{text[:1].upper()}{text[1:]}." if exc.status == 503 else f"No suggestion: {text}.",
-            color="warning", className="py-2 mb-0", id="email-draft-llm-down")
-    return body, body, dbc.Alert("Written by the local LLM: read it and edit it as needed before creating the "
-                                 "draft.", color="info", className="py-2 mb-0 small")
+        return (
+            dash.no_update,
+            dash.no_update,
+            dbc.Alert(
+                f"{text[:1].upper()}{text[1:]}." if exc.status == 503 else f"No suggestion: {text}.",
+                color="warning",
+                className="py-2 mb-0",
+                id="email-draft-llm-down",
+            ),
+        )
+    return (
+        body,
+        body,
+        dbc.Alert(
+            "Written by the local LLM: read it and edit it as needed before creating the draft.",
+            color="info",
+            className="py-2 mb-0 small",
+        ),
+    )
 
 
 @dash.callback(
@@ -364,14 +559,23 @@ def draft_create(clicks, email_id, mailbox, body, suggestion, version):
     actor = acting_admin()
     keep = dash.no_update
     if not isinstance(body, str) or not body.strip():
-        return (dbc.Alert("Write the reply (or use the local LLM) before creating the draft.", color="warning",
-                          className="py-2 mb-0"), keep, keep, keep)
+        return (
+            dbc.Alert(
+                "Write the reply (or use the local LLM) before creating the draft.",
+                color="warning",
+                className="py-2 mb-0",
+            ),
+            keep,
+            keep,
+            keep,
+        )
     if not isinstance(mailbox, str) or not mailbox:
         return error_alert("Choose the mailbox the draft is saved in."), keep, keep, keep
     source = "llm" if isinstance(suggestion, str) and body.strip() == suggestion.strip() else "admin"
     try:
-        created = create_reply_draft(runtime(), _email_id(email_id), mailbox=mailbox, body=body, actor=actor,
-                                     now=now(), body_source=source)
+        created = create_reply_draft(
+            runtime(), _email_id(email_id), mailbox=mailbox, body=body, actor=actor, now=now(), body_source=source
+        )
     except DraftNotRecorded as exc:  # it exists in Gmail: no second click may make another
         return _draft_error(exc, "Created in Gmail but not recorded"), True, keep, keep
     except DraftUnconfirmed as exc:  # it may exist: the same
@@ -379,9 +583,25 @@ def draft_create(clicks, email_id, mailbox, body, suggestion, version):
     except DraftError as exc:
         return _draft_error(exc), keep, keep, keep
     cc = f"; cc {', '.join(created['cc'])}" if created["cc"] else ""
-    return dbc.Alert([
-        html.Div([html.Strong("Draft saved"), f" in {created['mailbox']}'s Gmail — nothing was sent."]),
-        html.Div(f"To {', '.join(created['to'])}{cc}", className="small"),
-        html.A("Open the draft in Gmail ↗", href=created["gmail_url"], target="_blank", rel="noopener noreferrer",
-               className="alert-link", id="email-draft-link"),
-    ], color="success", className="py-2 mb-0", id="email-draft-created"), True, (version or 0) + 1, None
+    return (
+        dbc.Alert(
+            [
+                html.Div([html.Strong("Draft saved"), f" in {created['mailbox']}'s Gmail — nothing was sent."]),
+                html.Div(f"To {', '.join(created['to'])}{cc}", className="small"),
+                html.A(
+                    "Open the draft in Gmail ↗",
+                    href=created["gmail_url"],
+                    target="_blank",
+                    rel="noopener noreferrer",
+                    className="alert-link",
+                    id="email-draft-link",
+                ),
+            ],
+            color="success",
+            className="py-2 mb-0",
+            id="email-draft-created",
+        ),
+        True,
+        (version or 0) + 1,
+        None,
+    )

@@ -24,58 +24,146 @@ MAX_UPLOAD = 5 * 1024 * 1024
 
 
 def layout(**_kwargs):
-    return html.Div([
-        page_header("Investors", "LPs, their domains and contacts. Captured mail is matched to them.", [
-            dbc.Button("New investor", id="investors-new-toggle", color="primary", size="sm"),
-            dbc.Button("Import CSV", id="investors-import-toggle", color="secondary", size="sm", outline=True),
-        ]),
-        dcc.Store(id="investors-version", data=0),
-        dcc.Store(id="investors-csv"),
-        html.Div(id="investors-message"),
-        dbc.Collapse(dbc.Card(dbc.CardBody([
-            html.H5("New investor"),
-            dbc.Row([
-                dbc.Col([dbc.Label("Name"), dbc.Input(id="investors-new-name", maxLength=200)], md=4),
-                dbc.Col([dbc.Label("Domains (separated by ; or ,)"),
-                         dbc.Input(id="investors-new-domains", placeholder="acme.example; acmecap.example")], md=5),
-                dbc.Col([dbc.Label("Graveyard"), dbc.Switch(id="investors-new-graveyard", value=False)], md=1),
-                dbc.Col(dbc.Button("Create", id="investors-new-create", color="primary", className="mt-4"), md=2),
-            ], className="g-2"),
-        ]), className="mb-3"), id="investors-new", is_open=False),
-        dbc.Collapse(dbc.Card(dbc.CardBody([
-            html.H5("Import investors and contacts"),
-            html.P(["Columns ", html.Code(",".join(COLUMNS)), ": one row per contact; a row without a contact only "
-                    "defines the investor; domains separated by ", html.Code(";"), "; graveyard 0 or 1. Investors "
-                    "are matched by name and updated; contacts by address. The domains listed replace an "
-                    "investor's domains; empty domains (or graveyard) cells leave them as they are. The preview "
-                    "shows every domain added and removed. A file with any bad line imports nothing."],
-                   className="small-muted"),
-            dcc.Upload(id="investors-upload", children=html.Div(["Drop a CSV file here or ", html.A("choose one")]),
-                       className="border border-2 border-dashed rounded p-4 text-center bg-light mb-2",
-                       max_size=MAX_UPLOAD, accept=".csv,text/csv"),
-            html.Div(id="investors-preview"),
-            dbc.Button("Import", id="investors-import", color="primary", disabled=True, className="mt-2"),
-        ]), className="mb-3"), id="investors-import-panel", is_open=False),
-        dbc.Card([
-            dbc.CardHeader(dbc.Row([
-                dbc.Col(dbc.Input(id="investors-q", type="search", placeholder="Filter by name or domain…",
-                                  debounce=True, size="sm"), md=6),
-                dbc.Col(dbc.Switch(id="investors-graveyard", label="Show graveyard", value=False), md=3),
-                dbc.Col(html.Span(id="investors-count", className="small-muted"), md=3, className="text-end"),
-            ], className="align-items-center")),
-            html.Div(id="investors-table", children=dbc.Spinner(color="primary")),
-        ]),
-    ])
+    return html.Div(
+        [
+            page_header(
+                "Investors",
+                "LPs, their domains and contacts. Captured mail is matched to them.",
+                [
+                    dbc.Button("New investor", id="investors-new-toggle", color="primary", size="sm"),
+                    dbc.Button("Import CSV", id="investors-import-toggle", color="secondary", size="sm", outline=True),
+                ],
+            ),
+            dcc.Store(id="investors-version", data=0),
+            dcc.Store(id="investors-csv"),
+            html.Div(id="investors-message"),
+            dbc.Collapse(
+                dbc.Card(
+                    dbc.CardBody(
+                        [
+                            html.H5("New investor"),
+                            dbc.Row(
+                                [
+                                    dbc.Col(
+                                        [dbc.Label("Name"), dbc.Input(id="investors-new-name", maxLength=200)], md=4
+                                    ),
+                                    dbc.Col(
+                                        [
+                                            dbc.Label("Domains (separated by ; or ,)"),
+                                            dbc.Input(
+                                                id="investors-new-domains", placeholder="acme.example; acmecap.example"
+                                            ),
+                                        ],
+                                        md=5,
+                                    ),
+                                    dbc.Col(
+                                        [dbc.Label("Graveyard"), dbc.Switch(id="investors-new-graveyard", value=False)],
+                                        md=1,
+                                    ),
+                                    dbc.Col(
+                                        dbc.Button(
+                                            "Create", id="investors-new-create", color="primary", className="mt-4"
+                                        ),
+                                        md=2,
+                                    ),
+                                ],
+                                className="g-2",
+                            ),
+                        ]
+                    ),
+                    className="mb-3",
+                ),
+                id="investors-new",
+                is_open=False,
+            ),
+            dbc.Collapse(
+                dbc.Card(
+                    dbc.CardBody(
+                        [
+                            html.H5("Import investors and contacts"),
+                            html.P(
+                                [
+                                    "Columns ",
+                                    html.Code(",".join(COLUMNS)),
+                                    ": one row per contact; a row without a contact only "
+                                    "defines the investor; domains separated by ",
+                                    html.Code(";"),
+                                    "; graveyard 0 or 1. Investors "
+                                    "are matched by name and updated; contacts by address. The domains listed "
+                                    "replace an "
+                                    ""
+                                    "investor's domains; empty domains (or graveyard) cells leave them as they are. "
+                                    "The preview "
+                                    "shows every domain added and removed. A file with any bad line imports nothing.",
+                                ],
+                                className="small-muted",
+                            ),
+                            dcc.Upload(
+                                id="investors-upload",
+                                children=html.Div(["Drop a CSV file here or ", html.A("choose one")]),
+                                className="border border-2 border-dashed rounded p-4 text-center bg-light mb-2",
+                                max_size=MAX_UPLOAD,
+                                accept=".csv,text/csv",
+                            ),
+                            html.Div(id="investors-preview"),
+                            dbc.Button(
+                                "Import", id="investors-import", color="primary", disabled=True, className="mt-2"
+                            ),
+                        ]
+                    ),
+                    className="mb-3",
+                ),
+                id="investors-import-panel",
+                is_open=False,
+            ),
+            dbc.Card(
+                [
+                    dbc.CardHeader(
+                        dbc.Row(
+                            [
+                                dbc.Col(
+                                    dbc.Input(
+                                        id="investors-q",
+                                        type="search",
+                                        placeholder="Filter by name or domain…",
+                                        debounce=True,
+                                        size="sm",
+                                    ),
+                                    md=6,
+                                ),
+                                dbc.Col(
+                                    dbc.Switch(id="investors-graveyard", label="Show graveyard", value=False), md=3
+                                ),
+                                dbc.Col(
+                                    html.Span(id="investors-count", className="small-muted"), md=3, className="text-end"
+                                ),
+                            ],
+                            className="align-items-center",
+                        )
+                    ),
+                    html.Div(id="investors-table", children=dbc.Spinner(color="primary")),
+                ]
+            ),
+        ]
+    )
 
 
-@dash.callback(Output("investors-new", "is_open"), Input("investors-new-toggle", "n_clicks"),
-               State("investors-new", "is_open"), prevent_initial_call=True)
+@dash.callback(
+    Output("investors-new", "is_open"),
+    Input("investors-new-toggle", "n_clicks"),
+    State("investors-new", "is_open"),
+    prevent_initial_call=True,
+)
 def toggle_new(_n, is_open):
     return not is_open
 
 
-@dash.callback(Output("investors-import-panel", "is_open"), Input("investors-import-toggle", "n_clicks"),
-               State("investors-import-panel", "is_open"), prevent_initial_call=True)
+@dash.callback(
+    Output("investors-import-panel", "is_open"),
+    Input("investors-import-toggle", "n_clicks"),
+    State("investors-import-panel", "is_open"),
+    prevent_initial_call=True,
+)
 def toggle_import(_n, is_open):
     return not is_open
 
@@ -91,21 +179,43 @@ def table(q, show_graveyard, _version):
     rows = queries.investor_table(include_graveyard=bool(show_graveyard), q=q)
     if not rows:
         return html.Div(empty("No investor yet: create one or import a CSV."), className="px-3"), ""
-    body = [html.Tr([
-        html.Td([dcc.Link(r["name"], href=f"/investors/{r['id']}", className="fw-semibold"),
-                 dbc.Badge("graveyard", color="dark", className="ms-2") if r["graveyard"] else None]),
-        html.Td(", ".join(r["domains"]) or "—", className="small"),
-        html.Td(f"{r['contacts']:,}", className="text-end"),
-        html.Td(dcc.Link(f"{r['emails']:,}", href=f"/activity?investor_id={r['id']}"), className="text-end"),
-        html.Td(dbc.Badge(f"{r['pending']:,}", color="warning", text_color="dark") if r["pending"] else "0",
-                className="text-end"),
-        html.Td(local(r["last_activity_at"], "%d %b %Y") if r["last_activity_at"] else "—", className="small"),
-    ]) for r in rows]
-    head = html.Thead(html.Tr([html.Th("Investor"), html.Th("Domains"), html.Th("Contacts", className="text-end"),
-                               html.Th("Emails", className="text-end"), html.Th("Pending", className="text-end"),
-                               html.Th("Last activity")]))
-    return (dbc.Table([head, html.Tbody(body)], hover=True, responsive=True, className="mb-0", id="investors-list"),
-            f"{len(rows):,} investor{'s' if len(rows) != 1 else ''}")
+    body = [
+        html.Tr(
+            [
+                html.Td(
+                    [
+                        dcc.Link(r["name"], href=f"/investors/{r['id']}", className="fw-semibold"),
+                        dbc.Badge("graveyard", color="dark", className="ms-2") if r["graveyard"] else None,
+                    ]
+                ),
+                html.Td(", ".join(r["domains"]) or "—", className="small"),
+                html.Td(f"{r['contacts']:,}", className="text-end"),
+                html.Td(dcc.Link(f"{r['emails']:,}", href=f"/activity?investor_id={r['id']}"), className="text-end"),
+                html.Td(
+                    dbc.Badge(f"{r['pending']:,}", color="warning", text_color="dark") if r["pending"] else "0",
+                    className="text-end",
+                ),
+                html.Td(local(r["last_activity_at"], "%d %b %Y") if r["last_activity_at"] else "—", className="small"),
+            ]
+        )
+        for r in rows
+    ]
+    head = html.Thead(
+        html.Tr(
+            [
+                html.Th("Investor"),
+                html.Th("Domains"),
+                html.Th("Contacts", className="text-end"),
+                html.Th("Emails", className="text-end"),
+                html.Th("Pending", className="text-end"),
+                html.Th("Last activity"),
+            ]
+        )
+    )
+    return (
+        dbc.Table([head, html.Tbody(body)], hover=True, responsive=True, className="mb-0", id="investors-list"),
+        f"{len(rows):,} investor{'s' if len(rows) != 1 else ''}",
+    )
 
 
 @dash.callback(
@@ -122,12 +232,15 @@ def create(_n, name, domains, graveyard, version):
     actor = acting_admin()
     rt = runtime()
     try:
-        investor, stats = create_investor(name or "", domains or "", now(), directory=rt.directory,
-                                          graveyard=bool(graveyard), actor=actor)
+        investor, stats = create_investor(
+            name or "", domains or "", now(), directory=rt.directory, graveyard=bool(graveyard), actor=actor
+        )
     except ValidationError as exc:
         return dash.no_update, error_alert(str(exc))
-    return (version or 0) + 1, ok_alert(f"Created {investor.name}; {stats['emails']:,} captured email(s) rematched, "
-                                        f"{stats['proposals_added']:,} new proposal(s).")
+    return (version or 0) + 1, ok_alert(
+        f"Created {investor.name}; {stats['emails']:,} captured email(s) rematched, "
+        f"{stats['proposals_added']:,} new proposal(s)."
+    )
 
 
 def _decode_upload(contents: str | None) -> str:
@@ -147,13 +260,21 @@ def _decode_upload(contents: str | None) -> str:
 
 def _errors(exc: ImportFailed):
     shown = exc.errors[:200]
-    return html.Div([
-        dbc.Alert(f"{len(exc.errors)} problem(s): nothing will be imported. Fix the file and upload it again.",
-                  color="danger", className="py-2"),
-        html.Ul([html.Li(f"line {line}: {message}") for line, message in shown], className="csv-errors",
-                id="investors-csv-errors"),
-        html.Div(f"… and {len(exc.errors) - 200} more", className="small-muted") if len(exc.errors) > 200 else None,
-    ])
+    return html.Div(
+        [
+            dbc.Alert(
+                f"{len(exc.errors)} problem(s): nothing will be imported. Fix the file and upload it again.",
+                color="danger",
+                className="py-2",
+            ),
+            html.Ul(
+                [html.Li(f"line {line}: {message}") for line, message in shown],
+                className="csv-errors",
+                id="investors-csv-errors",
+            ),
+            html.Div(f"… and {len(exc.errors) - 200} more", className="small-muted") if len(exc.errors) > 200 else None,
+        ]
+    )
 
 
 @dash.callback(
@@ -173,27 +294,63 @@ def preview(contents, filename):
         return _errors(exc), True, None
     except ValidationError as exc:
         return error_alert(str(exc)), True, None
-    rows = [html.Tr([html.Td(p["investor"]), html.Td(", ".join(p["domains"]) or "—"), html.Td(_domain_changes(p)),
-                     html.Td(p["contacts"]), html.Td("yes" if p["graveyard"] else "no"),
-                     html.Td("new" if p["new"] else "update")])
-            for p in result.preview[:500]]
-    summary = (f"{filename or 'The file'}: {result.rows:,} row(s) — investors {result.investors_created} new, "
-               f"{result.investors_updated} updated; contacts {result.contacts_created} new, "
-               f"{result.contacts_updated} updated.")
-    return html.Div([
-        dbc.Alert(summary, color="info", className="py-2", id="investors-preview-summary"),
-        dbc.Table([html.Thead(html.Tr([html.Th("Investor"), html.Th("Domains"), html.Th("Domain changes"),
-                                       html.Th("Contacts"), html.Th("Graveyard"), html.Th("")])), html.Tbody(rows)],
-                  size="sm", responsive=True, className="mb-0", id="investors-preview-table"),
-    ]), False, text
+    rows = [
+        html.Tr(
+            [
+                html.Td(p["investor"]),
+                html.Td(", ".join(p["domains"]) or "—"),
+                html.Td(_domain_changes(p)),
+                html.Td(p["contacts"]),
+                html.Td("yes" if p["graveyard"] else "no"),
+                html.Td("new" if p["new"] else "update"),
+            ]
+        )
+        for p in result.preview[:500]
+    ]
+    summary = (
+        f"{filename or 'The file'}: {result.rows:,} row(s) — investors {result.investors_created} new, "
+        f"{result.investors_updated} updated; contacts {result.contacts_created} new, "
+        f"{result.contacts_updated} updated."
+    )
+    return (
+        html.Div(
+            [
+                dbc.Alert(summary, color="info", className="py-2", id="investors-preview-summary"),
+                dbc.Table(
+                    [
+                        html.Thead(
+                            html.Tr(
+                                [
+                                    html.Th("Investor"),
+                                    html.Th("Domains"),
+                                    html.Th("Domain changes"),
+                                    html.Th("Contacts"),
+                                    html.Th("Graveyard"),
+                                    html.Th(""),
+                                ]
+                            )
+                        ),
+                        html.Tbody(rows),
+                    ],
+                    size="sm",
+                    responsive=True,
+                    className="mb-0",
+                    id="investors-preview-table",
+                ),
+            ]
+        ),
+        False,
+        text,
+    )
 
 
 def _domain_changes(planned: dict) -> list:
     """Additions and removals spelled out: a removed domain stops matching that investor's mail."""
     if planned["new"]:
         return ["new"] if planned["domains"] else ["—"]
-    changes = ([html.Span(f"+ {d}", className="text-success me-2") for d in planned["domains_added"]]
-               + [html.Span(f"− {d}", className="text-danger me-2") for d in planned["domains_removed"]])
+    changes = [html.Span(f"+ {d}", className="text-success me-2") for d in planned["domains_added"]] + [
+        html.Span(f"− {d}", className="text-danger me-2") for d in planned["domains_removed"]
+    ]
     return changes or ["unchanged"]
 
 
@@ -220,9 +377,13 @@ def run_import(_n, text, version):
     except ValidationError as exc:
         return dash.no_update, error_alert(str(exc)), dash.no_update, True
     stats = result.rematched
-    return ((version or 0) + 1,
-            ok_alert(f"Imported: investors {result.investors_created} new, {result.investors_updated} updated; contacts "
-                     f"{result.contacts_created} new, {result.contacts_updated} updated. Rematched "
-                     f"{stats['emails']:,} captured email(s): {stats['proposals_added']:,} new proposal(s)."),
-            None, True)
-
+    return (
+        (version or 0) + 1,
+        ok_alert(
+            f"Imported: investors {result.investors_created} new, {result.investors_updated} updated; contacts "
+            f"{result.contacts_created} new, {result.contacts_updated} updated. Rematched "
+            f"{stats['emails']:,} captured email(s): {stats['proposals_added']:,} new proposal(s)."
+        ),
+        None,
+        True,
+    )

@@ -16,12 +16,14 @@ dash.register_page(__name__, path="/mailboxes", name="Mailboxes", order=60, titl
 
 
 def layout(**_kwargs):
-    return html.Div([
-        page_header("Mailboxes", "Capture health of every team mailbox. Refreshes every 5 seconds."),
-        html.Div(id="mailboxes-message"),
-        dcc.Interval(id="mailboxes-refresh", interval=5_000),
-        html.Div(id="mailboxes-cards", children=dbc.Spinner(color="primary")),
-    ])
+    return html.Div(
+        [
+            page_header("Mailboxes", "Capture health of every team mailbox. Refreshes every 5 seconds."),
+            html.Div(id="mailboxes-message"),
+            dcc.Interval(id="mailboxes-refresh", interval=5_000),
+            html.Div(id="mailboxes-cards", children=dbc.Spinner(color="primary")),
+        ]
+    )
 
 
 @dash.callback(
@@ -41,7 +43,11 @@ def render(_n, clicks):
             message = error_alert(str(exc))
     mailboxes = queries.list_mailboxes()
     if not mailboxes:
-        return empty("No mailboxes yet: add team members on the Users page or with `python -m appsrc users add`."), message
-    cards = [dbc.Col(mailbox_card(m, allow_sync=True, button_id={"type": "mailboxes-sync", "id": m["id"]}), xl=4, lg=6)
-             for m in mailboxes]
+        return empty(
+            "No mailboxes yet: add team members on the Users page or with `python -m appsrc users add`."
+        ), message
+    cards = [
+        dbc.Col(mailbox_card(m, allow_sync=True, button_id={"type": "mailboxes-sync", "id": m["id"]}), xl=4, lg=6)
+        for m in mailboxes
+    ]
     return dbc.Row(cards, className="g-3"), message if message is not None else dash.no_update

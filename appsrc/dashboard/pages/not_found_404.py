@@ -8,5 +8,8 @@ dash.register_page(__name__, path="/404", name="Not found", access="member", nav
 
 
 def layout(**_kwargs):
-    return dbc.Alert([html.H4("Page not found", className="alert-heading"),
-                      dcc.Link("Go to the overview", href="/")], color="secondary", className="mt-4")
+    return dbc.Alert(
+        [html.H4("Page not found", className="alert-heading"), dcc.Link("Go to the overview", href="/")],
+        color="secondary",
+        className="mt-4",
+    )

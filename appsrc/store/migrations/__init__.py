@@ -12,7 +12,7 @@ import logging
 import pkgutil
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import ModuleType
 
 from peewee import Database, PostgresqlDatabase
@@ -68,9 +68,8 @@ def migrate(db: Database) -> list[str]:
             log.info("applying migration %04d_%s", migration.version, migration.name)
             migration.module.up(db)
             db.execute_sql(
-                "INSERT INTO schema_migration (version, name, applied_at) VALUES (%s, %s, %s)"
-                .replace("%s", db.param),
-                (migration.version, migration.name, datetime.now(timezone.utc).isoformat()),
+                "INSERT INTO schema_migration (version, name, applied_at) VALUES (%s, %s, %s)".replace("%s", db.param),
+                (migration.version, migration.name, datetime.now(UTC).isoformat()),
             )
             applied.append(f"{migration.version:04d}_{migration.name}")
     return applied

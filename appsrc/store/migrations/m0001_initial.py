@@ -285,7 +285,6 @@ class Exclusion(BaseModel):
     created_at = UTCDateTimeField()
 
 
-
 MODELS = (
     User,
     ApiToken,

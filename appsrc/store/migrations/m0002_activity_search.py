@@ -23,8 +23,7 @@ KEY_SCALE = 2**31  # ids below 2^31 keep the key unique; seconds fit until 2106
 
 def key_sql(sent_at: str, email_id: str) -> str:
     """The time key of an email as an SQLite expression (seconds clamped to 0 .. 2^32 - 1)."""
-    return (f"(MIN(MAX(CAST(strftime('%s', {sent_at}) AS INTEGER), 0), 4294967295) * {KEY_SCALE} "
-            f"+ {email_id})")
+    return f"(MIN(MAX(CAST(strftime('%s', {sent_at}) AS INTEGER), 0), 4294967295) * {KEY_SCALE} + {email_id})"
 
 
 NEW = key_sql("new.sent_at", "new.id")
@@ -32,8 +31,7 @@ OLD = key_sql("old.sent_at", "old.id")
 COLUMNS = "subject, snippet, from_name, from_email"
 
 SQLITE = (
-    f"CREATE VIRTUAL TABLE email_search USING fts5({COLUMNS}, content='', "
-    "tokenize='unicode61 remove_diacritics 2')",
+    f"CREATE VIRTUAL TABLE email_search USING fts5({COLUMNS}, content='', tokenize='unicode61 remove_diacritics 2')",
     f"INSERT INTO email_search(rowid, {COLUMNS}) SELECT {key_sql('sent_at', 'id')}, {COLUMNS} FROM email",
     f"CREATE TRIGGER email_search_insert AFTER INSERT ON email BEGIN "
     f"INSERT INTO email_search(rowid, {COLUMNS}) VALUES ({NEW}, new.subject, new.snippet, new.from_name, "

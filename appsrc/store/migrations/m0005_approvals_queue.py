@@ -27,8 +27,7 @@ KEY_SCALE = 2**31  # proposal ids below 2^31 keep the key unique; seconds fit un
 
 def key_sql(sent_at: str, proposal_id: str) -> str:
     """The time key of a proposal as an SQLite expression (seconds clamped to 0 .. 2^32 - 1)."""
-    return (f"(MIN(MAX(CAST(strftime('%s', {sent_at}) AS INTEGER), 0), 4294967295) * {KEY_SCALE} "
-            f"+ {proposal_id})")
+    return f"(MIN(MAX(CAST(strftime('%s', {sent_at}) AS INTEGER), 0), 4294967295) * {KEY_SCALE} + {proposal_id})"
 
 
 SQLITE = (
@@ -64,9 +63,7 @@ SQLITE = (
     f"WHERE proposal_id IN (SELECT id FROM activity_proposal WHERE email_id = new.id); END",
 )
 
-INDEXES = (
-    "CREATE INDEX skipped_message_account_reason ON skipped_message (account_id, reason)",
-)
+INDEXES = ("CREATE INDEX skipped_message_account_reason ON skipped_message (account_id, reason)",)
 
 
 def up(db):

@@ -13,8 +13,10 @@ from __future__ import annotations
 from peewee import PostgresqlDatabase
 
 # Frozen here as the index's definition; appsrc.store.queries repeats it for its WHERE clause.
-WORDS = ("regexp_replace(coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || coalesce(from_name, '') "
-         "|| ' ' || coalesce(from_email, ''), '[^[:alnum:]]+', ' ', 'g')")
+WORDS = (
+    "regexp_replace(coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || coalesce(from_name, '') "
+    "|| ' ' || coalesce(from_email, ''), '[^[:alnum:]]+', ' ', 'g')"
+)
 
 
 def up(db):

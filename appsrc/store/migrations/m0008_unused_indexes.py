@@ -16,8 +16,13 @@ contact at each commit (the store's share of bench/capture.py (b) fell by about 
 
 from __future__ import annotations
 
-UNUSED = ("email_message_id", "email_from_email", "email_participant_domain",
-          "email_investor_link_contact_id", "activity_proposal_contact_id")
+UNUSED = (
+    "email_message_id",
+    "email_from_email",
+    "email_participant_domain",
+    "email_investor_link_contact_id",
+    "activity_proposal_contact_id",
+)
 
 
 def up(db):

@@ -13,27 +13,75 @@ Rules every read model keeps:
 
 from appsrc.store.queries.activity import COUNT_CAP, email_activity, email_activity_count
 from appsrc.store.queries.admin import (
-    appliance_status, audit_log, digest_runs, list_tokens, list_users, overview,
+    appliance_status,
+    audit_log,
+    digest_runs,
+    list_tokens,
+    list_users,
+    overview,
 )
 from appsrc.store.queries.approvals import (
-    list_proposals, pending_proposal_count, proposal, proposal_investors, proposal_queue,
+    list_proposals,
+    pending_proposal_count,
+    proposal,
+    proposal_investors,
+    proposal_queue,
 )
 from appsrc.store.queries.cache import clear_cache
 from appsrc.store.queries.charts import approvals_backlog, weekly_volume
 from appsrc.store.queries.common import (
-    DIRECTIONS, MAX_ID, MAX_LIMIT, QueryError, decode_cursor, encode_cursor, is_row_id,
+    DIRECTIONS,
+    MAX_ID,
+    MAX_LIMIT,
+    QueryError,
+    decode_cursor,
+    encode_cursor,
+    is_row_id,
 )
 from appsrc.store.queries.email import email_detail
 from appsrc.store.queries.investors import (
-    activity_timeline, contact_detail, investor_detail, investor_table, list_investors, recent_emails_of_investor,
+    activity_timeline,
+    contact_detail,
+    investor_detail,
+    investor_table,
+    list_investors,
+    recent_emails_of_investor,
 )
 from appsrc.store.queries.mailboxes import list_mailboxes, mailbox_due_ids, mailboxes_of_user
 
 __all__ = [
-    "COUNT_CAP", "DIRECTIONS", "MAX_ID", "MAX_LIMIT", "QueryError", "activity_timeline", "appliance_status",
-    "approvals_backlog", "audit_log", "clear_cache", "contact_detail", "decode_cursor", "digest_runs",
-    "email_activity", "email_activity_count", "email_detail", "encode_cursor", "investor_detail",
-    "investor_table", "is_row_id", "list_investors", "list_mailboxes", "list_proposals", "list_tokens",
-    "list_users", "mailbox_due_ids", "mailboxes_of_user", "overview", "pending_proposal_count", "proposal",
-    "proposal_investors", "proposal_queue", "recent_emails_of_investor", "weekly_volume",
+    "COUNT_CAP",
+    "DIRECTIONS",
+    "MAX_ID",
+    "MAX_LIMIT",
+    "QueryError",
+    "activity_timeline",
+    "appliance_status",
+    "approvals_backlog",
+    "audit_log",
+    "clear_cache",
+    "contact_detail",
+    "decode_cursor",
+    "digest_runs",
+    "email_activity",
+    "email_activity_count",
+    "email_detail",
+    "encode_cursor",
+    "investor_detail",
+    "investor_table",
+    "is_row_id",
+    "list_investors",
+    "list_mailboxes",
+    "list_proposals",
+    "list_tokens",
+    "list_users",
+    "mailbox_due_ids",
+    "mailboxes_of_user",
+    "overview",
+    "pending_proposal_count",
+    "proposal",
+    "proposal_investors",
+    "proposal_queue",
+    "recent_emails_of_investor",
+    "weekly_volume",
 ]

@@ -22,6 +22,7 @@ from appsrc.store.db import database
 MAX_ENTRIES = 512  # per cached read
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 _clock: Clock = SystemClock()
 _caches: list[cachetools.TTLCache[Any, Any]] = []
@@ -54,8 +55,7 @@ def _timer() -> float:
 
 def _key(*args: Any, **kwargs: Any) -> tuple[Any, ...]:
     """The arguments, and which database answered (tests and tools open several)."""
-    return (id(database.obj), getattr(database.obj, "database", None),
-            cachetools.keys.hashkey(*args, **kwargs))
+    return (id(database.obj), getattr(database.obj, "database", None), cachetools.keys.hashkey(*args, **kwargs))
 
 
 def new_cache(ttl_s: float) -> cachetools.TTLCache[Any, Any]:
@@ -66,12 +66,13 @@ def new_cache(ttl_s: float) -> cachetools.TTLCache[Any, Any]:
     return cache
 
 
-def remember(cache: cachetools.TTLCache[Any, Any], key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+def remember(cache: cachetools.TTLCache[Any, Any], key: tuple[Any, ...], compute: Callable[[], T]) -> T:
     """`cache`'s value for `key` in this database, computing and keeping it when missing."""
     full_key = _key(*key)
     with _lock:
         if full_key in cache:
-            return cache[full_key]
+            kept: T = cache[full_key]  # what `compute` returned for this key
+            return kept
     value = compute()
     with _lock:
         cache[full_key] = value

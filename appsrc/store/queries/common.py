@@ -12,8 +12,21 @@ from peewee import Expression, Node
 from appsrc.matching.direction import DIRECTIONS, OUTBOUND
 from appsrc.store.models import EmailAccount
 
-__all__ = ["DIRECTIONS", "MAX_ID", "MAX_LIMIT", "OUTBOUND_SQL", "QueryError", "check_ids", "check_direction",
-           "decode_cursor", "encode_cursor", "is_row_id", "iso", "own_mailbox_addresses", "sent_by_team"]
+__all__ = [
+    "DIRECTIONS",
+    "MAX_ID",
+    "MAX_LIMIT",
+    "OUTBOUND_SQL",
+    "QueryError",
+    "check_ids",
+    "check_direction",
+    "decode_cursor",
+    "encode_cursor",
+    "is_row_id",
+    "iso",
+    "own_mailbox_addresses",
+    "sent_by_team",
+]
 
 MAX_LIMIT = 200
 # Row ids are 1..2^63-1: the largest integer SQLite and PostgreSQL's bigint hold. A bigger one

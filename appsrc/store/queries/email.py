@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from peewee import JOIN
 
 from appsrc.matching.direction import direction_of
@@ -18,7 +17,6 @@ from appsrc.store.models import (
     Investor,
     User,
 )
-
 from appsrc.store.queries.approvals import proposal_query, proposal_row
 from appsrc.store.queries.common import is_row_id, iso, own_mailbox_addresses
 
@@ -32,37 +30,96 @@ def email_detail(email_id: int) -> dict | None:
     if email is None:
         return None
     own = own_mailbox_addresses()
-    sightings = [{
-        "account_id": account_id, "address": address, "gmail_id": gmail_id, "thread_id": thread_id,
-        "labels": labels or [], "is_sent": bool(is_sent), "deleted_at": iso(deleted_at), "live": deleted_at is None,
-    } for account_id, address, gmail_id, thread_id, labels, is_sent, deleted_at in (
-        EmailAccountMessage.select(EmailAccount.id, EmailAccount.address, EmailAccountMessage.gmail_id,
-                                   EmailAccountMessage.gmail_thread_id, EmailAccountMessage.label_ids,
-                                   EmailAccountMessage.is_sent, EmailAccountMessage.deleted_at)
-        .join(EmailAccount).where(EmailAccountMessage.email == email_id).order_by(EmailAccount.address).tuples())]
-    links = [{
-        "investor_id": inv_id, "investor_name": inv_name, "graveyard": bool(graveyard), "contact_id": contact_id,
-        "contact_name": contact_name, "matched_address": matched,
-    } for inv_id, inv_name, graveyard, contact_id, contact_name, matched in (
-        EmailInvestorLink.select(Investor.id, Investor.name, Investor.graveyard, Contact.id, Contact.name,
-                                 EmailInvestorLink.matched_address)
-        .join(Investor).switch(EmailInvestorLink)
-        .join(Contact, join_type=JOIN.LEFT_OUTER, on=(EmailInvestorLink.contact == Contact.id))
-        .where(EmailInvestorLink.email == email_id).order_by(Investor.name).tuples())]
-    proposals = [proposal_row(r) for r in proposal_query().where(ActivityProposal.email == email_id)
-                 .order_by(ActivityProposal.id).dicts()]
-    drafts = [{
-        "id": d.id, "mailbox": d.account.address, "gmail_draft_id": d.gmail_draft_id, "to": d.to or [],
-        "cc": d.cc or [], "subject": d.subject, "body_source": d.body_source,
-        "created_by": d.created_by.email if d.created_by_id else None, "created_at": iso(d.created_at),
-    } for d in Draft.select(Draft, EmailAccount).join(EmailAccount).where(Draft.email == email_id).order_by(Draft.id)]
-    activities = [{
-        "id": a["id"], "contact_id": a["contact"], "contact_name": a["contact_name"], "investor_id": a["investor"],
-        "direction": a["direction"], "created_at": iso(a["created_at"]), "created_by": a["created_by_email"],
-    } for a in (Activity.select(Activity, Contact.name.alias("contact_name"), User.email.alias("created_by_email"))
-                .join(Contact, on=(Activity.contact == Contact.id)).switch(Activity)
-                .join(User, join_type=JOIN.LEFT_OUTER, on=(Activity.created_by == User.id))
-                .where(Activity.email == email_id).dicts())]
+    sightings = [
+        {
+            "account_id": account_id,
+            "address": address,
+            "gmail_id": gmail_id,
+            "thread_id": thread_id,
+            "labels": labels or [],
+            "is_sent": bool(is_sent),
+            "deleted_at": iso(deleted_at),
+            "live": deleted_at is None,
+        }
+        for account_id, address, gmail_id, thread_id, labels, is_sent, deleted_at in (
+            EmailAccountMessage.select(
+                EmailAccount.id,
+                EmailAccount.address,
+                EmailAccountMessage.gmail_id,
+                EmailAccountMessage.gmail_thread_id,
+                EmailAccountMessage.label_ids,
+                EmailAccountMessage.is_sent,
+                EmailAccountMessage.deleted_at,
+            )
+            .join(EmailAccount)
+            .where(EmailAccountMessage.email == email_id)
+            .order_by(EmailAccount.address)
+            .tuples()
+        )
+    ]
+    links = [
+        {
+            "investor_id": inv_id,
+            "investor_name": inv_name,
+            "graveyard": bool(graveyard),
+            "contact_id": contact_id,
+            "contact_name": contact_name,
+            "matched_address": matched,
+        }
+        for inv_id, inv_name, graveyard, contact_id, contact_name, matched in (
+            EmailInvestorLink.select(
+                Investor.id,
+                Investor.name,
+                Investor.graveyard,
+                Contact.id,
+                Contact.name,
+                EmailInvestorLink.matched_address,
+            )
+            .join(Investor)
+            .switch(EmailInvestorLink)
+            .join(Contact, join_type=JOIN.LEFT_OUTER, on=(EmailInvestorLink.contact == Contact.id))
+            .where(EmailInvestorLink.email == email_id)
+            .order_by(Investor.name)
+            .tuples()
+        )
+    ]
+    proposals = [
+        proposal_row(r)
+        for r in proposal_query().where(ActivityProposal.email == email_id).order_by(ActivityProposal.id).dicts()
+    ]
+    drafts = [
+        {
+            "id": d.id,
+            "mailbox": d.account.address,
+            "gmail_draft_id": d.gmail_draft_id,
+            "to": d.to or [],
+            "cc": d.cc or [],
+            "subject": d.subject,
+            "body_source": d.body_source,
+            "created_by": d.created_by.email if d.created_by_id else None,
+            "created_at": iso(d.created_at),
+        }
+        for d in Draft.select(Draft, EmailAccount).join(EmailAccount).where(Draft.email == email_id).order_by(Draft.id)
+    ]
+    activities = [
+        {
+            "id": a["id"],
+            "contact_id": a["contact"],
+            "contact_name": a["contact_name"],
+            "investor_id": a["investor"],
+            "direction": a["direction"],
+            "created_at": iso(a["created_at"]),
+            "created_by": a["created_by_email"],
+        }
+        for a in (
+            Activity.select(Activity, Contact.name.alias("contact_name"), User.email.alias("created_by_email"))
+            .join(Contact, on=(Activity.contact == Contact.id))
+            .switch(Activity)
+            .join(User, join_type=JOIN.LEFT_OUTER, on=(Activity.created_by == User.id))
+            .where(Activity.email == email_id)
+            .dicts()
+        )
+    ]
     return {
         "email_id": email.id,
         "message_id": email.message_id,

@@ -18,10 +18,9 @@ from appsrc.store.models import (
     InvestorDomain,
     User,
 )
-
-from appsrc.store.queries.cache import cached
 from appsrc.store.queries.activity import decode_time_cursor, email_activity
-from appsrc.store.queries.common import MAX_LIMIT, check_ids, is_row_id, iso, encode_cursor
+from appsrc.store.queries.cache import cached
+from appsrc.store.queries.common import MAX_LIMIT, check_ids, encode_cursor, is_row_id, iso
 
 
 def list_investors(*, include_graveyard: bool = False, also: Iterable[int] = ()) -> list[dict]:
@@ -33,27 +32,38 @@ def list_investors(*, include_graveyard: bool = False, also: Iterable[int] = ())
         query = query.where(~Investor.graveyard | Investor.id.in_(also)) if also else query.where(~Investor.graveyard)
     investors = list(query)
     domains: dict[int, list[str]] = {}
-    for investor_id, domain in (InvestorDomain.select(InvestorDomain.investor, InvestorDomain.domain)
-                                .order_by(InvestorDomain.domain).tuples()):
+    for investor_id, domain in (
+        InvestorDomain.select(InvestorDomain.investor, InvestorDomain.domain).order_by(InvestorDomain.domain).tuples()
+    ):
         domains.setdefault(investor_id, []).append(domain)
-    return [{"id": i.id, "name": i.name, "graveyard": i.graveyard, "domains": domains.get(i.id, [])}
-            for i in investors]
+    return [{"id": i.id, "name": i.name, "graveyard": i.graveyard, "domains": domains.get(i.id, [])} for i in investors]
 
 
 # -- investors and contacts -------------------------------------------------------------------------------
 @cached(30)
 def _link_counts() -> dict[int, int]:
-    return dict(EmailInvestorLink.select(EmailInvestorLink.investor, fn.COUNT(EmailInvestorLink.id))
-                .group_by(EmailInvestorLink.investor).tuples())
+    return dict(
+        EmailInvestorLink.select(EmailInvestorLink.investor, fn.COUNT(EmailInvestorLink.id))
+        .group_by(EmailInvestorLink.investor)
+        .tuples()
+    )
 
 
 def investor_table(*, include_graveyard: bool = True, q: str | None = None) -> list[dict]:
     """The investors page: each investor with domains, contacts, linked mail and pending proposals."""
     base = list_investors(include_graveyard=include_graveyard)
-    contacts = dict(Contact.select(Contact.investor, fn.COUNT(Contact.id)).where(Contact.deleted_at.is_null())
-                    .group_by(Contact.investor).tuples())
-    pending = dict(ActivityProposal.select(ActivityProposal.investor, fn.COUNT(ActivityProposal.id))
-                   .where(ActivityProposal.status == "pending").group_by(ActivityProposal.investor).tuples())
+    contacts = dict(
+        Contact.select(Contact.investor, fn.COUNT(Contact.id))
+        .where(Contact.deleted_at.is_null())
+        .group_by(Contact.investor)
+        .tuples()
+    )
+    pending = dict(
+        ActivityProposal.select(ActivityProposal.investor, fn.COUNT(ActivityProposal.id))
+        .where(ActivityProposal.status == "pending")
+        .group_by(ActivityProposal.investor)
+        .tuples()
+    )
     last = dict(Activity.select(Activity.investor, fn.MAX(Activity.occurred_at)).group_by(Activity.investor).tuples())
     links = _link_counts()
     needle = (q or "").strip().lower()
@@ -64,8 +74,15 @@ def investor_table(*, include_graveyard: bool = True, q: str | None = None) -> l
         last_at = last.get(inv["id"])
         if isinstance(last_at, str):
             last_at = datetime.fromisoformat(last_at)
-        rows.append({**inv, "contacts": contacts.get(inv["id"], 0), "emails": links.get(inv["id"], 0),
-                     "pending": pending.get(inv["id"], 0), "last_activity_at": iso(last_at) if last_at else None})
+        rows.append(
+            {
+                **inv,
+                "contacts": contacts.get(inv["id"], 0),
+                "emails": links.get(inv["id"], 0),
+                "pending": pending.get(inv["id"], 0),
+                "last_activity_at": iso(last_at) if last_at else None,
+            }
+        )
     return rows
 
 
@@ -77,66 +94,126 @@ def investor_detail(investor_id: int) -> dict | None:
         return None
     contacts = []
     addresses: dict[int, list[str]] = {}
-    for contact_id, address in (ContactEmail.select(ContactEmail.contact, ContactEmail.address)
-                                .join(Contact).where(Contact.investor == investor_id)
-                                .order_by(ContactEmail.address).tuples()):
+    for contact_id, address in (
+        ContactEmail.select(ContactEmail.contact, ContactEmail.address)
+        .join(Contact)
+        .where(Contact.investor == investor_id)
+        .order_by(ContactEmail.address)
+        .tuples()
+    ):
         addresses.setdefault(contact_id, []).append(address)
-    counts = dict(Activity.select(Activity.contact, fn.COUNT(Activity.id)).where(Activity.investor == investor_id)
-                  .group_by(Activity.contact).tuples())
-    for c in Contact.select().where((Contact.investor == investor_id) & Contact.deleted_at.is_null()).order_by(Contact.name):
-        contacts.append({"id": c.id, "name": c.name, "addresses": addresses.get(c.id, []),
-                         "activities": counts.get(c.id, 0)})
+    counts = dict(
+        Activity.select(Activity.contact, fn.COUNT(Activity.id))
+        .where(Activity.investor == investor_id)
+        .group_by(Activity.contact)
+        .tuples()
+    )
+    for c in (
+        Contact.select().where((Contact.investor == investor_id) & Contact.deleted_at.is_null()).order_by(Contact.name)
+    ):
+        contacts.append(
+            {"id": c.id, "name": c.name, "addresses": addresses.get(c.id, []), "activities": counts.get(c.id, 0)}
+        )
     return {
-        "id": investor.id, "name": investor.name, "graveyard": investor.graveyard, "notes": investor.notes,
+        "id": investor.id,
+        "name": investor.name,
+        "graveyard": investor.graveyard,
+        "notes": investor.notes,
         "domains": [d.domain for d in investor.domain_rows.order_by(InvestorDomain.domain)],
         "contacts": contacts,
         "emails": _link_counts().get(investor.id, 0),
-        "pending": ActivityProposal.select().where((ActivityProposal.investor == investor_id)
-                                                   & (ActivityProposal.status == "pending")).count(),
+        "pending": ActivityProposal.select()
+        .where((ActivityProposal.investor == investor_id) & (ActivityProposal.status == "pending"))
+        .count(),
     }
 
 
 def contact_detail(contact_id: int) -> dict | None:
     if not is_row_id(contact_id):
         return None
-    row = (Contact.select(Contact, Investor.name.alias("investor_name"), Investor.graveyard.alias("graveyard"))
-           .join(Investor).where((Contact.id == contact_id) & Contact.deleted_at.is_null()).dicts().first())
+    row = (
+        Contact.select(Contact, Investor.name.alias("investor_name"), Investor.graveyard.alias("graveyard"))
+        .join(Investor)
+        .where((Contact.id == contact_id) & Contact.deleted_at.is_null())
+        .dicts()
+        .first()
+    )
     if row is None:
         return None
-    return {"id": row["id"], "name": row["name"], "investor_id": row["investor"], "investor_name": row["investor_name"],
-            "graveyard": bool(row["graveyard"]),
-            "addresses": [a for (a,) in ContactEmail.select(ContactEmail.address).where(ContactEmail.contact == contact_id)
-                          .order_by(ContactEmail.address).tuples()]}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "investor_id": row["investor"],
+        "investor_name": row["investor_name"],
+        "graveyard": bool(row["graveyard"]),
+        "addresses": [
+            a
+            for (a,) in ContactEmail.select(ContactEmail.address)
+            .where(ContactEmail.contact == contact_id)
+            .order_by(ContactEmail.address)
+            .tuples()
+        ],
+    }
 
 
-def activity_timeline(*, investor_id: int | None = None, contact_id: int | None = None, limit: int = 100,
-                      cursor: str | None = None) -> dict:
+def activity_timeline(
+    *, investor_id: int | None = None, contact_id: int | None = None, limit: int = 100, cursor: str | None = None
+) -> dict:
     """Approved activities, newest first: a contact's or an investor's CRM record."""
     check_ids(investor_id=investor_id, contact_id=contact_id)
     limit = max(1, min(int(limit), MAX_LIMIT))
-    query = (Activity.select(Activity, Contact.name.alias("contact_name"), Investor.name.alias("investor_name"),
-                             User.email.alias("created_by_email"), Email.from_email, Email.snippet)
-             .join(Contact, on=(Activity.contact == Contact.id)).switch(Activity)
-             .join(Investor, on=(Activity.investor == Investor.id)).switch(Activity)
-             .join(User, join_type=JOIN.LEFT_OUTER, on=(Activity.created_by == User.id)).switch(Activity)
-             .join(Email, join_type=JOIN.LEFT_OUTER, on=(Activity.email == Email.id)))
+    query = (
+        Activity.select(
+            Activity,
+            Contact.name.alias("contact_name"),
+            Investor.name.alias("investor_name"),
+            User.email.alias("created_by_email"),
+            Email.from_email,
+            Email.snippet,
+        )
+        .join(Contact, on=(Activity.contact == Contact.id))
+        .switch(Activity)
+        .join(Investor, on=(Activity.investor == Investor.id))
+        .switch(Activity)
+        .join(User, join_type=JOIN.LEFT_OUTER, on=(Activity.created_by == User.id))
+        .switch(Activity)
+        .join(Email, join_type=JOIN.LEFT_OUTER, on=(Activity.email == Email.id))
+    )
     if investor_id is not None:
         query = query.where(Activity.investor == investor_id)
     if contact_id is not None:
         query = query.where(Activity.contact == contact_id)
     if cursor:
         occurred, last_id = decode_time_cursor(cursor)
-        query = query.where((Activity.occurred_at < occurred) | ((Activity.occurred_at == occurred) & (Activity.id < last_id)))
+        query = query.where(
+            (Activity.occurred_at < occurred) | ((Activity.occurred_at == occurred) & (Activity.id < last_id))
+        )
     rows = list(query.order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(limit + 1).dicts())
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [{"id": r["id"], "kind": r["kind"], "direction": r["direction"], "summary": r["summary"],
-              "occurred_at": iso(r["occurred_at"]), "email_id": r["email"], "contact_id": r["contact"],
-              "contact_name": r["contact_name"], "investor_id": r["investor"], "investor_name": r["investor_name"],
-              "from_email": r["from_email"], "snippet": r["snippet"], "created_by": r["created_by_email"],
-              "created_at": iso(r["created_at"])} for r in rows]
-    return {"items": items,
-            "next_cursor": encode_cursor(rows[-1]["occurred_at"].isoformat(), rows[-1]["id"]) if more else None}
+    items = [
+        {
+            "id": r["id"],
+            "kind": r["kind"],
+            "direction": r["direction"],
+            "summary": r["summary"],
+            "occurred_at": iso(r["occurred_at"]),
+            "email_id": r["email"],
+            "contact_id": r["contact"],
+            "contact_name": r["contact_name"],
+            "investor_id": r["investor"],
+            "investor_name": r["investor_name"],
+            "from_email": r["from_email"],
+            "snippet": r["snippet"],
+            "created_by": r["created_by_email"],
+            "created_at": iso(r["created_at"]),
+        }
+        for r in rows
+    ]
+    return {
+        "items": items,
+        "next_cursor": encode_cursor(rows[-1]["occurred_at"].isoformat(), rows[-1]["id"]) if more else None,
+    }
 
 
 def recent_emails_of_investor(investor_id: int, limit: int = 10) -> list[dict]:

@@ -10,47 +10,50 @@ from appsrc.store.models import (
     EmailAccount,
     SkippedMessage,
 )
-
 from appsrc.store.queries.common import iso
 
 
 def list_mailboxes() -> list[dict]:
     """Sync health and progress of every mailbox, with skipped counts by reason."""
     reasons: dict[int, dict[str, int]] = {}
-    for account_id, reason, count in (SkippedMessage.select(SkippedMessage.account, SkippedMessage.reason,
-                                                            fn.COUNT(SkippedMessage.id))
-                                      .group_by(SkippedMessage.account, SkippedMessage.reason).tuples()):
+    for account_id, reason, count in (
+        SkippedMessage.select(SkippedMessage.account, SkippedMessage.reason, fn.COUNT(SkippedMessage.id))
+        .group_by(SkippedMessage.account, SkippedMessage.reason)
+        .tuples()
+    ):
         reasons.setdefault(account_id, {})[reason] = count
     mailboxes = []
     for a in EmailAccount.select().order_by(EmailAccount.address):
         known = a.stored_count + a.skipped_count + a.failed_count
         total = a.messages_total or 0
         progress = 1.0 if a.backfill_state == "done" else (min(1.0, a.backfill_listed / total) if total else 0.0)
-        mailboxes.append({
-            "id": a.id,
-            "address": a.address,
-            "sync_enabled": a.sync_enabled,
-            "state": _sync_state(a),
-            "backfill_state": a.backfill_state,
-            "backfill_progress": round(progress, 4),
-            "backfill_listed": a.backfill_listed,
-            "messages_total": a.messages_total,
-            "listed": known,
-            "stored": a.stored_count,
-            "skipped": a.skipped_count,
-            "skipped_reasons": reasons.get(a.id, {}),
-            "failed": a.failed_count,
-            "full_resyncs": a.full_resyncs,
-            "last_sync_at": iso(a.last_sync_at),
-            "last_success_at": iso(a.last_success_at),
-            "last_error": a.last_error,
-            "last_error_kind": a.last_error_kind,
-            "last_error_fix": a.last_error_fix,
-            "last_error_at": iso(a.last_error_at),
-            "paused_until": iso(a.paused_until),
-            "sync_requested_at": iso(a.sync_requested_at),
-            "user_id": a.user_id,
-        })
+        mailboxes.append(
+            {
+                "id": a.id,
+                "address": a.address,
+                "sync_enabled": a.sync_enabled,
+                "state": _sync_state(a),
+                "backfill_state": a.backfill_state,
+                "backfill_progress": round(progress, 4),
+                "backfill_listed": a.backfill_listed,
+                "messages_total": a.messages_total,
+                "listed": known,
+                "stored": a.stored_count,
+                "skipped": a.skipped_count,
+                "skipped_reasons": reasons.get(a.id, {}),
+                "failed": a.failed_count,
+                "full_resyncs": a.full_resyncs,
+                "last_sync_at": iso(a.last_sync_at),
+                "last_success_at": iso(a.last_success_at),
+                "last_error": a.last_error,
+                "last_error_kind": a.last_error_kind,
+                "last_error_fix": a.last_error_fix,
+                "last_error_at": iso(a.last_error_at),
+                "paused_until": iso(a.paused_until),
+                "sync_requested_at": iso(a.sync_requested_at),
+                "user_id": a.user_id,
+            }
+        )
     return mailboxes
 
 
@@ -67,14 +70,24 @@ def _sync_state(account: EmailAccount) -> str:
 def mailbox_due_ids(now: datetime, interval_s: int) -> list[int]:
     """Mailboxes whose next sync is due: never synced, interval elapsed, or "sync now" asked."""
     due_before = now - timedelta(seconds=interval_s)
-    query = (EmailAccount.select(EmailAccount.id)
-             .where(EmailAccount.sync_enabled
-                    & (EmailAccount.paused_until.is_null() | (EmailAccount.paused_until <= now)
-                       | EmailAccount.sync_requested_at.is_null(False))
-                    & (EmailAccount.last_sync_at.is_null() | (EmailAccount.last_sync_at <= due_before)
-                       | EmailAccount.sync_requested_at.is_null(False)
-                       | (EmailAccount.backfill_state != "done") & EmailAccount.last_error.is_null()))
-             .order_by(EmailAccount.last_sync_at.asc(nulls="first"), EmailAccount.id))
+    query = (
+        EmailAccount.select(EmailAccount.id)
+        .where(
+            EmailAccount.sync_enabled
+            & (
+                EmailAccount.paused_until.is_null()
+                | (EmailAccount.paused_until <= now)
+                | EmailAccount.sync_requested_at.is_null(False)
+            )
+            & (
+                EmailAccount.last_sync_at.is_null()
+                | (EmailAccount.last_sync_at <= due_before)
+                | EmailAccount.sync_requested_at.is_null(False)
+                | (EmailAccount.backfill_state != "done") & EmailAccount.last_error.is_null()
+            )
+        )
+        .order_by(EmailAccount.last_sync_at.asc(nulls="first"), EmailAccount.id)
+    )
     return [i for (i,) in query.tuples()]
 
 
