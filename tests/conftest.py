@@ -11,6 +11,7 @@ from appsrc.clock import FrozenClock
 from appsrc.settings import load_settings
 from appsrc.store.db import open_database
 from appsrc.store.migrations import migrate
+from tests import no_skips
 
 NOW = datetime(2026, 11, 2, 15, 30, tzinfo=UTC)
 
@@ -103,8 +104,16 @@ def pytest_sessionfinish(session, exitstatus):
     hard_rule.audit()
     if hasattr(session.config, "workeroutput"):
         session.config.workeroutput["hard_rule"] = asdict(hard_rule.LEDGER)
-    elif hard_rule.LEDGER.violations:
+        return
+    if hard_rule.LEDGER.violations:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if no_skips.SKIPPED and no_skips.ci_like():
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_runtest_logreport(report):
+    """Every report (a worker's too, on the xdist controller), for the no-skip rule."""
+    no_skips.record(report)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -122,6 +131,14 @@ def pytest_testnodedown(node, error):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     from tests import hard_rule
+
+    why = no_skips.ci_like() if no_skips.SKIPPED else None
+    if why:
+        terminalreporter.write_line(
+            f"{len(no_skips.SKIPPED)} test(s) skipped on a CI-like machine ({why}): the run fails", red=True
+        )
+        for skipped in no_skips.SKIPPED:
+            terminalreporter.write_line(f"SKIPPED ON CI: {skipped}", red=True)
 
     ledger = hard_rule.LEDGER
     if not (ledger.simulators or ledger.sends or ledger.violations):

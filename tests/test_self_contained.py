@@ -18,8 +18,14 @@ SKIPPED_SUFFIXES = {".lock", ".png", ".ico", ".svg", ".eml", ".json"}
 def tracked_text_files() -> list[Path]:
     listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     paths = [ROOT / name for name in listed.decode().split("\0") if name]
-    return [p for p in paths if p.is_file() and p.suffix not in SKIPPED_SUFFIXES
-            and not p.name.startswith("package-lock") and p.relative_to(ROOT).parts[0] != "javascript"]
+    return [
+        p
+        for p in paths
+        if p.is_file()
+        and p.suffix not in SKIPPED_SUFFIXES
+        and not p.name.startswith("package-lock")
+        and p.relative_to(ROOT).parts[0] != "javascript"
+    ]
 
 
 def test_nothing_points_outside_the_repository():
@@ -38,8 +44,15 @@ def test_nothing_points_outside_the_repository():
 
 
 def test_the_pattern_sees_each_kind_of_reference():
-    for text in ("see ../shared/notes", "as design.md says", "notes/gmail-api.md", "the spec's panel",
-                 "fixed in issue 12", "Tier-B replies", "spec test list"):
+    for text in (
+        "see ../shared/notes",
+        "as design.md says",
+        "notes/gmail-api.md",
+        "the spec's panel",
+        "fixed in issue 12",
+        "Tier-B replies",
+        "spec test list",
+    ):
         assert OUTSIDE.search(text), text
     for text in ("issue a token", "the investor's notes", "a specification of SMTP"):
         assert not OUTSIDE.search(text), text

@@ -5,28 +5,31 @@ Pure apart from its two inputs: the database it reads (`conn`, a consistent read
 and times are rendered in the given zone. With `chat_fn=None` every paragraph is the deterministic
 count-only fallback, so the digest can always be built and sent.
 
-Returns the spec's shape `{subject, body, has_activity, user_count, email_count, investor_count}`
+Returns `{subject, body, has_activity, user_count, email_count, investor_count}`
 plus `html` (the alternative part), the window, and LLM statistics.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
+from typing import Any, TypedDict
 
-from peewee import SqliteDatabase
+from peewee import Database, SqliteDatabase
 
 from appsrc.clock import utc
 from appsrc.digest.activity import (
+    InvestorActivity,
     UserActivity,
     collect_investor_activity,
     collect_user_activity,
     load_window,
 )
 from appsrc.digest.render import UserSection, make_subject, render_html, render_text
-from appsrc.llm import ChatFn, complete_concurrently
+from appsrc.llm import ChatFn, Completion, complete_concurrently
 
 MAX_PROMPT_ITEMS = 40
 MAX_PARAGRAPH_CHARS = 900
@@ -49,7 +52,7 @@ def fallback_paragraph(activity: UserActivity) -> str:
     return f"{activity.user.label}: {activity.sent} sent, {activity.received} received{involved}."
 
 
-def user_prompt(activity: UserActivity, tz: tzinfo) -> list[dict]:
+def user_prompt(activity: UserActivity, tz: tzinfo) -> list[dict[str, str]]:
     """The chat messages for one team member's paragraph (bounded: the latest items only)."""
     lines = [
         f"Team member: {activity.user.label} <{activity.user.email}>",
@@ -85,7 +88,7 @@ def clean_paragraph(text: str) -> str | None:
 
 
 @contextmanager
-def _read_snapshot(conn):
+def _read_snapshot(conn: Database | None) -> Iterator[None]:
     """One read transaction, so both sections describe the same state. SQLite: DEFERRED, so the
     reads never take the write lock the appliance's connections otherwise take up front."""
     if conn is None:
@@ -98,8 +101,20 @@ def _read_snapshot(conn):
             yield
 
 
+class _RenderParts(TypedDict):
+    """What both renderings of the digest are drawn from (`render_text`, `render_html`)."""
+
+    since: datetime
+    until: datetime
+    tz: tzinfo
+    tz_name: str
+    users: list[UserSection]
+    investors: list[InvestorActivity]
+    email_count: int
+
+
 def build_digest(
-    conn,
+    conn: Database | None,
     since: datetime | str,
     until: datetime | str,
     chat_fn: ChatFn | None = None,
@@ -109,10 +124,10 @@ def build_digest(
     tz_name: str | None = None,
     llm_concurrency: int = 64,
     llm_deadline_s: float = 30.0,
-) -> dict:
+) -> dict[str, Any]:
     """The digest for the window `(since, until]`.
 
-    since, until: aware datetimes or ISO 8601 strings (the spec's `since_iso`, `until_iso`); a
+    since, until: aware datetimes or ISO 8601 strings (as the API passes `since_iso`, `until_iso`); a
     time without a zone is UTC.
     conn: the open peewee database the models are bound to (read in one snapshot), or None.
     chat_fn: `messages -> paragraph` (may raise); None for the count-only fallback everywhere.
@@ -126,7 +141,7 @@ def build_digest(
     busy = {a.user.id: a for a in users if a.total}
     prompts = {uid: user_prompt(a, tz) if chat_fn is not None else [] for uid, a in busy.items()}
 
-    def paragraphs():
+    def paragraphs() -> dict[int, Completion]:
         return complete_concurrently(
             prompts,
             chat_fn,
@@ -152,7 +167,7 @@ def build_digest(
             sections.append(UserSection(activity, completion.text, completion.source))
     email_count = len(data.emails)
     name = tz_name or getattr(tz, "key", None) or str(tz)
-    parts = {
+    parts: _RenderParts = {
         "since": since,
         "until": until,
         "tz": tz,

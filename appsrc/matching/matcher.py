@@ -1,6 +1,6 @@
 """Match an email's participants to the fund's investors and contacts — pure, no I/O.
 
-Rules (the spec's, made exact):
+Rules:
 - a contact is found by its exact address, free-mail addresses included, compared by
   `match_key` (case-insensitive; "+tag" ignored; Gmail also ignores dots);
 - otherwise an investor is found by the address's domain or a parent domain, never by a free-mail
@@ -155,8 +155,12 @@ class Directory:
     graveyard_since: Mapping[int, datetime | None] = field(default_factory=dict)
     excluded_addresses: frozenset[str] = frozenset()  # match keys
     excluded_domains: frozenset[str] = frozenset()
-    _memo: dict = field(default_factory=dict, compare=False, repr=False)
-    _matches: dict = field(default_factory=dict, compare=False, repr=False)
+    # address -> classify(address)
+    _memo: dict[str, tuple[bool, bool, int | None, int | None]] = field(default_factory=dict, compare=False, repr=False)
+    # (participants, is_bulk) -> match(participants, is_bulk=...)
+    _matches: dict[tuple[tuple[tuple[str, str], ...], bool], Match] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def classify(self, address: str) -> tuple[bool, bool, int | None, int | None]:
         """(excluded, own, investor id, contact id) of one address, memoized: a mailbox's mail

@@ -139,6 +139,8 @@ class Authority:
         private_key = serialization.load_pem_private_key(
             key_file["private_key"].encode(), password=None, unsafe_skip_rsa_key_validation=True
         )
+        if not isinstance(private_key, rsa.RSAPrivateKey):  # service-account keys are RSA (RS256)
+            raise ValueError(f"{path}: the private key is not an RSA key")
         key_file["token_uri"] = self._token_uri()
         self._save_and_register(path, key_file, private_key.public_key(), scopes_granted)
         return key_file

@@ -67,7 +67,7 @@ def parse_batch(content_type: str, body: bytes) -> list[InnerRequest]:
         raise BatchFormatError("batch requests must be multipart/mixed with a boundary")
     delimiter = b"--" + (match.group(1) or match.group(2)).encode("latin-1")
     chunks = body.split(delimiter)[1:]
-    requests = []
+    requests: list[InnerRequest] = []
     for chunk in chunks:
         if chunk.startswith(b"--"):
             return requests

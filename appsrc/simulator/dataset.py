@@ -22,7 +22,7 @@ import quopri
 import random
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -456,7 +456,7 @@ class _Writer:
         sender: str,
         sender_name: str,
         to: list[str],
-        cc: list[str] = (),
+        cc: Sequence[str] = (),
         subject: str | None,
         content: tuple[list[str], bytes] | None,
         category: str,
@@ -464,9 +464,9 @@ class _Writer:
         investor: str | None = None,
         date: datetime | None = None,
         thread_key: str | None = None,
-        in_reply_to: list[str] = (),
+        in_reply_to: Sequence[str] = (),
         message_id: str | None | bool = True,
-        extra: list[str] = (),
+        extra: Sequence[str] = (),
         bcc: str | None = None,
         name_charset: str = "utf-8",
     ) -> _Email:
@@ -589,14 +589,14 @@ class _Writer:
         date = self.random_date() - timedelta(days=3)
         for turn in range(self.rng.randint(2, 4)):
             date += timedelta(hours=self.rng.randint(1, 20))
-            cc_colleague = colleague is not None and turn > 0 and self.rng.random() < 0.5
+            cc_member = colleague if colleague is not None and turn > 0 and self.rng.random() < 0.5 else None
             contact_writes = turn % 2 == 0
             writer, reader = (contact, owner) if contact_writes else (owner, contact)
             mail = self.email(
                 sender=writer.address,
                 sender_name=writer.name,
                 to=[_address(reader.name, reader.address)],
-                cc=[_address(colleague.name, colleague.address)] if cc_colleague else [],
+                cc=[_address(cc_member.name, cc_member.address)] if cc_member is not None else [],
                 subject=("Re: " if turn else "") + subject,
                 content=self.alternative(self.text(reader.name.split()[0], writer.name)),
                 category="capture",
@@ -609,9 +609,10 @@ class _Writer:
             copies = [
                 (owner.address, self.inbox_labels(), False) if contact_writes else (owner.address, ("SENT",), True)
             ]
-            if cc_colleague:
-                copies.append((colleague.address, self.inbox_labels(), False))
+            if cc_member is not None:
+                copies.append((cc_member.address, self.inbox_labels(), False))
             self.place(mail, copies)
+            assert mail.message_id is not None  # `email` gave it a new one (message_id=True)
             references.append(mail.message_id)
 
     def outbound(self, *, bcc: TeamMember | None = None) -> None:
@@ -631,7 +632,7 @@ class _Writer:
             investor=investor.name,
             bcc=_address(bcc.name, bcc.address) if bcc else None,
         )
-        copies = [(sender.address, ("SENT",), True)]
+        copies: list[tuple[str, tuple[str, ...], bool]] = [(sender.address, ("SENT",), True)]
         copies += [(m.address, self.inbox_labels(), False) for m in cc + ([bcc] if bcc else [])]
         self.place(mail, copies)
 
@@ -797,7 +798,7 @@ def _make_investors(rng: random.Random, count: int, contacts_per_investor: int, 
     investors = []
     for index, name in enumerate(names):
         slug = _ascii_slug(name)
-        domains = (f"{slug}.example",)
+        domains: tuple[str, ...] = (f"{slug}.example",)
         if index % 4 == 1:
             short = f"{_ascii_slug(name.split()[0])}-vc.example"
             # Two investors can share a first word; a domain identifies exactly one investor.

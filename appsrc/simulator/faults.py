@@ -49,7 +49,7 @@ class ForcedFailure:
 class Faults:
     """`sim.faults.update(inner_429=0.1)`, `sim.faults.fail_next("users.messages.get", 2, 503)`."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.settings = FaultSettings()
         self._lock = threading.Lock()
         self._rng = random.Random(0)

@@ -100,7 +100,8 @@ class LoopbackService:
         server.shutdown()
         server.server_close()
         server.cut_connections()
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def __enter__(self):
         return self.start()

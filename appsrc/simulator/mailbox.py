@@ -66,7 +66,16 @@ class StoredMessage:
         "_snippet",
     )
 
-    def __init__(self, gmail_id, thread_id, labels, internal_date_ms, raw, history_id, message_id):
+    def __init__(
+        self,
+        gmail_id: str,
+        thread_id: str,
+        labels: tuple[str, ...],
+        internal_date_ms: int,
+        raw: bytes,
+        history_id: int,
+        message_id: str | None,
+    ) -> None:
         self.gmail_id: str = gmail_id
         self.thread_id: str = thread_id
         self.labels: tuple[str, ...] = labels

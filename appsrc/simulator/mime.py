@@ -18,6 +18,7 @@ import email.policy
 import email.utils
 import html
 import re
+from typing import Any
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
@@ -106,9 +107,22 @@ def header_list(part: email.message.Message, only: set[str] | None = None) -> li
     ]
 
 
+def _decoded_payload(part: email.message.Message) -> bytes:
+    """A leaf's body with its transfer encoding undone (b"" for none)."""
+    data = part.get_payload(decode=True)  # bytes, or None for a multipart
+    return data if isinstance(data, bytes) else b""
+
+
+def _children(part: email.message.Message) -> list[email.message.Message]:
+    """A multipart's sub-parts (the parser keeps them as a list of messages)."""
+    if not part.is_multipart():
+        return []
+    return [child for child in part.get_payload() if isinstance(child, email.message.Message)]
+
+
 def decoded_text(part: email.message.Message) -> str:
     """A leaf's text, tolerating missing and mislabelled charsets."""
-    data = part.get_payload(decode=True) or b""
+    data = _decoded_payload(part)
     charset = part.get_content_charset() or "utf-8"
     try:
         return data.decode(charset, "replace")
@@ -233,7 +247,7 @@ def _leaf_bytes(part: email.message.Message) -> bytes:
         inner = part.get_payload()
         inner = inner[0] if isinstance(inner, list) and inner else inner
         return inner.as_bytes() if isinstance(inner, email.message.Message) else b""
-    return part.get_payload(decode=True) or b""
+    return _decoded_payload(part)
 
 
 def _filename(part: email.message.Message) -> str:
@@ -248,8 +262,8 @@ def _is_leaf(part: email.message.Message) -> bool:
     return not part.is_multipart() or part.get_content_type() == "message/rfc822"
 
 
-def _part_tree(part: email.message.Message, part_id: str, gmail_id: str) -> dict:
-    node = {
+def _part_tree(part: email.message.Message, part_id: str, gmail_id: str) -> dict[str, Any]:
+    node: dict[str, Any] = {
         "partId": part_id,
         "mimeType": part.get_content_type(),
         "filename": _filename(part),
@@ -259,7 +273,7 @@ def _part_tree(part: email.message.Message, part_id: str, gmail_id: str) -> dict
         node["body"] = {"size": 0}
         node["parts"] = [
             _part_tree(child, f"{part_id}.{index}" if part_id else str(index), gmail_id)
-            for index, child in enumerate(part.get_payload())
+            for index, child in enumerate(_children(part))
         ]
         return node
     data = _leaf_bytes(part)
@@ -293,7 +307,7 @@ def find_part(raw: bytes, part_id: str) -> email.message.Message | None:
     """The part addressed by a Gmail partId ("", "1", "0.2", ...)."""
     part = parse(raw)
     for index in filter(None, part_id.split(".")):
-        children = part.get_payload() if part.is_multipart() else []
+        children = _children(part)
         if not index.isdigit() or int(index) >= len(children):
             return None
         part = children[int(index)]

@@ -135,6 +135,7 @@ class _Call:
     body: bytes
     token: AccessToken
     mailbox: Mailbox
+    user: str  # the delegated user: the token's subject, never None once authorised
 
 
 class _Rejected(Exception):
@@ -436,6 +437,7 @@ class GmailSimulator(LoopbackService):
                 return
             self._record("connection.delayed", None, {"path": path}, 0, 0, False)
             self.pause(self.faults.settings.timeout_sleep_s)
+        headers: dict[str, str]
         if path == "/token" and request.command == "POST":
             status, payload = self._token(body)
             content_type, data, headers = JSON_TYPE, _json(payload), {}
@@ -490,7 +492,7 @@ class GmailSimulator(LoopbackService):
                 ),
                 None,
             )
-        if route is None:
+        if match is None or route is None:
             raise _Rejected(not_found(), "unknown", None, {"path": target.path})
         method, path_params = route
         params = _log_params(query, path_params)
@@ -521,19 +523,19 @@ class GmailSimulator(LoopbackService):
             raise _Rejected(unauthenticated(), method, user, params)
         if mailbox.status == "mail_disabled":
             raise _Rejected(failed_precondition("Mail service not enabled"), method, user, params)
-        return _Call(method, params, query, request.body, token, mailbox)
+        return _Call(method, params, query, request.body, token, mailbox, user)
 
     def _execute(self, call: _Call, *, has_slot: bool) -> tuple[int, dict, int]:
         """Faults, quota, then the handler. Returns (status, payload, units charged)."""
-        user = call.token.subject
+        user = call.user
         units = 0
         try:
             forced = self.faults.take_forced(call.method)
             if forced and not forced.after:
                 raise for_status(forced.status, forced.reason)
             if not has_slot:
-                denial = CONCURRENCY_DENIAL
-                raise ApiError(denial.status, denial.message, denial.reason, domain="usageLimits")
+                busy = CONCURRENCY_DENIAL
+                raise ApiError(busy.status, busy.message, busy.reason, domain="usageLimits")
             if self.faults.roll("inner_429"):
                 retry = retry_after_text(self.clock() + 1.0)
                 raise ApiError(
@@ -566,7 +568,7 @@ class GmailSimulator(LoopbackService):
                 rejected.method, rejected.user, rejected.params, rejected.error.status, 0, False, verb=request.method
             )
             return rejected.error.status, rejected.error.body()
-        user = call.token.subject
+        user = call.user
         has_slot = self.quota.try_enter(user)
         try:
             status, payload, units = self._execute(call, has_slot=has_slot)
@@ -602,7 +604,7 @@ class GmailSimulator(LoopbackService):
                 prepared.append(self._prepare(request))
             except _Rejected as rejected:
                 prepared.append(rejected)
-        slots = [isinstance(item, _Call) and self.quota.try_enter(item.token.subject) for item in prepared]
+        slots = [isinstance(item, _Call) and self.quota.try_enter(item.user) for item in prepared]
         parts = []
         try:
             for request, item, has_slot in zip(requests, prepared, slots, strict=True):
@@ -611,12 +613,12 @@ class GmailSimulator(LoopbackService):
                     status, payload = item.error.status, item.error.body()
                 else:
                     status, payload, units = self._execute(item, has_slot=has_slot)
-                    self._record(item.method, item.token.subject, item.params, status, units, True, verb=request.method)
+                    self._record(item.method, item.user, item.params, status, units, True, verb=request.method)
                 parts.append((request.content_id, status, _json(payload)))
         finally:
             for item, has_slot in zip(prepared, slots, strict=True):
-                if has_slot:
-                    self.quota.leave(item.token.subject)
+                if has_slot and isinstance(item, _Call):
+                    self.quota.leave(item.user)
         content_type, data = render_batch(parts)
         return 200, content_type, data
 

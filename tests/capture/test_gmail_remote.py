@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pytest
 
-from appsrc.clock import FrozenClock
-from appsrc.gmail.client import MAX_BATCH, MIN_BATCH, RateLimited, RetryPolicy
+from appsrc.clock import FrozenClock, SystemClock
+from appsrc.gmail.client import MAX_BATCH, MIN_BATCH, GmailRemotes, RateLimited, RetryPolicy
 from appsrc.gmail.quota import TokenBucket
 
 ALICE = "alice@fund.example"
@@ -77,15 +76,32 @@ def test_persistent_5xx_becomes_failed_after_the_retry_budget(remote, sim):
     assert not messages and set(failed) == set(ids)
 
 
-def test_retry_after_is_honoured_and_a_long_one_ends_the_cycle(remote, sim, runtime):
+class SleepLog(SystemClock):
+    """The system clock, keeping a list of every wait the client asked it for."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        super().sleep(seconds)
+
+
+def test_retry_after_is_honoured_and_a_long_one_ends_the_cycle(sim, runtime):
+    sim.add_mailbox(ALICE)
+    clock = SleepLog()
+    remote = GmailRemotes(runtime.credentials, sim.url, clock, retry=FAST_RETRY).remote(ALICE)
     ids = insert(sim, 10)
     sim.quota.update(enabled=True, user_burst=20, user_units_per_s=50)  # 10 gets need 50 units
-    started = time.monotonic()
     messages, _, failed = fetch_all(remote, ids)
     assert len(messages) == 10 and not failed
     throttled = [c for c in sim.calls(method="users.messages.get") if c.status == 429]
     assert throttled, "the simulator should have throttled the first batch"
-    assert time.monotonic() - started >= 0.3  # waited for Gmail's "Retry after", not hammered
+    # Each "Retry after" named the moment enough units would be back; the client waited for it,
+    # longer than its own backoff ever waits (at most 0.05 s), and 30 units short at 50 a second
+    # add up to 0.6 s of waiting in all: it was paced by Gmail, not hammering it.
+    assert max(clock.waits) > FAST_RETRY.max_delay_s
+    assert sum(clock.waits) >= 0.5
     sim.quota.update(user_units_per_s=0.05, user_burst=1)  # Gmail wants us gone for minutes
     sim.quota.reset()
     with pytest.raises(RateLimited) as caught:

@@ -210,14 +210,19 @@ def test_incremental_applies_added_trashed_untrashed_and_deleted(crm, team, sim)
 
 
 def test_untrashed_message_never_captured_before_is_fetched_then(crm, team, sim):
+    """The dataset's trashed mail is an investor's email to two teammates, one of whom trashed
+    it: taken out of the trash, that copy is fetched and stored as a live sighting of the email
+    already captured from the other teammate's mailbox."""
     crm.sync_all()
     trashed = next(m for m in team.messages if m.expected == "trashed" and "TRASH" in m.label_ids)
     gmail_id = team.gmail_ids[(trashed.mailbox, trashed.key)]
     assert gmail_id not in sighting_ids(trashed.mailbox) and gmail_id not in skipped(trashed.mailbox)
+    emails = Email.select().count()
     sim.untrash(trashed.mailbox, gmail_id)
     report = crm.mailbox_sync.sync(account(trashed.mailbox).id)
     assert report.ok
-    assert gmail_id in sighting_ids(trashed.mailbox, live_only=True) or gmail_id in skipped(trashed.mailbox)
+    assert gmail_id in sighting_ids(trashed.mailbox, live_only=True) and gmail_id not in skipped(trashed.mailbox)
+    assert Email.select().count() == emails  # one email, now seen in both mailboxes
 
 
 def test_expired_history_triggers_a_full_resync_that_duplicates_nothing(crm, team, sim):
@@ -376,3 +381,57 @@ def test_fault_mix_captures_everything(crm, team, sim):
     team.messages = [m for m in team.messages if (m.mailbox, m.key) not in deleted]
     assert_store_matches_dataset(team, allow_gone=True)
     assert Email.select().where(Email.message_id == "<late@acme.example>").count() == 1
+
+
+def test_is_sent_is_gmails_sent_label_on_each_copy(crm, team):
+    """A sighting is "sent" exactly when Gmail labels that mailbox's copy SENT (the digest counts
+    a teammate's sent and received mail from it), whatever the email's From says."""
+    crm.sync_all()
+    rows = list(
+        EmailAccountMessage.select(
+            EmailAccount.address,
+            EmailAccountMessage.gmail_id,
+            EmailAccountMessage.is_sent,
+            EmailAccountMessage.label_ids,
+        )
+        .join(EmailAccount)
+        .tuples()
+    )
+    assert all(is_sent == ("SENT" in labels) for _, _, is_sent, labels in rows)
+    truth = {team.gmail_ids[(m.mailbox, m.key)]: "SENT" in m.label_ids for m in team.messages}
+    assert {gmail_id: is_sent for _, gmail_id, is_sent, _ in rows} == {g: truth[g] for _, g, _, _ in rows}
+    assert {is_sent for *_, is_sent, _ in rows} == {True, False}  # the dataset has both kinds
+
+
+def test_the_mailboxes_api_reports_skips_by_reason_and_backfill_progress(crm, team):
+    from appsrc.crm.users import issue_token
+    from appsrc.web.app import create_app
+
+    app = create_app(crm)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Bearer " + issue_token(
+        team.team[0].address, crm.clock.now(), label="test"
+    )
+
+    def mailboxes() -> dict[str, dict]:
+        response = client.get("/api/mailboxes")
+        assert response.status_code == 200, response.text
+        return {m["address"]: m for m in response.json["items"]}
+
+    assert {(m["backfill_progress"], m["skipped_reasons"]) == (0.0, {}) for m in mailboxes().values()} == {True}
+    crm.sync_all()
+    for member in team.team:
+        shown = mailboxes()[member.address]
+        internal = sum(m.expected == "internal" for m in team.messages_in(member.address))
+        assert shown["skipped_reasons"] == dict(Counter(skipped(member.address).values()))
+        assert shown["skipped_reasons"]["internal"] >= internal > 0  # (a malformed one may count too)
+        assert sum(shown["skipped_reasons"].values()) == shown["skipped"]
+        assert shown["backfill_progress"] == 1.0 and shown["backfill_state"] == "done"
+    # Part-way through a backfill: the share of the mailbox listed so far, to four places,
+    # never above 1 (Gmail's total is an estimate) and 0 while the total is unknown.
+    alice = team.team[0].address
+    for listed, total, progress in ((1, 3, 0.3333), (250, 200, 1.0), (40, None, 0.0)):
+        EmailAccount.update(backfill_state="running", backfill_listed=listed, messages_total=total).where(
+            EmailAccount.address == alice
+        ).execute()
+        assert mailboxes()[alice]["backfill_progress"] == progress

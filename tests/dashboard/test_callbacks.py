@@ -277,3 +277,26 @@ def test_csv_preview_spells_out_domain_additions_and_removals(admin_client, worl
     assert "+ acme-lp.example" in cells[0] and "− acmecap.example" in cells[0]
     assert cells[1][:3] == ["Beta Partners", "beta.example", "unchanged"]
     assert sorted(d.domain for d in InvestorDomain.select()) == ["acme.example", "acmecap.example", "beta.example"]
+
+
+def test_the_audit_log_on_the_users_page_lists_the_latest_fifty_newest_first(admin_client, world, app):
+    """What admins did, as they read it: newest first, who, what, on which record; the latest
+    fifty only (the API pages through the rest)."""
+    from datetime import timedelta
+
+    from appsrc.crm import audit
+
+    for n in range(55):
+        audit.record(
+            "investor.update", world.now + timedelta(minutes=n), actor=world.ada, target_type="investor", target_id=n
+        )
+    audit.record(
+        "exclusion.add", world.now + timedelta(hours=2), actor_label="cli", target_type="exclusion", target_id=7
+    )
+    response = admin_client.callback(output_key(app, "..users-table.children"), [("users-version", "data", 0)])
+    assert response.status_code == 200, response.text
+    header, *rows = [text_children(row) for row in find_components(response.json["response"]["users-audit"], "Tr")]
+    assert header == ["When", "Who", "What", "Target"] and len(rows) == 50
+    assert rows[0][1:] == ["cli", "exclusion.add", "exclusion 7"]
+    assert rows[1][1:] == [ADA, "investor.update", "investor 54"]
+    assert rows[-1][1:] == [ADA, "investor.update", "investor 6"]  # 0..5 are older than the latest fifty

@@ -169,7 +169,9 @@ def test_one_slow_user_does_not_delay_the_digest(db, fund):
 
     started = time.monotonic()
     digest = build_digest(db, SINCE, UNTIL, chat, tz=NY, llm_deadline_s=0.5)
-    assert time.monotonic() - started < 2
+    # Tom's call takes 5 s; the digest is built before it (deadline 0.5 s; a generous 3.5 s
+    # bound for a loaded machine): real time is the point here.
+    assert time.monotonic() - started < 3.5
     assert digest["llm"] == {"calls": 3, "fallbacks": 1}
     assert "Tom Teammate: 0 sent, 1 received, 1 investor involved." in digest["body"]
     assert digest["body"].count("A perfectly fine narrative") == 2

@@ -48,13 +48,15 @@ def test_models_endpoint(llm):
 
 
 def test_slow_requests_are_served_concurrently(llm):
-    llm.mode, llm.slow_delay_s = "slow", 0.4
+    llm.mode, llm.slow_delay_s = "slow", 0.5
     started = time.monotonic()
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda _: complete(llm), range(4)))
     elapsed = time.monotonic() - started
     assert all(answer.status_code == 200 for answer in answers)
-    assert 0.4 <= elapsed < 1.0
+    # Real time is the point: four 0.5 s answers served one by one take 2 s; together, about
+    # 0.5 s (the bound leaves a loaded machine room).
+    assert 0.5 <= elapsed < 1.5
 
 
 def test_slow_mode_trips_client_timeouts(llm):

@@ -2,5 +2,11 @@
 name, so other test folders' conftest files cannot shadow it)."""
 
 from startos_helpers import (  # noqa: F401 - pytest registers imported fixtures
-    action, action_stdin, data_dir, fake_appsrc, input_mode, rsa_pem, service_account,
+    action,
+    action_stdin,
+    data_dir,
+    fake_appsrc,
+    input_mode,
+    rsa_pem,
+    service_account,
 )

@@ -8,7 +8,6 @@ contract and records each call, so the scripts' handling of every answer is test
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -29,8 +28,7 @@ sys.path.insert(0, str(START9 / "lib"))  # startos_support, for in-process tests
 
 def script_env(data_dir: Path, pythonpath: Path | str = REPO, **extra: str) -> dict[str, str]:
     """The environment a script sees: this interpreter first on PATH, the data dir, the app."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CRM_", "SMTP_", "PYTEST_", "FAKE_APPSRC"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "SMTP_", "PYTEST_", "FAKE_APPSRC"))}
     env.update(
         PATH=f"{VENV_BIN}:{env.get('PATH', '/usr/bin:/bin')}",
         PYTHONPATH=str(pythonpath),
@@ -72,10 +70,24 @@ class ActionRun:
         return out
 
 
-def run_script(path: Path, env: dict[str, str], *, stdin: str = "", args: list[str] = (),
-               cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([str(path), *args], input=stdin, capture_output=True, text=True,
-                          env=env, cwd=cwd or env["CRM_DATA_DIR"], timeout=timeout)
+def run_script(
+    path: Path,
+    env: dict[str, str],
+    *,
+    stdin: str = "",
+    args: list[str] = (),
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(path), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd or env["CRM_DATA_DIR"],
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -167,13 +179,11 @@ class FakeAppsrc:
         self.answers: list[dict] = []
         self._save()
 
-    def answer(self, *prefix: str, rc: int = 0, stdout: str = "", stderr: str = "",
-               json_out: object = None) -> None:
+    def answer(self, *prefix: str, rc: int = 0, stdout: str = "", stderr: str = "", json_out: object = None) -> None:
         if json_out is not None:
             stdout = json.dumps(json_out)
         # Later answers win over earlier ones with the same prefix.
-        self.answers.insert(0, {"prefix": list(prefix), "rc": rc, "stdout": stdout,
-                                "stderr": stderr})
+        self.answers.insert(0, {"prefix": list(prefix), "rc": rc, "stdout": stdout, "stderr": stderr})
         self._save()
 
     def calls(self) -> list[dict]:
@@ -182,8 +192,7 @@ class FakeAppsrc:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
     def env(self, data_dir: Path, **extra: str) -> dict[str, str]:
-        return script_env(data_dir, pythonpath=self.root, FAKE_APPSRC_SCRIPT=str(self.script),
-                          **extra)
+        return script_env(data_dir, pythonpath=self.root, FAKE_APPSRC_SCRIPT=str(self.script), **extra)
 
     def _save(self) -> None:
         self.script.write_text(json.dumps({"log": str(self.log), "answers": self.answers}))
@@ -198,14 +207,16 @@ def fake_appsrc(tmp_path: Path) -> FakeAppsrc:
 
 # --- a service-account key like the one Google Cloud downloads ----------------------------------
 
+
 @pytest.fixture(scope="session")
 def rsa_pem() -> str:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 @pytest.fixture
@@ -221,7 +232,7 @@ def service_account(rsa_pem: str) -> dict:
         "token_uri": "https://oauth2.googleapis.com/token",
         "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
         "client_x509_cert_url": "https://www.googleapis.com/robot/v1/metadata/x509/"
-                                "ir-desk%40fund-ir-desk.iam.gserviceaccount.com",
+        "ir-desk%40fund-ir-desk.iam.gserviceaccount.com",
         "universe_domain": "googleapis.com",
     }
 
@@ -242,27 +253,3 @@ def load_script(path: Path):
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
     return module
-
-
-@functools.lru_cache(maxsize=None)
-def _runtime_import_error() -> str | None:
-    probe = subprocess.run([sys.executable, "-c", "import appsrc.runtime"], cwd=REPO,
-                           capture_output=True, text=True, timeout=30)
-    if probe.returncode == 0:
-        return None
-    return probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else "?"
-
-
-def real_cli_missing(*command: str):
-    """A skip marker for end-to-end tests of the app's real CLI, which other engineers are still
-    writing on main: skip while the command is absent or the app does not import yet."""
-    reason = ""
-    error = _runtime_import_error()
-    if error:
-        reason = f"waiting on main: the app's runtime does not import yet ({error})"
-    else:
-        probe = subprocess.run([sys.executable, "-m", "appsrc", *command, "--help"], cwd=REPO,
-                               capture_output=True, text=True, timeout=30)
-        if probe.returncode != 0:
-            reason = f"waiting on main for `python -m appsrc {' '.join(command)}`"
-    return pytest.mark.skipif(bool(reason), reason=reason or "the real CLI is ready")

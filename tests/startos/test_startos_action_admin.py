@@ -14,16 +14,14 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
-from startos_helpers import real_cli_missing, script_env
+from startos_helpers import script_env
 
 
 def test_a_new_admin_gets_a_generated_password_once(action, data_dir, fake_appsrc):
     fake_appsrc.answer("migrate")
     fake_appsrc.answer("users", "add", rc=0, stdout="created alice@fund.com\n")
 
-    run = action("create-admin", {"email": "Alice@Fund.com", "name": "Alice Martin"},
-                 env=fake_appsrc.env(data_dir))
+    run = action("create-admin", {"email": "Alice@Fund.com", "name": "Alice Martin"}, env=fake_appsrc.env(data_dir))
     out = run.output()
 
     password = out["value"]
@@ -34,8 +32,7 @@ def test_a_new_admin_gets_a_generated_password_once(action, data_dir, fake_appsr
     calls = fake_appsrc.calls()
     assert [c["args"] for c in calls] == [
         ["migrate"],
-        ["users", "add", "--name=Alice Martin", "--admin", "--password-stdin", "--",
-         "alice@fund.com"],
+        ["users", "add", "--name=Alice Martin", "--admin", "--password-stdin", "--", "alice@fund.com"],
     ]
     assert calls[1]["stdin"] == password + "\n"  # on stdin, never on the command line
     assert all(c["data_dir"] == str(data_dir) for c in calls)
@@ -46,12 +43,10 @@ def test_an_existing_user_is_made_admin_with_a_new_password(action, data_dir, fa
     fake_appsrc.answer("users", "add", rc=3, stderr="error: alice@fund.com already exists\n")
     fake_appsrc.answer("users", "set-password", rc=0)
 
-    out = action("create-admin", {"email": "alice@fund.com"},
-                 env=fake_appsrc.env(data_dir)).output()
+    out = action("create-admin", {"email": "alice@fund.com"}, env=fake_appsrc.env(data_dir)).output()
 
     calls = fake_appsrc.calls()
-    assert calls[2]["args"] == ["users", "set-password", "--password-stdin", "--make-admin", "--",
-                                "alice@fund.com"]
+    assert calls[2]["args"] == ["users", "set-password", "--password-stdin", "--make-admin", "--", "alice@fund.com"]
     assert calls[1]["stdin"] == calls[2]["stdin"] == out["value"] + "\n"
     assert "already existed" in out["message"] and "active admin" in out["message"]
 
@@ -59,8 +54,7 @@ def test_an_existing_user_is_made_admin_with_a_new_password(action, data_dir, fa
 def test_the_name_defaults_to_the_address_local_part(action_stdin, data_dir, fake_appsrc):
     fake_appsrc.answer("migrate")
     fake_appsrc.answer("users", "add")
-    action_stdin("create-admin", {"email": "bob@fund.com", "name": None},
-           env=fake_appsrc.env(data_dir)).output()
+    action_stdin("create-admin", {"email": "bob@fund.com", "name": None}, env=fake_appsrc.env(data_dir)).output()
     assert fake_appsrc.calls()[1]["args"][2] == "--name=bob"
 
 
@@ -73,16 +67,18 @@ def test_two_runs_give_different_passwords(action_stdin, data_dir, fake_appsrc):
     assert first.output()["value"] != second.output()["value"]
 
 
-@pytest.mark.parametrize("answers, reason", [
-    ([("migrate", 1, "error: database is locked")], "preparing the database failed: "
-                                                    "error: database is locked"),
-    ([("migrate", 0, ""), ("users add", 2, "error: bad name")], "creating the admin failed: "
-                                                                "error: bad name"),
-    ([("migrate", 0, ""), ("users add", 3, ""), ("users set-password", 1, "error: boom")],
-     "resetting the password failed: error: boom"),
-])
-def test_cli_failures_are_reported_without_the_password(action_stdin, data_dir, fake_appsrc,
-                                                        answers, reason):
+@pytest.mark.parametrize(
+    "answers, reason",
+    [
+        ([("migrate", 1, "error: database is locked")], "preparing the database failed: error: database is locked"),
+        ([("migrate", 0, ""), ("users add", 2, "error: bad name")], "creating the admin failed: error: bad name"),
+        (
+            [("migrate", 0, ""), ("users add", 3, ""), ("users set-password", 1, "error: boom")],
+            "resetting the password failed: error: boom",
+        ),
+    ],
+)
+def test_cli_failures_are_reported_without_the_password(action_stdin, data_dir, fake_appsrc, answers, reason):
     for command, rc, stderr in answers:
         fake_appsrc.answer(*command.split(), rc=rc, stderr=stderr + "\n")
     run = action_stdin("create-admin", {"email": "a@fund.com"}, env=fake_appsrc.env(data_dir))
@@ -98,28 +94,28 @@ def test_a_cli_that_echoes_the_password_is_redacted(action_stdin, data_dir, fake
         "import sys\n"
         "if sys.argv[1] == 'migrate':\n    sys.exit(0)\n"
         "sys.stderr.write('could not use password ' + sys.stdin.read())\n"
-        "sys.exit(1)\n")
+        "sys.exit(1)\n"
+    )
     run = action_stdin("create-admin", {"email": "a@fund.com"}, env=fake_appsrc.env(data_dir))
     assert run.returncode != 0
     assert "could not use password ********" in run.stderr
 
 
-@pytest.mark.parametrize("payload, reason", [
-    ({}, "email: required"),
-    ({"email": "not-an-email"}, "email: not a valid email address"),
-    ({"email": "a@fund.com", "name": "x" * 201}, "name: longer than 200"),
-    ({"email": "a@fund.com", "name": "Al\nice"}, "name: must be a single line"),
-])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        ({}, "email: required"),
+        ({"email": "not-an-email"}, "email: not a valid email address"),
+        ({"email": "a@fund.com", "name": "x" * 201}, "name: longer than 200"),
+        ({"email": "a@fund.com", "name": "Al\nice"}, "name: must be a single line"),
+    ],
+)
 def test_bad_input_calls_nothing(action_stdin, data_dir, fake_appsrc, payload, reason):
     run = action_stdin("create-admin", payload, env=fake_appsrc.env(data_dir))
     assert run.returncode != 0 and reason in run.stderr and run.stdout == ""
     assert fake_appsrc.calls() == []
 
 
-needs_users_cli = real_cli_missing("users", "add")
-
-
-@needs_users_cli
 def test_end_to_end_with_the_real_cli(action_stdin, data_dir):
     """Create, then reset: the real database holds one active admin whose hash matches.
     (stdin only: the argument path is the same code, proven with the fake CLI above.)"""
@@ -139,11 +135,11 @@ def test_end_to_end_with_the_real_cli(action_stdin, data_dir):
     assert (email, bool(is_admin), bool(is_active)) == ("alice@fund.com", True, True)
     assert password_hash and second["value"] not in password_hash
     from werkzeug.security import check_password_hash
+
     assert check_password_hash(password_hash, second["value"])
     assert not check_password_hash(password_hash, first["value"])
 
 
-@needs_users_cli
 def test_input_that_looks_like_an_option_stays_data_with_the_real_cli(action_stdin, data_dir):
     """A name such as "--admin" (argparse once read it as an option and failed) and an address
     starting with "-" are stored as given, on create and on reset."""

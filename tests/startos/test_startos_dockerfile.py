@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
-import shutil
 from pathlib import Path
 
 import pytest
-
 from startos_helpers import REPO
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
@@ -44,8 +43,9 @@ def hadolint() -> list[str]:
 
 
 def test_hadolint_reports_nothing():
-    proc = subprocess.run([*hadolint(), "--no-color", "Dockerfile"], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [*hadolint(), "--no-color", "Dockerfile"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
 
 
@@ -64,9 +64,14 @@ def test_both_stages_start_from_debians_slim_image_which_make_image_can_make():
     made from Debian's packages (image/debian-base-image) where none does."""
     bases = [stage[0][1] for stage in stages()]
     assert bases == ["debian:bookworm-slim AS build", "debian:bookworm-slim"]
-    proc = subprocess.run(["make", "-s", "--no-print-directory", "-f", "Makefile", "-f", "-",
-                           "print-base"], input="print-base:\n\t@echo $(BASE_IMAGE)\n",
-                          cwd=REPO, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-f", "Makefile", "-f", "-", "print-base"],
+        input="print-base:\n\t@echo $(BASE_IMAGE)\n",
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.stdout.strip() == "debian:bookworm-slim", proc.stderr
 
 
@@ -84,11 +89,17 @@ def test_dependencies_come_only_from_the_lock_and_the_wheelhouse():
     """Every distribution is a wheel from build/wheelhouse/ whose hash the lock names; pip
     never resolves and never reaches an index."""
     deps, project = pip_installs()
-    assert set(deps) == {"--no-cache-dir", "--no-index", "--find-links=/wheelhouse",
-                         "--require-hashes", "--no-deps", "--only-binary=:all:", "-r",
-                         "/src/requirements/runtime.lock"}
-    assert set(project) == {"--no-cache-dir", "--no-index", "--no-deps", "--no-build-isolation",
-                            "/src"}
+    assert set(deps) == {
+        "--no-cache-dir",
+        "--no-index",
+        "--find-links=/wheelhouse",
+        "--require-hashes",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-r",
+        "/src/requirements/runtime.lock",
+    }
+    assert set(project) == {"--no-cache-dir", "--no-index", "--no-deps", "--no-build-isolation", "/src"}
     assert "index-url" not in DOCKERFILE and "pip download" not in DOCKERFILE
 
 
@@ -100,13 +111,13 @@ def test_dependencies_are_installed_before_the_code_is_copied():
     assert deps < code
     assert [r for k, r in build[:deps] if k == "COPY"] == [
         "requirements/runtime.lock /src/requirements/runtime.lock",
-        "build/wheelhouse /wheelhouse"]
+        "build/wheelhouse /wheelhouse",
+    ]
 
 
 def test_the_final_stage_takes_only_the_venv_from_the_build():
     final = stages()[1]
-    assert [r for k, r in final if k == "COPY" and r.startswith("--from")] == \
-        ["--from=build /opt/venv /opt/venv"]
+    assert [r for k, r in final if k == "COPY" and r.startswith("--from")] == ["--from=build /opt/venv /opt/venv"]
     assert "pip uninstall --yes pip" in " ".join(r for k, r in stages()[0] if k == "RUN")
     apt = next(r for k, r in final if k == "RUN" and "apt-get install" in r)
     packages = apt.split("--no-install-recommends", 1)[1].split("&&", 1)[0].split()
@@ -145,7 +156,7 @@ def copies() -> dict[str, str]:
     for keyword, rest in instructions():
         if keyword == "COPY" and not rest.startswith("--from="):  # from the build context
             *sources, destination = [w for w in shlex.split(rest) if not w.startswith("--")]
-            result.update({src: destination for src in sources})
+            result.update(dict.fromkeys(sources, destination))
     return result
 
 
@@ -196,11 +207,20 @@ def test_dockerignore_lets_every_copied_path_through(path):
         assert dockerignore_allows(relative) or "__pycache__" in relative, relative
 
 
-@pytest.mark.parametrize("path", ["tests/startos/test_startos_dockerfile.py", ".venv/bin/python",
-                                  "node_modules/@start9labs/start-sdk/package.json",
-                                  "javascript/index.js", "startos/main.ts",
-                                  "data/crm.sqlite3", "start9/icon.png", ".git/config",
-                                  "appsrc/__pycache__/cli.cpython-311.pyc"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tests/startos/test_startos_dockerfile.py",
+        ".venv/bin/python",
+        "node_modules/@start9labs/start-sdk/package.json",
+        "javascript/index.js",
+        "startos/main.ts",
+        "data/crm.sqlite3",
+        "start9/icon.png",
+        ".git/config",
+        "appsrc/__pycache__/cli.cpython-311.pyc",
+    ],
+)
 def test_dockerignore_keeps_everything_else_out(path):
     assert not dockerignore_allows(path)
 
@@ -216,24 +236,24 @@ def test_dockerignore_lets_the_wheelhouse_through_but_not_the_rest_of_build():
 def test_make_packs_both_packages_with_checksums(goal):
     """`make` alone is what the manifest's `build: ["make"]` runs: it packs both packages."""
     assert yaml_build() == ["make"]
-    proc = subprocess.run(["make", "--no-print-directory", "-n", *goal], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "-n", *goal], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     # StartOS 0.4: start-cli builds the image from the Dockerfile for each architecture.
-    assert ("start-cli s9pk pack --icon start9/icon.png --license start9/LICENSE "
-            "--instructions start9/instructions.md -o dist/startos-0.4/ir-mail-desk.s9pk") \
-        in " ".join(out.replace("\\\n", " ").split())
+    assert (
+        "start-cli s9pk pack --icon start9/icon.png --license start9/LICENSE "
+        "--instructions start9/instructions.md -o dist/startos-0.4/ir-mail-desk.s9pk"
+    ) in " ".join(out.replace("\\\n", " ").split())
     # StartOS 0.3.5: one buildx image per architecture, then start-sdk pack and verify.
     for arch, platform in (("x86_64", "linux/amd64"), ("aarch64", "linux/arm64")):
-        assert (f"docker buildx build --tag start9/ir-mail-desk/main:0.1.0 --platform={platform}"
-                in out)
+        assert f"docker buildx build --tag start9/ir-mail-desk/main:0.1.0 --platform={platform}" in out
         assert f"dest=docker-images/{arch}.tar" in out
     assert out.count("docker buildx build") == 2  # one build per architecture, not four
     assert "start-sdk pack" in out and "start-sdk verify s9pk ir-mail-desk.s9pk" in out
     assert "mv ir-mail-desk.s9pk dist/startos-0.3.5/ir-mail-desk.s9pk" in out
-    assert ("sha256sum startos-0.4/ir-mail-desk.s9pk startos-0.3.5/ir-mail-desk.s9pk >SHA256SUMS"
-            in out)
+    assert "sha256sum startos-0.4/ir-mail-desk.s9pk startos-0.3.5/ir-mail-desk.s9pk >SHA256SUMS" in out
 
 
 def yaml_build() -> list[str]:
@@ -244,8 +264,9 @@ def yaml_build() -> list[str]:
 
 def dry_run(goal: str) -> str:
     """What `make -n GOAL` would run, as if nothing were built yet (-B)."""
-    proc = subprocess.run(["make", "--no-print-directory", "-n", "-B", goal], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-B", goal], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -261,8 +282,7 @@ def test_make_test_builds_the_image_and_the_04_bundle_then_runs_everything():
     out = dry_run("test")
     assert "pip install --quiet --require-hashes --no-deps -r requirements/test.lock" in out
     assert "docker build --network host --tag ir-mail-desk:local ." in out
-    for step in ("npm ci", "npm run --silent check", "npm run --silent lint",
-                 "npm run --silent build"):
+    for step in ("npm ci", "npm run --silent check", "npm run --silent lint", "npm run --silent build"):
         assert step in out
     assert out.rstrip().endswith("-m pytest -n 2")
     # Release tools never: the suite must run where they are not.

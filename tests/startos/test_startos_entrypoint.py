@@ -15,19 +15,33 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import yaml
-
 import startos_support as support
+import yaml
 from startos_helpers import (
-    ACTIONS, HEALTH, REPO, ActionRun, real_cli_missing, run_script, script_env,
+    ACTIONS,
+    HEALTH,
+    REPO,
+    ActionRun,
+    run_script,
+    script_env,
 )
 
 ENTRYPOINT = REPO / "docker_entrypoint.sh"
 NO_SUCH_USER = "crm-test-no-such-user"  # so the run never drops privileges by accident
-SMTP = {"host": "smtp.fund.com", "port": "587", "security": "starttls",
-        "username": "ir-desk@fund.com", "password": "pa$$ word 'quoted'", "from": "IR <ir@fund.com>"}
-DIGEST = {"timezone": "America/Argentina/Buenos_Aires", "llm-url": "http://llm.fund.lan:8000",
-          "llm-model": "llama-3.1 8b 'instruct'", "sender": "ir-desk@fund.com"}
+SMTP = {
+    "host": "smtp.fund.com",
+    "port": "587",
+    "security": "starttls",
+    "username": "ir-desk@fund.com",
+    "password": "pa$$ word 'quoted'",
+    "from": "IR <ir@fund.com>",
+}
+DIGEST = {
+    "timezone": "America/Argentina/Buenos_Aires",
+    "llm-url": "http://llm.fund.lan:8000",
+    "llm-model": "llama-3.1 8b 'instruct'",
+    "sender": "ir-desk@fund.com",
+}
 
 
 def free_port() -> int:
@@ -41,8 +55,9 @@ def free_port() -> int:
 def entrypoint(data_dir: Path, *command: str, **env: str) -> subprocess.CompletedProcess:
     environment = script_env(data_dir, CRM_APP_USER=NO_SUCH_USER)
     environment.update(env)
-    return subprocess.run([str(ENTRYPOINT), *command], capture_output=True, text=True,
-                          env=environment, cwd=data_dir, timeout=60)
+    return subprocess.run(
+        [str(ENTRYPOINT), *command], capture_output=True, text=True, env=environment, cwd=data_dir, timeout=60
+    )
 
 
 def exported(stdout: str) -> dict[str, str]:
@@ -51,35 +66,43 @@ def exported(stdout: str) -> dict[str, str]:
 
 
 def test_prepares_exports_migrates_and_writes_properties(data_dir):
-    support.write_secret_set(data_dir / "secrets" / "smtp", SMTP, support.SMTP_FIELDS,
-                             root=data_dir)
-    support.write_secret_set(data_dir / "secrets" / "dwd",
-                             {"own_domains": "fund.com\n\nfund-partners.com\n"},
-                             support.DWD_FIELDS, root=data_dir)
+    support.write_secret_set(data_dir / "secrets" / "smtp", SMTP, support.SMTP_FIELDS, root=data_dir)
+    support.write_secret_set(
+        data_dir / "secrets" / "dwd",
+        {"own_domains": "fund.com\n\nfund-partners.com\n"},
+        support.DWD_FIELDS,
+        root=data_dir,
+    )
     (data_dir / "secrets").chmod(0o755)  # e.g. after a restore: tightened again at start
     (data_dir / "secrets" / "stray").write_text("x")
     (data_dir / "secrets" / "stray").chmod(0o644)
 
-    support.write_secret_set(support.digest_settings_dir(data_dir), DIGEST,
-                             support.DIGEST_SETTINGS, root=data_dir)
+    support.write_secret_set(support.digest_settings_dir(data_dir), DIGEST, support.DIGEST_SETTINGS, root=data_dir)
 
-    proc = entrypoint(data_dir, "env", "-0", SMTP_HOST="stale.example.com",
-                      CRM_TIMEZONE="Europe/Paris", CRM_DEMO="auto")
+    proc = entrypoint(
+        data_dir, "env", "-0", SMTP_HOST="stale.example.com", CRM_TIMEZONE="Europe/Paris", CRM_DEMO="auto"
+    )
     assert proc.returncode == 0, proc.stderr
     env = exported(proc.stdout)
 
     assert {k: v for k, v in env.items() if k.startswith("SMTP_")} == {
-        "SMTP_HOST": "smtp.fund.com", "SMTP_PORT": "587", "SMTP_SECURITY": "starttls",
-        "SMTP_USERNAME": "ir-desk@fund.com", "SMTP_PASSWORD": "pa$$ word 'quoted'",
-        "SMTP_FROM": "IR <ir@fund.com>"}  # the files win over an inherited value
+        "SMTP_HOST": "smtp.fund.com",
+        "SMTP_PORT": "587",
+        "SMTP_SECURITY": "starttls",
+        "SMTP_USERNAME": "ir-desk@fund.com",
+        "SMTP_PASSWORD": "pa$$ word 'quoted'",
+        "SMTP_FROM": "IR <ir@fund.com>",
+    }  # the files win over an inherited value
     assert env["CRM_DWD_KEY_FILE"] == str(data_dir / "secrets" / "dwd" / "service_account.json")
     assert "CRM_OWN_DOMAINS" not in env  # read live from secrets/dwd/own_domains by the app
     assert env["CRM_DATA_DIR"] == str(data_dir)
     # "Configure Digest": the files win over an inherited value, as for SMTP.
-    assert {k: env[k] for k in ("CRM_TIMEZONE", "CRM_LLM_URL", "CRM_LLM_MODEL",
-                                "CRM_DIGEST_SENDER")} == {
-        "CRM_TIMEZONE": "America/Argentina/Buenos_Aires", "CRM_LLM_URL": "http://llm.fund.lan:8000",
-        "CRM_LLM_MODEL": "llama-3.1 8b 'instruct'", "CRM_DIGEST_SENDER": "ir-desk@fund.com"}
+    assert {k: env[k] for k in ("CRM_TIMEZONE", "CRM_LLM_URL", "CRM_LLM_MODEL", "CRM_DIGEST_SENDER")} == {
+        "CRM_TIMEZONE": "America/Argentina/Buenos_Aires",
+        "CRM_LLM_URL": "http://llm.fund.lan:8000",
+        "CRM_LLM_MODEL": "llama-3.1 8b 'instruct'",
+        "CRM_DIGEST_SENDER": "ir-desk@fund.com",
+    }
     # The packaged appliance never runs the developer demo, whatever it inherits.
     assert env["CRM_DEMO"] == "off"
 
@@ -93,26 +116,28 @@ def test_prepares_exports_migrates_and_writes_properties(data_dir):
     properties_file = data_dir / "start9" / "stats.yaml"
     properties = yaml.safe_load(properties_file.read_text())
     assert properties["version"] == 2
-    assert {"Dashboard", "Mailboxes syncing", "Last digest", "Digest SMTP",
-            "Delegation client ID"} <= set(properties["data"])
+    assert {"Dashboard", "Mailboxes syncing", "Last digest", "Digest SMTP", "Delegation client ID"} <= set(
+        properties["data"]
+    )
     for entry in properties["data"].values():
         assert entry["type"] == "string" and isinstance(entry["value"], str)
         assert {"description", "copyable", "qr", "masked"} <= set(entry)
     assert properties["data"]["Digest SMTP"]["value"] == "smtp.fund.com:587 (starttls)"
     # From the real `appsrc status --json` of the freshly migrated real database (no key yet).
     assert properties["data"]["Mailboxes syncing"]["value"] == "0 of 0"
-    assert properties["data"]["Gmail capture"]["value"] == \
-        "Not configured: run the Configure Gmail Delegation action"
+    assert properties["data"]["Gmail capture"]["value"] == "Not configured: run the Configure Gmail Delegation action"
     assert properties["data"]["Digest settings"]["value"].startswith(
-        "time zone America/Argentina/Buenos_Aires; local LLM http://llm.fund.lan:8000")
+        "time zone America/Argentina/Buenos_Aires; local LLM http://llm.fund.lan:8000"
+    )
     assert not (data_dir / "demo").exists()
     assert SMTP["password"] not in properties_file.read_text()
     assert SMTP["password"] not in proc.stderr
 
 
 def test_digest_settings_left_empty_keep_the_app_defaults(data_dir):
-    support.write_secret_set(support.digest_settings_dir(data_dir), {"timezone": "Asia/Tokyo"},
-                             support.DIGEST_SETTINGS, root=data_dir)
+    support.write_secret_set(
+        support.digest_settings_dir(data_dir), {"timezone": "Asia/Tokyo"}, support.DIGEST_SETTINGS, root=data_dir
+    )
     proc = entrypoint(data_dir, "env", "-0")
     assert proc.returncode == 0, proc.stderr
     env = exported(proc.stdout)
@@ -142,16 +167,33 @@ def test_the_backup_leaves_out_only_what_is_regenerated(data_dir):
                 return True
         return False
 
-    for regenerated in ("demo", "demo/crm.sqlite3", "start9/stats.yaml",
-                        "secrets/smtp/.password.tmp-12-34", "settings/digest/.current.lnk-5-6",
-                        "start9/.stats.yaml.tmp-7-8", "secrets/flask_secret_key.tmp",
-                        ".backupignore.tmp-99"):
+    for regenerated in (
+        "demo",
+        "demo/crm.sqlite3",
+        "start9/stats.yaml",
+        "secrets/smtp/.password.tmp-12-34",
+        "settings/digest/.current.lnk-5-6",
+        "start9/.stats.yaml.tmp-7-8",
+        "secrets/flask_secret_key.tmp",
+        ".backupignore.tmp-99",
+    ):
         assert excluded(regenerated), regenerated
-    kept = ["crm.sqlite3", "crm.sqlite3-wal", "secrets/flask_secret_key",
-            "secrets/smtp/.current", "secrets/smtp/.gen-1-2/password", "secrets/smtp/password",
-            "secrets/dwd/service_account.json", "settings/digest/timezone", ".backupignore"]
-    kept += [str(p.relative_to(data_dir)) for p in data_dir.rglob("*")
-             if not str(p.relative_to(data_dir)).startswith(("demo", "start9/stats.yaml"))]
+    kept = [
+        "crm.sqlite3",
+        "crm.sqlite3-wal",
+        "secrets/flask_secret_key",
+        "secrets/smtp/.current",
+        "secrets/smtp/.gen-1-2/password",
+        "secrets/smtp/password",
+        "secrets/dwd/service_account.json",
+        "settings/digest/timezone",
+        ".backupignore",
+    ]
+    kept += [
+        str(p.relative_to(data_dir))
+        for p in data_dir.rglob("*")
+        if not str(p.relative_to(data_dir)).startswith(("demo", "start9/stats.yaml"))
+    ]
     for path in kept:
         assert not excluded(path), path
 
@@ -161,20 +203,19 @@ def test_a_fresh_volume_serves_under_tini_with_preset_domains_kept(data_dir, tmp
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake_tini = bin_dir / "tini"
-    fake_tini.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$TINI_LOG"\n'
-                         'echo "own=$CRM_OWN_DOMAINS smtp=${SMTP_HOST-unset}" >> "$TINI_LOG"\n')
+    fake_tini.write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$@" > "$TINI_LOG"\n'
+        'echo "own=$CRM_OWN_DOMAINS smtp=${SMTP_HOST-unset}" >> "$TINI_LOG"\n'
+    )
     fake_tini.chmod(0o755)
     log = tmp_path / "tini.log"
-    env = script_env(data_dir, CRM_APP_USER=NO_SUCH_USER, TINI_LOG=str(log),
-                     CRM_OWN_DOMAINS="preset.com")
+    env = script_env(data_dir, CRM_APP_USER=NO_SUCH_USER, TINI_LOG=str(log), CRM_OWN_DOMAINS="preset.com")
     env["PATH"] = f"{bin_dir}:{env['PATH']}"
 
-    proc = subprocess.run([str(ENTRYPOINT)], capture_output=True, text=True, env=env,
-                          cwd=data_dir, timeout=60)
+    proc = subprocess.run([str(ENTRYPOINT)], capture_output=True, text=True, env=env, cwd=data_dir, timeout=60)
 
     assert proc.returncode == 0, proc.stderr
-    assert log.read_text().splitlines() == ["--", "python", "-m", "appsrc", "serve",
-                                            "own=preset.com smtp=unset"]
+    assert log.read_text().splitlines() == ["--", "python", "-m", "appsrc", "serve", "own=preset.com smtp=unset"]
     assert stat.S_IMODE((data_dir / "secrets").stat().st_mode) == 0o700
     props = yaml.safe_load((data_dir / "start9" / "stats.yaml").read_text())["data"]
     assert props["Digest SMTP"]["value"] == "not configured"
@@ -213,8 +254,14 @@ def test_as_root_the_volume_goes_to_the_app_user_and_everything_runs_as_it():
 
         env = script_env(data, CRM_APP_USER="nobody")
         env["PATH"] = f"{bin_dir}:/usr/sbin:/usr/bin:/sbin:/bin"
-        proc = subprocess.run([str(ENTRYPOINT), "sh", "-c", 'echo "$(id -u) $HOME"'],
-                              capture_output=True, text=True, env=env, cwd=work, timeout=60)
+        proc = subprocess.run(
+            [str(ENTRYPOINT), "sh", "-c", 'echo "$(id -u) $HOME"'],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=work,
+            timeout=60,
+        )
 
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip() == "65534 /nonexistent"  # nobody's uid and home
@@ -250,8 +297,13 @@ def running_service(data_dir: Path, env: dict[str, str]):
     base = f"http://127.0.0.1:{env['CRM_PORT']}"
     log = data_dir.parent / "serve.log"  # a file, not a pipe nobody drains while it runs
     with log.open("w") as out:
-        server = subprocess.Popen([str(ENTRYPOINT), "python", "-m", "appsrc", "serve"], env=env,
-                                  cwd=data_dir, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [str(ENTRYPOINT), "python", "-m", "appsrc", "serve"],
+            env=env,
+            cwd=data_dir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and server.poll() is None:
@@ -272,11 +324,11 @@ def running_service(data_dir: Path, env: dict[str, str]):
 
 def service_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """What the service inherits, CRM_DEMO=auto included: the entrypoint must turn it off."""
-    return script_env(data_dir, CRM_APP_USER=NO_SUCH_USER, CRM_PORT=str(free_port()),
-                      CRM_HOST="127.0.0.1", CRM_DEMO="auto", **extra)
+    return script_env(
+        data_dir, CRM_APP_USER=NO_SUCH_USER, CRM_PORT=str(free_port()), CRM_HOST="127.0.0.1", CRM_DEMO="auto", **extra
+    )
 
 
-@real_cli_missing("serve")
 def test_the_service_starts_answers_its_health_check_and_stops_on_sigterm(data_dir):
     """The whole start path: entrypoint, migrations, the real server on /healthz, the web-ui
     health check green, SIGTERM ending it cleanly; with no key, still on the real database."""
@@ -302,14 +354,15 @@ def wait_for(predicate, timeout: float = 30.0):
 def sign_in(http, base: str, email: str, password: str):
     page = http.get(f"{base}/login", timeout=10)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    return http.post(f"{base}/login", data={"email": email, "password": password,
-                                             "csrf_token": token},
-                     allow_redirects=False, timeout=10)
+    return http.post(
+        f"{base}/login",
+        data={"email": email, "password": password, "csrf_token": token},
+        allow_redirects=False,
+        timeout=10,
+    )
 
 
-@real_cli_missing("serve")
-def test_a_fresh_install_admin_signs_in_and_capture_starts_once_the_key_is_stored(
-        data_dir, sim, tmp_path):
+def test_a_fresh_install_admin_signs_in_and_capture_starts_once_the_key_is_stored(data_dir, sim, tmp_path):
     """The set-up as an admin does it on StartOS, with no key at first: Create Admin's password
     signs in (the dashboard serves the real database, never the demo's), the admin's mailbox
     says delegation is not configured and how to fix it, then "Configure Gmail Delegation"
@@ -318,12 +371,13 @@ def test_a_fresh_install_admin_signs_in_and_capture_starts_once_the_key_is_store
 
     admin = "alice@fund.com"
     sim.add_mailbox(admin)
-    sim.insert_message(admin, b"From: jane@acme-pension.com\r\nTo: alice@fund.com\r\n"
-                              b"Subject: Q3 capital call\r\n\r\nPlease confirm.\r\n")
+    sim.insert_message(
+        admin,
+        b"From: jane@acme-pension.com\r\nTo: alice@fund.com\r\nSubject: Q3 capital call\r\n\r\nPlease confirm.\r\n",
+    )
     env = service_env(data_dir, CRM_GMAIL_API_ENDPOINT=sim.url)
 
-    created = ActionRun(run_script(ACTIONS / "create-admin", env,
-                                   stdin=json.dumps({"email": admin, "name": "Alice"})))
+    created = ActionRun(run_script(ACTIONS / "create-admin", env, stdin=json.dumps({"email": admin, "name": "Alice"})))
     password = created.output()["value"]
 
     with running_service(data_dir, env) as base:
@@ -348,13 +402,18 @@ def test_a_fresh_install_admin_signs_in_and_capture_starts_once_the_key_is_store
         assert check.returncode == 1 and "Gmail delegation is not configured" in check.stderr
 
         key = sim.make_service_account_key(str(tmp_path / "downloaded-key.json"))
-        stored = ActionRun(run_script(
-            ACTIONS / "configure-gmail-delegation", env,
-            stdin=json.dumps({"service-account-json": json.dumps(key), "own-domains": "fund.com"})))
+        stored = ActionRun(
+            run_script(
+                ACTIONS / "configure-gmail-delegation",
+                env,
+                stdin=json.dumps({"service-account-json": json.dumps(key), "own-domains": "fund.com"}),
+            )
+        )
         assert "No restart is needed" in stored.output()["message"]
 
-        sync_now = http.post(f"{base}/api/mailboxes/{box['id']}/sync",
-                             headers={"X-CSRFToken": http.cookies["_csrf_token"]}, timeout=10)
+        sync_now = http.post(
+            f"{base}/api/mailboxes/{box['id']}/sync", headers={"X-CSRFToken": http.cookies["_csrf_token"]}, timeout=10
+        )
         assert sync_now.status_code == 202, sync_now.text
         box = wait_for(lambda: mailbox()["stored"] == 1 and mailbox())
         assert box and box["last_error"] is None, box

@@ -8,16 +8,15 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import yaml
-
 import startos_support as support
-from startos_helpers import HEALTH, real_cli_missing, run_script, script_env
+import yaml
+from startos_helpers import HEALTH, run_script, script_env
 
 
 class Healthz(BaseHTTPRequestHandler):
     status = 200
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):
         code = self.status if self.path == "/healthz" else 404
         self.send_response(code)
         self.send_header("Content-Length", "2")
@@ -88,20 +87,33 @@ def test_web_ui_unreadable_elapsed_time_is_judged_strictly(data_dir):
 
 # --- capture --------------------------------------------------------------------------------
 
+
 def status(**changes):
-    value = {"admins_active": 1, "mailboxes_total": 3, "mailboxes_syncing": 3, "mailboxes_in_error": [],
-             "last_digest": {"status": "sent", "kind": "scheduled",
-                             "finished_at": "2026-06-15T18:00:02+00:00", "transport": "gmail"},
-             "demo": False}
+    value = {
+        "admins_active": 1,
+        "mailboxes_total": 3,
+        "mailboxes_syncing": 3,
+        "mailboxes_in_error": [],
+        "last_digest": {
+            "status": "sent",
+            "kind": "scheduled",
+            "finished_at": "2026-06-15T18:00:02+00:00",
+            "transport": "gmail",
+        },
+        "demo": False,
+    }
     value.update(changes)
     return value
 
 
 def store_key(data_dir) -> None:
     """What "Configure Gmail Delegation" leaves: the check only asks whether a key is stored."""
-    support.write_secret_set(data_dir / "secrets" / "dwd",
-                             {support.DWD_KEY_FILE: '{"type": "service_account"}'},
-                             support.DWD_FIELDS, root=data_dir)
+    support.write_secret_set(
+        data_dir / "secrets" / "dwd",
+        {support.DWD_KEY_FILE: '{"type": "service_account"}'},
+        support.DWD_FIELDS,
+        root=data_dir,
+    )
 
 
 def capture_check(fake_appsrc, data_dir, elapsed_ms="120000", *, key=True):
@@ -117,22 +129,40 @@ def test_capture_healthy_and_properties_refreshed(fake_appsrc, data_dir):
     assert fake_appsrc.calls()[0]["args"] == ["status", "--json"]
     props = yaml.safe_load((data_dir / "start9" / "stats.yaml").read_text())
     assert props["data"]["Mailboxes syncing"]["value"] == "3 of 3"
-    assert props["data"]["Last digest"]["value"] == \
-        "sent (scheduled) at 2026-06-15T18:00:02+00:00 via gmail"
+    assert props["data"]["Last digest"]["value"] == "sent (scheduled) at 2026-06-15T18:00:02+00:00 via gmail"
 
 
 def test_capture_transient_errors_are_healthy(fake_appsrc, data_dir):
-    fake_appsrc.answer("status", "--json", json_out=status(mailboxes_syncing=2, mailboxes_in_error=[
-        {"address": "bob@fund.com", "kind": "transient", "error": "429 rate limited",
-         "fix": None}]))
+    fake_appsrc.answer(
+        "status",
+        "--json",
+        json_out=status(
+            mailboxes_syncing=2,
+            mailboxes_in_error=[
+                {"address": "bob@fund.com", "kind": "transient", "error": "429 rate limited", "fix": None}
+            ],
+        ),
+    )
     assert capture_check(fake_appsrc, data_dir).returncode == 0
 
 
 def test_capture_permanent_error_fails_with_the_fix(fake_appsrc, data_dir):
-    fake_appsrc.answer("status", "--json", json_out=status(mailboxes_syncing=1, mailboxes_in_error=[
-        {"address": "bob@fund.com", "kind": "transient", "error": "429", "fix": None},
-        {"address": "carol@fund.com", "kind": "permanent", "error": "unauthorized_client",
-         "fix": "Grant both scopes in the Google Admin console."}]))
+    fake_appsrc.answer(
+        "status",
+        "--json",
+        json_out=status(
+            mailboxes_syncing=1,
+            mailboxes_in_error=[
+                {"address": "bob@fund.com", "kind": "transient", "error": "429", "fix": None},
+                {
+                    "address": "carol@fund.com",
+                    "kind": "permanent",
+                    "error": "unauthorized_client",
+                    "fix": "Grant both scopes in the Google Admin console.",
+                },
+            ],
+        ),
+    )
     proc = capture_check(fake_appsrc, data_dir)
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
@@ -151,14 +181,14 @@ def test_capture_without_a_delegation_key_fails_with_the_action_to_run(fake_apps
     assert "'Configure Gmail Delegation' action" in proc.stderr
     assert "without a restart" in proc.stderr
     props = yaml.safe_load((data_dir / "start9" / "stats.yaml").read_text())["data"]
-    assert props["Gmail capture"]["value"] == \
-        "Not configured: run the Configure Gmail Delegation action"
+    assert props["Gmail capture"]["value"] == "Not configured: run the Configure Gmail Delegation action"
 
 
 def test_capture_a_dangling_key_link_is_no_key(fake_appsrc, data_dir):
     """Each secret-set field is a link into the live generation; unset, it dangles."""
-    support.write_secret_set(data_dir / "secrets" / "dwd", {support.DWD_DOMAINS_FILE: "fund.com"},
-                             support.DWD_FIELDS, root=data_dir)
+    support.write_secret_set(
+        data_dir / "secrets" / "dwd", {support.DWD_DOMAINS_FILE: "fund.com"}, support.DWD_FIELDS, root=data_dir
+    )
     assert (data_dir / "secrets" / "dwd" / support.DWD_KEY_FILE).is_symlink()
     fake_appsrc.answer("status", "--json", json_out=status())
     proc = capture_check(fake_appsrc, data_dir, key=False)
@@ -171,11 +201,14 @@ def test_capture_without_mailboxes_fails_with_the_next_step(fake_appsrc, data_di
     assert proc.returncode == 1 and "No team mailboxes yet" in proc.stderr
 
 
-@pytest.mark.parametrize("answer", [
-    {"rc": 1, "stderr": "error: database is locked\n"},
-    {"rc": 0, "stdout": "not json"},
-    {"rc": 0, "stdout": json.dumps({"mailboxes_total": "3"})},
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"rc": 1, "stderr": "error: database is locked\n"},
+        {"rc": 0, "stdout": "not json"},
+        {"rc": 0, "stdout": json.dumps({"mailboxes_total": "3"})},
+    ],
+)
 def test_capture_status_unreadable(fake_appsrc, data_dir, answer):
     fake_appsrc.answer("status", "--json", **answer)
     assert capture_check(fake_appsrc, data_dir, "5000").returncode == 60
@@ -183,7 +216,6 @@ def test_capture_status_unreadable(fake_appsrc, data_dir, answer):
     assert proc.returncode == 1 and "Cannot read capture status" in proc.stderr
 
 
-@real_cli_missing("status")
 def test_capture_end_to_end_with_the_real_status(data_dir):
     """A migrated database with no delegation key, in the image's environment (CRM_DEMO=off):
     the real status is the real database's, and the check names the action to run."""
@@ -191,10 +223,10 @@ def test_capture_end_to_end_with_the_real_status(data_dir):
     import sys
 
     env = script_env(data_dir, CRM_DEMO="off")
-    subprocess.run([sys.executable, "-m", "appsrc", "migrate"], env=env, check=True,
-                   capture_output=True)
-    status_json = subprocess.run([sys.executable, "-m", "appsrc", "status", "--json"], env=env,
-                                 check=True, capture_output=True, text=True).stdout
+    subprocess.run([sys.executable, "-m", "appsrc", "migrate"], env=env, check=True, capture_output=True)
+    status_json = subprocess.run(
+        [sys.executable, "-m", "appsrc", "status", "--json"], env=env, check=True, capture_output=True, text=True
+    ).stdout
     assert json.loads(status_json)["demo"] is False
     proc = run_script(HEALTH / "capture", env, stdin="120000")
     assert proc.returncode == 1 and "Gmail delegation is not configured" in proc.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from startos_helpers import ACTIONS, ActionRun, run_script, script_env
 
 from appsrc.crm.users import add_user
 from appsrc.runtime import build_runtime
@@ -17,7 +18,6 @@ from appsrc.settings import load_settings
 from appsrc.store.models import EmailAccount
 from appsrc.store.queries import mailbox_due_ids
 from appsrc.worker import Worker
-from startos_helpers import ACTIONS, ActionRun, run_script, script_env
 
 ALICE = "alice@fund.com"
 
@@ -27,10 +27,11 @@ def keyless(sim, data_dir):
     """The appliance as the package starts it (CRM_DEMO=off) on a volume without a key, with
     one team mailbox that has mail, already synced once and failed for want of the key."""
     sim.add_mailbox(ALICE)
-    sim.insert_message(ALICE, b"From: jane@acme-pension.com\r\nTo: alice@fund.com\r\n"
-                              b"Subject: Q3 capital call\r\n\r\nPlease confirm.\r\n")
-    settings = load_settings({"CRM_DATA_DIR": str(data_dir), "CRM_DEMO": "off",
-                              "CRM_GMAIL_API_ENDPOINT": sim.url})
+    sim.insert_message(
+        ALICE,
+        b"From: jane@acme-pension.com\r\nTo: alice@fund.com\r\nSubject: Q3 capital call\r\n\r\nPlease confirm.\r\n",
+    )
+    settings = load_settings({"CRM_DATA_DIR": str(data_dir), "CRM_DEMO": "off", "CRM_GMAIL_API_ENDPOINT": sim.url})
     runtime = build_runtime(settings)
     assert runtime.demo is None
     add_user(ALICE, "Alice", runtime.clock.now())
@@ -46,16 +47,16 @@ def store_key(sim, data_dir, tmp_path) -> None:
     """Run the real action, as the admin does, with the key Google would have issued."""
     key = sim.make_service_account_key(str(tmp_path / "downloaded-key.json"))
     payload = {"service-account-json": json.dumps(key), "own-domains": "fund.com"}
-    ActionRun(run_script(ACTIONS / "configure-gmail-delegation", script_env(data_dir),
-                         stdin=json.dumps(payload))).output()
+    ActionRun(
+        run_script(ACTIONS / "configure-gmail-delegation", script_env(data_dir), stdin=json.dumps(payload))
+    ).output()
 
 
 def stored(account_id: int) -> int:
     return EmailAccount.get_by_id(account_id).stored_count
 
 
-def test_the_running_runtime_reads_a_key_written_after_it_started(keyless, sim, data_dir,
-                                                                  tmp_path):
+def test_the_running_runtime_reads_a_key_written_after_it_started(keyless, sim, data_dir, tmp_path):
     runtime, account_id = keyless
     store_key(sim, data_dir, tmp_path)
 
@@ -66,8 +67,7 @@ def test_the_running_runtime_reads_a_key_written_after_it_started(keyless, sim, 
     assert EmailAccount.get_by_id(account_id).last_error is None
 
 
-def test_the_worker_retries_a_keyless_mailbox_by_itself_once_the_key_appears(keyless, sim,
-                                                                           data_dir, tmp_path):
+def test_the_worker_retries_a_keyless_mailbox_by_itself_once_the_key_appears(keyless, sim, data_dir, tmp_path):
     runtime, account_id = keyless
     worker = Worker(runtime, steps=[])
     worker.release_on_key_change()  # the key watch's first look: no key yet

@@ -18,10 +18,10 @@ def test_setup_status_on_a_volume_the_service_never_started_on(data_dir):
     # It migrated the database, privately, as the service would have.
     assert stat.S_IMODE((data_dir / "crm.sqlite3").stat().st_mode) == 0o600
 
-    ActionRun(run_script(ACTIONS / "create-admin", env,
-                         stdin=json.dumps({"email": "alice@fund.com"}))).output()
-    support.write_secret_set(data_dir / "secrets" / "dwd", {"service_account.json": "{}"},
-                             support.DWD_FIELDS, root=data_dir)
+    ActionRun(run_script(ACTIONS / "create-admin", env, stdin=json.dumps({"email": "alice@fund.com"}))).output()
+    support.write_secret_set(
+        data_dir / "secrets" / "dwd", {"service_account.json": "{}"}, support.DWD_FIELDS, root=data_dir
+    )
     proc = run_script(START9 / "setup-status", env)
     assert json.loads(proc.stdout) == {"admins_active": 1, "delegation_configured": True}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from peewee import JOIN, fn
 
 from appsrc.store.models import (
@@ -20,7 +22,7 @@ from appsrc.store.queries.common import MAX_LIMIT, QueryError, decode_cursor, en
 from appsrc.store.queries.mailboxes import list_mailboxes
 
 
-def appliance_status(*, demo: bool) -> dict:
+def appliance_status(*, demo: bool) -> dict[str, Any]:
     """What StartOS shows and checks: admins, mailboxes syncing, permanent errors, the last
     digest."""
     accounts = list(EmailAccount.select())
@@ -46,7 +48,7 @@ def appliance_status(*, demo: bool) -> dict:
     }
 
 
-def digest_runs(*, limit: int = 50) -> list[dict]:
+def digest_runs(*, limit: int = 50) -> list[dict[str, Any]]:
     """The latest digest attempts (scheduled, send-now, test), newest first; errors are stored
     sanitized."""
     limit = max(1, min(int(limit), MAX_LIMIT))
@@ -80,10 +82,11 @@ def digest_runs(*, limit: int = 50) -> list[dict]:
 
 @cached(60)
 def _email_total() -> int:
-    return Email.select().count()
+    total: int = Email.select().count()
+    return total
 
 
-def overview() -> dict:
+def overview() -> dict[str, Any]:
     """The admin home page's figures."""
     mailboxes = list_mailboxes()
     return {
@@ -98,7 +101,7 @@ def overview() -> dict:
 
 
 # -- users, exclusions, audit -----------------------------------------------------------------------------
-def list_users() -> list[dict]:
+def list_users() -> list[dict[str, Any]]:
     tokens = dict(
         ApiToken.select(ApiToken.user, fn.COUNT(ApiToken.id))
         .where(ApiToken.revoked_at.is_null())
@@ -120,7 +123,7 @@ def list_users() -> list[dict]:
     ]
 
 
-def list_tokens() -> list[dict]:
+def list_tokens() -> list[dict[str, Any]]:
     return [
         {
             "id": t.id,
@@ -136,7 +139,7 @@ def list_tokens() -> list[dict]:
     ]
 
 
-def audit_log(*, limit: int = 50, cursor: str | None = None, action_prefix: str | None = None) -> dict:
+def audit_log(*, limit: int = 50, cursor: str | None = None, action_prefix: str | None = None) -> dict[str, Any]:
     limit = max(1, min(int(limit), MAX_LIMIT))
     query = AuditEvent.select()
     if action_prefix:

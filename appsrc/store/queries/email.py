@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from peewee import JOIN
 
 from appsrc.matching.direction import direction_of
@@ -22,7 +24,7 @@ from appsrc.store.queries.common import is_row_id, iso, own_mailbox_addresses
 
 
 # -- email detail -------------------------------------------------------------------------------------
-def email_detail(email_id: int) -> dict | None:
+def email_detail(email_id: int) -> dict[str, Any] | None:
     """Everything the detail view shows about one email, or None."""
     if not is_row_id(email_id):
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from peewee import JOIN, fn
 
@@ -23,7 +24,7 @@ from appsrc.store.queries.cache import cached
 from appsrc.store.queries.common import MAX_LIMIT, check_ids, encode_cursor, is_row_id, iso
 
 
-def list_investors(*, include_graveyard: bool = False, also: Iterable[int] = ()) -> list[dict]:
+def list_investors(*, include_graveyard: bool = False, also: Iterable[int] = ()) -> list[dict[str, Any]]:
     """The investor picker: graveyard investors only when asked for, or named in `also` (a
     filter already applied must stay visible)."""
     query = Investor.select().where(Investor.deleted_at.is_null()).order_by(Investor.name)
@@ -49,7 +50,7 @@ def _link_counts() -> dict[int, int]:
     )
 
 
-def investor_table(*, include_graveyard: bool = True, q: str | None = None) -> list[dict]:
+def investor_table(*, include_graveyard: bool = True, q: str | None = None) -> list[dict[str, Any]]:
     """The investors page: each investor with domains, contacts, linked mail and pending proposals."""
     base = list_investors(include_graveyard=include_graveyard)
     contacts = dict(
@@ -86,7 +87,7 @@ def investor_table(*, include_graveyard: bool = True, q: str | None = None) -> l
     return rows
 
 
-def investor_detail(investor_id: int) -> dict | None:
+def investor_detail(investor_id: int) -> dict[str, Any] | None:
     if not is_row_id(investor_id):
         return None
     investor = Investor.get_or_none((Investor.id == investor_id) & Investor.deleted_at.is_null())
@@ -128,7 +129,7 @@ def investor_detail(investor_id: int) -> dict | None:
     }
 
 
-def contact_detail(contact_id: int) -> dict | None:
+def contact_detail(contact_id: int) -> dict[str, Any] | None:
     if not is_row_id(contact_id):
         return None
     row = (
@@ -158,7 +159,7 @@ def contact_detail(contact_id: int) -> dict | None:
 
 def activity_timeline(
     *, investor_id: int | None = None, contact_id: int | None = None, limit: int = 100, cursor: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Approved activities, newest first: a contact's or an investor's CRM record."""
     check_ids(investor_id=investor_id, contact_id=contact_id)
     limit = max(1, min(int(limit), MAX_LIMIT))
@@ -216,5 +217,6 @@ def activity_timeline(
     }
 
 
-def recent_emails_of_investor(investor_id: int, limit: int = 10) -> list[dict]:
-    return email_activity(investor_id=investor_id, limit=limit)["items"]
+def recent_emails_of_investor(investor_id: int, limit: int = 10) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = email_activity(investor_id=investor_id, limit=limit)["items"]
+    return items

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from peewee import fn
 
@@ -13,7 +14,7 @@ from appsrc.store.models import (
 from appsrc.store.queries.common import iso
 
 
-def list_mailboxes() -> list[dict]:
+def list_mailboxes() -> list[dict[str, Any]]:
     """Sync health and progress of every mailbox, with skipped counts by reason."""
     reasons: dict[int, dict[str, int]] = {}
     for account_id, reason, count in (
@@ -91,6 +92,6 @@ def mailbox_due_ids(now: datetime, interval_s: int) -> list[int]:
     return [i for (i,) in query.tuples()]
 
 
-def mailboxes_of_user(user_id: int) -> list[dict]:
+def mailboxes_of_user(user_id: int) -> list[dict[str, Any]]:
     mine = {a for (a,) in EmailAccount.select(EmailAccount.id).where(EmailAccount.user == user_id).tuples()}
     return [m for m in list_mailboxes() if m["id"] in mine]
