@@ -1,8 +1,8 @@
 """Every setting the appliance reads, declared once, parsed strictly into a frozen object.
 
-Only composition roots (the CLI and the web app factory) call `load_settings`; everything below
-them receives the `Settings` it needs. Secrets that StartOS actions write under
-`$CRM_DATA_DIR/secrets/` are not captured here: they are re-read when used (see `secrets.py`),
+Only the composition root (the CLI, which starts the web app and the worker) calls
+`load_settings`; everything below it receives the `Settings` it needs. Secrets that StartOS actions write under
+`$CRM_DATA_DIR/secrets/` are not captured here: they are re-read when used (see `secret_files.py`),
 so a changed secret applies without a restart.
 """
 

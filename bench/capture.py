@@ -1,4 +1,4 @@
-"""Capture benchmark: prints figures and ratios against the goals of the capture issue.
+"""Capture benchmark: prints figures and ratios against the capture goals.
 
 (a) backfill speed per mailbox as a ratio of Gmail's per-user quota ceiling (250 units/s), the
     simulator enforcing quota and adding 30 ms latency per request;      goal >= 0.95, no 429s

@@ -1,4 +1,4 @@
-"""Digest benchmark: prints figures and ratios against the goals of the digest issue.
+"""Digest benchmark: prints figures and ratios against the digest goals.
 
 (a) build time of one digest — 50 team members, 5,000 emails in the 24 h window, 1,000,000 in
     the store (SQLite, the appliance's schema and indexes), LLM excluded (count-only paragraphs);

@@ -1,7 +1,7 @@
 """Raw RFC 822 bytes (Gmail ``messages.get?format=raw``) to normalized email fields.
 
-Why not `email.parser`: with `policy.default` it parses ~600 messages/s, and even with
-`policy.compat32` ~1,900 messages/s on real mail, because the feed parser compiles a new
+Why not `email.parser`: it is several times too slow for a backfill (figures in
+docs/performance.md, the reasoning in docs/decisions/), because the feed parser compiles a new
 regular expression for every MIME boundary (each message has its own, so the `re` cache
 never hits) and walks every line of every part in Python, including a 30 MB attachment.
 This module instead finds the structure with `bytes.find` and regular expressions that run

@@ -1,7 +1,7 @@
 """Reply drafts: agents draft, humans send.
 
 For a captured email and a team mailbox holding a live copy of it, build the reply-all
-(`capture.compose`) and save it with `users.drafts.create` in that mailbox's own Gmail thread,
+(`crm.compose`) and save it with `users.drafts.create` in that mailbox's own Gmail thread,
 through delegation with the `gmail.compose` scope. Nothing here can send: there is no send call
 on this path at all, and a test scans the code base to keep it that way. The `Draft` row and its
 audit event are written together, or neither is.

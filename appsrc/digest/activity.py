@@ -5,7 +5,7 @@ active users' mailboxes and those emails' investor links. `collect_user_activity
 `collect_investor_activity` turn that snapshot into the digest's two sections without touching
 the database, so both sections describe exactly the same state.
 
-Rules (spec, Phase B):
+Rules:
 - Soft delete: only sightings with `deleted_at IS NULL` count, and only in mailboxes of active
   users (`users.is_active`); an email no such sighting holds is not in the digest at all.
 - By team member: per mailbox, direction from the sighting (`is_sent`).

@@ -1,6 +1,6 @@
 """The digest's on/off switch and send hour, set from the admin panel and read live each cycle.
 
-Precedence (spec, locked): the `app_settings.digest_policy` row wins; else `CRM_DIGEST_ENABLED` /
+Precedence: the `app_settings.digest_policy` row wins; else `CRM_DIGEST_ENABLED` /
 `CRM_DIGEST_SEND_HOUR` seed a first-boot default (each on its own); else `{enabled: false,
 send_hour: 18}`. The environment is not copied into the database: until an admin saves the
 policy, a changed environment still applies. `send_hour` is the fund's local hour (`CRM_TIMEZONE`).

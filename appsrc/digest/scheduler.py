@@ -1,6 +1,6 @@
 """The daily schedule's state and decisions: the local day, the cursor and the once-per-day claim.
 
-State lives in `app_settings` (spec): `digest_last_sent_at` is the cursor — the end of the last
+State lives in `app_settings`: `digest_last_sent_at` is the cursor — the end of the last
 window a scheduled digest *confirmed* delivering (the next window starts there) — and
 `digest_last_sent_date` the once-per-day guard: the fund's local date (`CRM_TIMEZONE`) whose
 scheduled digest has been claimed. The claim is a compare-and-set on that row, written in the same

@@ -177,8 +177,8 @@ class _CachedResource:
     """A googleapiclient resource whose sub-resources are built once.
 
     `service.users()` and `.messages()` rebuild their methods from the discovery document on
-    every call (~3 ms each): called per message in a batch, that alone capped a backfill at a
-    few hundred messages per second. Resources hold no request state, so one per thread is safe.
+    every call: called per message in a batch, that alone capped a backfill's speed (see
+    docs/performance.md). Resources hold no request state, so one per thread is safe.
     """
 
     def __init__(self, resource) -> None:

@@ -1,6 +1,6 @@
 """The SMTP transport: the only module in the appliance that imports `smtplib`.
 
-Its account is re-read at every send (`load_config`, normally `secrets.load_smtp_config` over
+Its account is re-read at every send (`load_config`, normally `secret_files.load_smtp_config` over
 the files the "Configure Digest SMTP" action writes, else `SMTP_*`), so a changed account applies
 without a restart. Security is `starttls` (required: a server that does not offer STARTTLS is
 refused rather than spoken to in clear), `ssl` (implicit TLS) or `none`; certificates are always

@@ -1,4 +1,4 @@
-"""The small contract every transport keeps (Healthchecks-style).
+"""The small contract every transport keeps: one small class per way of sending.
 
 A transport parses its own configuration when it sends (so a changed secret applies at once),
 and either returns a `Delivery` or raises `TransportError` whose text is already sanitized

@@ -162,8 +162,8 @@ def _decode_body(body: bytes, encoding: str, charset: str) -> str:
 def _simple_texts(raw: bytes, depth: int = 0) -> tuple[str | None, str | None]:
     """(first text/plain, first text/html) of a well-formed message, without the email parser.
 
-    The stdlib parser costs ~0.5 ms per message, more than all other per-call work; the
-    common shapes (text, alternative, mixed) are handled here and anything else raises.
+    The stdlib parser costs more than all the simulator's other per-call work; the common
+    shapes (text, alternative, mixed) are handled here and anything else raises.
     """
     if depth > 3:
         raise _NotSimple

@@ -176,18 +176,18 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
 
 
 # -- raw inserts on the hot path ----------------------------------------------------------------
-# Building each INSERT through peewee's query compiler cost ~5x the SQLite work itself (profiled
-# in bench/capture.py); the hot path uses these parameterized statements instead, with each value
+# Building each INSERT through peewee's query compiler cost several times the SQLite work itself
+# (bench/capture.py; docs/performance.md); the hot path uses these parameterized statements instead, with each value
 # converted by its field's own db_value so the stored form is identical.
 #
 # Rows go many to a statement, never one statement per row (executemany): an INSERT whose trigger
 # writes the FTS5 search index (m0002) runs in a statement savepoint, and FTS5 flushes its pending
-# terms to a new on-disk segment at every savepoint, so row-at-a-time inserts made the index ~5x
-# dearer. Emails are also inserted oldest first (see `_upsert_emails`): FTS5 flushes as well when
+# terms to a new on-disk segment at every savepoint, so row-at-a-time inserts made the index
+# several times dearer. Emails are also inserted oldest first (see `_upsert_emails`): FTS5 flushes as well when
 # a rowid (the time key) is lower than the one before it.
 #
 # Statements come in power-of-two sizes: SQLite keeps every prepared statement in the
-# connection's cache, ~2 KB per row bound, and a size per batch length would hold tens of MB.
+# connection's cache, sized by the rows it binds, and a size per batch length would hold many MB.
 MAX_PARAMS = 30_000  # under SQLite's bound-variable limit (32,766)
 MAX_ROWS_PER_STATEMENT = 256
 

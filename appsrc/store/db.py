@@ -22,8 +22,8 @@ SQLITE_PRAGMAS = {
     "synchronous": "normal",
     "cache_size": -32_000,  # 32 MB page cache
     "temp_store": "memory",
-    # Checkpoints (WAL -> database file, with an fsync) cost a third of the capture write path
-    # when writers run them; the worker checkpoints every few seconds instead (`checkpoint`), and
+    # Checkpoints (WAL -> database file, with an fsync) are a large share of the capture write
+    # path when writers run them; the worker checkpoints every few seconds instead (`checkpoint`), and
     # this high threshold is only the safety net that bounds the WAL (~40 MB).
     "wal_autocheckpoint": 10_000,
 }

@@ -39,7 +39,7 @@ class UTCDateTimeField(DateTimeField):
 
 class JSONField(TextField):
     """JSON stored as compact text: portable between SQLite and PostgreSQL. Written with orjson
-    (several times faster than json on the capture path), read back with json."""
+    (faster than json on the capture path), read back with json."""
 
     if TYPE_CHECKING:  # a model instance's attribute holds the value, not the field
 

@@ -2,8 +2,8 @@
 
 Every captured email writes rows into several tables, and each index is written too. These
 indexes are prefixes of others (the composite index answers the same lookups), and `email_fts`
-was replaced by 0002's time-keyed `email_search`, so both only cost insert time (measured in
-bench/capture.py: the store wrote ~35 % faster without them).
+was replaced by 0002's time-keyed `email_search`, so both only cost insert time
+(bench/capture.py shows the store writing faster without them; docs/performance.md).
 """
 
 from __future__ import annotations

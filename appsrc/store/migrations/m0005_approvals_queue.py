@@ -1,7 +1,7 @@
-"""0005: the approvals queue and the mailboxes page at scale (measured in bench/search.py).
+"""0005: the approvals queue and the mailboxes page at scale (bench/search.py measures both).
 
 The queue lists pending proposals newest email first. With 100,000 pending, sorting them by
-their email's date took about 200 ms a visit on SQLite (every pending proposal joined to its
+their email's date on every visit was far too slow on SQLite (every pending proposal joined to its
 email, then sorted). On SQLite (raw DDL kept in sync by triggers, invisible to the models like
 0002's tables):
 - `pending_proposal`: every pending proposal with its investor and a time key,
@@ -9,13 +9,12 @@ email, then sorted). On SQLite (raw DDL kept in sync by triggers, invisible to t
   stops after the page, for the whole queue or one investor. Proposals leave it when decided or
   deleted (cascades included) and follow their email's date;
 - `pending_proposal_count`: pending proposals per investor, kept by `pending_proposal`'s own
-  triggers, for the queue's investor filter and the pending badge (counting 100,000 index entries
-  on every visit took about 18 ms).
+  triggers, for the queue's investor filter and the pending badge (otherwise every visit counts
+  the whole index).
 On PostgreSQL the plain join stays (its planner sorts with statistics and a top-N heap).
 
 Both databases: the Mailboxes page (polled every 5 s) counts skipped messages per mailbox and
-reason; an index on (account_id, reason) answers that from the index alone (about 85 -> 10 ms
-on 50,000 skipped messages).
+reason; an index on (account_id, reason) answers that from the index alone.
 """
 
 from __future__ import annotations

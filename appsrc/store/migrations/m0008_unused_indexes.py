@@ -3,7 +3,7 @@
 - `email.message_id`: no query looks an email up by it (dedupe goes through `dedupe_key`,
   threading reads the email row);
 - `email.from_email`: the activity search decides direction per email without an index walk
-  (see store/queries.py);
+  (see `appsrc.store.queries.activity`);
 - `email_participant.domain`: the rematch asks for a domain *or its subdomains*, and a suffix
   LIKE cannot use a B-tree, so both databases scan the table whatever the index;
 - `contact_id` of `email_investor_link` and `activity_proposal`: no query looks either up by
@@ -11,7 +11,7 @@
   soft-deleted (`deleted_at`).
 
 Every captured email wrote each of them, at scattered keys: a page write per email or per
-contact at each commit (the store's share of bench/capture.py (b) fell by about a fifth).
+contact at each commit (bench/capture.py (b) measures what dropping them saved).
 """
 
 from __future__ import annotations
