@@ -14,10 +14,11 @@ next cycle retries, the cursor untouched).
 If the process dies between the claim and the outcome, whether the mail left is unknown (SMTP
 may have accepted it; Gmail may have sent it), and no one is left to look: the Gmail transport's
 lookup of an unanswered send (`mail.gmail_send`) runs only while the send call is alive. We
-choose **at most one scheduled digest per local day**: the claim stays, so no later cycle sends again that day; the stale `pending` row is marked `interrupted`
-after `STALE_AFTER`, which is visible in the history. The cursor was not moved, so the next
-day's digest covers the interrupted window too: no activity is ever missing from the digests —
-at worst it is repeated once, the day after a crash that happened after delivery.
+choose **at most one scheduled digest per local day**: the claim stays, so no later cycle sends
+again that day; the stale `pending` row is marked `interrupted` after `STALE_AFTER`, which is
+visible in the history. The cursor was not moved, so the next day's digest covers the
+interrupted window too: no activity is ever missing from the digests — at worst it is repeated
+once, the day after a crash that happened after delivery.
 
 A transport that loses the connection after handing the mail over (a Gmail 5xx or timeout on
 `messages.send`, an SMTP link dropped after DATA) is the same situation without a crash: the run
