@@ -4,7 +4,7 @@
 #               chromium-driver, PostgreSQL, Docker, debootstrap, Node.js), build the image and
 #               the StartOS 0.4 bundle, then run the whole suite
 #               (after `make lint`: ruff, mypy, the import contract, hadolint)
-# Other targets: lint, bench, lock, wheelhouse, image, startos (the 0.4 checks), pack (both
+# Other targets: lint, mutation (test strength of the pure rules), bench, lock, wheelhouse, image, startos (the 0.4 checks), pack (both
 # StartOS packages; the default goal, as manifest.yaml's `build: ["make"]` says), clean.
 .DEFAULT_GOAL := pack
 PYTHON ?= python3.11
@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test system-test-deps docker-daemon bench lint lock \
+.PHONY: run test install install-test system-test-deps docker-daemon bench lint mutation lock \
 	wheelhouse image startos pack clean
 
 # --- Python: every version comes from the locks -----------------------------------------------
@@ -83,6 +83,12 @@ docker-daemon:
 
 test: lint system-test-deps image startos
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+# Mutation testing of the pure rules (matcher, addresses, direction, digest builder, the
+# scheduler's decision, reply recipients), each against its own tests: scores per rule, goal
+# 90 %. Minutes on two cores; not part of `make test`.
+mutation: install-test
+	$(PY) tools/mutation.py
 
 bench: install-test system-test-deps  # chromium for search.py --browser
 	$(PY) bench/capture.py

@@ -270,17 +270,62 @@ def test_send_now_and_preview_never_touch_the_cursor_or_the_claim(fund, clock, s
 
 
 def test_decide_is_pure_and_explains_itself(db):
+    """Each decision is exactly (due, why in words, the fund's local day it is about)."""
     from appsrc.digest.policy import DigestPolicy
 
+    Decision = scheduler.Decision
     state = scheduler.ScheduleState(None, "2026-11-02")
     on = DigestPolicy(True, 18, "database")
-    assert (
-        scheduler.decide(at(2026, 11, 2, 19, 0), NY, DigestPolicy(False, 18, "default"), state, []).reason == "disabled"
+    off = DigestPolicy(False, 18, "default")
+    # 01:30 UTC on the 3rd is still the 2nd in New York: the local day is the fund's.
+    assert scheduler.decide(at(2026, 11, 2, 20, 30), NY, off, state, []) == Decision(False, "disabled", "2026-11-02")
+    assert scheduler.decide(at(2026, 11, 3, 17, 59), NY, on, state, []) == Decision(
+        False, "before 18:00 local", "2026-11-03"
     )
-    assert scheduler.decide(at(2026, 11, 3, 17, 59), NY, on, state, []).reason == "before 18:00 local"
-    assert scheduler.decide(at(2026, 11, 2, 23, 59), NY, on, state, []).reason == "already sent (or claimed) today"
-    assert scheduler.decide(at(2026, 11, 3, 0, 0) + timedelta(hours=18), NY, on, state, []).due
+    assert scheduler.decide(at(2026, 11, 2, 23, 59), NY, on, state, []) == Decision(
+        False, "already sent (or claimed) today", "2026-11-02"
+    )
+    assert scheduler.decide(at(2026, 11, 3, 18, 0), NY, on, state, []) == Decision(True, "due", "2026-11-03")
     assert scheduler.retry_delay(1) == timedelta(minutes=1) and scheduler.retry_delay(20) == timedelta(hours=1)
+
+
+def test_retries_wait_from_the_latest_failure_and_a_permanent_one_waits_an_hour(db):
+    """The latest failure (by when it finished, or began when it never finished) starts the
+    wait: a minute after the first, doubling; an hour after one only an admin can fix."""
+    from appsrc.digest.policy import DigestPolicy
+
+    on, state, now = DigestPolicy(True, 18, "database"), scheduler.ScheduleState(None, None), at(2026, 11, 3, 19, 0)
+
+    def failure(minutes_ago: float, *, finished: bool = True, kind: str = "transient") -> DigestRun:
+        moment = now - timedelta(minutes=minutes_ago)
+        return DigestRun(
+            created_at=moment - timedelta(seconds=5), finished_at=moment if finished else None, error_kind=kind
+        )
+
+    waiting = scheduler.Decision(False, "retrying after 1 failed attempt(s)", "2026-11-03")
+    assert scheduler.decide(now, NY, on, state, [failure(0.5)]) == waiting
+    assert scheduler.decide(now, NY, on, state, [failure(1.01)]).due is True
+    assert scheduler.decide(now, NY, on, state, [failure(0.5, finished=False)]) == waiting  # began 35 s ago
+    assert scheduler.decide(now, NY, on, state, [failure(59, kind="permanent")]).due is False
+    assert scheduler.decide(now, NY, on, state, [failure(61, kind="permanent")]).due is True
+    # Two failures: the latest counts (30 s ago), and the wait has doubled to two minutes.
+    two = [failure(90), failure(0.5)]
+    assert scheduler.decide(now, NY, on, state, two) == scheduler.Decision(
+        False, "retrying after 2 failed attempt(s)", "2026-11-03"
+    )
+    assert scheduler.decide(now + timedelta(minutes=1), NY, on, state, two).due is False
+    assert scheduler.decide(now + timedelta(minutes=1, seconds=31), NY, on, state, two).due is True
+
+
+def test_the_window_runs_from_the_last_confirmed_send_to_now(db):
+    now = at(2026, 11, 3, 18, 0)
+    sent = now - timedelta(days=2, hours=3)  # a missed day rolls into this window
+    assert scheduler.window_for(now, scheduler.ScheduleState(sent, "2026-11-01")) == (sent, now)
+    first = (now - timedelta(hours=24), now)
+    assert scheduler.window_for(now, scheduler.ScheduleState(None, None)) == first  # never sent: a day
+    # A cursor not in the past (a clock set back) is not trusted: the last day again, never empty.
+    assert scheduler.window_for(now, scheduler.ScheduleState(now, "2026-11-03")) == first
+    assert scheduler.window_for(now, scheduler.ScheduleState(now + timedelta(hours=1), "2026-11-03")) == first
 
 
 def start_day_two(sim, clock, tmp_path, smtp, *, grants=None):

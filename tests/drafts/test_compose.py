@@ -70,3 +70,44 @@ def test_when_only_teammates_are_left_the_first_leads():
         ["bob@fund.example"],
         ["ir@fund.example"],
     )
+
+
+def test_replying_to_our_own_message_ignores_a_reply_to_we_set_ourselves():
+    """Our own message is answered to whoever we wrote to, even when its Reply-To named us and
+    someone else: the reply continues our conversation, it does not follow our own header."""
+    assert recipients(from_={"email": ALICE}, reply_to=[ALICE, "desk@acme.example"], to=["jane@acme.example"]) == (
+        ["jane@acme.example"],
+        [],
+    )
+
+
+def test_when_everyone_left_is_in_cc_the_first_external_leads():
+    """Not the first in Cc: a teammate before them stays in Cc, the investor is addressed."""
+    assert recipients(from_={"email": "bob@fund.example"}, to=[ALICE], cc=["ir@fund.example", "jane@acme.example"]) == (
+        ["jane@acme.example"],
+        ["bob@fund.example", "ir@fund.example"],
+    )
+    assert recipients(from_={"email": ALICE}, cc=["ir@fund.example", "jane@acme.example"]) == (
+        ["jane@acme.example"],
+        ["ir@fund.example"],
+    )
+
+
+def test_names_travel_with_their_addresses_and_blank_rows_are_dropped():
+    people = reply_recipients(
+        from_={"email": " jane@acme.example ", "name": " Jane Roe "},
+        reply_to=[],
+        to=[
+            {"email": ALICE, "name": "Alice"},
+            {"name": "Undisclosed recipients"},
+            {},
+            {"email": "  "},
+            {"email": "joe@acme.example", "name": None},
+        ],
+        cc=[{"email": "ir@fund.example", "name": "IR desk"}],
+        mailbox=ALICE,
+        team=(ALICE,),
+        own_domains=("fund.example",),
+    )
+    assert [(p.email, p.name) for p in people.to] == [("jane@acme.example", "Jane Roe"), ("joe@acme.example", "")]
+    assert [(p.email, p.name) for p in people.cc] == [("ir@fund.example", "IR desk")]
