@@ -8,8 +8,9 @@ do not (see `web.auth`).
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
+from appsrc.app_services import runtime
 from appsrc.crm import proposals as crm_proposals
 from appsrc.crm.mailboxes import MailboxNotFound, request_sync
 from appsrc.crm.validation import ValidationError, parse_id, parse_optional_id
@@ -37,10 +38,6 @@ def _int_arg(name: str, default: int | None = None) -> int | None:
 def _id_arg(name: str) -> int | None:
     """An optional row id in the query string: 400 naming it unless it is one (1..2^63-1)."""
     return parse_optional_id(request.args.get(name), field=name)
-
-
-def _runtime():
-    return current_app.extensions["runtime"]
 
 
 def _json_body() -> dict:
@@ -113,7 +110,7 @@ def mailboxes():
 @blueprint.post("/mailboxes/<int:account_id>/sync")
 @admin_required
 def mailbox_sync(account_id: int):
-    account = request_sync(account_id, _runtime().clock.now(), actor=g.user)
+    account = request_sync(account_id, runtime().clock.now(), actor=g.user)
     return jsonify({"id": account.id, "address": account.address, "sync_requested": True}), 202
 
 
@@ -131,13 +128,13 @@ def proposals():
 
 
 def _decide(action: str, ids, body: dict):
-    now = _runtime().clock.now()
+    now = runtime().clock.now()
     if action == "approve":
         names = body.get("contact_names") or {}
         if not isinstance(names, dict):
             raise ValidationError("contact_names must map proposal ids to names", field="contact_names")
         names = {parse_id(k, field="contact_names"): "" if v is None else str(v) for k, v in names.items()}
-        decision = crm_proposals.approve(ids, g.user, now, directory=_runtime().directory, contact_names=names)
+        decision = crm_proposals.approve(ids, g.user, now, directory=runtime().directory, contact_names=names)
     else:
         decision = crm_proposals.reject(ids, g.user, now)
     return jsonify(decision.as_dict())

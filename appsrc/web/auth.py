@@ -46,6 +46,7 @@ from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import ValidationError as CSRFValidationError
 
+from appsrc.app_services import runtime
 from appsrc.crm import audit
 from appsrc.crm.users import user_for_token, verify_password
 from appsrc.store.models import User
@@ -230,7 +231,7 @@ def install(app: Flask) -> None:
             return None
         header = request.headers.get("Authorization", "")
         if path.startswith("/api/") and header[:7].lower() == "bearer ":
-            g.user = user_for_token(header[7:].strip(), current_app.extensions["runtime"].clock.now())
+            g.user = user_for_token(header[7:].strip(), runtime().clock.now())
             g.via_token = g.user is not None
             if g.user is None:
                 return _deny(401, "invalid or revoked API token")
@@ -324,7 +325,7 @@ def install(app: Flask) -> None:
         session.permanent = True
         audit.record(
             "user.login",
-            current_app.extensions["runtime"].clock.now(),
+            runtime().clock.now(),
             actor=user,
             target_type="user",
             target_id=user.id,

@@ -10,8 +10,9 @@ Bad input gets 400/404/409/422 naming the field, an unavailable LLM 503; nothing
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
+from appsrc.app_services import runtime
 from appsrc.crm.drafts import DraftError, create_reply_draft, plan_reply, suggest_body
 from appsrc.llm import LlmConfig
 from appsrc.web.auth import admin_required
@@ -43,7 +44,7 @@ def _json_body() -> dict:
 @blueprint.get("/<int:email_id>/draft-reply")
 @admin_required
 def reply_plan(email_id: int):
-    settings = current_app.extensions["runtime"].settings
+    settings = runtime().settings
     return jsonify(plan_reply(email_id, request.args.get("mailbox") or None, settings=settings).public())
 
 
@@ -51,7 +52,7 @@ def reply_plan(email_id: int):
 @admin_required
 def reply_suggestion(email_id: int):
     payload = _json_body()
-    settings = current_app.extensions["runtime"].settings
+    settings = runtime().settings
     plan = plan_reply(email_id, payload.get("mailbox") or None, settings=settings)
     return jsonify({"mailbox": plan.mailbox, "body": suggest_body(plan, LlmConfig.from_settings(settings))})
 
@@ -60,13 +61,13 @@ def reply_suggestion(email_id: int):
 @admin_required
 def draft_reply(email_id: int):
     payload = _json_body()
-    runtime = current_app.extensions["runtime"]
+    rt = runtime()
     created = create_reply_draft(
-        runtime,
+        rt,
         email_id,
         mailbox=payload.get("mailbox") or None,
         body=payload.get("body"),
         actor=g.user,
-        now=runtime.clock.now(),
+        now=rt.clock.now(),
     )
     return jsonify(created), 201

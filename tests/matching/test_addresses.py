@@ -91,8 +91,13 @@ def test_the_domain_of_an_address():
         ('"Roe (CFO" <jane@acme.example>', '"Roe (CFO" <jane@acme.example>', False),
         ('"Roe (CFO)" <jane@acme.example> (x (y))', '"Roe (CFO)" <jane@acme.example> (x y)', True),
         ("jane@acme.example (a \\( b)", "jane@acme.example (a \\( b)", False),
+        ("jane@acme.example (Jane) (Roe)", "jane@acme.example (Jane) (Roe)", False),
+        (") jane@acme.example", " jane@acme.example", True),
+        ('"(" <jane@acme.example> )', '"(" <jane@acme.example> ', True),
+        ("jane@acme.example (x \\) ", "jane@acme.example (x \\) )", True),
         ("(" * 1000 + "x", "(x)", True),
     ],
+    ids=lambda value: value[:40] if isinstance(value, str) else None,
 )
 def test_comments_are_flattened_to_one_level(given, flattened, mended):
     assert flatten_comments(given) == (flattened, mended)
