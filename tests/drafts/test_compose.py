@@ -93,6 +93,12 @@ def test_when_everyone_left_is_in_cc_the_first_external_leads():
     )
 
 
+def test_a_team_mailbox_at_another_domain_never_leads_over_an_investor():
+    assert recipients(
+        from_={"email": ALICE}, cc=["Pat@Partners.example", "jane@acme.example"], team=(ALICE, "pat@partners.example")
+    ) == (["jane@acme.example"], ["Pat@Partners.example"])
+
+
 def test_names_travel_with_their_addresses_and_blank_rows_are_dropped():
     people = reply_recipients(
         from_={"email": " jane@acme.example ", "name": " Jane Roe "},
@@ -103,11 +109,16 @@ def test_names_travel_with_their_addresses_and_blank_rows_are_dropped():
             {},
             {"email": "  "},
             {"email": "joe@acme.example", "name": None},
+            {"email": "max@acme.example"},
         ],
         cc=[{"email": "ir@fund.example", "name": "IR desk"}],
         mailbox=ALICE,
         team=(ALICE,),
         own_domains=("fund.example",),
     )
-    assert [(p.email, p.name) for p in people.to] == [("jane@acme.example", "Jane Roe"), ("joe@acme.example", "")]
+    assert [(p.email, p.name) for p in people.to] == [
+        ("jane@acme.example", "Jane Roe"),
+        ("joe@acme.example", ""),
+        ("max@acme.example", ""),
+    ]
     assert [(p.email, p.name) for p in people.cc] == [("ir@fund.example", "IR desk")]
