@@ -44,7 +44,11 @@ RULES = (
         ("tests/matching/test_addresses.py", "tests/capture/test_parser.py"),
     ),
     Rule("direction", "appsrc/matching/direction.py", ("tests/matching/test_direction.py",)),
-    Rule("digest builder", "appsrc/digest/builder.py", ("tests/digest/test_builder.py",)),
+    Rule(
+        "digest builder",
+        "appsrc/digest/builder.py",
+        ("tests/digest/test_builder.py", "tests/digest/test_builder_rules.py"),
+    ),
     Rule(
         "scheduler",
         "appsrc/digest/scheduler.py",
