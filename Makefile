@@ -105,7 +105,7 @@ lint: install-test
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
-	$(PY) -m hadolint Dockerfile
+	$(VENV)/bin/hadolint Dockerfile
 
 # --- the image --------------------------------------------------------------------------------
 # One Dockerfile for both packages. Its Python dependencies come from build/wheelhouse/: the
