@@ -13,8 +13,10 @@ Reusable contract (the digest uses it; reply drafts reuse it):
         failed or was too slow. One slow or failing call never delays or breaks the others.
 
 The digest is deliberately not anonymized, so the endpoint must stay on the fund's network: the
-host must resolve only to loopback/private/link-local addresses, and proxies from the environment
-are ignored (`trust_env=False`), so `HTTPS_PROXY` cannot route prompts off the box either.
+host must resolve only to loopback/private/link-local addresses; the request then goes to the
+address that was checked (a second DNS answer cannot move it elsewhere), a redirect is an error
+rather than a hop, and proxies from the environment are ignored (`trust_env=False`), so
+`HTTPS_PROXY` cannot route prompts off the box either.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +69,9 @@ class Completion:
     error: str | None = None
 
 
-def require_local_host(url: str) -> None:
-    """Raise LlmError unless every address the URL's host resolves to is non-public."""
+def require_local_host(url: str) -> str:
+    """The address to connect to: the first the URL's host resolves to, once every one of them
+    is known to be non-public; LlmError otherwise."""
     host = urlsplit(url).hostname
     if not host:
         raise LlmError("the LLM URL has no host")
@@ -82,16 +86,43 @@ def require_local_host(url: str) -> None:
                 f"refusing the LLM host {host}: it resolves to the public address {address}; "
                 "the digest's LLM must run on the fund's own network"
             )
+    return str(infos[0][4][0]).split("%")[0]
+
+
+class _PinnedTls(HTTPAdapter):
+    """HTTPS to an address, with the certificate checked for the host name it was asked as."""
+
+    def __init__(self, hostname: str) -> None:
+        self._hostname = hostname
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["server_hostname"] = self._hostname
+        kwargs["assert_hostname"] = self._hostname
+        super().init_poolmanager(*args, **kwargs)
+
+
+def _pinned(url: str, address: str) -> tuple[str, str]:
+    """`url` aimed at `address` instead of its host name, and the Host header it keeps."""
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl(), parts.netloc.rpartition("@")[2]
 
 
 def chat_completion(config: LlmConfig, messages: list[dict], *, max_tokens: int = 400, temperature: float = 0.2) -> str:
     """The assistant's reply to `messages` from the local server, or LlmError."""
-    require_local_host(config.url)
+    address = require_local_host(config.url)
+    endpoint, host_header = _pinned(config.endpoint, address)
     session = requests.Session()
     session.trust_env = False  # no proxy from the environment: prompts never leave the network
+    if endpoint.startswith("https://"):
+        session.mount("https://", _PinnedTls(urlsplit(config.endpoint).hostname or ""))
     try:
         response = session.post(
-            config.endpoint,
+            endpoint,
+            headers={"Host": host_header},
+            allow_redirects=False,  # a redirect could lead off the network: answered as an error
             json={
                 "model": config.model,
                 "messages": messages,

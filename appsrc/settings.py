@@ -8,12 +8,14 @@ so a changed secret applies without a restart.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets as _secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -63,9 +65,19 @@ def _domains(value: str) -> tuple[str, ...]:
 
 
 def _endpoint(value: str) -> str:
+    """An https URL; plain http only to this machine (the bundled simulator), since the Gmail API
+    carries delegated tokens and every captured email."""
     value = value.strip()
     if not value.startswith(("http://", "https://")):
         raise ValueError("expected an http(s) URL")
+    if value.startswith("http://"):
+        host = urlsplit(value).hostname or ""
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError("plain http is allowed only to this machine (localhost); use https")
     return value if value.endswith("/") else value + "/"
 
 

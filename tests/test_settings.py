@@ -39,6 +39,8 @@ def test_secret_key_is_generated_once_and_kept(tmp_path):
         ("CRM_DIGEST_SEND_HOUR", "24", "0 to 23"),
         ("CRM_DIGEST_ENABLED", "maybe", "true/false"),
         ("CRM_GMAIL_API_ENDPOINT", "ftp://x", "http"),
+        ("CRM_GMAIL_API_ENDPOINT", "http://gmail.googleapis.com/", "plain http is allowed only to this machine"),
+        ("CRM_GMAIL_API_ENDPOINT", "http://192.168.1.20:8443/", "use https"),
         ("CRM_LLM_URL", "localhost:8000", "http"),
     ],
 )
@@ -86,3 +88,13 @@ def test_the_settings_command_lists_smtp_from_the_action_files_with_the_password
     assert "SMTP_HOST=mail.fund.example" in result.stdout and "SMTP_PASSWORD=••••••" in result.stdout
     assert "SMTP_SECURITY=\n" in result.stdout and "hunter2-canary" not in result.stdout
     assert "ignored.example" not in result.stdout and "CRM_TIMEZONE=UTC" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["https://gmail.googleapis.com/", "http://127.0.0.1:8765/", "http://localhost:8765", "http://[::1]:8765/"],
+)
+def test_the_gmail_endpoint_is_https_or_this_machine(tmp_path, endpoint):
+    """Delegated tokens and every captured email travel to it: plain http only on loopback."""
+    settings = load_settings({"CRM_DATA_DIR": str(tmp_path), "CRM_GMAIL_API_ENDPOINT": endpoint})
+    assert settings.gmail_api_endpoint == endpoint.rstrip("/") + "/"

@@ -2,7 +2,9 @@
 
 A team member's mailbox is their own address; admins also use the dashboard and are the only
 digest recipients. Passwords are hashed with werkzeug's scrypt; API tokens are random and only
-their SHA-256 is stored.
+their SHA-256 is stored. A user's tokens are revoked whenever the trust they were issued under
+ends: they stop being an admin, they are deactivated, or their password is reset or set anew
+(a token copied along with a leaked password must not outlive the reset).
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ def set_password(
             user.is_active = True
         user.updated_at = now
         user.save()
+        revoked = _revoke_tokens(user.id, now)
         audit.record(
             "user.set_password",
             now,
@@ -111,7 +114,7 @@ def set_password(
             actor_label=actor_label,
             target_type="user",
             target_id=user.id,
-            detail={"make_admin": make_admin},
+            detail={"make_admin": make_admin, "tokens_revoked": revoked},
         )
     return user
 
@@ -152,6 +155,11 @@ def issue_token(email: str, now: datetime, *, label: str = "", actor_label: str 
             detail={"label": label[:100]},
         )
     return token
+
+
+def _revoke_tokens(user_id: int, now: datetime) -> int:
+    """Revoke every live token of a user; returns how many."""
+    return ApiToken.update(revoked_at=now).where((ApiToken.user == user_id) & ApiToken.revoked_at.is_null()).execute()
 
 
 def user_for_token(token: str, now: datetime) -> User | None:
@@ -211,10 +219,8 @@ def update_user(
         if changes:
             user.updated_at = now
             user.save()
-            if changes.get("is_active") is False:
-                ApiToken.update(revoked_at=now).where(
-                    (ApiToken.user == user.id) & ApiToken.revoked_at.is_null()
-                ).execute()
+            if changes.get("is_active") is False or changes.get("is_admin") is False:
+                changes["tokens_revoked"] = _revoke_tokens(user.id, now)
             audit.record(
                 "user.update",
                 now,
@@ -231,7 +237,7 @@ def reset_password(
     user_id: int, now: datetime, *, password: str | None = None, actor: User | None = None, actor_label: str = ""
 ) -> tuple[User, str]:
     """Set a new password (a generated one when none is given); returns it to show once.
-    Every session of the user ends (sessions are bound to the password hash)."""
+    Every session of the user ends (sessions are bound to the password hash), and every token."""
     password = password if password else secrets.token_urlsafe(12)
     check_password_strength(password)
     with database.atomic():
@@ -241,6 +247,7 @@ def reset_password(
         user.password_hash = generate_password_hash(password)
         user.updated_at = now
         user.save()
+        revoked = _revoke_tokens(user.id, now)
         audit.record(
             "user.reset_password",
             now,
@@ -248,7 +255,7 @@ def reset_password(
             actor_label=actor_label,
             target_type="user",
             target_id=user.id,
-            detail={"email": user.email},
+            detail={"email": user.email, "tokens_revoked": revoked},
         )
     return user, password
 

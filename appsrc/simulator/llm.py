@@ -3,7 +3,9 @@
 Modes: `fast` answers at once; `slow` waits `slow_delay_s` first; `down` answers 503
 (for "connection refused", call `stop()`: the URL keeps pointing at the dead port and a
 later `start()` reuses it); `garbage` answers 200 with, alternately, a non-JSON body and a
-JSON body without `choices`. Answers are a deterministic paragraph derived from the prompt.
+JSON body without `choices`; `redirect` answers 307 to the same path at `redirect_to` (a server
+that tries to send the prompt elsewhere). Answers are a deterministic paragraph derived from the
+prompt.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from urllib.parse import urlsplit
 
 from .httpbase import LoopbackService
 
-MODES = ("fast", "slow", "down", "garbage")
+MODES = ("fast", "slow", "down", "garbage", "redirect")
 _SENTENCES = (
     "Thank you for the update and for keeping us in the loop.",
     "We would be glad to set up a call next week to go through the details.",
@@ -62,11 +64,13 @@ class LlmStub(LoopbackService):
         mode: str = "fast",
         slow_delay_s: float = 2.0,
         model: str = "stub-model",
+        redirect_to: str = "",
     ):
         super().__init__(host, port)
         self.mode = mode
         self.slow_delay_s = slow_delay_s
         self.model = model
+        self.redirect_to = redirect_to
         self._lock = threading.Lock()
         self._requests: list[LlmRequest] = []
         self._garbage_count = 0
@@ -94,12 +98,17 @@ class LlmStub(LoopbackService):
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        status, content_type, data = self._answer(request.command, path, body, raw, mode)
+        headers = {}
+        if mode == "redirect":
+            status, content_type, data = 307, _JSON, b"{}"
+            headers["Location"] = self.redirect_to.rstrip("/") + urlsplit(request.path).path
+        else:
+            status, content_type, data = self._answer(request.command, path, body, raw, mode)
         with self._lock:
             self._requests.append(
                 LlmRequest(time.time(), request.command, path, body if isinstance(body, dict) else None, mode, status)
             )
-        self.respond(request, status, data, content_type)
+        self.respond(request, status, data, content_type, headers)
 
     def _answer(self, method: str, path: str, body, raw: bytes, mode: str) -> tuple[int, str, bytes]:
         if mode == "down":

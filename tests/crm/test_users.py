@@ -4,7 +4,9 @@ from appsrc.crm.users import (
     UserExists,
     add_user,
     issue_token,
+    reset_password,
     set_password,
+    update_user,
     user_for_token,
     verify_password,
 )
@@ -70,3 +72,35 @@ def test_tokens_are_only_for_active_admins(db):
         issue_token("nobody@fund.example", NOW)
     assert ApiToken.select().count() == 0
     assert not AuditEvent.select().where(AuditEvent.action == "token.issue").exists()
+
+
+@pytest.mark.parametrize(
+    "ends_trust, action",
+    [
+        (lambda admin, now: update_user(admin.id, now, is_admin=False), "user.update"),
+        (lambda admin, now: update_user(admin.id, now, is_active=False), "user.update"),
+        (lambda admin, now: reset_password(admin.id, now), "user.reset_password"),
+        (lambda admin, now: set_password(admin.email, "a brand new password", now), "user.set_password"),
+    ],
+    ids=["demoted", "deactivated", "password reset", "password set anew"],
+)
+def test_a_users_tokens_die_when_the_trust_they_were_issued_under_ends(db, ends_trust, action):
+    """A script's token must not outlive its owner's admin role, account or password; the other
+    admin's token is untouched, and the audit says how many went."""
+    ada = add_user("ada@fund.example", "Ada", NOW, is_admin=True)
+    add_user("cy@fund.example", "Cy", NOW, is_admin=True)
+    tokens = [issue_token("ada@fund.example", NOW, label=f"script {n}") for n in range(2)]
+    kept = issue_token("cy@fund.example", NOW)
+    ends_trust(ada, NOW)
+    assert [user_for_token(t, NOW) for t in tokens] == [None, None]
+    assert user_for_token(kept, NOW).email == "cy@fund.example"
+    assert ApiToken.select().where(ApiToken.revoked_at == NOW).count() == 2
+    event = AuditEvent.select().where(AuditEvent.action == action).order_by(AuditEvent.id.desc()).get()
+    assert event.detail["tokens_revoked"] == 2
+
+
+def test_renaming_a_user_keeps_their_tokens(db):
+    add_user("ada@fund.example", "Ada", NOW, is_admin=True)
+    token = issue_token("ada@fund.example", NOW)
+    update_user(User.get(User.email == "ada@fund.example").id, NOW, name="Ada Lovelace")
+    assert user_for_token(token, NOW).name == "Ada Lovelace"

@@ -114,3 +114,39 @@ def test_each_call_has_its_own_fallback_and_a_slow_one_never_delays_the_rest():
 def test_no_chat_fn_means_every_fallback_and_no_threads():
     results = complete_concurrently({1: [], 2: []}, None, lambda k: f"f{k}")
     assert {k: (r.text, r.source) for k, r in results.items()} == {1: ("f1", "fallback"), 2: ("f2", "fallback")}
+
+
+def test_a_redirect_is_an_error_and_the_prompt_never_reaches_its_target(llm):
+    """A server that answers 307 elsewhere gets an error, not a second request with the prompt."""
+    from appsrc.simulator import LlmStub
+
+    with LlmStub() as elsewhere:
+        llm.mode, llm.redirect_to = "redirect", elsewhere.url
+        with pytest.raises(LlmError, match="HTTP 307"):
+            chat_completion(config(llm), MESSAGES)
+        assert [r.status for r in llm.requests] == [307]
+        assert elsewhere.requests == []
+
+
+def test_the_request_goes_to_the_address_that_was_checked(llm, monkeypatch):
+    """DNS rebinding: the name's first answer passes the local-network check, a second lookup
+    would point elsewhere. The prompt goes to the checked address, never to the second answer."""
+    import socket
+
+    from appsrc.simulator import LlmStub
+
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1", "127.0.0.2"])
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "llm.fund.internal":
+            return real(host, port, *args, **kwargs)
+        address = next(answers, "127.0.0.2")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port or 0))]
+
+    with LlmStub(host="127.0.0.2", port=int(llm.url.rsplit(":", 1)[1].strip("/"))) as other:
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+        url = llm.url.replace("127.0.0.1", "llm.fund.internal").rstrip("/")
+        assert chat_completion(LlmConfig(url, "m", 5), MESSAGES).startswith("Regarding")
+    assert [r.path for r in llm.requests] == ["/v1/chat/completions"]
+    assert other.requests == []
