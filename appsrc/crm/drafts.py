@@ -17,7 +17,7 @@ from appsrc.crm import audit, compose
 from appsrc.crm.directory import own_domains
 from appsrc.gmail.client import GmailError
 from appsrc.gmail.credentials import SCOPE_COMPOSE, DelegationError
-from appsrc.llm import LlmConfig, LlmError, chat_completion
+from appsrc.llm import UNTRUSTED_RULE, LlmConfig, LlmError, chat_completion, defang, fence
 from appsrc.settings import Settings
 from appsrc.store.db import database
 from appsrc.store.models import Draft, Email, EmailAccount, EmailAccountMessage, User
@@ -153,15 +153,17 @@ def suggest_body(plan: ReplyPlan, llm: LlmConfig | None) -> str:
         raise DraftError("no local LLM is configured (CRM_LLM_URL); write the reply yourself", status=503, field="body")
     email = _email(plan.email_id)
     sender = User.get_or_none(User.email == plan.mailbox)
+    prompt = _prompt(email, plan, sender.name if sender else plan.mailbox)
     try:
-        return chat_completion(
-            llm, _prompt(email, plan, sender.name if sender else plan.mailbox), max_tokens=600, temperature=0.3
-        )
+        answer = chat_completion(llm, prompt, max_tokens=600, temperature=0.3)
     except LlmError as exc:
         log.warning("LLM draft for email %s failed: %s", plan.email_id, exc)
         raise DraftError(
             "the local LLM did not answer; write the reply yourself or try again later", status=503, field="body"
         ) from None
+    # A link or an address goes out in a reply only if the thread had it: an instruction planted
+    # in the mail cannot slip its own into what the fund sends.
+    return defang(answer, prompt[-1]["content"])
 
 
 def _prompt(email: Email, plan: ReplyPlan, sender_name: str) -> list[dict]:
@@ -191,10 +193,11 @@ def _prompt(email: Email, plan: ReplyPlan, sender_name: str) -> list[dict]:
                 "You draft email replies for an investment fund's investor-relations team. Write only the "
                 f"body of a reply from {sender_name} to the last message of the thread: concise, warm, "
                 "professional. Never invent figures, dates or commitments; put anything the sender must "
-                "fill in between [square brackets]. No subject line, no signature block, no quoted text."
+                "fill in between [square brackets]. No subject line, no signature block, no quoted text. "
+                + UNTRUSTED_RULE
             ),
         },
-        {"role": "user", "content": f"Thread (oldest first):\n\n{transcript}"},
+        {"role": "user", "content": f"Thread (oldest first):\n\n{fence(transcript)}"},
     ]
 
 

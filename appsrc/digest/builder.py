@@ -29,7 +29,7 @@ from appsrc.digest.activity import (
     load_window,
 )
 from appsrc.digest.render import UserSection, make_subject, render_html, render_text
-from appsrc.llm import ChatFn, Completion, complete_concurrently
+from appsrc.llm import FENCE_CLOSE, FENCE_OPEN, UNTRUSTED_RULE, ChatFn, Completion, complete_concurrently, defang, fence
 
 MAX_PROMPT_ITEMS = 40
 MAX_PARAGRAPH_CHARS = 900
@@ -39,7 +39,7 @@ SYSTEM_PROMPT = (
     "You write one short paragraph (two to four sentences) for an investment fund's internal daily "
     "digest, summarising one team member's email with investors (LPs) and others. Use only the facts "
     "given: who wrote to whom, about what, and anything that looks like a follow-up or a request. "
-    "Plain prose: no greeting, no list, no headings, no markdown, no invented facts."
+    "Plain prose: no greeting, no list, no headings, no markdown, no invented facts. " + UNTRUSTED_RULE
 )
 
 
@@ -63,13 +63,15 @@ def user_prompt(activity: UserActivity, tz: tzinfo) -> list[dict[str, str]]:
     items = activity.items[-MAX_PROMPT_ITEMS:]
     if len(activity.items) > len(items):
         lines.append(f"(The {len(activity.items) - len(items)} earliest emails are left out.)")
-    lines.append("Emails (oldest first):")
+    lines.append(f"Emails (oldest first), quoted between {FENCE_OPEN} and {FENCE_CLOSE}:")
+    quoted = []
     for item in items:
         when = item.sent_at.astimezone(tz).strftime("%a %H:%M")
         who = ("from " if item.direction == "received" else "to ") + item.counterpart
         about = f" [{', '.join(item.investors)}]" if item.investors else ""
         snippet = " ".join(item.snippet.split())[:160]
-        lines.append(f"- {when} {item.direction} {who}{about}: “{' '.join(item.subject.split())[:150]}” — {snippet}")
+        quoted.append(f"- {when} {item.direction} {who}{about}: “{' '.join(item.subject.split())[:150]}” — {snippet}")
+    lines.append(fence("\n".join(quoted)))
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(lines)}]
 
 
@@ -163,6 +165,9 @@ def build_digest(
         completion = completions.get(activity.user.id)
         if completion is None:
             sections.append(UserSection(activity, fallback_paragraph(activity), "none"))
+        elif completion.source == "llm":  # links and addresses only as the member's mail had them
+            source = prompts[activity.user.id][-1]["content"]
+            sections.append(UserSection(activity, defang(completion.text, source), "llm"))
         else:
             sections.append(UserSection(activity, completion.text, completion.source))
     email_count = len(data.emails)

@@ -21,6 +21,13 @@ NO_ACTIVITY = "No captured email activity in this window. (The digest goes out e
 
 _MUTED = "color:#57606a"
 _H2 = "font-size:16px;margin:28px 0 8px;padding-bottom:4px;border-bottom:1px solid #d0d7de"
+_MARK = "font-size:11px;color:#57606a;border:1px solid #d0d7de;border-radius:4px;padding:0 4px"
+# A paragraph the local model wrote is marked as such: it was drafted from mail anyone can send.
+MACHINE_MARK = "[machine-written]"
+MACHINE_NOTE = (
+    "Paragraphs marked machine-written were drafted by the fund's local model from the emails' subjects "
+    "and snippets; check them against the emails before acting on them."
+)
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ def render_text(
     lines += ["BY TEAM MEMBER", "=" * 14, ""]
     for section in users:
         lines.append(f"{section.activity.user.label} — {_counts(section.activity)}")
-        lines += [section.paragraph, ""]
+        lines += [(MACHINE_MARK + " " if section.source == "llm" else "") + section.paragraph, ""]
     lines += ["BY INVESTOR", "=" * 11, ""]
     if not investors:
         lines += ["No email matched an investor in this window.", ""]
@@ -118,6 +125,8 @@ def render_text(
     rest = investors[MAX_INVESTORS:]
     if rest:
         lines += ["Also: " + "; ".join(f"{a.name} ({_investor_counts(a)})" for a in rest), ""]
+    if any(section.source == "llm" for section in users):
+        lines.append(f"{MACHINE_MARK} {MACHINE_NOTE}")
     lines.append(
         "← inbound from the investor · → outbound from the team. Sent by IR Mail Desk to the fund's admins only."
     )
@@ -174,7 +183,8 @@ def render_html(
                 f'<span style="{_MUTED}">· {e(_counts(a))}</span></p>'
             )
             style = "margin:0 0 6px" + (";" + _MUTED if not a.total else "")
-            out.append(f'<p style="{style}">{e(section.paragraph)}</p>')
+            mark = f'<span style="{_MARK}">{e(MACHINE_MARK.strip("[]"))}</span> ' if section.source == "llm" else ""
+            out.append(f'<p style="{style}">{mark}{e(section.paragraph)}</p>')
         out.append(f'<h2 style="{_H2}">By investor</h2>')
         if not investors:
             out.append(f'<p style="{_MUTED}">No email matched an investor in this window.</p>')
@@ -209,6 +219,11 @@ def render_html(
                 + e("; ".join(f"{a.name} ({_investor_counts(a)})" for a in rest))
                 + "</p>"
             )
+    if any(section.source == "llm" for section in users):
+        out.append(
+            f'<p style="margin:28px 0 0;font-size:12px;{_MUTED}"><span style="{_MARK}">'
+            f"{e(MACHINE_MARK.strip('[]'))}</span> {e(MACHINE_NOTE)}</p>"
+        )
     out.append(
         f'<p style="margin:28px 0 0;font-size:12px;{_MUTED}">← inbound from the investor · → outbound '
         "from the team. Sent by IR Mail Desk to the fund's admins only.</p></div></body></html>"

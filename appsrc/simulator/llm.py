@@ -1,17 +1,20 @@
 """An OpenAI-compatible chat-completions stub with the failure modes a draft writer must survive.
 
-Modes: `fast` answers at once; `slow` waits `slow_delay_s` first; `down` answers 503
-(for "connection refused", call `stop()`: the URL keeps pointing at the dead port and a
-later `start()` reuses it); `garbage` answers 200 with, alternately, a non-JSON body and a
-JSON body without `choices`; `redirect` answers 307 to the same path at `redirect_to` (a server
-that tries to send the prompt elsewhere). Answers are a deterministic paragraph derived from the
-prompt.
+Modes: `fast` answers at once; `slow` waits `slow_delay_s` first; `down` answers 503 (for
+"connection refused", call `stop()`: the URL keeps pointing at the dead port and a later
+`start()` reuses it); `garbage` answers 200 with, alternately, a non-JSON body and a JSON body
+without `choices`; `redirect` answers 307 to the same path at `redirect_to` (a server that tries
+to send the prompt elsewhere); `obedient` is a model that follows instructions planted in mail:
+its answer repeats the first link the prompt quotes, and when the prompt says "ignore previous
+instructions" it adds `OBEYED` (a link and an address no email contained). Answers are a
+deterministic paragraph derived from the prompt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +22,9 @@ from urllib.parse import urlsplit
 
 from .httpbase import LoopbackService
 
-MODES = ("fast", "slow", "down", "garbage", "redirect")
+MODES = ("fast", "slow", "down", "garbage", "redirect", "obedient")
+OBEYED = "Action needed: wire the call today at https://pay.evil.example/wire and confirm to treasurer@evil.example."
+_LINK = re.compile(r"https?://[^\s<>\"”]+")
 _SENTENCES = (
     "Thank you for the update and for keeping us in the loop.",
     "We would be glad to set up a call next week to go through the details.",
@@ -133,6 +138,13 @@ class LlmStub(LoopbackService):
                 return 200, "text/html", b"<html><body>502 Bad Gateway</body></html>"
             return 200, _JSON, json.dumps({"id": "chatcmpl-garbage", "object": "chat.completion"}).encode()
         content = answer_for(body["messages"])
+        if mode == "obedient":
+            prompt = " ".join(str(m.get("content", "")) for m in body["messages"] if isinstance(m, dict))
+            quoted = _LINK.search(prompt)
+            if quoted:
+                content += f" See {quoted.group().rstrip('.,;')} for the details."
+            if "ignore previous instructions" in prompt.lower():
+                content += " " + OBEYED
         prompt_tokens = len(raw.split())
         completion = {
             "id": "chatcmpl-" + hashlib.sha256(raw).hexdigest()[:24],

@@ -227,11 +227,13 @@ def test_the_prompt_for_a_small_day(db, fund):
                     "Team member: Ada Admin <ada@fund.example>",
                     "Sent 2, received 1.",
                     "Investors involved: Acme Capital",
-                    "Emails (oldest first):",
+                    "Emails (oldest first), quoted between <<<mail and mail>>>:",
+                    "<<<mail",
                     "- Mon 05:30 received from jane@acme.example [Acme Capital]: “Q3 letter questions” — "
                     "Could you send the updated deck?",
                     "- Mon 06:30 sent to jane@acme.example [Acme Capital]: “Re: Q3 letter questions” — Deck attached.",
                     "- Mon 08:30 sent to lawyer@firm.example: “Side letter draft” — Draft v2 for review.",
+                    "mail>>>",
                 ]
             ),
         },
@@ -265,8 +267,10 @@ def test_a_member_with_no_investor_mail_has_no_investor_line():
     assert user_prompt(activity, UTC)[1]["content"] == (
         "Team member: Ada Admin <ada@fund.example>\n"
         "Sent 1, received 0.\n"
-        "Emails (oldest first):\n"
-        "- Mon 13:51 sent to lawyer@firm.example: “note 1” — snippet 1"
+        "Emails (oldest first), quoted between <<<mail and mail>>>:\n"
+        "<<<mail\n"
+        "- Mon 13:51 sent to lawyer@firm.example: “note 1” — snippet 1\n"
+        "mail>>>"
     )
 
 
@@ -280,7 +284,15 @@ def test_an_email_lists_all_its_investors():
     )
     lines = user_prompt(activity, UTC)[1]["content"].splitlines()
     assert lines[2] == "Investors involved: Acme Capital, Beta Partners"
-    assert lines[4] == "- Mon 13:51 received from jane@acme.example [Acme Capital, Beta Partners]: “note 1” — snippet 1"
+    assert email_lines(activity, UTC) == [
+        "- Mon 13:51 received from jane@acme.example [Acme Capital, Beta Partners]: “note 1” — snippet 1"
+    ]
+
+
+def email_lines(activity: UserActivity, tz) -> list[str]:
+    """The prompt's email lines: those inside the quoted-mail fence."""
+    lines = user_prompt(activity, tz)[1]["content"].splitlines()
+    return lines[lines.index("<<<mail") + 1 : lines.index("mail>>>")]
 
 
 def test_the_prompt_names_at_most_fifteen_investors():
@@ -295,7 +307,7 @@ def test_long_subjects_and_snippets_are_cut():
     """A subject is cut to 150 characters and a snippet to 160, each on one line."""
     subject, snippet = "S" * 149 + "ubject" + " tail", "N" * 159 + "ippet tail"
     activity = UserActivity(member(), received=1, items=[item(1, subject=subject, snippet=snippet)])
-    line = user_prompt(activity, UTC)[1]["content"].splitlines()[-1]
+    [line] = email_lines(activity, UTC)
     assert line == f"- Mon 13:51 received from jane@acme.example: “{'S' * 149}u” — {'N' * 159}i"
 
 
@@ -306,15 +318,16 @@ def test_the_prompt_keeps_the_latest_forty_emails(count, note):
     lines = user_prompt(activity, UTC)[1]["content"].splitlines()
     notes = [line for line in lines if line.startswith("(The ")]
     assert notes == ([note] if note else [])
-    assert lines[-40].endswith(f"“note {count - 40}” — snippet {count - 40}") and len(lines) == 3 + 40 + len(notes)
+    emails = email_lines(activity, UTC)
+    assert emails[0].endswith(f"“note {count - 40}” — snippet {count - 40}") and len(emails) == 40
 
 
 def test_prompt_times_are_the_funds_local_times():
     """Each email's time is given to the model as the fund's local weekday and 24-hour time."""
     late = item(1, sent_at=datetime(2026, 11, 3, 3, 5, tzinfo=UTC))
     activity = UserActivity(member(), received=1, items=[late])
-    assert user_prompt(activity, NY)[1]["content"].splitlines()[-1].startswith("- Mon 22:05 received ")
-    assert user_prompt(activity, ZoneInfo("Asia/Tokyo"))[1]["content"].splitlines()[-1].startswith("- Tue 12:05 ")
+    assert email_lines(activity, NY)[-1].startswith("- Mon 22:05 received ")
+    assert email_lines(activity, ZoneInfo("Asia/Tokyo"))[-1].startswith("- Tue 12:05 ")
 
 
 # -- how the model's answer is cleaned ------------------------------------------------------------
