@@ -106,6 +106,7 @@ def set_password(
             user.is_active = True
         user.updated_at = now
         user.save()
+        end_sessions(user.id)
         revoked = _revoke_tokens(user.id, now)
         audit.record(
             "user.set_password",
@@ -155,6 +156,11 @@ def issue_token(email: str, now: datetime, *, label: str = "", actor_label: str 
             detail={"label": label[:100]},
         )
     return token
+
+
+def end_sessions(user_id: int) -> None:
+    """Sign the user out everywhere: every session cookie issued so far names an older version."""
+    User.update(session_version=User.session_version + 1).where(User.id == user_id).execute()
 
 
 def _revoke_tokens(user_id: int, now: datetime) -> int:
@@ -221,6 +227,8 @@ def update_user(
             user.save()
             if changes.get("is_active") is False or changes.get("is_admin") is False:
                 changes["tokens_revoked"] = _revoke_tokens(user.id, now)
+            if changes.get("is_active") is False:
+                end_sessions(user.id)
             audit.record(
                 "user.update",
                 now,
@@ -247,6 +255,7 @@ def reset_password(
         user.password_hash = generate_password_hash(password)
         user.updated_at = now
         user.save()
+        end_sessions(user.id)
         revoked = _revoke_tokens(user.id, now)
         audit.record(
             "user.reset_password",

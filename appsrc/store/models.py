@@ -37,6 +37,7 @@ class User(BaseModel):
     is_admin = BooleanField(default=False)
     is_active = BooleanField(default=True)
     password_hash = CharField(null=True)
+    session_version = IntegerField(default=0)  # raised to end every session (m0011)
     created_at = UTCDateTimeField()
     updated_at = UTCDateTimeField()
 

@@ -13,8 +13,15 @@ One `before_request` hook, registered before Dash mounts, decides every request:
 - authorization is server-side: admin pages redirect non-admins, Dash callbacks are admin-only
   unless their function is marked `member_callback`, API views use `admin_required`.
 
-Sessions are bound to the password: a password change or deactivation signs the user out
-everywhere (the session id embeds a fingerprint of the password hash and the user must be active).
+Sessions end in four ways, whatever the cookie says:
+- the user's session version moved on: signing out, a password reset or change and deactivation
+  raise it (`crm.users.end_sessions`), so a cookie copied before any of them is refused after;
+- the password hash changed (the session id embeds a fingerprint of it);
+- `SESSION_ABSOLUTE` after signing in, however often the dashboard polled (polling refreshes
+  the idle lifetime, `SESSION_LIFETIME`, and must not keep a session alive forever);
+- the browser changed: a session is bound to the User-Agent it signed in with. (Flask-Login's own
+  "strong" protection does nothing for permanent sessions, and behind StartOS's proxies every
+  client has the same address, so the address cannot be part of the binding.)
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ from wtforms import ValidationError as CSRFValidationError
 
 from appsrc.app_services import runtime
 from appsrc.crm import audit
-from appsrc.crm.users import user_for_token, verify_password
+from appsrc.crm.users import end_sessions, user_for_token, verify_password
 from appsrc.store.models import User
 
 PUBLIC_PATHS = frozenset({"/healthz", "/login"})
@@ -57,7 +64,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths that are never pages: anonymous requests get 401 JSON, not a redirect to the login form.
 MACHINE_PREFIXES = ("/api/", "/_dash-", "/_reload-hash", "/_favicon", "/assets/")
 CSRF_COOKIE = "_csrf_token"
-SESSION_LIFETIME = timedelta(hours=12)
+SESSION_LIFETIME = timedelta(hours=12)  # idle: refreshed by every request
+SESSION_ABSOLUTE = timedelta(days=7)  # from signing in, whatever happens meanwhile
 # A hash to check against when the account does not exist, so timing does not reveal which
 # addresses are users.
 _DUMMY_HASH = generate_password_hash("not a real password, only for constant timing")
@@ -71,7 +79,7 @@ class SessionUser(UserMixin):
         self.user = user
 
     def get_id(self) -> str:
-        return f"{self.user.id}:{_fingerprint(self.user)}"
+        return f"{self.user.id}:{self.user.session_version}:{_fingerprint(self.user)}"
 
     @property
     def is_active(self) -> bool:
@@ -84,13 +92,29 @@ def _fingerprint(user: User) -> str:
 
 
 def _load_user(session_id: str) -> SessionUser | None:
-    user_id, _, fingerprint = (session_id or "").partition(":")
-    if not user_id.isdigit():
+    user_id, _, rest = (session_id or "").partition(":")
+    version, _, fingerprint = rest.partition(":")
+    if not user_id.isdigit() or not version.isdigit():
         return None
     user = User.get_or_none((User.id == int(user_id)) & User.is_active)
-    if user is None or not user.password_hash or not hmac.compare_digest(fingerprint, _fingerprint(user)):
+    if user is None or not user.password_hash or int(version) != user.session_version:
+        return None
+    if not hmac.compare_digest(fingerprint, _fingerprint(user)):
         return None
     return SessionUser(user)
+
+
+def _browser() -> str:
+    return hashlib.sha256(request.headers.get("User-Agent", "").encode()).hexdigest()[:24]
+
+
+def _session_expired_or_moved() -> bool:
+    """This cookie's session is past its absolute lifetime, or came from another browser."""
+    signed_in_at = session.get("signed_in_at")
+    now = runtime().clock.now().timestamp()
+    if not isinstance(signed_in_at, (int, float)) or now - signed_in_at > SESSION_ABSOLUTE.total_seconds():
+        return True
+    return not hmac.compare_digest(str(session.get("browser", "")), _browser())
 
 
 # -- cookies -------------------------------------------------------------------------------------
@@ -217,7 +241,7 @@ def install(app: Flask) -> None:
     )
     app.session_interface = SessionInterface()
     login_manager = LoginManager()
-    login_manager.session_protection = "strong"
+    login_manager.session_protection = None  # see the module docstring: `_session_expired_or_moved`
     login_manager.user_loader(_load_user)
     login_manager.init_app(app)
     app.extensions["login_throttle"] = LoginThrottle()
@@ -236,7 +260,11 @@ def install(app: Flask) -> None:
             if g.user is None:
                 return _deny(401, "invalid or revoked API token")
         elif current_user.is_authenticated:
-            g.user = current_user.user
+            if _session_expired_or_moved():
+                logout_user()
+                session.clear()
+            else:
+                g.user = current_user.user
         if g.user is None:
             if path == "/logout":
                 return redirect(url_for("login"))
@@ -323,6 +351,8 @@ def install(app: Flask) -> None:
         session.clear()  # a fresh session: nothing chosen before login survives it (fixation)
         login_user(SessionUser(user))
         session.permanent = True
+        session["signed_in_at"] = runtime().clock.now().timestamp()
+        session["browser"] = _browser()
         audit.record(
             "user.login",
             runtime().clock.now(),
@@ -336,6 +366,8 @@ def install(app: Flask) -> None:
     def logout():
         if request.method == "GET":  # signing out changes state: only a POST (with CSRF) does it
             return redirect("/")
+        if g.user is not None:
+            end_sessions(g.user.id)  # a copy of this cookie, wherever it is, dies with it
         logout_user()
         session.clear()
         response = redirect(url_for("login"))
