@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import threading
 import time
 from collections import OrderedDict, deque
@@ -66,6 +67,12 @@ MACHINE_PREFIXES = ("/api/", "/_dash-", "/_reload-hash", "/_favicon", "/assets/"
 CSRF_COOKIE = "_csrf_token"
 SESSION_LIFETIME = timedelta(hours=12)  # idle: refreshed by every request
 SESSION_ABSOLUTE = timedelta(days=7)  # from signing in, whatever happens meanwhile
+DEVICE_COOKIE = "irm_device"  # "a browser that signed in to this account before" (see LoginThrottle)
+DEVICE_LIFETIME = timedelta(days=365)
+# Password checks are scrypt (~32 MiB and tens of ms each): a few at once, and a request that
+# cannot get a turn quickly is answered 429 instead of holding one of the server's threads.
+PASSWORD_CHECK_SLOTS = 2
+PASSWORD_CHECK_WAIT_S = 0.25
 # A hash to check against when the account does not exist, so timing does not reveal which
 # addresses are users.
 _DUMMY_HASH = generate_password_hash("not a real password, only for constant timing")
@@ -133,21 +140,41 @@ class SessionInterface(SecureCookieSessionInterface):
 
 # -- login throttling ----------------------------------------------------------------------------
 class LoginThrottle:
-    """At most `limit` failed logins per account in `window_s`; a locked account waits until its
-    oldest failure leaves the window. Keyed by account, not client address: behind StartOS's
-    proxies and Tor every client has the same address, so an address key would let one person
-    lock everyone out. In memory: a restart resets it.
+    """Growing delays after failed logins, per key: the first `limit` failures in `window_s` cost
+    nothing, then each further attempt waits `base_s`, doubling with every failure, up to
+    `max_delay_s`, counted from the last failure. No hard lock: a lock keyed by account let
+    anyone shut the real person out for good by failing five times every quarter hour.
 
-    Memory is bounded without letting a spray of made-up addresses clear real locks: past
-    `max_keys` accounts, the least recently failed ones that are not locked go first (expired
-    ones are among them); a lock is kept until it expires, unless locks alone pass ten times
-    `max_keys` (then the oldest go: each lock costs `limit` password checks, so that is far
-    beyond what one box can be made to do in a window)."""
+    Keys are accounts (`user:<email>`) or known devices (`device:<id>`): a browser that has
+    signed in to an account before carries a signed cookie, and its attempts are counted apart,
+    so a spray against the account never delays the owner's own browser. Client addresses are
+    no key: behind StartOS's proxies and Tor every client has the same one. In memory: a
+    restart resets it.
 
-    def __init__(self, limit: int = 5, window_s: float = 900.0, clock=time.monotonic, max_keys: int = 10_000) -> None:
+    Memory is bounded without letting a spray of made-up addresses clear real delays: past
+    `max_keys` keys, the least recently failed ones that are not delayed go first (expired
+    ones are among them); a delayed key is kept until its failures leave the window, unless
+    delayed keys alone pass ten times `max_keys` (then the oldest go)."""
+
+    def __init__(
+        self,
+        limit: int = 5,
+        window_s: float = 900.0,
+        clock=time.monotonic,
+        max_keys: int = 10_000,
+        base_s: float = 1.0,
+        max_delay_s: float = 300.0,
+    ) -> None:
         self.limit, self.window_s, self.clock, self.max_keys = limit, window_s, clock, max_keys
+        self.base_s, self.max_delay_s = base_s, max_delay_s
         self._failures: OrderedDict[str, deque] = OrderedDict()  # least recently failed first
         self._lock = threading.Lock()
+
+    def delay_after(self, failures: int) -> float:
+        """The wait after this many recent failures."""
+        if failures < self.limit:
+            return 0.0
+        return min(self.max_delay_s, self.base_s * 2 ** min(failures - self.limit, 30))
 
     def _recent(self, failures: deque, now: float) -> int:
         return sum(1 for at in failures if at > now - self.window_s)
@@ -162,9 +189,9 @@ class LoginThrottle:
                     continue
                 while failures and failures[0] <= now - self.window_s:
                     failures.popleft()
-                if len(failures) >= self.limit:
-                    waits.append(failures[0] + self.window_s - now)
-            return max(waits, default=0.0)
+                if failures:
+                    waits.append(failures[-1] + self.delay_after(len(failures)) - now)
+            return max(0.0, max(waits, default=0.0))
 
     def failed(self, *keys: str) -> None:
         now = self.clock()
@@ -173,7 +200,7 @@ class LoginThrottle:
                 failures = self._failures.pop(key, None)
                 if failures is None:
                     self._make_room(now)
-                    failures = deque(maxlen=self.limit * 2)
+                    failures = deque(maxlen=self.limit + 32)
                 failures.append(now)
                 self._failures[key] = failures
 
@@ -194,6 +221,33 @@ class LoginThrottle:
             del self._failures[key]
         while len(self._failures) >= self.max_keys * 10:
             self._failures.popitem(last=False)
+
+
+# -- known devices -------------------------------------------------------------------------------
+def _device_mac(user_id: int, device: str) -> str:
+    secret = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(secret, f"device:{user_id}.{device}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def known_device(user: User | None) -> str | None:
+    """The id of this browser if it signed in to `user`'s account before (a signed cookie)."""
+    user_id, _, rest = request.cookies.get(DEVICE_COOKIE, "").partition(".")
+    device, _, mac = rest.partition(".")
+    if user is None or user_id != str(user.id) or len(device) != 16:
+        return None
+    return device if hmac.compare_digest(mac, _device_mac(user.id, device)) else None
+
+
+def remember_device(response: Response, user: User, device: str | None) -> None:
+    device = device or secrets.token_hex(8)
+    response.set_cookie(
+        DEVICE_COOKIE,
+        f"{user.id}.{device}.{_device_mac(user.id, device)}",
+        max_age=int(DEVICE_LIFETIME.total_seconds()),
+        secure=request_is_https(),
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 # -- redirects -----------------------------------------------------------------------------------
@@ -244,7 +298,8 @@ def install(app: Flask) -> None:
     login_manager.session_protection = None  # see the module docstring: `_session_expired_or_moved`
     login_manager.user_loader(_load_user)
     login_manager.init_app(app)
-    app.extensions["login_throttle"] = LoginThrottle()
+    app.extensions["login_throttle"] = LoginThrottle(clock=lambda: runtime().clock.monotonic())
+    app.extensions["password_checks"] = threading.BoundedSemaphore(PASSWORD_CHECK_SLOTS)
 
     @app.before_request
     def _authenticate():
@@ -320,7 +375,10 @@ def install(app: Flask) -> None:
         target = safe_next(request.values.get("next"))
         if request.method == "GET":
             if current_user.is_authenticated:
-                return redirect(target)
+                if not _session_expired_or_moved():
+                    return redirect(target)
+                logout_user()
+                session.clear()
             return _login_page(target)
         try:
             validate_csrf(request.form.get("csrf_token", ""))
@@ -329,20 +387,29 @@ def install(app: Flask) -> None:
         email = request.form.get("email", "").strip().lower()[:320]
         password = request.form.get("password", "")[:1000]
         throttle: LoginThrottle = current_app.extensions["login_throttle"]
-        keys = (f"user:{email}",)
+        user = User.get_or_none(User.email == email)
+        device = known_device(user)
+        keys = (f"device:{user.id}.{device}",) if user is not None and device else (f"user:{email}",)
         wait = throttle.retry_after(*keys)
         if wait > 0:
             response = _login_page(
-                target, f"Too many failed attempts. Try again in {int(wait // 60) + 1} minute(s).", 429, email=email
+                target, f"Too many failed attempts. Try again in {_duration(wait)}.", 429, email=email
             )
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
-        user = User.get_or_none(User.email == email)
-        if user is None or not user.password_hash:
-            check_password_hash(_DUMMY_HASH, password)
-            ok = False
-        else:
-            ok = verify_password(user, password) and user.is_active
+        checks: threading.BoundedSemaphore = current_app.extensions["password_checks"]
+        if not checks.acquire(timeout=PASSWORD_CHECK_WAIT_S):
+            response = _login_page(target, "Signing in is busy. Try again in a moment.", 429, email=email)
+            response.headers["Retry-After"] = "1"
+            return response
+        try:
+            if user is None or not user.password_hash:
+                check_password_hash(_DUMMY_HASH, password)
+                ok = False
+            else:
+                ok = verify_password(user, password) and user.is_active
+        finally:
+            checks.release()
         if not ok:
             throttle.failed(*keys)
             current_app.logger.warning("failed dashboard login for %r from %s", email, request.remote_addr)
@@ -360,7 +427,9 @@ def install(app: Flask) -> None:
             target_type="user",
             target_id=user.id,
         )
-        return redirect(target)
+        response = redirect(target)
+        remember_device(response, user, device)
+        return response
 
     @app.route("/logout", methods=["GET", "POST"], endpoint="logout")
     def logout():
@@ -373,6 +442,10 @@ def install(app: Flask) -> None:
         response = redirect(url_for("login"))
         response.delete_cookie(CSRF_COOKIE)
         return response
+
+
+def _duration(seconds: float) -> str:
+    return f"{int(seconds) + 1} second(s)" if seconds < 60 else f"{int(seconds // 60) + 1} minute(s)"
 
 
 def admin_required(view):

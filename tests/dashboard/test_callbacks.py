@@ -256,6 +256,7 @@ def test_two_chart_visits_in_a_week_share_the_cached_figures(admin_client, world
     clock.advance(101.000123)  # within the two minutes the backlog is cached
     assert pending_line() == first  # same week: the cached figure
     clock.advance(7 * 86400)
+    assert admin_client.login(world.ada.email).status_code == 302  # a week on, the session has ended
     assert pending_line()[-1] == 2  # a new week window: computed afresh
 
 

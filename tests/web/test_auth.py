@@ -379,19 +379,33 @@ class FakeMonotonic:
         return self.now
 
 
-def test_a_spray_of_addresses_does_not_clear_a_real_lock():
-    """Once, past 10,000 addresses every lock was wiped: spraying made-up addresses unlocked the
-    account under attack. Now only expired and unlocked entries make room."""
+def test_delays_grow_with_each_failure_and_stop_at_five_minutes():
     clock = FakeMonotonic()
     throttle = LoginThrottle(clock=clock)
-    for _ in range(5):
+    waits = []
+    for _ in range(16):
         throttle.failed("user:ada@fund.example")
-    assert throttle.retry_after("user:ada@fund.example") == 900.0
+        waits.append(throttle.retry_after("user:ada@fund.example"))
+    assert waits == [0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]
+    clock.now += 299.5
+    assert throttle.retry_after("user:ada@fund.example") == 0.5  # counted from the last failure
+    clock.now += 900
+    assert throttle.retry_after("user:ada@fund.example") == 0.0  # failures leave the window
+
+
+def test_a_spray_of_addresses_does_not_clear_a_real_delay():
+    """Once, past 10,000 addresses every lock was wiped: spraying made-up addresses unlocked the
+    account under attack. Now only expired and undelayed entries make room."""
+    clock = FakeMonotonic()
+    throttle = LoginThrottle(clock=clock)
+    for _ in range(14):
+        throttle.failed("user:ada@fund.example")
+    assert throttle.retry_after("user:ada@fund.example") == 300.0
     for n in range(3 * throttle.max_keys):
-        clock.now += 0.01
+        clock.now += 0.001
         throttle.failed(f"user:spray{n}@example.org")
         assert len(throttle._failures) <= throttle.max_keys
-    assert 0 < throttle.retry_after("user:ada@fund.example") < 900.0  # still locked
+    assert 0 < throttle.retry_after("user:ada@fund.example") < 300.0  # still delayed
     assert "user:spray0@example.org" not in throttle._failures  # the oldest unlocked ones went
     assert f"user:spray{3 * throttle.max_keys - 1}@example.org" in throttle._failures
     # Locks end on time, and then their entries may go too.
@@ -413,9 +427,9 @@ def test_locks_alone_cannot_grow_the_throttle_without_bound():
     assert throttle.retry_after("user:locked0@example.org") == 0.0  # the oldest made room
 
 
-def test_spraying_the_login_form_leaves_the_locked_account_locked(app, anon, world):
+def test_spraying_the_login_form_leaves_the_delayed_account_delayed(app, anon, world, clock):
     """The same through the real login form, with a small table so the spray stays short."""
-    app.extensions["login_throttle"] = LoginThrottle(max_keys=8)
+    app.extensions["login_throttle"] = LoginThrottle(max_keys=8, clock=clock.monotonic)
     for _ in range(5):
         assert anon.login(world.ada.email, "wrong password!").status_code == 401
     for n in range(20):
