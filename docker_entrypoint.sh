@@ -50,14 +50,12 @@ else
 fi
 
 # --- settings from the files the actions wrote ----------------------------------------------
-# The files win over inherited SMTP_* (they are the admin's latest choice); the app also
-# re-reads them when it sends, so a later change applies without a restart.
-for field in host port security username password from; do
-    file="$DATA/secrets/smtp/$field"
-    if [ -f "$file" ]; then
-        export "SMTP_${field^^}=$(cat "$file")"
-    fi
-done
+# The SMTP account is not exported: the app reads secrets/smtp/* each time it sends (they win
+# over any inherited SMTP_*), so the password never sits in the process environment, where
+# /proc/<pid>/environ and every child process could read it.
+if [ -d "$DATA/secrets/smtp" ]; then
+    unset SMTP_HOST SMTP_PORT SMTP_SECURITY SMTP_USERNAME SMTP_PASSWORD SMTP_FROM
+fi
 export CRM_DWD_KEY_FILE="${CRM_DWD_KEY_FILE:-$DATA/secrets/dwd/service_account.json}"
 # "Configure Digest" (settings/digest/*, not secrets) is read at start only: its result asks for
 # a restart. As with SMTP, a file wins over an inherited value; a field left empty has no file,

@@ -135,6 +135,7 @@ def mount_dashboard(server: Flask, runtime) -> Dash:
         serve_locally=True,
         suppress_callback_exceptions=False,
         compress=False,
+        enable_mcp=False,  # Dash's MCP endpoint (an API for AI agents) stays off, whatever the environment says
     )
     for page in dash.page_registry.values():
         page.setdefault("access", "admin")

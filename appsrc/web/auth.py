@@ -73,6 +73,11 @@ DEVICE_LIFETIME = timedelta(days=365)
 # cannot get a turn quickly is answered 429 instead of holding one of the server's threads.
 PASSWORD_CHECK_SLOTS = 2
 PASSWORD_CHECK_WAIT_S = 0.25
+# The dashboard needs none of the browser's powerful features.
+PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), "
+    "display-capture=(), clipboard-read=(), interest-cohort=()"
+)
 # A hash to check against when the account does not exist, so timing does not reveal which
 # addresses are users.
 _DUMMY_HASH = generate_password_hash("not a real password, only for constant timing")
@@ -366,7 +371,11 @@ def install(app: Flask) -> None:
         policy = current_app.extensions.get("content_security_policy")
         if policy:
             headers.setdefault("Content-Security-Policy", policy)
-        if request.path.startswith(("/api/", "/_dash-update-component", "/login")) or response.mimetype == "text/html":
+        headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if request_is_https():  # never over Tor's plain-HTTP .onion, where it could not be kept
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        no_store = ("/api/", "/_dash-update-component", "/_dash-layout", "/login")
+        if request.path.startswith(no_store) or response.mimetype == "text/html":
             headers.setdefault("Cache-Control", "no-store")
         return response
 

@@ -3,7 +3,10 @@
     GET   /api/admin/digest/policy        {"enabled", "send_hour", "source", "timezone"}
     PATCH /api/admin/digest/policy        {"enabled"?: bool, "send_hour"?: 0..23} -> the new policy;
                                           400 {"error", "field"} and nothing changed; audited
-    GET   /api/admin/digest/preview       ?window=next|24h &llm=1|0 &format=json|html
+    GET   /api/admin/digest/preview       ?window=next|24h &format=json|html|text; never runs the LLM
+    POST  /api/admin/digest/preview       the same, with the local LLM's paragraphs (?llm=0 to skip):
+                                          a POST carries the CSRF token, so a link on another
+                                          site cannot make the box spend minutes of LLM time
     POST  /api/admin/digest/send-now      202 {"run": {...}}: the last-24 h digest to every active
                                           admin, as a job; the daily cursor is never touched; 409 if
                                           one is already running
@@ -96,7 +99,7 @@ def patch_policy():
     return jsonify(_policy_json(service))
 
 
-@blueprint.get("/preview")
+@blueprint.route("/preview", methods=["GET", "POST"])
 @admin_required
 def preview():
     window = request.args.get("window", "next")
@@ -105,7 +108,10 @@ def preview():
     fmt = request.args.get("format", "json")
     if fmt not in ("json", "html", "text"):
         return bad_request("format must be json, html or text", "format")
-    use_llm = request.args.get("llm", "1").strip().lower() not in ("0", "false", "no")
+    asked = request.args.get("llm", "").strip().lower()
+    if request.method == "GET" and asked in ("1", "true", "yes"):
+        return bad_request("running the local LLM for a preview needs a POST", "llm")
+    use_llm = request.method == "POST" and asked not in ("0", "false", "no")
     digest = digest_service().preview(window=window, use_llm=use_llm)
     if fmt == "html":
         return Response(digest["html"], mimetype="text/html")

@@ -248,3 +248,23 @@ def test_a_canary_in_the_delegation_key_never_leaks_through_the_gmail_error_path
     texts += [r.getMessage() + str(r.exc_info or "") for r in caplog.records if r.name != "mail.log"]
     texts += [r.error or "" for r in DigestRun.select()] + [str(e.detail) for e in AuditEvent.select()]
     assert texts and not [t for t in texts if CANARY in t]
+
+
+def test_only_a_post_runs_the_llm_for_a_preview(app, client, fund, llm):
+    """A link on another site can make a browser GET, never POST with the CSRF token: a GET
+    preview never spends the local LLM's time, and asking it to is refused by name."""
+    fund.mail(
+        subject="Preview me",
+        sender="jane@acme.example",
+        to=["ada@fund.example"],
+        sent_at=app.extensions["digest"].clock.now() - timedelta(hours=1),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
+    assert client("get", "/api/admin/digest/preview?window=24h").get_json()["llm"]["calls"] == 0
+    refused = client("get", "/api/admin/digest/preview?window=24h&llm=1")
+    assert refused.status_code == 400 and refused.get_json()["field"] == "llm"
+    assert llm.requests == []
+    ran = client("post", "/api/admin/digest/preview?window=24h").get_json()
+    assert ran["llm"]["calls"] == 1 and len(llm.requests) == 1
+    skipped = client("post", "/api/admin/digest/preview?window=24h&llm=0").get_json()
+    assert skipped["llm"]["calls"] == 0 and len(llm.requests) == 1

@@ -437,3 +437,30 @@ def test_spraying_the_login_form_leaves_the_delayed_account_delayed(app, anon, w
     locked = anon.login(world.ada.email)  # the right password: still refused until the lock ends
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
     assert len(app.extensions["login_throttle"]._failures) <= 8
+
+
+def test_the_layout_is_never_cached_and_powerful_features_are_off(admin_client):
+    layout = admin_client.http.get("/_dash-layout")
+    assert layout.status_code == 200 and layout.headers["Cache-Control"] == "no-store"
+    policy = admin_client.http.get("/").headers["Permissions-Policy"]
+    assert "camera=()" in policy and "geolocation=()" in policy and "microphone=()" in policy
+
+
+def test_hsts_only_when_the_request_came_over_https(admin_client):
+    assert "Strict-Transport-Security" not in admin_client.http.get("/").headers  # Tor: plain HTTP
+    https = admin_client.http.get("/", headers={"X-Forwarded-Proto": "https"})
+    assert https.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_dashs_mcp_endpoint_stays_off_even_when_the_environment_asks(web_runtime, world, monkeypatch):
+    from appsrc.web.app import create_app
+
+    monkeypatch.setenv("DASH_MCP_ENABLED", "true")  # what would switch it on (Dash registers it lazily)
+    app = create_app(web_runtime)
+    client = WebClient(app)
+    assert client.login(world.ada.email).status_code == 302
+    assert client.http.get("/").status_code == 200
+    assert [rule.rule for rule in app.url_map.iter_rules() if "mcp" in rule.rule.lower()] == []
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    answer = client.http.post("/_mcp", json=initialize, headers={"X-CSRFToken": client.csrf})
+    assert b"jsonrpc" not in answer.data
