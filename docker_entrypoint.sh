@@ -23,16 +23,24 @@ umask 077
 log() { echo "entrypoint: $*" >&2; }
 
 # --- the volume -----------------------------------------------------------------------------
+# The app user can write /data; this script is root. A symlink where one of our directories
+# should be could point a chmod or a write anywhere: refuse to start rather than follow it.
+for dir in secrets start9 settings; do
+    if [ -L "$DATA/$dir" ]; then
+        log "refusing to start: $DATA/$dir is a symbolic link (move it away)"
+        exit 1
+    fi
+done
 mkdir -p "$DATA/secrets" "$DATA/start9"
 chmod 700 "$DATA/secrets"
-chmod -R go-rwx "$DATA/secrets"
+chmod -R go-rwx "$DATA/secrets"  # -R never follows links inside the tree
 
 # What StartOS's backup (compat duplicity) leaves out: one path or glob per line, relative to
 # the data root. Everything here is regenerated: the developer demo's own database (only made by
 # `python -m appsrc demo`), the properties file (rewritten at start and by the health check)
 # and interrupted atomic writes (.NAME.tmp-*, .NAME.lnk-*, *.tmp). Rewritten at every start, so
 # an update of the package updates the list.
-backupignore_tmp="$DATA/.backupignore.tmp-$$"
+backupignore_tmp=$(mktemp "$DATA/.backupignore.tmp-XXXXXX")  # a new file, never a planted one
 printf '%s\n' demo start9/stats.yaml '**.tmp' '**.tmp-*' '**.lnk-*' > "$backupignore_tmp"
 mv -f "$backupignore_tmp" "$DATA/.backupignore"
 

@@ -84,11 +84,27 @@ def give_to_data_owner(path: Path, root: Path | None = None) -> None:
     os.chown(path, uid, gid, follow_symlinks=False)
 
 
+def refuse_symlinked_dirs(path: Path, root: Path) -> None:
+    """The actions and the entrypoint run as root in a volume the app user can write: a
+    directory on the way to `path` that is a symlink could point them anywhere (a chmod of
+    /etc, a delete outside the volume). Refuse rather than follow."""
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        raise ActionError(f"{path} is outside the data directory {root}") from None
+    current = root
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            raise ActionError(f"{current} is a symbolic link; refusing to follow it (move it away and retry)")
+
+
 def ensure_private_dir(path: Path, root: Path | None = None) -> None:
     """Create `path` and its missing parents below the data dir with mode 0700."""
     root = root or data_dir()
     if not root.is_dir():
         raise ActionError(f"the data directory {root} does not exist")
+    refuse_symlinked_dirs(path, root)
     missing = []
     current = path
     while not current.exists() and current != root:
@@ -109,7 +125,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _write_new_file(path: Path, content: str, mode: int = 0o600) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         data = content.encode()
         while data:  # os.write may write less than asked
@@ -191,18 +207,39 @@ def write_secret_set(
 
 
 def _remove_tree(path: Path) -> None:
-    if not path.exists():
+    """Remove an old generation: a real directory of plain files. Something planted in its place
+    (a symlink to a directory elsewhere) is unlinked itself, never entered."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
         return
     for child in path.iterdir():
-        child.unlink(missing_ok=True)
+        child.unlink(missing_ok=True)  # never follows: a symlinked child goes, not its target
     path.rmdir()
 
 
-def read_secret(path: Path) -> str | None:
+def read_secret(path: Path, root: Path | None = None) -> str | None:
+    """A setting or secret file (its field link followed), or None when absent. A link that
+    leads out of the data directory is treated as absent: root never reads it."""
+    data_root = (root or data_dir()).resolve()
+    resolved = path.resolve()
+    if resolved != data_root and data_root not in resolved.parents:
+        return None
     try:
-        return path.read_text()
+        return resolved.read_text()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+
+
+def read_own_file(path: Path) -> str | None:
+    """A file the helpers write themselves (never a symlink): None when absent or planted."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError:  # ELOOP: a symlink stands where our file should be
+        return None
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as handle:
+        return handle.read()
 
 
 # --- health checks ------------------------------------------------------------------------------
@@ -523,7 +560,7 @@ def describe_digest(last: Any) -> str:
 
 
 def _client_id(root: Path) -> str | None:
-    text = read_secret(secrets_dir(root) / "dwd" / DWD_KEY_FILE)
+    text = read_secret(secrets_dir(root) / "dwd" / DWD_KEY_FILE, root)
     try:
         client_id = json.loads(text).get("client_id") if text else None
     except (ValueError, AttributeError):
@@ -533,17 +570,17 @@ def _client_id(root: Path) -> str | None:
 
 def _smtp_summary(root: Path) -> str:
     smtp = secrets_dir(root) / "smtp"
-    host = read_secret(smtp / "host")
+    host = read_secret(smtp / "host", root)
     if not host:
         return "not configured"
-    port = read_secret(smtp / "port") or "?"
-    security = read_secret(smtp / "security") or "?"
+    port = read_secret(smtp / "port", root) or "?"
+    security = read_secret(smtp / "security", root) or "?"
     return f"{host}:{port} ({security})"
 
 
 def _digest_summary(root: Path) -> str:
     directory = digest_settings_dir(root)
-    saved = {name: (read_secret(directory / name) or "").strip() for name in DIGEST_SETTINGS}
+    saved = {name: (read_secret(directory / name, root) or "").strip() for name in DIGEST_SETTINGS}
     llm = saved["llm-url"] or "none"
     if saved["llm-url"] and saved["llm-model"]:
         llm += f" (model {saved['llm-model']})"
@@ -573,7 +610,7 @@ def write_properties(status: Mapping[str, Any] | None, root: Path | None = None)
     root = root or data_dir()
     content = properties_text(status, root)
     path = properties_path(root)
-    if read_secret(path) == content:
+    if read_own_file(path) == content:
         return False
     ensure_private_dir(path.parent, root)
     write_file_atomically(path, content, root)
