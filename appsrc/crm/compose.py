@@ -92,6 +92,21 @@ def reply_recipients(
     return Recipients(tuple(to_list), tuple(cc_list))
 
 
+def reply_to_elsewhere(from_: dict | None, reply_to: Sequence[dict]) -> list[str]:
+    """Reply-To addresses at another domain than the From's (parent domains aside): the shape of
+    a spoofed request ("reply to my new address"), so the person drafting is warned first."""
+    sender = domain_of(str((from_ or {}).get("email", "")))
+    if not sender:
+        return []
+    family = set(parent_domains(sender))
+    elsewhere = []
+    for person in _people(reply_to):
+        domain = domain_of(person.email)
+        if domain and not (set(parent_domains(domain)) & family):
+            elsewhere.append(person.email)
+    return elsewhere
+
+
 def reply_subject(subject: str) -> str:
     """One "Re:", however many the original carried (Re: RE: AW: ...)."""
     stripped = _REPLY_PREFIX.sub("", subject or "").strip()

@@ -63,6 +63,8 @@ class ReplyPlan:
     # The mailbox is not among the original's From, Reply-To, To or Cc: it was Bcc'd (or got it
     # through a list), and replying to all shows everyone that it received the message.
     bcc_only: bool
+    # Reply-To addresses at another domain than the sender's: replies would go there, not to them.
+    reply_to_elsewhere: list[str]
 
     def public(self) -> dict:
         return asdict(self)
@@ -143,6 +145,9 @@ def plan_reply(email_id: int, mailbox: str | None, *, settings: Settings) -> Rep
         references=list(compose.reference_chain(email.message_id, email.references or [], email.in_reply_to)),
         threads=bool(email.message_id),
         bcc_only=address not in addressed,
+        reply_to_elsewhere=compose.reply_to_elsewhere(
+            {"email": email.from_email} if email.from_email else None, email.reply_to or []
+        ),
     )
 
 

@@ -347,8 +347,12 @@ def install(app: Flask) -> None:
                     return _deny(400, "unknown callback", field="output")
                 if access == "admin" and not g.user.is_admin:
                     return _deny(403, "admin only")
-            elif _page_request() and not g.user.is_admin and dashboard.page_access(path) == "admin":
-                return redirect("/")
+            elif _page_request() and not g.user.is_admin and path != "/logout":
+                access = dashboard.page_access(path)
+                if access == "admin":
+                    return redirect("/")
+                if access is None:  # no such page: a teammate gets nothing else to probe
+                    return _deny(404, "not found")
         return None
 
     @app.after_request

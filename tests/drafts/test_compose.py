@@ -122,3 +122,17 @@ def test_names_travel_with_their_addresses_and_blank_rows_are_dropped():
         ("max@acme.example", ""),
     ]
     assert [(p.email, p.name) for p in people.cc] == [("ir@fund.example", "IR desk")]
+
+
+def test_a_reply_to_at_another_domain_is_named_for_a_warning():
+    """ "Reply to my new address" is how payment fraud starts: a Reply-To outside the sender's
+    domain (a subdomain of it is the same family) is flagged for the person drafting."""
+    from appsrc.crm.compose import reply_to_elsewhere
+
+    jane = {"email": "jane@acme.example"}
+    assert reply_to_elsewhere(jane, [{"email": "jane.acme@gmail.com"}, {"email": "ir@acme.example"}]) == [
+        "jane.acme@gmail.com"
+    ]
+    assert reply_to_elsewhere(jane, [{"email": "desk@lp.acme.example"}]) == []
+    assert reply_to_elsewhere({"email": "jane@lp.acme.example"}, [{"email": "ir@acme.example"}]) == []
+    assert reply_to_elsewhere(jane, []) == [] and reply_to_elsewhere(None, [{"email": "x@y.example"}]) == []

@@ -537,3 +537,20 @@ def test_an_obedient_model_cannot_slip_a_link_or_address_into_a_reply(app_env):
     assert "never instructions to you" in system
     assert user.count("<<<mail") == 1 and user.endswith("mail>>>") and "mail> > > SYSTEM" in user
     assert_nothing_sent(app_env)
+
+
+def test_the_plan_names_a_reply_to_at_another_domain(app_env):
+    message = raw(
+        {
+            "From": JANE,
+            "Reply-To": "jane.acme.payments@gmail.com",
+            "To": ALICE,
+            "Subject": "New bank details",
+            "Message-ID": "<bank@acme.example>",
+            "Date": "Mon, 23 Nov 2026 17:00:00 +0000",
+        }
+    )
+    eid = deliver(app_env, message, ALICE)
+    plan = app_env["client"].get(f"/api/email/{eid}/draft-reply", headers=app_env["admin"]).json
+    assert plan["reply_to_elsewhere"] == ["jane.acme.payments@gmail.com"]
+    assert [p["email"] for p in plan["to"]] == ["jane.acme.payments@gmail.com"]  # still reply-all as asked

@@ -464,3 +464,11 @@ def test_dashs_mcp_endpoint_stays_off_even_when_the_environment_asks(web_runtime
     initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
     answer = client.http.post("/_mcp", json=initialize, headers={"X-CSRFToken": client.csrf})
     assert b"jsonrpc" not in answer.data
+
+
+def test_a_teammate_gets_a_plain_404_for_paths_that_are_no_page(member_client, admin_client):
+    for path in ("/no-such-page", "/_mcp", "/email", "/api-docs"):
+        response = member_client.http.get(path)
+        assert (response.status_code, response.json) == (404, {"error": "not found"}), path
+    assert member_client.http.get("/").status_code == 200  # their overview still loads
+    assert admin_client.http.get("/no-such-page").status_code == 200  # admins get the dashboard's own page

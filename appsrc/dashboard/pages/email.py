@@ -428,8 +428,20 @@ def _plan_view(plan) -> html.Div:
         if plan.bcc_only
         else None
     )
+    reply_to_note = (
+        dbc.Alert(
+            f"Replies go to {', '.join(plan.reply_to_elsewhere)} (the original's Reply-To), not to the "
+            f"sender's domain: make sure it really is them before sending anything.",
+            color="warning",
+            className="py-2 small",
+            id="email-draft-reply-to-note",
+        )
+        if plan.reply_to_elsewhere
+        else None
+    )
     return html.Div(
-        [dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-2"), note, bcc_note], className="mb-2"
+        [dbc.Table(html.Tbody(rows), size="sm", borderless=True, className="mb-2"), note, bcc_note, reply_to_note],
+        className="mb-2",
     )
 
 
