@@ -126,7 +126,7 @@ def decoded_text(part: email.message.Message) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         return data.decode(charset, "replace")
-    except LookupError:
+    except (LookupError, ValueError):  # an unknown charset, or a name no codec lookup accepts ("a\0b")
         return data.decode("utf-8", "replace")
 
 
@@ -155,7 +155,7 @@ def _decode_body(body: bytes, encoding: str, charset: str) -> str:
         raise _NotSimple
     try:
         return body.decode(charset or "us-ascii")
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, ValueError):  # UnicodeDecodeError, and charset names with a NUL in them
         raise _NotSimple from None
 
 

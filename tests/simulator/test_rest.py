@@ -265,3 +265,20 @@ def test_a_subject_with_an_undecodable_charset_is_stored_not_refused(sim):
     raw = "Subject: =?\x80?q?x?=\r\nFrom: a@b.example\r\n\r\nbody\r\n".encode("latin-1")
     gmail_id = sim.insert_message(ALICE, raw)
     assert sim.message(ALICE, gmail_id).raw == raw
+
+
+@pytest.mark.parametrize("charset", ["window\x00s-1252", "x-unknown-charset", "utf-8"])
+def test_a_charset_no_codec_accepts_still_gets_a_snippet(sim, gmail, charset):
+    """Found by the pipeline fuzzer: a charset name with a NUL in it made the simulator drop the
+    connection, so capture kept retrying a message Gmail itself would serve."""
+    raw = (
+        "From: News <news@newsletter.example>\r\nTo: alice@fund.example\r\nSubject: Weekly\r\n"
+        f"Content-Type: text/html; charset={charset}\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.b64encode("<p>Quoted caf\u00e9</p>".encode()).decode()
+        + "\r\n"
+    ).encode()
+    gmail_id = sim.insert_message(ALICE, raw)
+    service = gmail()
+    message = service.users().messages().get(userId="me", id=gmail_id).execute()
+    assert message["id"] == gmail_id and "Quoted caf" in message["snippet"]
+    assert service.users().messages().get(userId="me", id=gmail_id, format="raw").execute()["raw"]

@@ -4,6 +4,7 @@ by .dockerignore). tests/image builds and boots the image itself."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -264,8 +265,15 @@ def yaml_build() -> list[str]:
 
 def dry_run(goal: str) -> str:
     """What `make -n GOAL` would run, as if nothing were built yet (-B)."""
+    # Not the variables of a `make test` this suite may be running under (PYTEST_ARGS=...).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTEST_ARGS")}
     proc = subprocess.run(
-        ["make", "--no-print-directory", "-n", "-B", goal], cwd=REPO, capture_output=True, text=True, timeout=60
+        ["make", "--no-print-directory", "-n", "-B", goal],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
