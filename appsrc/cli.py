@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("email")
     p.add_argument("--label", default="cli")
     command("list", cmd_users_list, "list team members", users)
+    p = command(
+        "admin-domains", cmd_users_admin_domains, "require admins to be at the fund's own domains (on/off)", users
+    )
+    p.add_argument("state", nargs="?", choices=("on", "off"), help="omit to show the current state")
 
     digest = sub.add_parser("digest", help="the daily internal digest").add_subparsers(
         dest="digest_command", required=True, metavar="DIGEST_COMMAND"
@@ -313,7 +317,13 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
     try:
         user = add_user(
-            args.email, args.name, runtime.clock.now(), is_admin=args.admin, password=password, actor_label="cli"
+            args.email,
+            args.name,
+            runtime.clock.now(),
+            is_admin=args.admin,
+            password=password,
+            actor_label="cli",
+            own_domains=runtime.directory().own_domains,
         )
     except UserExists as exc:
         raise CommandError(str(exc), status=3) from None
@@ -332,7 +342,14 @@ def cmd_users_set_password(args: argparse.Namespace) -> int:
     password = _read_password(args)
     runtime = _runtime(args)
     try:
-        user = set_password(args.email, password, runtime.clock.now(), make_admin=args.make_admin, actor_label="cli")
+        user = set_password(
+            args.email,
+            password,
+            runtime.clock.now(),
+            make_admin=args.make_admin,
+            actor_label="cli",
+            own_domains=runtime.directory().own_domains,
+        )
     except UnknownUser as exc:
         raise CommandError(str(exc), status=4) from None
     except ValidationError as exc:
@@ -356,6 +373,21 @@ def cmd_users_token(args: argparse.Namespace) -> int:
         runtime.close()
     print("API token (shown once; send it as `Authorization: Bearer <token>`):")
     print(token)
+    return 0
+
+
+def cmd_users_admin_domains(args: argparse.Namespace) -> int:
+    from appsrc.crm.users import admin_domain_rule_on, set_admin_domain_rule
+
+    runtime = _runtime(args)
+    try:
+        if args.state:
+            set_admin_domain_rule(args.state == "on", runtime.clock.now(), actor_label="cli")
+        domains = ", ".join(sorted(runtime.directory().own_domains)) or "not known yet"
+        state = "on" if admin_domain_rule_on() else "off"
+    finally:
+        runtime.close()
+    print(f"admins must be at the fund's own domains: {state} (the fund's domains: {domains})")
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from datetime import datetime
 
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -18,9 +19,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from appsrc.crm import audit
 from appsrc.crm.validation import ValidationError, clean_address
 from appsrc.store.db import database
-from appsrc.store.models import ApiToken, EmailAccount, User
+from appsrc.store.models import ApiToken, AppSetting, EmailAccount, User
 
 MIN_PASSWORD = 10
+ADMIN_DOMAIN_RULE = "admins_in_own_domains"  # app_setting: "on" | "off" (m0012)
 
 
 class UserExists(ValidationError):
@@ -29,6 +31,43 @@ class UserExists(ValidationError):
 
 class UnknownUser(ValidationError):
     pass
+
+
+def admin_domain_rule_on() -> bool:
+    row = AppSetting.get_or_none(AppSetting.key == ADMIN_DOMAIN_RULE)
+    return row is not None and row.value == "on"
+
+
+def set_admin_domain_rule(on: bool, now: datetime, *, actor: User | None = None, actor_label: str = "") -> None:
+    """Turn on or off the rule that admins have an address at the fund's own domains (audited)."""
+    with database.atomic():
+        value = "on" if on else "off"
+        if not AppSetting.update(value=value, updated_at=now).where(AppSetting.key == ADMIN_DOMAIN_RULE).execute():
+            AppSetting.create(key=ADMIN_DOMAIN_RULE, value=value, updated_at=now)
+        audit.record(
+            "settings.admin_domain_rule",
+            now,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="setting",
+            target_id=ADMIN_DOMAIN_RULE,
+            detail={"value": value},
+        )
+
+
+def check_admin_domain(address: str, own_domains: Collection[str]) -> None:
+    """Admins receive the digest: with the rule on, one must have an address at one of the
+    fund's own domains (or a subdomain). Not judged while the fund's domains are unknown (a
+    first admin on a new install)."""
+    if not own_domains or not admin_domain_rule_on():
+        return
+    domain = address.rpartition("@")[2].lower()
+    if not any(domain == d or domain.endswith("." + d) for d in own_domains):
+        raise ValidationError(
+            f"{address} is not at one of the fund's own domains ({', '.join(sorted(own_domains))}); admins "
+            "receive the digest, so they must be (or turn the rule off: `python -m appsrc users admin-domains off`)",
+            field="email",
+        )
 
 
 def check_password_strength(password: str) -> str:
@@ -46,9 +85,12 @@ def add_user(
     password: str | None = None,
     actor: User | None = None,
     actor_label: str = "",
+    own_domains: Collection[str] = (),
 ) -> User:
     """Create a team member and their mailbox (the same address)."""
     address = clean_address(email, field="email")
+    if is_admin:
+        check_admin_domain(address, own_domains)
     if password is not None:
         check_password_strength(password)
     with database.atomic():
@@ -96,10 +138,13 @@ def set_password(
     make_admin: bool = False,
     actor: User | None = None,
     actor_label: str = "",
+    own_domains: Collection[str] = (),
 ) -> User:
     check_password_strength(password)
     with database.atomic():
         user = get_user(email)
+        if make_admin and not user.is_admin:
+            check_admin_domain(user.email, own_domains)
         user.password_hash = generate_password_hash(password)
         if make_admin:
             user.is_admin = True
@@ -202,6 +247,7 @@ def update_user(
     name: str | None = None,
     actor: User | None = None,
     actor_label: str = "",
+    own_domains: Collection[str] = (),
 ) -> User:
     """Make admin / remove admin, deactivate / reactivate, rename. The last active admin can
     neither lose the role nor be deactivated (nobody could sign in to undo it)."""
@@ -215,6 +261,8 @@ def update_user(
         )
         if losing_admin and _active_admins_besides(user.id) == 0:
             raise LastAdmin(f"{user.email} is the last active admin", field="user_id")
+        if is_admin and not user.is_admin:
+            check_admin_domain(user.email, own_domains)
         for attr, value in (("is_admin", is_admin), ("is_active", is_active)):
             if value is not None and getattr(user, attr) != bool(value):
                 changes[attr] = bool(value)

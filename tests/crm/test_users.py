@@ -104,3 +104,29 @@ def test_renaming_a_user_keeps_their_tokens(db):
     token = issue_token("ada@fund.example", NOW)
     update_user(User.get(User.email == "ada@fund.example").id, NOW, name="Ada Lovelace")
     assert user_for_token(token, NOW).name == "Ada Lovelace"
+
+
+def test_on_a_new_install_admins_must_be_at_the_funds_own_domains(db):
+    """Admins receive the digest: on a new install (the rule starts on) an admin outside the
+    fund's domains is refused, by name, however they would become one; teammates are not."""
+    from appsrc.crm.users import admin_domain_rule_on, set_admin_domain_rule
+
+    own = {"fund.example"}
+    assert admin_domain_rule_on()
+    add_user("ada@fund.example", "Ada", NOW, is_admin=True, own_domains=own)
+    add_user("eve@ops.fund.example", "Eve", NOW, is_admin=True, own_domains=own)  # a subdomain is the fund's
+    with pytest.raises(ValidationError, match="not at one of the fund's own domains") as caught:
+        add_user("mallory@gmail.com", "Mallory", NOW, is_admin=True, own_domains=own)
+    assert caught.value.field == "email"
+    outsider = add_user("pat@partner.example", "Pat", NOW, own_domains=own)  # a teammate: fine
+    with pytest.raises(ValidationError, match="fund's own domains"):
+        update_user(outsider.id, NOW, is_admin=True, own_domains=own)
+    with pytest.raises(ValidationError, match="fund's own domains"):
+        set_password("pat@partner.example", "a long enough password", NOW, make_admin=True, own_domains=own)
+    assert not User.get_by_id(outsider.id).is_admin
+    add_user("first@anywhere.example", "First", NOW, is_admin=True)  # the fund's domains unknown: not judged
+
+    set_admin_domain_rule(False, NOW, actor_label="test")
+    assert update_user(outsider.id, NOW, is_admin=True, own_domains=own).is_admin
+    event = AuditEvent.select().where(AuditEvent.action == "settings.admin_domain_rule").get()
+    assert event.detail == {"value": "off"}

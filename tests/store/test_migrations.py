@@ -158,3 +158,26 @@ def test_0010_dates_the_graveyard_from_each_investors_last_change(settings):
     rows = db.execute_sql("SELECT name, graveyard_since FROM investor ORDER BY name").fetchall()
     assert rows == [("Acme", None), ("Old FO", "2026-03-01 10:00:00.000000")]
     db.close()
+
+
+def test_0012_turns_the_admin_domain_rule_on_for_new_installs_only(settings):
+    from appsrc.store.models import AppSetting
+
+    for users, expected in ((0, "on"), (1, "off")):
+        db = open_database(settings.database_url.replace("crm.sqlite3", f"crm-{users}.sqlite3"))
+        db.execute_sql(
+            "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
+            "applied_at VARCHAR(64) NOT NULL)"
+        )
+        for migration in discover()[:11]:
+            migration.module.up(db)
+            db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, ?)", (migration.version, migration.name, "x"))
+        if users:
+            db.execute_sql(
+                'INSERT INTO "user" (email, name, is_admin, is_active, created_at, updated_at) '
+                "VALUES ('ada@fund.example', 'Ada', 1, 1, 'x', 'x')"
+            )
+        assert migrate(db) == ["0012_admin_domain_rule"]
+        with db.bind_ctx([AppSetting]):
+            assert AppSetting.get(AppSetting.key == "admins_in_own_domains").value == expected
+        db.close()

@@ -8,7 +8,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 from appsrc.crm.users import add_user, reset_password, revoke_token, update_user
 from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.dashboard.access import acting_admin
-from appsrc.dashboard.components import empty, error_alert, local, now, ok_alert, page_header
+from appsrc.dashboard.components import empty, error_alert, local, now, ok_alert, page_header, runtime
 from appsrc.store import queries
 
 dash.register_page(__name__, path="/users", name="Users", order=70, title="Users · IR Mail Desk")
@@ -244,12 +244,24 @@ def change(_add, admin_clicks, active_clicks, reset_clicks, revoke_clicks, email
             if make_admin and not password:
                 raise ValidationError("an admin needs a password to sign in", field="password")
             user = add_user(
-                email or "", name or "", now(), is_admin=bool(make_admin), password=password or None, actor=actor
+                email or "",
+                name or "",
+                now(),
+                is_admin=bool(make_admin),
+                password=password or None,
+                actor=actor,
+                own_domains=runtime().directory().own_domains,
             )
             message = ok_alert(f"Added {user.email}; their mailbox will be captured from the next sync.")
         elif trigger["type"] == "users-admin":
             target = _user(trigger["id"])
-            user = update_user(target["id"], now(), is_admin=not target["is_admin"], actor=actor)
+            user = update_user(
+                target["id"],
+                now(),
+                is_admin=not target["is_admin"],
+                actor=actor,
+                own_domains=runtime().directory().own_domains,
+            )
             message = ok_alert(f"{user.email} is {'now an admin' if user.is_admin else 'no longer an admin'}.")
         elif trigger["type"] == "users-active":
             target = _user(trigger["id"])
