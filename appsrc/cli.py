@@ -323,7 +323,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
             is_admin=args.admin,
             password=password,
             actor_label="cli",
-            own_domains=runtime.directory().own_domains,
+            own_domains=runtime.own_domains(),
         )
     except UserExists as exc:
         raise CommandError(str(exc), status=3) from None
@@ -348,7 +348,7 @@ def cmd_users_set_password(args: argparse.Namespace) -> int:
             runtime.clock.now(),
             make_admin=args.make_admin,
             actor_label="cli",
-            own_domains=runtime.directory().own_domains,
+            own_domains=runtime.own_domains(),
         )
     except UnknownUser as exc:
         raise CommandError(str(exc), status=4) from None
@@ -383,7 +383,7 @@ def cmd_users_admin_domains(args: argparse.Namespace) -> int:
     try:
         if args.state:
             set_admin_domain_rule(args.state == "on", runtime.clock.now(), actor_label="cli")
-        domains = ", ".join(sorted(runtime.directory().own_domains)) or "not known yet"
+        domains = ", ".join(sorted(runtime.own_domains())) or "not known yet"
         state = "on" if admin_domain_rule_on() else "off"
     finally:
         runtime.close()

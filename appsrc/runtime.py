@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from appsrc.capture.sync import MailboxSync, SyncReport
 from appsrc.clock import Clock, SystemClock
-from appsrc.crm.directory import load_directory
+from appsrc.crm.directory import load_directory, own_domains
 from appsrc.gmail.client import GmailRemotes
 from appsrc.gmail.credentials import DelegatedCredentials
 from appsrc.matching.matcher import Directory
@@ -43,6 +43,10 @@ class Runtime:
 
     def directory(self) -> Directory:
         return load_directory(self.settings.own_domains, self.settings.secrets_dir)
+
+    def own_domains(self) -> tuple[str, ...]:
+        """The fund's own domains alone, without loading the whole directory."""
+        return own_domains(self.settings.own_domains, self.settings.secrets_dir)
 
     @property
     def mailbox_sync(self) -> MailboxSync:

@@ -100,6 +100,8 @@ def test_twenty_concurrent_bad_logins_hash_two_at_a_time_and_health_answers(app,
     health = requests.get(server + "/healthz", timeout=10)  # during the burst
     for thread in threads:
         thread.join(timeout=60)
+    for session, _token in forms:  # no kept-alive connection left for the server's teardown
+        session.close()
     assert health.status_code == 200
     assert len(statuses) == 20 and set(statuses) <= {401, 429}
     assert 1 <= slots.peak <= PASSWORD_CHECK_SLOTS  # never more at once than the bound
@@ -120,3 +122,4 @@ def test_a_login_that_gets_no_turn_is_told_to_retry_and_frees_its_thread(app, se
         for _ in range(PASSWORD_CHECK_SLOTS):
             slots.release()
     assert session.post(server + "/login", data=data, timeout=10, allow_redirects=False).status_code == 302
+    session.close()

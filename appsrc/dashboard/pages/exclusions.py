@@ -125,7 +125,7 @@ def change(_submit, remove_clicks, value, reason, version):
             removed = remove_exclusion(parse_id(trigger["id"], field="id"), now(), actor=actor)
             return (version or 0) + 1, ok_alert(f"{removed} is no longer excluded (new mail only)."), dash.no_update
         exclusion, purged = add_exclusion(
-            value or "", now(), reason=reason or "", actor=actor, own_domains=rt.directory().own_domains
+            value or "", now(), reason=reason or "", actor=actor, own_domains=frozenset(rt.own_domains())
         )
     except ValidationError as exc:
         return dash.no_update, error_alert(str(exc)), dash.no_update

@@ -250,7 +250,7 @@ def change(_add, admin_clicks, active_clicks, reset_clicks, revoke_clicks, email
                 is_admin=bool(make_admin),
                 password=password or None,
                 actor=actor,
-                own_domains=runtime().directory().own_domains,
+                own_domains=runtime().own_domains(),
             )
             message = ok_alert(f"Added {user.email}; their mailbox will be captured from the next sync.")
         elif trigger["type"] == "users-admin":
@@ -260,7 +260,7 @@ def change(_add, admin_clicks, active_clicks, reset_clicks, revoke_clicks, email
                 now(),
                 is_admin=not target["is_admin"],
                 actor=actor,
-                own_domains=runtime().directory().own_domains,
+                own_domains=runtime().own_domains(),
             )
             message = ok_alert(f"{user.email} is {'now an admin' if user.is_admin else 'no longer an admin'}.")
         elif trigger["type"] == "users-active":

@@ -9,7 +9,7 @@ from typing import Any
 
 from peewee import Expression, Node
 
-from appsrc.matching.direction import DIRECTIONS, OUTBOUND
+from appsrc.matching.direction import DIRECTIONS, OUTBOUND, is_direction
 from appsrc.store.models import EmailAccount
 
 __all__ = [
@@ -90,7 +90,7 @@ def sent_by_team(sender: Node) -> Expression:
 
 
 def check_direction(direction: object) -> None:
-    if direction not in (None, "", *DIRECTIONS):
+    if direction not in (None, "") and not is_direction(direction):
         raise QueryError("direction must be inbound or outbound", "direction")
 
 
