@@ -27,6 +27,7 @@ from appsrc.store.db import open_database
 from appsrc.store.migrations import migrate
 from appsrc.store.models import EmailAccount
 from appsrc.store.queries.cache import use_clock
+from appsrc.store.queries.mailboxes import capturing_mailboxes
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class Runtime:
 
     def sync_all(self, *, mailbox: str | None = None, full: bool = False, max_workers: int = 8) -> list[SyncReport]:
         """One pass over every enabled mailbox (or one), mailboxes in parallel threads."""
-        query = EmailAccount.select(EmailAccount.id, EmailAccount.address).where(EmailAccount.sync_enabled)
+        query = capturing_mailboxes()
         if mailbox:
             query = EmailAccount.select(EmailAccount.id, EmailAccount.address).where(
                 EmailAccount.address == mailbox.strip().lower()

@@ -11,6 +11,7 @@ from typing import Any
 from appsrc.gmail.client import GmailError, GmailRemotes
 from appsrc.gmail.credentials import ALL_SCOPES, SCOPE_READONLY, DelegatedCredentials, DelegationError, grant_fix
 from appsrc.store.models import EmailAccount
+from appsrc.store.queries.mailboxes import capturing_mailboxes
 
 
 def check_delegation(credentials: DelegatedCredentials, remotes: GmailRemotes) -> dict[str, Any]:
@@ -25,7 +26,7 @@ def check_delegation(credentials: DelegatedCredentials, remotes: GmailRemotes) -
         result["key"].update(error=str(exc), fix=exc.fix)
         return result
     result["key"].update(ok=True, client_id=info.client_id)
-    for account in EmailAccount.select().where(EmailAccount.sync_enabled).order_by(EmailAccount.address):
+    for account in capturing_mailboxes().order_by(EmailAccount.address):
         result["mailboxes"].append(_check_mailbox(credentials, remotes, account.address, info.client_id))
     result["ok"] = all(m["ok"] for m in result["mailboxes"])
     return result

@@ -38,11 +38,19 @@ from appsrc.gmail.client import (
 from appsrc.gmail.credentials import DelegationError
 from appsrc.gmail.payload import raw_from_full_payload
 from appsrc.matching.matcher import Directory, bulk_reason, match, returning_proposals
+from appsrc.matching.scope import CapturePolicy
+from appsrc.store import bare
 from appsrc.store import capture as store
 from appsrc.store.db import database
 from appsrc.store.models import EmailAccount
+from appsrc.store.queries.mailboxes import capturing_mailboxes
 
 log = logging.getLogger(__name__)
+
+KEEP_ALL = CapturePolicy()  # scope `all`, no exclusions of the owner's
+
+# The rules a sync pass applies, loaded on first need: the directory and this mailbox's policy.
+Rules = Callable[[], tuple[Directory, CapturePolicy]]
 
 EXCLUDED_LABELS = frozenset({"SPAM", "TRASH", "CHAT"})
 GONE_LABELS = frozenset({"SPAM", "TRASH"})  # a sighting with one of these is not live
@@ -50,6 +58,10 @@ PERMANENT_RETRY = timedelta(hours=1)  # a permanent error is re-probed slowly, n
 MAX_DATE_SKEW = timedelta(days=2)
 GROUP_WRITE = 250  # messages per write transaction during a backfill
 GROUP_WRITE_S = 3.0  # ...or whatever arrived in this long, at Gmail's pace
+REFETCH_CHUNK = 500  # bare sightings fetched again per step, between checks for a pause
+SHUTDOWN = "interrupted by shutdown"
+NOT_CAPTURING = "not capturing: the mailbox is paused or removed, or its owner is deactivated"
+MEMBER_EXCLUDED = "kept out by the mailbox's owner"  # names no address: the owner's choice is private
 
 
 @dataclass
@@ -62,6 +74,8 @@ class SyncReport:
     failed: int = 0
     new_emails: int = 0
     proposals: int = 0
+    bare: int = 0
+    refetched: int = 0
     deleted: int = 0
     restored: int = 0
     elapsed_s: float = 0.0
@@ -76,7 +90,13 @@ class SyncReport:
 
 
 class SyncInterrupted(Exception):
-    """The worker is stopping; everything stored so far is consistent and resumable."""
+    """The worker is stopping, or an admin paused the mailbox: everything stored so far is
+    consistent and resumable."""
+
+
+def capturing(account_id: int) -> bool:
+    """Whether this mailbox may be synced now: not paused or removed, and its owner active."""
+    return capturing_mailboxes().where(EmailAccount.id == account_id).exists()
 
 
 class MailboxSync:
@@ -86,13 +106,15 @@ class MailboxSync:
         self,
         remotes: GmailRemotes,
         clock: Clock,
-        load_directory: Callable[[], Directory],
+        load_directory: Rules,
         *,
+        load_policy: Callable[[int], CapturePolicy] = bare.capture_policy,
         max_body_chars: int = 20_000,
     ) -> None:
         self._remotes = remotes
         self._clock = clock
         self._load_directory = load_directory
+        self._load_policy = load_policy
         self._max_body_chars = max_body_chars
         self.should_stop: Callable[[], bool] = lambda: False  # set by the worker on SIGTERM
 
@@ -103,9 +125,13 @@ class MailboxSync:
             now = self._clock.now()
             started = self._clock.monotonic()
             try:
+                if not capturing(account.id):
+                    raise SyncInterrupted(NOT_CAPTURING)  # no Gmail call at all
                 remote = self._remotes.remote(account.address)
                 # Loaded on first need: an idle cycle (nothing new) never reads the directory.
-                directory = functools.cache(self._load_directory)
+                load_directory = functools.cache(self._load_directory)
+                policy = self._load_policy(account.id)
+                directory = lambda: (load_directory(), policy)  # noqa: E731
                 if full or account.backfill_state != "done" or not account.history_id:
                     self._backfill(account, remote, directory, report, restart=full)
                 else:
@@ -115,8 +141,9 @@ class MailboxSync:
                         log.warning("%s: history cursor expired, starting a full resync", account.address)
                         self._backfill(account, remote, directory, report, restart=True)
                 self._retry_pending(account, remote, directory, report)
-            except SyncInterrupted:
-                report.error, report.error_kind = "interrupted by shutdown", "transient"
+                self._refetch(account, remote, directory, report)
+            except SyncInterrupted as exc:
+                report.error, report.error_kind = str(exc) or SHUTDOWN, "transient"
             except DelegationError as exc:
                 self._record_error(account, report, str(exc), exc.permanent, exc.fix, now)
             except RateLimited as exc:
@@ -153,7 +180,7 @@ class MailboxSync:
         self,
         account: EmailAccount,
         remote: GmailRemote,
-        directory: Callable[[], Directory],
+        directory: Rules,
         report: SyncReport,
         *,
         restart: bool,
@@ -178,8 +205,7 @@ class MailboxSync:
         token = account.backfill_page_token
         size_of = self._size_classes(remote)
         while True:
-            if self.should_stop():
-                raise SyncInterrupted()
+            self._check_continue(account.id)
             messages, next_token = remote.list_messages(token)
             ids = [m["id"] for m in messages]
             report.listed += len(ids)
@@ -207,9 +233,7 @@ class MailboxSync:
         self._incremental(EmailAccount.get_by_id(account.id), remote, directory, report)
 
     # -- incremental ------------------------------------------------------------------------------
-    def _incremental(
-        self, account: EmailAccount, remote: GmailRemote, directory: Callable[[], Directory], report: SyncReport
-    ) -> None:
+    def _incremental(self, account: EmailAccount, remote: GmailRemote, directory: Rules, report: SyncReport) -> None:
         labels: dict[str, list[str]] = {}  # final labels of every message the history touched
         added: set[str] = set()
         deleted: set[str] = set()
@@ -268,12 +292,28 @@ class MailboxSync:
         # The cursor moves only after everything it covers is stored.
         EmailAccount.update(history_id=latest).where(EmailAccount.id == account.id).execute()
 
-    def _retry_pending(
-        self, account: EmailAccount, remote: GmailRemote, directory: Callable[[], Directory], report: SyncReport
-    ) -> None:
+    def _retry_pending(self, account: EmailAccount, remote: GmailRemote, directory: Rules, report: SyncReport) -> None:
         ids = store.pending_fetch_ids(account.id)
         if ids:
             self._fetch_and_store(account, remote, directory, ids, report, self._exact_sizes(remote, ids))
+
+    def _refetch(self, account: EmailAccount, remote: GmailRemote, directory: Rules, report: SyncReport) -> None:
+        """Fetch again the bare sightings queued by a rematch (they match an investor now) or by
+        a switch to scope `all`, at the quota's pace. Each is stored in full, or stays bare."""
+        size_of = None
+        while ids := bare.refetch_ids(account.id, REFETCH_CHUNK):
+            self._check_continue(account.id)
+            size_of = size_of or self._size_classes(remote)
+            self._fetch_and_store(account, remote, directory, ids, report, size_of)
+            store.clear_refetch(account.id, ids)  # whatever became of them, they are done
+            report.refetched += len(ids)
+
+    def _check_continue(self, account_id: int) -> None:
+        """Between pages: stop for a shutdown, or when an admin paused or removed the mailbox."""
+        if self.should_stop():
+            raise SyncInterrupted(SHUTDOWN)
+        if not capturing(account_id):
+            raise SyncInterrupted(NOT_CAPTURING)
 
     # -- sizes: how each message is fetched (see gmail.BATCH_BYTES) ------------------------------
     @staticmethod
@@ -297,7 +337,7 @@ class MailboxSync:
         self,
         account: EmailAccount,
         remote: GmailRemote,
-        directory: Callable[[], Directory],
+        directory: Rules,
         ids: list[str],
         report: SyncReport,
         size_of: Callable[[str], int],
@@ -312,24 +352,26 @@ class MailboxSync:
         for fetched in remote.fetch(ids, size_of):
             batch.failed.update(fetched.failed)
             for message in fetched.messages.values():
-                outcome = self._prepare_safely(message, directory())
+                outcome = self._prepare_safely(message, *directory())
                 if isinstance(outcome, store.Sighting):
                     batch.sightings.append(outcome)
+                elif isinstance(outcome, store.BareRecord):
+                    batch.bare.append(outcome)
                 else:
                     batch.skipped.append(outcome)
             for gmail_id in fetched.gone:
                 batch.skipped.append((gmail_id, "gone", "deleted from the mailbox before it could be fetched"))
             buffered += len(fetched.messages) + len(fetched.gone) + len(fetched.failed)
-            stopping = self.should_stop()
+            stopping = self.should_stop() or (buffered >= GROUP_WRITE and not capturing(account.id))
             if buffered >= GROUP_WRITE or self._clock.monotonic() - since >= GROUP_WRITE_S or stopping:
                 self._apply(account, batch, report)
                 batch, buffered, since = store.BatchWrite(), 0, self._clock.monotonic()
             if stopping:
-                raise SyncInterrupted()
+                raise SyncInterrupted(SHUTDOWN if self.should_stop() else NOT_CAPTURING)
         self._apply(account, batch, report)
 
     def _apply(self, account: EmailAccount, batch: store.BatchWrite, report: SyncReport) -> None:
-        if not (batch.sightings or batch.skipped or batch.failed or batch.account_updates):
+        if not (batch.sightings or batch.bare or batch.skipped or batch.failed or batch.account_updates):
             return
         counts = store.apply_batch(account.id, account.sync_generation, batch, self._clock.now())
         report.stored += counts.stored
@@ -337,22 +379,28 @@ class MailboxSync:
         report.failed += counts.failed
         report.new_emails += counts.new_emails
         report.proposals += counts.proposals
+        report.bare += counts.bare
         for _, reason, _ in batch.skipped:
             report.skipped_reasons[reason] = report.skipped_reasons.get(reason, 0) + 1
 
-    def _prepare_safely(self, message: dict, directory: Directory) -> store.Sighting | tuple[str, str, str]:
+    def _prepare_safely(
+        self, message: dict, directory: Directory, policy: CapturePolicy
+    ) -> store.Sighting | store.BareRecord | tuple[str, str, str]:
         """`prepare`, but a message that trips a bug is skipped with the reason `error` (and
         fetched again by a later full listing) instead of failing the batch: one odd email
         must never stall a mailbox's cursor."""
         try:
-            return self.prepare(message, directory)
+            return self.prepare(message, directory, policy)
         except Exception as exc:
             gmail_id = str(message.get("id", "?"))
             log.exception("could not process message %s; recorded as skipped", gmail_id)
             return gmail_id, "error", f"processing failed: {exc.__class__.__name__}"[:200]
 
-    def prepare(self, message: dict, directory: Directory) -> store.Sighting | tuple[str, str, str]:
-        """A fetched Gmail message as a sighting to store, or (gmail_id, reason, detail) to skip."""
+    def prepare(
+        self, message: dict, directory: Directory, policy: CapturePolicy = KEEP_ALL
+    ) -> store.Sighting | store.BareRecord | tuple[str, str, str]:
+        """A fetched Gmail message as a sighting to store in full, a bare sighting (outside the
+        capture scope), or (gmail_id, reason, detail) to skip."""
         gmail_id = message["id"]
         labels = tuple(message.get("labelIds") or ())
         if EXCLUDED_LABELS & set(labels):
@@ -381,7 +429,12 @@ class MailboxSync:
             return gmail_id, "internal", "every participant is one of the fund's own"
         if result.verdict == "excluded":
             return gmail_id, "excluded", "matches an exclusion rule"
+        if policy.excludes(participants):
+            return gmail_id, "excluded", MEMBER_EXCLUDED
         internal_date = _internal_date(message)
+        if not policy.keeps_in_full(result):
+            sent_at = _sent_at(parsed, internal_date or self._clock.now())
+            return store.BareRecord(gmail_id, message.get("threadId", ""), sent_at, participants)
         record = _email_record(
             parsed,
             participants,
@@ -462,14 +515,19 @@ def _content_key(parsed: ParsedEmail, from_email: str, fingerprint: str) -> str:
     return "fp:" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _email_record(
-    parsed: ParsedEmail, participants, result, snippet: str, received: datetime, bulk: str | None, directory: Directory
-) -> store.EmailRecord:
-    # The Date header is the sender's claim; a wildly wrong one (spam "from 2099") yields to the
-    # time Gmail received the message.
+def _sent_at(parsed: ParsedEmail, received: datetime) -> datetime:
+    """The Date header is the sender's claim; a wildly wrong one (spam "from 2099") yields to the
+    time Gmail received the message."""
     sent_at = parsed.sent_at
     if sent_at is None or sent_at - received > MAX_DATE_SKEW:
         sent_at = received
+    return sent_at
+
+
+def _email_record(
+    parsed: ParsedEmail, participants, result, snippet: str, received: datetime, bulk: str | None, directory: Directory
+) -> store.EmailRecord:
+    sent_at = _sent_at(parsed, received)
     people = lambda addresses: [{"email": a.email, "name": a.name} for a in addresses]  # noqa: E731
     from_email = parsed.from_addr.email if parsed.from_addr else ""
     fingerprint = "date:" + parsed.sent_at.isoformat(timespec="seconds") if parsed.sent_at else ""

@@ -21,6 +21,7 @@ from appsrc.llm import UNTRUSTED_RULE, LlmConfig, LlmError, chat_completion, def
 from appsrc.settings import Settings
 from appsrc.store.db import database
 from appsrc.store.models import Draft, Email, EmailAccount, EmailAccountMessage, User
+from appsrc.store.queries.mailboxes import capturing_mailboxes
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def _live_copies(email: Email) -> list[tuple[str, str, bool]]:
         .where(
             (EmailAccountMessage.email == email.id)
             & EmailAccountMessage.deleted_at.is_null()
-            & EmailAccount.sync_enabled
+            & EmailAccount.id.in_(capturing_mailboxes().select(EmailAccount.id))
         )
         .order_by(EmailAccountMessage.is_sent, EmailAccount.address)
         .tuples()

@@ -5,6 +5,11 @@ what the matcher decides for mail already captured. The CRM services that make s
 run the rematch themselves (on the emails the change concerns, `RematchScope`), so no caller
 has to remember it. Decided proposals are history and stay; pending ones that no longer match
 go; new ones are proposed; excluded mail stays stored but loses its links and pending proposals.
+
+Under capture scope `investors` the rematch also looks at bare sightings: one that matches an
+investor now is queued for the worker to fetch again in full (then stored, linked and proposed
+as if it had matched at capture), and an email that lost its last link and has no history is
+reduced to bare sightings.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from appsrc.matching.matcher import Directory, match, returning_proposals
+from appsrc.matching.scope import INVESTORS
+from appsrc.store import bare
 from appsrc.store import capture as store
 from appsrc.store.db import database
 
@@ -36,7 +43,15 @@ class RematchScope:
 
 
 def empty_stats() -> dict[str, int]:
-    return {"emails": 0, "links_added": 0, "links_removed": 0, "proposals_added": 0, "proposals_removed": 0}
+    return {
+        "emails": 0,
+        "links_added": 0,
+        "links_removed": 0,
+        "proposals_added": 0,
+        "proposals_removed": 0,
+        "reduced": 0,
+        "refetch_queued": 0,
+    }
 
 
 def rematch(
@@ -45,27 +60,54 @@ def rematch(
     """Relink the mail `scope` concerns (all captured mail when `everything`), with the
     directory as it is now. Nothing to do (and no directory read) for an empty scope."""
     if everything:
-        return relink(directory(), None, now)
+        loaded = directory()
+        stats = relink(loaded, None, now)
+        stats["refetch_queued"] = queue_refetch(loaded, None, now)
+        return stats
     if not scope:
         return empty_stats()
-    return relink(directory(), store.emails_involving(addresses=scope.addresses, domains=scope.domains), now)
+    loaded = directory()
+    stats = relink(loaded, store.emails_involving(addresses=scope.addresses, domains=scope.domains), now)
+    stats["refetch_queued"] = queue_refetch(
+        loaded, bare.bare_involving(addresses=scope.addresses, domains=scope.domains), now
+    )
+    return stats
 
 
 def relink(directory: Directory, email_ids: Iterable[int] | None = None, now: datetime | None = None) -> dict[str, int]:
     """Recompute investor links and pending proposals of these emails (every email if None)."""
     stats = empty_stats()
+    unlinked: list[int] = []
     for ids in store.email_id_batches(email_ids):
         with database.atomic():
-            _relink(directory, store.link_state(ids), now, stats)
+            unlinked += _relink(directory, store.link_state(ids), now, stats)
+    if unlinked and now is not None and bare.capture_scope() == INVESTORS:
+        stats["reduced"] = bare.reduce_out_of_scope(now, unlinked)
     return stats
 
 
-def _relink(directory: Directory, state: store.LinkState, now: datetime | None, stats: dict[str, int]) -> None:
+def queue_refetch(directory: Directory, sighting_ids: Iterable[int] | None, now: datetime | None) -> int:
+    """Queue the bare sightings (of these, or all) that match an investor now."""
+    queued = 0
+    for ids in bare.bare_batches(sighting_ids):
+        participants = bare.bare_participants(ids)
+        matching = [i for i in ids if match(participants[i], directory, is_bulk=False).links]
+        if matching and now is not None:
+            with database.atomic():
+                queued += bare.request_refetch(matching, now)
+    return queued
+
+
+def _relink(directory: Directory, state: store.LinkState, now: datetime | None, stats: dict[str, int]) -> list[int]:
+    """Relink one batch; returns the emails left without any investor link."""
+    unlinked = []
     for email_id, is_bulk, sent_at in state.facts:
         stats["emails"] += 1
         result = returning_proposals(
             match(state.participants[email_id], directory, is_bulk=is_bulk), sent_at, directory
         )
+        if not result.links:
+            unlinked.append(email_id)
         want_links = {link.investor_id: (link.contact_id, link.address) for link in result.links}
         have_links = state.links[email_id]
         stale = [investor for investor, value in have_links.items() if want_links.get(investor) != value]
@@ -89,3 +131,4 @@ def _relink(directory: Directory, state: store.LinkState, now: datetime | None, 
         new = [p for p in result.proposals if p.target_key not in have]
         if new:
             stats["proposals_added"] += store.add_proposals(email_id, new, now)
+    return unlinked

@@ -43,8 +43,8 @@ def mailbox_card(m: dict, *, allow_sync: bool, button_id=None) -> dbc.Card:
     body = [
         html.Div(
             [
-                dbc.Badge(m["state"], color=STATE_COLORS.get(m["state"], "secondary"), className="me-2"),
-                html.Span(STATE_HELP.get(m["state"], ""), className="small-muted"),
+                dbc.Badge(m["sync_state"], color=STATE_COLORS.get(m["sync_state"], "secondary"), className="me-2"),
+                html.Span(STATE_HELP.get(m["sync_state"], ""), className="small-muted"),
             ],
             className="mb-2",
         ),

@@ -23,6 +23,8 @@ from appsrc.store.db import database
 from appsrc.store.fields import JSONField, UTCDateTimeField
 from appsrc.store.models import (
     ActivityProposal,
+    BareParticipant,
+    BareSighting,
     Email,
     EmailAccount,
     EmailAccountMessage,
@@ -68,11 +70,22 @@ class Sighting:
     email: EmailRecord
 
 
+@dataclass(frozen=True)
+class BareRecord:
+    """An email outside the capture scope as one mailbox holds it: who and when, never what."""
+
+    gmail_id: str
+    thread_id: str
+    sent_at: datetime
+    participants: tuple[tuple[str, str], ...]  # (role, address)
+
+
 @dataclass
 class BatchWrite:
     """Everything one fetched batch changes for one mailbox, applied atomically."""
 
     sightings: list[Sighting] = field(default_factory=list)
+    bare: list[BareRecord] = field(default_factory=list)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (gmail_id, reason, detail)
     failed: dict[str, str] = field(default_factory=dict)  # gmail_id -> error
     account_updates: dict[str, Any] = field(default_factory=dict)
@@ -85,6 +98,7 @@ class WriteCounts:
     failed: int = 0
     new_emails: int = 0
     proposals: int = 0
+    bare: int = 0
 
 
 def apply_batch(account_id: int, generation: int, batch: BatchWrite, now: datetime) -> WriteCounts:
@@ -107,7 +121,7 @@ def apply_batch(account_id: int, generation: int, batch: BatchWrite, now: dateti
 def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -> WriteCounts:
     counts = WriteCounts()
     ids = [s.gmail_id for s in batch.sightings] + [g for g, _, _ in batch.skipped]
-    known_sightings = _existing(EmailAccountMessage, account_id, ids)
+    known_sightings = _existing(EmailAccountMessage, account_id, ids + [b.gmail_id for b in batch.bare])
     known_skips = _existing(SkippedMessage, account_id, ids)
 
     new_sightings = [s for s in batch.sightings if s.gmail_id not in known_sightings]
@@ -149,7 +163,15 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
     _insert_many(SkippedMessage, skip_rows)
     counts.skipped += len(skip_rows)
 
-    done = [s.gmail_id for s in batch.sightings] + [g for g, _, _ in batch.skipped]
+    # A bare sighting fetched again (it matches now, or the scope became `all`) is replaced by
+    # what it turned into; one fetched again that is still out of scope stays bare.
+    if ids and has_bare(account_id):
+        _delete_ids(BareSighting, account_id, ids)
+    counts.bare = _write_bare(account_id, generation, [b for b in batch.bare if b.gmail_id not in known_sightings], now)
+    if batch.failed and has_bare(account_id):
+        clear_refetch(account_id, list(batch.failed))  # retried as a pending fetch instead
+
+    done = ids + [b.gmail_id for b in batch.bare]
     _delete_ids(PendingFetch, account_id, done)
     for gmail_id, error in batch.failed.items():
         (
@@ -173,6 +195,65 @@ def _apply(account_id: int, generation: int, batch: BatchWrite, now: datetime) -
         )
     counts.failed = len(batch.failed)
     return counts
+
+
+def has_bare(account_id: int) -> bool:
+    return BareSighting.select().where(BareSighting.account == account_id).exists()
+
+
+def _write_bare(account_id: int, generation: int, records: list[BareRecord], now: datetime) -> int:
+    """Insert new bare sightings with their participants; one already held is marked seen and
+    taken off the refetch queue. Returns how many are new."""
+    if not records:
+        return 0
+    unique = list({r.gmail_id: r for r in records}.values())
+    inserted = _insert_many(
+        BareSighting,
+        [
+            {
+                "account_id": account_id,
+                "gmail_id": r.gmail_id,
+                "gmail_thread_id": r.thread_id,
+                "sent_at": r.sent_at,
+                "seen_generation": generation,
+                "refetch_requested_at": None,
+                "created_at": now,
+            }
+            for r in unique
+        ],
+        ignore_conflicts=True,
+        returning=("id", "gmail_id"),
+    )
+    new = {gmail_id: row_id for row_id, gmail_id in inserted}
+    _insert_many(
+        BareParticipant,
+        [
+            {
+                "sighting_id": new[r.gmail_id],
+                "address": address,
+                "match_key": match_key(address),
+                "domain": address.rpartition("@")[2],
+                "role": role,
+            }
+            for r in unique
+            if r.gmail_id in new
+            for role, address in dict.fromkeys(r.participants)
+        ],
+        ignore_conflicts=True,
+    )
+    held = [r.gmail_id for r in unique if r.gmail_id not in new]
+    for chunk in chunked(held, 500):
+        BareSighting.update(refetch_requested_at=None, seen_generation=generation).where(
+            (BareSighting.account == account_id) & BareSighting.gmail_id.in_(chunk)
+        ).execute()
+    return len(new)
+
+
+def clear_refetch(account_id: int, gmail_ids: Sequence[str]) -> None:
+    for chunk in chunked(list(set(gmail_ids)), 500):
+        BareSighting.update(refetch_requested_at=None).where(
+            (BareSighting.account == account_id) & BareSighting.gmail_id.in_(chunk)
+        ).execute()
 
 
 # -- raw inserts on the hot path ----------------------------------------------------------------
@@ -409,8 +490,11 @@ def _link_many(matches: list[tuple[int, Match]], now: datetime | None) -> list[i
 
 # -- incremental changes ------------------------------------------------------------------------
 def known_ids(account_id: int, gmail_ids: Sequence[str]) -> set[str]:
-    """Ids this mailbox already accounts for (stored, or skipped for a lasting reason)."""
+    """Ids this mailbox already accounts for (stored in full or bare, or skipped for a lasting
+    reason)."""
     known = _existing(EmailAccountMessage, account_id, gmail_ids)
+    if has_bare(account_id):
+        known |= _existing(BareSighting, account_id, list(set(gmail_ids) - known))
     for chunk in chunked(list(set(gmail_ids) - known), 500):
         known.update(
             gid
@@ -438,11 +522,19 @@ def mark_seen(account_id: int, generation: int, gmail_ids: Sequence[str]) -> Non
             .where((SkippedMessage.account == account_id) & SkippedMessage.gmail_id.in_(chunk))
             .execute()
         )
+        (
+            BareSighting.update(seen_generation=generation)
+            .where((BareSighting.account == account_id) & BareSighting.gmail_id.in_(chunk))
+            .execute()
+        )
 
 
 def set_deleted(account_id: int, gmail_ids: Sequence[str], when: datetime | None) -> int:
-    """Soft-delete (when set) or revive (None) this mailbox's sightings of `gmail_ids`."""
+    """Soft-delete (when set) or revive (None) this mailbox's sightings of `gmail_ids`. A bare
+    sighting deleted in Gmail is forgotten: if the message comes back, it is fetched again."""
     changed = 0
+    if when is not None and gmail_ids and has_bare(account_id):
+        _delete_ids(BareSighting, account_id, gmail_ids)
     for chunk in chunked(list(set(gmail_ids)), 500):
         query = EmailAccountMessage.update(deleted_at=when).where(
             (EmailAccountMessage.account == account_id) & EmailAccountMessage.gmail_id.in_(chunk)
@@ -463,6 +555,9 @@ def set_labels(account_id: int, labels_by_id: dict[str, list[str]]) -> None:
 
 def reconcile_full_sync(account_id: int, generation: int, now: datetime) -> int:
     """After a full listing: sightings it did not see are gone from the mailbox."""
+    BareSighting.delete().where(
+        (BareSighting.account == account_id) & (BareSighting.seen_generation < generation)
+    ).execute()
     return (
         EmailAccountMessage.update(deleted_at=now)
         .where(

@@ -88,6 +88,8 @@ class EmailAccount(BaseModel):
     last_error_at = UTCDateTimeField(null=True)
     paused_until = UTCDateTimeField(null=True)  # Gmail's "Retry after"
     sync_requested_at = UTCDateTimeField(null=True)  # "sync now" from the dashboard
+    paused_at = UTCDateTimeField(null=True)  # paused by an admin: no Gmail calls (m0013)
+    removed_at = UTCDateTimeField(null=True)  # removed by an admin: sightings deleted (m0013)
     created_at = UTCDateTimeField()
 
 
@@ -151,6 +153,38 @@ class EmailAccountMessage(BaseModel):
 
     class Meta:
         indexes = ((("account", "gmail_id"), True),)
+
+
+class BareSighting(BaseModel):
+    """An external email outside the capture scope, as one mailbox holds it: who and when, never
+    what (no subject, body, snippet or attachment names). Never shown in search; kept so that a
+    later investor or contact can find it and have it fetched again in full (m0013)."""
+
+    id = AutoField()
+    account = ForeignKeyField(EmailAccount, backref="bare_sightings", on_delete="CASCADE", index=False)
+    gmail_id = CharField()
+    gmail_thread_id = CharField(default="")
+    sent_at = UTCDateTimeField()
+    seen_generation = IntegerField(default=0)
+    refetch_requested_at = UTCDateTimeField(null=True)  # queued for the worker (partial index)
+    created_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = ((("account", "gmail_id"), True),)
+
+
+class BareParticipant(BaseModel):
+    """Every address on a bare sighting, indexed like `EmailParticipant` for the rematch."""
+
+    id = AutoField()
+    sighting = ForeignKeyField(BareSighting, backref="participants", on_delete="CASCADE", index=False)
+    address = CharField()
+    match_key = CharField(index=True)
+    domain = CharField(index=True)
+    role = CharField()
+
+    class Meta:
+        indexes = ((("sighting", "address", "role"), True),)
 
 
 class SkippedMessage(BaseModel):
@@ -334,6 +368,20 @@ class Exclusion(BaseModel):
     created_at = UTCDateTimeField()
 
 
+class MemberExclusion(BaseModel):
+    """An address or domain a team member keeps out of their own mailbox's capture. Only they
+    see its value; the audit log records that one was added, never what."""
+
+    id = AutoField()
+    user = ForeignKeyField(User, backref="member_exclusions", on_delete="CASCADE", index=False)
+    value = CharField()  # lower-case address, or a domain
+    kind = CharField()  # address | domain
+    created_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = ((("user", "value"), True),)
+
+
 ALL_MODELS = (
     User,
     ApiToken,
@@ -341,6 +389,8 @@ ALL_MODELS = (
     Email,
     EmailParticipant,
     EmailAccountMessage,
+    BareSighting,
+    BareParticipant,
     SkippedMessage,
     PendingFetch,
     Investor,
@@ -355,4 +405,5 @@ ALL_MODELS = (
     DigestRun,
     AuditEvent,
     Exclusion,
+    MemberExclusion,
 )

@@ -12,6 +12,7 @@ from appsrc.crm.users import add_user
 from appsrc.runtime import build_runtime
 from appsrc.settings import load_settings
 from appsrc.simulator import generate_team
+from appsrc.store.bare import write_capture_scope
 
 DATASET_NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -24,7 +25,10 @@ def team(sim):
     return dataset
 
 
-def make_runtime(sim, tmp_path, **env):
+def make_runtime(sim, tmp_path, *, scope: str = "all", **env):
+    """The runtime on a fresh store. `scope` is the capture scope it starts with: most capture
+    tests check what happens to *every* external email, which is scope `all`; a new install's
+    default (`investors`) has its own tests (tests/capture/test_scope.py)."""
     key = tmp_path / "secrets" / "dwd" / "service_account.json"
     key.parent.mkdir(parents=True, exist_ok=True)
     if not key.exists():
@@ -32,7 +36,10 @@ def make_runtime(sim, tmp_path, **env):
     settings = load_settings(
         {"CRM_DATA_DIR": str(tmp_path), "CRM_DEMO": "off", "CRM_GMAIL_API_ENDPOINT": sim.url, **env}
     )
-    return build_runtime(settings, SystemClock(), allow_demo=False)
+    runtime = build_runtime(settings, SystemClock(), allow_demo=False)
+    with runtime.db.connection_context():
+        write_capture_scope(scope, runtime.clock.now())
+    return runtime
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 
 from appsrc.runtime import build_runtime
 from appsrc.store import queries
+from appsrc.store.bare import write_capture_scope
 from tests.crm.factories import World
 
 __all__ = ["web_runtime", "world", "app", "anon", "admin_client", "member_client", "WebClient"]
@@ -17,8 +18,11 @@ __all__ = ["web_runtime", "world", "app", "anon", "admin_client", "member_client
 
 @pytest.fixture
 def web_runtime(settings, clock):
-    """The appliance's runtime on a fresh, migrated SQLite file (no Gmail needed), frozen clock."""
+    """The appliance's runtime on a fresh, migrated SQLite file (no Gmail needed), frozen clock.
+    Capture scope `all`: the personas' mail includes non-investor mail on purpose (search,
+    charts); scope `investors` has its own tests."""
     runtime = build_runtime(settings.replace(own_domains=("fund.example",)), clock, allow_demo=False)
+    write_capture_scope("all", clock.now())
     queries.clear_cache()
     yield runtime
     runtime.close()

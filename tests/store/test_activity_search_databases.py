@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from appsrc.store import queries
+from appsrc.store.bare import write_capture_scope
 from appsrc.store.db import open_database
 from appsrc.store.migrations import migrate
 from appsrc.store.models import EmailAccount, EmailAccountMessage, EmailInvestorLink
@@ -54,10 +55,12 @@ QUERIES = [
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request, settings):
-    """A migrated store on each database, bound to the models."""
+    """A migrated store on each database, bound to the models, capture scope `all` (the mail
+    below includes non-investor mail on purpose)."""
     url = settings.database_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     db = open_database(url)
     migrate(db)
+    write_capture_scope("all", NOW)
     queries.clear_cache()
     yield request.param
     db.close()

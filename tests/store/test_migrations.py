@@ -177,7 +177,32 @@ def test_0012_turns_the_admin_domain_rule_on_for_new_installs_only(settings):
                 'INSERT INTO "user" (email, name, is_admin, is_active, created_at, updated_at) '
                 "VALUES ('ada@fund.example', 'Ada', 1, 1, 'x', 'x')"
             )
-        assert migrate(db) == ["0012_admin_domain_rule"]
+        assert migrate(db)[0] == "0012_admin_domain_rule"
         with db.bind_ctx([AppSetting]):
             assert AppSetting.get(AppSetting.key == "admins_in_own_domains").value == expected
+        db.close()
+
+
+def test_0013_keeps_only_investor_mail_on_new_installs_and_all_mail_on_upgrades(settings):
+    """A new install starts private (scope `investors`); an upgrade keeps what it did (`all`)
+    until an admin chooses."""
+    from appsrc.store.models import AppSetting
+
+    for users, expected in ((0, "investors"), (1, "all")):
+        db = open_database(settings.database_url.replace("crm.sqlite3", f"crm-scope-{users}.sqlite3"))
+        db.execute_sql(
+            "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
+            "applied_at VARCHAR(64) NOT NULL)"
+        )
+        for migration in discover()[:12]:
+            migration.module.up(db)
+            db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, ?)", (migration.version, migration.name, "x"))
+        if users:
+            db.execute_sql(
+                'INSERT INTO "user" (email, name, is_admin, is_active, created_at, updated_at) '
+                "VALUES ('ada@fund.example', 'Ada', 1, 1, 'x', 'x')"
+            )
+        assert migrate(db) == ["0013_capture_scope"]
+        with db.bind_ctx([AppSetting]):
+            assert AppSetting.get(AppSetting.key == "capture_scope").value == expected
         db.close()

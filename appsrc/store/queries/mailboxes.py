@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import fn
+from peewee import JOIN, fn
 
 from appsrc.store.models import (
+    BareSighting,
     EmailAccount,
     SkippedMessage,
+    User,
 )
 from appsrc.store.queries.common import iso
 
@@ -23,9 +25,21 @@ def list_mailboxes() -> list[dict[str, Any]]:
         .tuples()
     ):
         reasons.setdefault(account_id, {})[reason] = count
+    bare: dict[int, tuple[int, int]] = {
+        account_id: (count, queued or 0)
+        for account_id, count, queued in BareSighting.select(
+            BareSighting.account,
+            fn.COUNT(BareSighting.id),
+            fn.COUNT(BareSighting.refetch_requested_at),
+        )
+        .group_by(BareSighting.account)
+        .tuples()
+    }
+    owners_active = dict(User.select(User.id, User.is_active).tuples())
     mailboxes = []
     for a in EmailAccount.select().order_by(EmailAccount.address):
-        known = a.stored_count + a.skipped_count + a.failed_count
+        bare_count, refetching = bare.get(a.id, (0, 0))
+        known = a.stored_count + a.skipped_count + a.failed_count + bare_count
         total = a.messages_total or 0
         progress = 1.0 if a.backfill_state == "done" else (min(1.0, a.backfill_listed / total) if total else 0.0)
         mailboxes.append(
@@ -33,7 +47,10 @@ def list_mailboxes() -> list[dict[str, Any]]:
                 "id": a.id,
                 "address": a.address,
                 "sync_enabled": a.sync_enabled,
-                "state": _sync_state(a),
+                "state": lifecycle_state(a, owners_active.get(a.user_id, True)),
+                "sync_state": _sync_state(a),
+                "paused_at": iso(a.paused_at),
+                "removed_at": iso(a.removed_at),
                 "backfill_state": a.backfill_state,
                 "backfill_progress": round(progress, 4),
                 "backfill_listed": a.backfill_listed,
@@ -41,6 +58,8 @@ def list_mailboxes() -> list[dict[str, Any]]:
                 "listed": known,
                 "stored": a.stored_count,
                 "skipped": a.skipped_count,
+                "bare": bare_count,
+                "refetch_pending": refetching,
                 "skipped_reasons": reasons.get(a.id, {}),
                 "failed": a.failed_count,
                 "full_resyncs": a.full_resyncs,
@@ -68,14 +87,40 @@ def _sync_state(account: EmailAccount) -> str:
     return "degraded" if account.last_error else "syncing"
 
 
+def capturing_mailboxes():
+    """The mailboxes that may be synced (and drafted in): not paused or removed, owner active.
+    One rule for the worker, the sync itself, the CLI and drafts."""
+    return (
+        EmailAccount.select(EmailAccount.id, EmailAccount.address)
+        .join(User, on=(EmailAccount.user == User.id), join_type=JOIN.LEFT_OUTER)
+        .where(
+            EmailAccount.sync_enabled
+            & EmailAccount.paused_at.is_null()
+            & EmailAccount.removed_at.is_null()
+            & (User.id.is_null() | User.is_active)
+        )
+    )
+
+
+def lifecycle_state(account: EmailAccount, owner_active: bool) -> str:
+    """active | paused | deactivated | removed (the first that holds, from the end)."""
+    if account.removed_at is not None:
+        return "removed"
+    if not owner_active:
+        return "deactivated"
+    if account.paused_at is not None or not account.sync_enabled:
+        return "paused"
+    return "active"
+
+
 def mailbox_due_ids(now: datetime, interval_s: int) -> list[int]:
     """Mailboxes whose next sync is due: never synced, interval elapsed, or "sync now" asked."""
     due_before = now - timedelta(seconds=interval_s)
     query = (
-        EmailAccount.select(EmailAccount.id)
+        capturing_mailboxes()
+        .select(EmailAccount.id)
         .where(
-            EmailAccount.sync_enabled
-            & (
+            (
                 EmailAccount.paused_until.is_null()
                 | (EmailAccount.paused_until <= now)
                 | EmailAccount.sync_requested_at.is_null(False)
