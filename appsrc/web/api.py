@@ -11,6 +11,8 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 
 from appsrc.app_services import runtime
+from appsrc.crm import capture_policy
+from appsrc.crm import mailboxes as crm_mailboxes
 from appsrc.crm import proposals as crm_proposals
 from appsrc.crm.mailboxes import MailboxNotFound, request_sync
 from appsrc.crm.validation import ValidationError, parse_id, parse_optional_id
@@ -65,6 +67,11 @@ def _conflict(exc):
     return jsonify({"error": str(exc), "field": exc.field}), 409
 
 
+@blueprint.errorhandler(capture_policy.ConfirmationNeeded)
+def _needs_confirmation(exc: capture_policy.ConfirmationNeeded):
+    return jsonify({"error": str(exc), "field": exc.field, **exc.counts}), 400
+
+
 @blueprint.errorhandler(ValidationError)
 def _invalid(exc: ValidationError):
     return bad_request(str(exc), exc.field)
@@ -112,6 +119,56 @@ def mailboxes():
 def mailbox_sync(account_id: int):
     account = request_sync(account_id, runtime().clock.now(), actor=g.user)
     return jsonify({"id": account.id, "address": account.address, "sync_requested": True}), 202
+
+
+def _mailbox(account_id: int):
+    return next(m for m in queries.list_mailboxes() if m["id"] == account_id)
+
+
+@blueprint.post("/mailboxes/<int:account_id>/pause")
+@admin_required
+def mailbox_pause(account_id: int):
+    _json_body()
+    crm_mailboxes.pause(account_id, runtime().clock.now(), actor=g.user)
+    return jsonify(_mailbox(account_id))
+
+
+@blueprint.post("/mailboxes/<int:account_id>/resume")
+@admin_required
+def mailbox_resume(account_id: int):
+    _json_body()
+    crm_mailboxes.resume(account_id, runtime().clock.now(), actor=g.user)
+    return jsonify(_mailbox(account_id))
+
+
+@blueprint.post("/mailboxes/<int:account_id>/remove")
+@admin_required
+def mailbox_remove(account_id: int):
+    """`{"confirm": "<the mailbox's address>"}`: deletes its sightings (see crm.mailboxes)."""
+    counts = crm_mailboxes.remove(account_id, _json_body().get("confirm"), runtime().clock.now(), actor=g.user)
+    return jsonify({**_mailbox(account_id), "removed": counts})
+
+
+@blueprint.get("/admin/capture/policy")
+@admin_required
+def capture_policy_get():
+    return jsonify(capture_policy.policy())
+
+
+@blueprint.patch("/admin/capture/policy")
+@admin_required
+def capture_policy_set():
+    """`{"scope": "investors" | "all", "confirm": bool}`; reducing content needs the confirm."""
+    body = _json_body()
+    if "scope" not in body:
+        raise ValidationError("scope is required", field="scope")
+    unknown = set(body) - {"scope", "confirm"}
+    if unknown:
+        raise ValidationError(f"unknown field {sorted(unknown)[0]}", field=sorted(unknown)[0])
+    change = capture_policy.set_scope(
+        body["scope"], runtime().clock.now(), confirm=body.get("confirm", False), actor=g.user
+    )
+    return jsonify({**capture_policy.policy(), **change.as_dict()})
 
 
 @blueprint.get("/proposals")
