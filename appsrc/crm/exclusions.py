@@ -20,9 +20,18 @@ from peewee import JOIN, Case, chunked
 
 from appsrc.crm import audit
 from appsrc.crm.validation import ValidationError, clean_address, clean_domain
+from appsrc.store.bare import bare_involving
 from appsrc.store.capture import emails_involving
 from appsrc.store.db import database
-from appsrc.store.models import Email, EmailAccount, EmailAccountMessage, Exclusion, SkippedMessage, User
+from appsrc.store.models import (
+    BareSighting,
+    Email,
+    EmailAccount,
+    EmailAccountMessage,
+    Exclusion,
+    SkippedMessage,
+    User,
+)
 
 PURGE_DETAIL = "purged: matches exclusion "
 
@@ -137,7 +146,38 @@ def _purge(kind: str, value: str, now: datetime) -> int:
         # ON DELETE CASCADE removes sightings, participants, links, proposals and drafts;
         # approved activities keep their record with email = NULL.
         purged += Email.delete().where(Email.id.in_(chunk)).execute()
+    _purge_bare(kind, value, now)
     return purged
+
+
+def _purge_bare(kind: str, value: str, now: datetime) -> None:
+    """Bare sightings (who and when of mail outside the capture scope) go the same way."""
+    ids = bare_involving(addresses=[value] if kind == "address" else [], domains=[value] if kind == "domain" else [])
+    for chunk in chunked(sorted(ids), 500):
+        rows = list(
+            BareSighting.select(BareSighting.account, BareSighting.gmail_id).where(BareSighting.id.in_(chunk)).tuples()
+        )
+        SkippedMessage.insert_many(
+            [
+                {
+                    "account": account_id,
+                    "gmail_id": gmail_id,
+                    "reason": "excluded",
+                    "detail": PURGE_DETAIL + value,
+                    "seen_generation": 0,
+                    "created_at": now,
+                }
+                for account_id, gmail_id in rows
+            ]
+        ).on_conflict_ignore().execute()
+        per_account: dict[int, int] = {}
+        for account_id, _ in rows:
+            per_account[account_id] = per_account.get(account_id, 0) + 1
+        for account_id, count in per_account.items():
+            EmailAccount.update(skipped_count=EmailAccount.skipped_count + count).where(
+                EmailAccount.id == account_id
+            ).execute()
+        BareSighting.delete().where(BareSighting.id.in_(chunk)).execute()
 
 
 def list_exclusions() -> list[dict]:

@@ -402,3 +402,19 @@ def test_pause_and_remove_refuse_unknown_mailboxes(desk):
     with pytest.raises(mailboxes.MailboxNotFound):
         mailboxes.remove(999, "x@fund.example", desk.clock.now())
     assert User.select().count() == 2
+
+
+def test_a_fund_wide_exclusion_also_removes_bare_sightings(desk):
+    from appsrc.crm.exclusions import add_exclusion
+
+    desk.sync_all()
+    assert BareSighting.select().where(BareSighting.gmail_id == desk.ids["harbor"]).exists()
+    add_exclusion("blueharbor.example", desk.clock.now(), actor=desk.alice, own_domains={"fund.example"})
+    assert (
+        not BareSighting.select().join(BareParticipant).where(BareParticipant.domain == "blueharbor.example").exists()
+    )
+    skip = SkippedMessage.get(SkippedMessage.gmail_id == desk.ids["harbor"])
+    assert skip.reason == "excluded"
+    # ... and an investor added later at that domain does not bring it back: it is excluded.
+    stats = create_investor("Blue Harbor", ["blueharbor.example"], desk.clock.now(), directory=desk.directory)[1]
+    assert stats["refetch_queued"] == 0
