@@ -70,6 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("state", nargs="?", choices=("on", "off"), help="omit to show the current state")
 
+    p = command("capture-scope", cmd_capture_scope, "show or set what capture keeps in full (investors or all)")
+    p.add_argument("scope", nargs="?", choices=("investors", "all"), help="omit to show the current scope")
+    p.add_argument("--confirm", action="store_true", help="go ahead when switching to investors deletes content")
+
+    mailboxes = sub.add_parser("mailboxes", help="pause, resume or remove a team mailbox").add_subparsers(
+        dest="mailboxes_command", required=True, metavar="MAILBOXES_COMMAND"
+    )
+    for name, help_text in (
+        ("pause", "stop capturing a mailbox (no Gmail calls) until it is resumed"),
+        ("resume", "capture a paused or removed mailbox again"),
+        ("remove", "delete a mailbox's captured sightings (asks for its address again on stdin)"),
+    ):
+        p = command(name, cmd_mailboxes, help_text, mailboxes)
+        p.add_argument("address")
+
     digest = sub.add_parser("digest", help="the daily internal digest").add_subparsers(
         dest="digest_command", required=True, metavar="DIGEST_COMMAND"
     )
@@ -388,6 +403,58 @@ def cmd_users_admin_domains(args: argparse.Namespace) -> int:
     finally:
         runtime.close()
     print(f"admins must be at the fund's own domains: {state} (the fund's domains: {domains})")
+    return 0
+
+
+def cmd_capture_scope(args: argparse.Namespace) -> int:
+    from appsrc.crm import capture_policy
+    from appsrc.crm.validation import ValidationError
+
+    runtime = _runtime(args)
+    try:
+        if args.scope:
+            try:
+                change = capture_policy.set_scope(
+                    args.scope, runtime.clock.now(), confirm=args.confirm, actor_label="cli"
+                )
+            except capture_policy.ConfirmationNeeded as exc:
+                raise CommandError(f"{exc} (--confirm)") from None
+            except ValidationError as exc:
+                raise CommandError(str(exc)) from None
+            if change.emails_reduced:
+                print(f"reduced {change.emails_reduced:,} emails to bare sightings")
+            if change.refetch_queued:
+                print(f"queued {change.refetch_queued:,} bare sightings for the worker to fetch in full")
+        policy = capture_policy.policy()
+    finally:
+        runtime.close()
+    print(f"capture scope: {policy['scope']}\n    {policy['scopes'][policy['scope']]}")
+    return 0
+
+
+def cmd_mailboxes(args: argparse.Namespace) -> int:
+    from appsrc.crm import mailboxes
+    from appsrc.crm.validation import ValidationError
+    from appsrc.store.models import EmailAccount
+
+    runtime = _runtime(args)
+    try:
+        account = EmailAccount.get_or_none(EmailAccount.address == args.address.strip().lower())
+        if account is None:
+            raise CommandError(f"no mailbox {args.address}")
+        now = runtime.clock.now()
+        try:
+            if args.mailboxes_command == "remove":
+                print(f"type {account.address} to delete its captured sightings: ", end="", file=sys.stderr)
+                counts = mailboxes.remove(account.id, sys.stdin.readline(), now, actor_label="cli")
+                print(", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in counts.items()))
+            else:
+                getattr(mailboxes, args.mailboxes_command)(account.id, now, actor_label="cli")
+        except ValidationError as exc:
+            raise CommandError(str(exc)) from None
+    finally:
+        runtime.close()
+    print(f"{account.address}: {args.mailboxes_command}d")
     return 0
 
 

@@ -156,3 +156,27 @@ def test_users_token_refuses_a_teammate_and_an_unknown_address(cli, store):
     assert unknown.returncode != 0 and "no user" in unknown.stderr
     store()
     assert ApiToken.select().count() == 0
+
+
+def test_capture_scope_and_mailbox_lifecycle_from_the_command_line(cli, store):
+    shown = cli("capture-scope")
+    assert shown.returncode == 0 and "capture scope: investors" in shown.stdout  # a new install
+    assert cli("capture-scope", "everything").returncode == 2  # argparse names the choices
+    switched = cli("capture-scope", "all")
+    assert switched.returncode == 0 and "capture scope: all" in switched.stdout
+
+    assert cli("users", "add", "bob@fund.example").returncode == 0
+    missing = cli("mailboxes", "pause", "nobody@fund.example")
+    assert missing.returncode == 1 and "no mailbox nobody@fund.example" in missing.stderr
+    assert cli("mailboxes", "pause", "bob@fund.example").stdout.strip() == "bob@fund.example: paused"
+    refused = cli("mailboxes", "remove", "bob@fund.example", stdin="alice@fund.example\n")
+    assert refused.returncode == 1 and "type the mailbox's address" in refused.stderr
+    removed = cli("mailboxes", "remove", "bob@fund.example", stdin="bob@fund.example\n")
+    assert removed.returncode == 0 and "sightings removed 0" in removed.stdout
+
+    from appsrc.store import queries
+
+    store()
+    assert [(m["address"], m["state"]) for m in queries.list_mailboxes()] == [("bob@fund.example", "removed")]
+    assert cli("mailboxes", "resume", "bob@fund.example").returncode == 0
+    assert [m["state"] for m in queries.list_mailboxes()] == ["active"]
