@@ -106,7 +106,7 @@ class MailboxSync:
         self,
         remotes: GmailRemotes,
         clock: Clock,
-        load_directory: Rules,
+        load_directory: Callable[[], Directory],
         *,
         load_policy: Callable[[int], CapturePolicy] = bare.capture_policy,
         max_body_chars: int = 20_000,
@@ -131,7 +131,7 @@ class MailboxSync:
                 # Loaded on first need: an idle cycle (nothing new) never reads the directory.
                 load_directory = functools.cache(self._load_directory)
                 policy = self._load_policy(account.id)
-                directory = lambda: (load_directory(), policy)  # noqa: E731
+                directory: Rules = lambda: (load_directory(), policy)  # noqa: E731
                 if full or account.backfill_state != "done" or not account.history_id:
                     self._backfill(account, remote, directory, report, restart=full)
                 else:

@@ -87,7 +87,7 @@ def _sync_state(account: EmailAccount) -> str:
     return "degraded" if account.last_error else "syncing"
 
 
-def capturing_mailboxes():
+def capturing_mailboxes() -> Any:
     """The mailboxes that may be synced (and drafted in): not paused or removed, owner active.
     One rule for the worker, the sync itself, the CLI and drafts."""
     return (
