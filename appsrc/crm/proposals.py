@@ -14,12 +14,13 @@ proposal that cannot be decided (unknown, already decided) leaves every other on
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from appsrc.crm import audit
-from appsrc.crm.rematch import DirectoryLoader, RematchScope, empty_stats, rematch
+from appsrc.crm.rematch import DirectoryLoader, RematchScope, empty_stats, relink, rematch
 from appsrc.crm.validation import ValidationError
 from appsrc.matching.direction import direction_of
 from appsrc.store.db import database
@@ -106,6 +107,7 @@ def approve(
         own = own_mailbox_addresses()
         for proposal in _pending(ids):
             _approve_one(proposal, actor, now, own, (contact_names or {}).get(proposal.id), decision, actor_label)
+        _stamp(decision.approved)
     decision.rematched = rematch(directory, now, RematchScope(set(), decision.affected_addresses))
     return decision
 
@@ -136,7 +138,14 @@ def reject(ids: Sequence[int] | set[int] | int, actor: User, now: datetime, *, a
                 },
             )
             decision.rejected.append(proposal.id)
+        _stamp(decision.rejected)
     return decision
+
+
+def _stamp(proposal_ids: list[int]) -> None:
+    """Name the action that decided these proposals, so it can be undone as one."""
+    if proposal_ids:
+        ActivityProposal.update(decision_id=uuid.uuid4().hex).where(ActivityProposal.id.in_(proposal_ids)).execute()
 
 
 def _approve_one(
@@ -258,3 +267,88 @@ def _name_from_email(address: str, email: Email) -> str:
         if isinstance(person, dict) and str(person.get("email", "")).lower() == address and person.get("name"):
             return str(person["name"])[:200]
     return address.partition("@")[0]
+
+
+@dataclass
+class Undone:
+    undone: list[int] = field(default_factory=list)
+    activities_withdrawn: list[int] = field(default_factory=list)
+    rematched: dict[str, int] = field(default_factory=empty_stats)
+
+    def as_dict(self) -> dict:
+        return {"undone": self.undone, "activities_withdrawn": self.activities_withdrawn}
+
+
+def undo(
+    proposal_id: object,
+    actor: User,
+    now: datetime,
+    *,
+    directory: DirectoryLoader,
+    whole_action: bool = False,
+    actor_label: str = "",
+) -> Undone:
+    """Send a decided proposal back to pending; an approval's activity is withdrawn from the
+    contact's record. With `whole_action`, every proposal decided in the same action (one bulk
+    decision) goes back together. The decisions and their
+    reversal all stay in the audit log. The emails are then rematched, so a proposal the rules
+    no longer make (its investor went to the graveyard meanwhile) does not come back."""
+    if not isinstance(whole_action, bool):
+        raise ValidationError("whole_action must be true or false", field="whole_action")
+    (proposal_id,) = _clean_ids([proposal_id])
+    result = Undone()
+    with database.atomic():
+        proposal = ActivityProposal.get_or_none(ActivityProposal.id == proposal_id)
+        if proposal is None:
+            raise ProposalNotFound(f"no proposal {proposal_id}", field="proposal_id")
+        if proposal.status == "pending":
+            raise ProposalConflict(
+                f"proposal {proposal_id} is pending: there is no decision to undo", field="proposal_id"
+            )
+        group = [proposal]
+        if whole_action and proposal.decision_id:
+            group = list(
+                ActivityProposal.select()
+                .where((ActivityProposal.decision_id == proposal.decision_id) & (ActivityProposal.status != "pending"))
+                .order_by(ActivityProposal.id)
+            )
+        for decided in group:
+            activity = Activity.get_or_none(Activity.proposal == decided.id)
+            withdrawn = None
+            if activity is not None:
+                withdrawn = {
+                    "id": activity.id,
+                    "contact_id": activity.contact_id,
+                    "investor_id": activity.investor_id,
+                    "occurred_at": activity.occurred_at.isoformat(),
+                    "summary": activity.summary,
+                    "note": activity.note,
+                }
+                activity.delete_instance()
+                result.activities_withdrawn.append(activity.id)
+            changed = (
+                ActivityProposal.update(status="pending", decided_by=None, decided_at=None, decision_id=None)
+                .where((ActivityProposal.id == decided.id) & (ActivityProposal.status == decided.status))
+                .execute()
+            )
+            if changed != 1:
+                raise ProposalConflict(f"proposal {decided.id} changed meanwhile; try again", field="proposal_id")
+            audit.record(
+                "proposal.undo",
+                now,
+                actor=actor,
+                actor_label=actor_label,
+                target_type="proposal",
+                target_id=decided.id,
+                detail={
+                    "previous_status": decided.status,
+                    "decided_by": decided.decided_by_id,
+                    "decided_at": decided.decided_at.isoformat() if decided.decided_at else None,
+                    "activity_withdrawn": withdrawn,
+                    "decision_id": decided.decision_id,
+                },
+            )
+            result.undone.append(decided.id)
+        emails = {p.email_id for p in group}
+    result.rematched = relink(directory(), emails, now)
+    return result

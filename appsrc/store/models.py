@@ -283,6 +283,7 @@ class ActivityProposal(BaseModel):
     created_at = UTCDateTimeField()
     decided_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
     decided_at = UTCDateTimeField(null=True)
+    decision_id = CharField(null=True, index=True)  # the action (one bulk decision) that decided it (m0014)
 
     class Meta:
         indexes = ((("email", "target_key"), True),)
@@ -302,6 +303,8 @@ class Activity(BaseModel):
     occurred_at = UTCDateTimeField(index=True)
     created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = UTCDateTimeField()
+    note = TextField(default="")  # an admin's note (m0014)
+    edited_at = UTCDateTimeField(null=True)  # last corrected (m0014; the audit log has the changes)
 
 
 class AppSetting(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 
 from appsrc.app_services import runtime
+from appsrc.crm import activities as crm_activities
 from appsrc.crm import capture_policy
 from appsrc.crm import mailboxes as crm_mailboxes
 from appsrc.crm import proposals as crm_proposals
@@ -57,6 +58,7 @@ def _query_error(exc: queries.QueryError):
 
 
 @blueprint.errorhandler(crm_proposals.ProposalNotFound)
+@blueprint.errorhandler(crm_activities.ActivityNotFound)
 @blueprint.errorhandler(MailboxNotFound)
 def _not_found(exc):
     return jsonify({"error": str(exc), "field": exc.field}), 404
@@ -231,6 +233,32 @@ def reject_many():
     if not isinstance(body.get("ids"), list):
         raise ValidationError("ids must be a list of proposal ids", field="ids")
     return _decide("reject", body["ids"], body)
+
+
+@blueprint.post("/proposals/<int:proposal_id>/undo")
+@admin_required
+def undo_decision(proposal_id: int):
+    """Back to pending; `{"whole_action": true}` undoes every decision of the same bulk action."""
+    body = _json_body()
+    unknown = sorted(set(body) - {"whole_action"})
+    if unknown:
+        raise ValidationError(f"unknown field {unknown[0]}", field=unknown[0])
+    undone = crm_proposals.undo(
+        proposal_id,
+        g.user,
+        runtime().clock.now(),
+        directory=runtime().directory,
+        whole_action=body.get("whole_action", False),
+    )
+    return jsonify(undone.as_dict())
+
+
+@blueprint.patch("/activities/<int:activity_id>")
+@admin_required
+def edit_activity(activity_id: int):
+    """`{"note", "occurred_at", "contact_id"}`, any of them; the email is never edited."""
+    result = crm_activities.edit_activity(activity_id, _json_body(), runtime().clock.now(), actor=g.user)
+    return jsonify(result)
 
 
 @blueprint.route("/<path:_anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

@@ -202,7 +202,7 @@ def test_0013_keeps_only_investor_mail_on_new_installs_and_all_mail_on_upgrades(
                 'INSERT INTO "user" (email, name, is_admin, is_active, created_at, updated_at) '
                 "VALUES ('ada@fund.example', 'Ada', 1, 1, 'x', 'x')"
             )
-        assert migrate(db) == ["0013_capture_scope"]
+        assert migrate(db)[0] == "0013_capture_scope"
         with db.bind_ctx([AppSetting]):
             assert AppSetting.get(AppSetting.key == "capture_scope").value == expected
         db.close()

@@ -208,6 +208,9 @@ def activity_timeline(
             "snippet": r["snippet"],
             "created_by": r["created_by_email"],
             "created_at": iso(r["created_at"]),
+            "note": r["note"],
+            "edited_at": iso(r["edited_at"]),
+            "proposal_id": r["proposal"],
         }
         for r in rows
     ]
