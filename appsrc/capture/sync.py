@@ -424,16 +424,16 @@ class MailboxSync:
             parsed = _with_attachment_sizes(parsed, left_out, message.get("sizeEstimate"))
         participants = _participants(parsed)
         bulk = bulk_reason(parsed.bulk_reason, parsed.list_domain, directory)
-        result = match(participants, directory, is_bulk=bulk is not None)
+        internal_date = _internal_date(message)
+        sent_at = _sent_at(parsed, internal_date or self._clock.now())
+        result = match(participants, directory, is_bulk=bulk is not None, sent_at=sent_at)
         if result.verdict == "internal":
             return gmail_id, "internal", "every participant is one of the fund's own"
         if result.verdict == "excluded":
             return gmail_id, "excluded", "matches an exclusion rule"
         if policy.excludes(participants):
             return gmail_id, "excluded", MEMBER_EXCLUDED
-        internal_date = _internal_date(message)
         if not policy.keeps_in_full(result):
-            sent_at = _sent_at(parsed, internal_date or self._clock.now())
             return store.BareRecord(gmail_id, message.get("threadId", ""), sent_at, participants)
         record = _email_record(
             parsed,

@@ -8,7 +8,15 @@ from pathlib import Path
 from appsrc.gmail.credentials import CONSUMER_DOMAINS
 from appsrc.matching.matcher import ContactRef, Directory, match_key
 from appsrc.secret_files import load_own_domains_file
-from appsrc.store.models import Contact, ContactEmail, EmailAccount, Exclusion, Investor, InvestorDomain
+from appsrc.store.models import (
+    Contact,
+    ContactEmail,
+    ContactMove,
+    EmailAccount,
+    Exclusion,
+    Investor,
+    InvestorDomain,
+)
 
 
 def own_domains(configured: Sequence[str], secrets_dir: Path) -> tuple[str, ...]:
@@ -41,6 +49,18 @@ def load_directory(configured_own_domains: Sequence[str], secrets_dir: Path) -> 
         .tuples()
     )
     graveyard_since = dict(Investor.select(Investor.id, Investor.graveyard_since).where(Investor.graveyard).tuples())
+    moves: dict[str, list] = {}
+    for address, contact_id, from_investor, since in (
+        ContactMove.select(ContactEmail.address, ContactMove.contact, ContactMove.from_investor, ContactMove.since)
+        .join(Contact, on=(ContactMove.contact == Contact.id))
+        .join(ContactEmail, on=(ContactEmail.contact == Contact.id))
+        .switch(ContactMove)
+        .join(Investor, on=(ContactMove.from_investor == Investor.id))
+        .where(Contact.deleted_at.is_null() & live_investors)
+        .order_by(ContactMove.since)
+        .tuples()
+    ):
+        moves.setdefault(match_key(address), []).append((since, ContactRef(contact_id, from_investor)))
     exclusions = list(Exclusion.select(Exclusion.kind, Exclusion.value).tuples())
     return Directory(
         own_domains=frozenset(own_domains(configured_own_domains, secrets_dir)),
@@ -51,4 +71,5 @@ def load_directory(configured_own_domains: Sequence[str], secrets_dir: Path) -> 
         graveyard_since=graveyard_since,
         excluded_addresses=frozenset(match_key(v) for k, v in exclusions if k == "address"),
         excluded_domains=frozenset(v for k, v in exclusions if k == "domain"),
+        contact_moves={key: tuple(entries) for key, entries in moves.items()},
     )

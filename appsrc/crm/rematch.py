@@ -99,15 +99,15 @@ def queue_refetch(directory: Directory, sighting_ids: Iterable[int] | None, now:
 
 
 def _relink(directory: Directory, state: store.LinkState, now: datetime | None, stats: dict[str, int]) -> list[int]:
-    """Relink one batch; returns the emails left without any investor link."""
+    """Relink one batch; returns the emails that lost their last investor link."""
     unlinked = []
     for email_id, is_bulk, sent_at in state.facts:
         stats["emails"] += 1
         result = returning_proposals(
-            match(state.participants[email_id], directory, is_bulk=is_bulk), sent_at, directory
+            match(state.participants[email_id], directory, is_bulk=is_bulk, sent_at=sent_at), sent_at, directory
         )
-        if not result.links:
-            unlinked.append(email_id)
+        if not result.links and state.links[email_id]:
+            unlinked.append(email_id)  # it lost its last link now
         want_links = {link.investor_id: (link.contact_id, link.address) for link in result.links}
         have_links = state.links[email_id]
         stale = [investor for investor, value in have_links.items() if want_links.get(investor) != value]
@@ -120,14 +120,14 @@ def _relink(directory: Directory, state: store.LinkState, now: datetime | None, 
             stats["links_added"] += len(fresh)
         have = state.proposals[email_id]
         want = {p.target_key for p in result.proposals}
-        gone = [key for key, (status, _kind) in have.items() if status == "pending" and key not in want]
+        gone = [key for key, (status, _kind, _investor) in have.items() if status == "pending" and key not in want]
         if gone:
             store.remove_pending_proposals(email_id, gone)
             stats["proposals_removed"] += len(gone)
-        for p in result.proposals:  # e.g. a returned investor taken out of the graveyard
-            status, kind = have.get(p.target_key, ("", ""))
-            if status == "pending" and kind != p.kind:
-                store.set_proposal_kind(email_id, p.target_key, p.kind)
+        for p in result.proposals:  # a returned investor taken out of the graveyard; a contact's move
+            status, kind, investor_id = have.get(p.target_key, ("", "", 0))
+            if status == "pending" and (kind, investor_id) != (p.kind, p.investor_id):
+                store.set_proposal(email_id, p.target_key, p.kind, p.investor_id)
         new = [p for p in result.proposals if p.target_key not in have]
         if new:
             stats["proposals_added"] += store.add_proposals(email_id, new, now)

@@ -12,7 +12,9 @@ Rules:
   write again: mail *from* them sent after they went to the graveyard is proposed, marked as
   their return (`returning_proposals`);
 - mail a mailing list relayed is bulk, except when the list is one of the fund's own groups
-  (ir@fund.com): investors write to those, and that mail is person-to-person (`bulk_reason`).
+  (ir@fund.com): investors write to those, and that mail is person-to-person (`bulk_reason`);
+- a contact who changed firms belongs, for mail sent before the move, to the investor they left
+  (`Directory.contact_moves`); from the move on, to their current one.
 """
 
 from __future__ import annotations
@@ -155,6 +157,8 @@ class Directory:
     graveyard_since: Mapping[int, datetime | None] = field(default_factory=dict)
     excluded_addresses: frozenset[str] = frozenset()  # match keys
     excluded_domains: frozenset[str] = frozenset()
+    # match key -> ((until, who it was before until), ...), oldest first: contacts who moved firms
+    contact_moves: Mapping[str, tuple[tuple[datetime, ContactRef], ...]] = field(default_factory=dict)
     # address -> classify(address)
     _memo: dict[str, tuple[bool, bool, int | None, int | None]] = field(default_factory=dict, compare=False, repr=False)
     # (participants, is_bulk) -> match(participants, is_bulk=...)
@@ -173,6 +177,14 @@ class Directory:
             if len(self._memo) < MEMO_LIMIT:
                 self._memo[address] = known
         return known
+
+    def classify_at(self, address: str, sent_at: datetime) -> tuple[bool, bool, int | None, int | None]:
+        """`classify`, for mail sent at `sent_at`: before a contact's move, the firm they left."""
+        excluded, own, investor_id, contact_id = self.classify(address)
+        for until, before in self.contact_moves.get(match_key(address), ()):
+            if sent_at < until:
+                return excluded, own, before.investor_id, before.contact_id
+        return excluded, own, investor_id, contact_id
 
     def is_own(self, address: str) -> bool:
         if address in self.own_addresses:
@@ -241,9 +253,17 @@ def bulk_reason(reason: str | None, list_domain: str | None, directory: Director
     return reason
 
 
-def match(participants: Iterable[tuple[str, str]], directory: Directory, *, is_bulk: bool) -> Match:
+def match(
+    participants: Iterable[tuple[str, str]], directory: Directory, *, is_bulk: bool, sent_at: datetime | None = None
+) -> Match:
     """Decide what happens to an email from its (role, address) pairs; memoized per directory
-    snapshot, as the same correspondents write again and again."""
+    snapshot, as the same correspondents write again and again. Mail with a contact who moved
+    firms depends on when it was sent (`sent_at`), and is decided without the memo."""
+    if sent_at is not None and directory.contact_moves:
+        pairs = tuple(participants)
+        if any(match_key(address) in directory.contact_moves for _, address in pairs):
+            return _match(pairs, directory, is_bulk, sent_at)
+        participants = pairs
     key = (tuple(participants), is_bulk)
     known = directory._matches.get(key)
     if known is None:
@@ -253,11 +273,16 @@ def match(participants: Iterable[tuple[str, str]], directory: Directory, *, is_b
     return known
 
 
-def _match(participants: tuple[tuple[str, str], ...], directory: Directory, is_bulk: bool) -> Match:
+def _match(
+    participants: tuple[tuple[str, str], ...], directory: Directory, is_bulk: bool, sent_at: datetime | None = None
+) -> Match:
     ordered = sorted({(_ROLE_RANK.get(role, len(ROLES)), address) for role, address in participants if address})
     external = []
     for _, address in ordered:
-        excluded, own, investor_id, contact_id = directory.classify(address)
+        if sent_at is None:
+            excluded, own, investor_id, contact_id = directory.classify(address)
+        else:
+            excluded, own, investor_id, contact_id = directory.classify_at(address, sent_at)
         if excluded:
             return Match("excluded", excluded_by=address)
         if not own:

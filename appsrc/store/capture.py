@@ -588,7 +588,7 @@ class LinkState:
     facts: list[tuple[int, bool, datetime]]  # (email id, is_bulk, sent_at)
     participants: dict[int, list[tuple[str, str]]]  # email id -> [(role, address)]
     links: dict[int, dict[int, tuple[int | None, str]]]  # email id -> investor id -> (contact id, address)
-    proposals: dict[int, dict[str, tuple[str, str]]]  # email id -> target key -> (status, kind)
+    proposals: dict[int, dict[str, tuple[str, str, int]]]  # email id -> target key -> (status, kind, investor)
 
 
 def email_id_batches(email_ids: Iterable[int] | None, size: int = 500) -> Iterator[list[int]]:
@@ -628,14 +628,18 @@ def link_state(email_ids: Sequence[int]) -> LinkState:
         .tuples()
     ):
         state.links[email_id][investor_id] = (contact_id, address)
-    for email_id, key, status, kind in (
+    for email_id, key, status, kind, investor_id in (
         ActivityProposal.select(
-            ActivityProposal.email, ActivityProposal.target_key, ActivityProposal.status, ActivityProposal.kind
+            ActivityProposal.email,
+            ActivityProposal.target_key,
+            ActivityProposal.status,
+            ActivityProposal.kind,
+            ActivityProposal.investor,
         )
         .where(ActivityProposal.email.in_(ids))
         .tuples()
     ):
-        state.proposals[email_id][key] = (status, kind)
+        state.proposals[email_id][key] = (status, kind, investor_id)
     return state
 
 
@@ -658,8 +662,9 @@ def remove_pending_proposals(email_id: int, target_keys: Sequence[str]) -> None:
     ).execute()
 
 
-def set_proposal_kind(email_id: int, target_key: str, kind: str) -> None:
-    ActivityProposal.update(kind=kind).where(
+def set_proposal(email_id: int, target_key: str, kind: str, investor_id: int) -> None:
+    """A pending proposal's kind or investor changed (a graveyard return; a contact's move)."""
+    ActivityProposal.update(kind=kind, investor=investor_id).where(
         (ActivityProposal.email == email_id) & (ActivityProposal.target_key == target_key)
     ).execute()
 

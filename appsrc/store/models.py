@@ -228,6 +228,8 @@ class Investor(BaseModel):
     deleted_at = UTCDateTimeField(null=True)
     created_at = UTCDateTimeField()
     updated_at = UTCDateTimeField()
+    # Merged into another investor: kept, deleted, as a pointer to the survivor (m0015).
+    merged_into = ForeignKeyField("self", null=True, on_delete="SET NULL", index=False)
 
 
 class InvestorDomain(BaseModel):
@@ -243,6 +245,19 @@ class Contact(BaseModel):
     deleted_at = UTCDateTimeField(null=True)
     created_at = UTCDateTimeField()
     updated_at = UTCDateTimeField()
+    merged_into = ForeignKeyField("self", null=True, on_delete="SET NULL", index=False)  # m0015
+
+
+class ContactMove(BaseModel):
+    """A contact who changed firms: mail sent before `since` stays with `from_investor` (m0015)."""
+
+    id = AutoField()
+    contact = ForeignKeyField(Contact, backref="moves", on_delete="CASCADE")
+    from_investor = ForeignKeyField(Investor, on_delete="CASCADE")
+    to_investor = ForeignKeyField(Investor, on_delete="CASCADE")
+    since = UTCDateTimeField()
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = UTCDateTimeField()
 
 
 class ContactEmail(BaseModel):
@@ -400,6 +415,7 @@ ALL_MODELS = (
     InvestorDomain,
     Contact,
     ContactEmail,
+    ContactMove,
     EmailInvestorLink,
     ActivityProposal,
     Activity,
