@@ -6,8 +6,15 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
-from appsrc.dashboard.components import local
+from appsrc.dashboard.components import local, plural
 
+LIFECYCLE_COLORS = {"active": "success", "paused": "warning", "deactivated": "dark", "removed": "danger"}
+LIFECYCLE_HELP = {
+    "active": "Captured: new mail is read from Gmail every few minutes.",
+    "paused": "Paused by an admin: no Gmail calls until it is resumed; what was captured stays.",
+    "deactivated": "Its owner's user is deactivated: capture stopped, and what was captured stays.",
+    "removed": "Removed by an admin: its captured mail was deleted. Resuming starts a new backfill.",
+}
 STATE_COLORS = {
     "syncing": "success",
     "backfilling": "primary",
@@ -35,16 +42,34 @@ SKIP_LABELS = {
 }
 
 
-def mailbox_card(m: dict, *, allow_sync: bool, button_id=None) -> dbc.Card:
-    """One mailbox's sync health: state, backfill progress, counters, last error and its fix."""
+def mailbox_card(m: dict, *, allow_sync: bool, button_id=None, action_ids: dict[str, dict] | None = None) -> dbc.Card:
+    """One mailbox's capture: its lifecycle and sync state, backfill progress, counters, the last
+    error and its fix. The admin's buttons appear only with `allow_sync` (a teammate's Overview
+    shows the same card without them); `action_ids` holds the ids of "pause", "resume" and
+    "remove", whichever the mailbox's state allows."""
     progress = m["backfill_progress"] * 100
     total = m["messages_total"]
     skipped = ", ".join(f"{SKIP_LABELS.get(k, k)} {v:,}" for k, v in sorted(m["skipped_reasons"].items()))
+    state = m.get("state", "active")
     body = [
         html.Div(
             [
-                dbc.Badge(m["sync_state"], color=STATE_COLORS.get(m["sync_state"], "secondary"), className="me-2"),
-                html.Span(STATE_HELP.get(m["sync_state"], ""), className="small-muted"),
+                dbc.Badge(
+                    state,
+                    color=LIFECYCLE_COLORS.get(state, "secondary"),
+                    className="me-1 mailbox-state",
+                    title="capture",
+                ),
+                dbc.Badge(
+                    m["sync_state"],
+                    color=STATE_COLORS.get(m["sync_state"], "secondary"),
+                    className="me-2 mailbox-sync-state",
+                    title="last sync",
+                ),
+                html.Span(
+                    STATE_HELP.get(m["sync_state"], "") if state == "active" else LIFECYCLE_HELP.get(state, ""),
+                    className="small-muted",
+                ),
             ],
             className="mb-2",
         ),
@@ -86,6 +111,15 @@ def mailbox_card(m: dict, *, allow_sync: bool, button_id=None) -> dbc.Card:
         ),
         html.Div(f"Skipped: {skipped}", className="small-muted mb-2") if skipped else None,
         html.Div(
+            f"{m['bare']:,} kept without content (who and when only, not searchable)",
+            className="small-muted mb-2 mailbox-bare",
+        )
+        if m.get("bare")
+        else None,
+        html.Div(_refetch_line(m["refetch_pending"], state), className="small text-primary mb-2 mailbox-refetch")
+        if m.get("refetch_pending")
+        else None,
+        html.Div(
             f"Last sync {local(m['last_sync_at'])} · last success {local(m['last_success_at'])}",
             className="small-muted",
         ),
@@ -111,19 +145,45 @@ def mailbox_card(m: dict, *, allow_sync: bool, button_id=None) -> dbc.Card:
                 className="mt-2 mb-0 py-2",
             )
         )
-    header = [html.Span(m["address"], className="fw-semibold")]
+    header = [html.Span(m["address"], className="fw-semibold me-auto")]
     if allow_sync:
-        header.append(
-            dbc.Button(
-                "Sync now",
-                id=button_id,
-                size="sm",
-                color="primary",
-                outline=True,
-                disabled=not m["sync_enabled"] or bool(m.get("sync_requested_at")),
-                className="float-end",
-            )
+        if m.get("sync_requested_at") and state == "active":
+            header.append(html.Span("sync requested…", className="small-muted"))
+        header.append(html.Span(_admin_buttons(m, state, button_id, action_ids or {}), className="text-nowrap"))
+    header_row = html.Div(header, className="d-flex flex-wrap align-items-center gap-2")
+    return dbc.Card([dbc.CardHeader(header_row), dbc.CardBody(body)], className="mb-3")
+
+
+def _refetch_line(count: int, state: str) -> str:
+    """Bare sightings queued to be fetched in full: they now match an investor, or the scope is `all`."""
+    emails = f"{plural(count, 'earlier email')} that now {'matches' if count == 1 else 'match'}"
+    if state != "active":
+        return f"{emails[:1].upper()}{emails[1:]} will be fetched when this mailbox is captured again"
+    return f"Fetching {emails} (at Gmail's quota pace)"
+
+
+def _admin_buttons(m: dict, state: str, sync_id, action_ids: dict[str, dict]) -> list:
+    """Sync now, Pause, Resume and Remove…, each only where the mailbox's state allows it."""
+    buttons = [
+        dbc.Button(
+            "Sync now",
+            id=sync_id,
+            size="sm",
+            color="primary",
+            outline=True,
+            disabled=state != "active" or not m["sync_enabled"] or bool(m.get("sync_requested_at")),
         )
-        if m.get("sync_requested_at"):
-            header.append(html.Span("sync requested…", className="small-muted float-end me-2"))
-    return dbc.Card([dbc.CardHeader(header), dbc.CardBody(body)], className="mb-3")
+    ]
+    if state == "active" and "pause" in action_ids:
+        buttons.append(
+            dbc.Button("Pause", id=action_ids["pause"], size="sm", color="secondary", outline=True, className="ms-1")
+        )
+    if state in ("paused", "removed") and "resume" in action_ids:
+        buttons.append(
+            dbc.Button("Resume", id=action_ids["resume"], size="sm", color="success", outline=True, className="ms-1")
+        )
+    if state != "removed" and "remove" in action_ids:
+        buttons.append(
+            dbc.Button("Remove…", id=action_ids["remove"], size="sm", color="danger", outline=True, className="ms-1")
+        )
+    return buttons

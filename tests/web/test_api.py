@@ -141,9 +141,9 @@ def test_sync_now_only_asks_the_worker(api, mail, clock):
     assert EmailAccount.get_by_id(account.id).sync_requested_at == clock.now()
     unknown = api.post("/api/mailboxes/999/sync")
     assert unknown.status_code == 404 and unknown.json["field"] == "account_id"
-    EmailAccount.update(sync_enabled=False).where(EmailAccount.id == account.id).execute()
-    disabled = api.post(f"/api/mailboxes/{account.id}/sync")
-    assert disabled.status_code == 400 and "disabled" in disabled.json["error"]
+    EmailAccount.update(paused_at=clock.now()).where(EmailAccount.id == account.id).execute()
+    paused = api.post(f"/api/mailboxes/{account.id}/sync")
+    assert paused.status_code == 400 and "paused" in paused.json["error"]
 
 
 def test_unknown_api_paths_answer_json(api):

@@ -183,8 +183,15 @@ def test_every_callback_answers_401_to_anonymous_and_403_to_a_teammate(app, memb
         else:
             assert response.status_code == 403, key
             assert response.json == {"error": "admin only"}
-    # Only the overview and Dash's page router are open to teammates.
-    assert sorted(member_ok) == sorted(["home-content.children", ".._pages_content.children..._pages_store.data.."])
+    # Only the overview (with a teammate's own exclusions) and Dash's page router are open to teammates.
+    assert sorted(member_ok) == sorted(
+        [
+            "home-content.children",
+            "..home-kept-out-list.children...home-kept-out-message.children...home-kept-out-value.value..."
+            "home-refresh.n_intervals..",
+            ".._pages_content.children..._pages_store.data..",
+        ]
+    )
 
 
 def test_the_router_renders_admins_only_for_admin_pages_to_a_teammate(member_client):

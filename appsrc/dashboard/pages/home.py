@@ -1,16 +1,21 @@
 """Overview: the admins' figures at a glance; for a team member, their own mailbox's health.
 
 The only page a team member (non-admin) may use: the dashboard itself is for admins, but every
-teammate's mailbox is captured, so they can see that theirs is syncing and fix what it needs.
+teammate's mailbox is captured, so they can see that theirs is syncing and fix what it needs,
+and keep private correspondents out of capture ("Kept out of capture", for admins too: their
+mailboxes are captured like everyone's). That section sits outside the refreshed content, so
+the refresh never wipes what someone is typing; its callback acts only for the signed-in user.
 """
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, dcc, html
+from dash import ALL, Input, Output, State, ctx, dcc, html
 
+from appsrc.crm import member_exclusions
+from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.dashboard.access import current_user, member_callback
 from appsrc.dashboard.cards import mailbox_card
-from appsrc.dashboard.components import empty, kpi, local, page_header, plural
+from appsrc.dashboard.components import empty, error_alert, kpi, local, now, ok_alert, page_header, plural, runtime
 from appsrc.store import queries
 
 dash.register_page(__name__, path="/", name="Overview", order=0, access="member", title="IR Mail Desk")
@@ -21,6 +26,7 @@ def layout(**_kwargs):
         [
             dcc.Interval(id="home-refresh", interval=15_000),
             html.Div(id="home-content", children=dbc.Spinner(color="primary")),
+            kept_out_section(current_user()),
         ]
     )
 
@@ -177,3 +183,128 @@ def _recent():
         ],
         className="list-unstyled mb-0",
     )
+
+
+# -- "Kept out of capture": the signed-in user's own exclusions ------------------------------------
+def kept_out_section(user) -> dbc.Card:
+    """The user's own exclusions (none while Dash validates the layout, with nobody signed in)."""
+    return dbc.Card(
+        [
+            dbc.CardHeader("Kept out of capture"),
+            dbc.CardBody(
+                [
+                    html.P(
+                        "Mail with these addresses or domains (your spouse, your doctor) is never captured from "
+                        "your mailbox, what was already captured from it is removed when you add one, and only "
+                        "you see this list."
+                    ),
+                    dbc.InputGroup(
+                        [
+                            dbc.Input(
+                                id="home-kept-out-value",
+                                placeholder="name@example.com or example.com",
+                                maxLength=320,
+                                autocomplete="off",
+                            ),
+                            dbc.Button("Add", id="home-kept-out-add", color="primary"),
+                        ],
+                        className="mb-2",
+                    ),
+                    html.Div(
+                        "A copy a colleague received in their own mailbox is theirs and stays. Investors' domains "
+                        "and contacts cannot be kept out this way: ask an admin. Removing an entry applies to mail "
+                        "arriving from then on.",
+                        className="small-muted mb-2",
+                    ),
+                    html.Div(id="home-kept-out-message"),
+                    html.Div(
+                        _kept_out_list(member_exclusions.list_for(user) if user is not None else []),
+                        id="home-kept-out-list",
+                    ),
+                ]
+            ),
+        ],
+        className="mt-4",
+        id="home-kept-out",
+    )
+
+
+def _kept_out_list(rows: list[dict]):
+    if not rows:
+        return empty("Nothing is kept out of capture from your mailbox.")
+    return dbc.Table(
+        html.Tbody(
+            [
+                html.Tr(
+                    [
+                        html.Td(r["value"], className="mono"),
+                        html.Td(r["kind"], className="small-muted"),
+                        html.Td(f"added {local(r['created_at'], '%d %b %Y')}", className="small-muted"),
+                        html.Td(
+                            dbc.Button(
+                                "Remove",
+                                id={"type": "home-kept-out-remove", "id": r["id"]},
+                                size="sm",
+                                color="secondary",
+                                outline=True,
+                            ),
+                            className="text-end",
+                        ),
+                    ]
+                )
+                for r in rows
+            ]
+        ),
+        size="sm",
+        hover=True,
+        className="mb-0",
+        id="home-kept-out-table",
+    )
+
+
+@dash.callback(
+    Output("home-kept-out-list", "children"),
+    Output("home-kept-out-message", "children"),
+    Output("home-kept-out-value", "value"),
+    Output("home-refresh", "n_intervals"),
+    Input("home-kept-out-add", "n_clicks"),
+    Input("home-kept-out-value", "n_submit"),
+    Input({"type": "home-kept-out-remove", "id": ALL}, "n_clicks"),
+    State("home-kept-out-value", "value"),
+    State("home-refresh", "n_intervals"),
+    prevent_initial_call=True,
+)
+@member_callback
+def kept_out(_add, _submit, remove_clicks, value, refreshes):
+    """Add or remove one of the signed-in user's own exclusions; whose list it is comes from the
+    session, never from the browser. The mailbox card above is refreshed at once (its counts)."""
+    user = current_user()
+    trigger = ctx.triggered_id
+    if user is None or trigger is None:
+        raise dash.exceptions.PreventUpdate
+    keep = dash.no_update
+    try:
+        if isinstance(trigger, dict):
+            if not any(remove_clicks or []):
+                raise dash.exceptions.PreventUpdate
+            exclusion_id = parse_id(trigger.get("id"), field="id")
+            removed = next((r["value"] for r in member_exclusions.list_for(user) if r["id"] == exclusion_id), None)
+            member_exclusions.remove(user, exclusion_id, now())
+            message, cleared = f"{removed} is no longer kept out: mail arriving from now on is captured again.", keep
+        else:
+            exclusion, counts = member_exclusions.add(user, value or "", now(), directory=runtime().directory)
+            message, cleared = _kept_out_added(exclusion.value, counts), ""
+    except ValidationError as exc:
+        return keep, error_alert(str(exc)), keep, keep
+    queries.clear_cache()
+    return _kept_out_list(member_exclusions.list_for(user)), ok_alert(message), cleared, (refreshes or 0) + 1
+
+
+def _kept_out_added(value: str, counts: dict) -> str:
+    removed = []
+    if counts["sightings_removed"]:
+        removed.append(plural(counts["sightings_removed"], "captured email"))
+    if counts["bare_removed"]:
+        removed.append(f"{plural(counts['bare_removed'], 'email')} kept without content")
+    done = f"Removed from your mailbox: {' and '.join(removed)}." if removed else "Nothing had been captured with it."
+    return f"{value} is kept out of capture from now on. {done}"
