@@ -142,10 +142,16 @@ class Worker:
 
 def default_steps(runtime) -> list[Step]:
     """Periodic steps besides mailbox sync: the digest cycle, every 60 s (it re-reads the policy
-    each time, so the admin panel's toggle and hour apply without a restart), and the SQLite
-    checkpoint, off the sync's write path."""
+    each time, so the admin panel's toggle and hour apply without a restart), the SQLite
+    checkpoint, off the sync's write path, and, hourly, the purge of investors and contacts
+    deleted more than the grace period ago."""
+    from appsrc.crm.record_care import purge_expired
     from appsrc.digest.service import build_digest_service
     from appsrc.store.db import checkpoint
 
     digest = build_digest_service(runtime)
-    return [(60, "digest", digest.step), (15, "database checkpoint", checkpoint)]
+    return [
+        (60, "digest", digest.step),
+        (15, "database checkpoint", checkpoint),
+        (3600, "purge of deleted records", lambda: purge_expired(runtime.clock.now())),
+    ]

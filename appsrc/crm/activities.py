@@ -24,11 +24,11 @@ class ActivityNotFound(ValidationError):
     """No activity has this id (the API answers 404)."""
 
 
-def parse_when(raw: object, now: datetime) -> datetime:
+def parse_when(raw: object, now: datetime, *, field: str = "occurred_at") -> datetime:
     """An ISO 8601 date-time with its offset, or a date (taken as noon UTC, so it stays that
     day in every time zone a fund is likely to be in)."""
     if not isinstance(raw, str) or not raw.strip():
-        raise ValidationError("occurred_at must be an ISO date or date-time", field="occurred_at")
+        raise ValidationError(f"{field} must be an ISO date or date-time", field=field)
     text = raw.strip()
     try:
         if len(text) == 10:
@@ -36,12 +36,12 @@ def parse_when(raw: object, now: datetime) -> datetime:
         else:
             when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValidationError(f"{text!r} is not an ISO date or date-time", field="occurred_at") from None
+        raise ValidationError(f"{text!r} is not an ISO date or date-time", field=field) from None
     if when.tzinfo is None:
-        raise ValidationError("occurred_at needs a time zone offset (or give a date)", field="occurred_at")
+        raise ValidationError(f"{field} needs a time zone offset (or give a date)", field=field)
     when = when.astimezone(UTC)
     if not EARLIEST <= when <= now + timedelta(days=366):
-        raise ValidationError("occurred_at is out of range", field="occurred_at")
+        raise ValidationError(f"{field} is out of range", field=field)
     return when
 
 

@@ -17,6 +17,7 @@ from appsrc.store.queries import is_row_id
 from appsrc.web.digest_api import blueprint as digest_blueprint
 from appsrc.web.drafts_api import blueprint as drafts_blueprint
 from appsrc.web.people_api import blueprint as people_blueprint
+from appsrc.web.records_api import blueprint as records_blueprint
 
 # The login page's stylesheets (public); the dashboard serves the same files from its assets.
 STATIC_DIR = Path(__file__).resolve().parent.parent / "dashboard" / "assets"
@@ -79,6 +80,7 @@ def create_app(runtime: Runtime, *, dashboard: bool = True) -> Flask:
     app.register_blueprint(digest_blueprint)
     app.register_blueprint(drafts_blueprint)
     app.register_blueprint(people_blueprint)
+    app.register_blueprint(records_blueprint)
     # Further API blueprints register here, one line each (they use auth.admin_required).
 
     if dashboard:
