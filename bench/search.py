@@ -10,7 +10,10 @@ each filter, beside a plain `LIKE '%word%'` scan over the same table in the same
 reads the approvals queue and the mailboxes page (polled every 5 s) make; prints p50/p95.
 
     python bench/search.py [--emails 1000000] [--proposals 100000] [--skipped 50000] [--runs 30]
-                           [--rebuild] [--browser]
+                           [--rebuild] [--browser] [--merge-emails 10000]
+
+It also times merging two investors that hold `--merge-emails` emails each (links, proposals,
+activities and the rematch), on a store of their own (goal: under 2 s; 0 skips it).
 
 `--browser` also measures time-to-interactive of the activity page in headless Chromium
 (Debian's chromium + chromium-driver) on that store: from navigation start until the first
@@ -274,6 +277,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30, help="timed runs per case")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--browser", action="store_true", help="also time the activity page in headless Chromium")
+    parser.add_argument("--merge-emails", type=int, default=10_000, help="emails per investor in the merge case")
     args = parser.parse_args()
     path = ROOT / ".bench" / f"search-{args.emails}-p{args.proposals}-s{args.skipped}.sqlite3"
     if args.rebuild or not path.exists():
@@ -362,7 +366,95 @@ def main() -> int:
     db.close()
     if args.browser:
         time_to_interactive(path, run=5)
+    if args.merge_emails:
+        time_merge(args.merge_emails)
     return 0
+
+
+GOAL_MERGE_S = 2.0
+
+
+def time_merge(per_investor: int) -> None:
+    """Merge "Meridian Capital Partners" into "Meridian Capital", each with `per_investor` emails
+    (every one linked and proposed, a tenth approved), through `crm.record_care.merge_investors`
+    on a fresh store: the moves and the rematch of both investors' mail."""
+    import tempfile
+
+    from appsrc.clock import SystemClock
+    from appsrc.crm.investors import add_contact, create_investor
+    from appsrc.crm.proposals import approve
+    from appsrc.crm.record_care import merge_investors
+    from appsrc.crm.users import add_user
+    from appsrc.matching.matcher import match, returning_proposals
+    from appsrc.runtime import build_runtime
+    from appsrc.settings import load_settings
+    from appsrc.store import capture as store
+    from appsrc.store.models import ActivityProposal, EmailAccount
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings({"CRM_DATA_DIR": tmp, "CRM_DEMO": "off", "CRM_OWN_DOMAINS": "fund.example"})
+        rt = build_runtime(settings, SystemClock(), allow_demo=False)
+        now = rt.clock.now()
+        admin = add_user("ada@fund.example", "Ada", now, is_admin=True)
+        account = EmailAccount.get(EmailAccount.address == "ada@fund.example")
+        survivor, _ = create_investor("Meridian Capital", ["meridian.example"], now, directory=rt.directory)
+        duplicate, _ = create_investor("Meridian Capital Partners", ["meridiancp.example"], now, directory=rt.directory)
+        for investor, domain in ((survivor, "meridian.example"), (duplicate, "meridiancp.example")):
+            for n in range(5):
+                add_contact(investor.id, f"Person {n}", [f"p{n}@{domain}"], now, directory=rt.directory)
+        directory = rt.directory()
+        rng = random.Random(11)
+        for start in range(0, 2 * per_investor, 250):
+            batch = store.BatchWrite()
+            for n in range(start, min(start + 250, 2 * per_investor)):
+                domain = "meridian.example" if n % 2 else "meridiancp.example"
+                sender = f"p{rng.randrange(8)}@{domain}"
+                sent_at = START + timedelta(seconds=rng.randrange(SPAN_S))
+                participants = (("from", sender), ("to", "ada@fund.example"))
+                result = returning_proposals(match(participants, directory, is_bulk=False), sent_at, directory)
+                record = store.EmailRecord(
+                    f"<merge-{n}@bench>",
+                    "",
+                    "",
+                    {
+                        "subject": f"Note {n}",
+                        "from_email": sender,
+                        "from_name": "",
+                        "reply_to": [],
+                        "to": [{"email": "ada@fund.example", "name": ""}],
+                        "cc": [],
+                        "in_reply_to": None,
+                        "references": [],
+                        "sent_at": sent_at,
+                        "snippet": "",
+                        "body_text": "",
+                        "body_truncated": False,
+                        "has_attachments": False,
+                        "attachments": [],
+                        "size": 0,
+                        "is_bulk": False,
+                        "bulk_reason": None,
+                    },
+                    participants,
+                    result,
+                )
+                batch.sightings.append(store.Sighting(f"m{n}", f"t{n}", ("INBOX",), sent_at, record))
+            store.apply_batch(account.id, 1, batch, now)
+        known = ActivityProposal.target_key.startswith("contact:")  # approving those creates no contact
+        chosen = [i for (i,) in ActivityProposal.select(ActivityProposal.id).where(known).tuples()][::10]
+        for start in range(0, len(chosen), 500):
+            approve(chosen[start : start + 500], admin, now, directory=rt.directory)
+        started = time.perf_counter()
+        result = merge_investors(survivor.id, [duplicate.id], now, directory=rt.directory, actor=admin)
+        elapsed = time.perf_counter() - started
+        rt.close()
+    moved = result["from"][0]
+    print(
+        f"\nmerge of two investors with {per_investor:,} emails each ({moved['emails_linked']:,} links, "
+        f"{moved['pending_proposals']:,} pending and {moved['decided_proposals']:,} decided proposals, "
+        f"{moved['activities']:,} activities moved; {result['rematched']['emails']:,} emails rematched): "
+        f"{elapsed:.2f} s  {'OK' if elapsed < GOAL_MERGE_S else 'over the goal'} (goal < {GOAL_MERGE_S:.0f} s)"
+    )
 
 
 def time_pages(queries, run: int) -> None:

@@ -606,39 +606,30 @@ def email_id_batches(email_ids: Iterable[int] | None, size: int = 500) -> Iterat
 
 
 def link_state(email_ids: Sequence[int]) -> LinkState:
-    ids = list(email_ids)
-    facts = list(
-        Email.select(Email.id, Email.is_bulk, Email.sent_at).where(Email.id.in_(ids)).order_by(Email.id).tuples()
-    )
+    """Read with plain parameterized statements: a rematch reads this for every email it
+    touches, and peewee's query building and row conversion cost several times the SQL."""
+    ids = sorted(set(email_ids))
+    if not ids:
+        return LinkState([], {}, {}, {})
+    marks = _in_list(len(ids))
+    sent_at = Email.sent_at.python_value
+    rows = database.execute_sql(f"SELECT id, is_bulk, sent_at FROM email WHERE id IN {marks} ORDER BY id", ids)
+    facts = [(i, bool(bulk), sent_at(when)) for i, bulk, when in rows.fetchall()]
     state = LinkState(facts, {i: [] for i, _, _ in facts}, {i: {} for i, _, _ in facts}, {i: {} for i, _, _ in facts})
-    for email_id, role, address in (
-        EmailParticipant.select(EmailParticipant.email, EmailParticipant.role, EmailParticipant.address)
-        .where(EmailParticipant.email.in_(ids))
-        .tuples()
-    ):
+    rows = database.execute_sql(f"SELECT email_id, role, address FROM email_participant WHERE email_id IN {marks}", ids)
+    for email_id, role, address in rows.fetchall():
         state.participants[email_id].append((role, address))
-    for email_id, investor_id, contact_id, address in (
-        EmailInvestorLink.select(
-            EmailInvestorLink.email,
-            EmailInvestorLink.investor,
-            EmailInvestorLink.contact,
-            EmailInvestorLink.matched_address,
-        )
-        .where(EmailInvestorLink.email.in_(ids))
-        .tuples()
-    ):
+    rows = database.execute_sql(
+        f"SELECT email_id, investor_id, contact_id, matched_address FROM email_investor_link WHERE email_id IN {marks}",
+        ids,
+    )
+    for email_id, investor_id, contact_id, address in rows.fetchall():
         state.links[email_id][investor_id] = (contact_id, address)
-    for email_id, key, status, kind, investor_id in (
-        ActivityProposal.select(
-            ActivityProposal.email,
-            ActivityProposal.target_key,
-            ActivityProposal.status,
-            ActivityProposal.kind,
-            ActivityProposal.investor,
-        )
-        .where(ActivityProposal.email.in_(ids))
-        .tuples()
-    ):
+    rows = database.execute_sql(
+        f"SELECT email_id, target_key, status, kind, investor_id FROM activity_proposal WHERE email_id IN {marks}",
+        ids,
+    )
+    for email_id, key, status, kind, investor_id in rows.fetchall():
         state.proposals[email_id][key] = (status, kind, investor_id)
     return state
 
