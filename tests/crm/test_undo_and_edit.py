@@ -1,6 +1,6 @@
 """Mending decisions and records: undo an approval or a rejection (alone or the whole bulk
-action), and correct an approved activity. Through the API; bad input is a 400 naming the
-field and changes nothing; every change is audited with before and after."""
+action), and correct an approved activity. Through the API, on SQLite and PostgreSQL; bad input
+is a 400 naming the field and changes nothing; every change is audited with before and after."""
 
 from __future__ import annotations
 
@@ -11,6 +11,14 @@ from appsrc.store.models import Activity, ActivityProposal, AuditEvent
 from tests.crm.fixtures import *
 
 ADA, BOB = "ada@fund.example", "bob@fund.example"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request, settings):
+    """Each test on SQLite and on PostgreSQL."""
+    if request.param == "postgres":
+        return settings.replace(database_url=request.getfixturevalue("postgres_url"))
+    return settings
 
 
 @pytest.fixture
