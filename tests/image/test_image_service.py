@@ -31,6 +31,13 @@ def external_message(number: int) -> bytes:
     ).encode()
 
 
+def keep_all_external_mail(service) -> None:
+    """Scope `all`, set through the image's own CLI before any mailbox exists: these tests count
+    every captured message as an email, and a fresh install keeps non-investor mail bare."""
+    switched = service.exec("python", "-m", "appsrc", "capture-scope", "all", user="app", timeout=60)
+    assert switched.returncode == 0 and "capture scope: all" in switched.stdout, switched.stderr
+
+
 def result_of(proc) -> dict:
     """The action's one JSON result object (StartOS 0.3.5's contract)."""
     assert proc.returncode == 0, proc.stderr
@@ -195,6 +202,7 @@ def test_health_checks_report_starting_failure_and_success_truthfully(container,
     service.wait_healthy()
     assert service.health("web-ui", 5_000).returncode == 0
     assert service.health("capture", 120_000).returncode == 1  # no key yet
+    keep_all_external_mail(service)
 
     configure_delegation(service, sim, tmp_path)
     result_of(service.action("create-admin", {"email": ADMIN}))
@@ -233,6 +241,7 @@ def test_data_survives_restart_and_a_kill_in_the_middle_of_a_backfill(container,
     # the backfill long enough for the kill to land in its middle, and the test short.
     service = container(CRM_GMAIL_API_ENDPOINT=sim.url, CRM_SYNC_QUOTA_FRACTION="2").run()
     service.wait_healthy()
+    keep_all_external_mail(service)
     configure_delegation(service, sim, tmp_path)
     password = result_of(service.action("create-admin", {"email": ADMIN}))["value"]
 
