@@ -1,19 +1,53 @@
 """One investor: edit name, domains, graveyard and notes; its contacts (add one); the approved
-activity timeline; its recent captured mail. Every change rematches the mail it concerns."""
+activity timeline, where an activity can be corrected or its approval undone; its recent captured
+mail; and the record's care: merge duplicates into it, or delete it. Every change rematches the
+mail it concerns.
+
+A merged investor's old address keeps working: the page sends the browser on to the investor it
+was merged into. The dialogs sit outside what `render` rebuilds, so a re-render never closes one.
+"""
+
+import re
+from datetime import date, datetime, time
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dcc, html
+from dash import ALL, Input, Output, State, ctx, dcc, html
 
+from appsrc.crm.activities import edit_activity
 from appsrc.crm.investors import add_contact, update_investor
+from appsrc.crm.proposals import undo
+from appsrc.crm.record_care import (
+    RESTORE_DAYS,
+    delete_investor,
+    deleted_records,
+    investor_merged_into,
+    merge_investors,
+)
 from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.dashboard.access import acting_admin
-from appsrc.dashboard.components import direction_badge, empty, error_alert, local, not_found, now, ok_alert, runtime
+from appsrc.dashboard.components import (
+    direction_badge,
+    empty,
+    error_alert,
+    local,
+    not_found,
+    now,
+    ok_alert,
+    plural,
+    runtime,
+)
 from appsrc.store import queries
 
 dash.register_page(
     __name__, path_template="/investors/<investor_id>", name="Investor", nav=False, title="Investor · IR Mail Desk"
 )
+
+KEEP = dash.no_update
+HIDDEN = {"display": "none"}
+SHOWN: dict = {}
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+TIMELINE_LIMIT = 50
 
 
 def layout(investor_id=None, **_kwargs):
@@ -21,8 +55,31 @@ def layout(investor_id=None, **_kwargs):
         [
             dcc.Store(id="investor-id", data=str(investor_id or "")),
             dcc.Store(id="investor-version", data=0),
+            dcc.Location(id="investor-redirect", refresh="callback-nav"),
             html.Div(id="investor-message"),
-            html.Div(id="investor-header"),
+            html.Div(
+                [
+                    html.Div(id="investor-header"),
+                    html.Div(
+                        [
+                            dbc.Button(
+                                "Merge duplicates…",
+                                id="investor-merge-open",
+                                color="secondary",
+                                outline=True,
+                                size="sm",
+                            ),
+                            dbc.Button(
+                                "Delete investor…", id="investor-delete-open", color="danger", outline=True, size="sm"
+                            ),
+                        ],
+                        id="investor-actions",
+                        className="d-flex gap-2 align-items-start",
+                        style=HIDDEN,
+                    ),
+                ],
+                className="d-flex justify-content-between align-items-start flex-wrap gap-2",
+            ),
             dbc.Row(
                 [
                     dbc.Col(
@@ -97,6 +154,10 @@ def layout(investor_id=None, **_kwargs):
                 ],
                 className="g-3",
             ),
+            _merge_dialog(),
+            _delete_dialog(),
+            _edit_dialog(),
+            _undo_dialog(),
         ]
     )
 
@@ -107,6 +168,21 @@ def _id(value):
         return parse_id(value, field="investor_id")
     except ValidationError:
         return None
+
+
+def _clicked(type_: str):
+    """The id of the pattern-matched button of this type the admin just clicked, or None: new
+    buttons rendered by a refresh fire the callback too, without a click."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or trigger.get("type") != type_:
+        return None
+    if not ctx.triggered or not ctx.triggered[0].get("value"):
+        return None
+    return trigger.get("id")
+
+
+def _day(value) -> str:
+    return local(value, "%d %b %Y")
 
 
 @dash.callback(
@@ -124,7 +200,7 @@ def _id(value):
 def render(investor_id, _version):
     inv = queries.investor_detail(_id(investor_id)) if _id(investor_id) else None
     if inv is None:
-        return not_found("This investor"), "", "", False, "", None, None, None
+        return _missing(_id(investor_id)), "", "", False, "", None, None, None
     header = html.Div(
         [
             html.H2(
@@ -163,6 +239,7 @@ def render(investor_id, _version):
                 for c in inv["contacts"]
             ],
             className="list-unstyled mb-0",
+            id="investor-contact-list",
         )
         if inv["contacts"]
         else empty("No contacts.")
@@ -174,12 +251,65 @@ def render(investor_id, _version):
         inv["graveyard"],
         inv["notes"],
         contacts,
-        timeline(queries.activity_timeline(investor_id=inv["id"], limit=50)["items"], show_contact=True),
+        timeline(queries.activity_timeline(investor_id=inv["id"], limit=TIMELINE_LIMIT)["items"], show_contact=True),
         _recent(queries.recent_emails_of_investor(inv["id"])),
     )
 
 
+def _missing(investor_id: int | None):
+    """What an id that is not a live investor shows: the investor it was merged into (the page
+    goes there by itself), the deleted record and until when it can be restored, or not found."""
+    if investor_id is None:
+        return not_found("This investor")
+    survivor_id = investor_merged_into(investor_id)
+    survivor = queries.investor_detail(survivor_id) if survivor_id is not None else None
+    if survivor is not None:
+        return dbc.Alert(
+            [
+                "This investor was merged into ",
+                dcc.Link(survivor["name"], href=f"/investors/{survivor['id']}", id="investor-merged-link"),
+                ". Opening it…",
+            ],
+            color="info",
+            className="mt-3",
+        )
+    deleted = next((i for i in deleted_records(now())["investors"] if i["id"] == investor_id), None)
+    if deleted is not None:
+        return dbc.Alert(
+            [
+                f"{deleted['name']} was deleted on {_day(deleted['deleted_at'])}. You can restore it until "
+                f"{_day(deleted['restorable_until'])} under ",
+                dcc.Link("Recently deleted", href="/investors"),
+                " on the Investors page.",
+            ],
+            color="secondary",
+            className="mt-3",
+            id="investor-deleted",
+        )
+    return not_found("This investor")
+
+
+@dash.callback(
+    Output("investor-redirect", "href"),
+    Output("investor-actions", "style"),
+    Input("investor-id", "data"),
+    Input("investor-version", "data"),
+)
+def page_state(investor_id, _version):
+    """Old links keep working: a merged investor's page moves on to the one it was merged into.
+    The record's actions show only on a live investor."""
+    record_id = _id(investor_id)
+    if record_id is None:
+        return KEEP, HIDDEN
+    survivor_id = investor_merged_into(record_id)
+    if survivor_id is not None:
+        return f"/investors/{survivor_id}", HIDDEN
+    return KEEP, SHOWN if queries.investor_detail(record_id) is not None else HIDDEN
+
+
 def timeline(items, *, show_contact: bool):
+    """Approved activities, newest first, each with its note and the admin's two corrections:
+    edit the record, or undo the approval that wrote it."""
     if not items:
         return empty("No approved activity yet.")
     return html.Div(
@@ -196,14 +326,36 @@ def timeline(items, *, show_contact: bool):
                         dcc.Link(a["summary"], href=f"/email/{a['email_id']}") if a["email_id"] else a["summary"],
                         className="fw-semibold",
                     ),
+                    html.Div(a["note"], className="small activity-note") if a["note"] else None,
                     html.Div(
                         (
                             [dcc.Link(a["contact_name"], href=f"/contacts/{a['contact_id']}"), " · "]
                             if show_contact
                             else []
                         )
-                        + [f"approved by {a['created_by'] or '—'}"],
+                        + [f"approved by {a['created_by'] or '—'}"]
+                        + ([f" · edited {_day(a['edited_at'])}"] if a["edited_at"] else []),
                         className="small-muted",
+                    ),
+                    html.Div(
+                        [
+                            dbc.Button(
+                                "Edit",
+                                id={"type": "investor-activity-edit", "id": a["id"]},
+                                color="link",
+                                size="sm",
+                                className="p-0 me-3",
+                            ),
+                            dbc.Button(
+                                "Undo approval",
+                                id={"type": "investor-activity-undo", "id": a["id"]},
+                                color="link",
+                                size="sm",
+                                className="p-0 text-warning",
+                            )
+                            if a["proposal_id"]
+                            else None,
+                        ]
                     ),
                 ],
                 className="timeline-item",
@@ -211,6 +363,7 @@ def timeline(items, *, show_contact: bool):
             for a in items
         ],
         className="timeline",
+        id="investor-timeline-items",
     )
 
 
@@ -293,3 +446,488 @@ def new_contact(_n, investor_id, name, addresses, version):
         "",
         "",
     )
+
+
+# -- merge duplicates ---------------------------------------------------------------------------
+def _merge_dialog() -> dbc.Modal:
+    return dbc.Modal(
+        [
+            dcc.Store(id="investor-merge-previewed", data=None),
+            dbc.ModalHeader(dbc.ModalTitle("Merge duplicates into this investor")),
+            dbc.ModalBody(
+                [
+                    html.P(
+                        "Pick the records that are the same investor as this one. Their domains, contacts, links "
+                        "to captured mail, proposals and approved activities move here, and each duplicate "
+                        "disappears; links to its old page open this one. No captured email is deleted."
+                    ),
+                    dbc.Label("Duplicates", html_for="investor-merge-from"),
+                    dcc.Dropdown(
+                        id="investor-merge-from",
+                        options=[],
+                        value=[],
+                        multi=True,
+                        placeholder="Pick one or more investors…",
+                    ),
+                    html.P(
+                        "Preview first: you will see what moves and anything to check before you merge.",
+                        className="small-muted mt-2 mb-0",
+                    ),
+                    html.Div(id="investor-merge-preview", className="mt-3"),
+                ]
+            ),
+            dbc.ModalFooter(
+                [
+                    dbc.Button("Cancel", id="investor-merge-cancel", color="secondary", outline=True),
+                    dbc.Button("Preview", id="investor-merge-check", color="primary", outline=True),
+                    dbc.Button("Merge", id="investor-merge-confirm", color="danger", disabled=True),
+                ]
+            ),
+        ],
+        id="investor-merge-modal",
+        is_open=False,
+        size="lg",
+        backdrop="static",
+        scrollable=True,
+    )
+
+
+@dash.callback(
+    Output("investor-merge-modal", "is_open"),
+    Output("investor-merge-from", "options"),
+    Output("investor-merge-from", "value"),
+    Output("investor-merge-preview", "children"),
+    Output("investor-merge-confirm", "disabled"),
+    Output("investor-merge-previewed", "data"),
+    Output("investor-version", "data", allow_duplicate=True),
+    Output("investor-message", "children", allow_duplicate=True),
+    Input("investor-merge-open", "n_clicks"),
+    Input("investor-merge-cancel", "n_clicks"),
+    Input("investor-merge-check", "n_clicks"),
+    Input("investor-merge-confirm", "n_clicks"),
+    Input("investor-merge-from", "value"),
+    State("investor-id", "data"),
+    State("investor-merge-previewed", "data"),
+    State("investor-version", "data"),
+    prevent_initial_call=True,
+)
+def merge_dialog(_open, _cancel, _check, _confirm, chosen, investor_id, previewed, version):
+    """Open the dialog, preview a merge (a dry run: nothing changes), or merge. "Merge" merges
+    exactly the investors last previewed; picking others asks for a new preview."""
+    trigger = ctx.triggered_id
+    survivor_id = _id(investor_id)
+    if trigger == "investor-merge-open":
+        options = [
+            {"label": _investor_label(i), "value": i["id"]}
+            for i in queries.list_investors(include_graveyard=True)
+            if i["id"] != survivor_id
+        ]
+        return True, options, [], None, True, None, KEEP, KEEP
+    if trigger == "investor-merge-cancel":
+        return False, KEEP, [], None, True, None, KEEP, KEEP
+    if trigger == "investor-merge-from":
+        return KEEP, KEEP, KEEP, None, True, None, KEEP, KEEP
+    if trigger == "investor-merge-check":
+        if not chosen:
+            return KEEP, KEEP, KEEP, error_alert("Pick at least one duplicate first."), True, None, KEEP, KEEP
+        try:
+            preview = merge_investors(survivor_id or 0, chosen, now(), directory=runtime().directory, dry_run=True)
+        except ValidationError as exc:
+            return KEEP, KEEP, KEEP, error_alert(f"Cannot merge: {exc}"), True, None, KEEP, KEEP
+        return KEEP, KEEP, KEEP, _merge_preview(preview), False, chosen, KEEP, KEEP
+    if trigger == "investor-merge-confirm":
+        if not previewed:
+            return KEEP, KEEP, KEEP, error_alert("Preview the merge first."), True, None, KEEP, KEEP
+        try:
+            result = merge_investors(
+                survivor_id or 0, previewed, now(), directory=runtime().directory, actor=acting_admin()
+            )
+        except ValidationError as exc:
+            return KEEP, KEEP, KEEP, error_alert(f"Nothing was merged: {exc}"), True, None, KEEP, KEEP
+        queries.clear_cache()
+        return False, KEEP, [], None, True, None, (version or 0) + 1, ok_alert(_merged_summary(result))
+    raise dash.exceptions.PreventUpdate
+
+
+def _investor_label(investor: dict) -> str:
+    """Name, graveyard mark and domains: two records of one LP usually differ in their domains."""
+    label = investor["name"] + (" (graveyard)" if investor["graveyard"] else "")
+    return label + (f" · {', '.join(investor['domains'])}" if investor["domains"] else "")
+
+
+def _merge_preview(preview: dict) -> html.Div:
+    """What each duplicate brings, and the conflicts an admin should read before merging."""
+    moving = []
+    for duplicate in preview["from"]:
+        contacts = [f"{c['name']} ({', '.join(c['addresses']) or 'no address'})" for c in duplicate["contacts"]]
+        rows = [
+            ("Domains", ", ".join(duplicate["domains"]) or "none"),
+            ("Contacts", "; ".join(contacts) or "none"),
+            ("Links to captured emails", f"{duplicate['emails_linked']:,}"),
+            ("Pending proposals", f"{duplicate['pending_proposals']:,}"),
+            ("Decided proposals", f"{duplicate['decided_proposals']:,}"),
+            ("Approved activities", f"{duplicate['activities']:,}"),
+        ]
+        moving.append(
+            dbc.Card(
+                [
+                    dbc.CardHeader(
+                        [
+                            html.Span(duplicate["name"], className="fw-semibold"),
+                            dbc.Badge("graveyard", color="dark", className="ms-2") if duplicate["graveyard"] else None,
+                        ]
+                    ),
+                    dbc.CardBody(
+                        dbc.Table(
+                            html.Tbody(
+                                [html.Tr([html.Th(label, className="w-50"), html.Td(value)]) for label, value in rows]
+                            ),
+                            size="sm",
+                            borderless=True,
+                            className="mb-0",
+                        ),
+                        className="py-2",
+                    ),
+                ],
+                className="mb-2 merge-moving",
+            )
+        )
+    return html.Div(
+        [
+            html.H6(f"What moves into {preview['survivor']['name']}"),
+            *moving,
+            _conflicts(preview["conflicts"], "investor-merge-conflicts"),
+        ],
+        id="investor-merge-summary",
+    )
+
+
+def _conflicts(conflicts: list[dict], list_id: str):
+    if not conflicts:
+        return html.P("Nothing to check: no conflicts were found.", className="small-muted mb-0")
+    return html.Div(
+        [
+            html.H6("Check before merging", className="mt-3"),
+            dbc.ListGroup(
+                [dbc.ListGroupItem(c["message"][:1].upper() + c["message"][1:], color="warning") for c in conflicts],
+                id=list_id,
+            ),
+        ]
+    )
+
+
+def _merged_summary(result: dict) -> str:
+    moved = result["from"]
+    names = ", ".join(d["name"] for d in moved)
+    parts = [
+        plural(sum(len(d["domains"]) for d in moved), "domain"),
+        plural(sum(len(d["contacts"]) for d in moved), "contact"),
+        plural(sum(d["emails_linked"] for d in moved), "email link"),
+        plural(sum(d["pending_proposals"] + d["decided_proposals"] for d in moved), "proposal"),
+        plural(sum(d["activities"] for d in moved), "approved activity", "approved activities"),
+    ]
+    emails = result.get("rematched", {}).get("emails", 0)
+    return (
+        f"Merged {names} into {result['survivor']['name']}: {', '.join(parts)} moved. "
+        f"{plural(emails, 'captured email')} rematched."
+    )
+
+
+# -- delete --------------------------------------------------------------------------------------
+def _delete_dialog() -> dbc.Modal:
+    return dbc.Modal(
+        [
+            dbc.ModalHeader(dbc.ModalTitle(["Delete ", html.Span(id="investor-delete-name"), "?"])),
+            dbc.ModalBody(
+                [
+                    html.Ul(
+                        [
+                            html.Li(
+                                "The investor is hidden everywhere: the investor list, pickers, search filters and "
+                                "the approvals queue."
+                            ),
+                            html.Li(
+                                "Its captured mail is kept, without the link to this investor; its pending "
+                                "proposals are dropped. Approved activities are kept for a restore."
+                            ),
+                            html.Li(
+                                f"You can restore it for {RESTORE_DAYS} days from Recently deleted on the Investors "
+                                "page; after that it is removed for good."
+                            ),
+                        ]
+                    ),
+                    html.Div(id="investor-delete-error"),
+                ]
+            ),
+            dbc.ModalFooter(
+                [
+                    dbc.Button("Cancel", id="investor-delete-cancel", color="secondary", outline=True),
+                    dbc.Button("Delete investor", id="investor-delete-confirm", color="danger"),
+                ]
+            ),
+        ],
+        id="investor-delete-modal",
+        is_open=False,
+        backdrop="static",
+    )
+
+
+@dash.callback(
+    Output("investor-delete-modal", "is_open"),
+    Output("investor-delete-name", "children"),
+    Output("investor-delete-error", "children"),
+    Output("investor-version", "data", allow_duplicate=True),
+    Output("investor-message", "children", allow_duplicate=True),
+    Input("investor-delete-open", "n_clicks"),
+    Input("investor-delete-cancel", "n_clicks"),
+    Input("investor-delete-confirm", "n_clicks"),
+    State("investor-id", "data"),
+    State("investor-version", "data"),
+    prevent_initial_call=True,
+)
+def delete_dialog(_open, _cancel, _confirm, investor_id, version):
+    trigger = ctx.triggered_id
+    record_id = _id(investor_id)
+    if trigger == "investor-delete-cancel":
+        return False, KEEP, None, KEEP, KEEP
+    if trigger == "investor-delete-open":
+        inv = queries.investor_detail(record_id) if record_id else None
+        if inv is None:
+            return False, KEEP, None, KEEP, error_alert("This investor no longer exists.")
+        return True, inv["name"], None, KEEP, KEEP
+    if trigger != "investor-delete-confirm":
+        raise dash.exceptions.PreventUpdate
+    inv = queries.investor_detail(record_id) if record_id else None
+    try:
+        result = delete_investor(record_id or 0, now(), actor=acting_admin())
+    except ValidationError as exc:
+        return KEEP, KEEP, error_alert(f"Nothing was deleted: {exc}"), KEEP, KEEP
+    queries.clear_cache()
+    name = inv["name"] if inv else "The investor"
+    message = dbc.Alert(
+        [
+            f"{name} is deleted: hidden everywhere, its captured mail kept "
+            f"({plural(result['links_removed'], 'email link')} and "
+            f"{plural(result['pending_proposals_removed'], 'pending proposal')} removed). You can restore it until "
+            f"{_day(result['restorable_until'])} under ",
+            dcc.Link("Recently deleted", href="/investors", id="investor-deleted-list-link"),
+            " on the Investors page.",
+        ],
+        color="success",
+        dismissable=True,
+        className="py-2",
+    )
+    return False, KEEP, None, (version or 0) + 1, message
+
+
+# -- correct an activity -------------------------------------------------------------------------
+def _edit_dialog() -> dbc.Modal:
+    return dbc.Modal(
+        [
+            dcc.Store(id="investor-edit-target", data=None),
+            dbc.ModalHeader(dbc.ModalTitle("Edit activity")),
+            dbc.ModalBody(
+                [
+                    html.Div(id="investor-edit-summary", className="fw-semibold mb-1"),
+                    html.P(
+                        "This corrects the fund's record of the email; the email itself never changes.",
+                        className="small-muted",
+                    ),
+                    dbc.Label("Note", html_for="investor-edit-note"),
+                    dbc.Textarea(id="investor-edit-note", maxLength=5000, rows=3, className="mb-2"),
+                    dbc.Label("Date", html_for="investor-edit-date"),
+                    dbc.Input(id="investor-edit-date", type="date", className="mb-2"),
+                    dbc.Label("Contact", html_for="investor-edit-contact"),
+                    dcc.Dropdown(id="investor-edit-contact", options=[], clearable=False),
+                    html.Div(id="investor-edit-error", className="mt-2"),
+                ]
+            ),
+            dbc.ModalFooter(
+                [
+                    dbc.Button("Cancel", id="investor-edit-cancel", color="secondary", outline=True),
+                    dbc.Button("Save", id="investor-edit-save", color="primary"),
+                ]
+            ),
+        ],
+        id="investor-edit-modal",
+        is_open=False,
+        backdrop="static",
+    )
+
+
+def _timeline_item(investor_id: int | None, activity_id) -> dict | None:
+    """The activity as the page's timeline shows it (the buttons only exist for those)."""
+    if investor_id is None:
+        return None
+    items = queries.activity_timeline(investor_id=investor_id, limit=TIMELINE_LIMIT * 4)["items"]
+    return next((a for a in items if a["id"] == activity_id), None)
+
+
+@dash.callback(
+    Output("investor-edit-modal", "is_open"),
+    Output("investor-edit-target", "data"),
+    Output("investor-edit-summary", "children"),
+    Output("investor-edit-note", "value"),
+    Output("investor-edit-date", "value"),
+    Output("investor-edit-contact", "options"),
+    Output("investor-edit-contact", "value"),
+    Output("investor-edit-error", "children"),
+    Output("investor-version", "data", allow_duplicate=True),
+    Output("investor-message", "children", allow_duplicate=True),
+    Input({"type": "investor-activity-edit", "id": ALL}, "n_clicks"),
+    Input("investor-edit-cancel", "n_clicks"),
+    Input("investor-edit-save", "n_clicks"),
+    State("investor-edit-note", "value"),
+    State("investor-edit-date", "value"),
+    State("investor-edit-contact", "value"),
+    State("investor-edit-target", "data"),
+    State("investor-id", "data"),
+    State("investor-version", "data"),
+    prevent_initial_call=True,
+)
+def edit_dialog(_edit_clicks, _cancel, _save, note, day, contact_id, target, investor_id, version):
+    """Open the editor on one activity, or save what the admin changed (only what changed: an
+    untouched date keeps its time of day)."""
+    trigger = ctx.triggered_id
+    if trigger == "investor-edit-cancel":
+        return False, None, KEEP, KEEP, KEEP, KEEP, KEEP, None, KEEP, KEEP
+    clicked = _clicked("investor-activity-edit")
+    if clicked is not None:
+        item = _timeline_item(_id(investor_id), clicked)
+        if item is None:
+            return (KEEP,) * 9 + (error_alert("That activity is no longer on this investor's record."),)
+        inv = queries.investor_detail(item["investor_id"]) or {"contacts": []}
+        options = [{"label": c["name"], "value": c["id"]} for c in inv["contacts"]]
+        if all(o["value"] != item["contact_id"] for o in options):
+            options.insert(0, {"label": item["contact_name"], "value": item["contact_id"]})
+        original = {
+            "id": item["id"],
+            "note": item["note"] or "",
+            "day": local(item["occurred_at"], "%Y-%m-%d"),
+            "time": local(item["occurred_at"], "%H:%M:%S"),
+            "contact_id": item["contact_id"],
+        }
+        return (
+            True,
+            original,
+            item["summary"],
+            original["note"],
+            original["day"],
+            options,
+            item["contact_id"],
+            None,
+            KEEP,
+            KEEP,
+        )
+    if trigger != "investor-edit-save" or not isinstance(target, dict):
+        raise dash.exceptions.PreventUpdate
+    changes = {}
+    if (note or "").strip() != (target.get("note") or "").strip():
+        changes["note"] = note or ""
+    if day != target.get("day"):
+        changes["occurred_at"] = _on_day(day, target.get("time") or "12:00:00")
+    if contact_id != target.get("contact_id"):
+        changes["contact_id"] = contact_id
+    if not changes:
+        return False, None, KEEP, KEEP, KEEP, KEEP, KEEP, None, KEEP, ok_alert("Nothing changed.")
+    try:
+        edit_activity(target.get("id"), changes, now(), actor=acting_admin())
+    except ValidationError as exc:
+        return KEEP, KEEP, KEEP, KEEP, KEEP, KEEP, KEEP, error_alert(f"Nothing was saved: {exc}"), KEEP, KEEP
+    return False, None, KEEP, KEEP, KEEP, KEEP, KEEP, None, (version or 0) + 1, ok_alert("The activity is updated.")
+
+
+def _on_day(day, clock_time: str):
+    """The chosen day at the activity's own time of day in the fund's zone, with its offset. What
+    is not a day goes through as typed, so the CRM's check names the problem."""
+    if not isinstance(day, str) or not ISO_DAY.fullmatch(day.strip()):
+        return day
+    try:
+        chosen, at = date.fromisoformat(day.strip()), time.fromisoformat(clock_time)
+    except ValueError:
+        return day
+    return datetime.combine(chosen, at, tzinfo=runtime().settings.tz).isoformat()
+
+
+# -- undo an approval ----------------------------------------------------------------------------
+def _undo_dialog() -> dbc.Modal:
+    return dbc.Modal(
+        [
+            dcc.Store(id="investor-undo-target", data=None),
+            dbc.ModalHeader(dbc.ModalTitle("Undo this approval?")),
+            dbc.ModalBody(
+                [
+                    html.P(id="investor-undo-text", className="fw-semibold"),
+                    html.P(
+                        "The activity is withdrawn from the contact's record and the proposal goes back to the "
+                        "Approvals queue, where it can be approved again or rejected. The approval and its undoing "
+                        "both stay in the audit log."
+                    ),
+                    dbc.Checkbox(
+                        id="investor-undo-whole",
+                        value=False,
+                        label="Undo the whole bulk action: every proposal decided together with this one goes back "
+                        "to the queue too",
+                    ),
+                    html.Div(id="investor-undo-error", className="mt-2"),
+                ]
+            ),
+            dbc.ModalFooter(
+                [
+                    dbc.Button("Cancel", id="investor-undo-cancel", color="secondary", outline=True),
+                    dbc.Button("Undo approval", id="investor-undo-confirm", color="warning"),
+                ]
+            ),
+        ],
+        id="investor-undo-modal",
+        is_open=False,
+        backdrop="static",
+    )
+
+
+@dash.callback(
+    Output("investor-undo-modal", "is_open"),
+    Output("investor-undo-target", "data"),
+    Output("investor-undo-text", "children"),
+    Output("investor-undo-whole", "value"),
+    Output("investor-undo-error", "children"),
+    Output("investor-version", "data", allow_duplicate=True),
+    Output("investor-message", "children", allow_duplicate=True),
+    Input({"type": "investor-activity-undo", "id": ALL}, "n_clicks"),
+    Input("investor-undo-cancel", "n_clicks"),
+    Input("investor-undo-confirm", "n_clicks"),
+    State("investor-undo-whole", "value"),
+    State("investor-undo-target", "data"),
+    State("investor-id", "data"),
+    State("investor-version", "data"),
+    prevent_initial_call=True,
+)
+def undo_dialog(_undo_clicks, _cancel, _confirm, whole_action, target, investor_id, version):
+    trigger = ctx.triggered_id
+    if trigger == "investor-undo-cancel":
+        return False, None, KEEP, False, None, KEEP, KEEP
+    clicked = _clicked("investor-activity-undo")
+    if clicked is not None:
+        item = _timeline_item(_id(investor_id), clicked)
+        if item is None or not item["proposal_id"]:
+            return KEEP, KEEP, KEEP, KEEP, KEEP, KEEP, error_alert("That approval can no longer be undone here.")
+        text = f"“{item['summary']}” on {item['contact_name']}'s record, approved by {item['created_by'] or '—'}."
+        return True, {"proposal_id": item["proposal_id"]}, text, False, None, KEEP, KEEP
+    if trigger != "investor-undo-confirm" or not isinstance(target, dict):
+        raise dash.exceptions.PreventUpdate
+    try:
+        result = undo(
+            target.get("proposal_id"),
+            acting_admin(),
+            now(),
+            directory=runtime().directory,
+            whole_action=bool(whole_action),
+        )
+    except ValidationError as exc:
+        return KEEP, KEEP, KEEP, KEEP, error_alert(f"Nothing was undone: {exc}"), KEEP, KEEP
+    queries.clear_cache()
+    message = (
+        f"Undone: {plural(len(result.undone), 'proposal')} back in the Approvals queue, "
+        f"{plural(len(result.activities_withdrawn), 'activity', 'activities')} withdrawn."
+    )
+    return False, None, KEEP, False, None, (version or 0) + 1, ok_alert(message)

@@ -1,7 +1,10 @@
-"""Investors: the list (graveyard toggle, search), a new investor, and the CSV import.
+"""Investors: the list (graveyard toggle, search), a new investor, the CSV import, and what was
+recently deleted, with a way back.
 
 The import is the CLI's (`crm.investors.import_investors_csv`): upload, a preview computed by a
 dry run (every bad line listed with its number), then "Import" writes all of it or nothing.
+A deleted investor or contact stays restorable for `RESTORE_DAYS` (the worker then purges it);
+"Recently deleted" lists them so a mistake can be put right from here.
 Every change rematches the captured mail it concerns.
 """
 
@@ -10,12 +13,13 @@ import binascii
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dcc, html
+from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from appsrc.crm.investors import COLUMNS, ImportFailed, create_investor, import_investors_csv
-from appsrc.crm.validation import ValidationError
+from appsrc.crm.record_care import RESTORE_DAYS, deleted_records, restore_contact, restore_investor
+from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.dashboard.access import acting_admin
-from appsrc.dashboard.components import empty, error_alert, local, now, ok_alert, page_header, runtime
+from appsrc.dashboard.components import empty, error_alert, local, now, ok_alert, page_header, plural, runtime
 from appsrc.store import queries
 
 dash.register_page(__name__, path="/investors", name="Investors", order=30, title="Investors · IR Mail Desk")
@@ -143,6 +147,22 @@ def layout(**_kwargs):
                     ),
                     html.Div(id="investors-table", children=dbc.Spinner(color="primary")),
                 ]
+            ),
+            dbc.Card(
+                [
+                    dbc.CardHeader(
+                        [
+                            html.Span("Recently deleted", className="fw-semibold"),
+                            html.Span(
+                                f" · restorable for {RESTORE_DAYS} days, then removed for good",
+                                className="small-muted",
+                            ),
+                        ]
+                    ),
+                    html.Div(id="investors-deleted"),
+                ],
+                className="mt-3",
+                id="investors-deleted-card",
             ),
         ]
     )
@@ -387,3 +407,80 @@ def run_import(_n, text, version):
         None,
         True,
     )
+
+
+# -- recently deleted ----------------------------------------------------------------------------
+RESTORE_TYPES = {"investors-restore-investor": "investor", "investors-restore-contact": "contact"}
+
+
+@dash.callback(Output("investors-deleted", "children"), Input("investors-version", "data"))
+def recently_deleted(_version):
+    """Deleted investors and contacts that can still be restored, and until when."""
+    records = deleted_records(now())
+    if not records["investors"] and not records["contacts"]:
+        return html.Div(empty(f"Nothing was deleted in the last {RESTORE_DAYS} days."), className="px-3")
+    firms = {i["id"]: i["name"] for i in queries.list_investors(include_graveyard=True)}
+    firms.update({i["id"]: f"{i['name']} (deleted)" for i in records["investors"]})
+    rows = [_deleted_row("investor", r, "Investor") for r in records["investors"]] + [
+        _deleted_row("contact", r, f"Contact at {firms.get(r['investor_id'], 'a deleted investor')}")
+        for r in records["contacts"]
+    ]
+    head = html.Thead(
+        html.Tr([html.Th("Name"), html.Th("What"), html.Th("Deleted"), html.Th("Restorable until"), html.Th("")])
+    )
+    return dbc.Table(
+        [head, html.Tbody(rows)], hover=True, responsive=True, className="mb-0", id="investors-deleted-list"
+    )
+
+
+def _deleted_row(kind: str, record: dict, what: str) -> html.Tr:
+    return html.Tr(
+        [
+            html.Td(record["name"], className="fw-semibold"),
+            html.Td(what, className="small"),
+            html.Td(local(record["deleted_at"], "%d %b %Y"), className="small"),
+            html.Td(local(record["restorable_until"], "%d %b %Y"), className="small"),
+            html.Td(
+                dbc.Button(
+                    "Restore",
+                    id={"type": f"investors-restore-{kind}", "id": record["id"]},
+                    size="sm",
+                    color="success",
+                    outline=True,
+                ),
+                className="text-end",
+            ),
+        ]
+    )
+
+
+@dash.callback(
+    Output("investors-version", "data", allow_duplicate=True),
+    Output("investors-message", "children", allow_duplicate=True),
+    Input({"type": "investors-restore-investor", "id": ALL}, "n_clicks"),
+    Input({"type": "investors-restore-contact", "id": ALL}, "n_clicks"),
+    State("investors-version", "data"),
+    prevent_initial_call=True,
+)
+def restore(_investor_clicks, _contact_clicks, version):
+    """Restore the record whose button was clicked (a list refresh fires this too, without a click)."""
+    trigger = ctx.triggered_id
+    kind = RESTORE_TYPES.get(trigger.get("type")) if isinstance(trigger, dict) else None
+    if kind is None or not ctx.triggered or not ctx.triggered[0].get("value"):
+        raise dash.exceptions.PreventUpdate
+    actor = acting_admin()
+    directory = runtime().directory
+    try:
+        record_id = parse_id(trigger.get("id"), field=f"{kind}_id")
+        if kind == "investor":
+            result = restore_investor(record_id, now(), directory=directory, actor=actor)
+            restored = queries.investor_detail(record_id)
+        else:
+            result = restore_contact(record_id, now(), directory=directory, actor=actor)
+            restored = queries.contact_detail(record_id)
+    except ValidationError as exc:
+        return dash.no_update, error_alert(f"Nothing was restored: {exc}")
+    queries.clear_cache()
+    name = restored["name"] if restored else f"The {kind}"
+    emails = result["rematched"]["emails"]
+    return (version or 0) + 1, ok_alert(f"Restored {name}; {plural(emails, 'captured email')} rematched.")
