@@ -188,11 +188,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from appsrc.store.leases import AnotherWorkerRunning
     from appsrc.worker import Worker
 
     runtime = _runtime(args, demo=True)
     try:
-        Worker(runtime).run_until_signalled()
+        worker = Worker(runtime)
+        try:
+            worker.register()
+        except AnotherWorkerRunning as exc:
+            raise CommandError(str(exc)) from None
+        worker.run_until_signalled()
     finally:
         runtime.close()
     return 0

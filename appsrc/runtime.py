@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from peewee import Database
 
     from appsrc.demo import DemoEnvironment
-from appsrc.store.db import open_database
+from appsrc.store.db import is_sqlite, open_database
 from appsrc.store.migrations import migrate
 from appsrc.store.models import EmailAccount
 from appsrc.store.queries.cache import use_clock
@@ -107,5 +107,19 @@ def build_runtime(
         demo, settings = start_demo(settings, clock)
     use_clock(clock)  # the read models' cache expires on the appliance's clock
     credentials = DelegatedCredentials(settings.dwd_key_file, clock)
-    remotes = GmailRemotes(credentials, settings.gmail_api_endpoint, clock, quota_fraction=settings.sync_quota_fraction)
+    project_bucket = None
+    project_units_per_s = settings.gmail_project_quota / 60
+    if not is_sqlite():  # several worker processes may share this database: one project quota
+        from appsrc.store.quota import SharedTokenBucket
+
+        rate = project_units_per_s * settings.sync_quota_fraction
+        project_bucket = SharedTokenBucket("gmail-project", rate, rate, clock)
+    remotes = GmailRemotes(
+        credentials,
+        settings.gmail_api_endpoint,
+        clock,
+        quota_fraction=settings.sync_quota_fraction,
+        project_bucket=project_bucket,
+        project_units_per_s=project_units_per_s,
+    )
     return Runtime(settings, clock, db, credentials, remotes, demo)

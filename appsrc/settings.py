@@ -195,6 +195,30 @@ SPECS: tuple[Spec, ...] = (
         "headroom. Above 1 only makes sense against a simulator without quota (benchmarks).",
     ),
     Spec(
+        "CRM_GMAIL_PROJECT_QUOTA",
+        "gmail_project_quota",
+        "1200000",
+        _int_range(60, 1_000_000_000),
+        "Gmail API units per minute of the Google Cloud project (1,200,000 unless Google raised it). "
+        "Every worker process together paces itself to it.",
+    ),
+    Spec(
+        "CRM_WORKER_LEASE_S",
+        "worker_lease_s",
+        "60",
+        _int_range(5, 3600),
+        "Seconds a worker's claim on a mailbox lasts unless renewed: how long a dead worker's "
+        "mailboxes wait before another worker continues them.",
+    ),
+    Spec(
+        "CRM_EMBEDDED_WORKER",
+        "embedded_worker",
+        "on",
+        _bool,
+        "Run the worker (capture and digest) inside `serve`. Turn off when worker processes run "
+        "on their own (`python -m appsrc worker`, PostgreSQL only for more than one).",
+    ),
+    Spec(
         "CRM_DIGEST_SENDER",
         "digest_sender",
         "",
@@ -260,6 +284,9 @@ class Settings:
     own_domains: tuple[str, ...]
     sync_interval_s: int
     sync_quota_fraction: float
+    gmail_project_quota: int
+    worker_lease_s: int
+    embedded_worker: bool
     digest_sender: str | None
     digest_enabled: bool | None
     digest_send_hour: int | None

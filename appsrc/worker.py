@@ -7,6 +7,12 @@ and never kills the loop. Periodic steps run on threads of their own (one run of
 so a slow one — the digest waiting on the LLM or a mail server — never delays sync dispatch.
 SIGTERM sets a flag; running syncs stop at their next batch boundary, and a step that is running
 is let finish (at most the LLM deadline plus one send), so no digest is cut off mid-send.
+
+Several workers may share a PostgreSQL database (`python -m appsrc worker` on each host): a
+worker syncs a mailbox only while it holds the mailbox's lease (`store/leases.py`), claimed
+before the sync starts and renewed every few seconds while it runs, so no mailbox is ever synced
+by two workers at once and a dead worker's mailboxes move on when its leases expire. On SQLite
+one worker runs, holding a file lock; a second is refused.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import IO
 
 import schedule
 
+from appsrc.store import leases
 from appsrc.store.db import database
 from appsrc.store.models import EmailAccount
 from appsrc.store.queries import mailbox_due_ids
@@ -36,6 +44,7 @@ class Worker:
     ) -> None:
         self.runtime = runtime
         self.stop_event = threading.Event()
+        self._max_parallel = max_parallel_syncs
         self._pool = ThreadPoolExecutor(max_workers=max_parallel_syncs, thread_name_prefix="sync")
         self._running: dict[int, Future] = {}
         self._key_stamp: object = _NOT_LOOKED
@@ -44,12 +53,20 @@ class Worker:
         every: Callable[[float], schedule.Job] = self._scheduler.every  # type: ignore[assignment]
         every(dispatch_every_s).seconds.do(self._guard, "sync dispatch", self.dispatch_syncs)
         self._scheduler.every(30).seconds.do(self._guard, "key watch", self.release_on_key_change)
+        self._lease = timedelta(seconds=runtime.settings.worker_lease_s)
+        # Renewed six times per lease: a slow database round trip never lets a live claim lapse.
+        every(runtime.settings.worker_lease_s / 6).seconds.do(self._guard, "lease renewal", self.renew_leases)
+        self.identity = leases.WorkerIdentity.new()
+        self._lock_file: IO[str] | None = None
         steps = steps if steps is not None else default_steps(runtime)
         self._step_pool = ThreadPoolExecutor(max_workers=max(1, len(steps)), thread_name_prefix="step")
         self._steps_running: dict[str, Future] = {}
         for every_s, name, step in steps:
             every(every_s).seconds.do(self._start_step, name, step)
         runtime.mailbox_sync.should_stop = self.stop_event.is_set
+        runtime.mailbox_sync.still_leased = lambda account_id: leases.holds_mailbox(
+            account_id, self.identity.id, runtime.clock.now()
+        )
 
     def _guard(self, name: str, step: Callable[[], object]) -> None:
         try:
@@ -68,18 +85,35 @@ class Worker:
             self._steps_running[name] = self._step_pool.submit(self._guard, name, step)
 
     def dispatch_syncs(self) -> None:
-        """Start a sync for every due mailbox that is not already syncing."""
+        """Start a sync for every due mailbox this worker can claim (none held by another)."""
         self._running = {i: f for i, f in self._running.items() if not f.done()}
+        free = self._max_parallel - len(self._running)
         for account_id in mailbox_due_ids(self.runtime.clock.now(), self.runtime.settings.sync_interval_s):
-            if account_id not in self._running and not self.stop_event.is_set():
+            if free <= 0 or self.stop_event.is_set():
+                break
+            if account_id in self._running:
+                continue
+            if leases.claim_mailbox(account_id, self.identity, self.runtime.clock.now(), self._lease):
                 self._running[account_id] = self._pool.submit(self._sync, account_id)
+                free -= 1
+
+    def renew_leases(self) -> None:
+        """Keep the leases of the mailboxes this worker is syncing, and say it is alive."""
+        now = self.runtime.clock.now()
+        leases.heartbeat(self.identity, now)
+        running = [i for i, f in self._running.items() if not f.done()]
+        if running:
+            lost = set(running) - leases.renew_mailboxes(running, self.identity, now, self._lease)
+            if lost:
+                log.warning("lost the lease of mailbox(es) %s: their syncs stop at the next page", sorted(lost))
 
     def _sync(self, account_id: int) -> None:
         try:
             report = self.runtime.mailbox_sync.sync(account_id)
             if report.stored or report.error:
                 log.info(
-                    "%s: %s stored %d skipped %d failed %d%s",
+                    "worker %s: %s: %s stored %d skipped %d failed %d%s",
+                    self.identity.label,
                     report.address,
                     report.mode,
                     report.stored,
@@ -89,6 +123,12 @@ class Worker:
                 )
         except Exception:
             log.exception("sync of mailbox %s crashed; it will be retried", account_id)
+        finally:
+            try:
+                with database.connection_context():
+                    leases.release_mailbox(account_id, self.identity, self.runtime.clock.now())
+            except Exception:  # the lease expires by itself
+                log.exception("could not release the lease of mailbox %s", account_id)
 
     def release_on_key_change(self) -> None:
         """A new delegation key (or the first one) may fix permanent errors: sync those mailboxes
@@ -114,18 +154,35 @@ class Worker:
                 log.info("delegation key changed: retrying %d mailbox(es) in error", released)
         self._key_stamp = stamp
 
+    def register(self) -> None:
+        """Take the SQLite worker lock (raises `leases.AnotherWorkerRunning`) and record this
+        worker. Called by `run`; callers that must report a refusal call it first."""
+        if self._lock_file is None:
+            self._lock_file = leases.single_worker_lock()
+        with database.connection_context():
+            leases.register(self.identity, self.runtime.clock.now())
+
     def run(self) -> None:
-        log.info("worker started")
-        self._scheduler.run_all()
-        while not self.stop_event.is_set():
-            self._scheduler.run_pending()
-            self.stop_event.wait(1.0)
-        log.info("worker stopping: waiting for running syncs to reach a batch boundary")
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._step_pool.shutdown(wait=True, cancel_futures=True)
+        self.register()
+        log.info("worker %s started", self.identity.label)
+        try:
+            self._scheduler.run_all()
+            while not self.stop_event.is_set():
+                self._scheduler.run_pending()
+                self.stop_event.wait(1.0)
+            log.info("worker stopping: waiting for running syncs to reach a batch boundary")
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._step_pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            with database.connection_context():
+                leases.unregister(self.identity)
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
         log.info("worker stopped")
 
     def start_thread(self) -> threading.Thread:
+        self.register()  # a refusal is the caller's to report, not a dead thread's
         thread = threading.Thread(target=self.run, name="worker", daemon=True)
         thread.start()
         return thread

@@ -60,6 +60,7 @@ GROUP_WRITE = 250  # messages per write transaction during a backfill
 GROUP_WRITE_S = 3.0  # ...or whatever arrived in this long, at Gmail's pace
 REFETCH_CHUNK = 500  # bare sightings fetched again per step, between checks for a pause
 SHUTDOWN = "interrupted by shutdown"
+LEASE_LOST = "another worker took this mailbox over (this one's lease expired)"
 NOT_CAPTURING = "not capturing: the mailbox is paused or removed, or its owner is deactivated"
 MEMBER_EXCLUDED = "kept out by the mailbox's owner"  # names no address: the owner's choice is private
 
@@ -117,6 +118,9 @@ class MailboxSync:
         self._load_policy = load_policy
         self._max_body_chars = max_body_chars
         self.should_stop: Callable[[], bool] = lambda: False  # set by the worker on SIGTERM
+        # Set by the worker: whether it still holds this mailbox's lease (another worker may
+        # have taken it over if this one stalled past the lease's expiry).
+        self.still_leased: Callable[[int], bool] = lambda _account_id: True
 
     def sync(self, account_id: int, *, full: bool = False) -> SyncReport:
         with database.connection_context():
@@ -309,11 +313,20 @@ class MailboxSync:
             report.refetched += len(ids)
 
     def _check_continue(self, account_id: int) -> None:
-        """Between pages: stop for a shutdown, or when an admin paused or removed the mailbox."""
+        """Between pages: stop for a shutdown, when an admin paused or removed the mailbox, or
+        when another worker holds it now."""
+        reason = self._why_stop(account_id)
+        if reason:
+            raise SyncInterrupted(reason)
+
+    def _why_stop(self, account_id: int) -> str | None:
         if self.should_stop():
-            raise SyncInterrupted(SHUTDOWN)
+            return SHUTDOWN
         if not capturing(account_id):
-            raise SyncInterrupted(NOT_CAPTURING)
+            return NOT_CAPTURING
+        if not self.still_leased(account_id):
+            return LEASE_LOST
+        return None
 
     # -- sizes: how each message is fetched (see gmail.BATCH_BYTES) ------------------------------
     @staticmethod
@@ -362,12 +375,15 @@ class MailboxSync:
             for gmail_id in fetched.gone:
                 batch.skipped.append((gmail_id, "gone", "deleted from the mailbox before it could be fetched"))
             buffered += len(fetched.messages) + len(fetched.gone) + len(fetched.failed)
-            stopping = self.should_stop() or (buffered >= GROUP_WRITE and not capturing(account.id))
+            stopping = SHUTDOWN if self.should_stop() else None
+            if buffered >= GROUP_WRITE and not stopping:
+                stopping = self._why_stop(account.id)
             if buffered >= GROUP_WRITE or self._clock.monotonic() - since >= GROUP_WRITE_S or stopping:
-                self._apply(account, batch, report)
+                if stopping != LEASE_LOST:  # the new holder writes these itself
+                    self._apply(account, batch, report)
                 batch, buffered, since = store.BatchWrite(), 0, self._clock.monotonic()
             if stopping:
-                raise SyncInterrupted(SHUTDOWN if self.should_stop() else NOT_CAPTURING)
+                raise SyncInterrupted(stopping)
         self._apply(account, batch, report)
 
     def _apply(self, account: EmailAccount, batch: store.BatchWrite, report: SyncReport) -> None:

@@ -123,6 +123,12 @@ def mailbox_card(m: dict, *, allow_sync: bool, button_id=None, action_ids: dict[
             f"Last sync {local(m['last_sync_at'])} · last success {local(m['last_success_at'])}",
             className="small-muted",
         ),
+        html.Div(
+            f"{'Syncing now on' if m.get('worker_syncing') else 'Last synced by'} worker {m['worker']}",
+            className="small-muted",
+        )
+        if m.get("worker")
+        else None,
     ]
     if m["paused_until"]:
         body.append(html.Div(f"Paused by Gmail until {local(m['paused_until'])}", className="small text-warning"))

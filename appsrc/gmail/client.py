@@ -32,7 +32,7 @@ from googleapiclient.http import BatchHttpRequest
 
 from appsrc.clock import Clock
 from appsrc.gmail.credentials import SCOPE_READONLY, DelegatedCredentials, DelegationError
-from appsrc.gmail.quota import COST, PROJECT_UNITS_PER_S, USER_UNITS_PER_S, TokenBucket
+from appsrc.gmail.quota import COST, PROJECT_UNITS_PER_S, USER_UNITS_PER_S, Pacer, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,8 @@ class GmailRemotes:
         http_timeout_s: float = 60.0,
         retry: RetryPolicy = RetryPolicy(),
         max_batch: int = MAX_BATCH,
+        project_bucket: Pacer | None = None,
+        project_units_per_s: float = PROJECT_UNITS_PER_S,
     ) -> None:
         self.credentials = credentials
         self.endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
@@ -144,8 +146,10 @@ class GmailRemotes:
         self.http_timeout_s = http_timeout_s
         self.retry = retry
         self.max_batch = max(1, min(max_batch, MAX_BATCH))
-        self.project_bucket = TokenBucket(
-            PROJECT_UNITS_PER_S * quota_fraction, PROJECT_UNITS_PER_S * quota_fraction, clock
+        # One process's bucket by default; several worker processes share one in the database
+        # (`store.quota.SharedTokenBucket`, wired by the runtime).
+        self.project_bucket: Pacer = project_bucket or TokenBucket(
+            project_units_per_s * quota_fraction, project_units_per_s * quota_fraction, clock
         )
         self._user_buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()

@@ -7,6 +7,7 @@ and 1,200,000 per project per minute, shared by every mailbox (Gmail API usage l
 from __future__ import annotations
 
 import threading
+from typing import Protocol
 
 from appsrc.clock import Clock
 
@@ -23,6 +24,15 @@ COST = {
     "users.drafts.create": 10,
     "users.messages.send": 100,
 }
+
+
+class Pacer(Protocol):
+    """What the client needs of a bucket: this process's `TokenBucket`, or one shared by
+    several processes (`store.quota.SharedTokenBucket`)."""
+
+    def acquire(self, units: float) -> float: ...
+
+    def drain(self) -> None: ...
 
 
 class TokenBucket:

@@ -245,6 +245,8 @@ class GmailSimulator(LoopbackService):
         self.quota = QuotaLimiter(clock)
         self.faults = Faults()
         self._lock = threading.RLock()
+        self._in_flight: dict[str, int] = {}  # requests being answered now, per mailbox
+        self._most_in_flight: dict[str, int] = {}  # the most ever at once, per mailbox
         self._mailboxes: dict[str, Mailbox] = {}
         self._auth = Authority(clock, lambda: self.token_uri)
         self._log = CallLog(call_log_size)
@@ -398,6 +400,16 @@ class GmailSimulator(LoopbackService):
     def clear_calls(self) -> None:
         """Forget the call ring and counts (never the mail operations: see `mail_operations`)."""
         self._log.clear()
+        with self._lock:
+            self._most_in_flight.clear()
+
+    def most_concurrent(self, user: str | None = None) -> int | dict[str, int]:
+        """The most requests one mailbox ever had in flight at once (all mailboxes' as a dict):
+        a mailbox synced by one worker at a time never has more than one."""
+        with self._lock:
+            if user is None:
+                return dict(self._most_in_flight)
+            return self._most_in_flight.get(user.lower(), 0)
 
     def mail_operations(self) -> list[CallRecord]:
         """Every draft call and every call that was not a GET (sends, inserts, label changes,
@@ -427,6 +439,22 @@ class GmailSimulator(LoopbackService):
     # -- HTTP entry point -----------------------------------------------------------------
 
     def handle(self, request) -> None:
+        authorization = request.headers.get("Authorization", "")
+        token = self._auth.lookup(authorization[7:]) if authorization[:7].lower() == "bearer " else None
+        user = token.subject if token is not None else None
+        if user is None:
+            self._handle(request)
+            return
+        with self._lock:
+            self._in_flight[user] = self._in_flight.get(user, 0) + 1
+            self._most_in_flight[user] = max(self._most_in_flight.get(user, 0), self._in_flight[user])
+        try:
+            self._handle(request)
+        finally:
+            with self._lock:
+                self._in_flight[user] -= 1
+
+    def _handle(self, request) -> None:
         body = self.read_body(request)
         path = urlsplit(request.path).path
         is_api = path.startswith("/gmail/v1/") or path in ("/batch", "/batch/gmail/v1")

@@ -12,6 +12,7 @@ from peewee import (
     BigIntegerField,
     BooleanField,
     CharField,
+    DoubleField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -91,6 +92,8 @@ class EmailAccount(BaseModel):
     paused_at = UTCDateTimeField(null=True)  # paused by an admin: no Gmail calls (m0013)
     removed_at = UTCDateTimeField(null=True)  # removed by an admin: sightings deleted (m0013)
     created_at = UTCDateTimeField()
+    lease_owner = CharField(null=True)  # the worker syncing it now (m0016; store/leases.py)
+    lease_expires_at = UTCDateTimeField(null=True)
 
 
 class Email(BaseModel):
@@ -364,6 +367,32 @@ class DigestRun(BaseModel):
     finished_at = UTCDateTimeField(null=True)
 
 
+class Worker(BaseModel):
+    """A running worker process; several share a PostgreSQL database (m0016)."""
+
+    id = CharField(primary_key=True)
+    host = CharField()
+    pid = IntegerField()
+    started_at = UTCDateTimeField()
+    heartbeat_at = UTCDateTimeField()
+
+
+class JobLease(BaseModel):
+    """A fleet-wide job only one worker runs at a time, such as the digest step (m0016)."""
+
+    name = CharField(primary_key=True)
+    owner = CharField(null=True)
+    expires_at = UTCDateTimeField(null=True)
+
+
+class QuotaBucket(BaseModel):
+    """Gmail's project-wide quota, one token bucket every worker process draws from (m0016)."""
+
+    name = CharField(primary_key=True)
+    tokens = DoubleField()
+    updated_at = UTCDateTimeField()
+
+
 class AuditEvent(BaseModel):
     id = AutoField()
     actor = ForeignKeyField(User, null=True, on_delete="SET NULL")
@@ -425,4 +454,7 @@ ALL_MODELS = (
     AuditEvent,
     Exclusion,
     MemberExclusion,
+    Worker,
+    JobLease,
+    QuotaBucket,
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import cachetools
@@ -47,6 +48,11 @@ def entries() -> int:
     """How many figures are cached, over every cached read."""
     with _lock:
         return sum(len(cache) for cache in _caches)
+
+
+def now() -> datetime:
+    """The appliance's time, for reads that compare with it (a lease's expiry)."""
+    return _clock.now()
 
 
 def _timer() -> float:

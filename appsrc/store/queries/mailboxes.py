@@ -7,12 +7,14 @@ from typing import Any
 
 from peewee import JOIN, fn
 
+from appsrc.store.leases import lease_holders
 from appsrc.store.models import (
     BareSighting,
     EmailAccount,
     SkippedMessage,
     User,
 )
+from appsrc.store.queries.cache import now
 from appsrc.store.queries.common import iso
 
 
@@ -36,6 +38,7 @@ def list_mailboxes() -> list[dict[str, Any]]:
         .tuples()
     }
     owners_active = dict(User.select(User.id, User.is_active).tuples())
+    holders = lease_holders(now())
     mailboxes = []
     for a in EmailAccount.select().order_by(EmailAccount.address):
         bare_count, refetching = bare.get(a.id, (0, 0))
@@ -49,6 +52,8 @@ def list_mailboxes() -> list[dict[str, Any]]:
                 "sync_enabled": a.sync_enabled,
                 "state": lifecycle_state(a, owners_active.get(a.user_id, True)),
                 "sync_state": _sync_state(a),
+                "worker": holders.get(a.id, {}).get("worker"),  # syncing it now, or last
+                "worker_syncing": holders.get(a.id, {}).get("syncing", False),
                 "paused_at": iso(a.paused_at),
                 "removed_at": iso(a.removed_at),
                 "backfill_state": a.backfill_state,
