@@ -211,6 +211,14 @@ SPECS: tuple[Spec, ...] = (
         "mailboxes wait before another worker continues them.",
     ),
     Spec(
+        "CRM_WORKER_SYNCS",
+        "worker_syncs",
+        "4",
+        _int_range(1, 64),
+        "Mailboxes one worker process syncs at once. Each is paced by Gmail's per-user quota, so a "
+        "worker with spare CPU can take more; past one core's worth of parsing, add worker processes.",
+    ),
+    Spec(
         "CRM_EMBEDDED_WORKER",
         "embedded_worker",
         "on",
@@ -286,6 +294,7 @@ class Settings:
     sync_quota_fraction: float
     gmail_project_quota: int
     worker_lease_s: int
+    worker_syncs: int
     embedded_worker: bool
     digest_sender: str | None
     digest_enabled: bool | None

@@ -40,10 +40,17 @@ _NOT_LOOKED = object()  # the key watch before its first look (no key at all is 
 
 class Worker:
     def __init__(
-        self, runtime, *, max_parallel_syncs: int = 4, dispatch_every_s: float = 5.0, steps: list[Step] | None = None
+        self,
+        runtime,
+        *,
+        max_parallel_syncs: int | None = None,
+        dispatch_every_s: float = 5.0,
+        steps: list[Step] | None = None,
     ) -> None:
         self.runtime = runtime
+        max_parallel_syncs = max_parallel_syncs or runtime.settings.worker_syncs
         self.stop_event = threading.Event()
+        self._slot_freed = threading.Event()  # a sync ended: dispatch at once, not at the next tick
         self._max_parallel = max_parallel_syncs
         self._pool = ThreadPoolExecutor(max_workers=max_parallel_syncs, thread_name_prefix="sync")
         self._running: dict[int, Future] = {}
@@ -129,6 +136,7 @@ class Worker:
                     leases.release_mailbox(account_id, self.identity, self.runtime.clock.now())
             except Exception:  # the lease expires by itself
                 log.exception("could not release the lease of mailbox %s", account_id)
+            self._slot_freed.set()
 
     def release_on_key_change(self) -> None:
         """A new delegation key (or the first one) may fix permanent errors: sync those mailboxes
@@ -169,7 +177,9 @@ class Worker:
             self._scheduler.run_all()
             while not self.stop_event.is_set():
                 self._scheduler.run_pending()
-                self.stop_event.wait(1.0)
+                if self._slot_freed.wait(1.0) and not self.stop_event.is_set():
+                    self._slot_freed.clear()
+                    self._guard("sync dispatch", self.dispatch_syncs)
             log.info("worker stopping: waiting for running syncs to reach a batch boundary")
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._step_pool.shutdown(wait=True, cancel_futures=True)
