@@ -230,7 +230,8 @@ def part_a(url_of, quick: bool) -> None:
         rates[workers] = stored / elapsed
         print(
             f"    {workers} worker process(es): {stored:,} messages in {elapsed:.1f} s = {rates[workers]:,.0f} msg/s; "
-            f"the workers used {cpu:.1f} CPU-seconds ({cpu / elapsed:.2f} cores, {stored / cpu:,.0f} msg per CPU-second)"
+            f"the workers used {cpu:.1f} CPU-seconds ({cpu / elapsed:.2f} cores, "
+            f"{stored / cpu:,.0f} msg per CPU-second)"
         )
     ratio = rates[2] / rates[1]
     print(
