@@ -14,4 +14,7 @@ def up(db):
     db.execute_sql("ALTER TABLE activity ADD COLUMN note TEXT NOT NULL DEFAULT ''")
     db.execute_sql("ALTER TABLE activity ADD COLUMN edited_at TIMESTAMP")
     db.execute_sql("ALTER TABLE activity_proposal ADD COLUMN decision_id VARCHAR(64)")
-    db.execute_sql("CREATE INDEX activity_proposal_decision_id ON activity_proposal (decision_id)")
+    # Partial: capture inserts pending proposals (no decision) by the thousand and skips it.
+    db.execute_sql(
+        "CREATE INDEX activity_proposal_decision_id ON activity_proposal (decision_id) WHERE decision_id IS NOT NULL"
+    )
