@@ -10,7 +10,10 @@ each filter, beside a plain `LIKE '%word%'` scan over the same table in the same
 reads the approvals queue and the mailboxes page (polled every 5 s) make; prints p50/p95.
 
     python bench/search.py [--emails 1000000] [--proposals 100000] [--skipped 50000] [--runs 30]
-                           [--rebuild] [--browser] [--merge-emails 10000]
+                           [--rebuild] [--browser] [--merge-emails 10000] [--postgres]
+
+`--postgres` also copies the store into a throwaway PostgreSQL cluster (migrated the same way;
+Debian's server binaries) and times the same activity searches there, beside SQLite's.
 
 It also times merging two investors that hold `--merge-emails` emails each (links, proposals,
 activities and the rematch), on a store of their own (goal: under 2 s; 0 skips it).
@@ -278,6 +281,7 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--browser", action="store_true", help="also time the activity page in headless Chromium")
     parser.add_argument("--merge-emails", type=int, default=10_000, help="emails per investor in the merge case")
+    parser.add_argument("--postgres", action="store_true", help="also time the searches on PostgreSQL")
     args = parser.parse_args()
     path = ROOT / ".bench" / f"search-{args.emails}-p{args.proposals}-s{args.skipped}.sqlite3"
     if args.rebuild or not path.exists():
@@ -305,28 +309,7 @@ def main() -> int:
     investors = [1, 2, 5, 20, 60, 150, 299]
     run = args.runs
 
-    def case(name, **kwargs):
-        # Warm once, then time: first page, and the second page through the returned cursor.
-        first = queries.email_activity(**kwargs)
-        times = timed(lambda: queries.email_activity(**kwargs), run)
-        if first["next_cursor"]:
-            times += timed(lambda: queries.email_activity(cursor=first["next_cursor"], **kwargs), max(3, run // 3))
-        return name, times
-
-    results = []
-    results.append(case("no filter"))
-    for term in terms:
-        results.append(case(f"q={term!r}", q=term))
-    results.append(case("q two words", q=f"{terms[1]} {terms[5]}"))
-    for inv in investors:
-        results.append(case(f"investor_id={inv}", investor_id=inv))
-    for account in (1, 5, 10):
-        results.append(case(f"account_id={account}", account_id=account))
-    for direction in ("inbound", "outbound"):
-        results.append(case(f"direction={direction}", direction=direction))
-    results.append(case("investor+direction+q", investor_id=2, direction="inbound", q=terms[3]))
-    results.append(case("account+q", account_id=3, q=terms[30 if len(terms) > 30 else 4]))
-    results.append(case("investor(rare)+account", investor_id=250, account_id=4))
+    results = search_cases(queries, terms, investors, run)
 
     groups: dict[str, list[float]] = {}
     print(f"\n{'case':34} {'p50 ms':>8} {'p95 ms':>8}")
@@ -368,7 +351,138 @@ def main() -> int:
         time_to_interactive(path, run=5)
     if args.merge_emails:
         time_merge(args.merge_emails)
+    if args.postgres:
+        time_postgres(path, terms, investors, run, dict(results))
     return 0
+
+
+def search_cases(queries, terms: list[str], investors: list[int], run: int) -> list[tuple[str, list[float]]]:
+    """`queries.email_activity` for free text, each filter and combinations: (case, times ms)."""
+
+    def case(name, **kwargs):
+        # Warm once, then time: first page, and the second page through the returned cursor.
+        first = queries.email_activity(**kwargs)
+        times = timed(lambda: queries.email_activity(**kwargs), run)
+        if first["next_cursor"]:
+            times += timed(lambda: queries.email_activity(cursor=first["next_cursor"], **kwargs), max(3, run // 3))
+        return name, times
+
+    results = [case("no filter")]
+    for term in terms:
+        results.append(case(f"q={term!r}", q=term))
+    results.append(case("q two words", q=f"{terms[1]} {terms[5]}"))
+    for inv in investors:
+        results.append(case(f"investor_id={inv}", investor_id=inv))
+    for account in (1, 5, 10):
+        results.append(case(f"account_id={account}", account_id=account))
+    for direction in ("inbound", "outbound"):
+        results.append(case(f"direction={direction}", direction=direction))
+    results.append(case("investor+direction+q", investor_id=2, direction="inbound", q=terms[3]))
+    results.append(case("account+q", account_id=3, q=terms[30 if len(terms) > 30 else 4]))
+    results.append(case("investor(rare)+account", investor_id=250, account_id=4))
+    return results
+
+
+# Tables copied to PostgreSQL, parents first; the rest stay as the migrations made them.
+COPIED = (
+    "user",
+    "email_account",
+    "investor",
+    "investor_domain",
+    "contact",
+    "contact_email",
+    "email",
+    "email_participant",
+    "email_account_message",
+    "email_investor_link",
+    "activity_proposal",
+    "skipped_message",
+)
+
+
+def _copy_text(value) -> str:
+    if value is None:
+        return "\\N"
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def copy_to_postgres(sqlite_path: Path, url: str) -> None:
+    """The SQLite store's rows into a PostgreSQL database migrated by the appliance."""
+    import io
+
+    import psycopg2
+
+    db = open_database(url)
+    migrate(db)
+    db.close()
+    source = sqlite3.connect(sqlite_path)
+    target = psycopg2.connect(url)
+    booleans = {}
+    with target, target.cursor() as cursor:
+        for table in COPIED:
+            cursor.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s", (table,)
+            )
+            kinds = dict(cursor.fetchall())
+            columns = [c for c in (r[1] for r in source.execute(f'PRAGMA table_info("{table}")')) if c in kinds]
+            booleans[table] = {c for c in columns if kinds[c] == "boolean"}
+            rows = source.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in columns)} FROM "{table}"')
+            copied = 0
+            while batch := rows.fetchmany(100_000):
+                buffer = io.StringIO()
+                for row in batch:
+                    buffer.write(
+                        "\t".join(
+                            _copy_text(bool(v) if c in booleans[table] and v is not None else v)
+                            for c, v in zip(columns, row, strict=True)
+                        )
+                        + "\n"
+                    )
+                buffer.seek(0)
+                cursor.copy_expert(
+                    f'COPY "{table}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) FROM STDIN', buffer
+                )
+                copied += len(batch)
+            if "id" in columns:
+                sequence = f"pg_get_serial_sequence('\"{table}\"', 'id')"
+                cursor.execute(f'SELECT setval({sequence}, COALESCE(MAX(id), 1)) FROM "{table}"')
+            print(f"    copied {copied:,} rows of {table}")
+    target.autocommit = True
+    with target.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    target.close()
+    source.close()
+
+
+def time_postgres(path: Path, terms: list[str], investors: list[int], run: int, sqlite_times: dict) -> None:
+    from scale import postgres
+
+    from appsrc.store import queries
+
+    print("\nPostgreSQL: copying the same store into a throwaway cluster…")
+    with postgres() as url_of:
+        url = url_of()
+        started = time.monotonic()
+        copy_to_postgres(path, url)
+        print(f"    copied in {time.monotonic() - started:.0f} s")
+        db = open_database(url)
+        queries.clear_cache()
+        results = search_cases(queries, terms, investors, run)
+        db.close()
+    print(f"\n{'case':34} {'PG p50':>8} {'PG p95':>8} {'SQLite p95':>11}")
+    together: list[float] = []
+    for name, times in results:
+        together += times
+        print(
+            f"{name:34} {percentile(times, 50):8.2f} {percentile(times, 95):8.2f} "
+            f"{percentile(sqlite_times[name], 95):11.2f}"
+        )
+    everything = [t for times in sqlite_times.values() for t in times]
+    print(
+        f"  all cases together: PostgreSQL p95 {percentile(together, 95):.2f} ms, "
+        f"SQLite p95 {percentile(everything, 95):.2f} ms"
+    )
 
 
 GOAL_MERGE_S = 2.0

@@ -177,18 +177,9 @@ def release_job(name: str, me: WorkerIdentity) -> None:
     JobLease.update(owner=None, expires_at=None).where((JobLease.name == name) & (JobLease.owner == me.id)).execute()
 
 
-def lease_holders(now: datetime) -> dict[int, dict]:
-    """Mailbox id -> {"worker": host:pid, "syncing": holds a live lease now}: who syncs each
-    mailbox, or synced it last (the Mailboxes page)."""
-    workers = {w.id: f"{w.host}:{w.pid}" for w in Worker.select()}
+def worker_labels() -> dict[str, str]:
+    """Worker id -> "host:pid", for naming who syncs a mailbox (the Mailboxes page)."""
     return {
-        account_id: {
-            "worker": workers.get(owner, f"a stopped worker ({owner[:8]})"),
-            "syncing": expires is not None and expires > now,
-        }
-        for account_id, owner, expires in EmailAccount.select(
-            EmailAccount.id, EmailAccount.lease_owner, EmailAccount.lease_expires_at
-        )
-        .where(EmailAccount.lease_owner.is_null(False))
-        .tuples()
+        worker_id: f"{host}:{pid}"
+        for worker_id, host, pid in Worker.select(Worker.id, Worker.host, Worker.pid).tuples()
     }

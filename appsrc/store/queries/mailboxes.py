@@ -7,7 +7,7 @@ from typing import Any
 
 from peewee import JOIN, fn
 
-from appsrc.store.leases import lease_holders
+from appsrc.store.leases import worker_labels
 from appsrc.store.models import (
     BareSighting,
     EmailAccount,
@@ -38,7 +38,7 @@ def list_mailboxes() -> list[dict[str, Any]]:
         .tuples()
     }
     owners_active = dict(User.select(User.id, User.is_active).tuples())
-    holders = lease_holders(now())
+    workers, moment = worker_labels(), now()
     mailboxes = []
     for a in EmailAccount.select().order_by(EmailAccount.address):
         bare_count, refetching = bare.get(a.id, (0, 0))
@@ -52,8 +52,9 @@ def list_mailboxes() -> list[dict[str, Any]]:
                 "sync_enabled": a.sync_enabled,
                 "state": lifecycle_state(a, owners_active.get(a.user_id, True)),
                 "sync_state": _sync_state(a),
-                "worker": holders.get(a.id, {}).get("worker"),  # syncing it now, or last
-                "worker_syncing": holders.get(a.id, {}).get("syncing", False),
+                # The worker syncing it now, or the last one that did (store/leases.py).
+                "worker": workers.get(a.lease_owner, "a stopped worker") if a.lease_owner else None,
+                "worker_syncing": a.lease_expires_at is not None and a.lease_expires_at > moment,
                 "paused_at": iso(a.paused_at),
                 "removed_at": iso(a.removed_at),
                 "backfill_state": a.backfill_state,
