@@ -35,6 +35,9 @@ from appsrc.store.queries import mailbox_due_ids
 log = logging.getLogger(__name__)
 
 Step = tuple[float, str, Callable[[], object]]  # (every N seconds, name, callable)
+# A periodic step's claim: long enough for a digest (the LLM deadline plus a send); a worker that
+# dies mid-step holds the step back for this long, and the digest's own day claim keeps it to one.
+STEP_LEASE = timedelta(minutes=10)
 _NOT_LOOKED = object()  # the key watch before its first look (no key at all is a reading too)
 
 
@@ -89,7 +92,19 @@ class Worker:
             log.debug("worker step %r still running; skipping this tick", name)
             return
         if not self.stop_event.is_set():
-            self._steps_running[name] = self._step_pool.submit(self._guard, name, step)
+            self._steps_running[name] = self._step_pool.submit(
+                self._guard, name, lambda: self._once_in_fleet(name, step)
+            )
+
+    def _once_in_fleet(self, name: str, step: Callable[[], object]) -> None:
+        """Run a periodic step unless another worker on this database is running it now."""
+        if not leases.claim_job(name, self.identity, self.runtime.clock.now(), STEP_LEASE):
+            log.debug("worker step %r runs on another worker; skipping this tick", name)
+            return
+        try:
+            step()
+        finally:
+            leases.release_job(name, self.identity)
 
     def dispatch_syncs(self) -> None:
         """Start a sync for every due mailbox this worker can claim (none held by another)."""
