@@ -74,22 +74,20 @@ def restore_investor(investor_id: int):
     return jsonify(record_care.restore_investor(investor_id, rt.clock.now(), directory=rt.directory, actor=g.user))
 
 
-@blueprint.post("/investors/<int:investor_id>/merge")
-@admin_required
-def merge_investors(investor_id: int):
+def _merge(merge, survivor_id: int):
     """`{"from": [ids], "dry_run": bool}`: a dry run previews what moves and the conflicts."""
     body = _body("from", "dry_run")
     rt = runtime()
+    dry_run = body.get("dry_run", False)
     return jsonify(
-        record_care.merge_investors(
-            investor_id,
-            body.get("from"),
-            rt.clock.now(),
-            directory=rt.directory,
-            dry_run=body.get("dry_run", False),
-            actor=g.user,
-        )
+        merge(survivor_id, body.get("from"), rt.clock.now(), directory=rt.directory, dry_run=dry_run, actor=g.user)
     )
+
+
+@blueprint.post("/investors/<int:investor_id>/merge")
+@admin_required
+def merge_investors(investor_id: int):
+    return _merge(record_care.merge_investors, investor_id)
 
 
 @blueprint.get("/contacts/<int:contact_id>")
@@ -123,18 +121,7 @@ def restore_contact(contact_id: int):
 @blueprint.post("/contacts/<int:contact_id>/merge")
 @admin_required
 def merge_contacts(contact_id: int):
-    body = _body("from", "dry_run")
-    rt = runtime()
-    return jsonify(
-        record_care.merge_contacts(
-            contact_id,
-            body.get("from"),
-            rt.clock.now(),
-            directory=rt.directory,
-            dry_run=body.get("dry_run", False),
-            actor=g.user,
-        )
-    )
+    return _merge(record_care.merge_contacts, contact_id)
 
 
 @blueprint.post("/contacts/<int:contact_id>/move")
