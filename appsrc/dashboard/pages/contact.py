@@ -6,79 +6,37 @@ A merged contact's old address keeps working: the page sends the browser on to t
 was merged into. The dialogs sit outside what `render` rebuilds, so a re-render never closes one.
 """
 
-import re
-from datetime import date, datetime, time
-
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, ctx, dcc, html
 
 from appsrc.crm.investors import update_contact
-from appsrc.crm.record_care import (
-    RESTORE_DAYS,
-    contact_merged_into,
-    delete_contact,
-    deleted_records,
-    merge_contacts,
-    move_contact,
-)
-from appsrc.crm.validation import ValidationError, parse_id
+from appsrc.crm.record_care import contact_merged_into, delete_contact, merge_contacts, move_contact
+from appsrc.crm.validation import ValidationError
+from appsrc.dashboard import record_care_ui as care
 from appsrc.dashboard.access import acting_admin
-from appsrc.dashboard.components import (
-    direction_badge,
-    empty,
-    error_alert,
-    local,
-    not_found,
-    now,
-    ok_alert,
-    plural,
-    runtime,
-)
+from appsrc.dashboard.components import empty, error_alert, now, ok_alert, plural, runtime
+from appsrc.dashboard.record_care_ui import KEEP, short_day
 from appsrc.store import queries
 
 dash.register_page(
     __name__, path_template="/contacts/<contact_id>", name="Contact", nav=False, title="Contact · IR Mail Desk"
 )
 
-KEEP = dash.no_update
-HIDDEN = {"display": "none"}
-SHOWN: dict = {}
-ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
 
 def layout(contact_id=None, **_kwargs):
     return html.Div(
         [
-            dcc.Store(id="contact-id", data=str(contact_id or "")),
-            dcc.Store(id="contact-version", data=0),
-            dcc.Location(id="contact-redirect", refresh="callback-nav"),
-            html.Div(id="contact-message"),
-            html.Div(
+            *care.record_page_top(
+                "contact",
+                contact_id,
                 [
-                    html.Div(id="contact-header"),
-                    html.Div(
-                        [
-                            dbc.Button(
-                                "Merge duplicates…", id="contact-merge-open", color="secondary", outline=True, size="sm"
-                            ),
-                            dbc.Button(
-                                "Moved to another firm…",
-                                id="contact-move-open",
-                                color="secondary",
-                                outline=True,
-                                size="sm",
-                            ),
-                            dbc.Button(
-                                "Delete contact…", id="contact-delete-open", color="danger", outline=True, size="sm"
-                            ),
-                        ],
-                        id="contact-actions",
-                        className="d-flex gap-2 align-items-start",
-                        style=HIDDEN,
+                    care.merge_open_button("contact"),
+                    dbc.Button(
+                        "Moved to another firm…", id="contact-move-open", color="secondary", outline=True, size="sm"
                     ),
+                    care.delete_open_button("contact"),
                 ],
-                className="d-flex justify-content-between align-items-start flex-wrap gap-2",
             ),
             dbc.Row(
                 [
@@ -106,23 +64,27 @@ def layout(contact_id=None, **_kwargs):
                 ],
                 className="g-3",
             ),
-            _merge_dialog(),
+            care.merge_dialog(
+                "contact",
+                "Pick the records that are the same person as this one. Their addresses, links to captured "
+                "mail, proposals and approved activities move here, and each duplicate disappears; links to "
+                "its old page open this one. No captured email is deleted.",
+            ),
             _move_dialog(),
-            _delete_dialog(),
+            care.delete_dialog(
+                "contact",
+                [
+                    "The contact is hidden everywhere, and no longer proposed for new mail.",
+                    "Its captured mail is kept and matched again by the investor's domains; its approved "
+                    "activities stay on the investor's record.",
+                ],
+            ),
         ]
     )
 
 
 def _id(value):
-    """The id in the page's URL, or None when it is not one (the page then says "not found")."""
-    try:
-        return parse_id(value, field="contact_id")
-    except ValidationError:
-        return None
-
-
-def _day(value) -> str:
-    return local(value, "%d %b %Y")
+    return care.record_id_of(value, "contact_id")
 
 
 @dash.callback(
@@ -156,21 +118,12 @@ def render(contact_id, _version):
             [
                 html.Div(
                     [
-                        html.Div(
-                            [
-                                direction_badge(a["direction"]) if a["direction"] else None,
-                                html.Span(local(a["occurred_at"]), className="small-muted"),
-                            ]
-                        ),
-                        html.Div(
-                            dcc.Link(a["summary"], href=f"/email/{a['email_id']}") if a["email_id"] else a["summary"],
-                            className="fw-semibold",
-                        ),
+                        *care.activity_headline(a),
                         html.Div(a["snippet"] or "", className="small text-muted"),
                         html.Div(a["note"], className="small activity-note") if a["note"] else None,
                         html.Div(
-                            f"approved by {a['created_by'] or '—'} on {_day(a['created_at'])}"
-                            + (f" · edited {_day(a['edited_at'])}" if a["edited_at"] else "")
+                            f"approved by {a['created_by'] or '—'} on {short_day(a['created_at'])}"
+                            + (f" · edited {short_day(a['edited_at'])}" if a["edited_at"] else "")
                             + (f" · at {a['investor_name']}" if a["investor_id"] != contact["investor_id"] else ""),
                             className="small-muted",
                         ),
@@ -188,36 +141,14 @@ def render(contact_id, _version):
 
 
 def _missing(contact_id: int | None):
-    """What an id that is not a live contact shows: the contact it was merged into (the page goes
-    there by itself), the deleted record and until when it can be restored, or not found."""
-    if contact_id is None:
-        return not_found("This contact")
-    survivor_id = contact_merged_into(contact_id)
-    survivor = queries.contact_detail(survivor_id) if survivor_id is not None else None
-    if survivor is not None:
-        return dbc.Alert(
-            [
-                "This contact was merged into ",
-                dcc.Link(survivor["name"], href=f"/contacts/{survivor['id']}", id="contact-merged-link"),
-                f" ({survivor['investor_name']}). Opening it…",
-            ],
-            color="info",
-            className="mt-3",
-        )
-    deleted = next((c for c in deleted_records(now())["contacts"] if c["id"] == contact_id), None)
-    if deleted is not None:
-        return dbc.Alert(
-            [
-                f"{deleted['name']} was deleted on {_day(deleted['deleted_at'])}. You can restore the contact "
-                f"until {_day(deleted['restorable_until'])} under ",
-                dcc.Link("Recently deleted", href="/investors"),
-                " on the Investors page.",
-            ],
-            color="secondary",
-            className="mt-3",
-            id="contact-deleted",
-        )
-    return not_found("This contact")
+    return care.record_gone_notice(
+        contact_id,
+        "contact",
+        merged_into=contact_merged_into,
+        detail=queries.contact_detail,
+        merged_tail=lambda survivor: f" ({survivor['investor_name']}). Opening it…",
+        restore_what="the contact",
+    )
 
 
 @dash.callback(
@@ -229,13 +160,7 @@ def _missing(contact_id: int | None):
 def page_state(contact_id, _version):
     """Old links keep working: a merged contact's page moves on to the one it was merged into.
     The record's actions show only on a live contact."""
-    record_id = _id(contact_id)
-    if record_id is None:
-        return KEEP, HIDDEN
-    survivor_id = contact_merged_into(record_id)
-    if survivor_id is not None:
-        return f"/contacts/{survivor_id}", HIDDEN
-    return KEEP, SHOWN if queries.contact_detail(record_id) is not None else HIDDEN
+    return care.page_state(_id(contact_id), "contact", merged_into=contact_merged_into, detail=queries.contact_detail)
 
 
 @dash.callback(
@@ -261,56 +186,10 @@ def save(_n, contact_id, name, addresses, version):
         )
     except ValidationError as exc:
         return dash.no_update, error_alert(str(exc))
-    note = "Saved."
-    if stats["emails"]:
-        note += f" Rematched {stats['emails']:,} captured email(s)."
-    return (version or 0) + 1, ok_alert(note)
+    return (version or 0) + 1, care.saved_alert(stats)
 
 
 # -- merge duplicates ---------------------------------------------------------------------------
-def _merge_dialog() -> dbc.Modal:
-    return dbc.Modal(
-        [
-            dcc.Store(id="contact-merge-previewed", data=None),
-            dbc.ModalHeader(dbc.ModalTitle("Merge duplicates into this contact")),
-            dbc.ModalBody(
-                [
-                    html.P(
-                        "Pick the records that are the same person as this one. Their addresses, links to captured "
-                        "mail, proposals and approved activities move here, and each duplicate disappears; links to "
-                        "its old page open this one. No captured email is deleted."
-                    ),
-                    dbc.Label("Duplicates", html_for="contact-merge-from"),
-                    dcc.Dropdown(
-                        id="contact-merge-from",
-                        options=[],
-                        value=[],
-                        multi=True,
-                        placeholder="Pick one or more contacts…",
-                    ),
-                    html.P(
-                        "Preview first: you will see what moves and anything to check before you merge.",
-                        className="small-muted mt-2 mb-0",
-                    ),
-                    html.Div(id="contact-merge-preview", className="mt-3"),
-                ]
-            ),
-            dbc.ModalFooter(
-                [
-                    dbc.Button("Cancel", id="contact-merge-cancel", color="secondary", outline=True),
-                    dbc.Button("Preview", id="contact-merge-check", color="primary", outline=True),
-                    dbc.Button("Merge", id="contact-merge-confirm", color="danger", disabled=True),
-                ]
-            ),
-        ],
-        id="contact-merge-modal",
-        is_open=False,
-        size="lg",
-        backdrop="static",
-        scrollable=True,
-    )
-
-
 def _contact_choices(exclude: int | None) -> list[dict]:
     """Every live contact of every live investor, labelled with the firm and addresses so that two
     people of the same name can be told apart."""
@@ -348,137 +227,71 @@ def _contact_choices(exclude: int | None) -> list[dict]:
 def merge_dialog(_open, _cancel, _check, _confirm, chosen, contact_id, previewed, version):
     """Open the dialog, preview a merge (a dry run: nothing changes), or merge. "Merge" merges
     exactly the contacts last previewed; picking others asks for a new preview."""
-    trigger = ctx.triggered_id
     survivor_id = _id(contact_id)
-    if trigger == "contact-merge-open":
-        return True, _contact_choices(survivor_id), [], None, True, None, KEEP, KEEP
-    if trigger == "contact-merge-cancel":
-        return False, KEEP, [], None, True, None, KEEP, KEEP
-    if trigger == "contact-merge-from":
-        return KEEP, KEEP, KEEP, None, True, None, KEEP, KEEP
-    if trigger == "contact-merge-check":
-        if not chosen:
-            return KEEP, KEEP, KEEP, error_alert("Pick at least one duplicate first."), True, None, KEEP, KEEP
-        try:
-            preview = merge_contacts(survivor_id or 0, chosen, now(), directory=runtime().directory, dry_run=True)
-        except ValidationError as exc:
-            return KEEP, KEEP, KEEP, error_alert(f"Cannot merge: {exc}"), True, None, KEEP, KEEP
-        return KEEP, KEEP, KEEP, _merge_preview(preview), False, chosen, KEEP, KEEP
-    if trigger == "contact-merge-confirm":
-        if not previewed:
-            return KEEP, KEEP, KEEP, error_alert("Preview the merge first."), True, None, KEEP, KEEP
-        try:
-            result = merge_contacts(
-                survivor_id or 0, previewed, now(), directory=runtime().directory, actor=acting_admin()
-            )
-        except ValidationError as exc:
-            return KEEP, KEEP, KEEP, error_alert(f"Nothing was merged: {exc}"), True, None, KEEP, KEEP
-        queries.clear_cache()
-        return False, KEEP, [], None, True, None, (version or 0) + 1, ok_alert(_merged_summary(result))
-    raise dash.exceptions.PreventUpdate
+    return care.merge_dialog_update(
+        ctx.triggered_id,
+        "contact",
+        survivor_id,
+        chosen,
+        previewed,
+        version,
+        choices=lambda: _contact_choices(survivor_id),
+        merge=merge_contacts,
+        preview=_merge_preview,
+        summary=_merged_summary,
+    )
 
 
 def _merge_preview(preview: dict) -> html.Div:
-    """What each duplicate brings, and the conflicts an admin should read before merging."""
-    moving = []
-    for duplicate in preview["from"]:
-        rows = [
+    """What each duplicate brings: its firm, addresses, and what is linked to it."""
+    return care.merge_preview(
+        preview,
+        "contact",
+        header=lambda duplicate: html.Span(duplicate["name"], className="fw-semibold"),
+        rows=lambda duplicate: [
             ("At", duplicate["investor_name"]),
             ("Addresses", ", ".join(duplicate["addresses"]) or "none"),
             ("Approved activities", f"{duplicate['activities']:,}"),
             ("Pending proposals", f"{duplicate['pending_proposals']:,}"),
-        ]
-        moving.append(
-            dbc.Card(
-                [
-                    dbc.CardHeader(html.Span(duplicate["name"], className="fw-semibold")),
-                    dbc.CardBody(
-                        dbc.Table(
-                            html.Tbody(
-                                [html.Tr([html.Th(label, className="w-50"), html.Td(value)]) for label, value in rows]
-                            ),
-                            size="sm",
-                            borderless=True,
-                            className="mb-0",
-                        ),
-                        className="py-2",
-                    ),
-                ],
-                className="mb-2 merge-moving",
-            )
-        )
-    return html.Div(
-        [
-            html.H6(f"What moves into {preview['survivor']['name']}"),
-            *moving,
-            _conflicts(preview["conflicts"]),
         ],
-        id="contact-merge-summary",
-    )
-
-
-def _conflicts(conflicts: list[dict]):
-    if not conflicts:
-        return html.P("Nothing to check: no conflicts were found.", className="small-muted mb-0")
-    return html.Div(
-        [
-            html.H6("Check before merging", className="mt-3"),
-            dbc.ListGroup(
-                [dbc.ListGroupItem(c["message"][:1].upper() + c["message"][1:], color="warning") for c in conflicts],
-                id="contact-merge-conflicts",
-            ),
-        ]
     )
 
 
 def _merged_summary(result: dict) -> str:
     moved = result["from"]
-    parts = [
-        plural(sum(len(d["addresses"]) for d in moved), "address", "addresses"),
-        plural(sum(d["activities"] for d in moved), "approved activity", "approved activities"),
-        plural(sum(d["pending_proposals"] for d in moved), "pending proposal"),
-    ]
-    emails = result.get("rematched", {}).get("emails", 0)
-    return (
-        f"Merged {', '.join(d['name'] for d in moved)} into {result['survivor']['name']}: {', '.join(parts)} "
-        f"moved. {plural(emails, 'captured email')} rematched."
+    return care.merged_summary(
+        result,
+        [
+            plural(sum(len(d["addresses"]) for d in moved), "address", "addresses"),
+            plural(sum(d["activities"] for d in moved), "approved activity", "approved activities"),
+            plural(sum(d["pending_proposals"] for d in moved), "pending proposal"),
+        ],
     )
 
 
 # -- moved to another firm -----------------------------------------------------------------------
 def _move_dialog() -> dbc.Modal:
-    return dbc.Modal(
+    return care.dialog(
+        "contact-move",
+        "Moved to another firm",
         [
-            dbc.ModalHeader(dbc.ModalTitle("Moved to another firm")),
-            dbc.ModalBody(
+            html.P(
                 [
-                    html.P(
-                        [
-                            "Record that ",
-                            html.Strong(id="contact-move-name"),
-                            " joined another investor. Their mail and approved activities from that day on go to "
-                            "the new firm; what came before stays with ",
-                            html.Strong(id="contact-move-from"),
-                            ".",
-                        ]
-                    ),
-                    dbc.Label("New firm", html_for="contact-move-investor"),
-                    dcc.Dropdown(id="contact-move-investor", options=[], placeholder="Pick the investor…"),
-                    dbc.Label("Since", html_for="contact-move-since", className="mt-2"),
-                    dbc.Input(id="contact-move-since", type="date"),
-                    html.Div(id="contact-move-error", className="mt-2"),
+                    "Record that ",
+                    html.Strong(id="contact-move-name"),
+                    " joined another investor. Their mail and approved activities from that day on go to "
+                    "the new firm; what came before stays with ",
+                    html.Strong(id="contact-move-from"),
+                    ".",
                 ]
             ),
-            dbc.ModalFooter(
-                [
-                    dbc.Button("Cancel", id="contact-move-cancel", color="secondary", outline=True),
-                    dbc.Button("Move contact", id="contact-move-confirm", color="primary"),
-                ]
-            ),
+            dbc.Label("New firm", html_for="contact-move-investor"),
+            dcc.Dropdown(id="contact-move-investor", options=[], placeholder="Pick the investor…"),
+            dbc.Label("Since", html_for="contact-move-since", className="mt-2"),
+            dbc.Input(id="contact-move-since", type="date"),
+            html.Div(id="contact-move-error", className="mt-2"),
         ],
-        id="contact-move-modal",
-        is_open=False,
-        backdrop="static",
+        [dbc.Button("Move contact", id="contact-move-confirm", color="primary")],
     )
 
 
@@ -525,7 +338,7 @@ def move_dialog(_open, _cancel, _confirm, contact_id, investor_id, since, versio
         result = move_contact(
             record_id or 0,
             investor_id,
-            _start_of_day(since),
+            care.on_day(since, "00:00:00"),  # from the start of that day: mail sent that day is the new firm's
             now(),
             directory=runtime().directory,
             actor=acting_admin(),
@@ -536,61 +349,14 @@ def move_dialog(_open, _cancel, _confirm, contact_id, investor_id, since, versio
     target = queries.investor_detail(result["to_investor_id"])
     name = contact["name"] if contact else "The contact"
     message = (
-        f"{name} moved to {target['name'] if target else 'the new firm'} from {_day(result['since'])}: "
+        f"{name} moved to {target['name'] if target else 'the new firm'} from {short_day(result['since'])}: "
         f"{plural(result['activities_moved'], 'approved activity', 'approved activities')} from that day on went "
         f"with them; {plural(result['rematched']['emails'], 'captured email')} rematched."
     )
     return False, KEEP, KEEP, KEEP, None, KEEP, None, (version or 0) + 1, ok_alert(message)
 
 
-def _start_of_day(day):
-    """The start of the chosen day in the fund's zone, with its offset: mail sent that day is the
-    new firm's. What is not a day goes through as typed, so the CRM's check names the problem."""
-    if not isinstance(day, str) or not ISO_DAY.fullmatch(day.strip()):
-        return day
-    try:
-        chosen = date.fromisoformat(day.strip())
-    except ValueError:
-        return day
-    return datetime.combine(chosen, time(0), tzinfo=runtime().settings.tz).isoformat()
-
-
 # -- delete --------------------------------------------------------------------------------------
-def _delete_dialog() -> dbc.Modal:
-    return dbc.Modal(
-        [
-            dbc.ModalHeader(dbc.ModalTitle(["Delete ", html.Span(id="contact-delete-name"), "?"])),
-            dbc.ModalBody(
-                [
-                    html.Ul(
-                        [
-                            html.Li("The contact is hidden everywhere, and no longer proposed for new mail."),
-                            html.Li(
-                                "Its captured mail is kept and matched again by the investor's domains; its approved "
-                                "activities stay on the investor's record."
-                            ),
-                            html.Li(
-                                f"You can restore it for {RESTORE_DAYS} days from Recently deleted on the Investors "
-                                "page; after that it is removed for good."
-                            ),
-                        ]
-                    ),
-                    html.Div(id="contact-delete-error"),
-                ]
-            ),
-            dbc.ModalFooter(
-                [
-                    dbc.Button("Cancel", id="contact-delete-cancel", color="secondary", outline=True),
-                    dbc.Button("Delete contact", id="contact-delete-confirm", color="danger"),
-                ]
-            ),
-        ],
-        id="contact-delete-modal",
-        is_open=False,
-        backdrop="static",
-    )
-
-
 @dash.callback(
     Output("contact-delete-modal", "is_open"),
     Output("contact-delete-name", "children"),
@@ -621,15 +387,9 @@ def delete_dialog(_open, _cancel, _confirm, contact_id, version):
     except ValidationError as exc:
         return KEEP, KEEP, error_alert(f"Nothing was deleted: {exc}"), KEEP, KEEP
     queries.clear_cache()
-    message = dbc.Alert(
-        [
-            f"{contact['name'] if contact else 'The contact'} is deleted: hidden everywhere, its captured mail "
-            f"kept. You can restore it until {_day(result['restorable_until'])} under ",
-            dcc.Link("Recently deleted", href="/investors", id="contact-deleted-list-link"),
-            " on the Investors page.",
-        ],
-        color="success",
-        dismissable=True,
-        className="py-2",
+    message = care.deleted_notice(
+        "contact",
+        f"{contact['name'] if contact else 'The contact'} is deleted: hidden everywhere, its captured mail "
+        f"kept. You can restore it until {short_day(result['restorable_until'])} under ",
     )
     return False, KEEP, None, (version or 0) + 1, message

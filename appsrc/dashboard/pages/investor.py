@@ -7,9 +7,6 @@ A merged investor's old address keeps working: the page sends the browser on to 
 was merged into. The dialogs sit outside what `render` rebuilds, so a re-render never closes one.
 """
 
-import re
-from datetime import date, datetime, time
-
 import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, dcc, html
@@ -17,68 +14,28 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 from appsrc.crm.activities import edit_activity
 from appsrc.crm.investors import add_contact, update_investor
 from appsrc.crm.proposals import undo
-from appsrc.crm.record_care import (
-    RESTORE_DAYS,
-    delete_investor,
-    deleted_records,
-    investor_merged_into,
-    merge_investors,
-)
-from appsrc.crm.validation import ValidationError, parse_id
+from appsrc.crm.record_care import delete_investor, investor_merged_into, merge_investors
+from appsrc.crm.validation import ValidationError
+from appsrc.dashboard import record_care_ui as care
 from appsrc.dashboard.access import acting_admin
-from appsrc.dashboard.components import (
-    direction_badge,
-    empty,
-    error_alert,
-    local,
-    not_found,
-    now,
-    ok_alert,
-    plural,
-    runtime,
-)
+from appsrc.dashboard.components import direction_badge, empty, error_alert, local, now, ok_alert, plural, runtime
+from appsrc.dashboard.record_care_ui import KEEP, short_day
 from appsrc.store import queries
 
 dash.register_page(
     __name__, path_template="/investors/<investor_id>", name="Investor", nav=False, title="Investor · IR Mail Desk"
 )
 
-KEEP = dash.no_update
-HIDDEN = {"display": "none"}
-SHOWN: dict = {}
-ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 TIMELINE_LIMIT = 50
 
 
 def layout(investor_id=None, **_kwargs):
     return html.Div(
         [
-            dcc.Store(id="investor-id", data=str(investor_id or "")),
-            dcc.Store(id="investor-version", data=0),
-            dcc.Location(id="investor-redirect", refresh="callback-nav"),
-            html.Div(id="investor-message"),
-            html.Div(
-                [
-                    html.Div(id="investor-header"),
-                    html.Div(
-                        [
-                            dbc.Button(
-                                "Merge duplicates…",
-                                id="investor-merge-open",
-                                color="secondary",
-                                outline=True,
-                                size="sm",
-                            ),
-                            dbc.Button(
-                                "Delete investor…", id="investor-delete-open", color="danger", outline=True, size="sm"
-                            ),
-                        ],
-                        id="investor-actions",
-                        className="d-flex gap-2 align-items-start",
-                        style=HIDDEN,
-                    ),
-                ],
-                className="d-flex justify-content-between align-items-start flex-wrap gap-2",
+            *care.record_page_top(
+                "investor",
+                investor_id,
+                [care.merge_open_button("investor"), care.delete_open_button("investor")],
             ),
             dbc.Row(
                 [
@@ -154,8 +111,21 @@ def layout(investor_id=None, **_kwargs):
                 ],
                 className="g-3",
             ),
-            _merge_dialog(),
-            _delete_dialog(),
+            care.merge_dialog(
+                "investor",
+                "Pick the records that are the same investor as this one. Their domains, contacts, links "
+                "to captured mail, proposals and approved activities move here, and each duplicate "
+                "disappears; links to its old page open this one. No captured email is deleted.",
+            ),
+            care.delete_dialog(
+                "investor",
+                [
+                    "The investor is hidden everywhere: the investor list, pickers, search filters and "
+                    "the approvals queue.",
+                    "Its captured mail is kept, without the link to this investor; its pending "
+                    "proposals are dropped. Approved activities are kept for a restore.",
+                ],
+            ),
             _edit_dialog(),
             _undo_dialog(),
         ]
@@ -163,11 +133,7 @@ def layout(investor_id=None, **_kwargs):
 
 
 def _id(value):
-    """The id in the page's URL, or None when it is not one (the page then says "not found")."""
-    try:
-        return parse_id(value, field="investor_id")
-    except ValidationError:
-        return None
+    return care.record_id_of(value, "investor_id")
 
 
 def _clicked(type_: str):
@@ -179,10 +145,6 @@ def _clicked(type_: str):
     if not ctx.triggered or not ctx.triggered[0].get("value"):
         return None
     return trigger.get("id")
-
-
-def _day(value) -> str:
-    return local(value, "%d %b %Y")
 
 
 @dash.callback(
@@ -257,36 +219,14 @@ def render(investor_id, _version):
 
 
 def _missing(investor_id: int | None):
-    """What an id that is not a live investor shows: the investor it was merged into (the page
-    goes there by itself), the deleted record and until when it can be restored, or not found."""
-    if investor_id is None:
-        return not_found("This investor")
-    survivor_id = investor_merged_into(investor_id)
-    survivor = queries.investor_detail(survivor_id) if survivor_id is not None else None
-    if survivor is not None:
-        return dbc.Alert(
-            [
-                "This investor was merged into ",
-                dcc.Link(survivor["name"], href=f"/investors/{survivor['id']}", id="investor-merged-link"),
-                ". Opening it…",
-            ],
-            color="info",
-            className="mt-3",
-        )
-    deleted = next((i for i in deleted_records(now())["investors"] if i["id"] == investor_id), None)
-    if deleted is not None:
-        return dbc.Alert(
-            [
-                f"{deleted['name']} was deleted on {_day(deleted['deleted_at'])}. You can restore it until "
-                f"{_day(deleted['restorable_until'])} under ",
-                dcc.Link("Recently deleted", href="/investors"),
-                " on the Investors page.",
-            ],
-            color="secondary",
-            className="mt-3",
-            id="investor-deleted",
-        )
-    return not_found("This investor")
+    return care.record_gone_notice(
+        investor_id,
+        "investor",
+        merged_into=investor_merged_into,
+        detail=queries.investor_detail,
+        merged_tail=lambda _survivor: ". Opening it…",
+        restore_what="it",
+    )
 
 
 @dash.callback(
@@ -298,13 +238,9 @@ def _missing(investor_id: int | None):
 def page_state(investor_id, _version):
     """Old links keep working: a merged investor's page moves on to the one it was merged into.
     The record's actions show only on a live investor."""
-    record_id = _id(investor_id)
-    if record_id is None:
-        return KEEP, HIDDEN
-    survivor_id = investor_merged_into(record_id)
-    if survivor_id is not None:
-        return f"/investors/{survivor_id}", HIDDEN
-    return KEEP, SHOWN if queries.investor_detail(record_id) is not None else HIDDEN
+    return care.page_state(
+        _id(investor_id), "investor", merged_into=investor_merged_into, detail=queries.investor_detail
+    )
 
 
 def timeline(items, *, show_contact: bool):
@@ -316,16 +252,7 @@ def timeline(items, *, show_contact: bool):
         [
             html.Div(
                 [
-                    html.Div(
-                        [
-                            direction_badge(a["direction"]) if a["direction"] else None,
-                            html.Span(local(a["occurred_at"]), className="small-muted"),
-                        ]
-                    ),
-                    html.Div(
-                        dcc.Link(a["summary"], href=f"/email/{a['email_id']}") if a["email_id"] else a["summary"],
-                        className="fw-semibold",
-                    ),
+                    *care.activity_headline(a),
                     html.Div(a["note"], className="small activity-note") if a["note"] else None,
                     html.Div(
                         (
@@ -334,7 +261,7 @@ def timeline(items, *, show_contact: bool):
                             else []
                         )
                         + [f"approved by {a['created_by'] or '—'}"]
-                        + ([f" · edited {_day(a['edited_at'])}"] if a["edited_at"] else []),
+                        + ([f" · edited {short_day(a['edited_at'])}"] if a["edited_at"] else []),
                         className="small-muted",
                     ),
                     html.Div(
@@ -414,10 +341,7 @@ def save(_n, investor_id, name, domains, graveyard, notes, version):
         )
     except ValidationError as exc:
         return dash.no_update, error_alert(str(exc))
-    note = "Saved."
-    if stats["emails"]:
-        note += f" Rematched {stats['emails']:,} captured email(s)."
-    return (version or 0) + 1, ok_alert(note)
+    return (version or 0) + 1, care.saved_alert(stats)
 
 
 @dash.callback(
@@ -449,49 +373,6 @@ def new_contact(_n, investor_id, name, addresses, version):
 
 
 # -- merge duplicates ---------------------------------------------------------------------------
-def _merge_dialog() -> dbc.Modal:
-    return dbc.Modal(
-        [
-            dcc.Store(id="investor-merge-previewed", data=None),
-            dbc.ModalHeader(dbc.ModalTitle("Merge duplicates into this investor")),
-            dbc.ModalBody(
-                [
-                    html.P(
-                        "Pick the records that are the same investor as this one. Their domains, contacts, links "
-                        "to captured mail, proposals and approved activities move here, and each duplicate "
-                        "disappears; links to its old page open this one. No captured email is deleted."
-                    ),
-                    dbc.Label("Duplicates", html_for="investor-merge-from"),
-                    dcc.Dropdown(
-                        id="investor-merge-from",
-                        options=[],
-                        value=[],
-                        multi=True,
-                        placeholder="Pick one or more investors…",
-                    ),
-                    html.P(
-                        "Preview first: you will see what moves and anything to check before you merge.",
-                        className="small-muted mt-2 mb-0",
-                    ),
-                    html.Div(id="investor-merge-preview", className="mt-3"),
-                ]
-            ),
-            dbc.ModalFooter(
-                [
-                    dbc.Button("Cancel", id="investor-merge-cancel", color="secondary", outline=True),
-                    dbc.Button("Preview", id="investor-merge-check", color="primary", outline=True),
-                    dbc.Button("Merge", id="investor-merge-confirm", color="danger", disabled=True),
-                ]
-            ),
-        ],
-        id="investor-merge-modal",
-        is_open=False,
-        size="lg",
-        backdrop="static",
-        scrollable=True,
-    )
-
-
 @dash.callback(
     Output("investor-merge-modal", "is_open"),
     Output("investor-merge-from", "options"),
@@ -514,39 +395,23 @@ def _merge_dialog() -> dbc.Modal:
 def merge_dialog(_open, _cancel, _check, _confirm, chosen, investor_id, previewed, version):
     """Open the dialog, preview a merge (a dry run: nothing changes), or merge. "Merge" merges
     exactly the investors last previewed; picking others asks for a new preview."""
-    trigger = ctx.triggered_id
     survivor_id = _id(investor_id)
-    if trigger == "investor-merge-open":
-        options = [
+    return care.merge_dialog_update(
+        ctx.triggered_id,
+        "investor",
+        survivor_id,
+        chosen,
+        previewed,
+        version,
+        choices=lambda: [
             {"label": _investor_label(i), "value": i["id"]}
             for i in queries.list_investors(include_graveyard=True)
             if i["id"] != survivor_id
-        ]
-        return True, options, [], None, True, None, KEEP, KEEP
-    if trigger == "investor-merge-cancel":
-        return False, KEEP, [], None, True, None, KEEP, KEEP
-    if trigger == "investor-merge-from":
-        return KEEP, KEEP, KEEP, None, True, None, KEEP, KEEP
-    if trigger == "investor-merge-check":
-        if not chosen:
-            return KEEP, KEEP, KEEP, error_alert("Pick at least one duplicate first."), True, None, KEEP, KEEP
-        try:
-            preview = merge_investors(survivor_id or 0, chosen, now(), directory=runtime().directory, dry_run=True)
-        except ValidationError as exc:
-            return KEEP, KEEP, KEEP, error_alert(f"Cannot merge: {exc}"), True, None, KEEP, KEEP
-        return KEEP, KEEP, KEEP, _merge_preview(preview), False, chosen, KEEP, KEEP
-    if trigger == "investor-merge-confirm":
-        if not previewed:
-            return KEEP, KEEP, KEEP, error_alert("Preview the merge first."), True, None, KEEP, KEEP
-        try:
-            result = merge_investors(
-                survivor_id or 0, previewed, now(), directory=runtime().directory, actor=acting_admin()
-            )
-        except ValidationError as exc:
-            return KEEP, KEEP, KEEP, error_alert(f"Nothing was merged: {exc}"), True, None, KEEP, KEEP
-        queries.clear_cache()
-        return False, KEEP, [], None, True, None, (version or 0) + 1, ok_alert(_merged_summary(result))
-    raise dash.exceptions.PreventUpdate
+        ],
+        merge=merge_investors,
+        preview=_merge_preview,
+        summary=_merged_summary,
+    )
 
 
 def _investor_label(investor: dict) -> str:
@@ -556,122 +421,44 @@ def _investor_label(investor: dict) -> str:
 
 
 def _merge_preview(preview: dict) -> html.Div:
-    """What each duplicate brings, and the conflicts an admin should read before merging."""
-    moving = []
-    for duplicate in preview["from"]:
-        contacts = [f"{c['name']} ({', '.join(c['addresses']) or 'no address'})" for c in duplicate["contacts"]]
-        rows = [
-            ("Domains", ", ".join(duplicate["domains"]) or "none"),
-            ("Contacts", "; ".join(contacts) or "none"),
-            ("Links to captured emails", f"{duplicate['emails_linked']:,}"),
-            ("Pending proposals", f"{duplicate['pending_proposals']:,}"),
-            ("Decided proposals", f"{duplicate['decided_proposals']:,}"),
-            ("Approved activities", f"{duplicate['activities']:,}"),
-        ]
-        moving.append(
-            dbc.Card(
-                [
-                    dbc.CardHeader(
-                        [
-                            html.Span(duplicate["name"], className="fw-semibold"),
-                            dbc.Badge("graveyard", color="dark", className="ms-2") if duplicate["graveyard"] else None,
-                        ]
-                    ),
-                    dbc.CardBody(
-                        dbc.Table(
-                            html.Tbody(
-                                [html.Tr([html.Th(label, className="w-50"), html.Td(value)]) for label, value in rows]
-                            ),
-                            size="sm",
-                            borderless=True,
-                            className="mb-0",
-                        ),
-                        className="py-2",
-                    ),
-                ],
-                className="mb-2 merge-moving",
-            )
-        )
-    return html.Div(
-        [
-            html.H6(f"What moves into {preview['survivor']['name']}"),
-            *moving,
-            _conflicts(preview["conflicts"], "investor-merge-conflicts"),
-        ],
-        id="investor-merge-summary",
-    )
+    """What each duplicate brings: its domains, contacts, and what is linked to it."""
+    return care.merge_preview(preview, "investor", header=_duplicate_header, rows=_duplicate_rows)
 
 
-def _conflicts(conflicts: list[dict], list_id: str):
-    if not conflicts:
-        return html.P("Nothing to check: no conflicts were found.", className="small-muted mb-0")
-    return html.Div(
-        [
-            html.H6("Check before merging", className="mt-3"),
-            dbc.ListGroup(
-                [dbc.ListGroupItem(c["message"][:1].upper() + c["message"][1:], color="warning") for c in conflicts],
-                id=list_id,
-            ),
-        ]
-    )
+def _duplicate_header(duplicate: dict) -> list:
+    return [
+        html.Span(duplicate["name"], className="fw-semibold"),
+        dbc.Badge("graveyard", color="dark", className="ms-2") if duplicate["graveyard"] else None,
+    ]
+
+
+def _duplicate_rows(duplicate: dict) -> list[tuple[str, str]]:
+    contacts = [f"{c['name']} ({', '.join(c['addresses']) or 'no address'})" for c in duplicate["contacts"]]
+    return [
+        ("Domains", ", ".join(duplicate["domains"]) or "none"),
+        ("Contacts", "; ".join(contacts) or "none"),
+        ("Links to captured emails", f"{duplicate['emails_linked']:,}"),
+        ("Pending proposals", f"{duplicate['pending_proposals']:,}"),
+        ("Decided proposals", f"{duplicate['decided_proposals']:,}"),
+        ("Approved activities", f"{duplicate['activities']:,}"),
+    ]
 
 
 def _merged_summary(result: dict) -> str:
     moved = result["from"]
-    names = ", ".join(d["name"] for d in moved)
-    parts = [
-        plural(sum(len(d["domains"]) for d in moved), "domain"),
-        plural(sum(len(d["contacts"]) for d in moved), "contact"),
-        plural(sum(d["emails_linked"] for d in moved), "email link"),
-        plural(sum(d["pending_proposals"] + d["decided_proposals"] for d in moved), "proposal"),
-        plural(sum(d["activities"] for d in moved), "approved activity", "approved activities"),
-    ]
-    emails = result.get("rematched", {}).get("emails", 0)
-    return (
-        f"Merged {names} into {result['survivor']['name']}: {', '.join(parts)} moved. "
-        f"{plural(emails, 'captured email')} rematched."
+    return care.merged_summary(
+        result,
+        [
+            plural(sum(len(d["domains"]) for d in moved), "domain"),
+            plural(sum(len(d["contacts"]) for d in moved), "contact"),
+            plural(sum(d["emails_linked"] for d in moved), "email link"),
+            plural(sum(d["pending_proposals"] + d["decided_proposals"] for d in moved), "proposal"),
+            plural(sum(d["activities"] for d in moved), "approved activity", "approved activities"),
+        ],
     )
 
 
 # -- delete --------------------------------------------------------------------------------------
-def _delete_dialog() -> dbc.Modal:
-    return dbc.Modal(
-        [
-            dbc.ModalHeader(dbc.ModalTitle(["Delete ", html.Span(id="investor-delete-name"), "?"])),
-            dbc.ModalBody(
-                [
-                    html.Ul(
-                        [
-                            html.Li(
-                                "The investor is hidden everywhere: the investor list, pickers, search filters and "
-                                "the approvals queue."
-                            ),
-                            html.Li(
-                                "Its captured mail is kept, without the link to this investor; its pending "
-                                "proposals are dropped. Approved activities are kept for a restore."
-                            ),
-                            html.Li(
-                                f"You can restore it for {RESTORE_DAYS} days from Recently deleted on the Investors "
-                                "page; after that it is removed for good."
-                            ),
-                        ]
-                    ),
-                    html.Div(id="investor-delete-error"),
-                ]
-            ),
-            dbc.ModalFooter(
-                [
-                    dbc.Button("Cancel", id="investor-delete-cancel", color="secondary", outline=True),
-                    dbc.Button("Delete investor", id="investor-delete-confirm", color="danger"),
-                ]
-            ),
-        ],
-        id="investor-delete-modal",
-        is_open=False,
-        backdrop="static",
-    )
-
-
 @dash.callback(
     Output("investor-delete-modal", "is_open"),
     Output("investor-delete-name", "children"),
@@ -704,54 +491,37 @@ def delete_dialog(_open, _cancel, _confirm, investor_id, version):
         return KEEP, KEEP, error_alert(f"Nothing was deleted: {exc}"), KEEP, KEEP
     queries.clear_cache()
     name = inv["name"] if inv else "The investor"
-    message = dbc.Alert(
-        [
-            f"{name} is deleted: hidden everywhere, its captured mail kept "
-            f"({plural(result['links_removed'], 'email link')} and "
-            f"{plural(result['pending_proposals_removed'], 'pending proposal')} removed). You can restore it until "
-            f"{_day(result['restorable_until'])} under ",
-            dcc.Link("Recently deleted", href="/investors", id="investor-deleted-list-link"),
-            " on the Investors page.",
-        ],
-        color="success",
-        dismissable=True,
-        className="py-2",
+    message = care.deleted_notice(
+        "investor",
+        f"{name} is deleted: hidden everywhere, its captured mail kept "
+        f"({plural(result['links_removed'], 'email link')} and "
+        f"{plural(result['pending_proposals_removed'], 'pending proposal')} removed). You can restore it until "
+        f"{short_day(result['restorable_until'])} under ",
     )
     return False, KEEP, None, (version or 0) + 1, message
 
 
 # -- correct an activity -------------------------------------------------------------------------
 def _edit_dialog() -> dbc.Modal:
-    return dbc.Modal(
+    return care.dialog(
+        "investor-edit",
+        "Edit activity",
         [
-            dcc.Store(id="investor-edit-target", data=None),
-            dbc.ModalHeader(dbc.ModalTitle("Edit activity")),
-            dbc.ModalBody(
-                [
-                    html.Div(id="investor-edit-summary", className="fw-semibold mb-1"),
-                    html.P(
-                        "This corrects the fund's record of the email; the email itself never changes.",
-                        className="small-muted",
-                    ),
-                    dbc.Label("Note", html_for="investor-edit-note"),
-                    dbc.Textarea(id="investor-edit-note", maxLength=5000, rows=3, className="mb-2"),
-                    dbc.Label("Date", html_for="investor-edit-date"),
-                    dbc.Input(id="investor-edit-date", type="date", className="mb-2"),
-                    dbc.Label("Contact", html_for="investor-edit-contact"),
-                    dcc.Dropdown(id="investor-edit-contact", options=[], clearable=False),
-                    html.Div(id="investor-edit-error", className="mt-2"),
-                ]
+            html.Div(id="investor-edit-summary", className="fw-semibold mb-1"),
+            html.P(
+                "This corrects the fund's record of the email; the email itself never changes.",
+                className="small-muted",
             ),
-            dbc.ModalFooter(
-                [
-                    dbc.Button("Cancel", id="investor-edit-cancel", color="secondary", outline=True),
-                    dbc.Button("Save", id="investor-edit-save", color="primary"),
-                ]
-            ),
+            dbc.Label("Note", html_for="investor-edit-note"),
+            dbc.Textarea(id="investor-edit-note", maxLength=5000, rows=3, className="mb-2"),
+            dbc.Label("Date", html_for="investor-edit-date"),
+            dbc.Input(id="investor-edit-date", type="date", className="mb-2"),
+            dbc.Label("Contact", html_for="investor-edit-contact"),
+            dcc.Dropdown(id="investor-edit-contact", options=[], clearable=False),
+            html.Div(id="investor-edit-error", className="mt-2"),
         ],
-        id="investor-edit-modal",
-        is_open=False,
-        backdrop="static",
+        [dbc.Button("Save", id="investor-edit-save", color="primary")],
+        store_id="investor-edit-target",
     )
 
 
@@ -825,7 +595,7 @@ def edit_dialog(_edit_clicks, _cancel, _save, note, day, contact_id, target, inv
     if (note or "").strip() != (target.get("note") or "").strip():
         changes["note"] = note or ""
     if day != target.get("day"):
-        changes["occurred_at"] = _on_day(day, target.get("time") or "12:00:00")
+        changes["occurred_at"] = care.on_day(day, target.get("time") or "12:00:00")
     if contact_id != target.get("contact_id"):
         changes["contact_id"] = contact_id
     if not changes:
@@ -837,51 +607,28 @@ def edit_dialog(_edit_clicks, _cancel, _save, note, day, contact_id, target, inv
     return False, None, KEEP, KEEP, KEEP, KEEP, KEEP, None, (version or 0) + 1, ok_alert("The activity is updated.")
 
 
-def _on_day(day, clock_time: str):
-    """The chosen day at the activity's own time of day in the fund's zone, with its offset. What
-    is not a day goes through as typed, so the CRM's check names the problem."""
-    if not isinstance(day, str) or not ISO_DAY.fullmatch(day.strip()):
-        return day
-    try:
-        chosen, at = date.fromisoformat(day.strip()), time.fromisoformat(clock_time)
-    except ValueError:
-        return day
-    return datetime.combine(chosen, at, tzinfo=runtime().settings.tz).isoformat()
-
-
 # -- undo an approval ----------------------------------------------------------------------------
 def _undo_dialog() -> dbc.Modal:
-    return dbc.Modal(
+    return care.dialog(
+        "investor-undo",
+        "Undo this approval?",
         [
-            dcc.Store(id="investor-undo-target", data=None),
-            dbc.ModalHeader(dbc.ModalTitle("Undo this approval?")),
-            dbc.ModalBody(
-                [
-                    html.P(id="investor-undo-text", className="fw-semibold"),
-                    html.P(
-                        "The activity is withdrawn from the contact's record and the proposal goes back to the "
-                        "Approvals queue, where it can be approved again or rejected. The approval and its undoing "
-                        "both stay in the audit log."
-                    ),
-                    dbc.Checkbox(
-                        id="investor-undo-whole",
-                        value=False,
-                        label="Undo the whole bulk action: every proposal decided together with this one goes back "
-                        "to the queue too",
-                    ),
-                    html.Div(id="investor-undo-error", className="mt-2"),
-                ]
+            html.P(id="investor-undo-text", className="fw-semibold"),
+            html.P(
+                "The activity is withdrawn from the contact's record and the proposal goes back to the "
+                "Approvals queue, where it can be approved again or rejected. The approval and its undoing "
+                "both stay in the audit log."
             ),
-            dbc.ModalFooter(
-                [
-                    dbc.Button("Cancel", id="investor-undo-cancel", color="secondary", outline=True),
-                    dbc.Button("Undo approval", id="investor-undo-confirm", color="warning"),
-                ]
+            dbc.Checkbox(
+                id="investor-undo-whole",
+                value=False,
+                label="Undo the whole bulk action: every proposal decided together with this one goes back "
+                "to the queue too",
             ),
+            html.Div(id="investor-undo-error", className="mt-2"),
         ],
-        id="investor-undo-modal",
-        is_open=False,
-        backdrop="static",
+        [dbc.Button("Undo approval", id="investor-undo-confirm", color="warning")],
+        store_id="investor-undo-target",
     )
 
 
