@@ -345,6 +345,7 @@ def main() -> int:
         "(cached for a minute on the page)"
     )
     time_pages(queries, run)
+    time_export()
     con.close()
     db.close()
     if args.browser:
@@ -486,6 +487,32 @@ def time_postgres(path: Path, terms: list[str], investors: list[int], run: int, 
 
 
 GOAL_MERGE_S = 2.0
+
+
+def time_export() -> None:
+    """The activity CSV streamed page by page: time and peak Python memory for 10,000 and for
+    100,000 rows (flat memory is the point: an export holds one page)."""
+    import tracemalloc
+
+    from appsrc.store.queries import export
+
+    print()
+    for wanted in (10_000, 100_000):
+        tracemalloc.start()
+        started = time.perf_counter()
+        rows = size = 0
+        for chunk in export.activity_csv():
+            rows += chunk.count("\r\n")
+            size += len(chunk.encode())
+            if rows > wanted:
+                break
+        elapsed = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        print(
+            f"activity CSV export, {rows - 1:,} rows ({size / 2**20:.1f} MiB): {elapsed:.2f} s, "
+            f"peak Python memory {peak / 2**20:.1f} MiB"
+        )
 
 
 def time_merge(per_investor: int) -> None:

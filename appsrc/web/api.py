@@ -8,7 +8,7 @@ do not (see `web.auth`).
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from appsrc.app_services import runtime
 from appsrc.crm import activities as crm_activities
@@ -18,6 +18,7 @@ from appsrc.crm import proposals as crm_proposals
 from appsrc.crm.mailboxes import MailboxNotFound, request_sync
 from appsrc.crm.validation import ValidationError, parse_id, parse_optional_id
 from appsrc.store import queries
+from appsrc.store.queries import export
 from appsrc.web.auth import admin_required
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
@@ -92,6 +93,41 @@ def email_activity():
             cursor=request.args.get("cursor") or None,
         )
     )
+
+
+def _csv_download(chunks, filename: str) -> Response:
+    """Stream CSV text as it is read: an export of any size holds one page in memory."""
+    return Response(
+        stream_with_context(chunks),
+        mimetype="text/csv",
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@blueprint.get("/email/activity.csv")
+@admin_required
+def email_activity_csv():
+    """`GET /api/email/activity` with the same filters, every page, as CSV for Excel."""
+    chunks = export.activity_csv(
+        investor_id=_id_arg("investor_id"),
+        account_id=_id_arg("account_id"),
+        direction=request.args.get("direction") or None,
+        q=request.args.get("q") or None,
+    )
+    return _csv_download(chunks, "activity.csv")
+
+
+@blueprint.get("/investors/<int:investor_id>/activities.csv")
+@admin_required
+def investor_activities_csv(investor_id: int):
+    """An investor's approved activity timeline as CSV."""
+    if queries.investor_detail(investor_id) is None:
+        return jsonify({"error": "no such investor", "field": "investor_id"}), 404
+    return _csv_download(export.timeline_csv(investor_id=investor_id), f"investor-{investor_id}-activities.csv")
 
 
 @blueprint.get("/email/<int:email_id>")
