@@ -60,7 +60,8 @@ def single_worker_lock() -> IO[str] | None:
     if not is_sqlite():
         return None
     path = f"{database.database}.worker-lock"
-    handle = open(path, "a+")  # noqa: SIM115 — held open for the worker's lifetime
+    # Held open for the worker's lifetime; owner-only like everything else in the data directory.
+    handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
