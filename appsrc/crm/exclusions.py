@@ -16,17 +16,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from peewee import JOIN, Case, chunked
+from peewee import JOIN, chunked
 
 from appsrc.crm import audit
 from appsrc.crm.validation import ValidationError, clean_address, clean_domain
 from appsrc.store.bare import bare_involving
-from appsrc.store.capture import emails_involving
+from appsrc.store.capture import emails_involving, uncount_sightings
 from appsrc.store.db import database
 from appsrc.store.models import (
     BareSighting,
     Email,
-    EmailAccount,
     EmailAccountMessage,
     Exclusion,
     SkippedMessage,
@@ -129,20 +128,7 @@ def _purge(kind: str, value: str, now: datetime) -> int:
                     for account_id, gmail_id, _deleted in sightings
                 ]
             ).on_conflict_ignore().execute()
-            per_account: dict[int, int] = {}
-            for account_id, _gmail_id, _deleted in sightings:
-                per_account[account_id] = per_account.get(account_id, 0) + 1
-            for account_id, count in per_account.items():
-                (
-                    EmailAccount.update(
-                        stored_count=Case(
-                            None, [(EmailAccount.stored_count >= count, EmailAccount.stored_count - count)], 0
-                        ),
-                        skipped_count=EmailAccount.skipped_count + count,
-                    )
-                    .where(EmailAccount.id == account_id)
-                    .execute()
-                )
+            uncount_sightings((account_id for account_id, _, _ in sightings), stored=True, skipped=True)
         # ON DELETE CASCADE removes sightings, participants, links, proposals and drafts;
         # approved activities keep their record with email = NULL.
         purged += Email.delete().where(Email.id.in_(chunk)).execute()
@@ -170,13 +156,7 @@ def _purge_bare(kind: str, value: str, now: datetime) -> None:
                 for account_id, gmail_id in rows
             ]
         ).on_conflict_ignore().execute()
-        per_account: dict[int, int] = {}
-        for account_id, _ in rows:
-            per_account[account_id] = per_account.get(account_id, 0) + 1
-        for account_id, count in per_account.items():
-            EmailAccount.update(skipped_count=EmailAccount.skipped_count + count).where(
-                EmailAccount.id == account_id
-            ).execute()
+        uncount_sightings((account_id for account_id, _ in rows), stored=False, skipped=True)
         BareSighting.delete().where(BareSighting.id.in_(chunk)).execute()
 
 

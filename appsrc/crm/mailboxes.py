@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from peewee import Case, chunked, fn
+from peewee import chunked, fn
 
 from appsrc.crm import audit
 from appsrc.crm.validation import ValidationError
@@ -190,15 +190,3 @@ def remove(
             detail={"address": account.address, **counts},
         )
     return counts
-
-
-def adjust_counts(per_account: dict[int, int], *, skipped: bool, stored: bool = True) -> None:
-    """Sightings removed from these mailboxes' stored count (unless not `stored`: bare ones) and,
-    with `skipped`, counted as skipped: the counters keep adding up to what Gmail listed."""
-    for account_id, count in per_account.items():
-        updates = {EmailAccount.skipped_count: EmailAccount.skipped_count + (count if skipped else 0)}
-        if stored:
-            updates[EmailAccount.stored_count] = Case(
-                None, [(EmailAccount.stored_count >= count, EmailAccount.stored_count - count)], 0
-            )
-        EmailAccount.update(updates).where(EmailAccount.id == account_id).execute()

@@ -22,11 +22,10 @@ from peewee import chunked, fn
 
 from appsrc.crm import audit
 from appsrc.crm.exclusions import parse_value
-from appsrc.crm.mailboxes import adjust_counts
 from appsrc.crm.validation import ValidationError
 from appsrc.matching.matcher import Directory
 from appsrc.store import bare
-from appsrc.store.capture import emails_involving
+from appsrc.store.capture import emails_involving, uncount_sightings
 from appsrc.store.db import database
 from appsrc.store.models import (
     BareSighting,
@@ -149,13 +148,13 @@ def _purge(user: User, exclusion: MemberExclusion, now: datetime) -> dict[str, i
             )
             .execute()
         )
-    adjust_counts(_per_account(skipped), skipped=True)
+    uncount_sightings((account_id for account_id, _ in skipped), stored=True, skipped=True)
     skipped_bare: list[tuple[int, str]] = []
     for chunk in chunked(sorted(bare.bare_involving(addresses=by_address, domains=by_domain)), 500):
         mine_bare = BareSighting.id.in_(chunk) & BareSighting.account.in_(accounts)
         skipped_bare.extend(BareSighting.select(BareSighting.account, BareSighting.gmail_id).where(mine_bare).tuples())
         counts["bare_removed"] += BareSighting.delete().where(mine_bare).execute()
-    adjust_counts(_per_account(skipped_bare), skipped=True, stored=False)
+    uncount_sightings((account_id for account_id, _ in skipped_bare), stored=False, skipped=True)
     skipped += skipped_bare
     if skipped:
         for rows in chunked(skipped, 500):
@@ -173,10 +172,3 @@ def _purge(user: User, exclusion: MemberExclusion, now: datetime) -> dict[str, i
                 ]
             ).on_conflict_ignore().execute()
     return counts
-
-
-def _per_account(sightings: list[tuple[int, str]]) -> dict[int, int]:
-    per_account: dict[int, int] = {}
-    for account_id, _ in sightings:
-        per_account[account_id] = per_account.get(account_id, 0) + 1
-    return per_account

@@ -34,6 +34,7 @@ from appsrc.crm.validation import ValidationError, clean_address
 from appsrc.matching.direction import direction_of
 from appsrc.matching.matcher import match_key, parent_domains
 from appsrc.store import queries
+from appsrc.store.capture import uncount_sightings
 from appsrc.store.db import database, is_sqlite
 from appsrc.store.models import (
     Activity,
@@ -398,16 +399,7 @@ def _record_erased(sightings: Sequence[tuple[int, str]], now: datetime) -> None:
 
 
 def _count_as_skipped(sightings: Sequence[tuple[int, str]], *, were_stored: bool) -> None:
-    per_account: dict[int, int] = {}
-    for account_id, _gmail_id in sightings:
-        per_account[account_id] = per_account.get(account_id, 0) + 1
-    for account_id, count in per_account.items():
-        updates: dict[Any, Any] = {EmailAccount.skipped_count: EmailAccount.skipped_count + count}
-        if were_stored:
-            updates[EmailAccount.stored_count] = Case(
-                None, [(EmailAccount.stored_count >= count, EmailAccount.stored_count - count)], 0
-            )
-        EmailAccount.update(updates).where(EmailAccount.id == account_id).execute()
+    uncount_sightings((account_id for account_id, _ in sightings), stored=were_stored, skipped=True)
 
 
 def _erase_emails(key: str, now: datetime, counts: dict[str, int]) -> None:

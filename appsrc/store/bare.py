@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
-from peewee import Case, chunked, fn
+from peewee import chunked, fn
 
 from appsrc.matching.matcher import match_key
 from appsrc.matching.scope import ALL, SCOPES, CapturePolicy
-from appsrc.store.capture import _insert_many
+from appsrc.store.capture import _insert_many, uncount_sightings
 from appsrc.store.db import database
 from appsrc.store.models import (
     Activity,
@@ -254,13 +254,7 @@ def reduce_to_bare(email_ids: Sequence[int], now: datetime) -> int:
         ],
         ignore_conflicts=True,
     )
-    per_account: dict[int, int] = {}
-    for account_id, *_ in sightings:
-        per_account[account_id] = per_account.get(account_id, 0) + 1
-    for account_id, count in per_account.items():
-        EmailAccount.update(
-            stored_count=Case(None, [(EmailAccount.stored_count >= count, EmailAccount.stored_count - count)], 0)
-        ).where(EmailAccount.id == account_id).execute()
+    uncount_sightings((account_id for account_id, *_ in sightings), stored=True, skipped=False)
     return Email.delete().where(Email.id.in_(ids)).execute()
 
 

@@ -9,6 +9,7 @@ re-lists at most one page and writes nothing twice (one `Email` per dedupe key, 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +17,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from peewee import chunked, fn
+from peewee import Case, chunked, fn
 
 from appsrc.matching.matcher import Link, Match, Proposal, match_key
 from appsrc.store.db import database
@@ -486,6 +487,22 @@ def _link_many(matches: list[tuple[int, Match]], now: datetime | None) -> list[i
         ignore_conflicts=True,
     )
     return [len(result.proposals) for _, result in matches]
+
+
+def uncount_sightings(account_ids: Iterable[int], *, stored: bool, skipped: bool) -> None:
+    """Sightings taken out of their mailboxes (one account id per sighting): off the stored count
+    when they were stored in full, onto the skipped count when a skip record now stands for them,
+    so each mailbox's counters keep adding up to what Gmail listed."""
+    for account_id, count in Counter(account_ids).items():
+        updates: dict[Any, Any] = {}
+        if stored:
+            updates[EmailAccount.stored_count] = Case(
+                None, [(EmailAccount.stored_count >= count, EmailAccount.stored_count - count)], 0
+            )
+        if skipped:
+            updates[EmailAccount.skipped_count] = EmailAccount.skipped_count + count
+        if updates:
+            EmailAccount.update(updates).where(EmailAccount.id == account_id).execute()
 
 
 # -- incremental changes ------------------------------------------------------------------------

@@ -47,16 +47,21 @@ def _merged(endpoint: str, survivor: int, **ids):
     return response
 
 
+def _record(detail, merged_into, record_id: int, noun: str):
+    """The record, a pointer to the one it was merged into (301), or 404."""
+    found = detail(record_id)
+    if found is not None:
+        return jsonify(found)
+    survivor = merged_into(record_id)
+    if survivor is not None:
+        return _merged(f"records_api.{noun}", survivor, **{f"{noun}_id": survivor})
+    return jsonify({"error": f"no such {noun}", "field": f"{noun}_id"}), 404
+
+
 @blueprint.get("/investors/<int:investor_id>")
 @admin_required
 def investor(investor_id: int):
-    detail = queries.investor_detail(investor_id)
-    if detail is not None:
-        return jsonify(detail)
-    survivor = record_care.investor_merged_into(investor_id)
-    if survivor is not None:
-        return _merged("records_api.investor", survivor, investor_id=survivor)
-    return jsonify({"error": "no such investor", "field": "investor_id"}), 404
+    return _record(queries.investor_detail, record_care.investor_merged_into, investor_id, "investor")
 
 
 @blueprint.delete("/investors/<int:investor_id>")
@@ -93,13 +98,7 @@ def merge_investors(investor_id: int):
 @blueprint.get("/contacts/<int:contact_id>")
 @admin_required
 def contact(contact_id: int):
-    detail = queries.contact_detail(contact_id)
-    if detail is not None:
-        return jsonify(detail)
-    survivor = record_care.contact_merged_into(contact_id)
-    if survivor is not None:
-        return _merged("records_api.contact", survivor, contact_id=survivor)
-    return jsonify({"error": "no such contact", "field": "contact_id"}), 404
+    return _record(queries.contact_detail, record_care.contact_merged_into, contact_id, "contact")
 
 
 @blueprint.delete("/contacts/<int:contact_id>")

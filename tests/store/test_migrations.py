@@ -160,23 +160,29 @@ def test_0010_dates_the_graveyard_from_each_investors_last_change(settings):
     db.close()
 
 
+def migrated_up_to(settings, name: str, version: int, *, users: int):
+    """A store migrated to `version`, with `users` users: a new install (0) or an upgrade (1)."""
+    db = open_database(settings.database_url.replace("crm.sqlite3", f"crm-{name}.sqlite3"))
+    db.execute_sql(
+        "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
+        "applied_at VARCHAR(64) NOT NULL)"
+    )
+    for migration in discover()[:version]:
+        migration.module.up(db)
+        db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, ?)", (migration.version, migration.name, "x"))
+    if users:
+        db.execute_sql(
+            'INSERT INTO "user" (email, name, is_admin, is_active, created_at, updated_at) '
+            "VALUES ('ada@fund.example', 'Ada', 1, 1, 'x', 'x')"
+        )
+    return db
+
+
 def test_0012_turns_the_admin_domain_rule_on_for_new_installs_only(settings):
     from appsrc.store.models import AppSetting
 
     for users, expected in ((0, "on"), (1, "off")):
-        db = open_database(settings.database_url.replace("crm.sqlite3", f"crm-{users}.sqlite3"))
-        db.execute_sql(
-            "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
-            "applied_at VARCHAR(64) NOT NULL)"
-        )
-        for migration in discover()[:11]:
-            migration.module.up(db)
-            db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, ?)", (migration.version, migration.name, "x"))
-        if users:
-            db.execute_sql(
-                'INSERT INTO "user" (email, name, is_admin, is_active, created_at, updated_at) '
-                "VALUES ('ada@fund.example', 'Ada', 1, 1, 'x', 'x')"
-            )
+        db = migrated_up_to(settings, f"rule-{users}", 11, users=users)
         assert migrate(db)[0] == "0012_admin_domain_rule"
         with db.bind_ctx([AppSetting]):
             assert AppSetting.get(AppSetting.key == "admins_in_own_domains").value == expected
@@ -189,19 +195,7 @@ def test_0013_keeps_only_investor_mail_on_new_installs_and_all_mail_on_upgrades(
     from appsrc.store.models import AppSetting
 
     for users, expected in ((0, "investors"), (1, "all")):
-        db = open_database(settings.database_url.replace("crm.sqlite3", f"crm-scope-{users}.sqlite3"))
-        db.execute_sql(
-            "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
-            "applied_at VARCHAR(64) NOT NULL)"
-        )
-        for migration in discover()[:12]:
-            migration.module.up(db)
-            db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, ?)", (migration.version, migration.name, "x"))
-        if users:
-            db.execute_sql(
-                'INSERT INTO "user" (email, name, is_admin, is_active, created_at, updated_at) '
-                "VALUES ('ada@fund.example', 'Ada', 1, 1, 'x', 'x')"
-            )
+        db = migrated_up_to(settings, f"scope-{users}", 12, users=users)
         assert migrate(db)[0] == "0013_capture_scope"
         with db.bind_ctx([AppSetting]):
             assert AppSetting.get(AppSetting.key == "capture_scope").value == expected
