@@ -55,11 +55,22 @@ class EmailRecord:
 
     @property
     def dedupe_key(self) -> str:
-        if not self.message_id:
-            return self.fallback_key
-        if len(self.message_id) + 4 <= MAX_KEY:
-            return "mid:" + self.message_id
-        return "mid#" + hashlib.sha256(self.message_id.encode()).hexdigest()
+        return message_key(self.message_id) if self.message_id else self.fallback_key
+
+    @property
+    def thread_root(self) -> str:
+        """The conversation this email belongs to, from its own headers: the first message of
+        References (the thread's root), else the one it replies to, else itself."""
+        references = self.row.get("references") or ()
+        root = references[0] if references else self.row.get("in_reply_to")
+        return message_key(root) if root else self.dedupe_key
+
+
+def message_key(message_id: str) -> str:
+    """A Message-ID as the store keys it (`email.dedupe_key` and `email.thread_key`)."""
+    if len(message_id) + 4 <= MAX_KEY:
+        return "mid:" + message_id
+    return "mid#" + hashlib.sha256(message_id.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -392,6 +403,8 @@ def _upsert_emails(records: list[EmailRecord], now: datetime, counts: WriteCount
         if key not in existing and key not in new:
             new[key] = record
     if new:
+        ordered = sorted(new.items(), key=_sent_at)
+        thread_keys = _thread_keys(ordered)
         # Another mailbox's sync may store the same email concurrently (PostgreSQL does not
         # serialize writers like SQLite): the loser's insert yields to the winner's row, and
         # the describing rows below are idempotent too.
@@ -402,10 +415,11 @@ def _upsert_emails(records: list[EmailRecord], now: datetime, counts: WriteCount
                     "dedupe_key": key,
                     "fingerprint": r.fingerprint,
                     "message_id": r.message_id,
+                    "thread_key": thread_keys[key],
                     "captured_at": now,
                     **r.row,
                 }
-                for key, r in sorted(new.items(), key=_sent_at)
+                for key, r in ordered
             ],
             ignore_conflicts=True,
             returning=("id", "dedupe_key"),
@@ -420,6 +434,25 @@ def _upsert_emails(records: list[EmailRecord], now: datetime, counts: WriteCount
 
 def _sent_at(item: tuple[str, EmailRecord]) -> datetime:
     return item[1].row["sent_at"]
+
+
+def _thread_keys(ordered: list[tuple[str, EmailRecord]]) -> dict[str, str]:
+    """Each new email's conversation key (`email.thread_key`), oldest first: its root's, when
+    the root is stored (or earlier in this batch) under a key of its own, else the root itself.
+    A reply whose References lack the true root (some clients keep only the parent) so joins
+    its parent's conversation; one indexed read per batch."""
+    roots = {key: record.thread_root for key, record in ordered}
+    stored: dict[str, str] = {}
+    for chunk in chunked(list({root for key, root in roots.items() if root != key}), 500):
+        cursor = database.execute_sql(
+            f"SELECT dedupe_key, thread_key FROM email WHERE dedupe_key IN {_in_list(len(chunk))}", chunk
+        )
+        stored.update((key, thread_key) for key, thread_key in cursor.fetchall() if thread_key)
+    keys: dict[str, str] = {}
+    for key, _record in ordered:
+        root = roots[key]
+        keys[key] = keys.get(root) or stored.get(root) or root
+    return keys
 
 
 def _emails_by_key(keys: set[str]) -> dict[str, tuple[int, str]]:

@@ -105,6 +105,9 @@ class Email(BaseModel):
     dedupe_key = CharField(unique=True)
     fingerprint = CharField(default="")  # the Date header, to tell apart two emails sharing a Message-ID
     message_id = TextField(null=True)
+    # The conversation: its root's key, from References / In-Reply-To (m0017). Gmail's thread
+    # ids are per mailbox; this one is the same in every mailbox, so the fund sees one thread.
+    thread_key = CharField(default="", index=True)
     subject = TextField(default="")
     from_email = CharField(default="")
     from_name = CharField(default="")

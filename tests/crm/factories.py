@@ -61,12 +61,19 @@ class World:
         cc: list[str] = (),
         is_bulk: bool = False,
         message_id: str | None = None,
+        reply_to: Email | None = None,
+        attachments: list[dict] = (),
     ) -> Email:
-        """An email held by the mailboxes in `seen_by` ({address: deleted?}); linked by the matcher."""
+        """An email held by the mailboxes in `seen_by` ({address: deleted?}); linked by the matcher.
+        `reply_to` puts it in that email's conversation (and the same Gmail thread per mailbox)."""
         n = next(self._ids)
         seen_by = seen_by if seen_by is not None else {a: False for a in [sender, *to, *cc] if a.endswith("@" + OWN)}
         email = Email.create(
             dedupe_key=f"mid:<m{n}@test>",
+            thread_key=reply_to.thread_key if reply_to else f"mid:<m{n}@test>",
+            in_reply_to=reply_to.message_id if reply_to else None,
+            has_attachments=bool(attachments),
+            attachments=list(attachments),
             message_id=message_id or f"<m{n}@test>",
             subject=subject,
             from_email=sender,
@@ -86,13 +93,15 @@ class World:
                 for r, a in roles
             ]
         ).execute()
+        # Gmail's thread id (per mailbox in Gmail; one per conversation here): the root's number.
+        thread_id = "t" + email.thread_key.removeprefix("mid:<m").removesuffix("@test>")
         for i, (address, deleted) in enumerate(seen_by.items()):
             account = self.mailbox(address)
             EmailAccountMessage.create(
                 account=account,
                 email=email,
                 gmail_id=f"g{n}-{i}",
-                gmail_thread_id=f"t{n}",
+                gmail_thread_id=thread_id,
                 label_ids=["SENT"] if address == sender else ["INBOX"],
                 is_sent=address == sender,
                 deleted_at=self.now if deleted else None,
