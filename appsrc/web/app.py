@@ -14,6 +14,9 @@ from werkzeug.routing import IntegerConverter
 from appsrc.runtime import Runtime
 from appsrc.store.db import database
 from appsrc.store.queries import is_row_id
+from appsrc.web.approvals_api import blueprint as approvals_blueprint
+from appsrc.web.awaiting_api import blueprint as awaiting_blueprint
+from appsrc.web.conversations_api import blueprint as conversations_blueprint
 from appsrc.web.digest_api import blueprint as digest_blueprint
 from appsrc.web.drafts_api import blueprint as drafts_blueprint
 from appsrc.web.people_api import blueprint as people_blueprint
@@ -81,6 +84,9 @@ def create_app(runtime: Runtime, *, dashboard: bool = True) -> Flask:
     app.register_blueprint(drafts_blueprint)
     app.register_blueprint(people_blueprint)
     app.register_blueprint(records_blueprint)
+    app.register_blueprint(approvals_blueprint)
+    app.register_blueprint(conversations_blueprint)
+    app.register_blueprint(awaiting_blueprint)
     # Further API blueprints register here, one line each (they use auth.admin_required).
 
     if dashboard:
