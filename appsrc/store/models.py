@@ -432,6 +432,20 @@ class MemberExclusion(BaseModel):
         indexes = ((("user", "value"), True),)
 
 
+class AwaitingMark(BaseModel):
+    """An admin's mark on a conversation waiting on the fund's reply (m0019; see
+    `store/queries/awaiting.py`): handled through its newest inbound message, or snoozed."""
+
+    id = AutoField()
+    thread_key = CharField(unique=True)
+    state = CharField()  # handled | snoozed
+    email = ForeignKeyField(Email, null=True, on_delete="SET NULL", index=False)  # the email marked
+    handled_through = UTCDateTimeField(null=True)  # a newer inbound message reopens the case
+    snoozed_until = UTCDateTimeField(null=True)  # the chosen day's local midnight
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL", index=False)
+    created_at = UTCDateTimeField()
+
+
 ALL_MODELS = (
     User,
     ApiToken,
@@ -460,4 +474,5 @@ ALL_MODELS = (
     Worker,
     JobLease,
     QuotaBucket,
+    AwaitingMark,
 )
