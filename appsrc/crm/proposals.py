@@ -10,6 +10,13 @@ Capture and rematch create pending `ActivityProposal`s (one per email and target
 - reject: nothing is written but the decision.
 Each decision is one transaction with its audit event. A bulk decision is all-or-nothing: one
 proposal that cannot be decided (unknown, already decided) leaves every other one untouched.
+
+Groups (`decide_groups`): an admin decides whole conversations or investors at once after seeing
+exactly which proposals each covers (`store.queries.approvals.approval_group`). The decision
+names those member ids; if any group's members changed since (a proposal decided elsewhere, a
+new one captured), nothing is decided and `GroupsChanged` carries the groups as they are now.
+Several groups decided together are one action: one `decision_id` (so `undo(whole_action=True)`
+takes it all back) and one `proposal.group_decision` audit event listing the groups and members.
 """
 
 from __future__ import annotations
@@ -35,9 +42,12 @@ from appsrc.store.models import (
     User,
 )
 from appsrc.store.queries import MAX_ID, is_row_id
-from appsrc.store.queries.common import own_mailbox_addresses
+from appsrc.store.queries.approvals import MAX_GROUP, approval_group
+from appsrc.store.queries.common import QueryError, own_mailbox_addresses
 
 MAX_BULK = 500
+MAX_GROUPS = 100  # groups in one decision (their members together at most MAX_GROUP)
+DECISIONS = ("approve", "reject")
 
 
 class ProposalNotFound(ValidationError):
@@ -48,6 +58,14 @@ class ProposalConflict(ValidationError):
     """The proposal cannot be decided in its current state (e.g. it was already decided)."""
 
 
+class GroupsChanged(ProposalConflict):
+    """A group's members are not the ones the admin saw; `previews` are the groups as they are now."""
+
+    def __init__(self, message: str, previews: list[dict]):
+        super().__init__(message, field="groups")
+        self.previews = previews
+
+
 @dataclass
 class Decision:
     approved: list[int] = field(default_factory=list)
@@ -56,6 +74,7 @@ class Decision:
     contacts_created: list[int] = field(default_factory=list)
     affected_addresses: set[str] = field(default_factory=set)  # new contacts' addresses, rematched
     rematched: dict[str, int] = field(default_factory=empty_stats)
+    decision_id: str | None = None  # names the action, for undo(whole_action=True)
 
     def as_dict(self) -> dict:
         return {
@@ -104,48 +123,145 @@ def approve(
     ids = _clean_ids([ids] if isinstance(ids, int) else ids)
     decision = Decision()
     with database.atomic():
-        own = own_mailbox_addresses()
-        for proposal in _pending(ids):
-            _approve_one(proposal, actor, now, own, (contact_names or {}).get(proposal.id), decision, actor_label)
-        _stamp(decision.approved)
+        _approve_all(ids, actor, now, contact_names or {}, decision, actor_label)
     decision.rematched = rematch(directory, now, RematchScope(set(), decision.affected_addresses))
     return decision
+
+
+def _approve_all(
+    ids: list[int], actor: User, now: datetime, names: dict[int, str], decision: Decision, actor_label: str
+) -> None:
+    own = own_mailbox_addresses()
+    for proposal in _pending(ids):
+        _approve_one(proposal, actor, now, own, names.get(proposal.id), decision, actor_label)
+    decision.decision_id = _stamp(decision.approved)
 
 
 def reject(ids: Sequence[int] | set[int] | int, actor: User, now: datetime, *, actor_label: str = "") -> Decision:
     ids = _clean_ids([ids] if isinstance(ids, int) else ids)
     decision = Decision()
     with database.atomic():
-        for proposal in _pending(ids):
-            updated = (
-                ActivityProposal.update(status="rejected", decided_by=actor, decided_at=now)
-                .where((ActivityProposal.id == proposal.id) & (ActivityProposal.status == "pending"))
-                .execute()
-            )
-            if updated != 1:  # decided by someone else between our read and this write
-                raise ProposalConflict(f"proposal {proposal.id} was already decided", field="ids")
-            audit.record(
-                "proposal.reject",
-                now,
-                actor=actor,
-                actor_label=actor_label,
-                target_type="proposal",
-                target_id=proposal.id,
-                detail={
-                    "email_id": proposal.email_id,
-                    "investor_id": proposal.investor_id,
-                    "target": proposal.target_key,
-                },
-            )
-            decision.rejected.append(proposal.id)
-        _stamp(decision.rejected)
+        _reject_all(ids, actor, now, decision, actor_label)
     return decision
 
 
-def _stamp(proposal_ids: list[int]) -> None:
+def _reject_all(ids: list[int], actor: User, now: datetime, decision: Decision, actor_label: str) -> None:
+    for proposal in _pending(ids):
+        updated = (
+            ActivityProposal.update(status="rejected", decided_by=actor, decided_at=now)
+            .where((ActivityProposal.id == proposal.id) & (ActivityProposal.status == "pending"))
+            .execute()
+        )
+        if updated != 1:  # decided by someone else between our read and this write
+            raise ProposalConflict(f"proposal {proposal.id} was already decided", field="ids")
+        audit.record(
+            "proposal.reject",
+            now,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="proposal",
+            target_id=proposal.id,
+            detail={
+                "email_id": proposal.email_id,
+                "investor_id": proposal.investor_id,
+                "target": proposal.target_key,
+            },
+        )
+        decision.rejected.append(proposal.id)
+    decision.decision_id = _stamp(decision.rejected)
+
+
+def decide_groups(
+    decision: object,
+    groups: object,
+    actor: User,
+    now: datetime,
+    *,
+    directory: DirectoryLoader,
+    actor_label: str = "",
+) -> tuple[Decision, list[dict]]:
+    """Approve or reject every member of the given groups as one action, exactly the members the
+    admin saw: each group is `{"by", "key", "people", "member_ids"}` as `approval_group` showed
+    it. Returns the decision and the groups it covered. Raises `GroupsChanged` (nothing decided)
+    when any group's members differ now; new contacts are named as "Approve all" names them."""
+    if decision not in DECISIONS:
+        raise ValidationError("decision must be approve or reject", field="decision")
+    wanted = _clean_groups(groups)
+    result = Decision()
+    with database.atomic():
+        try:
+            previews = [approval_group(g["by"], g["key"], g["people"]) for g in wanted]
+        except QueryError as exc:
+            raise ValidationError(str(exc), field="groups") from None
+        changed = [
+            p for p, g in zip(previews, wanted, strict=True) if p["too_large"] or set(p["member_ids"]) != g["ids"]
+        ]
+        if changed:
+            raise GroupsChanged(
+                f"{len(changed)} of the groups changed since they were shown: nothing was decided", previews
+            )
+        ids = list(dict.fromkeys(i for p in previews for i in p["member_ids"]))
+        if not ids:
+            raise ValidationError("the groups have no pending proposals", field="groups")
+        if len(ids) > MAX_GROUP:
+            raise ValidationError(f"at most {MAX_GROUP} proposals in one decision", field="groups")
+        if decision == "approve":
+            _approve_all(ids, actor, now, {}, result, actor_label)
+        else:
+            _reject_all(ids, actor, now, result, actor_label)
+        covered = [
+            {"by": p["by"], "key": p["key"], "people": p["people"], "label": p["label"], "member_ids": p["member_ids"]}
+            for p in previews
+        ]
+        audit.record(
+            "proposal.group_decision",
+            now,
+            actor=actor,
+            actor_label=actor_label,
+            target_type="decision",
+            target_id=result.decision_id or "",
+            detail={
+                "decision": decision,
+                "groups": covered,
+                "approved": result.approved,
+                "rejected": result.rejected,
+                "contacts_created": result.contacts_created,
+            },
+        )
+    if decision == "approve":
+        result.rematched = rematch(directory, now, RematchScope(set(), result.affected_addresses))
+    return result, covered
+
+
+def _clean_groups(groups: object) -> list[dict]:
+    """Each group as {"by", "key", "people", "ids"}; ValidationError naming `groups` otherwise."""
+    if not isinstance(groups, list) or not groups:
+        raise ValidationError("groups must be a non-empty list of groups", field="groups")
+    if len(groups) > MAX_GROUPS:
+        raise ValidationError(f"at most {MAX_GROUPS} groups at once", field="groups")
+    cleaned = []
+    for group in groups:
+        if not isinstance(group, dict):
+            raise ValidationError('each group is {"by", "key", "people", "member_ids"}', field="groups")
+        unknown = sorted(set(group) - {"by", "key", "people", "member_ids", "version"})
+        if unknown:
+            raise ValidationError(f"unknown group field {unknown[0]!r}", field="groups")
+        member_ids = group.get("member_ids")
+        if not isinstance(member_ids, list) or not all(is_row_id(i) for i in member_ids):
+            raise ValidationError("member_ids must list the proposal ids the preview showed", field="groups")
+        cleaned.append(
+            {"by": group.get("by"), "key": group.get("key"), "people": group.get("people"), "ids": set(member_ids)}
+        )
+    return cleaned
+
+
+def _stamp(proposal_ids: list[int]) -> str | None:
     """Name the action that decided these proposals, so it can be undone as one."""
-    if proposal_ids:
-        ActivityProposal.update(decision_id=uuid.uuid4().hex).where(ActivityProposal.id.in_(proposal_ids)).execute()
+    if not proposal_ids:
+        return None
+    decision_id = uuid.uuid4().hex
+    ActivityProposal.update(decision_id=decision_id).where(ActivityProposal.id.in_(proposal_ids)).execute()
+    return decision_id
 
 
 def _approve_one(

@@ -1,0 +1,381 @@
+"""Which investors are waiting on the fund's reply: the one rule, read by the API, the dashboard's
+page and Overview card, and the digest.
+
+**A case** is a conversation (`email.thread_key`, the same in every mailbox) holding an
+*open* message: an email linked to an investor (`EmailInvestorLink`, to an investor that is not
+deleted; graveyard investors count like any other) sent from outside the fund (inbound by the
+direction rule: its sender is not a team mailbox), not bulk, held live by at least one mailbox,
+and sent after the last email a teammate wrote in that conversation. A case is listed once its
+oldest open message (`waiting_since`) has waited at least `business_days` business days (the
+policy, default 2).
+
+- **A reply ends it.** Any email from a team mailbox in the conversation, sent after the open
+  messages, closes them, as soon as capture stores it: there is nothing to click. A reply counts
+  even when its mailbox later deleted it: it was sent. Only mail the teammates' mailboxes hold
+  is seen, so a reply from outside the team's mailboxes is not.
+- **Handled** (an admin's mark) closes the open messages sent up to the newest one at the time of
+  marking (`handled_through`); a newer inbound message reopens the case, waiting from that one.
+- **Snoozed** until a day hides the case until that day's local midnight; then it is back if
+  still unanswered (a reply meanwhile ends it as usual).
+- Bulk mail never waits; deleted mail (no live sighting) never waits; mail of a deleted
+  investor never waits.
+
+**Business days** are counted in the fund's time zone, Monday to Friday, on the local wall
+clock, with no holidays: each weekday is one business day long, and a weekend adds nothing. A
+message waits from its local send time; one sent on a Saturday or a Sunday starts waiting on
+Monday at 00:00. So a message sent on Friday at 19:00 has waited 1 business day on Monday at
+19:00 and 2 on Tuesday at 19:00 (and still 1 on Tuesday at 08:00); a message of Saturday has
+waited 2 on Wednesday at 00:00. Wall-clock counting means a daylight-saving change does not
+move the boundary: 09:00 to 09:00 is one day even on a 23- or 25-hour day. The local date is
+the one that counts: a message sent at 23:30 on a Friday in New York (Saturday 03:30 UTC) was
+sent on a Friday.
+
+**Bounded:** only messages sent within the policy's `lookback_days` (default 30) are read: an
+investor who has waited longer than that drops off the list. Every reply that can close one of
+those messages was sent later, so inside the same window, and the read is one range scan of
+the window's emails plus index lookups for the open ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypedDict
+from zoneinfo import ZoneInfo
+
+from peewee import chunked
+
+from appsrc.clock import utc
+from appsrc.store.db import database, is_sqlite
+from appsrc.store.models import AppSetting
+from appsrc.store.queries.common import OUTBOUND_SQL, iso
+from appsrc.store.queries.gmail_links import gmail_thread_url
+
+POLICY_KEY = "awaiting_reply_policy"
+DEFAULT_BUSINESS_DAYS = 2
+DEFAULT_LOOKBACK_DAYS = 30
+BUSINESS_DAYS_RANGE = (1, 20)
+LOOKBACK_DAYS_RANGE = (7, 365)
+MAX_ITEMS = 200
+_EPOCH_MONDAY = date(1970, 1, 5)  # business positions count from this Monday
+
+
+class AwaitingPolicy(TypedDict):
+    business_days: int
+    lookback_days: int
+
+
+# -- the policy (written by `crm.awaiting`) -----------------------------------------------------
+def min_lookback_days(business_days: int) -> int:
+    """The shortest lookback in which a message can wait `business_days` (its weekends, and a
+    margin of three days)."""
+    return math.ceil(business_days * 7 / 5) + 3
+
+
+def awaiting_policy() -> AwaitingPolicy:
+    """The stored policy, each value falling back to its default when unset or out of range."""
+    row = AppSetting.get_or_none(AppSetting.key == POLICY_KEY)
+    stored = row.value if row is not None and isinstance(row.value, dict) else {}
+    days = stored.get("business_days")
+    if type(days) is not int or not BUSINESS_DAYS_RANGE[0] <= days <= BUSINESS_DAYS_RANGE[1]:
+        days = DEFAULT_BUSINESS_DAYS
+    lookback = stored.get("lookback_days")
+    if type(lookback) is not int or not LOOKBACK_DAYS_RANGE[0] <= lookback <= LOOKBACK_DAYS_RANGE[1]:
+        lookback = DEFAULT_LOOKBACK_DAYS
+    return {"business_days": days, "lookback_days": max(lookback, min_lookback_days(days))}
+
+
+# -- business days (pure) -----------------------------------------------------------------------
+def business_position(moment: datetime, tz: ZoneInfo) -> float:
+    """Business days from the epoch Monday to `moment`, on the local wall clock: a weekday adds
+    its elapsed fraction, a weekend moment sits at the next Monday's midnight."""
+    local = utc(moment).astimezone(tz)
+    weeks, weekday = divmod((local.date() - _EPOCH_MONDAY).days, 7)
+    whole = weeks * 5 + min(weekday, 5)
+    if weekday >= 5:
+        return float(whole)
+    seconds = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+    return whole + seconds / 86400
+
+
+def business_days_waited(sent_at: datetime, now: datetime, tz: ZoneInfo) -> int:
+    """Whole business days between `sent_at` and `now` (0 when `now` is not later)."""
+    return max(0, math.floor(business_position(now, tz) - business_position(sent_at, tz) + 1e-9))
+
+
+def waiting_cutoff(now: datetime, tz: ZoneInfo, business_days: int) -> datetime:
+    """The latest send time that has waited `business_days` by `now` (UTC): a message waits at
+    least that long iff it was sent at or before this instant (waiting grows with age)."""
+    target = business_position(now, tz) - business_days
+    whole = math.floor(target + 1e-9)
+    seconds = min(86_399.999999, max(0.0, (target - whole) * 86400))
+    weeks, weekday = divmod(whole, 5)
+    day = _EPOCH_MONDAY + timedelta(weeks=weeks, days=weekday)
+    wall = (datetime.min + timedelta(seconds=round(seconds, 6))).time()  # the local time of day
+    return datetime.combine(day, wall, tzinfo=tz).astimezone(UTC)
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The start of a local day, in UTC."""
+    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
+
+
+# -- the read -----------------------------------------------------------------------------------
+def _param() -> str:
+    return "?" if is_sqlite() else "%s"
+
+
+def _stamp(moment: datetime) -> str:
+    """A datetime as the store writes it (naive UTC text), for raw SQL parameters."""
+    return utc(moment).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _instant(value: str | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return utc(value)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _open_sql(one_thread: bool) -> str:
+    """The open messages of every case that has waited long enough: (email id, thread key,
+    sent_at). Parameters: since, now, [thread key], now (snoozes), cutoff."""
+    p = _param()
+    outbound = OUTBOUND_SQL.format(sender="e.from_email")
+    thread = f" AND e.thread_key = {p}" if one_thread else ""
+    return f"""
+WITH recent AS (
+    SELECT e.id, e.thread_key, e.sent_at, CASE WHEN {outbound} THEN 1 ELSE 0 END AS outbound
+    FROM email e
+    WHERE e.sent_at > {p} AND e.sent_at <= {p} AND NOT e.is_bulk{thread}
+),
+answered AS (
+    SELECT thread_key, MAX(sent_at) AS at FROM recent WHERE outbound = 1 GROUP BY thread_key
+),
+open_mail AS (
+    SELECT r.id, r.thread_key, r.sent_at
+    FROM recent r
+    LEFT JOIN answered a ON a.thread_key = r.thread_key
+    LEFT JOIN awaiting_mark m ON m.thread_key = r.thread_key
+    WHERE r.outbound = 0
+      AND (a.at IS NULL OR r.sent_at > a.at)
+      AND (m.handled_through IS NULL OR r.sent_at > m.handled_through)
+      AND (m.snoozed_until IS NULL OR m.snoozed_until <= {p})
+      AND EXISTS (
+          SELECT 1 FROM email_investor_link l JOIN investor i ON i.id = l.investor_id
+          WHERE l.email_id = r.id AND i.deleted_at IS NULL
+      )
+      AND EXISTS (
+          SELECT 1 FROM email_account_message s WHERE s.email_id = r.id AND s.deleted_at IS NULL
+      )
+),
+cases AS (
+    SELECT thread_key FROM open_mail GROUP BY thread_key HAVING MIN(sent_at) <= {p}
+)
+SELECT o.id, o.thread_key, o.sent_at FROM open_mail o JOIN cases c ON c.thread_key = o.thread_key
+"""
+
+
+def _open_mail(
+    now: datetime, tz: ZoneInfo, policy: AwaitingPolicy, thread_key: str | None = None
+) -> dict[str, list[tuple[int, datetime]]]:
+    """Each case's open messages, (email id, sent_at) oldest first, by thread key."""
+    since = now - timedelta(days=policy["lookback_days"])
+    cutoff = waiting_cutoff(now, tz, policy["business_days"])
+    params: list[Any] = [_stamp(since), _stamp(now)]
+    if thread_key is not None:
+        params.append(thread_key)
+    params += [_stamp(now), _stamp(cutoff)]
+    cases: dict[str, list[tuple[int, datetime]]] = defaultdict(list)
+    for email_id, key, sent_at in database.execute_sql(_open_sql(thread_key is not None), params).fetchall():
+        cases[key].append((email_id, _instant(sent_at)))
+    for rows in cases.values():
+        rows.sort(key=lambda row: (row[1], row[0]))
+    return {
+        key: rows for key, rows in cases.items() if business_days_waited(rows[0][1], now, tz) >= policy["business_days"]
+    }
+
+
+def _in(values: Sequence[Any]) -> str:
+    return ", ".join([_param()] * len(values))
+
+
+def _links(email_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each email's links to investors that are not deleted: investor, contact, matched address."""
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for chunk in chunked(sorted(set(email_ids)), 500):
+        sql = (
+            "SELECT l.email_id, i.id, i.name, i.graveyard, c.name, c.deleted_at, l.matched_address "
+            "FROM email_investor_link l JOIN investor i ON i.id = l.investor_id "
+            "LEFT JOIN contact c ON c.id = l.contact_id "
+            f"WHERE i.deleted_at IS NULL AND l.email_id IN ({_in(chunk)}) ORDER BY i.name, i.id"
+        )
+        for email_id, inv_id, name, graveyard, contact, contact_deleted, matched in database.execute_sql(
+            sql, list(chunk)
+        ).fetchall():
+            found[email_id].append(
+                {
+                    "investor": {"id": inv_id, "name": name, "graveyard": bool(graveyard)},
+                    "contact_name": contact if contact_deleted is None else None,
+                    "matched_address": (matched or "").lower(),
+                }
+            )
+    return found
+
+
+def _emails(email_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+    """(subject, from_email, from_name) by email id."""
+    found: dict[int, tuple[str, str, str]] = {}
+    for chunk in chunked(sorted(set(email_ids)), 500):
+        sql = f"SELECT id, subject, from_email, from_name FROM email WHERE id IN ({_in(chunk)})"
+        for email_id, subject, sender, name in database.execute_sql(sql, list(chunk)).fetchall():
+            found[email_id] = (subject or "", (sender or "").lower(), name or "")
+    return found
+
+
+def _gmail_links(email_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+    """(mailbox, Gmail URL) of each email's first live mailbox by address."""
+    found: dict[int, tuple[str, str | None]] = {}
+    for chunk in chunked(sorted(set(email_ids)), 500):
+        sql = (
+            "SELECT s.email_id, a.address, s.gmail_thread_id FROM email_account_message s "
+            "JOIN email_account a ON a.id = s.account_id "
+            f"WHERE s.deleted_at IS NULL AND s.email_id IN ({_in(chunk)}) ORDER BY s.email_id, a.address"
+        )
+        for email_id, address, thread_id in database.execute_sql(sql, list(chunk)).fetchall():
+            if email_id not in found:
+                found[email_id] = (address, gmail_thread_url(address, thread_id))
+    return found
+
+
+def _primary(links: list[dict[str, Any]], sender: str) -> dict[str, Any] | None:
+    """The sender's own investor link when there is one, else the first by investor name."""
+    return next((link for link in links if link["matched_address"] == sender), links[0] if links else None)
+
+
+def _item(
+    thread_key: str,
+    rows: list[tuple[int, datetime]],
+    now: datetime,
+    tz: ZoneInfo,
+    emails: dict[int, tuple[str, str, str]],
+    links: dict[int, list[dict[str, Any]]],
+    gmail: dict[int, tuple[str, str | None]],
+) -> dict[str, Any]:
+    email_id, last_at = rows[-1]
+    subject, sender, sender_name = emails.get(email_id, ("", "", ""))
+    case_links = [link for row_id, _at in rows for link in links.get(row_id, [])]
+    primary = _primary(links.get(email_id, []), sender) or _primary(case_links, sender)
+    investors: dict[int, dict[str, Any]] = {}
+    for link in case_links:
+        investors.setdefault(link["investor"]["id"], link["investor"])
+    mailbox, gmail_url = gmail.get(email_id, (None, None))
+    return {
+        "email_id": email_id,
+        "thread_id": thread_key,
+        "investor": primary["investor"] if primary else None,
+        "investors": sorted(investors.values(), key=lambda inv: (inv["name"], inv["id"])),
+        "contact_email": sender,
+        "contact_name": (primary["contact_name"] if primary and primary["contact_name"] else sender_name) or "",
+        "subject": subject,
+        "waiting_since": iso(rows[0][1]),
+        "last_inbound_at": iso(last_at),
+        "business_days": business_days_waited(rows[0][1], now, tz),
+        "open_messages": len(rows),
+        "mailbox": mailbox,
+        "gmail_url": gmail_url,
+    }
+
+
+def _ordered(cases: dict[str, list[tuple[int, datetime]]]) -> list[str]:
+    """Oldest wait first (ties: the older newest message, then the key)."""
+    return sorted(cases, key=lambda key: (cases[key][0][1], cases[key][-1][1], key))
+
+
+def awaiting_cases(now: datetime, tz_name: str, *, limit: int = MAX_ITEMS) -> dict[str, Any]:
+    """`{"items", "total", "lp_count", "truncated", "policy"}`: the cases, oldest wait first,
+    at most `limit` of them (`total` counts them all, `lp_count` their distinct investors)."""
+    tz = ZoneInfo(tz_name)
+    policy = awaiting_policy()
+    cases = _open_mail(now, tz, policy)
+    keys = _ordered(cases)
+    shown = keys[: max(0, min(limit, MAX_ITEMS))]
+    wanted = [row[0] for key in shown for row in cases[key]]
+    latest = [cases[key][-1][0] for key in shown]
+    emails, links, gmail = _emails(latest), _links(wanted), _gmail_links(latest)
+    return {
+        "items": [_item(key, cases[key], now, tz, emails, links, gmail) for key in shown],
+        "total": len(keys),
+        "lp_count": _lp_count(cases) if len(shown) < len(keys) else _lp_count_of(links),
+        "truncated": len(shown) < len(keys),
+        "policy": {**policy, "timezone": tz_name},
+    }
+
+
+def _lp_count_of(links: dict[int, list[dict[str, Any]]]) -> int:
+    return len({link["investor"]["id"] for rows in links.values() for link in rows})
+
+
+def _lp_count(cases: dict[str, list[tuple[int, datetime]]]) -> int:
+    ids = [row[0] for rows in cases.values() for row in rows]
+    investors: set[int] = set()
+    for chunk in chunked(sorted(set(ids)), 500):
+        sql = (
+            "SELECT DISTINCT l.investor_id FROM email_investor_link l JOIN investor i ON i.id = l.investor_id "
+            f"WHERE i.deleted_at IS NULL AND l.email_id IN ({_in(chunk)})"
+        )
+        investors.update(row[0] for row in database.execute_sql(sql, list(chunk)).fetchall())
+    return len(investors)
+
+
+def awaiting_summary(now: datetime, tz_name: str) -> dict[str, int]:
+    """`{"cases", "lps"}`: how many conversations wait, and on how many investors (the
+    Overview card)."""
+    cases = _open_mail(now, ZoneInfo(tz_name), awaiting_policy())
+    return {"cases": len(cases), "lps": _lp_count(cases)}
+
+
+def awaiting_case(email_id: int, now: datetime, tz_name: str) -> dict[str, Any] | None:
+    """The case this email is an open message of, as a list item (None when it is not one)."""
+    row = database.execute_sql(f"SELECT thread_key FROM email WHERE id = {_param()}", [email_id]).fetchone()
+    if row is None:
+        return None
+    tz = ZoneInfo(tz_name)
+    cases = _open_mail(now, tz, awaiting_policy(), thread_key=row[0])
+    rows = cases.get(row[0])
+    if not rows or email_id not in {r[0] for r in rows}:
+        return None
+    latest = [rows[-1][0]]
+    return _item(row[0], rows, now, tz, _emails(latest), _links([r[0] for r in rows]), _gmail_links(latest))
+
+
+def thread_key_of(email_id: int) -> str | None:
+    row = database.execute_sql(f"SELECT thread_key FROM email WHERE id = {_param()}", [email_id]).fetchone()
+    return None if row is None else str(row[0])
+
+
+def awaiting_marks(now: datetime, *, limit: int = MAX_ITEMS) -> list[dict[str, Any]]:
+    """Marks in effect (handled, and snoozes not yet over), newest first, with the email marked."""
+    p = _param()
+    sql = (
+        "SELECT m.thread_key, m.state, m.email_id, m.handled_through, m.snoozed_until, m.created_at, "
+        "u.email, e.subject, e.from_email FROM awaiting_mark m "
+        'LEFT JOIN email e ON e.id = m.email_id LEFT JOIN "user" u ON u.id = m.created_by_id '
+        f"WHERE m.state = 'handled' OR m.snoozed_until > {p} ORDER BY m.created_at DESC, m.id DESC LIMIT {p}"
+    )
+    rows = database.execute_sql(sql, [_stamp(now), max(0, min(limit, MAX_ITEMS))]).fetchall()
+    return [
+        {
+            "thread_id": key,
+            "state": state,
+            "email_id": email_id,
+            "handled_through": iso(_instant(through)) if through else None,
+            "snoozed_until": iso(_instant(until)) if until else None,
+            "marked_at": iso(_instant(created)),
+            "marked_by": by,
+            "subject": subject or "",
+            "contact_email": (sender or "").lower(),
+        }
+        for key, state, email_id, through, until, created, by, subject, sender in rows
+    ]
