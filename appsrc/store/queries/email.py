@@ -1,4 +1,5 @@
-"""One email as its page shows it: content, sightings, links, proposals, drafts."""
+"""One email as its page shows it: content, sightings (each with its "Open in Gmail" link),
+investor links, proposals, drafts, and the conversation it belongs to (`conversations`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from appsrc.store.models import (
 )
 from appsrc.store.queries.approvals import proposal_query, proposal_row
 from appsrc.store.queries.common import is_row_id, iso, own_mailbox_addresses
+from appsrc.store.queries.conversations import email_thread
+from appsrc.store.queries.gmail_links import gmail_thread_url
 
 
 # -- email detail -------------------------------------------------------------------------------------
@@ -42,6 +45,7 @@ def email_detail(email_id: int) -> dict[str, Any] | None:
             "is_sent": bool(is_sent),
             "deleted_at": iso(deleted_at),
             "live": deleted_at is None,
+            "gmail_url": gmail_thread_url(address, thread_id) if deleted_at is None else None,
         }
         for account_id, address, gmail_id, thread_id, labels, is_sent, deleted_at in (
             EmailAccountMessage.select(
@@ -122,6 +126,7 @@ def email_detail(email_id: int) -> dict[str, Any] | None:
             .dicts()
         )
     ]
+    gmail_links = [{"address": s["address"], "gmail_url": s["gmail_url"]} for s in sightings if s["live"]]
     return {
         "email_id": email.id,
         "message_id": email.message_id,
@@ -143,9 +148,14 @@ def email_detail(email_id: int) -> dict[str, Any] | None:
         "direction": direction_of(email.from_email, own),
         "live": any(s["live"] for s in sightings),
         "mailboxes": [s["address"] for s in sightings if s["live"]],
+        # The conversation key (`email.thread_key`), and its link in the first live mailbox.
+        "thread_id": email.thread_key,
+        "gmail_url": gmail_links[0]["gmail_url"] if gmail_links else None,
+        "gmail_links": gmail_links,
         "sightings": sightings,
         "investors": links,
         "proposals": proposals,
         "drafts": drafts,
         "activities": activities,
+        **email_thread(email.id, email.thread_key, own),
     }
