@@ -205,12 +205,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    from appsrc.worker import leased_sync_pass
+
     runtime = _runtime(args, demo=True)
     try:
-        reports = runtime.sync_all(mailbox=args.mailbox, full=args.full)
+        reports, busy = leased_sync_pass(runtime, mailbox=args.mailbox, full=args.full)
     finally:
         runtime.close()
-    if not reports:
+    for address, holder in busy:
+        print(f"{address}: left to {holder}, which is syncing it now")
+    if not reports and not busy:
         raise CommandError(
             f"no mailbox {args.mailbox}" if args.mailbox else "no mailboxes to sync: add team members with `users add`"
         )

@@ -57,16 +57,22 @@ class Runtime:
 
     def sync_all(self, *, mailbox: str | None = None, full: bool = False, max_workers: int = 8) -> list[SyncReport]:
         """One pass over every enabled mailbox (or one), mailboxes in parallel threads."""
+        return self.sync_accounts([i for i, _ in self.sync_targets(mailbox)], full=full, max_workers=max_workers)
+
+    def sync_targets(self, mailbox: str | None = None) -> list[tuple[int, str]]:
+        """(id, address) of the mailboxes a pass syncs: every capturing one, or the one named."""
         query = capturing_mailboxes()
         if mailbox:
             query = EmailAccount.select(EmailAccount.id, EmailAccount.address).where(
                 EmailAccount.address == mailbox.strip().lower()
             )
-        accounts = list(query.order_by(EmailAccount.address).tuples())
-        if not accounts:
+        return list(query.order_by(EmailAccount.address).tuples())
+
+    def sync_accounts(self, account_ids: list[int], *, full: bool = False, max_workers: int = 8) -> list[SyncReport]:
+        if not account_ids:
             return []
-        with ThreadPoolExecutor(max_workers=min(max_workers, len(accounts)), thread_name_prefix="sync") as pool:
-            return list(pool.map(lambda row: self.mailbox_sync.sync(row[0], full=full), accounts))
+        with ThreadPoolExecutor(max_workers=min(max_workers, len(account_ids)), thread_name_prefix="sync") as pool:
+            return list(pool.map(lambda account_id: self.mailbox_sync.sync(account_id, full=full), account_ids))
 
     def close(self) -> None:
         if self.demo is not None:

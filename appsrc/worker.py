@@ -237,3 +237,46 @@ def default_steps(runtime) -> list[Step]:
         (15, "database checkpoint", checkpoint),
         (3600, "purge of deleted records", lambda: purge_expired(runtime.clock.now())),
     ]
+
+
+def leased_sync_pass(runtime, *, mailbox: str | None = None, full: bool = False) -> tuple[list, list[tuple[str, str]]]:
+    """One sync pass outside the worker loop (the CLI's `sync`), leasing each mailbox exactly as
+    a worker does, so it never syncs a mailbox beside a running worker's sync of it. Returns the
+    reports and the (address, holder) of mailboxes another worker holds, which are left to it."""
+    me = leases.WorkerIdentity.new()
+    ttl = timedelta(seconds=runtime.settings.worker_lease_s)
+    clock = runtime.clock
+    with database.connection_context():
+        leases.register(me, clock.now())
+        targets = runtime.sync_targets(mailbox)
+        claimed = [(i, a) for i, a in targets if leases.claim_mailbox(i, me, clock.now(), ttl)]
+        holders = leases.worker_labels()
+        owners = dict(
+            EmailAccount.select(EmailAccount.id, EmailAccount.lease_owner)
+            .where(EmailAccount.id.in_([i for i, _ in targets]))
+            .tuples()
+        )
+    busy = [(a, holders.get(owners.get(i) or "", "another worker")) for i, a in targets if (i, a) not in claimed]
+    ids = [i for i, _ in claimed]
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(ttl.total_seconds() / 6):
+            try:
+                with database.connection_context():
+                    leases.heartbeat(me, clock.now())
+                    leases.renew_mailboxes(ids, me, clock.now(), ttl)
+            except Exception:  # a lapsed lease stops the sync at its next page
+                log.exception("could not renew the sync pass's leases")
+
+    renewer = threading.Thread(target=renew, name="lease-renewal", daemon=True)
+    renewer.start()
+    runtime.mailbox_sync.still_leased = lambda account_id: leases.holds_mailbox(account_id, me.id, clock.now())
+    try:
+        reports = runtime.sync_accounts(ids, full=full)
+    finally:
+        stop.set()
+        renewer.join()
+        with database.connection_context():
+            leases.unregister(me)
+    return reports, busy
