@@ -108,9 +108,10 @@ def test_graveyard_hidden_from_the_picker_only(mail):
     assert mail.proposals_of(mail.graveyard) == []
 
 
-def test_free_text_covers_subject_snippet_and_sender_in_whole_words(mail):
+def test_free_text_covers_subject_snippet_and_sender_by_words_and_their_starts(mail):
     assert ids(queries.email_activity(q="capital")) == [mail.inbound.id, mail.outbound.id]
-    assert ids(queries.email_activity(q="quart")) == []  # whole words, like Gmail's search
+    assert ids(queries.email_activity(q="quart")) == [mail.inbound.id, mail.outbound.id]  # a word's start
+    assert ids(queries.email_activity(q="qu")) == []  # under three letters: whole words only
     assert ids(queries.email_activity(q="Jane")) == [mail.inbound.id, mail.half.id]  # from_name / from_email
     assert ids(queries.email_activity(q="friend@elsewhere.example")) == [mail.other.id]
     assert ids(queries.email_activity(q="capital lunch")) == []  # words AND together

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from peewee import SQL, ModelSelect, Node, NodeList, fn
 
@@ -32,26 +35,167 @@ from appsrc.store.queries.common import (
     sent_by_team,
     wants_outbound,
 )
+from appsrc.store.queries.gmail_links import gmail_thread_url
+
+# -- the words searched ---------------------------------------------------------------------------
+MAX_TERMS = 16
+PREFIX_MIN = 3  # a typed word this long matches the start of a word ("Blackst": Blackstone)
+# The longest prefix migration 0018 indexes. FTS5 answers a prefix query it has no prefix index
+# for by merging the posting lists of every word that starts with it, before returning a row:
+# hundreds of milliseconds for the start of a common word. A longer word is looked up by its
+# first PREFIX_INDEXED letters (a superset, read newest first and stopping early) and each
+# candidate is checked here against the whole word.
+PREFIX_INDEXED = 5
+_WORD = re.compile(r"[^\W_]+")
+
+
+def search_terms(q: str | None) -> tuple[str, ...] | None:
+    """The words of free text as typed (letters and digits; everything else separates them, so
+    user input is never query syntax); None when no free text is asked for."""
+    if not q or not q.strip():
+        return None
+    return tuple(_WORD.findall(unicodedata.normalize("NFC", q)))[:MAX_TERMS]
+
+
+def fold(word: str) -> str:
+    """A word as the full-text index compares it: lower case, Latin accents removed (FTS5's
+    `unicode61 remove_diacritics 2`)."""
+    decomposed = unicodedata.normalize("NFD", word)
+    return unicodedata.normalize("NFC", "".join(c for c in decomposed if not "\u0300" <= c <= "\u036f")).lower()
+
+
+def _term_matches(term: str, word: str) -> bool:
+    """Folded `term` against folded `word`: a prefix from PREFIX_MIN letters, else the whole word."""
+    return word.startswith(term) if len(term) >= PREFIX_MIN else word == term
+
+
+def matched_words(terms: tuple[str, ...] | None, *texts: str | None) -> list[str]:
+    """The distinct words of `texts`, as they appear, that some search term matches."""
+    if not terms:
+        return []
+    folded = [fold(t) for t in terms]
+    found: dict[str, None] = {}
+    for text in texts:
+        for word in _WORD.findall(text or ""):
+            if word not in found and any(_term_matches(t, fold(word)) for t in folded):
+                found[word] = None
+    return list(found)
+
+
+def _has_every(long_terms: list[str], texts: tuple[str | None, ...]) -> bool:
+    words = {fold(w) for text in texts for w in _WORD.findall(text or "")}
+    return all(any(w.startswith(t) for w in words) for t in long_terms)
+
+
+def _fts_query(terms: tuple[str, ...], *, exact: bool) -> tuple[str, bool]:
+    """(an FTS5 query of quoted words, AND, whether rows must be checked against long words).
+    Exact: each word as the search means it. Otherwise a word longer than PREFIX_INDEXED is
+    cut to that many letters (a prefix index serves it) and the caller checks the rows."""
+    parts, check = [], False
+    for term in terms:
+        if len(term) < PREFIX_MIN:
+            parts.append(f'"{term}"')
+        elif len(term) <= PREFIX_INDEXED or exact:
+            parts.append(f'"{term}"*')
+        else:
+            parts.append(f'"{term[:PREFIX_INDEXED]}"*')
+            check = True
+    return " ".join(parts), check
+
+
+def _pg_tsquery(terms: tuple[str, ...]) -> str:
+    """The words as a PostgreSQL tsquery: quoted lexemes (only letters and digits), `:*` for a
+    prefix, ANDed."""
+    return " & ".join("'" + term.replace("'", "''") + "'" + (":*" if len(term) >= PREFIX_MIN else "") for term in terms)
+
+
+# -- the filters ----------------------------------------------------------------------------------
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A search's filters, checked. `terms`: None without free text, () when it has no word.
+    `start`/`end`: UTC instants, `start` included and `end` excluded."""
+
+    investor_id: int | None = None
+    account_id: int | None = None
+    contact_id: int | None = None
+    direction: str | None = None
+    terms: tuple[str, ...] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    has_attachment: bool | None = None
+
+
+def _day(value: object, field: str) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DAY.fullmatch(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise QueryError(f"{field} must be a date (YYYY-MM-DD)", field)
+
+
+def _midnight(day: date, zone: ZoneInfo, field: str) -> datetime:
+    try:
+        return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise QueryError(f"{field} is out of range", field) from None
+
+
+def check_filters(
+    *,
+    investor_id: int | None = None,
+    account_id: int | None = None,
+    contact_id: int | None = None,
+    direction: str | None = None,
+    q: str | None = None,
+    since: date | str | None = None,
+    until: date | str | None = None,
+    has_attachment: bool | None = None,
+    tz_name: str = "UTC",
+) -> Filters:
+    """The filters of a search, checked: QueryError naming the first bad one. `since` and
+    `until` are whole days in the fund's time zone (`tz_name`), both included."""
+    check_direction(direction)
+    check_ids(investor_id=investor_id, account_id=account_id, contact_id=contact_id)
+    if has_attachment is not None and not isinstance(has_attachment, bool):
+        raise QueryError("has_attachment must be true or false", "has_attachment")
+    first, last = _day(since, "since"), _day(until, "until")
+    if first and last and last < first:
+        raise QueryError("until must not be before since", "until")
+    try:
+        zone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise QueryError("tz_name must be a time zone", "tz_name") from None
+    start = _midnight(first, zone, "since") if first else None
+    end = None  # no end, or the end of time (there is no day after date.max)
+    if last and last < date.max:
+        end = _midnight(last + timedelta(days=1), zone, "until")
+    return Filters(investor_id, account_id, contact_id, direction or None, search_terms(q), start, end, has_attachment)
 
 
 # -- activity -----------------------------------------------------------------------------------
-def _fts_query(q: str) -> str:
-    """Free text as an FTS5 query of quoted whole words (AND): user input is never FTS syntax.
-    Whole words, as Gmail's own search and PostgreSQL's plainto_tsquery match: a prefix query
-    on a common prefix makes SQLite merge thousands of posting lists."""
-    terms = re.findall(r"\w+", q, flags=re.UNICODE)
-    return " ".join('"' + t.replace('"', "") + '"' for t in terms[:16])
-
-
-# Without free text or an investor, a quiet mailbox (at most DRIVE_LIMIT live emails) drives
-# the query: its emails are read and sorted. Otherwise the newest-first walk of the `sent_at`
-# index checks the filters per email and stops after one page.
+# Without free text, an investor or a contact, a quiet mailbox (at most DRIVE_LIMIT live emails)
+# drives the query: its emails are read and sorted. Otherwise the newest-first walk of the
+# `sent_at` index checks the filters per email and stops after one page.
 DRIVE_LIMIT = 5_000
 KEY_SCALE = 2**31  # the time key of migration 0002: unixepoch(sent_at) * 2^31 + id
+# The same key computed from an email row (migration 0002's `key_sql`), for the contact's mail.
+EMAIL_KEY_SQL = "(MIN(MAX(CAST(strftime('%s', e.sent_at) AS INTEGER), 0), 4294967295) * 2147483648 + e.id)"
 SIZE_CAP = 100_000  # how far the sources of the time-keyed path are counted to choose a driver
 # Checking one email against the full-text index costs about 25 times a link lookup.
 FTS_CHECK_COST = 25
 MATERIALIZE_LIMIT = 20_000  # a second source up to this size is read into a set once
+# Long words: candidates are read and checked in batches; after SCAN_LIMIT of them without a
+# full page (a word rare among those sharing its first letters) the exact query takes over.
+SCAN_BATCH = 200
+SCAN_LIMIT = 2_000
 
 
 def _plus(column: Node) -> NodeList:
@@ -72,6 +216,19 @@ def _set_size(kind: str, value: object, count: Callable[[], int]) -> int:
     return remember(_SET_SIZES, (kind, value), count)
 
 
+def _contact_size(contact_id: int, cap: int) -> int:
+    return _set_size(
+        "contact",
+        contact_id,
+        lambda: database.execute_sql(
+            "SELECT count(*) FROM (SELECT 1 FROM email_investor_link WHERE contact_id = %s LIMIT %s)".replace(
+                "%s", database.param
+            ),
+            (contact_id, cap),
+        ).fetchone()[0],
+    )
+
+
 # PostgreSQL's searched text, exactly as migration 0007 indexes it: runs of punctuation and
 # spaces become spaces, so an address splits into words as it does in SQLite's FTS5 (the
 # parser alone keeps `jane@acme.example` whole). The typed text gets the same treatment.
@@ -80,32 +237,38 @@ PG_SEARCH_TEXT = (
     "regexp_replace(coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || "
     f"coalesce(from_name, '') || ' ' || coalesce(from_email, ''), '{PG_NOT_WORD}', ' ', 'g')"
 )
+_ROW = (
+    Email.id,
+    Email.message_id,
+    Email.thread_key,
+    Email.subject,
+    Email.snippet,
+    Email.from_email,
+    Email.from_name,
+    Email.sent_at,
+)
 
 
-def _activity_query(
-    investor_id: int | None, account_id: int | None, direction: str | None, q: str | None
-) -> tuple[ModelSelect | None, bool]:
+def _activity_query(f: Filters) -> tuple[ModelSelect | None, bool]:
     """The filtered, live emails as (query, driven), ordered by the caller on `sent_at`; None
-    when `q` has no searchable term. Used for PostgreSQL, and on SQLite when neither free text
-    nor an investor is asked for (those take the time-keyed path, `_keyed_sql`)."""
-    check_direction(direction)
+    when the free text has no searchable word. Used for PostgreSQL, and on SQLite when neither
+    free text, an investor nor a contact is asked for (those take the time-keyed path,
+    `_keyed_sql`)."""
     sqlite = is_sqlite()
-    query = Email.select(
-        Email.id, Email.message_id, Email.subject, Email.snippet, Email.from_email, Email.from_name, Email.sent_at
-    )
+    query = Email.select(*_ROW)
     driven = False
-    if account_id is not None:
+    if f.account_id is not None:
         in_box = EmailAccountMessage.select(EmailAccountMessage.email).where(
-            (EmailAccountMessage.account == account_id) & EmailAccountMessage.deleted_at.is_null()
+            (EmailAccountMessage.account == f.account_id) & EmailAccountMessage.deleted_at.is_null()
         )
-        if sqlite and _set_size("account", account_id, lambda: _capped_count(in_box, DRIVE_LIMIT)) <= DRIVE_LIMIT:
+        if sqlite and _set_size("account", f.account_id, lambda: _capped_count(in_box, DRIVE_LIMIT)) <= DRIVE_LIMIT:
             query, driven = query.where(Email.id.in_(in_box)), True
         else:
             query = query.where(
                 fn.EXISTS(
                     EmailAccountMessage.select(SQL("1")).where(
                         (EmailAccountMessage.email == Email.id)
-                        & (EmailAccountMessage.account == account_id)
+                        & (EmailAccountMessage.account == f.account_id)
                         & EmailAccountMessage.deleted_at.is_null()
                     )
                 )
@@ -119,30 +282,39 @@ def _activity_query(
                 )
             )
         )
-    if investor_id is not None:
+    if f.investor_id is not None:
         query = query.where(
             fn.EXISTS(
                 EmailInvestorLink.select(SQL("1")).where(
-                    (EmailInvestorLink.email == Email.id) & (EmailInvestorLink.investor == investor_id)
+                    (EmailInvestorLink.email == Email.id) & (EmailInvestorLink.investor == f.investor_id)
                 )
             )
         )
-    if q and q.strip():
-        terms = re.findall(r"\w+", q, flags=re.UNICODE)[:16]
-        if not terms:
-            return None, False
+    if f.contact_id is not None:
         query = query.where(
-            SQL(
-                f"to_tsvector('simple', {PG_SEARCH_TEXT}) @@ plainto_tsquery('simple', "
-                f"regexp_replace(%s, '{PG_NOT_WORD}', ' ', 'g'))",
-                [" ".join(terms)],
+            Email.id.in_(
+                EmailInvestorLink.select(EmailInvestorLink.email).where(EmailInvestorLink.contact == f.contact_id)
             )
         )
-    if direction:
+    if f.terms is not None:
+        if not f.terms:
+            return None, False
+        query = query.where(
+            SQL(f"to_tsvector('simple', {PG_SEARCH_TEXT}) @@ to_tsquery('simple', %s)", [_pg_tsquery(f.terms)])
+        )
+    if f.direction:
         # Never an index walk on from_email (a large share of the mail is ours: reading it all
         # to sort is slow).
         outbound = sent_by_team(_plus(Email.from_email) if sqlite else Email.from_email)
-        query = query.where(outbound if wants_outbound(direction) else ~outbound)
+        query = query.where(outbound if wants_outbound(f.direction) else ~outbound)
+    if f.has_attachment is not None:
+        attached = _plus(Email.has_attachments) if sqlite else Email.has_attachments
+        query = query.where(attached == f.has_attachment)
+    sent_at = _plus(Email.sent_at) if driven else Email.sent_at
+    if f.start is not None:
+        query = query.where(sent_at >= Email.sent_at.db_value(f.start))
+    if f.end is not None:
+        query = query.where(sent_at < Email.sent_at.db_value(f.end))
     return query, driven
 
 
@@ -151,82 +323,156 @@ def time_key(sent_at: datetime, email_id: int) -> int:
     return seconds * KEY_SCALE + int(email_id)
 
 
-def _keyed_sql(
-    investor_id: int | None, account_id: int | None, direction: str | None, q: str | None, before_key: int | None
-) -> tuple[str, list[object], str] | None:
-    """SQLite with free text or an investor: (sql, params) of matching live email ids in
-    time-key order, read from a time-ordered source (the `email_search` index or the investor
-    timeline of migration 0002) and stopping as soon as a page is full. The cheaper source
-    drives; the other filters are checked per email. None when `q` has no searchable term."""
-    match = _fts_query(q) if q and q.strip() else None
-    if q and q.strip() and not match:
-        return None
+def _time_bound(instant: datetime) -> int:
+    """The smallest time key of the second `instant` falls in (day bounds are whole seconds)."""
+    return time_key(instant, 0)
+
+
+def _keyed_sql(f: Filters, before_key: int | None, *, exact: bool) -> tuple[str, list[object], str, bool] | None:
+    """SQLite with free text, an investor or a contact: (sql, params, key column, check) of
+    matching live email ids in time-key order, read from a time-ordered source (the
+    `email_search` index, the investor timeline of migration 0002, or a contact's few emails,
+    sorted) and stopping as soon as a page is full. The cheaper source drives; the other filters
+    are checked per email. `check`: the rows carry their text (columns 3 to 6) and must still be
+    checked against the long words (see PREFIX_INDEXED). None when the text has no word."""
+    match, check = None, False
+    if f.terms is not None:
+        if not f.terms:
+            return None
+        match, check = _fts_query(f.terms, exact=exact)
+    # Long words, exact: never probed per email (each probe would merge their posting lists).
+    exact_long = exact and any(len(t) > PREFIX_INDEXED for t in f.terms or ())
     sizes: dict[str, int] = {}
     if match:
+        candidates = _fts_query(f.terms or (), exact=False)[0]
         sizes["fts"] = _set_size(
             "fts",
-            match,
+            candidates,
             lambda: database.execute_sql(
                 "SELECT count(*) FROM (SELECT rowid FROM email_search WHERE email_search MATCH ? LIMIT ?)",
-                (match, SIZE_CAP),
+                (candidates, SIZE_CAP),
             ).fetchone()[0],
         )
-    if investor_id is not None:
+    if f.investor_id is not None:
         sizes["investor"] = _set_size(
             "investor",
-            investor_id,
+            f.investor_id,
             lambda: database.execute_sql(
                 "SELECT count(*) FROM (SELECT 1 FROM email_investor_timeline WHERE investor_id = ? LIMIT ?)",
-                (investor_id, SIZE_CAP),
+                (f.investor_id, SIZE_CAP),
             ).fetchone()[0],
         )
-    # The cheaper walk drives: a source's size times the cost of checking the other per email.
-    cost = {"fts": sizes.get("fts", 0), "investor": sizes.get("investor", 0) * (FTS_CHECK_COST if match else 1)}
+    if f.contact_id is not None:
+        sizes["contact"] = _contact_size(f.contact_id, SIZE_CAP)
+    # The cheaper walk drives: a source's size times the cost of checking the others per email.
+    # A contact's mail is read whole and sorted, so it drives only when small.
+    per_email = FTS_CHECK_COST if match else 1
+    cost = {
+        "fts": sizes.get("fts", 0),
+        "investor": sizes.get("investor", 0) * per_email,
+        "contact": sizes.get("contact", 0) * per_email * (1 if sizes.get("contact", 0) <= DRIVE_LIMIT else 100),
+    }
     driver = min(sizes, key=lambda source: cost[source])
+    text = ", e.subject, e.snippet, e.from_name, e.from_email" if check else ""
     params: list[object] = []
     # The other filters name the email by the source's own column (`eid`), not by `e.id`: SQLite
     # then checks them before reading the email row, which only the direction needs.
     if driver == "fts":
         sql = (
-            "SELECT e.id AS id, s.rowid AS key FROM email_search s JOIN email e ON e.id = s.rowid % ? "
+            f"SELECT e.id AS id, s.rowid AS key{text} FROM email_search s JOIN email e ON e.id = s.rowid % ? "
             "WHERE email_search MATCH ?"
         )
         params += [KEY_SCALE, match]
         key_col, eid, eid_params = "s.rowid", "s.rowid % ?", [KEY_SCALE]
-    else:
+    elif driver == "investor":
         sql = (
-            "SELECT e.id AS id, t.key AS key FROM email_investor_timeline t JOIN email e ON e.id = t.email_id "
+            f"SELECT e.id AS id, t.key AS key{text} FROM email_investor_timeline t JOIN email e ON e.id = t.email_id "
             "WHERE t.investor_id = ?"
         )
-        params.append(investor_id)
+        params.append(f.investor_id)
         key_col, eid, eid_params = "t.key", "t.email_id", []
+    else:
+        sql = (
+            f"SELECT e.id AS id, {EMAIL_KEY_SQL} AS key{text} FROM email e "
+            "WHERE e.id IN (SELECT email_id FROM email_investor_link WHERE contact_id = ?)"
+        )
+        params.append(f.contact_id)
+        key_col, eid, eid_params = EMAIL_KEY_SQL, "e.id", []
     if before_key is not None:
         sql += f" AND {key_col} < ?"
         params.append(before_key)
-    # The other source: a small one is read once into a set and each key looked up in it (no
+    if f.start is not None:
+        sql += f" AND {key_col} >= ?"
+        params.append(_time_bound(f.start))
+    if f.end is not None:
+        sql += f" AND {key_col} < ?"
+        params.append(_time_bound(f.end))
+    # The other sources: a small one is read once into a set and each key looked up in it (no
     # email row touched for a miss); a big one is probed per email.
-    if driver == "fts" and investor_id is not None:
+    if driver != "investor" and f.investor_id is not None:
         if sizes["investor"] <= MATERIALIZE_LIMIT:
-            sql += " AND +s.rowid IN (SELECT key FROM email_investor_timeline WHERE investor_id = ?)"
+            sql += f" AND +{key_col} IN (SELECT key FROM email_investor_timeline WHERE investor_id = ?)"
         else:
             sql += f" AND EXISTS (SELECT 1 FROM email_investor_link l WHERE l.email_id = {eid} AND l.investor_id = ?)"
             params += eid_params
-        params.append(investor_id)
-    if driver == "investor" and match:
-        if sizes["fts"] <= MATERIALIZE_LIMIT:
-            sql += " AND +t.key IN (SELECT rowid FROM email_search WHERE email_search MATCH ?)"
+        params.append(f.investor_id)
+    if driver != "contact" and f.contact_id is not None:
+        if sizes["contact"] <= MATERIALIZE_LIMIT:
+            sql += f" AND +{eid} IN (SELECT email_id FROM email_investor_link WHERE contact_id = ?)"
         else:
-            sql += " AND EXISTS (SELECT 1 FROM email_search s2 WHERE email_search MATCH ? AND s2.rowid = t.key)"
+            sql += f" AND EXISTS (SELECT 1 FROM email_investor_link c WHERE c.email_id = {eid} AND c.contact_id = ?)"
+        params += eid_params
+        params.append(f.contact_id)
+    if driver != "fts" and match:
+        if sizes["fts"] <= MATERIALIZE_LIMIT or exact_long:
+            sql += f" AND +{key_col} IN (SELECT rowid FROM email_search WHERE email_search MATCH ?)"
+        else:
+            sql += f" AND EXISTS (SELECT 1 FROM email_search s2 WHERE email_search MATCH ? AND s2.rowid = {key_col})"
         params.append(match)
     sql += f" AND EXISTS (SELECT 1 FROM email_account_message m WHERE m.email_id = {eid} AND m.deleted_at IS NULL" + (
-        " AND m.account_id = ?)" if account_id is not None else ")"
+        " AND m.account_id = ?)" if f.account_id is not None else ")"
     )
     params += eid_params
-    if account_id is not None:
-        params.append(account_id)
-    if direction:
-        sql += (" AND " if wants_outbound(direction) else " AND NOT ") + OUTBOUND_SQL.format(sender="+e.from_email")
-    return sql, params, key_col
+    if f.account_id is not None:
+        params.append(f.account_id)
+    if f.direction:
+        sql += (" AND " if wants_outbound(f.direction) else " AND NOT ") + OUTBOUND_SQL.format(sender="+e.from_email")
+    if f.has_attachment is not None:
+        sql += " AND +e.has_attachments = ?"
+        params.append(int(f.has_attachment))
+    return sql, params, key_col, check
+
+
+def _keyed_ids(f: Filters, limit: int, before_key: int | None) -> list[int]:
+    """Up to `limit` ids of the time-keyed path, newest first, from before `before_key`."""
+    keyed = _keyed_sql(f, before_key, exact=False)
+    if keyed is None:
+        return []
+    sql, params, key_col, check = keyed
+    if not check:
+        return [row[0] for row in database.execute_sql(f"{sql} ORDER BY {key_col} DESC LIMIT ?", (*params, limit))]
+    long_terms = [fold(t) for t in f.terms or () if len(t) > PREFIX_INDEXED]
+    found: list[int] = []
+    scanned, key = 0, before_key
+    while scanned < SCAN_LIMIT:
+        batch = _keyed_sql(f, key, exact=False)
+        assert batch is not None  # the same words as above
+        sql, params, key_col, _check = batch
+        rows = database.execute_sql(f"{sql} ORDER BY {key_col} DESC LIMIT ?", (*params, SCAN_BATCH)).fetchall()
+        for row in rows:
+            if _has_every(long_terms, tuple(row[2:6])):
+                found.append(row[0])
+                if len(found) == limit:
+                    return found
+        if len(rows) < SCAN_BATCH:
+            return found
+        scanned += len(rows)
+        key = rows[-1][1]
+    exact = _keyed_sql(f, key, exact=True)
+    assert exact is not None  # the same words as the candidates'
+    sql, params, key_col, _check = exact
+    more = database.execute_sql(f"{sql} ORDER BY {key_col} DESC LIMIT ?", (*params, limit - len(found)))
+    return found + [row[0] for row in more]
 
 
 def decode_time_cursor(cursor: str) -> tuple[datetime, int]:
@@ -241,51 +487,53 @@ def decode_time_cursor(cursor: str) -> tuple[datetime, int]:
     return sent_at, last_id
 
 
+def _keyed(f: Filters) -> bool:
+    """Whether SQLite answers from a time-ordered source (`_keyed_sql`)."""
+    return is_sqlite() and (f.terms is not None or f.investor_id is not None or f.contact_id is not None)
+
+
 def email_activity(
     *,
     investor_id: int | None = None,
     account_id: int | None = None,
+    contact_id: int | None = None,
     direction: str | None = None,
     q: str | None = None,
+    since: date | str | None = None,
+    until: date | str | None = None,
+    has_attachment: bool | None = None,
+    tz_name: str = "UTC",
     limit: int = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Live captured email, newest first, with keyset pagination (`next_cursor`).
 
-    The one query behind `GET /api/email/activity` and the dashboard's activity page. Filters
-    combine (AND); `q` is free text over subject, snippet and sender (name and address), whole
-    words, all of them; graveyard investors' mail is included like any other. Emails sent in
-    the same second may come in id order rather than by their sub-second time."""
-    check_direction(direction)
-    check_ids(investor_id=investor_id, account_id=account_id)
+    The one query behind `GET /api/email/activity`, its CSV and the dashboard's activity page.
+    Filters combine (AND). `q` is free text over subject, snippet and sender (name and address),
+    every word of it: a word of PREFIX_MIN letters or more matches the start of a word, a
+    shorter one a whole word; each item's `matched` lists the words it matched. `since` and
+    `until` are days in the fund's time zone `tz_name`, both included. Graveyard investors'
+    mail is included like any other. Emails sent in the same second may come in id order rather
+    than by their sub-second time."""
+    f = check_filters(
+        investor_id=investor_id,
+        account_id=account_id,
+        contact_id=contact_id,
+        direction=direction,
+        q=q,
+        since=since,
+        until=until,
+        has_attachment=has_attachment,
+        tz_name=tz_name,
+    )
     limit = max(1, min(int(limit), MAX_LIMIT))
     after = decode_time_cursor(cursor) if cursor else None
-    if is_sqlite() and ((q and q.strip()) or investor_id is not None):
-        keyed = _keyed_sql(investor_id, account_id, direction, q, time_key(*after) if after else None)
-        if keyed is None:
-            return {"items": [], "next_cursor": None}
-        sql, params, key_col = keyed
-        ordered = [
-            row[0]
-            for row in database.execute_sql(f"{sql} ORDER BY {key_col} DESC LIMIT ?", (*params, limit + 1)).fetchall()
-        ]
-        found = {
-            r["id"]: r
-            for r in Email.select(
-                Email.id,
-                Email.message_id,
-                Email.subject,
-                Email.snippet,
-                Email.from_email,
-                Email.from_name,
-                Email.sent_at,
-            )
-            .where(Email.id.in_(ordered))
-            .dicts()
-        }
+    if _keyed(f):
+        ordered = _keyed_ids(f, limit + 1, time_key(*after) if after else None)
+        found = {r["id"]: r for r in Email.select(*_ROW).where(Email.id.in_(ordered)).dicts()}
         rows = [found[i] for i in ordered if i in found]
     else:
-        query, driven = _activity_query(investor_id, account_id, direction, q)
+        query, driven = _activity_query(f)
         if query is None:
             return {"items": [], "next_cursor": None}
         # Driven by a small set: sort it (`+sent_at` keeps SQLite off the sent_at index walk).
@@ -298,23 +546,28 @@ def email_activity(
     rows = rows[:limit]
     ids = [r["id"] for r in rows]
     investors = _investors_of(ids)
-    mailboxes = live_mailboxes_of(ids)
+    sightings = _live_sightings_of(ids)
     own_addresses = own_mailbox_addresses()
-    items = [
-        {
-            "email_id": r["id"],
-            "message_id": r["message_id"],
-            "subject": r["subject"],
-            "snippet": r["snippet"],
-            "from_email": r["from_email"],
-            "from_name": r["from_name"],
-            "sent_at": r["sent_at"].isoformat().replace("+00:00", "Z"),
-            "direction": direction_of(r["from_email"], own_addresses),
-            "investors": investors.get(r["id"], []),
-            "mailboxes": mailboxes.get(r["id"], []),
-        }
-        for r in rows
-    ]
+    items = []
+    for r in rows:
+        held = sightings.get(r["id"], [])
+        items.append(
+            {
+                "email_id": r["id"],
+                "message_id": r["message_id"],
+                "thread_id": r["thread_key"],
+                "subject": r["subject"],
+                "snippet": r["snippet"],
+                "from_email": r["from_email"],
+                "from_name": r["from_name"],
+                "sent_at": r["sent_at"].isoformat().replace("+00:00", "Z"),
+                "direction": direction_of(r["from_email"], own_addresses),
+                "investors": investors.get(r["id"], []),
+                "mailboxes": [address for address, _thread in held],
+                "gmail_url": gmail_thread_url(*held[0]) if held else None,
+                "matched": matched_words(f.terms, r["subject"], r["snippet"], r["from_name"], r["from_email"]),
+            }
+        )
     next_cursor = encode_cursor(rows[-1]["sent_at"].isoformat(), rows[-1]["id"]) if more else None
     return {"items": items, "next_cursor": next_cursor}
 
@@ -323,26 +576,43 @@ COUNT_CAP = 10_000
 
 
 def email_activity_count(
-    *, investor_id: int | None = None, account_id: int | None = None, direction: str | None = None, q: str | None = None
+    *,
+    investor_id: int | None = None,
+    account_id: int | None = None,
+    contact_id: int | None = None,
+    direction: str | None = None,
+    q: str | None = None,
+    since: date | str | None = None,
+    until: date | str | None = None,
+    has_attachment: bool | None = None,
+    tz_name: str = "UTC",
 ) -> dict[str, Any]:
     """How many emails match, counted up to COUNT_CAP: {"count", "capped"}. Cached a minute."""
-    check_direction(direction)
-    check_ids(investor_id=investor_id, account_id=account_id)
-    return _activity_count(investor_id, account_id, direction or None, (q or "").strip() or None)
+    return _activity_count(
+        check_filters(
+            investor_id=investor_id,
+            account_id=account_id,
+            contact_id=contact_id,
+            direction=direction,
+            q=q,
+            since=since,
+            until=until,
+            has_attachment=has_attachment,
+            tz_name=tz_name,
+        )
+    )
 
 
 @cached(60)
-def _activity_count(
-    investor_id: int | None, account_id: int | None, direction: str | None, q: str | None
-) -> dict[str, Any]:
-    if is_sqlite() and (q or investor_id is not None):
-        keyed = _keyed_sql(investor_id, account_id, direction, q, None)
+def _activity_count(f: Filters) -> dict[str, Any]:
+    if _keyed(f):
+        keyed = _keyed_sql(f, None, exact=True)
         if keyed is None:
             return {"count": 0, "capped": False}
-        sql, params, _key = keyed
+        sql, params, _key, _check = keyed
         count = database.execute_sql(f"SELECT count(*) FROM ({sql} LIMIT ?)", (*params, COUNT_CAP + 1)).fetchone()[0]
     else:
-        query, _driven = _activity_query(investor_id, account_id, direction, q)
+        query, _driven = _activity_query(f)
         if query is None:
             return {"count": 0, "capped": False}
         count = _capped_count(query.select(SQL("1")), COUNT_CAP)
@@ -363,15 +633,24 @@ def _investors_of(email_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     return found
 
 
-def live_mailboxes_of(email_ids: list[int]) -> dict[int, list[str]]:
-    found: dict[int, list[str]] = {}
+def _live_sightings_of(email_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+    """Each email's live sightings as (mailbox address, Gmail thread id), by address."""
+    found: dict[int, list[tuple[str, str]]] = {}
     if email_ids:
-        for email_id, address in (
-            EmailAccountMessage.select(EmailAccountMessage.email, EmailAccount.address)
+        for email_id, address, thread in (
+            EmailAccountMessage.select(
+                EmailAccountMessage.email, EmailAccount.address, EmailAccountMessage.gmail_thread_id
+            )
             .join(EmailAccount)
             .where(EmailAccountMessage.email.in_(email_ids) & EmailAccountMessage.deleted_at.is_null())
             .order_by(EmailAccount.address)
             .tuples()
         ):
-            found.setdefault(email_id, []).append(address)
+            found.setdefault(email_id, []).append((address, thread))
     return found
+
+
+def live_mailboxes_of(email_ids: list[int]) -> dict[int, list[str]]:
+    return {
+        email_id: [address for address, _thread in held] for email_id, held in _live_sightings_of(email_ids).items()
+    }
