@@ -80,17 +80,40 @@ def _invalid(exc: ValidationError):
     return bad_request(str(exc), exc.field)
 
 
+def _bool_arg(name: str) -> bool | None:
+    """`true` or `false` (any case); absent or empty means "either"."""
+    raw = request.args.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw not in ("true", "false"):
+        raise queries.QueryError(f"{name} must be true or false", name)
+    return raw == "true"
+
+
+def _activity_filters() -> dict:
+    """The activity search's filters from the query string, as `queries.email_activity` takes
+    them; days are the fund's (its time zone setting)."""
+    return {
+        "investor_id": _id_arg("investor_id"),
+        "account_id": _id_arg("account_id"),
+        "contact_id": _id_arg("contact_id"),
+        "direction": request.args.get("direction") or None,
+        "q": request.args.get("q") or None,
+        "since": request.args.get("since") or None,
+        "until": request.args.get("until") or None,
+        "has_attachment": _bool_arg("has_attachment"),
+        "tz_name": runtime().settings.timezone,
+    }
+
+
 @blueprint.get("/email/activity")
 @admin_required
 def email_activity():
+    """Filters: investor_id, account_id, contact_id, direction, q (words; three letters or more
+    match a word's start), since and until (YYYY-MM-DD, included), has_attachment (true|false)."""
     return jsonify(
         queries.email_activity(
-            investor_id=_id_arg("investor_id"),
-            account_id=_id_arg("account_id"),
-            direction=request.args.get("direction") or None,
-            q=request.args.get("q") or None,
-            limit=_int_arg("limit", 50),
-            cursor=request.args.get("cursor") or None,
+            **_activity_filters(), limit=_int_arg("limit", 50), cursor=request.args.get("cursor") or None
         )
     )
 
@@ -112,12 +135,7 @@ def _csv_download(chunks, filename: str) -> Response:
 @admin_required
 def email_activity_csv():
     """`GET /api/email/activity` with the same filters, every page, as CSV for Excel."""
-    chunks = export.activity_csv(
-        investor_id=_id_arg("investor_id"),
-        account_id=_id_arg("account_id"),
-        direction=request.args.get("direction") or None,
-        q=request.args.get("q") or None,
-    )
+    chunks = export.activity_csv(**_activity_filters())
     return _csv_download(chunks, "activity.csv")
 
 

@@ -22,7 +22,18 @@ BOM = "\ufeff"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 PAGE = MAX_LIMIT
 
-ACTIVITY_COLUMNS = ("sent_at", "direction", "from_name", "from_email", "subject", "investors", "mailboxes", "email_id")
+ACTIVITY_COLUMNS = (
+    "sent_at",
+    "direction",
+    "from_name",
+    "from_email",
+    "subject",
+    "investors",
+    "mailboxes",
+    "thread_id",
+    "gmail_url",
+    "email_id",
+)
 TIMELINE_COLUMNS = (
     "occurred_at",
     "kind",
@@ -52,6 +63,8 @@ def _activity_row(item: dict[str, Any]) -> list[Any]:
         item["subject"],
         "; ".join(i["name"] for i in item["investors"]),
         "; ".join(item["mailboxes"]),
+        item["thread_id"],
+        item["gmail_url"],
         item["email_id"],
     ]
 
@@ -95,15 +108,12 @@ def _csv(
     return chunks()
 
 
-def activity_csv(
-    *, investor_id: int | None = None, account_id: int | None = None, direction: str | None = None, q: str | None = None
-) -> Iterator[str]:
-    """Captured email matching the filters, newest first, as CSV text chunks (a page each)."""
+def activity_csv(**filters: Any) -> Iterator[str]:
+    """Captured email matching the filters (those of `email_activity`), newest first, as CSV text
+    chunks (a page each)."""
     return _csv(
         ACTIVITY_COLUMNS,
-        lambda cursor: email_activity(
-            investor_id=investor_id, account_id=account_id, direction=direction, q=q, limit=PAGE, cursor=cursor
-        ),
+        lambda cursor: email_activity(**filters, limit=PAGE, cursor=cursor),
         _activity_row,
     )
 
