@@ -204,39 +204,34 @@ def test_the_groups_follow_rematches_and_moved_conversations(admin_client, mail,
     assert_groups_match_the_proposals(admin_client)
 
 
-@pytest.mark.parametrize(
-    ("path", "field"),
-    [
-        ("/api/approvals/groups?by=contact", "by"),
-        ("/api/approvals/groups?people=friends", "people"),
-        ("/api/approvals/groups?limit=ten", "limit"),
-        ("/api/approvals/groups?cursor=nonsense", "cursor"),
-        ("/api/approvals/groups/investor/acme", "key"),
-        ("/api/approvals/groups/sender/x", "by"),
-        ("/api/approvals/proposals?people=x", "people"),
-        ("/api/approvals/proposals?investor_id=-1", "investor_id"),
-    ],
-)
-def test_bad_reads_are_400_naming_the_field(admin_client, mail, path, field):
-    response = api(admin_client, "GET", path)
-    assert response.status_code == 400 and response.json["field"] == field, response.json
+BAD_READS = [
+    ("/api/approvals/groups?by=contact", "by"),
+    ("/api/approvals/groups?people=friends", "people"),
+    ("/api/approvals/groups?limit=ten", "limit"),
+    ("/api/approvals/groups?cursor=nonsense", "cursor"),
+    ("/api/approvals/groups/investor/acme", "key"),
+    ("/api/approvals/groups/sender/x", "by"),
+    ("/api/approvals/proposals?people=x", "people"),
+    ("/api/approvals/proposals?investor_id=-1", "investor_id"),
+]
+BAD_DECISIONS = [
+    ([], "body"),
+    ({"decision": "maybe", "groups": []}, "decision"),
+    ({"decision": "approve", "groups": []}, "groups"),
+    ({"decision": "approve", "groups": [{"by": "thread", "key": "k", "member_ids": ["1"]}]}, "groups"),
+    ({"decision": "approve", "groups": [{"by": "nope", "key": "k", "member_ids": [1]}]}, "groups"),
+    ({"decision": "approve", "groups": [{"by": "thread", "key": "k", "member_ids": [1], "x": 1}]}, "groups"),
+    ({"decision": "approve", "groups": [], "extra": 1}, "extra"),
+]
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ([], "body"),
-        ({"decision": "maybe", "groups": []}, "decision"),
-        ({"decision": "approve", "groups": []}, "groups"),
-        ({"decision": "approve", "groups": [{"by": "thread", "key": "k", "member_ids": ["1"]}]}, "groups"),
-        ({"decision": "approve", "groups": [{"by": "nope", "key": "k", "member_ids": [1]}]}, "groups"),
-        ({"decision": "approve", "groups": [{"by": "thread", "key": "k", "member_ids": [1], "x": 1}]}, "groups"),
-        ({"decision": "approve", "groups": [], "extra": 1}, "extra"),
-    ],
-)
-def test_bad_decisions_are_400_naming_the_field_and_change_nothing(admin_client, mail, body, field):
-    response = api(admin_client, "POST", "/api/approvals/groups/decide", body)
-    assert response.status_code == 400 and response.json["field"] == field, response.json
+def test_bad_input_is_400_naming_the_field_and_changes_nothing(admin_client, mail):
+    for path, field in BAD_READS:
+        response = api(admin_client, "GET", path)
+        assert response.status_code == 400 and response.json["field"] == field, (path, response.json)
+    for body, field in BAD_DECISIONS:
+        response = api(admin_client, "POST", "/api/approvals/groups/decide", body)
+        assert response.status_code == 400 and response.json["field"] == field, (body, response.json)
     assert ActivityProposal.select().where(ActivityProposal.status != "pending").count() == 0
 
 

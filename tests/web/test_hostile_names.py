@@ -158,6 +158,8 @@ def test_names_render_as_text_on_every_page(admin_client, app, hostile):
             ("approvals-newer", "n_clicks", None),
             ("approvals-older", "n_clicks", None),
             [],
+            ("approvals-view", "value", "flat"),
+            ("approvals-people", "value", "all"),
         ],
         [("approvals-selected", "data", None), ("approvals-cursors", "data", [None]), ("approvals-page", "data", 0)],
     )
