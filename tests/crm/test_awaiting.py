@@ -120,7 +120,7 @@ def test_an_investors_unanswered_mail_waits_after_two_business_days(lps):
     assert listed(TUESDAY - timedelta(seconds=1)) == []
     result = awaiting_cases(TUESDAY, UTC_NAME)
     assert result["total"] == 1 and result["lp_count"] == 1 and not result["truncated"]
-    assert result["policy"] == {"business_days": 2, "lookback_days": 30, "timezone": "UTC"}
+    assert result["policy"] == {"business_days": 2, "lookback_days": 14, "timezone": "UTC"}
     (item,) = result["items"]
     assert item == {
         "email_id": ask.id,
@@ -247,9 +247,9 @@ def test_the_policy_decides_the_wait_and_the_lookback(lps):
     assert listed(monday) == []
     crm_awaiting.update_policy({"business_days": 1}, monday, actor=w.ada)
     assert listed(monday) == [(ask.id, 1)]
-    assert awaiting_policy() == {"business_days": 1, "lookback_days": 30}
-    assert listed(FRIDAY + timedelta(days=30, seconds=-1)) == [(ask.id, 20)]
-    assert listed(FRIDAY + timedelta(days=30)) == []  # beyond the lookback
+    assert awaiting_policy() == {"business_days": 1, "lookback_days": 14}
+    assert listed(FRIDAY + timedelta(days=14, seconds=-1)) == [(ask.id, 9)]
+    assert listed(FRIDAY + timedelta(days=14)) == []  # beyond the lookback
     crm_awaiting.update_policy({"lookback_days": 60}, monday, actor=w.ada)
     assert listed(FRIDAY + timedelta(days=31)) == [(ask.id, 21)]
     for body, field in (

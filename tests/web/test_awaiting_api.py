@@ -42,7 +42,7 @@ def test_the_list_and_its_items(api, waiting):
     body = api.get("/api/awaiting-reply").json
     assert set(body) == {"items", "total", "lp_count", "truncated", "policy"}
     assert (body["total"], body["lp_count"], body["truncated"]) == (1, 1, False)
-    assert body["policy"] == {"business_days": 2, "lookback_days": 30, "timezone": "UTC"}
+    assert body["policy"] == {"business_days": 2, "lookback_days": 14, "timezone": "UTC"}
     (item,) = body["items"]
     assert item["email_id"] == waiting.ask.id and item["thread_id"] == waiting.ask.thread_key
     assert item["investor"] == {"id": waiting.acme.id, "name": "Acme Capital", "graveyard": False}
@@ -129,12 +129,12 @@ def test_bad_input_names_the_field_and_changes_nothing(api, waiting, method, pat
 
 
 def test_the_policy_is_read_and_changed_by_admins(api, waiting):
-    assert api.get("/api/awaiting-reply/policy").json == {"business_days": 2, "lookback_days": 30, "timezone": "UTC"}
+    assert api.get("/api/awaiting-reply/policy").json == {"business_days": 2, "lookback_days": 14, "timezone": "UTC"}
     response = api.patch("/api/awaiting-reply/policy", json={"business_days": 4})
-    assert response.json == {"business_days": 4, "lookback_days": 30, "timezone": "UTC"}
+    assert response.json == {"business_days": 4, "lookback_days": 14, "timezone": "UTC"}
     assert api.get("/api/awaiting-reply").json["items"] == []  # Jane has waited 3 business days
     event = AuditEvent.get(AuditEvent.action == "awaiting.policy")
     assert event.detail == {
-        "policy": {"business_days": 4, "lookback_days": 30},
-        "previous": {"business_days": 2, "lookback_days": 30},
+        "policy": {"business_days": 4, "lookback_days": 14},
+        "previous": {"business_days": 2, "lookback_days": 14},
     }

@@ -15,8 +15,20 @@ from appsrc.crm import member_exclusions
 from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.dashboard.access import current_user, member_callback
 from appsrc.dashboard.cards import mailbox_card
-from appsrc.dashboard.components import empty, error_alert, kpi, local, now, ok_alert, page_header, plural, runtime
+from appsrc.dashboard.components import (
+    empty,
+    error_alert,
+    kpi,
+    local,
+    now,
+    ok_alert,
+    page_header,
+    plural,
+    runtime,
+    tz_name,
+)
 from appsrc.store import queries
+from appsrc.store.queries.awaiting import awaiting_summary
 
 dash.register_page(__name__, path="/", name="Overview", order=0, access="member", title="IR Mail Desk")
 
@@ -60,60 +72,44 @@ def member_view(user):
 
 def admin_view():
     o = queries.overview()
+    waiting = awaiting_summary(now(), tz_name())
     errors = o["mailboxes_in_error"]
+    cards = [
+        (
+            "/approvals",
+            kpi(
+                "Pending approvals",
+                f"{o['pending_proposals']:,}",
+                "home-kpi-pending",
+                "text-warning" if o["pending_proposals"] else "",
+            ),
+        ),
+        ("/awaiting-reply", _waiting_card(waiting)),
+        ("/activity", kpi("Captured emails", f"{o['emails']:,}", "home-kpi-emails")),
+        ("/investors", kpi("Active investors", f"{o['investors']:,}", "home-kpi-investors")),
+        (
+            "/mailboxes",
+            kpi(
+                "Mailboxes in error",
+                f"{len(errors)} / {o['mailboxes']}",
+                "home-kpi-errors",
+                "text-danger" if errors else "text-success",
+            ),
+        ),
+    ]
     return html.Div(
         [
             page_header("Overview", "Captured investor mail, approvals waiting for you and mailbox health."),
             dbc.Row(
                 [
-                    dbc.Col(
-                        dcc.Link(
-                            kpi(
-                                "Pending approvals",
-                                f"{o['pending_proposals']:,}",
-                                "home-kpi-pending",
-                                "text-warning" if o["pending_proposals"] else "",
-                            ),
-                            href="/approvals",
-                            className="text-decoration-none",
-                        ),
-                        md=3,
-                    ),
-                    dbc.Col(
-                        dcc.Link(
-                            kpi("Captured emails", f"{o['emails']:,}", "home-kpi-emails"),
-                            href="/activity",
-                            className="text-decoration-none",
-                        ),
-                        md=3,
-                    ),
-                    dbc.Col(
-                        dcc.Link(
-                            kpi("Active investors", f"{o['investors']:,}", "home-kpi-investors"),
-                            href="/investors",
-                            className="text-decoration-none",
-                        ),
-                        md=3,
-                    ),
-                    dbc.Col(
-                        dcc.Link(
-                            kpi(
-                                "Mailboxes in error",
-                                f"{len(errors)} / {o['mailboxes']}",
-                                "home-kpi-errors",
-                                "text-danger" if errors else "text-success",
-                            ),
-                            href="/mailboxes",
-                            className="text-decoration-none",
-                        ),
-                        md=3,
-                    ),
+                    dbc.Col(dcc.Link(card, href=href, className="text-decoration-none"), md=4, lg=True)
+                    for href, card in cards
                 ],
                 className="g-3 mb-4",
             ),
             dbc.Row(
                 [
-                    dbc.Col(dbc.Card([dbc.CardHeader("What needs you"), dbc.CardBody(_todo(o))]), lg=6),
+                    dbc.Col(dbc.Card([dbc.CardHeader("What needs you"), dbc.CardBody(_todo(o, waiting))]), lg=6),
                     dbc.Col(dbc.Card([dbc.CardHeader("Recent decisions"), dbc.CardBody(_recent())]), lg=6),
                 ],
                 className="g-3",
@@ -122,8 +118,27 @@ def admin_view():
     )
 
 
-def _todo(o):
+def _waiting_line(waiting: dict) -> str:
+    """ "Waiting on us: 3 LPs" (the conversations too when there are more of them)."""
+    line = f"Waiting on us: {plural(waiting['lps'], 'LP')}"
+    if waiting["cases"] > waiting["lps"]:
+        line += f" ({plural(waiting['cases'], 'conversation')})"
+    return line
+
+
+def _waiting_card(waiting: dict) -> dbc.Card:
+    return kpi(
+        "Waiting on us",
+        plural(waiting["lps"], "LP"),
+        "home-kpi-waiting",
+        "text-warning" if waiting["lps"] else "text-success",
+    )
+
+
+def _todo(o, waiting):
     items = []
+    if waiting["lps"]:
+        items.append(html.Li([dcc.Link(_waiting_line(waiting), href="/awaiting-reply"), "."], id="home-waiting"))
     if o["pending_proposals"]:
         items.append(
             html.Li(

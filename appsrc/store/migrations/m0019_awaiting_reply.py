@@ -4,6 +4,10 @@
 `handled_through`, the newest inbound message it covers; a newer one reopens the case) or
 `snoozed` (hidden until `snoozed_until`, the local midnight of the chosen day, in UTC). The
 rule itself is a read (`store/queries/awaiting.py`); nothing here is derived from the mail.
+
+`email_awaiting` (sent_at, is_bulk, thread_key, from_email) covers that read's scan of the
+lookback window: it never visits the email rows themselves, which are large and, after a
+backfill, scattered in time order.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ class AwaitingMark(BaseModel):
     created_at = UTCDateTimeField()
 
 
+INDEX = "CREATE INDEX email_awaiting ON email (sent_at, is_bulk, thread_key, from_email)"
+
+
 def up(db):
     with db.bind_ctx([Email, User, AwaitingMark]):
         db.create_tables([AwaitingMark])
+    db.execute_sql(INDEX)

@@ -30,7 +30,7 @@ move the boundary: 09:00 to 09:00 is one day even on a 23- or 25-hour day. The l
 the one that counts: a message sent at 23:30 on a Friday in New York (Saturday 03:30 UTC) was
 sent on a Friday.
 
-**Bounded:** only messages sent within the policy's `lookback_days` (default 30) are read: an
+**Bounded:** only messages sent within the policy's `lookback_days` (default 14) are read: an
 investor who has waited longer than that drops off the list. Every reply that can close one of
 those messages was sent later, so inside the same window, and the read is one range scan of
 the window's emails plus index lookups for the open ones.
@@ -42,7 +42,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 from zoneinfo import ZoneInfo
 
 from peewee import chunked
@@ -55,7 +55,7 @@ from appsrc.store.queries.gmail_links import gmail_thread_url
 
 POLICY_KEY = "awaiting_reply_policy"
 DEFAULT_BUSINESS_DAYS = 2
-DEFAULT_LOOKBACK_DAYS = 30
+DEFAULT_LOOKBACK_DAYS = 14
 BUSINESS_DAYS_RANGE = (1, 20)
 LOOKBACK_DAYS_RANGE = (7, 365)
 MAX_ITEMS = 200
@@ -140,7 +140,8 @@ def _instant(value: str | datetime) -> datetime:
 
 def _open_sql(one_thread: bool) -> str:
     """The open messages of every case that has waited long enough: (email id, thread key,
-    sent_at). Parameters: since, now, [thread key], now (snoozes), cutoff."""
+    sent_at, investor id), a row per investor link. Parameters: since, now, [thread key], now
+    (snoozes), cutoff."""
     p = _param()
     outbound = OUTBOUND_SQL.format(sender="e.from_email")
     thread = f" AND e.thread_key = {p}" if one_thread else ""
@@ -173,28 +174,48 @@ open_mail AS (
 cases AS (
     SELECT thread_key FROM open_mail GROUP BY thread_key HAVING MIN(sent_at) <= {p}
 )
-SELECT o.id, o.thread_key, o.sent_at FROM open_mail o JOIN cases c ON c.thread_key = o.thread_key
+SELECT o.id, o.thread_key, o.sent_at, l.investor_id
+FROM open_mail o
+JOIN cases c ON c.thread_key = o.thread_key
+JOIN email_investor_link l ON l.email_id = o.id
+JOIN investor i ON i.id = l.investor_id AND i.deleted_at IS NULL
 """
 
 
-def _open_mail(
-    now: datetime, tz: ZoneInfo, policy: AwaitingPolicy, thread_key: str | None = None
-) -> dict[str, list[tuple[int, datetime]]]:
-    """Each case's open messages, (email id, sent_at) oldest first, by thread key."""
+class OpenMail(NamedTuple):
+    """The cases: each one's open messages, (email id, sent_at) oldest first, by thread key;
+    and the investors those messages are linked to."""
+
+    cases: dict[str, list[tuple[int, datetime]]]
+    investors: set[int]
+
+
+def _open_mail(now: datetime, tz: ZoneInfo, policy: AwaitingPolicy, thread_key: str | None = None) -> OpenMail:
     since = now - timedelta(days=policy["lookback_days"])
+    # Exact: waiting only grows with age, so "waited long enough" is "sent by the cutoff".
     cutoff = waiting_cutoff(now, tz, policy["business_days"])
     params: list[Any] = [_stamp(since), _stamp(now)]
     if thread_key is not None:
         params.append(thread_key)
     params += [_stamp(now), _stamp(cutoff)]
-    cases: dict[str, list[tuple[int, datetime]]] = defaultdict(list)
-    for email_id, key, sent_at in database.execute_sql(_open_sql(thread_key is not None), params).fetchall():
-        cases[key].append((email_id, _instant(sent_at)))
-    for rows in cases.values():
-        rows.sort(key=lambda row: (row[1], row[0]))
-    return {
-        key: rows for key, rows in cases.items() if business_days_waited(rows[0][1], now, tz) >= policy["business_days"]
-    }
+    raw: dict[str, dict[int, Any]] = defaultdict(dict)
+    investors: set[int] = set()
+    for email_id, key, sent_at, investor_id in database.execute_sql(
+        _open_sql(thread_key is not None), params
+    ).fetchall():
+        raw[key][email_id] = sent_at
+        investors.add(investor_id)
+    # Raw values order like the instants they stand for (naive UTC text on SQLite, timestamps on
+    # PostgreSQL): only the ends of each case are converted.
+    cases = {}
+    for key, rows in raw.items():
+        ordered = sorted(rows.items(), key=lambda row: (row[1], row[0]))
+        cases[key] = [(email_id, sent) for email_id, sent in ordered]
+    return OpenMail(cases, investors)
+
+
+def _ends(rows: list[tuple[int, Any]]) -> tuple[datetime, datetime]:
+    return _instant(rows[0][1]), _instant(rows[-1][1])
 
 
 def _in(values: Sequence[Any]) -> str:
@@ -256,14 +277,15 @@ def _primary(links: list[dict[str, Any]], sender: str) -> dict[str, Any] | None:
 
 def _item(
     thread_key: str,
-    rows: list[tuple[int, datetime]],
+    rows: list[tuple[int, Any]],
     now: datetime,
     tz: ZoneInfo,
     emails: dict[int, tuple[str, str, str]],
     links: dict[int, list[dict[str, Any]]],
     gmail: dict[int, tuple[str, str | None]],
 ) -> dict[str, Any]:
-    email_id, last_at = rows[-1]
+    email_id = rows[-1][0]
+    since, last_at = _ends(rows)
     subject, sender, sender_name = emails.get(email_id, ("", "", ""))
     case_links = [link for row_id, _at in rows for link in links.get(row_id, [])]
     primary = _primary(links.get(email_id, []), sender) or _primary(case_links, sender)
@@ -279,16 +301,16 @@ def _item(
         "contact_email": sender,
         "contact_name": (primary["contact_name"] if primary and primary["contact_name"] else sender_name) or "",
         "subject": subject,
-        "waiting_since": iso(rows[0][1]),
+        "waiting_since": iso(since),
         "last_inbound_at": iso(last_at),
-        "business_days": business_days_waited(rows[0][1], now, tz),
+        "business_days": business_days_waited(since, now, tz),
         "open_messages": len(rows),
         "mailbox": mailbox,
         "gmail_url": gmail_url,
     }
 
 
-def _ordered(cases: dict[str, list[tuple[int, datetime]]]) -> list[str]:
+def _ordered(cases: dict[str, list[tuple[int, Any]]]) -> list[str]:
     """Oldest wait first (ties: the older newest message, then the key)."""
     return sorted(cases, key=lambda key: (cases[key][0][1], cases[key][-1][1], key))
 
@@ -298,56 +320,39 @@ def awaiting_cases(now: datetime, tz_name: str, *, limit: int = MAX_ITEMS) -> di
     at most `limit` of them (`total` counts them all, `lp_count` their distinct investors)."""
     tz = ZoneInfo(tz_name)
     policy = awaiting_policy()
-    cases = _open_mail(now, tz, policy)
-    keys = _ordered(cases)
+    found = _open_mail(now, tz, policy)
+    keys = _ordered(found.cases)
     shown = keys[: max(0, min(limit, MAX_ITEMS))]
-    wanted = [row[0] for key in shown for row in cases[key]]
-    latest = [cases[key][-1][0] for key in shown]
+    wanted = [row[0] for key in shown for row in found.cases[key]]
+    latest = [found.cases[key][-1][0] for key in shown]
     emails, links, gmail = _emails(latest), _links(wanted), _gmail_links(latest)
     return {
-        "items": [_item(key, cases[key], now, tz, emails, links, gmail) for key in shown],
+        "items": [_item(key, found.cases[key], now, tz, emails, links, gmail) for key in shown],
         "total": len(keys),
-        "lp_count": _lp_count(cases) if len(shown) < len(keys) else _lp_count_of(links),
+        "lp_count": len(found.investors),
         "truncated": len(shown) < len(keys),
         "policy": {**policy, "timezone": tz_name},
     }
 
 
-def _lp_count_of(links: dict[int, list[dict[str, Any]]]) -> int:
-    return len({link["investor"]["id"] for rows in links.values() for link in rows})
-
-
-def _lp_count(cases: dict[str, list[tuple[int, datetime]]]) -> int:
-    ids = [row[0] for rows in cases.values() for row in rows]
-    investors: set[int] = set()
-    for chunk in chunked(sorted(set(ids)), 500):
-        sql = (
-            "SELECT DISTINCT l.investor_id FROM email_investor_link l JOIN investor i ON i.id = l.investor_id "
-            f"WHERE i.deleted_at IS NULL AND l.email_id IN ({_in(chunk)})"
-        )
-        investors.update(row[0] for row in database.execute_sql(sql, list(chunk)).fetchall())
-    return len(investors)
-
-
 def awaiting_summary(now: datetime, tz_name: str) -> dict[str, int]:
     """`{"cases", "lps"}`: how many conversations wait, and on how many investors (the
     Overview card)."""
-    cases = _open_mail(now, ZoneInfo(tz_name), awaiting_policy())
-    return {"cases": len(cases), "lps": _lp_count(cases)}
+    found = _open_mail(now, ZoneInfo(tz_name), awaiting_policy())
+    return {"cases": len(found.cases), "lps": len(found.investors)}
 
 
 def awaiting_case(email_id: int, now: datetime, tz_name: str) -> dict[str, Any] | None:
     """The case this email is an open message of, as a list item (None when it is not one)."""
-    row = database.execute_sql(f"SELECT thread_key FROM email WHERE id = {_param()}", [email_id]).fetchone()
-    if row is None:
+    key = thread_key_of(email_id)
+    if key is None:
         return None
     tz = ZoneInfo(tz_name)
-    cases = _open_mail(now, tz, awaiting_policy(), thread_key=row[0])
-    rows = cases.get(row[0])
+    rows = _open_mail(now, tz, awaiting_policy(), thread_key=key).cases.get(key)
     if not rows or email_id not in {r[0] for r in rows}:
         return None
     latest = [rows[-1][0]]
-    return _item(row[0], rows, now, tz, _emails(latest), _links([r[0] for r in rows]), _gmail_links(latest))
+    return _item(key, rows, now, tz, _emails(latest), _links([r[0] for r in rows]), _gmail_links(latest))
 
 
 def thread_key_of(email_id: int) -> str | None:
