@@ -1,6 +1,7 @@
 """One contact: name and addresses (editable), the approved activity timeline — the CRM record
-that only approvals write to — and the record's care: merge duplicates into it, record that the
-person moved to another firm, or delete it.
+that only approvals write to — the conversations the person took part in (paged), and the
+record's care: merge duplicates into it, record that the person moved to another firm, or
+delete it.
 
 A merged contact's old address keeps working: the page sends the browser on to the contact it
 was merged into. The dialogs sit outside what `render` rebuilds, so a re-render never closes one.
@@ -16,8 +17,10 @@ from appsrc.crm.validation import ValidationError
 from appsrc.dashboard import record_care_ui as care
 from appsrc.dashboard.access import acting_admin
 from appsrc.dashboard.components import empty, error_alert, now, ok_alert, plural, runtime
+from appsrc.dashboard.conversation_ui import PAGE_SIZE, conversation_list, pager, turn_page
 from appsrc.dashboard.record_care_ui import KEEP, short_day
 from appsrc.store import queries
+from appsrc.store.queries.conversations import contact_conversations
 
 dash.register_page(
     __name__, path_template="/contacts/<contact_id>", name="Contact", nav=False, title="Contact · IR Mail Desk"
@@ -58,7 +61,20 @@ def layout(contact_id=None, **_kwargs):
                         lg=4,
                     ),
                     dbc.Col(
-                        dbc.Card([dbc.CardHeader("Activity timeline"), dbc.CardBody(html.Div(id="contact-timeline"))]),
+                        [
+                            dbc.Card(
+                                [dbc.CardHeader("Activity timeline"), dbc.CardBody(html.Div(id="contact-timeline"))],
+                                className="mb-3",
+                            ),
+                            dbc.Card(
+                                [
+                                    dbc.CardHeader("Conversations"),
+                                    dbc.CardBody(
+                                        [html.Div(id="contact-conversations"), pager("contact-conversations")]
+                                    ),
+                                ]
+                            ),
+                        ],
                         lg=8,
                     ),
                 ],
@@ -85,6 +101,30 @@ def layout(contact_id=None, **_kwargs):
 
 def _id(value):
     return care.record_id_of(value, "contact_id")
+
+
+@dash.callback(
+    Output("contact-conversations", "children"),
+    Output("contact-conversations-pager", "data"),
+    Output("contact-conversations-newer", "disabled"),
+    Output("contact-conversations-older", "disabled"),
+    Input("contact-id", "data"),
+    Input("contact-version", "data"),
+    Input("contact-conversations-newer", "n_clicks"),
+    Input("contact-conversations-older", "n_clicks"),
+    State("contact-conversations-pager", "data"),
+)
+def conversations(contact_id, _version, _newer, _older, state):
+    """The conversations this person took part in, newest first, a page at a time."""
+    record = _id(contact_id)
+    page, state, newer_off, older_off = turn_page(
+        "contact-conversations",
+        ctx.triggered_id,
+        state,
+        lambda cursor: contact_conversations(record, limit=PAGE_SIZE, cursor=cursor) if record else None,
+    )
+    body = conversation_list(page["items"], "contact-conversation-list") if page else None
+    return body, state, newer_off, older_off
 
 
 @dash.callback(

@@ -1,5 +1,7 @@
-"""One email: headers, body, which mailboxes hold it (live or deleted), investor links, its
-proposals (decided here too), the activities approved from it and the drafts made for it.
+"""One email: headers, body, attachments (names and sizes), its conversation (every message of
+the thread in time order, the mailboxes holding each with an "Open in Gmail" link per mailbox),
+which mailboxes hold it (live or deleted), investor links, its proposals (decided here too), the
+activities approved from it and the drafts made for it.
 
 Actions on the email live in `email_actions()`. "Draft reply" opens a dialog: pick the mailbox
 (default: the teammate who received it), see the exact To/Cc and subject, write the body (or have
@@ -34,6 +36,7 @@ from appsrc.dashboard.components import (
     runtime,
     status_badge,
 )
+from appsrc.dashboard.conversation_ui import attachment_list, gmail_links
 from appsrc.llm import LlmConfig
 from appsrc.store import queries
 
@@ -107,20 +110,6 @@ def render(email_id, _version):
                     ]
                 ),
                 html.Tr([html.Th("Message-ID"), html.Td(detail["message_id"] or "(none)", className="mono")]),
-                html.Tr(
-                    [
-                        html.Th("Attachments"),
-                        html.Td(
-                            ", ".join(
-                                f"{a.get('filename') or '(unnamed)'} ({a.get('content_type')}, "
-                                f"{int(a.get('size') or 0):,} bytes)"
-                                for a in detail["attachments"]
-                            )
-                        ),
-                    ]
-                )
-                if detail["attachments"]
-                else None,
             ]
         ),
         size="sm",
@@ -150,6 +139,13 @@ def render(email_id, _version):
                 ],
                 className="mb-2",
             ),
+            html.Div(
+                [html.Span("Open in Gmail: ", className="small-muted"), *gmail_links(detail["gmail_links"])],
+                id="email-gmail-links",
+                className="mb-2 small",
+            )
+            if detail["gmail_links"]
+            else None,
         ]
     )
     return dbc.Row(
@@ -162,6 +158,26 @@ def render(email_id, _version):
                     ),
                     dbc.Card([dbc.CardBody(headers)], className="mb-3"),
                     dbc.Card([dbc.CardHeader("Body"), dbc.CardBody(body)], className="mb-3"),
+                    dbc.Card(
+                        [
+                            dbc.CardHeader(f"Attachments ({len(detail['attachments'])})"),
+                            dbc.CardBody(
+                                [
+                                    attachment_list(detail["attachments"], id_="email-attachments"),
+                                    html.Div(
+                                        "Names and sizes only: the files stay in Gmail.", className="small-muted mt-1"
+                                    ),
+                                ]
+                            ),
+                        ],
+                        className="mb-3",
+                    )
+                    if detail["attachments"]
+                    else None,
+                    dbc.Card(
+                        [dbc.CardHeader(_thread_title(detail)), dbc.CardBody(_thread(detail))],
+                        className="mb-3",
+                    ),
                 ],
                 lg=8,
             ),
@@ -182,6 +198,55 @@ def render(email_id, _version):
             ),
         ]
     )
+
+
+def _thread_title(detail) -> str:
+    count = detail["thread_count"]
+    title = f"Conversation · {count} message{'s' if count != 1 else ''}"
+    return title + (f" (the {len(detail['thread'])} around this one)" if detail["thread_truncated"] else "")
+
+
+def _thread(detail):
+    """The conversation in time order: each message's direction, sender, date, the mailboxes
+    holding it (each opens its own Gmail copy) and its proposals; this email is marked, the
+    others link to their pages."""
+    messages = []
+    for m in detail["thread"]:
+        sender = f"{m['from_name']} <{m['from']}>" if m["from_name"] else m["from"]
+        subject = m["subject"] or "(no subject)"
+        messages.append(
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            direction_badge(m["direction"]),
+                            html.Span(sender, className="fw-semibold me-2 thread-sender"),
+                            html.Span(local(m["sent_at"]), className="small-muted me-2"),
+                            dbc.Badge("this email", color="primary", className="me-1") if m["current"] else None,
+                            *[
+                                html.Span([status_badge(p["status"]), f" {p['investor_name']}"], className="me-2 small")
+                                for p in m["proposals"]
+                            ],
+                        ]
+                    ),
+                    html.Div(
+                        html.Span(subject, className="thread-subject")
+                        if m["current"]
+                        else dcc.Link(subject, href=f"/email/{m['id']}", className="thread-subject")
+                    ),
+                    html.Div(m["snippet"], className="small text-muted text-break") if m["snippet"] else None,
+                    html.Div(
+                        [html.Span("Open in Gmail: ", className="small-muted"), *gmail_links(m["mailboxes"])]
+                        if m["mailboxes"]
+                        else html.Span("No mailbox holds it any more.", className="small-muted"),
+                        className="small",
+                    ),
+                ],
+                className="thread-message thread-current" if m["current"] else "thread-message",
+                **{"data-email-id": str(m["id"]), "aria-current": "true" if m["current"] else "false"},
+            )
+        )
+    return html.Div(messages, id="email-thread")
 
 
 def _investors(detail):
@@ -274,6 +339,7 @@ def _sightings(detail):
                     ", ".join(label.replace("CATEGORY_", "").lower() for label in s["labels"]),
                     className="small-muted text-break",
                 ),
+                html.Td(gmail_links([s], label=lambda _address: "Open in Gmail") if s["live"] else None),
             ]
         )
         for s in detail["sightings"]

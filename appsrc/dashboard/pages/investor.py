@@ -1,7 +1,8 @@
 """One investor: edit name, domains, graveyard and notes; its contacts (add one); the approved
-activity timeline, where an activity can be corrected or its approval undone; its recent captured
-mail; and the record's care: merge duplicates into it, or delete it. Every change rematches the
-mail it concerns.
+activity timeline, where an activity can be corrected or its approval undone, and its CSV export;
+its conversations (threads, with who is waiting) and the documents its mail carried, each paged;
+its recent captured mail; and the record's care: merge duplicates into it, or delete it. Every
+change rematches the mail it concerns.
 
 A merged investor's old address keeps working: the page sends the browser on to the investor it
 was merged into. The dialogs sit outside what `render` rebuilds, so a re-render never closes one.
@@ -19,8 +20,10 @@ from appsrc.crm.validation import ValidationError
 from appsrc.dashboard import record_care_ui as care
 from appsrc.dashboard.access import acting_admin
 from appsrc.dashboard.components import direction_badge, empty, error_alert, local, now, ok_alert, plural, runtime
+from appsrc.dashboard.conversation_ui import PAGE_SIZE, conversation_list, document_list, pager, turn_page
 from appsrc.dashboard.record_care_ui import KEEP, short_day
 from appsrc.store import queries
+from appsrc.store.queries.conversations import investor_conversations, investor_documents
 
 dash.register_page(
     __name__, path_template="/investors/<investor_id>", name="Investor", nav=False, title="Investor · IR Mail Desk"
@@ -99,7 +102,32 @@ def layout(investor_id=None, **_kwargs):
                     dbc.Col(
                         [
                             dbc.Card(
-                                [dbc.CardHeader("Approved activity"), dbc.CardBody(html.Div(id="investor-timeline"))],
+                                [
+                                    dbc.CardHeader(
+                                        [
+                                            html.Span("Approved activity"),
+                                            _export_link(_id(investor_id)),
+                                        ],
+                                        className="d-flex justify-content-between align-items-center",
+                                    ),
+                                    dbc.CardBody(html.Div(id="investor-timeline")),
+                                ],
+                                className="mb-3",
+                            ),
+                            dbc.Card(
+                                [
+                                    dbc.CardHeader("Conversations"),
+                                    dbc.CardBody(
+                                        [html.Div(id="investor-conversations"), pager("investor-conversations")]
+                                    ),
+                                ],
+                                className="mb-3",
+                            ),
+                            dbc.Card(
+                                [
+                                    dbc.CardHeader("Documents exchanged"),
+                                    dbc.CardBody([html.Div(id="investor-documents"), pager("investor-documents")]),
+                                ],
                                 className="mb-3",
                             ),
                             dbc.Card(
@@ -134,6 +162,68 @@ def layout(investor_id=None, **_kwargs):
 
 def _id(value):
     return care.record_id_of(value, "investor_id")
+
+
+def _export_link(investor_id: int | None):
+    """Downloads the approved activity timeline as CSV (the API's export, as the signed-in admin)."""
+    if investor_id is None:
+        return None
+    return html.A(
+        "Export CSV",
+        href=f"/api/investors/{investor_id}/activities.csv",
+        download=f"investor-{investor_id}-activities.csv",
+        className="btn btn-sm btn-outline-secondary",
+        id="investor-export",
+        title="The approved activity timeline as a CSV file",
+    )
+
+
+@dash.callback(
+    Output("investor-conversations", "children"),
+    Output("investor-conversations-pager", "data"),
+    Output("investor-conversations-newer", "disabled"),
+    Output("investor-conversations-older", "disabled"),
+    Input("investor-id", "data"),
+    Input("investor-version", "data"),
+    Input("investor-conversations-newer", "n_clicks"),
+    Input("investor-conversations-older", "n_clicks"),
+    State("investor-conversations-pager", "data"),
+)
+def conversations(investor_id, _version, _newer, _older, state):
+    """The investor's conversations, newest first, a page at a time."""
+    record = _id(investor_id)
+    page, state, newer_off, older_off = turn_page(
+        "investor-conversations",
+        ctx.triggered_id,
+        state,
+        lambda cursor: investor_conversations(record, limit=PAGE_SIZE, cursor=cursor) if record else None,
+    )
+    body = conversation_list(page["items"], "investor-conversation-list") if page else None
+    return body, state, newer_off, older_off
+
+
+@dash.callback(
+    Output("investor-documents", "children"),
+    Output("investor-documents-pager", "data"),
+    Output("investor-documents-newer", "disabled"),
+    Output("investor-documents-older", "disabled"),
+    Input("investor-id", "data"),
+    Input("investor-version", "data"),
+    Input("investor-documents-newer", "n_clicks"),
+    Input("investor-documents-older", "n_clicks"),
+    State("investor-documents-pager", "data"),
+)
+def documents(investor_id, _version, _newer, _older, state):
+    """Files the investor's mail carried, newest first: names and sizes, never contents."""
+    record = _id(investor_id)
+    page, state, newer_off, older_off = turn_page(
+        "investor-documents",
+        ctx.triggered_id,
+        state,
+        lambda cursor: investor_documents(record, limit=PAGE_SIZE, cursor=cursor) if record else None,
+    )
+    body = document_list(page["items"], "investor-document-list") if page else None
+    return body, state, newer_off, older_off
 
 
 def _clicked(type_: str):
