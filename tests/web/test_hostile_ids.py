@@ -172,6 +172,10 @@ def test_activity_callbacks_refuse_a_forged_filter_id(admin_client, mail):
             ("activity-investor", "value", value),
             ("activity-account", "value", None),
             ("activity-direction", "value", ""),
+            ("activity-contact", "value", ""),
+            ("activity-since", "value", ""),
+            ("activity-until", "value", ""),
+            ("activity-attachment", "value", ""),
             ("activity-newer", "n_clicks", None),
             ("activity-older", "n_clicks", None),
         ]
@@ -180,7 +184,7 @@ def test_activity_callbacks_refuse_a_forged_filter_id(admin_client, mail):
         )
         assert response.status_code == 200, (value, response.text)
         assert any("investor_id must be an id" in t for t in text_children(response.json)), value
-        count = admin_client.callback("activity-count.children", inputs[:4])
+        count = admin_client.callback("activity-count.children", inputs[:8])
         assert count.status_code == 200 and count.json["response"]["activity-count"]["children"] == "", value
 
 

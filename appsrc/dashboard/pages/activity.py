@@ -1,22 +1,42 @@
-"""Activity search: every captured email, filtered by investor, mailbox, direction and words.
+"""Activity search: every captured email, filtered by investor, contact, mailbox, direction,
+days, attachments and words, searched as the admin types.
 
 The same query function as `GET /api/email/activity` (`queries.email_activity`): live email only,
 direction decided per email, graveyard investors absent from the picker but their mail listed and
-found by free text. Server-side keyset paging: the table holds one page; "Older" asks the server
-for the page after the last row, "Newer" goes back along the cursors already seen.
+found by free text. The words each row matched are shown in bold (as text components: nothing
+from mail is ever HTML), each row links to its thread in Gmail, and "Export CSV" downloads the
+current search from `/api/email/activity.csv` with the same filters. Server-side keyset paging:
+the table holds one page; "Older" asks the server for the page after the last row, "Newer" goes
+back along the cursors already seen.
 """
+
+import re
+from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, ctx, dcc, html
 
 from appsrc.crm.validation import ValidationError, parse_optional_id
-from appsrc.dashboard.components import empty, error_alert, local, page_header
+from appsrc.dashboard.components import empty, error_alert, local, page_header, tz_name
 from appsrc.store import queries
 
 dash.register_page(__name__, path="/activity", name="Activity", order=10, title="Activity · IR Mail Desk")
 
 PAGE_SIZE = 50
+TYPING_PAUSE_MS = 250  # search once the admin pauses typing this long
+ATTACHMENTS = {"": None, "true": True, "false": False}
+FILTERS = [
+    Input("activity-q", "value"),
+    Input("activity-investor", "value"),
+    Input("activity-account", "value"),
+    Input("activity-direction", "value"),
+    Input("activity-contact", "value"),
+    Input("activity-since", "value"),
+    Input("activity-until", "value"),
+    Input("activity-attachment", "value"),
+]
+_WORDS = re.compile(r"([^\W_]+)")
 
 
 def _url_id(value) -> str:
@@ -28,9 +48,44 @@ def _url_id(value) -> str:
     return str(found) if found else ""
 
 
-def layout(investor_id=None, account_id=None, direction=None, q=None, **_kwargs):
-    """Filters may come from the URL (links from investor pages): `?investor_id=3&q=capital`."""
+def _url_day(value) -> str:
+    return value if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else ""
+
+
+def _filters(q, investor_id, account_id, direction, contact_id, since, until, attachment) -> dict:
+    """The page's inputs as `queries.email_activity` takes them (ValidationError for a bad id)."""
+    return {
+        "investor_id": parse_optional_id(investor_id, field="investor_id"),
+        "contact_id": parse_optional_id(contact_id, field="contact_id"),
+        "account_id": parse_optional_id(account_id, field="account_id"),
+        "direction": direction or None,
+        "q": q or None,
+        "since": since or None,
+        "until": until or None,
+        "has_attachment": ATTACHMENTS.get(attachment or ""),
+        "tz_name": tz_name(),
+    }
+
+
+def _labelled(label: str, control, html_for: str | None = None, **col) -> dbc.Col:
+    return dbc.Col([dbc.Label(label, html_for=html_for), control], **col)
+
+
+def layout(
+    investor_id=None,
+    account_id=None,
+    direction=None,
+    q=None,
+    contact_id=None,
+    since=None,
+    until=None,
+    has_attachment=None,
+    **_kwargs,
+):
+    """Filters may come from the URL (links from investor and contact pages):
+    `?investor_id=3&q=capital`, `?contact_id=7&since=2026-01-01`."""
     direction = direction if direction in ("inbound", "outbound") else ""
+    attachment = has_attachment if has_attachment in ATTACHMENTS else ""
     return html.Div(
         [
             page_header("Activity", "Every captured email, newest first. Search subjects, snippets and senders."),
@@ -45,8 +100,8 @@ def layout(investor_id=None, account_id=None, direction=None, q=None, **_kwargs)
                                         id="activity-q",
                                         type="search",
                                         value=q if isinstance(q, str) else "",
-                                        placeholder="words in the subject, snippet or sender…",
-                                        debounce=True,
+                                        placeholder="words or their start: subject, snippet, sender…",
+                                        debounce=TYPING_PAUSE_MS,
                                         maxLength=200,
                                     ),
                                 ],
@@ -64,6 +119,16 @@ def layout(investor_id=None, account_id=None, direction=None, q=None, **_kwargs)
                                 ],
                                 lg=3,
                             ),
+                            _labelled(
+                                "Contact",
+                                dbc.Select(
+                                    id="activity-contact",
+                                    value=_url_id(contact_id),
+                                    options=[{"label": "Any contact", "value": ""}],
+                                ),
+                                "activity-contact",
+                                lg=3,
+                            ),
                             dbc.Col(
                                 [
                                     dbc.Label("Mailbox", html_for="activity-account"),
@@ -73,7 +138,7 @@ def layout(investor_id=None, account_id=None, direction=None, q=None, **_kwargs)
                                         options=[{"label": "Any mailbox", "value": ""}],
                                     ),
                                 ],
-                                lg=3,
+                                lg=2,
                             ),
                             dbc.Col(
                                 [
@@ -90,6 +155,44 @@ def layout(investor_id=None, account_id=None, direction=None, q=None, **_kwargs)
                                     ),
                                 ],
                                 lg=2,
+                            ),
+                            _labelled(
+                                "From",
+                                dbc.Input(id="activity-since", type="date", value=_url_day(since), debounce=True),
+                                "activity-since",
+                                lg=2,
+                            ),
+                            _labelled(
+                                "Until",
+                                dbc.Input(id="activity-until", type="date", value=_url_day(until), debounce=True),
+                                "activity-until",
+                                lg=2,
+                            ),
+                            _labelled(
+                                "Attachments",
+                                dbc.Select(
+                                    id="activity-attachment",
+                                    value=attachment,
+                                    options=[
+                                        {"label": "With or without", "value": ""},
+                                        {"label": "With attachments", "value": "true"},
+                                        {"label": "Without", "value": "false"},
+                                    ],
+                                ),
+                                "activity-attachment",
+                                lg=3,
+                            ),
+                            dbc.Col(
+                                html.A(
+                                    "Export CSV",
+                                    id="activity-export",
+                                    href="/api/email/activity.csv",
+                                    download="activity.csv",
+                                    className="btn btn-outline-primary",
+                                    title="Every email of this search, with these filters, as a spreadsheet",
+                                ),
+                                lg=3,
+                                className="d-flex align-items-end",
                             ),
                         ],
                         className="g-3",
@@ -161,6 +264,47 @@ def pickers(_id, selected_investor):
 
 
 @dash.callback(
+    Output("activity-contact", "options"),
+    Input("activity-investor", "value"),
+    State("activity-contact", "value"),
+)
+def contact_picker(investor_id, selected_contact):
+    """The chosen investor's contacts; a contact the page was opened with is offered too."""
+    try:
+        investor = parse_optional_id(investor_id, field="investor_id")
+        selected = parse_optional_id(selected_contact, field="contact_id")
+    except ValidationError:
+        investor = selected = None
+    detail = queries.investor_detail(investor) if investor else None
+    contacts = [
+        {"label": c["name"] or ", ".join(c["addresses"]), "value": str(c["id"])}
+        for c in (detail or {}).get("contacts", [])
+    ]
+    if selected and str(selected) not in {c["value"] for c in contacts}:
+        chosen = queries.contact_detail(selected)
+        if chosen:
+            contacts.append({"label": chosen["name"] or f"Contact {selected}", "value": str(selected)})
+    return [{"label": "Any contact", "value": ""}] + contacts
+
+
+@dash.callback(Output("activity-export", "href"), *FILTERS)
+def export_link(q, investor_id, account_id, direction, contact_id, since, until, attachment):
+    """The CSV of the search on screen: the same filters, read by the same query."""
+    wanted = {
+        "q": q,
+        "investor_id": investor_id,
+        "contact_id": contact_id,
+        "account_id": account_id,
+        "direction": direction,
+        "since": since,
+        "until": until,
+        "has_attachment": attachment if attachment in ("true", "false") else "",
+    }
+    given = {name: str(value) for name, value in wanted.items() if value not in (None, "")}
+    return "/api/email/activity.csv" + ("?" + urlencode(given) if given else "")
+
+
+@dash.callback(
     Output("activity-results", "children"),
     Output("activity-cursors", "data"),
     Output("activity-page", "data"),
@@ -168,16 +312,13 @@ def pickers(_id, selected_investor):
     Output("activity-older", "disabled"),
     Output("activity-page-label", "children"),
     Output("activity-error", "children"),
-    Input("activity-q", "value"),
-    Input("activity-investor", "value"),
-    Input("activity-account", "value"),
-    Input("activity-direction", "value"),
+    *FILTERS,
     Input("activity-newer", "n_clicks"),
     Input("activity-older", "n_clicks"),
     State("activity-cursors", "data"),
     State("activity-page", "data"),
 )
-def search(q, investor_id, account_id, direction, _newer, _older, cursors, page):
+def search(q, investor_id, account_id, direction, contact_id, since, until, attachment, _newer, _older, cursors, page):
     trigger = ctx.triggered_id
     cursors = cursors if isinstance(cursors, list) and cursors else [None]
     page = page if isinstance(page, int) and 0 <= page < len(cursors) else 0
@@ -189,10 +330,7 @@ def search(q, investor_id, account_id, direction, _newer, _older, cursors, page)
         cursors, page = [None], 0  # the filters changed: back to the newest
     try:
         result = queries.email_activity(
-            investor_id=parse_optional_id(investor_id, field="investor_id"),
-            account_id=parse_optional_id(account_id, field="account_id"),
-            direction=direction or None,
-            q=q or None,
+            **_filters(q, investor_id, account_id, direction, contact_id, since, until, attachment),
             limit=PAGE_SIZE,
             cursor=cursors[page],
         )
@@ -203,26 +341,26 @@ def search(q, investor_id, account_id, direction, _newer, _older, cursors, page)
     return (results_table(result["items"]), cursors, page, page == 0, result["next_cursor"] is None, label, None)
 
 
-@dash.callback(
-    Output("activity-count", "children"),
-    Input("activity-q", "value"),
-    Input("activity-investor", "value"),
-    Input("activity-account", "value"),
-    Input("activity-direction", "value"),
-)
-def count(q, investor_id, account_id, direction):
+@dash.callback(Output("activity-count", "children"), *FILTERS)
+def count(q, investor_id, account_id, direction, contact_id, since, until, attachment):
     """Counted apart from the page itself (and capped), so a big count never delays the rows."""
     try:
         found = queries.email_activity_count(
-            investor_id=parse_optional_id(investor_id, field="investor_id"),
-            account_id=parse_optional_id(account_id, field="account_id"),
-            direction=direction or None,
-            q=q or None,
+            **_filters(q, investor_id, account_id, direction, contact_id, since, until, attachment)
         )
     except (queries.QueryError, ValidationError):
         return ""
     n = found["count"]
     return f"{n:,}+ emails" if found["capped"] else f"{n:,} email{'s' if n != 1 else ''}"
+
+
+def highlighted(text: str | None, matched: list[str]) -> list:
+    """`text` with the words the search matched in bold: plain strings and `html.B` only, so
+    Dash renders every character of the mail as text."""
+    if not text or not matched:
+        return [text or ""]
+    wanted = set(matched)
+    return [html.B(part, className="search-hit") if part in wanted else part for part in _WORDS.split(text) if part]
 
 
 def results_table(items: list[dict]):
@@ -233,6 +371,7 @@ def results_table(items: list[dict]):
     rows = []
     for item in items:
         inbound = item["direction"] == "inbound"
+        matched = item["matched"]
         rows.append(
             html.Tr(
                 [
@@ -244,15 +383,29 @@ def results_table(items: list[dict]):
                             className="badge rounded-pill " + ("text-bg-info" if inbound else "text-bg-success"),
                         )
                     ),
-                    html.Td(item["from_name"] or item["from_email"], title=item["from_email"], className="cell-sender"),
+                    html.Td(
+                        highlighted(item["from_name"] or item["from_email"], matched),
+                        title=item["from_email"],
+                        className="cell-sender",
+                    ),
                     html.Td(
                         [
                             dcc.Link(
-                                item["subject"] or "(no subject)",
+                                highlighted(item["subject"], matched) if item["subject"] else "(no subject)",
                                 href=f"/email/{item['email_id']}",
                                 className="subject",
                             ),
-                            html.Div(item["snippet"], className="snippet"),
+                            html.A(
+                                "Gmail ↗",
+                                href=item["gmail_url"],
+                                target="_blank",
+                                rel="noopener noreferrer",
+                                className="small ms-2 gmail-link",
+                                title="Open the thread in Gmail",
+                            )
+                            if item["gmail_url"]
+                            else None,
+                            html.Div(highlighted(item["snippet"], matched), className="snippet"),
                         ]
                     ),
                     html.Td(
