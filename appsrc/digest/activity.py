@@ -14,6 +14,8 @@ Rules:
 - Names: a soft-deleted investor or contact is never named; its line falls back to the address
   the matcher matched (`EmailInvestorLink.matched_address`).
 - Bulk mail (newsletters, automated senders; `Email.is_bulk`) is left out of both sections.
+- Waiting on us: the conversations whose investor has waited on the team's reply, read through
+  the one rule (`store/queries/awaiting.py`) at the window's end (`load_waiting`).
 
 The window: an email belongs to `(since, until]` when its `sent_at` is in it, or when it was sent
 a little before `since` (up to `LATE_CAPTURE`) but only captured after `since` — so mail that
@@ -42,6 +44,7 @@ from appsrc.store.models import (
     Investor,
     User,
 )
+from appsrc.store.queries.awaiting import awaiting_cases
 from appsrc.store.queries.common import own_mailbox_addresses
 
 LATE_CAPTURE = timedelta(days=3)
@@ -218,6 +221,48 @@ def load_window(since: datetime, until: datetime, own_addresses: frozenset[str] 
     if own_addresses is None:
         own_addresses = own_mailbox_addresses()
     return WindowData(since, until, users, sightings, emails, links, frozenset(own_addresses))
+
+
+# -- waiting on us ------------------------------------------------------------------------------------
+MAX_WAITING = 30
+
+
+@dataclass(frozen=True)
+class WaitingCase:
+    """One conversation waiting on the team's reply."""
+
+    investor: str
+    graveyard: bool
+    contact: str  # the contact's (or sender's) name, else their address
+    contact_email: str
+    subject: str
+    business_days: int
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The longest waits (at most `MAX_WAITING`), how many there are, and on how many LPs."""
+
+    cases: tuple[WaitingCase, ...] = ()
+    total: int = 0
+    lps: int = 0
+
+
+def load_waiting(now: datetime, tz_name: str) -> Waiting:
+    """Who waits on the team's reply at `now` (the digest passes its window's end)."""
+    result = awaiting_cases(now, tz_name, limit=MAX_WAITING)
+    cases = tuple(
+        WaitingCase(
+            item["investor"]["name"] if item["investor"] else item["contact_email"],
+            bool(item["investor"] and item["investor"]["graveyard"]),
+            item["contact_name"] or item["contact_email"],
+            item["contact_email"],
+            item["subject"],
+            item["business_days"],
+        )
+        for item in result["items"]
+    )
+    return Waiting(cases, result["total"], result["lp_count"])
 
 
 # -- by team member ---------------------------------------------------------------------------------

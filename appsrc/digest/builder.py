@@ -24,8 +24,10 @@ from appsrc.clock import utc
 from appsrc.digest.activity import (
     InvestorActivity,
     UserActivity,
+    Waiting,
     collect_investor_activity,
     collect_user_activity,
+    load_waiting,
     load_window,
 )
 from appsrc.digest.render import UserSection, make_subject, render_html, render_text
@@ -113,6 +115,7 @@ class _RenderParts(TypedDict):
     users: list[UserSection]
     investors: list[InvestorActivity]
     email_count: int
+    waiting: Waiting
 
 
 def build_digest(
@@ -134,11 +137,14 @@ def build_digest(
     conn: the open peewee database the models are bound to (read in one snapshot), or None.
     chat_fn: `messages -> paragraph` (may raise); None for the count-only fallback everywhere.
     own_addresses: our mailboxes' addresses (email-level direction); read from the store if None.
-    tz: the fund's zone for every time shown; the subject names the local day of `until`.
+    tz: the fund's zone for every time shown and for business days; the subject names the local
+    day of `until`. Who waits on the team's reply is read as of `until`.
     """
     since, until = _instant(since, "since"), _instant(until, "until")
+    name = tz_name or getattr(tz, "key", None) or str(tz)
     with _read_snapshot(conn):
         data = load_window(since, until, own_addresses)
+        waiting = load_waiting(until, name)
     users = collect_user_activity(data)
     busy = {a.user.id: a for a in users if a.total}
     prompts = {uid: user_prompt(a, tz) if chat_fn is not None else [] for uid, a in busy.items()}
@@ -171,7 +177,6 @@ def build_digest(
         else:
             sections.append(UserSection(activity, completion.text, completion.source))
     email_count = len(data.emails)
-    name = tz_name or getattr(tz, "key", None) or str(tz)
     parts: _RenderParts = {
         "since": since,
         "until": until,
@@ -180,6 +185,7 @@ def build_digest(
         "users": sections,
         "investors": investors,
         "email_count": email_count,
+        "waiting": waiting,
     }
     return {
         "subject": make_subject(until, tz, email_count, len(investors)),
@@ -189,6 +195,8 @@ def build_digest(
         "user_count": len(busy),
         "email_count": email_count,
         "investor_count": len(investors),
+        "waiting_count": waiting.total,
+        "waiting_lps": waiting.lps,
         "team_size": len(users),
         "window_start": since,
         "window_end": until,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from html import escape
 
-from appsrc.digest.activity import InvestorActivity, UserActivity
+from appsrc.digest.activity import InvestorActivity, UserActivity, Waiting, WaitingCase
 
 MAX_INVESTORS = 30
 MAX_ITEMS_PER_INVESTOR = 5
@@ -84,6 +84,64 @@ def _item_line(item, tz: tzinfo) -> tuple[str, str, str]:
     )
 
 
+def waiting_title(waiting: Waiting) -> str:
+    """ "Waiting on us: 2 LPs": the section's title, in both renderings."""
+    return f"Waiting on us: {_plural(waiting.lps, 'LP')}"
+
+
+def _waiting_line(case: WaitingCase) -> str:
+    who = case.contact if case.contact == case.contact_email else f"{case.contact} <{case.contact_email}>"
+    investor = case.investor + (" (graveyard)" if case.graveyard else "")
+    subject = _clip(case.subject, MAX_SUBJECT_CHARS) or "(no subject)"
+    return f"{investor} — {who}: “{subject}” — {_plural(case.business_days, 'business day')}"
+
+
+def _waiting_more(waiting: Waiting) -> str | None:
+    rest = waiting.total - len(waiting.cases)
+    return (
+        f"… and {rest} more conversation{'' if rest == 1 else 's'} (Awaiting reply, in the dashboard)"
+        if rest > 0
+        else None
+    )
+
+
+def _waiting_text(waiting: Waiting) -> list[str]:
+    """The section, only when someone waits."""
+    if not waiting.total:
+        return []
+    title = waiting_title(waiting)
+    lines = [title.upper(), "=" * len(title), *(f"  {_waiting_line(c)}" for c in waiting.cases)]
+    more = _waiting_more(waiting)
+    return [*lines, *([f"  {more}"] if more else []), ""]
+
+
+def _waiting_html(waiting: Waiting) -> list[str]:
+    if not waiting.total:
+        return []
+    e = escape
+    out = [
+        f'<h2 style="{_H2}">{e(waiting_title(waiting))}</h2>',
+        '<table role="presentation" cellpadding="0" cellspacing="0" '
+        'style="border-collapse:collapse;width:100%;font-size:13px">',
+    ]
+    for case in waiting.cases:
+        badge = ' <span style="font-size:12px;color:#8c959f">(graveyard)</span>' if case.graveyard else ""
+        who = case.contact if case.contact == case.contact_email else f"{case.contact} <{case.contact_email}>"
+        out.append(
+            f'<tr><td style="vertical-align:top;padding:2px 8px 2px 0"><strong>{e(case.investor)}</strong>{badge}'
+            f'<br><span style="{_MUTED}">{e(who)}</span></td>'
+            f'<td style="vertical-align:top;padding:2px 8px 2px 0">'
+            f"{e(_clip(case.subject, MAX_SUBJECT_CHARS) or '(no subject)')}</td>"
+            f'<td style="vertical-align:top;white-space:nowrap;text-align:right;color:#9a6700">'
+            f"{e(_plural(case.business_days, 'business day'))}</td></tr>"
+        )
+    out.append("</table>")
+    more = _waiting_more(waiting)
+    if more:
+        out.append(f'<p style="margin:6px 0 0;{_MUTED}">{e(more)}</p>')
+    return out
+
+
 def render_text(
     *,
     since: datetime,
@@ -93,10 +151,11 @@ def render_text(
     users: list[UserSection],
     investors: list[InvestorActivity],
     email_count: int,
+    waiting: Waiting,
 ) -> str:
     lines = ["IR Mail Desk — daily digest", f"{_local(since, tz)} → {_local(until, tz)} ({tz_name})", ""]
     if not email_count:
-        lines += [NO_ACTIVITY, ""]
+        lines += [NO_ACTIVITY, "", *_waiting_text(waiting)]
         return "\n".join(lines)
     active = sum(1 for s in users if s.activity.total)
     lines += [
@@ -107,6 +166,7 @@ def render_text(
     returns = [_return_line(a) for a in investors if a.back_from_graveyard]
     if returns:
         lines += [*returns, ""]
+    lines += _waiting_text(waiting)
     lines += ["BY TEAM MEMBER", "=" * 14, ""]
     for section in users:
         lines.append(f"{section.activity.user.label} — {_counts(section.activity)}")
@@ -149,6 +209,7 @@ def render_html(
     users: list[UserSection],
     investors: list[InvestorActivity],
     email_count: int,
+    waiting: Waiting,
 ) -> str:
     e = escape
     out = [
@@ -162,6 +223,7 @@ def render_html(
     ]
     if not email_count:
         out.append(f'<p style="margin:16px 0">{e(NO_ACTIVITY)}</p>')
+        out += _waiting_html(waiting)
     else:
         active = sum(1 for s in users if s.activity.total)
         out.append(
@@ -175,6 +237,7 @@ def render_html(
                     f'<p style="margin:8px 0;padding:6px 10px;background:#ddf4ff;border-radius:6px">'
                     f"{e(_return_line(activity))}</p>"
                 )
+        out += _waiting_html(waiting)
         out.append(f'<h2 style="{_H2}">By team member</h2>')
         for section in users:
             a = section.activity

@@ -386,3 +386,105 @@ def test_a_bad_window_is_refused_by_name(db, fund):
         build_digest(db, 1_700_000_000, UNTIL)
     with pytest.raises(TypeError, match=r"^until: expected a datetime or an ISO 8601 string$"):
         build_digest(db, SINCE, None)
+
+
+# -- waiting on us ------------------------------------------------------------------------------
+def waiting_fund(fund):
+    """Carl (Beta) asked on Wednesday and nobody answered; Tess (Tomb, graveyard) on Thursday;
+    Jane (Acme) on Thursday, answered by Ada on Friday; Dan (Gone LP, deleted) on Wednesday."""
+    fund.mail(
+        subject="Fees <b>&</b>",
+        sender="carl@beta.example",
+        to=["ada@fund.example"],
+        sent_at=NOW - timedelta(days=5),
+        links=[("beta", "carl", "carl@beta.example")],
+    )
+    fund.mail(
+        subject="We are back",
+        sender="tess@tomb.example",
+        to=["tom@fund.example"],
+        sent_at=NOW - timedelta(days=4),
+        links=[("tomb", "tess", "tess@tomb.example")],
+    )
+    fund.mail(
+        subject="Deck",
+        sender="jane@acme.example",
+        to=["ada@fund.example"],
+        sent_at=NOW - timedelta(days=4),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
+    fund.mail(
+        subject="Re: Deck",
+        sender="ada@fund.example",
+        to=["jane@acme.example"],
+        sent_at=NOW - timedelta(days=3),
+        links=[("acme", "jane", "jane@acme.example")],
+    )
+    fund.mail(
+        subject="Hello",
+        sender="dan@gone.example",
+        to=["ada@fund.example"],
+        sent_at=NOW - timedelta(days=5),
+        links=[("gone", "dan", "dan@gone.example")],
+    )
+
+
+def test_waiting_on_us_lists_each_case_in_text_and_html(db, fund):
+    """Unkeyed test mail is one conversation per email: Jane's question and Ada's answer are two
+    conversations here, so Jane waits too; in real mail the answer shares the question's key."""
+    waiting_fund(fund)
+    small_day(fund)  # activity in the window: the section comes before the team's
+    digest = build_digest(db, SINCE, UNTIL)
+    assert (digest["waiting_count"], digest["waiting_lps"]) == (3, 3)
+    lines = digest["body"].splitlines()
+    start = lines.index("WAITING ON US: 3 LPS")
+    assert lines[start + 1] == "=" * len("Waiting on us: 3 LPs")
+    assert lines[start + 2 : start + 5] == [
+        "  Beta Partners — Carl Beta <carl@beta.example>: “Fees <b>&</b>” — 3 business days",
+        "  Tomb Fund (graveyard) — Tess Tomb <tess@tomb.example>: “We are back” — 2 business days",
+        "  Acme Capital — Jane Doe <jane@acme.example>: “Deck” — 2 business days",
+    ]
+    assert lines[start + 5] == "" and lines.index("BY TEAM MEMBER") > start
+    html = digest["html"]
+    assert ">Waiting on us: 3 LPs</h2>" in html
+    assert "Fees &lt;b&gt;&amp;&lt;/b&gt;" in html and "<b>&</b>" not in html
+    assert "Carl Beta &lt;carl@beta.example&gt;" in html and "3 business days" in html
+    assert html.index("Waiting on us") < html.index("By team member")
+
+
+def test_waiting_on_us_is_left_out_when_nobody_waits(db, fund):
+    small_day(fund)
+    digest = build_digest(db, SINCE, UNTIL)
+    assert digest["waiting_count"] == 0
+    assert "WAITING ON US" not in digest["body"] and "Waiting on us" not in digest["html"]
+
+
+def test_waiting_on_us_shows_on_a_quiet_day_too(db, fund):
+    waiting_fund(fund)
+    digest = build_digest(db, NOW - timedelta(hours=1), NOW)  # nothing in this window
+    assert digest["email_count"] == 0
+    assert "WAITING ON US: 3 LPS" in digest["body"] and "Waiting on us: 3 LPs" in digest["html"]
+
+
+def test_waiting_is_read_at_the_window_end_in_the_funds_zone(db, fund):
+    """Carl wrote Wednesday 15:30 UTC: by Friday 15:30 two business days; a minute earlier one."""
+    waiting_fund(fund)
+    friday = NOW - timedelta(days=3)
+    body = build_digest(db, friday - timedelta(days=1), friday)["body"]
+    assert "WAITING ON US: 1 LP\n" in body and "Carl Beta" in body.split("BY TEAM MEMBER")[0]
+    early = build_digest(db, friday - timedelta(days=1), friday - timedelta(minutes=1))["body"]
+    assert "WAITING ON US" not in early
+    # In New York the same instant is 11:30 on Friday; Carl's message came at 11:30 on Wednesday.
+    assert "WAITING ON US: 1 LP\n" in build_digest(db, friday - timedelta(days=1), friday, tz=NY)["body"]
+
+
+def test_waiting_on_us_lists_the_longest_waits_and_counts_the_rest(db, fund, monkeypatch):
+    from appsrc.digest import activity
+
+    monkeypatch.setattr(activity, "MAX_WAITING", 2)
+    waiting_fund(fund)
+    digest = build_digest(db, SINCE, UNTIL)
+    body = digest["body"]
+    assert "Carl Beta <" in body and "Tess Tomb <" in body and "Jane Doe <" not in body
+    assert "  … and 1 more conversation (Awaiting reply, in the dashboard)" in body
+    assert "… and 1 more conversation" in digest["html"]

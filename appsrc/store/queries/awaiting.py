@@ -138,16 +138,21 @@ def _instant(value: str | datetime) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _open_sql(one_thread: bool) -> str:
+# The conversation of an email: its key, or the email alone when it has none (mail stored before
+# conversations were keyed, and never rekeyed, must not all fall into one conversation).
+THREAD_SQL = "CASE WHEN e.thread_key = '' THEN 'email:' || e.id ELSE e.thread_key END"
+
+
+def _open_sql(one_thread: str | None) -> str:
     """The open messages of every case that has waited long enough: (email id, thread key,
     sent_at, investor id), a row per investor link. Parameters: since, now, [thread key], now
     (snoozes), cutoff."""
     p = _param()
     outbound = OUTBOUND_SQL.format(sender="e.from_email")
-    thread = f" AND e.thread_key = {p}" if one_thread else ""
+    thread = f" AND {one_thread} = {p}" if one_thread else ""
     return f"""
 WITH recent AS (
-    SELECT e.id, e.thread_key, e.sent_at, CASE WHEN {outbound} THEN 1 ELSE 0 END AS outbound
+    SELECT e.id, {THREAD_SQL} AS thread_key, e.sent_at, CASE WHEN {outbound} THEN 1 ELSE 0 END AS outbound
     FROM email e
     WHERE e.sent_at > {p} AND e.sent_at <= {p} AND NOT e.is_bulk{thread}
 ),
@@ -195,14 +200,15 @@ def _open_mail(now: datetime, tz: ZoneInfo, policy: AwaitingPolicy, thread_key: 
     # Exact: waiting only grows with age, so "waited long enough" is "sent by the cutoff".
     cutoff = waiting_cutoff(now, tz, policy["business_days"])
     params: list[Any] = [_stamp(since), _stamp(now)]
-    if thread_key is not None:
-        params.append(thread_key)
+    one_thread = None
+    if thread_key is not None:  # one conversation: by its key, or its only email's id
+        alone = thread_key.startswith("email:") and thread_key[6:].isdigit()
+        one_thread = "e.id" if alone else "e.thread_key"
+        params.append(int(thread_key[6:]) if alone else thread_key)
     params += [_stamp(now), _stamp(cutoff)]
     raw: dict[str, dict[int, Any]] = defaultdict(dict)
     investors: set[int] = set()
-    for email_id, key, sent_at, investor_id in database.execute_sql(
-        _open_sql(thread_key is not None), params
-    ).fetchall():
+    for email_id, key, sent_at, investor_id in database.execute_sql(_open_sql(one_thread), params).fetchall():
         raw[key][email_id] = sent_at
         investors.add(investor_id)
     # Raw values order like the instants they stand for (naive UTC text on SQLite, timestamps on
@@ -356,7 +362,7 @@ def awaiting_case(email_id: int, now: datetime, tz_name: str) -> dict[str, Any] 
 
 
 def thread_key_of(email_id: int) -> str | None:
-    row = database.execute_sql(f"SELECT thread_key FROM email WHERE id = {_param()}", [email_id]).fetchone()
+    row = database.execute_sql(f"SELECT {THREAD_SQL} FROM email e WHERE e.id = {_param()}", [email_id]).fetchone()
     return None if row is None else str(row[0])
 
 
