@@ -143,80 +143,97 @@ def _instant(value: str | datetime) -> datetime:
 THREAD_SQL = "CASE WHEN e.thread_key = '' THEN 'email:' || e.id ELSE e.thread_key END"
 
 
-def _open_sql(one_thread: str | None) -> str:
-    """The open messages of every case that has waited long enough: (email id, thread key,
-    sent_at, investor id), a row per investor link. Parameters: since, now, [thread key], now
-    (snoozes), cutoff."""
+def _key(value: str | datetime) -> str:
+    """A raw datetime column as the store's naive UTC text, so values compare as the instants
+    they stand for (SQLite returns that text; PostgreSQL a naive UTC datetime)."""
+    return value if isinstance(value, str) else _stamp(value)
+
+
+def _window_sql(one_thread: str | None) -> str:
+    """Every non-bulk email of the lookback window: (id, conversation, sent_at, outbound). One
+    range scan of the covering index `email_awaiting`."""
     p = _param()
     outbound = OUTBOUND_SQL.format(sender="e.from_email")
     thread = f" AND {one_thread} = {p}" if one_thread else ""
-    return f"""
-WITH recent AS (
-    SELECT e.id, {THREAD_SQL} AS thread_key, e.sent_at, CASE WHEN {outbound} THEN 1 ELSE 0 END AS outbound
-    FROM email e
-    WHERE e.sent_at > {p} AND e.sent_at <= {p} AND NOT e.is_bulk{thread}
-),
-answered AS (
-    SELECT thread_key, MAX(sent_at) AS at FROM recent WHERE outbound = 1 GROUP BY thread_key
-),
-open_mail AS (
-    SELECT r.id, r.thread_key, r.sent_at
-    FROM recent r
-    LEFT JOIN answered a ON a.thread_key = r.thread_key
-    LEFT JOIN awaiting_mark m ON m.thread_key = r.thread_key
-    WHERE r.outbound = 0
-      AND (a.at IS NULL OR r.sent_at > a.at)
-      AND (m.handled_through IS NULL OR r.sent_at > m.handled_through)
-      AND (m.snoozed_until IS NULL OR m.snoozed_until <= {p})
-      AND EXISTS (
-          SELECT 1 FROM email_investor_link l JOIN investor i ON i.id = l.investor_id
-          WHERE l.email_id = r.id AND i.deleted_at IS NULL
-      )
-      AND EXISTS (
-          SELECT 1 FROM email_account_message s WHERE s.email_id = r.id AND s.deleted_at IS NULL
-      )
-),
-cases AS (
-    SELECT thread_key FROM open_mail GROUP BY thread_key HAVING MIN(sent_at) <= {p}
-)
-SELECT o.id, o.thread_key, o.sent_at, l.investor_id
-FROM open_mail o
-JOIN cases c ON c.thread_key = o.thread_key
-JOIN email_investor_link l ON l.email_id = o.id
-JOIN investor i ON i.id = l.investor_id AND i.deleted_at IS NULL
-"""
+    return (
+        f"SELECT e.id, {THREAD_SQL}, e.sent_at, CASE WHEN {outbound} THEN 1 ELSE 0 END FROM email e "
+        f"WHERE e.sent_at > {p} AND e.sent_at <= {p} AND NOT e.is_bulk{thread}"
+    )
+
+
+def _batched(sql: str, ids: list[int]) -> list[tuple[Any, ...]]:
+    """`sql` with `{ids}` filled by a chunk of ids, for every chunk (sorted ids: ordered seeks)."""
+    rows: list[tuple[Any, ...]] = []
+    for chunk in chunked(sorted(set(ids)), 900):
+        rows += database.execute_sql(sql.format(ids=_in(chunk)), list(chunk)).fetchall()
+    return rows
 
 
 class OpenMail(NamedTuple):
     """The cases: each one's open messages, (email id, sent_at) oldest first, by thread key;
     and the investors those messages are linked to."""
 
-    cases: dict[str, list[tuple[int, datetime]]]
+    cases: dict[str, list[tuple[int, Any]]]
     investors: set[int]
 
 
 def _open_mail(now: datetime, tz: ZoneInfo, policy: AwaitingPolicy, thread_key: str | None = None) -> OpenMail:
+    """The rule, in four steps: the window's emails; per conversation, the inbound messages after
+    its last outbound one and its handled mark, unless it is snoozed; only conversations whose
+    oldest such message is old enough; of those messages, the ones linked to an investor that is
+    not deleted and held live by a mailbox (a conversation whose old message fails that may
+    still wait from a later one, if that is old enough)."""
     since = now - timedelta(days=policy["lookback_days"])
     # Exact: waiting only grows with age, so "waited long enough" is "sent by the cutoff".
-    cutoff = waiting_cutoff(now, tz, policy["business_days"])
+    cutoff = _stamp(waiting_cutoff(now, tz, policy["business_days"]))
     params: list[Any] = [_stamp(since), _stamp(now)]
     one_thread = None
     if thread_key is not None:  # one conversation: by its key, or its only email's id
         alone = thread_key.startswith("email:") and thread_key[6:].isdigit()
         one_thread = "e.id" if alone else "e.thread_key"
         params.append(int(thread_key[6:]) if alone else thread_key)
-    params += [_stamp(now), _stamp(cutoff)]
-    raw: dict[str, dict[int, Any]] = defaultdict(dict)
+    rows = [(i, key, _key(sent), out) for i, key, sent, out in database.execute_sql(_window_sql(one_thread), params)]
+    answered: dict[str, str] = {}
+    for _id, key, sent, out in rows:
+        if out and sent > answered.get(key, ""):
+            answered[key] = sent
+    p = _param()
+    for key, through, until in database.execute_sql(
+        f"SELECT thread_key, handled_through, snoozed_until FROM awaiting_mark "
+        f"WHERE handled_through > {p} OR snoozed_until > {p}",
+        [_stamp(since), _stamp(now)],
+    ).fetchall():
+        if until is not None and _key(until) > _stamp(now):
+            answered[key] = "\uffff"  # snoozed: nothing in it is open
+        elif through is not None:
+            answered[key] = max(answered.get(key, ""), _key(through))
+    candidates: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for email_id, key, sent, out in rows:
+        if not out and sent > answered.get(key, ""):
+            candidates[key].append((email_id, sent))
+    ripe = {key: found for key, found in candidates.items() if min(sent for _i, sent in found) <= cutoff}
+    ids = [email_id for found in ripe.values() for email_id, _sent in found]
+    links: dict[int, set[int]] = defaultdict(set)
+    for email_id, investor_id in _batched(
+        "SELECT l.email_id, l.investor_id FROM email_investor_link l JOIN investor i ON i.id = l.investor_id "
+        "WHERE i.deleted_at IS NULL AND l.email_id IN ({ids})",
+        ids,
+    ):
+        links[email_id].add(investor_id)
+    live = {
+        row[0]
+        for row in _batched(
+            "SELECT DISTINCT email_id FROM email_account_message WHERE deleted_at IS NULL AND email_id IN ({ids})",
+            [i for i in ids if i in links],
+        )
+    }
+    cases: dict[str, list[tuple[int, Any]]] = {}
     investors: set[int] = set()
-    for email_id, key, sent_at, investor_id in database.execute_sql(_open_sql(one_thread), params).fetchall():
-        raw[key][email_id] = sent_at
-        investors.add(investor_id)
-    # Raw values order like the instants they stand for (naive UTC text on SQLite, timestamps on
-    # PostgreSQL): only the ends of each case are converted.
-    cases = {}
-    for key, rows in raw.items():
-        ordered = sorted(rows.items(), key=lambda row: (row[1], row[0]))
-        cases[key] = [(email_id, sent) for email_id, sent in ordered]
+    for key, found in ripe.items():
+        kept = sorted((sent, email_id) for email_id, sent in found if email_id in live)
+        if kept and kept[0][0] <= cutoff:
+            cases[key] = [(email_id, sent) for sent, email_id in kept]
+            investors.update(i for _sent, email_id in kept for i in links[email_id])
     return OpenMail(cases, investors)
 
 
