@@ -193,9 +193,11 @@ def decide_groups(
             previews = [approval_group(g["by"], g["key"], g["people"]) for g in wanted]
         except QueryError as exc:
             raise ValidationError(str(exc), field="groups") from None
-        changed = [
-            p for p, g in zip(previews, wanted, strict=True) if p["too_large"] or set(p["member_ids"]) != g["ids"]
-        ]
+        if any(p["too_large"] for p in previews):
+            raise ValidationError(
+                f"a group has more than {MAX_GROUP} proposals: decide it in smaller groups", field="groups"
+            )
+        changed = [p for p, g in zip(previews, wanted, strict=True) if set(p["member_ids"]) != g["ids"]]
         if changed:
             raise GroupsChanged(
                 f"{len(changed)} of the groups changed since they were shown: nothing was decided", previews

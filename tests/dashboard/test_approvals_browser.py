@@ -7,6 +7,7 @@ its proposals meanwhile (the page shows the new preview and decides only after a
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -116,6 +117,15 @@ def test_the_demo_backlog_is_cleared_in_at_most_60_actions(server, browser, demo
     wait_for(browser, "#approvals-items")
     wait_for(browser, "#approvals-count", f"{backlog:,} pending")
 
+    # One by one: the cursor's second row, approved by key (the page selects it, then approves it).
+    second = browser.find_elements(By.CSS_SELECTOR, "#approvals-items .approvals-row")[1]
+    assert "active-item" not in second.get_attribute("class")
+    second_id = json.loads(second.find_element(By.CSS_SELECTOR, ".row-open").get_attribute("id"))["id"]
+    admin.key("j")
+    admin.key("a")
+    wait_for(browser, "#approvals-message", "Approved 1 proposal")
+    assert pending() == backlog - 1 and ActivityProposal.get_by_id(second_id).status == "approved"
+
     # The help overlay, by the visible button's key; Esc closes it.
     admin.key("?")
     help_box = wait_for(browser, "#approvals-help")
@@ -128,7 +138,7 @@ def test_the_demo_backlog_is_cleared_in_at_most_60_actions(server, browser, demo
     name_filter = wait_for(browser, ".dash-dropdown-search")
     admin.key("a", into=name_filter)
     admin.key(Keys.ESCAPE, into=name_filter)
-    assert not browser.find_elements(By.CSS_SELECTOR, "#approvals-confirm.show") and pending() == backlog
+    assert not browser.find_elements(By.CSS_SELECTOR, ".modal.show") and pending() == backlog - 1
 
     # New people first, one investor at a time: look at the group, then approve both groups.
     admin.choose("By investor")
@@ -144,7 +154,7 @@ def test_the_demo_backlog_is_cleared_in_at_most_60_actions(server, browser, demo
             admin.key("j")
         admin.key("x")
     admin.key("a")
-    body = wait_for(browser, "#approvals-confirm-body")
+    body = wait_for(browser, ".modal.show #approvals-confirm-body")
     assert body.text.count("New person") == new_people.count()
     admin.key(Keys.ENTER)
     wait_for(browser, "#approvals-message", "Approved")
@@ -159,7 +169,7 @@ def test_the_demo_backlog_is_cleared_in_at_most_60_actions(server, browser, demo
         wait_until(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#approvals-groups .approvals-row"))
         admin.click("#approvals-all")
         admin.key("a")
-        wait_for(browser, "#approvals-confirm-go")
+        wait_for(browser, ".modal.show #approvals-confirm-go")
         if not interfered:
             other = ActivityProposal.select().where(ActivityProposal.status == "pending").first()
             proposals.approve(

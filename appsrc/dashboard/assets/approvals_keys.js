@@ -33,7 +33,7 @@
   function open(id) {
     /* dbc.Modal puts its id on the dialog; the shown modal around it carries "show". */
     var el = document.getElementById(id);
-    return !!el && !!el.closest(".modal.show");
+    return !!el && (!!el.closest(".modal.show") || visible(el));
   }
 
   function rows() {
@@ -138,6 +138,18 @@
         handled = false;
       }
       if (handled) event.preventDefault();
+    },
+    true
+  );
+
+  /* Another view, filter or page starts the cursor at the top. */
+  document.addEventListener(
+    "click",
+    function (event) {
+      var target = event.target;
+      if (onPage() && target && target.closest && target.closest("#approvals-view, #approvals-people, #approvals-newer, #approvals-older")) {
+        cursor = 0;
+      }
     },
     true
   );

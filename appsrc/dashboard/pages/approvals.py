@@ -861,13 +861,15 @@ def preview_decision(row_clicks, _ga, _gr, _oa, _or, checks, check_ids, opened, 
         decision = "approve" if trigger == "approvals-group-approve" else "reject"
         groups = [(opened.get("by"), opened.get("key"))] if isinstance(opened, dict) else []
         people = _choice(opened.get("people") if isinstance(opened, dict) else None, PEOPLE)
-    else:
+    elif trigger in ("approvals-groups-approve", "approvals-groups-reject"):
         decision = "approve" if trigger == "approvals-groups-approve" else "reject"
         groups = [
             (i.get("by"), i.get("key"))
             for i, v in zip(check_ids or [], checks or [], strict=False)
             if v and isinstance(i, dict)
         ]
+    else:  # the list was redrawn: its row buttons changed, nobody pressed one
+        raise dash.exceptions.PreventUpdate
     if decision not in ("approve", "reject") or not groups:
         return (False, dash.no_update, dash.no_update, dash.no_update, True, None, error_alert("Nothing selected."))
     try:
