@@ -182,6 +182,17 @@ def test_free_text_finds_words_and_word_starts_of_subject_snippet_and_sender(mai
     assert not misses  # q: (found, expected)
 
 
+def test_long_words_checked_row_by_row_give_the_same_answers(mail, monkeypatch):
+    """On a big store a long word is looked up by its first letters and each row checked here
+    (SQLite); the answers and counts are the reference's all the same."""
+    monkeypatch.setattr(activity_queries, "EXACT_LIMIT", 0)
+    monkeypatch.setattr(activity_queries, "COUNT_BATCH", 3)
+    for q in [q for q in QUERIES if any(len(w) > activity_queries.PREFIX_INDEXED for w in re.findall(r"\w+", q))]:
+        assert ids(q=q) == reference(q=q), q
+        assert queries.email_activity_count(q=q)["count"] == len(reference(q=q)), q
+        assert ids(q=q, investor_id=mail.acme.id) == reference(q=q, investor_id=mail.acme.id), q
+
+
 def test_words_in_any_script_are_found_whatever_the_database_locale(mail):
     """The throwaway cluster runs in the C locale here, where PostgreSQL's [:alnum:] is ASCII only:
     accented and Cyrillic words must still be whole words of the search (migration 0007)."""
@@ -304,8 +315,10 @@ def test_a_long_word_rare_among_its_first_letters_is_still_found_in_order(mail, 
     go on too long the exact query takes over. Both give the same pages as the reference."""
     for n in range(7):
         mail.email(f"Blackrock note {n}", "jane@acme.example", [ADA], sent_at=NOW - timedelta(minutes=n))
+    monkeypatch.setattr(activity_queries, "EXACT_LIMIT", 0)  # as on a big store: checked here
     monkeypatch.setattr(activity_queries, "SCAN_BATCH", 2)
     monkeypatch.setattr(activity_queries, "SCAN_LIMIT", 4)
+    monkeypatch.setattr(activity_queries, "COUNT_BATCH", 2)
     for q in ("blackstone", "Blackrock", "blackst acme"):
         walked, cursor = [], None
         while True:
@@ -339,3 +352,17 @@ def test_bad_filters_name_their_field(mail, filters, field):
         with pytest.raises(queries.QueryError) as caught:
             read(**filters)
         assert caught.value.field == field
+
+
+def test_a_busy_contacts_mail_is_walked_newest_first(mail, monkeypatch):
+    """A contact with many emails is not read whole and sorted (SQLite walks `sent_at` and
+    checks each email); pages and counts stay those of the reference."""
+    monkeypatch.setattr(activity_queries, "DRIVE_LIMIT", 0)
+    for filters in ({}, {"has_attachment": False}, {"since": "2026-10-25"}, {"direction": "inbound"}):
+        expected = reference(contact_id=mail.jane.id, **filters)
+        assert ids(contact_id=mail.jane.id, **filters) == expected, filters
+        assert queries.email_activity_count(contact_id=mail.jane.id, **filters)["count"] == len(expected)
+        page = queries.email_activity(contact_id=mail.jane.id, limit=2, **filters)
+        if page["next_cursor"]:
+            rest = queries.email_activity(contact_id=mail.jane.id, cursor=page["next_cursor"], **filters)
+            assert [i["email_id"] for i in page["items"] + rest["items"]] == expected

@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -57,9 +58,12 @@ def search_terms(q: str | None) -> tuple[str, ...] | None:
     return tuple(_WORD.findall(unicodedata.normalize("NFC", q)))[:MAX_TERMS]
 
 
+@lru_cache(maxsize=65_536)
 def fold(word: str) -> str:
     """A word as the full-text index compares it: lower case, Latin accents removed (FTS5's
-    `unicode61 remove_diacritics 2`)."""
+    `unicode61 remove_diacritics 2`). Cached: mail repeats its words."""
+    if word.isascii():
+        return word.lower()
     decomposed = unicodedata.normalize("NFD", word)
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not "\u0300" <= c <= "\u036f")).lower()
 
@@ -87,20 +91,22 @@ def _has_every(long_terms: list[str], texts: tuple[str | None, ...]) -> bool:
     return all(any(w.startswith(t) for w in words) for t in long_terms)
 
 
-def _fts_query(terms: tuple[str, ...], *, exact: bool) -> tuple[str, bool]:
-    """(an FTS5 query of quoted words, AND, whether rows must be checked against long words).
-    Exact: each word as the search means it. Otherwise a word longer than PREFIX_INDEXED is
-    cut to that many letters (a prefix index serves it) and the caller checks the rows."""
-    parts, check = [], False
+def _fts_query(terms: tuple[str, ...], *, exact: bool) -> tuple[str, tuple[str, ...]]:
+    """(an FTS5 query of quoted words, AND; the long words each row must still be checked
+    against). Exact: each word as the search means it. Otherwise a word longer than
+    PREFIX_INDEXED whose first letters start many emails' words is cut to those letters (a
+    prefix index serves it, newest first) and returned for the caller to check; a rarer one is
+    asked as it is (merging its few posting lists is cheap)."""
+    parts, checked = [], []
     for term in terms:
         if len(term) < PREFIX_MIN:
             parts.append(f'"{term}"')
-        elif len(term) <= PREFIX_INDEXED or exact:
+        elif len(term) <= PREFIX_INDEXED or exact or _fts_size(f'"{term[:PREFIX_INDEXED]}"*') <= EXACT_LIMIT:
             parts.append(f'"{term}"*')
         else:
             parts.append(f'"{term[:PREFIX_INDEXED]}"*')
-            check = True
-    return " ".join(parts), check
+            checked.append(term)
+    return " ".join(parts), tuple(checked)
 
 
 def _pg_tsquery(terms: tuple[str, ...]) -> str:
@@ -196,6 +202,9 @@ MATERIALIZE_LIMIT = 20_000  # a second source up to this size is read into a set
 # full page (a word rare among those sharing its first letters) the exact query takes over.
 SCAN_BATCH = 200
 SCAN_LIMIT = 2_000
+# A long word whose first PREFIX_INDEXED letters start at most this many emails' words is
+# asked exactly: FTS5 merges its posting lists in a few milliseconds.
+EXACT_LIMIT = 20_000
 
 
 def _plus(column: Node) -> NodeList:
@@ -214,6 +223,18 @@ def _set_size(kind: str, value: object, count: Callable[[], int]) -> int:
     """How many emails a filter value matches (capped by `count`), cached 5 minutes: only the
     choice of plan depends on it, never the result."""
     return remember(_SET_SIZES, (kind, value), count)
+
+
+def _fts_size(match: str) -> int:
+    """How many emails an FTS5 query matches, counted up to SIZE_CAP (cached like `_set_size`)."""
+    return _set_size(
+        "fts",
+        match,
+        lambda: database.execute_sql(
+            "SELECT count(*) FROM (SELECT rowid FROM email_search WHERE email_search MATCH ? LIMIT ?)",
+            (match, SIZE_CAP),
+        ).fetchone()[0],
+    )
 
 
 def _contact_size(contact_id: int, cap: int) -> int:
@@ -290,7 +311,16 @@ def _activity_query(f: Filters) -> tuple[ModelSelect | None, bool]:
                 )
             )
         )
-    if f.contact_id is not None:
+    if f.contact_id is not None and sqlite:
+        # Only a busy contact comes here (`_keyed`): the sent_at walk drives, each email probed.
+        query = query.where(
+            fn.EXISTS(
+                EmailInvestorLink.select(SQL("1")).where(
+                    (EmailInvestorLink.email == Email.id) & (EmailInvestorLink.contact == f.contact_id)
+                )
+            )
+        )
+    elif f.contact_id is not None:
         query = query.where(
             Email.id.in_(
                 EmailInvestorLink.select(EmailInvestorLink.email).where(EmailInvestorLink.contact == f.contact_id)
@@ -328,31 +358,27 @@ def _time_bound(instant: datetime) -> int:
     return time_key(instant, 0)
 
 
-def _keyed_sql(f: Filters, before_key: int | None, *, exact: bool) -> tuple[str, list[object], str, bool] | None:
+def _keyed_sql(
+    f: Filters, before_key: int | None, *, exact: bool
+) -> tuple[str, list[object], str, tuple[str, ...]] | None:
     """SQLite with free text, an investor or a contact: (sql, params, key column, check) of
     matching live email ids in time-key order, read from a time-ordered source (the
     `email_search` index, the investor timeline of migration 0002, or a contact's few emails,
     sorted) and stopping as soon as a page is full. The cheaper source drives; the other filters
-    are checked per email. `check`: the rows carry their text (columns 3 to 6) and must still be
-    checked against the long words (see PREFIX_INDEXED). None when the text has no word."""
-    match, check = None, False
+    are checked per email. `checked`: long words the rows must still be checked against (they
+    then carry their text, columns 3 to 6; see PREFIX_INDEXED). None when the text has no word."""
+    match: str | None = None
+    checked: tuple[str, ...] = ()
     if f.terms is not None:
         if not f.terms:
             return None
-        match, check = _fts_query(f.terms, exact=exact)
-    # Long words, exact: never probed per email (each probe would merge their posting lists).
-    exact_long = exact and any(len(t) > PREFIX_INDEXED for t in f.terms or ())
+        match, checked = _fts_query(f.terms, exact=exact)
+    # Long words asked as they are: never probed per email (each probe would merge their
+    # posting lists again).
+    unindexed = any(len(t) > PREFIX_INDEXED and t not in checked for t in f.terms or ())
     sizes: dict[str, int] = {}
     if match:
-        candidates = _fts_query(f.terms or (), exact=False)[0]
-        sizes["fts"] = _set_size(
-            "fts",
-            candidates,
-            lambda: database.execute_sql(
-                "SELECT count(*) FROM (SELECT rowid FROM email_search WHERE email_search MATCH ? LIMIT ?)",
-                (candidates, SIZE_CAP),
-            ).fetchone()[0],
-        )
+        sizes["fts"] = _fts_size(_fts_query(f.terms or (), exact=False)[0])
     if f.investor_id is not None:
         sizes["investor"] = _set_size(
             "investor",
@@ -373,7 +399,7 @@ def _keyed_sql(f: Filters, before_key: int | None, *, exact: bool) -> tuple[str,
         "contact": sizes.get("contact", 0) * per_email * (1 if sizes.get("contact", 0) <= DRIVE_LIMIT else 100),
     }
     driver = min(sizes, key=lambda source: cost[source])
-    text = ", e.subject, e.snippet, e.from_name, e.from_email" if check else ""
+    text = ", e.subject, e.snippet, e.from_name, e.from_email" if checked else ""
     params: list[object] = []
     # The other filters name the email by the source's own column (`eid`), not by `e.id`: SQLite
     # then checks them before reading the email row, which only the direction needs.
@@ -424,7 +450,7 @@ def _keyed_sql(f: Filters, before_key: int | None, *, exact: bool) -> tuple[str,
         params += eid_params
         params.append(f.contact_id)
     if driver != "fts" and match:
-        if sizes["fts"] <= MATERIALIZE_LIMIT or exact_long:
+        if sizes["fts"] <= MATERIALIZE_LIMIT or unindexed:
             sql += f" AND +{key_col} IN (SELECT rowid FROM email_search WHERE email_search MATCH ?)"
         else:
             sql += f" AND EXISTS (SELECT 1 FROM email_search s2 WHERE email_search MATCH ? AND s2.rowid = {key_col})"
@@ -440,7 +466,19 @@ def _keyed_sql(f: Filters, before_key: int | None, *, exact: bool) -> tuple[str,
     if f.has_attachment is not None:
         sql += " AND +e.has_attachments = ?"
         params.append(int(f.has_attachment))
-    return sql, params, key_col, check
+    return sql, params, key_col, checked
+
+
+def _walk(f: Filters, before_key: int | None, checked: tuple[str, ...], batch: int) -> tuple[list[int], int | None]:
+    """One batch of candidates, newest first: (the ids that pass the check of `checked`, the key
+    to continue from, None when the candidates are exhausted)."""
+    keyed = _keyed_sql(f, before_key, exact=False)
+    assert keyed is not None  # only called for a search with words
+    sql, params, key_col, _checked = keyed
+    rows = database.execute_sql(f"{sql} ORDER BY {key_col} DESC LIMIT ?", (*params, batch)).fetchall()
+    folded = [fold(t) for t in checked]
+    passed = [row[0] for row in rows if _has_every(folded, tuple(row[2:6]))]
+    return passed, (rows[-1][1] if len(rows) == batch else None)
 
 
 def _keyed_ids(f: Filters, limit: int, before_key: int | None) -> list[int]:
@@ -448,29 +486,21 @@ def _keyed_ids(f: Filters, limit: int, before_key: int | None) -> list[int]:
     keyed = _keyed_sql(f, before_key, exact=False)
     if keyed is None:
         return []
-    sql, params, key_col, check = keyed
-    if not check:
+    sql, params, key_col, checked = keyed
+    if not checked:
         return [row[0] for row in database.execute_sql(f"{sql} ORDER BY {key_col} DESC LIMIT ?", (*params, limit))]
-    long_terms = [fold(t) for t in f.terms or () if len(t) > PREFIX_INDEXED]
     found: list[int] = []
-    scanned, key = 0, before_key
+    scanned, key, batch = 0, before_key, limit  # most candidates pass: the first batch is one page
     while scanned < SCAN_LIMIT:
-        batch = _keyed_sql(f, key, exact=False)
-        assert batch is not None  # the same words as above
-        sql, params, key_col, _check = batch
-        rows = database.execute_sql(f"{sql} ORDER BY {key_col} DESC LIMIT ?", (*params, SCAN_BATCH)).fetchall()
-        for row in rows:
-            if _has_every(long_terms, tuple(row[2:6])):
-                found.append(row[0])
-                if len(found) == limit:
-                    return found
-        if len(rows) < SCAN_BATCH:
-            return found
-        scanned += len(rows)
-        key = rows[-1][1]
+        passed, next_key = _walk(f, key, checked, batch)
+        found += passed
+        if len(found) >= limit or next_key is None:
+            return found[:limit]
+        scanned, key, batch = scanned + batch, next_key, SCAN_BATCH
+    # Few candidates pass (a word rare among those sharing its first letters): the exact query.
     exact = _keyed_sql(f, key, exact=True)
-    assert exact is not None  # the same words as the candidates'
-    sql, params, key_col, _check = exact
+    assert exact is not None
+    sql, params, key_col, _checked = exact
     more = database.execute_sql(f"{sql} ORDER BY {key_col} DESC LIMIT ?", (*params, limit - len(found)))
     return found + [row[0] for row in more]
 
@@ -487,9 +517,15 @@ def decode_time_cursor(cursor: str) -> tuple[datetime, int]:
     return sent_at, last_id
 
 
-def _keyed(f: Filters) -> bool:
-    """Whether SQLite answers from a time-ordered source (`_keyed_sql`)."""
-    return is_sqlite() and (f.terms is not None or f.investor_id is not None or f.contact_id is not None)
+def _keyed(f: Filters, *, counting: bool = False) -> bool:
+    """Whether SQLite answers from a time-ordered source (`_keyed_sql`): for free text, an
+    investor, or a contact. A page of a busy contact's mail alone is met soon enough walking
+    the `sent_at` index, cheaper than reading and sorting all of it; a count reads the set."""
+    if not is_sqlite():
+        return False
+    if f.terms is not None or f.investor_id is not None:
+        return True
+    return f.contact_id is not None and (counting or _contact_size(f.contact_id, SIZE_CAP) <= DRIVE_LIMIT)
 
 
 def email_activity(
@@ -605,18 +641,42 @@ def email_activity_count(
 
 @cached(60)
 def _activity_count(f: Filters) -> dict[str, Any]:
-    if _keyed(f):
-        keyed = _keyed_sql(f, None, exact=True)
+    if _keyed(f, counting=True):
+        keyed = _keyed_sql(f, None, exact=False)
         if keyed is None:
             return {"count": 0, "capped": False}
-        sql, params, _key, _check = keyed
-        count = database.execute_sql(f"SELECT count(*) FROM ({sql} LIMIT ?)", (*params, COUNT_CAP + 1)).fetchone()[0]
+        sql, params, _key, checked = keyed
+        count = _checked_count(f, checked) if checked else None
+        if count is None:
+            exact = _keyed_sql(f, None, exact=True)
+            assert exact is not None
+            sql, params, _key, _checked = exact
+            count = database.execute_sql(f"SELECT count(*) FROM ({sql} LIMIT ?)", (*params, COUNT_CAP + 1)).fetchone()[
+                0
+            ]
     else:
         query, _driven = _activity_query(f)
         if query is None:
             return {"count": 0, "capped": False}
         count = _capped_count(query.select(SQL("1")), COUNT_CAP)
     return {"count": min(count, COUNT_CAP), "capped": count > COUNT_CAP}
+
+
+COUNT_BATCH = 5_000
+COUNT_SCAN_LIMIT = 50_000
+
+
+def _checked_count(f: Filters, checked: tuple[str, ...]) -> int | None:
+    """The count (up to COUNT_CAP + 1) from candidates checked here, or None once the check has
+    read COUNT_SCAN_LIMIT of them (then the exact query counts)."""
+    count, key, scanned = 0, None, 0
+    while scanned < COUNT_SCAN_LIMIT:
+        passed, next_key = _walk(f, key, checked, COUNT_BATCH)
+        count += len(passed)
+        if count > COUNT_CAP or next_key is None:
+            return count
+        scanned, key = scanned + COUNT_BATCH, next_key
+    return None
 
 
 def _investors_of(email_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
