@@ -366,3 +366,15 @@ def test_a_busy_contacts_mail_is_walked_newest_first(mail, monkeypatch):
         if page["next_cursor"]:
             rest = queries.email_activity(contact_id=mail.jane.id, cursor=page["next_cursor"], **filters)
             assert [i["email_id"] for i in page["items"] + rest["items"]] == expected
+
+
+def test_pages_of_a_date_range_cover_it_once(mail):
+    for filters in ({"since": "2026-10-01"}, {"until": "2026-10-31"}, {"since": "2026-10-01", "has_attachment": False}):
+        walked, cursor = [], None
+        while True:
+            page = queries.email_activity(limit=2, cursor=cursor, **filters)
+            walked += [i["email_id"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert walked == reference(**filters) and len(walked) > 2, filters

@@ -575,8 +575,10 @@ def email_activity(
         # Driven by a small set: sort it (`+sent_at` keeps SQLite off the sent_at index walk).
         sent_at_col = _plus(Email.sent_at) if driven else Email.sent_at
         if after:
+            # "Before (key, id)" as one range and a filter: an OR of the two would let SQLite read
+            # a whole date range through two index scans and sort it.
             key = Email.sent_at.db_value(after[0])
-            query = query.where((sent_at_col < key) | ((sent_at_col == key) & (Email.id < after[1])))
+            query = query.where((sent_at_col <= key) & ~((sent_at_col == key) & (Email.id >= after[1])))
         rows = list(query.order_by(sent_at_col.desc(), Email.id.desc()).limit(limit + 1).dicts())
     more = len(rows) > limit
     rows = rows[:limit]
