@@ -8,6 +8,11 @@ fifth as many decided) on investor mail, 50,000 skipped messages. Then times
 `queries.email_activity` — the function the API and the dashboard call — for free text and for
 each filter, beside a plain `LIKE '%word%'` scan over the same table in the same run, and the
 reads the approvals queue and the mailboxes page (polled every 5 s) make; prints p50/p95.
+Word starts (3, 4, 5 and more letters, as the search takes them while an admin types) are timed
+beside the whole words they start, warm and with the plan's set sizes not yet cached, and the
+desk's filters (days, a contact, attachments) alone and with free text. A store built before
+those filters existed is given contacts on its investor links and attachments on a fifth of
+its emails when opened.
 
     python bench/search.py [--emails 1000000] [--proposals 100000] [--skipped 50000] [--runs 30]
                            [--rebuild] [--browser] [--merge-emails 10000] [--postgres]
@@ -248,6 +253,39 @@ def _pick(rng: random.Random, cumulative: list[float]) -> int:
     return bisect.bisect_left(cumulative, rng.random() * cumulative[-1])
 
 
+def add_desk_data(path: Path) -> None:
+    """Contacts for every sender address on investor mail (each link names its contact) and
+    attachments on every fifth email, once: what the contact and attachment filters read."""
+    con = sqlite3.connect(path)
+    if con.execute("SELECT count(*) FROM contact").fetchone()[0]:
+        con.close()
+        return
+    started = time.monotonic()
+    now = ts(START + timedelta(seconds=SPAN_S))
+    with con:
+        con.executemany(
+            "INSERT INTO contact (id, investor_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            [(i * 40 + p + 1, i + 1, f"Person {p}", now, now) for i in range(INVESTORS) for p in range(40)],
+        )
+        con.executemany(
+            "INSERT INTO contact_email (contact_id, address) VALUES (?, ?)",
+            [(i * 40 + p + 1, f"p{p}@inv{i}.example") for i in range(INVESTORS) for p in range(40)],
+        )
+        con.execute(
+            "UPDATE email_investor_link SET contact_id = "
+            "(SELECT contact_id FROM contact_email c WHERE c.address = email_investor_link.matched_address)"
+        )
+        con.execute("UPDATE email SET has_attachments = 1 WHERE id % 5 = 0")
+        con.execute("ANALYZE")
+    con.close()
+    print(f"  added contacts to investor links and attachments ({time.monotonic() - started:.0f} s)")
+
+
+def contact_id(investor: int, person: int) -> int:
+    """The contact `add_desk_data` made for p<person>@inv<investor - 1>.example."""
+    return (investor - 1) * 40 + person + 1
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -288,7 +326,11 @@ def main() -> int:
         print(f"building {path} ({args.emails:,} emails, {2 * args.emails:,} sightings)…")
         build(path, args.emails, args.proposals, args.skipped)
     db = open_database(f"sqlite:///{path}")
-    migrate(db)  # a store cached by an older checkout follows the current schema
+    started = time.monotonic()
+    applied = migrate(db)  # a store cached by an older checkout follows the current schema
+    if applied:
+        print(f"  migrated {', '.join(applied)} ({time.monotonic() - started:.0f} s)")
+    add_desk_data(path)
     from appsrc.store import queries
     from appsrc.store.queries import activity as activity_queries
 
@@ -315,7 +357,11 @@ def main() -> int:
     print(f"\n{'case':34} {'p50 ms':>8} {'p95 ms':>8}")
     for name, times in results:
         print(f"{name:34} {percentile(times, 50):8.2f} {percentile(times, 95):8.2f}")
-        key = name.split("=")[0].split("(")[0] if "+" not in name else "combined"
+        key = (
+            name.split("=")[0].split("(")[0]
+            if "+" not in name
+            else ("desk filters combined" if name.startswith("filters+") else "combined")
+        )
         groups.setdefault(key, []).extend(times)
 
     like_times = []
@@ -339,11 +385,23 @@ def main() -> int:
         f"= {ratio:.0f}x; p95 {percentile(fts_times, 95):.2f} vs {percentile(like_times, 95):.2f} ms = {ratio95:.0f}x "
         f"(goal >= {GOAL_RATIO:.0f}x)"
     )
-    count_times = timed(lambda: activity_queries._activity_count.uncached(None, None, None, terms[0]), 5)
+    count_times = timed(
+        lambda: activity_queries._activity_count.uncached(activity_queries.Filters(terms=(terms[0],))), 5
+    )
     print(
         f"  capped count (q={terms[0]!r}, cap {queries.COUNT_CAP:,}): p50 {percentile(count_times, 50):.1f} ms "
         "(cached for a minute on the page)"
     )
+    for term in (terms[0], terms[3], terms[5]):
+        for prefix in (term[:3], term[:7]):
+            times = timed(
+                lambda prefix=prefix: activity_queries._activity_count.uncached(
+                    activity_queries.Filters(terms=(prefix,))
+                ),
+                3,
+            )
+            print(f"  capped count (q={prefix!r}): p50 {percentile(times, 50):.1f} ms")
+    time_typing(queries, words, run)
     time_pages(queries, run)
     time_export()
     con.close()
@@ -381,7 +439,55 @@ def search_cases(queries, terms: list[str], investors: list[int], run: int) -> l
     results.append(case("investor+direction+q", investor_id=2, direction="inbound", q=terms[3]))
     results.append(case("account+q", account_id=3, q=terms[30 if len(terms) > 30 else 4]))
     results.append(case("investor(rare)+account", investor_id=250, account_id=4))
+    # Word starts beside the whole word they start, at several frequencies.
+    for term in (terms[0], terms[1], terms[3], terms[5], terms[6], terms[8]):
+        for size in (3, 4, 5):
+            results.append(case(f"prefix{size}={term[:size]!r}", q=term[:size]))
+        for size in sorted({6, 7, len(term) - 1}):
+            if 5 < size < len(term):
+                results.append(case(f"prefix>5={term[:size]!r}", q=term[:size]))
+        results.append(case(f"whole={term!r}", q=term))
+    results.append(case("prefix two words", q=f"{terms[1][:4]} {terms[5][:6]}"))
+    # The desk's filters, alone and with the others.
+    month, day = {"since": "2025-03-01", "until": "2025-03-31"}, {"since": "2026-01-15", "until": "2026-01-15"}
+    busy, rare = contact_id(1, 0), contact_id(250, 5)
+    results.append(case("since&until=a month", **month))
+    results.append(case("since&until=a day", **day))
+    results.append(case("since=recent", since="2026-11-01"))
+    results.append(case("until=old", until="2024-01-31"))
+    results.append(case("contact_id=busy", contact_id=busy))
+    results.append(case("contact_id=rare", contact_id=rare))
+    results.append(case("has_attachment=true", has_attachment=True))
+    results.append(case("has_attachment=false", has_attachment=False))
+    results.append(case("filters+month+q", q=terms[3], **month))
+    results.append(case("filters+day+prefix", q=terms[1][:4], **day))
+    results.append(case("filters+contact+q", contact_id=busy, q=terms[1]))
+    results.append(case("filters+contact(rare)+prefix", contact_id=rare, q=terms[0][:3]))
+    results.append(case("filters+investor+month", investor_id=2, **month))
+    results.append(case("filters+attachment+prefix", has_attachment=True, q=terms[5][:4]))
+    results.append(case("filters+contact+attachment+day", contact_id=busy, has_attachment=True, **month))
     return results
+
+
+def time_typing(queries, words: list[str], run: int) -> None:
+    """An admin typing: each successive start of a word, searched with nothing cached (the plan's
+    set sizes included), as the first search of a keystroke is."""
+    rng = random.Random(3)
+    chosen = [words[r] for r in (0, 2, 10, 50, 200, 1000)] + rng.sample(words, 4)
+    by_length: dict[str, list[float]] = {}
+    for word in chosen:
+        for size in range(3, len(word) + 1):
+            prefix = word[:size]
+            times = []
+            for _ in range(max(1, run // 5)):
+                queries.clear_cache()
+                times += timed(lambda prefix=prefix: queries.email_activity(q=prefix), 1)
+            by_length.setdefault("3" if size == 3 else "4" if size == 4 else "5" if size == 5 else "6+", []).extend(
+                times
+            )
+    print(f"\n{'as typed, nothing cached':34} {'p50 ms':>8} {'p95 ms':>8}")
+    for size, times in by_length.items():
+        print(f"{'letters ' + size:34} {percentile(times, 50):8.2f} {percentile(times, 95):8.2f}")
 
 
 # Tables copied to PostgreSQL, parents first; the rest stay as the migrations made them.
