@@ -48,11 +48,11 @@ THREAD_CAP = 200
 DEFAULT_LIMIT = 25
 
 
-def _live(email_column: Any = Email.id) -> Expression:
+def _live() -> Expression:
     """The email is live: some mailbox still holds it (soft delete is per sighting)."""
     return fn.EXISTS(
         EmailAccountMessage.select(SQL("1")).where(
-            (EmailAccountMessage.email == email_column) & EmailAccountMessage.deleted_at.is_null()
+            (EmailAccountMessage.email == Email.id) & EmailAccountMessage.deleted_at.is_null()
         )
     )
 
@@ -190,16 +190,23 @@ class _Source:
         raise NotImplementedError
 
 
-def _stored_time(value: Any) -> str:
-    """A `sent_at` as the database stores it (SQLite's text, or PostgreSQL's naive UTC as that
-    text): sorting these is sorting the times, without converting thousands of them."""
-    return value if isinstance(value, str) else value.isoformat(sep=" ", timespec="microseconds")
+def _live_among(email_ids: Collection[int]) -> set[int]:
+    """Those of these emails that some mailbox still holds."""
+    if not email_ids:
+        return set()
+    held = (
+        EmailAccountMessage.select(EmailAccountMessage.email)
+        .where(EmailAccountMessage.email.in_(list(email_ids)) & EmailAccountMessage.deleted_at.is_null())
+        .distinct()
+    )
+    return {email_id for (email_id,) in database.execute(held).fetchall()}
 
 
 class _EmailSource(_Source):
-    """Source emails named by a subquery of email ids: read once, (sent_at, id) only, and walked
-    in memory (a contact's mail is thousands of emails at most, and a long conversation may take
-    many batches of the walk)."""
+    """Source emails named by a subquery of distinct `email_id`s, walked in memory: their
+    (sent_at, id) are read once, in order, as the driver returns them (SQLite's text,
+    PostgreSQL's naive UTC: both sort as the times do), and liveness is checked only for the
+    emails walked."""
 
     def __init__(self, email_ids: ModelSelect) -> None:
         self.email_ids = email_ids
@@ -207,13 +214,19 @@ class _EmailSource(_Source):
         self._ids: set[int] = set()
 
     def key(self, sent_at: datetime, email_id: int) -> Key:
-        return (Email.sent_at.db_value(sent_at), email_id)
+        stored = Email.sent_at.db_value(sent_at)
+        return (stored if is_sqlite() else datetime.fromisoformat(stored), email_id)
 
     def _all(self) -> list[tuple[Key, int]]:
         if self._ordered is None:
-            query = Email.select(Email.id, Email.sent_at).where(Email.id.in_(self.email_ids) & _live())
-            rows = database.execute(query).fetchall()
-            self._ordered = sorted((((_stored_time(at), i), i) for i, at in rows), reverse=True)
+            # Each email's time by its primary key, so no plan reads the whole email table.
+            ids_sql, params = self.email_ids.sql()
+            rows = database.execute_sql(
+                "SELECT s.email_id, (SELECT e.sent_at FROM email e WHERE e.id = s.email_id) AS at "
+                f"FROM ({ids_sql}) s ORDER BY at DESC, s.email_id DESC",
+                params,
+            ).fetchall()
+            self._ordered = [((at, i), i) for i, at in rows]
             self._ids = {i for _key, i in self._ordered}
         return self._ordered
 
@@ -229,15 +242,23 @@ class _EmailSource(_Source):
                 else:
                     low = middle + 1
             start = low
-        return ordered[start : start + limit]
+        walked: list[tuple[Key, int]] = []
+        while len(walked) < limit and start < len(ordered):
+            chunk = ordered[start : start + limit]
+            start += limit
+            live = _live_among([i for _key, i in chunk])
+            walked += [row for row in chunk if row[1] in live]
+        return walked[:limit]
 
     def newest(self, thread_keys: list[str]) -> dict[str, Key]:
         self._all()
-        found: dict[str, Key] = {}
         query = Email.select(Email.id, Email.thread_key, Email.sent_at).where(Email.thread_key.in_(thread_keys))
-        for email_id, thread_key, sent_at in database.execute(query).fetchall():
-            if email_id in self._ids:
-                key = (_stored_time(sent_at), email_id)
+        members = [row for row in database.execute(query).fetchall() if row[0] in self._ids]
+        live = _live_among([row[0] for row in members])
+        found: dict[str, Key] = {}
+        for email_id, thread_key, sent_at in members:
+            if email_id in live:
+                key = (sent_at, email_id)
                 found[thread_key] = max(found.get(thread_key, key), key)
         return found
 
@@ -295,7 +316,9 @@ def investor_conversations(
         source = _InvestorTimeline(investor_id)
     else:
         source = _EmailSource(
-            EmailInvestorLink.select(EmailInvestorLink.email).where(EmailInvestorLink.investor == investor_id)
+            EmailInvestorLink.select(EmailInvestorLink.email.alias("email_id")).where(
+                EmailInvestorLink.investor == investor_id
+            )
         )
     return conversation_page(source, limit=limit, cursor=cursor)
 
@@ -320,7 +343,11 @@ def contact_conversations(
     keys = contact_match_keys(contact_id)
     if keys is None:
         return None
-    participant = EmailParticipant.select(EmailParticipant.email).where(EmailParticipant.match_key.in_(keys or [""]))
+    participant = (
+        EmailParticipant.select(EmailParticipant.email.alias("email_id"))
+        .where(EmailParticipant.match_key.in_(keys or [""]))
+        .distinct()
+    )
     return conversation_page(_EmailSource(participant), limit=limit, cursor=cursor)
 
 
