@@ -182,6 +182,7 @@ def test_free_text_finds_words_and_word_starts_of_subject_snippet_and_sender(mai
     assert not misses  # q: (found, expected)
 
 
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)  # a plan only SQLite has
 def test_long_words_checked_row_by_row_give_the_same_answers(mail, monkeypatch):
     """On a big store a long word is looked up by its first letters and each row checked here
     (SQLite); the answers and counts are the reference's all the same."""
@@ -310,6 +311,7 @@ def test_items_say_which_words_matched_and_where_the_thread_is(mail):
         assert item["gmail_url"].startswith("https://mail.google.com/mail/?authuser=" + first.replace("@", "%40"))
 
 
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)  # a plan only SQLite has
 def test_a_long_word_rare_among_its_first_letters_is_still_found_in_order(mail, monkeypatch):
     """Long words are looked up by their first letters and checked row by row; when the checks
     go on too long the exact query takes over. Both give the same pages as the reference."""
@@ -354,6 +356,7 @@ def test_bad_filters_name_their_field(mail, filters, field):
         assert caught.value.field == field
 
 
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)  # a plan only SQLite has
 def test_a_busy_contacts_mail_is_walked_newest_first(mail, monkeypatch):
     """A contact with many emails is not read whole and sorted (SQLite walks `sent_at` and
     checks each email); pages and counts stay those of the reference."""
