@@ -247,6 +247,8 @@ def leased_sync_pass(runtime, *, mailbox: str | None = None, full: bool = False)
     ttl = timedelta(seconds=runtime.settings.worker_lease_s)
     clock = runtime.clock
     with database.connection_context():
+        if leases.no_live_worker():  # SQLite, no worker running: a killed earlier pass's leases
+            leases.release_orphaned_leases()
         leases.register(me, clock.now())
         targets = runtime.sync_targets(mailbox)
         claimed = [(i, a) for i, a in targets if leases.claim_mailbox(i, me, clock.now(), ttl)]

@@ -101,6 +101,26 @@ def unregister(me: WorkerIdentity) -> None:
 
 
 # -- mailbox leases -----------------------------------------------------------------------------
+def no_live_worker() -> bool:
+    """On SQLite, whether no worker process holds the worker lock at this moment, so any mailbox
+    lease still in the database belongs to a process that died (the lock is probed, not kept:
+    a worker starting now must not be refused). Always False on PostgreSQL, where a dead
+    worker's leases simply expire."""
+    try:
+        handle = single_worker_lock()
+    except AnotherWorkerRunning:
+        return False
+    if handle is None:
+        return False
+    handle.close()
+    return True
+
+
+def release_orphaned_leases() -> int:
+    """Free every mailbox lease (only when `no_live_worker()`: they are all a dead process's)."""
+    return EmailAccount.update(lease_expires_at=None).where(EmailAccount.lease_expires_at.is_null(False)).execute()
+
+
 def claim_mailbox(account_id: int, me: WorkerIdentity, now: datetime, ttl: timedelta = LEASE_TTL) -> bool:
     """Take this mailbox's lease if it is free, expired or already ours."""
     with database.atomic():

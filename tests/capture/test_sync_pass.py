@@ -14,6 +14,7 @@ from appsrc.worker import leased_sync_pass
 
 
 def test_a_sync_pass_leaves_a_mailbox_another_worker_holds(crm, team, sim):
+    worker_lock = leases.single_worker_lock()  # a worker process runs on this SQLite database
     now = crm.clock.now()
     other = leases.WorkerIdentity("other-worker", "host-b", 42)
     leases.register(other, now)
@@ -31,9 +32,23 @@ def test_a_sync_pass_leaves_a_mailbox_another_worker_holds(crm, team, sim):
     states = {a.address: (a.lease_owner, a.lease_expires_at) for a in EmailAccount.select()}
     assert states[held.address][0] == "other-worker" and states[held.address][1] > now
     assert all(expires is None for address, (_, expires) in states.items() if address != held.address)
+    worker_lock.close()
+
+
+def test_a_killed_pass_does_not_hold_the_next_one_back_on_sqlite(crm, team, sim):
+    """With no worker process alive on the SQLite database, leases left by a pass that was killed
+    (no release, no expiry yet) are an orphan's: the next pass takes them and syncs everything."""
+    now = crm.clock.now()
+    dead = leases.WorkerIdentity("killed-pass", "host-a", 4242)
+    leases.register(dead, now)
+    for account in EmailAccount.select():
+        assert leases.claim_mailbox(account.id, dead, now, timedelta(minutes=5))
+    reports, busy = leased_sync_pass(crm)
+    assert busy == [] and len(reports) == len(team.team) and all(r.ok and r.stored for r in reports)
 
 
 def test_the_cli_sync_names_the_mailbox_left_to_a_worker(crm, team, sim, tmp_path):
+    worker_lock = leases.single_worker_lock()  # a worker process runs on this SQLite database
     now = crm.clock.now()
     other = leases.WorkerIdentity("other-worker", "host-b", 42)
     leases.register(other, now)
@@ -47,3 +62,4 @@ def test_the_cli_sync_names_the_mailbox_left_to_a_worker(crm, team, sim, tmp_pat
     assert f"{held.address}: left to host-b:42, which is syncing it now" in done.stdout
     synced = {line.split(":")[0] for line in done.stdout.splitlines() if ": backfill, listed" in line}
     assert synced == {m.address for m in team.team} - {held.address}
+    worker_lock.close()
