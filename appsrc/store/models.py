@@ -278,7 +278,8 @@ class EmailInvestorLink(BaseModel):
     id = AutoField()
     email = ForeignKeyField(Email, backref="investor_links", on_delete="CASCADE", index=False)
     investor = ForeignKeyField(Investor, backref="email_links", on_delete="CASCADE", index=False)
-    # Not indexed: contacts are only ever soft-deleted, and no query looks links up by contact.
+    # Searched by contact (the activity search's contact filter): a partial index on the links
+    # that name one (migration 0018), declared there rather than here.
     contact = ForeignKeyField(Contact, null=True, on_delete="SET NULL", index=False)
     matched_address = CharField()
 

@@ -97,7 +97,7 @@ def test_the_email_page_shows_its_whole_conversation_in_time_order(talk):
     assert detail["thread_id"] == talk.call.thread_key and thread[0]["sent_at"].endswith("Z")
     # Each mailbox opens its own copy: its address as authuser and its own Gmail thread id.
     root_number = talk.call.thread_key.removeprefix("mid:<m").removesuffix("@test>")
-    assert [(m["address"], gmail(m["gmail_url"])) for m in thread[0]["mailboxes"]] == [
+    assert [(m["address"], gmail(m["gmail_url"])) for m in thread[0]["gmail_links"]] == [
         (ADA, (ADA, "t" + root_number)),
         (BOB, (BOB, "bob-thread-77")),
     ]
@@ -113,7 +113,7 @@ def test_an_email_deleted_everywhere_still_shows_itself_in_its_thread(talk):
     detail = queries.email_detail(talk.gone.id)
     assert [m["id"] for m in detail["thread"]] == [talk.call.id, talk.reply.id, talk.gone.id, talk.answer.id]
     gone = detail["thread"][2]
-    assert gone["current"] and gone["mailboxes"] == []
+    assert gone["current"] and gone["mailboxes"] == [] == gone["gmail_links"]
     assert detail["gmail_url"] is None and detail["gmail_links"] == []
     assert detail["sightings"][0]["gmail_url"] is None  # the deleted copy opens nothing
 

@@ -69,11 +69,12 @@ def test_the_email_carries_its_thread(api, talk):
         "subject",
         "snippet",
         "mailboxes",
+        "gmail_links",
         "proposals",
         "current",
     }
-    assert [m["address"] for m in first["mailboxes"]] == [ADA, BOB]
-    assert all(m["gmail_url"].startswith("https://mail.google.com/mail/?authuser=") for m in first["mailboxes"])
+    assert first["mailboxes"] == [ADA, BOB] == [m["address"] for m in first["gmail_links"]]
+    assert all(m["gmail_url"].startswith("https://mail.google.com/mail/?authuser=") for m in first["gmail_links"])
     assert detail["attachments"] == [PDF]
     assert (detail["thread_count"], detail["thread_truncated"]) == (2, False)
 

@@ -35,7 +35,6 @@ from appsrc.dashboard.components import (
 )
 from appsrc.store import queries
 from appsrc.store.queries import QueryError
-from appsrc.store.queries.approvals import approval_group, approval_groups
 
 dash.register_page(__name__, path="/approvals", name="Approvals", order=20, title="Approvals · IR Mail Desk")
 
@@ -368,7 +367,7 @@ def queue(investor_id, _version, _newer, _older, item_clicks, view, people, sele
                 status="pending", investor_id=investor_id, limit=PAGE_SIZE, cursor=cursors[page], people=people
             )
         else:
-            result = approval_groups(by=view, people=people, limit=PAGE_SIZE, cursor=cursors[page])
+            result = queries.approval_groups(by=view, people=people, limit=PAGE_SIZE, cursor=cursors[page])
     except QueryError:  # a cursor from before a reload: start again
         cursors, page = [None], 0
         result = {"items": [], "next_cursor": None}
@@ -617,7 +616,7 @@ def group_detail(group, _version):
     if not isinstance(group, dict):
         return empty("Open a group to see its members."), True, True
     try:
-        preview = approval_group(group.get("by"), group.get("key"), group.get("people"))
+        preview = queries.approval_group(group.get("by"), group.get("key"), group.get("people"))
     except QueryError:
         return empty("Open a group to see its members."), True, True
     if not preview["items"]:
@@ -873,7 +872,7 @@ def preview_decision(row_clicks, _ga, _gr, _oa, _or, checks, check_ids, opened, 
     if decision not in ("approve", "reject") or not groups:
         return (False, dash.no_update, dash.no_update, dash.no_update, True, None, error_alert("Nothing selected."))
     try:
-        previews = [approval_group(by, key, people) for by, key in groups]
+        previews = [queries.approval_group(by, key, people) for by, key in groups]
     except QueryError as exc:
         return (False, dash.no_update, dash.no_update, dash.no_update, True, None, error_alert(str(exc)))
     title, body, go, disabled, pending = _confirmation(decision, previews, changed=False)

@@ -20,7 +20,6 @@ from appsrc.dashboard.components import empty, error_alert, now, ok_alert, plura
 from appsrc.dashboard.conversation_ui import PAGE_SIZE, conversation_list, pager, turn_page
 from appsrc.dashboard.record_care_ui import KEEP, short_day
 from appsrc.store import queries
-from appsrc.store.queries.conversations import contact_conversations
 
 dash.register_page(
     __name__, path_template="/contacts/<contact_id>", name="Contact", nav=False, title="Contact · IR Mail Desk"
@@ -121,7 +120,7 @@ def conversations(contact_id, _version, _newer, _older, state):
         "contact-conversations",
         ctx.triggered_id,
         state,
-        lambda cursor: contact_conversations(record, limit=PAGE_SIZE, cursor=cursor) if record else None,
+        lambda cursor: queries.contact_conversations(record, limit=PAGE_SIZE, cursor=cursor) if record else None,
     )
     body = conversation_list(page["items"], "contact-conversation-list") if page else None
     return body, state, newer_off, older_off

@@ -236,8 +236,8 @@ def _thread(detail):
                     ),
                     html.Div(m["snippet"], className="small text-muted text-break") if m["snippet"] else None,
                     html.Div(
-                        [html.Span("Open in Gmail: ", className="small-muted"), *gmail_links(m["mailboxes"])]
-                        if m["mailboxes"]
+                        [html.Span("Open in Gmail: ", className="small-muted"), *gmail_links(m["gmail_links"])]
+                        if m["gmail_links"]
                         else html.Span("No mailbox holds it any more.", className="small-muted"),
                         className="small",
                     ),

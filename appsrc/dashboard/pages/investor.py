@@ -23,7 +23,6 @@ from appsrc.dashboard.components import direction_badge, empty, error_alert, loc
 from appsrc.dashboard.conversation_ui import PAGE_SIZE, conversation_list, document_list, pager, turn_page
 from appsrc.dashboard.record_care_ui import KEEP, short_day
 from appsrc.store import queries
-from appsrc.store.queries.conversations import investor_conversations, investor_documents
 
 dash.register_page(
     __name__, path_template="/investors/<investor_id>", name="Investor", nav=False, title="Investor · IR Mail Desk"
@@ -196,7 +195,7 @@ def conversations(investor_id, _version, _newer, _older, state):
         "investor-conversations",
         ctx.triggered_id,
         state,
-        lambda cursor: investor_conversations(record, limit=PAGE_SIZE, cursor=cursor) if record else None,
+        lambda cursor: queries.investor_conversations(record, limit=PAGE_SIZE, cursor=cursor) if record else None,
     )
     body = conversation_list(page["items"], "investor-conversation-list") if page else None
     return body, state, newer_off, older_off
@@ -220,7 +219,7 @@ def documents(investor_id, _version, _newer, _older, state):
         "investor-documents",
         ctx.triggered_id,
         state,
-        lambda cursor: investor_documents(record, limit=PAGE_SIZE, cursor=cursor) if record else None,
+        lambda cursor: queries.investor_documents(record, limit=PAGE_SIZE, cursor=cursor) if record else None,
     )
     body = document_list(page["items"], "investor-document-list") if page else None
     return body, state, newer_off, older_off

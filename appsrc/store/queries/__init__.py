@@ -1,7 +1,8 @@
 """Named read queries shared by the JSON API, the dashboard and the CLI; they return plain dicts.
 
 One module per read model, matching the dashboard's pages: `activity` (the email search),
-`approvals`, `investors`, `mailboxes`, `email` (one email's page), `charts` and `admin` (status,
+`approvals`, `investors`, `mailboxes`, `email` (one email's page), `conversations` (threads and
+documents), `awaiting` (who waits on a reply), `export` (CSV), `charts` and `admin` (status,
 users, tokens, audit, digest runs). `common` holds the id checks and cursors, `cache` the
 short-lived cache of counts and charts. The names below are the package's interface.
 
@@ -21,6 +22,8 @@ from appsrc.store.queries.admin import (
     overview,
 )
 from appsrc.store.queries.approvals import (
+    approval_group,
+    approval_groups,
     list_proposals,
     pending_proposal_count,
     proposal,
@@ -37,6 +40,11 @@ from appsrc.store.queries.common import (
     decode_cursor,
     encode_cursor,
     is_row_id,
+)
+from appsrc.store.queries.conversations import (
+    contact_conversations,
+    investor_conversations,
+    investor_documents,
 )
 from appsrc.store.queries.email import email_detail
 from appsrc.store.queries.investors import (
@@ -56,10 +64,13 @@ __all__ = [
     "MAX_LIMIT",
     "QueryError",
     "activity_timeline",
+    "approval_group",
+    "approval_groups",
     "appliance_status",
     "approvals_backlog",
     "audit_log",
     "clear_cache",
+    "contact_conversations",
     "contact_detail",
     "decode_cursor",
     "digest_runs",
@@ -67,7 +78,9 @@ __all__ = [
     "email_activity_count",
     "email_detail",
     "encode_cursor",
+    "investor_conversations",
     "investor_detail",
+    "investor_documents",
     "investor_table",
     "is_row_id",
     "list_investors",

@@ -17,7 +17,6 @@ from appsrc.matching.direction import direction_of
 from appsrc.store.db import database, is_sqlite
 from appsrc.store.models import (
     Email,
-    EmailAccount,
     EmailAccountMessage,
     EmailInvestorLink,
     Investor,
@@ -36,7 +35,7 @@ from appsrc.store.queries.common import (
     sent_by_team,
     wants_outbound,
 )
-from appsrc.store.queries.gmail_links import gmail_thread_url
+from appsrc.store.queries.gmail_links import first_gmail_url, live_gmail_links
 
 # -- the words searched ---------------------------------------------------------------------------
 MAX_TERMS = 16
@@ -584,11 +583,11 @@ def email_activity(
     rows = rows[:limit]
     ids = [r["id"] for r in rows]
     investors = _investors_of(ids)
-    sightings = _live_sightings_of(ids)
+    links = live_gmail_links(ids)
     own_addresses = own_mailbox_addresses()
     items = []
     for r in rows:
-        held = sightings.get(r["id"], [])
+        held = links.get(r["id"], [])
         items.append(
             {
                 "email_id": r["id"],
@@ -601,8 +600,8 @@ def email_activity(
                 "sent_at": r["sent_at"].isoformat().replace("+00:00", "Z"),
                 "direction": direction_of(r["from_email"], own_addresses),
                 "investors": investors.get(r["id"], []),
-                "mailboxes": [address for address, _thread in held],
-                "gmail_url": gmail_thread_url(*held[0]) if held else None,
+                "mailboxes": [link["address"] for link in held],
+                "gmail_url": first_gmail_url(held),
                 "matched": matched_words(f.terms, r["subject"], r["snippet"], r["from_name"], r["from_email"]),
             }
         )
@@ -695,24 +694,5 @@ def _investors_of(email_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     return found
 
 
-def _live_sightings_of(email_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
-    """Each email's live sightings as (mailbox address, Gmail thread id), by address."""
-    found: dict[int, list[tuple[str, str]]] = {}
-    if email_ids:
-        for email_id, address, thread in (
-            EmailAccountMessage.select(
-                EmailAccountMessage.email, EmailAccount.address, EmailAccountMessage.gmail_thread_id
-            )
-            .join(EmailAccount)
-            .where(EmailAccountMessage.email.in_(email_ids) & EmailAccountMessage.deleted_at.is_null())
-            .order_by(EmailAccount.address)
-            .tuples()
-        ):
-            found.setdefault(email_id, []).append((address, thread))
-    return found
-
-
 def live_mailboxes_of(email_ids: list[int]) -> dict[int, list[str]]:
-    return {
-        email_id: [address for address, _thread in held] for email_id, held in _live_sightings_of(email_ids).items()
-    }
+    return {email_id: [link["address"] for link in held] for email_id, held in live_gmail_links(email_ids).items()}

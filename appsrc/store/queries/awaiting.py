@@ -31,7 +31,9 @@ the one that counts: a message sent at 23:30 on a Friday in New York (Saturday 0
 sent on a Friday.
 
 **Bounded:** only messages sent within the policy's `lookback_days` (default 14) are read: an
-investor who has waited longer than that drops off the list. Every reply that can close one of
+investor who has waited longer than that drops off the list. A first backfill brings years of
+mail, much of it never needing an answer ("thanks!"), and the list is for what is still
+actionable; admins widen the window when they want more. Every reply that can close one of
 those messages was sent later, so inside the same window, and the read is one range scan of
 the window's emails plus index lookups for the open ones.
 """
@@ -51,7 +53,7 @@ from appsrc.clock import utc
 from appsrc.store.db import database, is_sqlite
 from appsrc.store.models import AppSetting
 from appsrc.store.queries.common import OUTBOUND_SQL, iso
-from appsrc.store.queries.gmail_links import gmail_thread_url
+from appsrc.store.queries.gmail_links import live_gmail_links
 
 POLICY_KEY = "awaiting_reply_policy"
 DEFAULT_BUSINESS_DAYS = 2
@@ -280,17 +282,9 @@ def _emails(email_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
 
 def _gmail_links(email_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
     """(mailbox, Gmail URL) of each email's first live mailbox by address."""
-    found: dict[int, tuple[str, str | None]] = {}
-    for chunk in chunked(sorted(set(email_ids)), 500):
-        sql = (
-            "SELECT s.email_id, a.address, s.gmail_thread_id FROM email_account_message s "
-            "JOIN email_account a ON a.id = s.account_id "
-            f"WHERE s.deleted_at IS NULL AND s.email_id IN ({_in(chunk)}) ORDER BY s.email_id, a.address"
-        )
-        for email_id, address, thread_id in database.execute_sql(sql, list(chunk)).fetchall():
-            if email_id not in found:
-                found[email_id] = (address, gmail_thread_url(address, thread_id))
-    return found
+    return {
+        email_id: (held[0]["address"], held[0]["gmail_url"]) for email_id, held in live_gmail_links(email_ids).items()
+    }
 
 
 def _primary(links: list[dict[str, Any]], sender: str) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ saw them: no contents are stored or fetched.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,6 @@ from appsrc.store.models import (
     Contact,
     ContactEmail,
     Email,
-    EmailAccount,
     EmailAccountMessage,
     EmailInvestorLink,
     EmailParticipant,
@@ -40,7 +39,7 @@ from appsrc.store.queries.common import (
     iso,
     own_mailbox_addresses,
 )
-from appsrc.store.queries.gmail_links import gmail_thread_url
+from appsrc.store.queries.gmail_links import first_gmail_url, live_gmail_links
 
 # A conversation longer than this shows its newest messages (or, for an older message's page,
 # the messages from that one on), with `thread_truncated` set.
@@ -63,38 +62,15 @@ def _when(value: Any) -> datetime | None:
     return converted
 
 
-def live_gmail_links(email_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
-    """Each email's live mailboxes, by address, each with the link that opens the email's thread
-    in Gmail as that mailbox (None when the sighting has no Gmail thread id)."""
-    found: dict[int, list[dict[str, Any]]] = {}
-    ids = list(email_ids)
-    if ids:
-        for email_id, address, thread_id in (
-            EmailAccountMessage.select(
-                EmailAccountMessage.email, EmailAccount.address, EmailAccountMessage.gmail_thread_id
-            )
-            .join(EmailAccount)
-            .where(EmailAccountMessage.email.in_(ids) & EmailAccountMessage.deleted_at.is_null())
-            .order_by(EmailAccount.address)
-            .tuples()
-        ):
-            found.setdefault(email_id, []).append(
-                {"address": address, "gmail_url": gmail_thread_url(address, thread_id)}
-            )
-    return found
-
-
-def _first_url(links: list[dict[str, Any]]) -> str | None:
-    return links[0]["gmail_url"] if links else None
-
-
 # -- the thread on the email page ------------------------------------------------------------------
 def email_thread(email_id: int, thread_key: str, own: Collection[str] | None = None) -> dict[str, Any]:
     """The conversation of one email, oldest first: `{"thread", "thread_count", "thread_truncated"}`.
 
     Each message is `{"id", "sent_at", "direction", "from", "from_name", "subject", "snippet",
-    "mailboxes": [{"address", "gmail_url"}], "proposals": [{"id", "status", "investor_name"}],
-    "current"}`. The email itself is always in it, live or not; the others only when live."""
+    "mailboxes": [address], "gmail_links": [{"address", "gmail_url"}], "proposals": [{"id",
+    "status", "investor_name"}], "current"}`: `mailboxes` as everywhere else in the API, the live
+    mailboxes holding it by address, and beside them each one's link into Gmail. The email itself
+    is always in it, live or not; the others only when live."""
     own = own_mailbox_addresses() if own is None else own
     if thread_key:
         ordered = list(
@@ -135,7 +111,8 @@ def email_thread(email_id: int, thread_key: str, own: Collection[str] | None = N
             "from_name": rows[i]["from_name"],
             "subject": rows[i]["subject"],
             "snippet": rows[i]["snippet"],
-            "mailboxes": links.get(i, []),
+            "mailboxes": [link["address"] for link in links.get(i, [])],
+            "gmail_links": links.get(i, []),
             "proposals": proposals.get(i, []),
             "current": i == email_id,
         }
@@ -433,7 +410,7 @@ def _conversation_items(thread_keys: list[str]) -> list[dict[str, Any]]:
                 "last_from_name": last_email["from_name"],
                 "last_direction": direction,
                 "waiting": "them" if direction == OUTBOUND else "us",
-                "gmail_url": _first_url(links.get(last_email["id"], [])),
+                "gmail_url": first_gmail_url(links.get(last_email["id"], [])),
             }
         )
     return items
