@@ -86,7 +86,14 @@ def matched_words(terms: tuple[str, ...] | None, *texts: str | None) -> list[str
 
 
 def _has_every(long_terms: list[str], texts: tuple[str | None, ...]) -> bool:
-    words = {fold(w) for text in texts for w in _WORD.findall(text or "")}
+    """Whether every term starts some word of `texts` (folded as the index folds them). Most
+    candidates fail: a plain substring test of the folded text rejects them before the texts
+    are cut into words."""
+    joined = " ".join(text for text in texts if text)
+    folded = joined.lower() if joined.isascii() else fold.__wrapped__(joined)  # texts are not worth caching
+    if not all(t in folded for t in long_terms):
+        return False
+    words = {fold(w) for w in _WORD.findall(joined)}
     return all(any(w.startswith(t) for w in words) for t in long_terms)
 
 
