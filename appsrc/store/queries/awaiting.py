@@ -34,8 +34,9 @@ sent on a Friday.
 investor who has waited longer than that drops off the list. A first backfill brings years of
 mail, much of it never needing an answer ("thanks!"), and the list is for what is still
 actionable; admins widen the window when they want more. Every reply that can close one of
-those messages was sent later, so inside the same window, and the read is one range scan of
-the window's emails plus index lookups for the open ones.
+those messages was sent later, so inside the same window: the database reads the window's
+emails from a covering index and returns only the unanswered inbound ones, then index lookups
+check their links and mailboxes.
 """
 
 from __future__ import annotations
@@ -151,15 +152,20 @@ def _key(value: str | datetime) -> str:
     return value if isinstance(value, str) else _stamp(value)
 
 
-def _window_sql(one_thread: str | None) -> str:
-    """Every non-bulk email of the lookback window: (id, conversation, sent_at, outbound). One
-    range scan of the covering index `email_awaiting`."""
+def _unanswered_sql(one_thread: str | None) -> str:
+    """The window's inbound, non-bulk emails that no teammate's email in the window follows in
+    their conversation: (id, conversation, sent_at). The window is read twice from the covering
+    index `email_awaiting` (once for each conversation's last outbound email); only the
+    unanswered rows leave the database."""
     p = _param()
     outbound = OUTBOUND_SQL.format(sender="e.from_email")
     thread = f" AND {one_thread} = {p}" if one_thread else ""
+    window = f"e.sent_at > {p} AND e.sent_at <= {p} AND NOT e.is_bulk{thread}"
     return (
-        f"SELECT e.id, {THREAD_SQL}, e.sent_at, CASE WHEN {outbound} THEN 1 ELSE 0 END FROM email e "
-        f"WHERE e.sent_at > {p} AND e.sent_at <= {p} AND NOT e.is_bulk{thread}"
+        f"SELECT e.id, {THREAD_SQL}, e.sent_at FROM email e "
+        f"LEFT JOIN (SELECT {THREAD_SQL} AS conversation, max(e.sent_at) AS answered_at FROM email e "
+        f"WHERE {window} AND {outbound} GROUP BY 1) o ON o.conversation = {THREAD_SQL} "
+        f"WHERE {window} AND NOT ({outbound}) AND (o.answered_at IS NULL OR e.sent_at > o.answered_at)"
     )
 
 
@@ -194,11 +200,8 @@ def _open_mail(now: datetime, tz: ZoneInfo, policy: AwaitingPolicy, thread_key: 
         alone = thread_key.startswith("email:") and thread_key[6:].isdigit()
         one_thread = "e.id" if alone else "e.thread_key"
         params.append(int(thread_key[6:]) if alone else thread_key)
-    rows = [(i, key, _key(sent), out) for i, key, sent, out in database.execute_sql(_window_sql(one_thread), params)]
-    answered: dict[str, str] = {}
-    for _id, key, sent, out in rows:
-        if out and sent > answered.get(key, ""):
-            answered[key] = sent
+    rows = [(i, key, _key(sent)) for i, key, sent in database.execute_sql(_unanswered_sql(one_thread), params + params)]
+    answered: dict[str, str] = {}  # by an admin's mark
     p = _param()
     for key, through, until in database.execute_sql(
         f"SELECT thread_key, handled_through, snoozed_until FROM awaiting_mark "
@@ -210,8 +213,8 @@ def _open_mail(now: datetime, tz: ZoneInfo, policy: AwaitingPolicy, thread_key: 
         elif through is not None:
             answered[key] = max(answered.get(key, ""), _key(through))
     candidates: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for email_id, key, sent, out in rows:
-        if not out and sent > answered.get(key, ""):
+    for email_id, key, sent in rows:
+        if sent > answered.get(key, ""):
             candidates[key].append((email_id, sent))
     ripe = {key: found for key, found in candidates.items() if min(sent for _i, sent in found) <= cutoff}
     ids = [email_id for found in ripe.values() for email_id, _sent in found]
