@@ -87,6 +87,20 @@ def ts(dt: datetime) -> str:
     return dt.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
+def insert_team(con: sqlite3.Connection, now: str) -> None:
+    """The ten team members (the first an admin) and their mailboxes, backfilled."""
+    con.executemany(
+        "INSERT INTO user (id, email, name, is_admin, is_active, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
+        [(i + 1, a, f"Member {i}", int(i == 0), now, now) for i, a in enumerate(TEAM)],
+    )
+    con.executemany(
+        "INSERT INTO email_account (id, user_id, address, sync_enabled, backfill_state, "
+        "backfill_listed, sync_generation, stored_count, skipped_count, failed_count, full_resyncs, "
+        "created_at) VALUES (?, ?, ?, 1, 'done', 0, 1, 0, 0, 0, 0, ?)",
+        [(i + 1, i + 1, a, now) for i, a in enumerate(TEAM)],
+    )
+
+
 SKIP_REASONS = (("internal", 0.5), ("spam_trash_chat", 0.3), ("excluded", 0.1), ("unparseable", 0.05), ("gone", 0.05))
 
 
@@ -108,17 +122,7 @@ def build(path: Path, emails: int, proposals: int, skipped: int, seed: int = 7) 
     con.execute("PRAGMA synchronous=OFF")
     con.execute("PRAGMA cache_size=-400000")
     with con:
-        con.executemany(
-            "INSERT INTO user (id, email, name, is_admin, is_active, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, 1, ?, ?)",
-            [(i + 1, a, f"Member {i}", int(i == 0), now, now) for i, a in enumerate(TEAM)],
-        )
-        con.executemany(
-            "INSERT INTO email_account (id, user_id, address, sync_enabled, backfill_state, "
-            "backfill_listed, sync_generation, stored_count, skipped_count, failed_count, full_resyncs, "
-            "created_at) VALUES (?, ?, ?, 1, 'done', 0, 1, 0, 0, 0, 0, ?)",
-            [(i + 1, i + 1, a, now) for i, a in enumerate(TEAM)],
-        )
+        insert_team(con, now)
         con.executemany(
             "INSERT INTO investor (id, name, graveyard, notes, created_at, updated_at) VALUES (?, ?, ?, '', ?, ?)",
             [
