@@ -1,7 +1,8 @@
 """Deterministic fault injection. Everything is off until a test turns it on.
 
 Probabilities are drawn from one seeded RNG, so a single-threaded run is reproducible;
-`fail_next` forces exact failures for tests that must not depend on chance.
+`fail_next` and `time_out_next` force exact failures for tests that must not depend on chance
+(several sync threads draw from the RNG at once, so their interleaving is not reproducible).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Faults:
         self._lock = threading.Lock()
         self._rng = random.Random(0)
         self._forced: dict[str, deque[ForcedFailure]] = {}
+        self._forced_timeouts: deque[str] = deque()
 
     def update(self, **changes) -> None:
         """Change settings; giving `seed` restarts the random sequence."""
@@ -71,11 +73,20 @@ class Faults:
         with self._lock:
             self._forced.setdefault(method, deque()).extend([ForcedFailure(status, reason, after)] * count)
 
+    def time_out_next(self, count: int = 1, mode: str = "sleep") -> None:
+        """The next `count` API requests time out in `mode` (see `FaultSettings.timeout`),
+        whatever the configured probability; a `sleep` lasts `timeout_sleep_s`."""
+        if mode not in TIMEOUT_MODES:
+            raise ValueError(f"mode must be one of {TIMEOUT_MODES}")
+        with self._lock:
+            self._forced_timeouts.extend([mode] * count)
+
     def reset(self) -> None:
         with self._lock:
             self.settings = FaultSettings(seed=self.settings.seed)
             self._rng = random.Random(self.settings.seed)
             self._forced.clear()
+            self._forced_timeouts.clear()
 
     def roll(self, name: str) -> bool:
         """True with the probability configured under `name`."""
@@ -84,6 +95,13 @@ class Faults:
             return False
         with self._lock:
             return self._rng.random() < probability
+
+    def timeout_mode(self) -> str | None:
+        """How this API request times out, if it does: a forced timeout first, then the dice."""
+        with self._lock:
+            if self._forced_timeouts:
+                return self._forced_timeouts.popleft()
+        return self.settings.timeout_mode if self.roll("timeout") else None
 
     def pick_5xx(self) -> int:
         with self._lock:

@@ -458,11 +458,12 @@ class GmailSimulator(LoopbackService):
         body = self.read_body(request)
         path = urlsplit(request.path).path
         is_api = path.startswith("/gmail/v1/") or path in ("/batch", "/batch/gmail/v1")
-        if is_api and self.faults.roll("timeout"):
-            if self.faults.settings.timeout_mode == "close":
-                self._record("connection.dropped", None, {"path": path}, 0, 0, False)
-                self.drop(request)
-                return
+        timeout_mode = self.faults.timeout_mode() if is_api else None
+        if timeout_mode == "close":
+            self._record("connection.dropped", None, {"path": path}, 0, 0, False)
+            self.drop(request)
+            return
+        if timeout_mode == "sleep":
             self._record("connection.delayed", None, {"path": path}, 0, 0, False)
             self.pause(self.faults.settings.timeout_sleep_s)
         headers: dict[str, str]

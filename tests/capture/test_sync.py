@@ -353,6 +353,7 @@ def test_fault_mix_captures_everything(crm, team, sim):
         empty_history_page=0.3,
         seed=11,
     )
+    sim.faults.time_out_next(2)  # whatever the threads' draws, both kinds of timeout happen
     reports = crm.sync_all()
     alice = team.team[0].address
     sim.insert_message(
@@ -363,6 +364,7 @@ def test_fault_mix_captures_everything(crm, team, sim):
     )
     sim.expire_history(alice)
     sim.faults.update(timeout_mode="close", timeout=0.2)
+    sim.faults.time_out_next(2, mode="close")
     for _ in range(3):  # pending fetches are retried on later cycles
         reports = crm.sync_all()
     assert all(r.ok for r in reports), [r.error for r in reports]

@@ -68,6 +68,24 @@ def wait_for(driver, css: str, text: str | None = None, timeout: float = 15):
     return driver.find_element(By.CSS_SELECTOR, css)
 
 
+def wait_for_rows(driver, count: int, *texts: str, timeout: float = 15) -> list:
+    """The activity table once it shows `count` rows holding every one of `texts`. The count
+    above the table is a callback of its own, so it may show the new search before the rows."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def settled(_driver):
+        try:
+            rows = driver.find_elements(By.CSS_SELECTOR, "#activity-table tbody tr")
+            shown = " ".join(row.text for row in rows)
+        except StaleElementReferenceException:
+            return False
+        return rows if len(rows) == count and all(text in shown for text in texts) else False
+
+    return WebDriverWait(driver, timeout).until(settled)
+
+
 def log_in(driver, base: str, email: str, password: str, next_: str = "/"):
     from selenium.webdriver.common.by import By
 
@@ -119,8 +137,7 @@ def test_admin_searches_opens_an_email_approves_and_sees_the_timeline(server, br
         By.CSS_SELECTOR, "label[for='_dbcprivate_radioitems_activity-direction_input_inbound']"
     ).click()
     wait_for(browser, "#activity-count", "1 email")
-    rows = browser.find_elements(By.CSS_SELECTOR, "#activity-table tbody tr")
-    assert len(rows) == 1 and "Quarterly capital call" in rows[0].text and "Acme Capital" in rows[0].text
+    rows = wait_for_rows(browser, 1, "Quarterly capital call", "Acme Capital")
     # Open the email.
     rows[0].find_element(By.LINK_TEXT, "Quarterly capital call").click()
     wait_for(browser, "#email-subject", "Quarterly capital call")
@@ -163,11 +180,11 @@ def test_a_graveyard_investors_mail_link_shows_its_filter(server, browser, mail)
     picker = Select(browser.find_element(By.ID, "activity-investor"))
     assert picker.first_selected_option.text == "Dead Co (graveyard)"
     assert [o.text for o in picker.options if o.text] == ["Any investor", "Acme Capital", "Dead Co (graveyard)"]
-    rows = browser.find_elements(By.CSS_SELECTOR, "#activity-table tbody tr")
-    assert len(rows) == 1 and "Old relationship memo" in rows[0].text
+    wait_for_rows(browser, 1, "Old relationship memo")
     # Choosing "Any investor" drops the filter; the graveyard entry stays only while chosen.
     picker.select_by_visible_text("Any investor")
     wait_for(browser, "#activity-count", "64 emails")
+    wait_for_rows(browser, 50)
     assert severe_console_errors(browser) == []
 
 

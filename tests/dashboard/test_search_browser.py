@@ -12,7 +12,14 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.crm.fixtures import *
-from tests.dashboard.test_browser import browser, log_in, server, severe_console_errors, wait_for  # noqa: F401
+from tests.dashboard.test_browser import (  # noqa: F401
+    browser,
+    log_in,
+    server,
+    severe_console_errors,
+    wait_for,
+    wait_for_rows,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -37,12 +44,6 @@ def mail(world):
     )
     world.other = world.email("Lunch?", "friend@elsewhere.example", [BOB])
     return world
-
-
-def rows(driver) -> list:
-    from selenium.webdriver.common.by import By
-
-    return driver.find_elements(By.CSS_SELECTOR, "#activity-table tbody tr")
 
 
 def set_date(driver, element_id: str, day: str) -> None:
@@ -71,7 +72,7 @@ def test_typing_a_word_start_highlights_it_and_the_export_matches_the_filters(se
     # Typing the start of a word finds the email; the matched word is in bold, as text.
     browser.find_element(By.ID, "activity-q").send_keys("Zeich")
     wait_for(browser, "#activity-count", "1 email")
-    (row,) = rows(browser)
+    (row,) = wait_for_rows(browser, 1, "Zeichnungsschein")
     assert "Zeichnungsschein <b>signed</b>" in row.text  # the subject's markup shown as text
     bold = [b.text for b in row.find_elements(By.CSS_SELECTOR, "b.search-hit")]
     assert bold and set(bold) == {"Zeichnungsschein"}
@@ -83,12 +84,13 @@ def test_typing_a_word_start_highlights_it_and_the_export_matches_the_filters(se
     search.clear()
     search.send_keys("Blackst")
     wait_for(browser, "#activity-count", "3 emails")
+    wait_for_rows(browser, 3, "Blackstone")
     assert {b.text for b in browser.find_elements(By.CSS_SELECTOR, "#activity-table b.search-hit")} >= {"Blackstone"}
     set_date(browser, "activity-since", "2026-08-01")
     wait_for(browser, "#activity-count", "2 emails")
     set_date(browser, "activity-until", "2026-09-30")
     wait_for(browser, "#activity-count", "1 email")
-    assert "Blackstone memo" in rows(browser)[0].text
+    wait_for_rows(browser, 1, "Blackstone memo")
 
     # The export button downloads this very search.
     link = browser.find_element(By.ID, "activity-export")

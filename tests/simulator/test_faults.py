@@ -118,6 +118,21 @@ def test_timeout_close_drops_the_connection(sim, key_file):
     assert len(sim.calls(method="connection.dropped")) == 2
 
 
+def test_time_out_next_forces_exact_timeouts_then_stops(sim, key_file):
+    service = _service_with_timeout(sim, key_file, timeout=5)
+    sim.faults.update(timeout_sleep_s=0.01)
+    sim.faults.time_out_next(1)  # probability 0, yet this request is delayed
+    sim.faults.time_out_next(2, mode="close")
+    service.users().getProfile(userId="me").execute()  # delayed, then answered
+    with pytest.raises((http.client.HTTPException, ConnectionError)):
+        service.users().getProfile(userId="me").execute()  # dropped, and httplib2's own retry too
+    service.users().getProfile(userId="me").execute()
+    assert sim.call_count("connection.delayed") == 1
+    assert sim.call_count("connection.dropped") == 2
+    with pytest.raises(ValueError, match="mode must be one of"):
+        sim.faults.time_out_next(1, mode="hang")
+
+
 def test_latency_applies_once_per_http_request(sim, gmail, message_ids):
     """Real time is the point here (latency is a real delay). Lower bounds cannot flake; the one
     upper bound is generous: six parts charged once each would take 1.2 s, once per request 0.2."""
