@@ -2,7 +2,9 @@
 `store/queries/awaiting.py`): the policy, "handled", "snooze until a day", and undoing either.
 
 Each write is audited in its own transaction with the change: all or nothing. A mark belongs
-to the conversation, so it survives new mail; marking again replaces it.
+to the conversation and covers it through its newest inbound message at the time: a newer one
+from the investor opens the case again (a snooze ends then, as in Gmail). Marking again
+replaces the mark.
 """
 
 from __future__ import annotations
@@ -87,12 +89,17 @@ def _case(email_id: int, now: datetime, tz_name: str) -> dict:
     return case
 
 
+def _covered_through(case: dict) -> datetime:
+    """The newest open message's send time: what a mark covers."""
+    return datetime.fromisoformat(case["last_inbound_at"].replace("Z", "+00:00"))
+
+
 def _mark(case: dict, state: str, now: datetime, actor: User | None, **values) -> None:
     row = {
         "thread_key": case["thread_id"],
         "state": state,
         "email": case["email_id"],
-        "handled_through": None,
+        "covers_through": _covered_through(case),
         "snoozed_until": None,
         "created_by": actor.id if actor is not None else None,
         "created_at": now,
@@ -110,10 +117,9 @@ def mark_handled(email_id: int, now: datetime, tz_name: str, *, actor: User | No
     """Close the case through its newest open message; a newer inbound message reopens it."""
     with database.atomic():
         case = _case(email_id, now, tz_name)
-        through = datetime.fromisoformat(case["last_inbound_at"].replace("Z", "+00:00"))
-        _mark(case, "handled", now, actor, handled_through=through)
+        _mark(case, "handled", now, actor)
         _audit("awaiting.handled", now, actor, case["thread_id"], {"email_id": case["email_id"]})
-    return {"thread_id": case["thread_id"], "state": "handled", "handled_through": case["last_inbound_at"]}
+    return {"thread_id": case["thread_id"], "state": "handled", "covers_through": case["last_inbound_at"]}
 
 
 def parse_until(raw: object, now: datetime, tz_name: str) -> date:
@@ -133,14 +139,20 @@ def parse_until(raw: object, now: datetime, tz_name: str) -> date:
 
 
 def snooze(email_id: int, until: object, now: datetime, tz_name: str, *, actor: User | None = None) -> dict:
-    """Hide the case until the local midnight starting `until`; it returns then if unanswered."""
+    """Hide the case until the local midnight starting `until`; it returns then if unanswered,
+    or sooner if the investor writes again."""
     day = parse_until(until, now, tz_name)
     moment = local_midnight(day, ZoneInfo(tz_name))
     with database.atomic():
         case = _case(email_id, now, tz_name)
         _mark(case, "snoozed", now, actor, snoozed_until=moment)
         _audit("awaiting.snoozed", now, actor, case["thread_id"], {"email_id": case["email_id"], "until": str(day)})
-    return {"thread_id": case["thread_id"], "state": "snoozed", "until": str(day)}
+    return {
+        "thread_id": case["thread_id"],
+        "state": "snoozed",
+        "until": str(day),
+        "covers_through": case["last_inbound_at"],
+    }
 
 
 def clear_mark(email_id: int, now: datetime, *, actor: User | None = None) -> dict:

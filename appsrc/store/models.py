@@ -434,14 +434,15 @@ class MemberExclusion(BaseModel):
 
 
 class AwaitingMark(BaseModel):
-    """An admin's mark on a conversation waiting on the fund's reply (m0019; see
-    `store/queries/awaiting.py`): handled through its newest inbound message, or snoozed."""
+    """An admin's mark on a conversation waiting on the fund's reply (m0019, m0021; see
+    `store/queries/awaiting.py`): handled, or snoozed until a day, either one covering the
+    conversation through its newest inbound message at the time of marking."""
 
     id = AutoField()
     thread_key = CharField(unique=True)
     state = CharField()  # handled | snoozed
     email = ForeignKeyField(Email, null=True, on_delete="SET NULL", index=False)  # the email marked
-    handled_through = UTCDateTimeField(null=True)  # a newer inbound message reopens the case
+    covers_through = UTCDateTimeField(null=True)  # a newer inbound message reopens the case
     snoozed_until = UTCDateTimeField(null=True)  # the chosen day's local midnight
     created_by = ForeignKeyField(User, null=True, on_delete="SET NULL", index=False)
     created_at = UTCDateTimeField()

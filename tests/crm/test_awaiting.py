@@ -12,7 +12,7 @@ import pytest
 
 from appsrc.crm import awaiting as crm_awaiting
 from appsrc.crm.validation import ValidationError
-from appsrc.store.models import AuditEvent, AwaitingMark, EmailAccountMessage, Investor
+from appsrc.store.models import AuditEvent, AwaitingMark, EmailAccount, EmailAccountMessage, Investor, User
 from appsrc.store.queries.awaiting import (
     awaiting_case,
     awaiting_cases,
@@ -226,6 +226,47 @@ def test_a_snooze_hides_the_case_until_the_local_day_and_it_returns_if_unanswere
     assert AwaitingMark.select().count() == 1  # one mark per conversation
     w.email("Re: Side letter", BOB, ["jane@acme.example"], sent_at=at(NY, 2026, 11, 6, 9, 0), reply_to=ask)
     assert listed(at(NY, 2026, 11, 10, 0, 0), "America/New_York") == []
+
+
+def test_the_investor_writing_again_ends_a_snooze(lps):
+    """As in Gmail: the snooze covered the messages there were; a new one waits on its own."""
+    w = lps
+    ask = w.email("Side letter", "jane@acme.example", [ADA], sent_at=FRIDAY)
+    crm_awaiting.snooze(ask.id, "2026-11-20", TUESDAY, UTC_NAME, actor=w.ada)
+    assert AwaitingMark.get().covers_through == FRIDAY
+    nudge = w.email("Re: Side letter", "jane@acme.example", [ADA], sent_at=TUESDAY + timedelta(hours=2), reply_to=ask)
+    assert listed(TUESDAY + timedelta(days=1, hours=3)) == []  # the nudge has waited one day
+    thursday = TUESDAY + timedelta(days=2, hours=2)
+    (item,) = awaiting_cases(thursday, UTC_NAME)["items"]
+    assert (item["email_id"], item["waiting_since"], item["open_messages"]) == (nudge.id, "2026-11-03T19:00:00Z", 1)
+    assert awaiting_summary(thursday, UTC_NAME) == {"cases": 1, "lps": 1}
+    # Snoozing again covers the nudge too.
+    crm_awaiting.snooze(nudge.id, "2026-11-20", thursday, UTC_NAME, actor=w.ada)
+    assert listed(thursday) == [] and AwaitingMark.get().covers_through == TUESDAY + timedelta(hours=2)
+
+
+def test_mail_only_a_paused_or_departed_teammates_mailbox_holds_does_not_wait(lps):
+    """The desk sees replies only in the mailboxes it captures: mail held by no such mailbox
+    would wait for ever, so it is not listed (nor counted on the Overview or in the digest)."""
+    w = lps
+    to_bob = w.email("For Bob", "jane@acme.example", [BOB], sent_at=FRIDAY)
+    to_both = w.email("For both", "jane@acme.example", [ADA, BOB], sent_at=FRIDAY + timedelta(minutes=1))
+    assert listed(TUESDAY + timedelta(minutes=1)) == [(to_bob.id, 2), (to_both.id, 2)]
+    bob_box = w.mailbox(BOB)
+    EmailAccount.update(paused_at=TUESDAY).where(EmailAccount.id == bob_box.id).execute()
+    assert listed(TUESDAY + timedelta(minutes=1)) == [(to_both.id, 2)]
+    EmailAccount.update(paused_at=None).where(EmailAccount.id == bob_box.id).execute()
+    User.update(is_active=False).where(User.id == w.bob.id).execute()
+    assert listed(TUESDAY + timedelta(minutes=1)) == [(to_both.id, 2)]
+    assert awaiting_summary(TUESDAY + timedelta(minutes=1), UTC_NAME) == {"cases": 1, "lps": 1}
+    with pytest.raises(crm_awaiting.NotWaiting):
+        crm_awaiting.mark_handled(to_bob.id, TUESDAY, UTC_NAME, actor=w.ada)
+    # Ada's mailbox removed, Bob back: the item opens Gmail as the mailbox still captured.
+    User.update(is_active=True).where(User.id == w.bob.id).execute()
+    EmailAccount.update(removed_at=TUESDAY).where(EmailAccount.id == w.mailbox(ADA).id).execute()
+    items = awaiting_cases(TUESDAY + timedelta(minutes=1), UTC_NAME)["items"]
+    assert [(i["email_id"], i["mailbox"]) for i in items] == [(to_bob.id, BOB), (to_both.id, BOB)]
+    assert "authuser=bob%40fund.example" in items[1]["gmail_url"]
 
 
 def test_a_snooze_day_must_be_a_later_day_within_a_year(lps):

@@ -160,6 +160,38 @@ def test_0010_dates_the_graveyard_from_each_investors_last_change(settings):
     db.close()
 
 
+def test_0021_makes_a_snooze_cover_through_the_email_it_was_set_on(settings):
+    """Before 0021 a snooze hid its conversation whatever came next; after it, the snooze covers
+    the newest message there was (the email it was set on), so the investor writing again ends it."""
+    from datetime import UTC, datetime
+
+    from tests.conftest import NOW
+    from tests.crm.factories import World
+
+    db = open_database(settings.database_url)
+    db.execute_sql(
+        "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
+        "applied_at VARCHAR(64) NOT NULL)"
+    )
+    for migration in discover()[:20]:
+        migration.module.up(db)
+        db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, ?)", (migration.version, migration.name, "x"))
+    world = World(NOW)
+    world.investor("Acme Capital", "acme.example")
+    sent = datetime(2026, 10, 30, 17, 0, tzinfo=UTC)
+    ask = world.email("Side letter", "jane@acme.example", ["ada@fund.example"], sent_at=sent)
+    insert = (
+        "INSERT INTO awaiting_mark (thread_key, state, email_id, handled_through, snoozed_until, created_at) "
+        "VALUES (?, ?, ?, ?, ?, 'x')"
+    )
+    db.execute_sql(insert, (ask.thread_key, "snoozed", ask.id, None, "2026-11-20 00:00:00.000000"))
+    db.execute_sql(insert, ("mid:<other@test>", "handled", None, "2026-10-01 09:00:00.000000", None))
+    assert migrate(db)[0] == "0021_awaiting_mark_covers"
+    rows = db.execute_sql("SELECT state, covers_through FROM awaiting_mark ORDER BY state").fetchall()
+    assert rows == [("handled", "2026-10-01 09:00:00.000000"), ("snoozed", "2026-10-30 17:00:00.000000")]
+    db.close()
+
+
 def migrated_up_to(settings, name: str, version: int, *, users: int):
     """A store migrated to `version`, with `users` users: a new install (0) or an upgrade (1)."""
     db = open_database(settings.database_url.replace("crm.sqlite3", f"crm-{name}.sqlite3"))

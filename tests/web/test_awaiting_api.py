@@ -62,7 +62,7 @@ def test_handled_then_undone(api, waiting, world):
     assert response.json == {
         "thread_id": waiting.ask.thread_key,
         "state": "handled",
-        "handled_through": "2026-10-28T15:30:00Z",
+        "covers_through": "2026-10-28T15:30:00Z",
     }
     assert api.get("/api/awaiting-reply").json["items"] == []
     (mark,) = api.get("/api/awaiting-reply/marks").json["items"]
@@ -86,6 +86,7 @@ def test_handled_then_undone(api, waiting, world):
 def test_snooze_then_undone(api, waiting, clock):
     response = api.post(f"/api/awaiting-reply/{waiting.ask.id}/snooze", json={"until": "2026-11-04"})
     assert response.status_code == 200 and response.json["until"] == "2026-11-04"
+    assert response.json["covers_through"] == "2026-10-28T15:30:00Z"  # the investor writing again ends it
     assert api.get("/api/awaiting-reply").json["total"] == 0
     assert api.get("/api/awaiting-reply/marks").json["items"][0]["snoozed_until"] == "2026-11-04T00:00:00Z"
     clock.set(clock.now() + timedelta(days=2))  # Wednesday 15:30: the snooze is over (and Kim waits)

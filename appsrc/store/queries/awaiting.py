@@ -4,8 +4,8 @@ page and Overview card, and the digest.
 **A case** is a conversation (`email.thread_key`, the same in every mailbox) holding an
 *open* message: an email linked to an investor (`EmailInvestorLink`, to an investor that is not
 deleted; graveyard investors count like any other) sent from outside the fund (inbound by the
-direction rule: its sender is not a team mailbox), not bulk, held live by at least one mailbox,
-and sent after the last email a teammate wrote in that conversation. A case is listed once its
+direction rule: its sender is not a team mailbox), not bulk, held live by at least one mailbox
+the desk captures, and sent after the last email a teammate wrote in that conversation. A case is listed once its
 oldest open message (`waiting_since`) has waited at least `business_days` business days (the
 policy, default 2).
 
@@ -14,11 +14,15 @@ policy, default 2).
   even when its mailbox later deleted it: it was sent. Only mail the teammates' mailboxes hold
   is seen, so a reply from outside the team's mailboxes is not.
 - **Handled** (an admin's mark) closes the open messages sent up to the newest one at the time of
-  marking (`handled_through`); a newer inbound message reopens the case, waiting from that one.
-- **Snoozed** until a day hides the case until that day's local midnight; then it is back if
-  still unanswered (a reply meanwhile ends it as usual).
+  marking (`covers_through`); a newer inbound message reopens the case, waiting from that one.
+- **Snoozed** until a day covers the same messages until that day's local midnight; then they
+  are back if still unanswered (a reply meanwhile ends the case as usual). A newer inbound
+  message is not covered: the investor writing again ends the snooze, as in Gmail.
 - Bulk mail never waits; deleted mail (no live sighting) never waits; mail of a deleted
   investor never waits.
+- **Only captured mailboxes count** (`capturing_mailboxes`: not paused or removed, their owner
+  active). The desk sees a teammate's reply only in a mailbox it captures, so mail held only by
+  a paused mailbox or a deactivated teammate's would wait for ever; it is not listed.
 
 **Business days** are counted in the fund's time zone, Monday to Friday, on the local wall
 clock, with no holidays: each weekday is one business day long, and a weekend adds nothing. A
@@ -55,6 +59,7 @@ from appsrc.store.db import database, is_sqlite
 from appsrc.store.models import AppSetting
 from appsrc.store.queries.common import OUTBOUND_SQL, iso
 from appsrc.store.queries.gmail_links import live_gmail_links
+from appsrc.store.queries.mailboxes import capturing_mailboxes
 
 POLICY_KEY = "awaiting_reply_policy"
 DEFAULT_BUSINESS_DAYS = 2
@@ -201,17 +206,15 @@ def _open_mail(now: datetime, tz: ZoneInfo, policy: AwaitingPolicy, thread_key: 
         one_thread = "e.id" if alone else "e.thread_key"
         params.append(int(thread_key[6:]) if alone else thread_key)
     rows = [(i, key, _key(sent)) for i, key, sent in database.execute_sql(_unanswered_sql(one_thread), params + params)]
-    answered: dict[str, str] = {}  # by an admin's mark
     p = _param()
-    for key, through, until in database.execute_sql(
-        f"SELECT thread_key, handled_through, snoozed_until FROM awaiting_mark "
-        f"WHERE handled_through > {p} OR snoozed_until > {p}",
-        [_stamp(since), _stamp(now)],
-    ).fetchall():
-        if until is not None and _key(until) > _stamp(now):
-            answered[key] = "\uffff"  # snoozed: nothing in it is open
-        elif through is not None:
-            answered[key] = max(answered.get(key, ""), _key(through))
+    answered = {  # by an admin's mark: handled, or snoozed and the day not yet come
+        key: _key(through)
+        for key, through in database.execute_sql(
+            f"SELECT thread_key, covers_through FROM awaiting_mark WHERE covers_through > {p} "
+            f"AND (state = 'handled' OR snoozed_until > {p})",
+            [_stamp(since), _stamp(now)],
+        ).fetchall()
+    }
     candidates: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for email_id, key, sent in rows:
         if sent > answered.get(key, ""):
@@ -225,12 +228,14 @@ def _open_mail(now: datetime, tz: ZoneInfo, policy: AwaitingPolicy, thread_key: 
         ids,
     ):
         links[email_id].add(investor_id)
+    captured = _captured()
     live = {
-        row[0]
-        for row in _batched(
-            "SELECT DISTINCT email_id FROM email_account_message WHERE deleted_at IS NULL AND email_id IN ({ids})",
+        email_id
+        for email_id, account_id in _batched(
+            "SELECT email_id, account_id FROM email_account_message WHERE deleted_at IS NULL AND email_id IN ({ids})",
             [i for i in ids if i in links],
         )
+        if account_id in captured
     }
     cases: dict[str, list[tuple[int, Any]]] = {}
     investors: set[int] = set()
@@ -240,6 +245,11 @@ def _open_mail(now: datetime, tz: ZoneInfo, policy: AwaitingPolicy, thread_key: 
             cases[key] = [(email_id, sent) for sent, email_id in kept]
             investors.update(i for _sent, email_id in kept for i in links[email_id])
     return OpenMail(cases, investors)
+
+
+def _captured() -> dict[int, str]:
+    """The mailboxes whose replies the desk sees, id to address (a handful: one per teammate)."""
+    return {account.id: account.address for account in capturing_mailboxes()}
 
 
 def _ends(rows: list[tuple[int, Any]]) -> tuple[datetime, datetime]:
@@ -284,10 +294,14 @@ def _emails(email_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
 
 
 def _gmail_links(email_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
-    """(mailbox, Gmail URL) of each email's first live mailbox by address."""
-    return {
-        email_id: (held[0]["address"], held[0]["gmail_url"]) for email_id, held in live_gmail_links(email_ids).items()
-    }
+    """(mailbox, Gmail URL) of each email's first captured live mailbox by address (a paused or
+    departed teammate's mailbox only when no captured one holds it)."""
+    captured = set(_captured().values())
+    found: dict[int, tuple[str, str | None]] = {}
+    for email_id, held in live_gmail_links(email_ids).items():
+        first = next((link for link in held if link["address"] in captured), held[0])
+        found[email_id] = (first["address"], first["gmail_url"])
+    return found
 
 
 def _primary(links: list[dict[str, Any]], sender: str) -> dict[str, Any] | None:
@@ -384,7 +398,7 @@ def awaiting_marks(now: datetime, *, limit: int = MAX_ITEMS) -> list[dict[str, A
     """Marks in effect (handled, and snoozes not yet over), newest first, with the email marked."""
     p = _param()
     sql = (
-        "SELECT m.thread_key, m.state, m.email_id, m.handled_through, m.snoozed_until, m.created_at, "
+        "SELECT m.thread_key, m.state, m.email_id, m.covers_through, m.snoozed_until, m.created_at, "
         "u.email, e.subject, e.from_email FROM awaiting_mark m "
         'LEFT JOIN email e ON e.id = m.email_id LEFT JOIN "user" u ON u.id = m.created_by_id '
         f"WHERE m.state = 'handled' OR m.snoozed_until > {p} ORDER BY m.created_at DESC, m.id DESC LIMIT {p}"
@@ -395,7 +409,7 @@ def awaiting_marks(now: datetime, *, limit: int = MAX_ITEMS) -> list[dict[str, A
             "thread_id": key,
             "state": state,
             "email_id": email_id,
-            "handled_through": iso(_instant(through)) if through else None,
+            "covers_through": iso(_instant(through)) if through else None,
             "snoozed_until": iso(_instant(until)) if until else None,
             "marked_at": iso(_instant(created)),
             "marked_by": by,
