@@ -69,6 +69,11 @@ def is_sqlite() -> bool:
     return isinstance(database.obj, SqliteDatabase)
 
 
+def placeholder() -> str:
+    """The open database's parameter mark, for the few reads written as SQL text."""
+    return "?" if is_sqlite() else "%s"
+
+
 def checkpoint() -> None:
     """Copy the WAL into the database without blocking readers or writers (SQLite only)."""
     if is_sqlite():

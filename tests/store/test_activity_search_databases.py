@@ -246,23 +246,58 @@ def test_pages_of_a_free_text_search_cover_it_once(mail):
 
 @pytest.mark.parametrize("store", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_postgres_answers_free_text_from_the_word_index(mail, store):
-    """The query's text expression must be the one migration 0006 indexes, or PostgreSQL reads
-    every email instead (with this little data the planner may still prefer another path, so
+    """The query must read the stored words migration 0022 indexes, or PostgreSQL rebuilds every
+    email's words instead (with this little data the planner may still prefer another path, so
     only the free-text condition is planned here, sequential scans off)."""
     from appsrc.store.db import database
 
-    searched = f"to_tsvector('simple', {activity_queries.PG_SEARCH_TEXT})"
-    sql, params = activity_queries._activity_query(activity_queries.Filters(terms=("treasury", "de")))[0].sql()
-    assert searched in sql and "'treasury':* & 'de'" in params
+    newest = activity_queries._activity_query(activity_queries.Filters(terms=("treasury", "de")))
+    assert newest is not None
+    sql, params = newest.query.sql()
+    assert '"search_tsv" @@ to_tsquery' in sql and "'treasury':* & 'de'" in params
     with database.atomic():
         database.execute_sql("SET LOCAL enable_seqscan = off")
         plan = "\n".join(
             row[0]
             for row in database.execute_sql(
-                f"EXPLAIN SELECT id FROM email WHERE {searched} @@ to_tsquery('simple', 'treas:*')"
+                "EXPLAIN SELECT id FROM email WHERE search_tsv @@ to_tsquery('simple', 'treas:*')"
             ).fetchall()
         )
-    assert "Bitmap Index Scan on email_search_words" in plan, plan
+    assert "Bitmap Index Scan on email_search_tsv" in plan, plan
+
+
+def test_the_investor_timeline_follows_links_times_and_deletions(mail):
+    """The time-keyed timeline the investor filter and conversation lists read (triggers: 0002 on
+    SQLite, 0022 on PostgreSQL) is exactly the links with their emails' time keys, whatever
+    changes: a new link, a moved one, a deleted one, a corrected time, a deleted email."""
+    from appsrc.store.db import database
+    from appsrc.store.models import Email
+
+    def kept() -> set[tuple[int, int, int]]:
+        rows = database.execute_sql("SELECT investor_id, email_id, key FROM email_investor_timeline").fetchall()
+        return {(investor_id, email_id, int(key)) for investor_id, email_id, key in rows}
+
+    def links() -> set[tuple[int, int, int]]:
+        query = EmailInvestorLink.select(EmailInvestorLink.investor, Email.id, Email.sent_at).join(Email)
+        return {(inv, email_id, activity_queries.time_key(at, email_id)) for inv, email_id, at in query.tuples()}
+
+    assert kept() == links() and len(links()) > 5
+    memo = mail.email("Board memo", "jane@acme.example", [ADA])  # a new link
+    assert kept() == links()
+    Email.update(sent_at=NOW - timedelta(days=40)).where(Email.id == memo.id).execute()  # a corrected time
+    assert kept() == links()
+    link = EmailInvestorLink.get(EmailInvestorLink.email == memo.id)
+    EmailInvestorLink.update(investor=mail.dead.id).where(EmailInvestorLink.id == link.id).execute()  # moved
+    assert kept() == links()
+    assert ids(investor_id=mail.dead.id) == reference(investor_id=mail.dead.id) and memo.id in ids(
+        investor_id=mail.dead.id
+    )
+    EmailInvestorLink.delete().where(EmailInvestorLink.id == link.id).execute()
+    assert kept() == links()
+    gone = EmailInvestorLink.select(EmailInvestorLink.email).where(EmailInvestorLink.investor == mail.acme.id).first()
+    Email.delete().where(Email.id == gone.email_id).execute()  # its links go with it
+    assert kept() == links()
+    assert ids(investor_id=mail.acme.id) == reference(investor_id=mail.acme.id)
 
 
 def test_the_new_filters_alone_and_with_free_text(mail):

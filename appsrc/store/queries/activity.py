@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from peewee import SQL, ModelSelect, Node, NodeList, fn
+from peewee import SQL, Column, ModelSelect, Node, NodeList, Table, fn
 
 from appsrc.matching.direction import direction_of
 from appsrc.store.db import database, is_sqlite
@@ -33,6 +33,7 @@ from appsrc.store.queries.common import (
     is_row_id,
     own_mailbox_addresses,
     sent_by_team,
+    sent_by_team_named,
     wants_outbound,
 )
 from appsrc.store.queries.gmail_links import first_gmail_url, live_gmail_links
@@ -256,14 +257,12 @@ def _contact_size(contact_id: int, cap: int) -> int:
     )
 
 
-# PostgreSQL's searched text, exactly as migration 0007 indexes it: runs of punctuation and
-# spaces become spaces, so an address splits into words as it does in SQLite's FTS5 (the
-# parser alone keeps `jane@acme.example` whole). The typed text gets the same treatment.
-PG_NOT_WORD = "[[:punct:][:space:]]+"  # punctuation, not [^[:alnum:]]: that is ASCII-only under C (0007)
-PG_SEARCH_TEXT = (
-    "regexp_replace(coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || "
-    f"coalesce(from_name, '') || ' ' || coalesce(from_email, ''), '{PG_NOT_WORD}', ' ', 'g')"
-)
+# PostgreSQL's searched words: the stored column of migration 0022 (subject, snippet and sender,
+# runs of punctuation and spaces made spaces, so an address splits into words as in SQLite's
+# FTS5), with its own GIN index and statistics. The models do not declare it.
+PG_WORDS = Column(Email._meta.table, "search_tsv")
+# An investor's linked mail by time key (0002 on SQLite, 0022 on PostgreSQL; no model).
+TIMELINE = Table("email_investor_timeline", ("investor_id", "email_id", "key")).alias("timeline")
 _ROW = (
     Email.id,
     Email.message_id,
@@ -276,14 +275,29 @@ _ROW = (
 )
 
 
-def _activity_query(f: Filters) -> tuple[ModelSelect | None, bool]:
-    """The filtered, live emails as (query, driven), ordered by the caller on `sent_at`; None
-    when the free text has no searchable word. Used for PostgreSQL, and on SQLite when neither
-    free text, an investor nor a contact is asked for (those take the time-keyed path,
-    `_keyed_sql`)."""
+@dataclass(frozen=True)
+class _Newest:
+    """A search's query and how its rows run newest first: the sort, and the condition that
+    keeps the rows older than a cursor's (time, id)."""
+
+    query: ModelSelect
+    order: tuple[Node, ...]
+    older: Callable[[datetime, int], Node]
+
+    def page(self, after: tuple[datetime, int] | None, limit: int) -> list[dict[str, Any]]:
+        query = self.query.where(self.older(*after)) if after else self.query
+        return list(query.order_by(*self.order).limit(limit).dicts())
+
+
+def _activity_query(f: Filters) -> _Newest | None:
+    """The filtered, live emails, newest first; None when the free text has no searchable word.
+    Used for PostgreSQL, and on SQLite when neither free text, an investor nor a contact is asked
+    for (those take the time-keyed path, `_keyed_sql`). An investor's mail is read from its
+    timeline by time key; the rest by `sent_at`."""
     sqlite = is_sqlite()
     query = Email.select(*_ROW)
     driven = False
+    timeline = f.investor_id is not None
     if f.account_id is not None:
         in_box = EmailAccountMessage.select(EmailAccountMessage.email).where(
             (EmailAccountMessage.account == f.account_id) & EmailAccountMessage.deleted_at.is_null()
@@ -309,14 +323,8 @@ def _activity_query(f: Filters) -> tuple[ModelSelect | None, bool]:
                 )
             )
         )
-    if f.investor_id is not None:
-        query = query.where(
-            fn.EXISTS(
-                EmailInvestorLink.select(SQL("1")).where(
-                    (EmailInvestorLink.email == Email.id) & (EmailInvestorLink.investor == f.investor_id)
-                )
-            )
-        )
+    if timeline:
+        query = query.join(TIMELINE, on=(TIMELINE.email_id == Email.id)).where(TIMELINE.investor_id == f.investor_id)
     if f.contact_id is not None and sqlite:
         # Only a busy contact comes here (`_keyed`): the sent_at walk drives, each email probed.
         query = query.where(
@@ -334,24 +342,37 @@ def _activity_query(f: Filters) -> tuple[ModelSelect | None, bool]:
         )
     if f.terms is not None:
         if not f.terms:
-            return None, False
-        query = query.where(
-            SQL(f"to_tsvector('simple', {PG_SEARCH_TEXT}) @@ to_tsquery('simple', %s)", [_pg_tsquery(f.terms)])
-        )
+            return None
+        query = query.where(NodeList((PG_WORDS, SQL("@@ to_tsquery('simple', %s)", [_pg_tsquery(f.terms)]))))
     if f.direction:
-        # Never an index walk on from_email (a large share of the mail is ours: reading it all
-        # to sort is slow).
-        outbound = sent_by_team(_plus(Email.from_email) if sqlite else Email.from_email)
+        # SQLite: never an index walk on from_email (a large share of the mail is ours: reading
+        # it all to sort is slow). PostgreSQL: the addresses written out, so the planner sees
+        # from its statistics how much of the mail is ours and walks the newest first.
+        outbound = sent_by_team(_plus(Email.from_email)) if sqlite else sent_by_team_named(Email.from_email)
         query = query.where(outbound if wants_outbound(f.direction) else ~outbound)
     if f.has_attachment is not None:
         attached = _plus(Email.has_attachments) if sqlite else Email.has_attachments
         query = query.where(attached == f.has_attachment)
+    if timeline:
+        if f.start is not None:
+            query = query.where(TIMELINE.key >= _time_bound(f.start))
+        if f.end is not None:
+            query = query.where(TIMELINE.key < _time_bound(f.end))
+        return _Newest(query, (TIMELINE.key.desc(),), lambda at, email_id: TIMELINE.key < time_key(at, email_id))
+    # Driven by a small set: sort it (`+sent_at` keeps SQLite off the sent_at index walk).
     sent_at = _plus(Email.sent_at) if driven else Email.sent_at
     if f.start is not None:
         query = query.where(sent_at >= Email.sent_at.db_value(f.start))
     if f.end is not None:
         query = query.where(sent_at < Email.sent_at.db_value(f.end))
-    return query, driven
+
+    def older(at: datetime, email_id: int) -> Node:
+        # "Before (time, id)" as one range and a filter: an OR of the two would let SQLite read
+        # a whole date range through two index scans and sort it.
+        key = Email.sent_at.db_value(at)
+        return (sent_at <= key) & ~((sent_at == key) & (Email.id >= email_id))
+
+    return _Newest(query, (sent_at.desc(), Email.id.desc()), older)
 
 
 def time_key(sent_at: datetime, email_id: int) -> int:
@@ -575,17 +596,10 @@ def email_activity(
         found = {r["id"]: r for r in Email.select(*_ROW).where(Email.id.in_(ordered)).dicts()}
         rows = [found[i] for i in ordered if i in found]
     else:
-        query, driven = _activity_query(f)
-        if query is None:
+        newest = _activity_query(f)
+        if newest is None:
             return {"items": [], "next_cursor": None}
-        # Driven by a small set: sort it (`+sent_at` keeps SQLite off the sent_at index walk).
-        sent_at_col = _plus(Email.sent_at) if driven else Email.sent_at
-        if after:
-            # "Before (key, id)" as one range and a filter: an OR of the two would let SQLite read
-            # a whole date range through two index scans and sort it.
-            key = Email.sent_at.db_value(after[0])
-            query = query.where((sent_at_col <= key) & ~((sent_at_col == key) & (Email.id >= after[1])))
-        rows = list(query.order_by(sent_at_col.desc(), Email.id.desc()).limit(limit + 1).dicts())
+        rows = newest.page(after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     ids = [r["id"] for r in rows]
@@ -663,10 +677,10 @@ def _activity_count(f: Filters) -> dict[str, Any]:
                 0
             ]
     else:
-        query, _driven = _activity_query(f)
-        if query is None:
+        newest = _activity_query(f)
+        if newest is None:
             return {"count": 0, "capped": False}
-        count = _capped_count(query.select(SQL("1")), COUNT_CAP)
+        count = _capped_count(newest.query.select(SQL("1")), COUNT_CAP)
     return {"count": min(count, COUNT_CAP), "capped": count > COUNT_CAP}
 
 

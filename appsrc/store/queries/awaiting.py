@@ -55,7 +55,7 @@ from zoneinfo import ZoneInfo
 from peewee import chunked
 
 from appsrc.clock import utc
-from appsrc.store.db import database, is_sqlite
+from appsrc.store.db import database, placeholder
 from appsrc.store.models import AppSetting
 from appsrc.store.queries.common import OUTBOUND_SQL, iso
 from appsrc.store.queries.gmail_links import live_gmail_links
@@ -131,10 +131,6 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
 
 
 # -- the read -----------------------------------------------------------------------------------
-def _param() -> str:
-    return "?" if is_sqlite() else "%s"
-
-
 def _stamp(moment: datetime) -> str:
     """A datetime as the store writes it (naive UTC text), for raw SQL parameters."""
     return utc(moment).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
@@ -162,7 +158,7 @@ def _unanswered_sql(one_thread: str | None) -> str:
     their conversation: (id, conversation, sent_at). The window is read twice from the covering
     index `email_awaiting` (once for each conversation's last outbound email); only the
     unanswered rows leave the database."""
-    p = _param()
+    p = placeholder()
     outbound = OUTBOUND_SQL.format(sender="e.from_email")
     thread = f" AND {one_thread} = {p}" if one_thread else ""
     window = f"e.sent_at > {p} AND e.sent_at <= {p} AND NOT e.is_bulk{thread}"
@@ -206,7 +202,7 @@ def _open_mail(now: datetime, tz: ZoneInfo, policy: AwaitingPolicy, thread_key: 
         one_thread = "e.id" if alone else "e.thread_key"
         params.append(int(thread_key[6:]) if alone else thread_key)
     rows = [(i, key, _key(sent)) for i, key, sent in database.execute_sql(_unanswered_sql(one_thread), params + params)]
-    p = _param()
+    p = placeholder()
     answered = {  # by an admin's mark: handled, or snoozed and the day not yet come
         key: _key(through)
         for key, through in database.execute_sql(
@@ -257,7 +253,7 @@ def _ends(rows: list[tuple[int, Any]]) -> tuple[datetime, datetime]:
 
 
 def _in(values: Sequence[Any]) -> str:
-    return ", ".join([_param()] * len(values))
+    return ", ".join([placeholder()] * len(values))
 
 
 def _links(email_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
@@ -390,13 +386,13 @@ def awaiting_case(email_id: int, now: datetime, tz_name: str) -> dict[str, Any] 
 
 
 def thread_key_of(email_id: int) -> str | None:
-    row = database.execute_sql(f"SELECT {THREAD_SQL} FROM email e WHERE e.id = {_param()}", [email_id]).fetchone()
+    row = database.execute_sql(f"SELECT {THREAD_SQL} FROM email e WHERE e.id = {placeholder()}", [email_id]).fetchone()
     return None if row is None else str(row[0])
 
 
 def awaiting_marks(now: datetime, *, limit: int = MAX_ITEMS) -> list[dict[str, Any]]:
     """Marks in effect (handled, and snoozes not yet over), newest first, with the email marked."""
-    p = _param()
+    p = placeholder()
     sql = (
         "SELECT m.thread_key, m.state, m.email_id, m.covers_through, m.snoozed_until, m.created_at, "
         "u.email, e.subject, e.from_email FROM awaiting_mark m "

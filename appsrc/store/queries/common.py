@@ -89,6 +89,12 @@ def sent_by_team(sender: Node) -> Expression:
     return sender.in_(EmailAccount.select(EmailAccount.address))
 
 
+def sent_by_team_named(sender: Node) -> Expression:
+    """As `sent_by_team`, with the team's addresses written out: PostgreSQL's planner then sees
+    from the sender column's statistics how much of the mail is ours (a subquery hides it)."""
+    return sender.in_(sorted(a for (a,) in EmailAccount.select(EmailAccount.address).tuples()))
+
+
 def check_direction(direction: object) -> None:
     if direction not in (None, "") and not is_direction(direction):
         raise QueryError("direction must be inbound or outbound", "direction")

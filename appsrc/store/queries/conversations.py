@@ -18,14 +18,13 @@ from peewee import SQL, Expression, ModelSelect, fn
 
 from appsrc.matching.direction import OUTBOUND, direction_of
 from appsrc.matching.matcher import match_key
-from appsrc.store.db import database, is_sqlite
+from appsrc.store.db import database, is_sqlite, placeholder
 from appsrc.store.models import (
     ActivityProposal,
     Contact,
     ContactEmail,
     Email,
     EmailAccountMessage,
-    EmailInvestorLink,
     EmailParticipant,
     Investor,
 )
@@ -241,8 +240,8 @@ class _EmailSource(_Source):
 
 
 class _InvestorTimeline(_Source):
-    """An investor's linked emails on SQLite: the time-ordered timeline of migration 0002, read
-    newest first and stopping after a page."""
+    """An investor's linked emails: the time-ordered timeline (migration 0002 on SQLite, 0022 on
+    PostgreSQL), read newest first and stopping after a page."""
 
     LIVE = "EXISTS (SELECT 1 FROM email_account_message m WHERE m.email_id = {} AND m.deleted_at IS NULL)"
 
@@ -253,21 +252,23 @@ class _InvestorTimeline(_Source):
         return time_key(sent_at, email_id)
 
     def walk(self, after: Key | None, limit: int) -> list[tuple[Key, int]]:
-        sql = "SELECT t.key, t.email_id FROM email_investor_timeline t WHERE t.investor_id = ? AND " + self.LIVE.format(
-            "t.email_id"
+        p = placeholder()
+        sql = f"SELECT t.key, t.email_id FROM email_investor_timeline t WHERE t.investor_id = {p} AND " + (
+            self.LIVE.format("t.email_id")
         )
         params: list[Any] = [self.investor_id]
         if after is not None:
-            sql += " AND t.key < ?"
+            sql += f" AND t.key < {p}"
             params.append(after)
-        rows = database.execute_sql(f"{sql} ORDER BY t.key DESC LIMIT ?", (*params, limit)).fetchall()
+        rows = database.execute_sql(f"{sql} ORDER BY t.key DESC LIMIT {p}", (*params, limit)).fetchall()
         return [(key, email_id) for key, email_id in rows]
 
     def newest(self, thread_keys: list[str]) -> dict[str, Key]:
-        marks = ", ".join("?" * len(thread_keys))
+        p = placeholder()
+        marks = ", ".join([p] * len(thread_keys))
         rows = database.execute_sql(
             "SELECT e.thread_key, MAX(t.key) FROM email e JOIN email_investor_timeline t "
-            f"ON t.email_id = e.id AND t.investor_id = ? WHERE e.thread_key IN ({marks}) AND "
+            f"ON t.email_id = e.id AND t.investor_id = {p} WHERE e.thread_key IN ({marks}) AND "
             + self.LIVE.format("e.id")
             + " GROUP BY e.thread_key",
             (self.investor_id, *thread_keys),
@@ -288,16 +289,7 @@ def investor_conversations(
     first; None for an unknown (or deleted) investor. See `conversation_page`."""
     if not _investor_exists(investor_id):
         return None
-    source: _Source
-    if is_sqlite():
-        source = _InvestorTimeline(investor_id)
-    else:
-        source = _EmailSource(
-            EmailInvestorLink.select(EmailInvestorLink.email.alias("email_id")).where(
-                EmailInvestorLink.investor == investor_id
-            )
-        )
-    return conversation_page(source, limit=limit, cursor=cursor)
+    return conversation_page(_InvestorTimeline(investor_id), limit=limit, cursor=cursor)
 
 
 def contact_match_keys(contact_id: int) -> list[str] | None:
@@ -505,28 +497,19 @@ def _emails_with_attachments(
     investor_id: int, after: tuple[datetime, int, int] | None, limit: int
 ) -> list[dict[str, Any]]:
     """The investor's live linked emails that carry attachments, newest first, from `after`
-    (that email included: the cursor may point inside it). SQLite walks the investor timeline of
-    migration 0002 and stops after a page; PostgreSQL's planner has the link index."""
+    (that email included: the cursor may point inside it): the investor's timeline (migration
+    0002 on SQLite, 0022 on PostgreSQL) walked newest first, stopping after a page."""
     columns = (Email.id, Email.sent_at, Email.subject, Email.from_email, Email.from_name, Email.attachments)
-    if is_sqlite():
-        sql = (
-            "SELECT t.email_id FROM email_investor_timeline t JOIN email e ON e.id = t.email_id "
-            "WHERE t.investor_id = ? AND e.has_attachments "
-            "AND EXISTS (SELECT 1 FROM email_account_message m WHERE m.email_id = t.email_id AND m.deleted_at IS NULL)"
-        )
-        params: list[Any] = [investor_id]
-        if after:
-            sql += " AND t.key <= ?"
-            params.append(time_key(after[0], after[1]))
-        ordered = [r[0] for r in database.execute_sql(f"{sql} ORDER BY t.key DESC LIMIT ?", (*params, limit))]
-        rows = {r["id"]: r for r in Email.select(*columns).where(Email.id.in_(ordered)).dicts()}
-        return [rows[i] for i in ordered if i in rows]
-    query = (
-        Email.select(*columns)
-        .join(EmailInvestorLink, on=(EmailInvestorLink.email == Email.id))
-        .where((EmailInvestorLink.investor == investor_id) & Email.has_attachments & _live())
+    p = placeholder()
+    sql = (
+        "SELECT t.email_id FROM email_investor_timeline t JOIN email e ON e.id = t.email_id "
+        f"WHERE t.investor_id = {p} AND e.has_attachments "
+        "AND EXISTS (SELECT 1 FROM email_account_message m WHERE m.email_id = t.email_id AND m.deleted_at IS NULL)"
     )
+    params: list[Any] = [investor_id]
     if after:
-        at = Email.sent_at.db_value(after[0])
-        query = query.where((Email.sent_at < at) | ((Email.sent_at == at) & (Email.id <= after[1])))
-    return list(query.order_by(Email.sent_at.desc(), Email.id.desc()).limit(limit).dicts())
+        sql += f" AND t.key <= {p}"
+        params.append(time_key(after[0], after[1]))
+    ordered = [r[0] for r in database.execute_sql(f"{sql} ORDER BY t.key DESC LIMIT {p}", (*params, limit))]
+    rows = {r["id"]: r for r in Email.select(*columns).where(Email.id.in_(ordered)).dicts()}
+    return [rows[i] for i in ordered if i in rows]
