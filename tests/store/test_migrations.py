@@ -170,14 +170,7 @@ def test_0021_makes_a_snooze_cover_through_the_email_it_was_set_on(settings):
     from tests.conftest import NOW
     from tests.crm.factories import World
 
-    db = open_database(settings.database_url)
-    db.execute_sql(
-        "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
-        "applied_at VARCHAR(64) NOT NULL)"
-    )
-    for migration in discover()[:20]:
-        migration.module.up(db)
-        db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, ?)", (migration.version, migration.name, "x"))
+    db = migrated_up_to(settings, "0021", 20, users=0)
     world = World(NOW)
     world.investor("Acme Capital", "acme.example")
     sent = datetime(2026, 10, 30, 17, 0, tzinfo=UTC)
