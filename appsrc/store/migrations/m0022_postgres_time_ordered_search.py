@@ -9,7 +9,8 @@ estimate of how many match. Three things made it choose badly, or made the walk 
   few words to estimate a prefix such as `quo:*` (it guessed 197 where 26,000 matched). The words
   are now a stored generated column, `email.search_tsv`, with its own GIN index and a statistics
   target of 1,000, so a check is a lookup and the estimate follows the mail. The column is kept
-  by PostgreSQL itself and is invisible to the models, like SQLite's `email_search`.
+  by PostgreSQL itself and is invisible to the models, like SQLite's `email_search`. Its words
+  are folded as SQLite's are: Latin letters lose their diacritics ("Muller" finds "Müller").
 - **An investor.** Its links carry no time, so the newest 50 of a mid-sized investor meant
   walking all mail newest first and probing each email's links (tens of thousands of probes).
   `email_investor_timeline` is SQLite's table of 0002 on PostgreSQL: (investor, email, time
@@ -25,10 +26,29 @@ from __future__ import annotations
 
 from peewee import PostgresqlDatabase
 
-# Frozen here as the column's definition (0007's words); queries.activity reads the column.
+# Latin letters with diacritics (Latin-1, Extended-A and -B, Extended Additional) and their base
+# letters: every one whose canonical decomposition is a letter and combining marks. Folding them
+# makes "Muller" find "Müller", as SQLite's `remove_diacritics` does. Frozen here (a later
+# Unicode must not change a stored column); queries.activity folds typed words by this table.
+FOLD_FROM = (
+    "ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİĴĵ"
+    "ĶķĹĺĻļĽľŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžƠơƯưǍǎǏǐǑǒǓǔǕǖǗǘǙǚǛǜǞǟǠǡǢǣǦǧǨǩǪǫǬǭǮǯǰǴǵ"
+    "ǸǹǺǻǼǽǾǿȀȁȂȃȄȅȆȇȈȉȊȋȌȍȎȏȐȑȒȓȔȕȖȗȘșȚțȞȟȦȧȨȩȪȫȬȭȮȯȰȱȲȳḀḁḂḃḄḅḆḇḈḉḊḋḌḍḎḏḐḑḒḓḔḕḖḗḘḙḚḛḜḝḞḟḠḡḢḣḤḥḦḧḨḩḪḫḬḭḮḯ"
+    "ḰḱḲḳḴḵḶḷḸḹḺḻḼḽḾḿṀṁṂṃṄṅṆṇṈṉṊṋṌṍṎṏṐṑṒṓṔṕṖṗṘṙṚṛṜṝṞṟṠṡṢṣṤṥṦṧṨṩṪṫṬṭṮṯṰṱṲṳṴṵṶṷṸṹṺṻṼṽṾṿẀẁẂẃẄẅẆẇẈẉẊẋẌẍẎẏẐẑẒẓ"
+    "ẔẕẖẗẘẙẛẠạẢảẤấẦầẨẩẪẫẬậẮắẰằẲẳẴẵẶặẸẹẺẻẼẽẾếỀềỂểỄễỆệỈỉỊịỌọỎỏỐốỒồỔổỖỗỘộỚớỜờỞởỠỡỢợỤụỦủỨứỪừỬửỮữỰựỲỳỴỵỶỷỸỹ"
+)
+FOLD_TO = (
+    "AAAAAACEEEEIIIINOOOOOUUUUYaaaaaaceeeeiiiinooooouuuuyyAaAaAaCcCcCcCcDdEeEeEeEeEeGgGgGgGgHhIiIiIiIiIJj"
+    "KkLlLlLlNnNnNnOoOoOoRrRrRrSsSsSsSsTtTtUuUuUuUuUuUuWwYyYZzZzZzOoUuAaIiOoUuUuUuUuUuAaAaÆæGgKkOoOoƷʒjGg"
+    "NnAaÆæØøAaAaEeEeIiIiOoOoRrRrUuUuSsTtHhAaEeOoOoOoOoYyAaBbBbBbCcDdDdDdDdDdEeEeEeEeEeFfGgHhHhHhHhHhIiIi"
+    "KkKkKkLlLlLlLlMmMmMmNnNnNnNnOoOoOoOoPpPpRrRrRrRrSsSsSsSsSsTtTtTtTtUuUuUuUuUuVvVvWwWwWwWwWwXxXxYyZzZz"
+    "ZzhtwyſAaAaAaAaAaAaAaAaAaAaAaAaEeEeEeEeEeEeEeEeIiIiOoOoOoOoOoOoOoOoOoOoOoOoUuUuUuUuUuUuUuYyYyYyYy"
+)
+# Frozen here as the column's definition (0007's words, folded); queries.activity reads the column.
 WORDS = (
-    "regexp_replace(coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || coalesce(from_name, '') "
-    "|| ' ' || coalesce(from_email, ''), '[[:punct:][:space:]]+', ' ', 'g')"
+    "translate(regexp_replace(coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || "
+    "coalesce(from_name, '') || ' ' || coalesce(from_email, ''), '[[:punct:][:space:]]+', ' ', 'g'), "
+    f"'{FOLD_FROM}', '{FOLD_TO}')"
 )
 KEY_SCALE = 2**31
 # 0002's time key: whole seconds (clamped to 0 .. 2^32 - 1) times 2^31, plus the email's id.

@@ -15,6 +15,8 @@ from peewee import SQL, Column, ModelSelect, Node, NodeList, Table, fn
 
 from appsrc.matching.direction import direction_of
 from appsrc.store.db import database, is_sqlite
+from appsrc.store.migrations.m0022_postgres_time_ordered_search import FOLD_FROM as PG_FOLD_FROM
+from appsrc.store.migrations.m0022_postgres_time_ordered_search import FOLD_TO as PG_FOLD_TO
 from appsrc.store.models import (
     Email,
     EmailAccountMessage,
@@ -116,10 +118,17 @@ def _fts_query(terms: tuple[str, ...], *, exact: bool) -> tuple[str, tuple[str, 
     return " ".join(parts), tuple(checked)
 
 
+# PostgreSQL's stored words lose Latin diacritics by this table (migration 0022); typed words too.
+_PG_FOLD = str.maketrans(PG_FOLD_FROM, PG_FOLD_TO)
+
+
 def _pg_tsquery(terms: tuple[str, ...]) -> str:
-    """The words as a PostgreSQL tsquery: quoted lexemes (only letters and digits), `:*` for a
-    prefix, ANDed."""
-    return " & ".join("'" + term.replace("'", "''") + "'" + (":*" if len(term) >= PREFIX_MIN else "") for term in terms)
+    """The words as a PostgreSQL tsquery: quoted lexemes (only letters and digits, Latin
+    diacritics folded as the stored words are), `:*` for a prefix, ANDed."""
+    return " & ".join(
+        "'" + term.translate(_PG_FOLD).replace("'", "''") + "'" + (":*" if len(term) >= PREFIX_MIN else "")
+        for term in terms
+    )
 
 
 # -- the filters ----------------------------------------------------------------------------------
@@ -259,7 +268,8 @@ def _contact_size(contact_id: int, cap: int) -> int:
 
 # PostgreSQL's searched words: the stored column of migration 0022 (subject, snippet and sender,
 # runs of punctuation and spaces made spaces, so an address splits into words as in SQLite's
-# FTS5), with its own GIN index and statistics. The models do not declare it.
+# FTS5, and Latin diacritics folded as FTS5's `remove_diacritics` does), with its own GIN index
+# and statistics. The models do not declare it.
 PG_WORDS = Column(Email._meta.table, "search_tsv")
 # An investor's linked mail by time key (0002 on SQLite, 0022 on PostgreSQL; no model).
 TIMELINE = Table("email_investor_timeline", ("investor_id", "email_id", "key")).alias("timeline")
