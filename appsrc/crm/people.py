@@ -13,7 +13,12 @@ the mail). Each deleted sighting, full or bare, becomes a skipped message with r
 so a later sync does not fetch it again and the mailbox counters still add up; the skip records
 name no address. The address leaves the contact records (a contact left without any address is
 soft-deleted and its name cleared), and the rematch relinks what remains. The audit log keeps a
-stub with the figures alone: no address, no hash of one.
+stub with the figures alone: no address, no hash of one. Earlier audit entries keep what
+happened but not who: every spelling of the address the store held (as the mail and the contacts
+wrote it) becomes `[erased]` in their details, a draft's recipients and a contact's addresses
+included, and so does the name of a contact the erasure emptied, in the entries about that
+contact. Entries about the exclusion list are left whole: an exclusion keeps the address by
+design, so capture goes on refusing it, and its entries say who asked for that.
 """
 
 from __future__ import annotations
@@ -380,6 +385,23 @@ def export_person(raw: str, now: datetime, *, own_domains: Iterable[str]) -> IO[
 
 
 # -- the erasure ----------------------------------------------------------------------------------
+_KEPT_AUDIT = ("exclusion.",)  # the exclusion list keeps the address by design (module docstring)
+
+
+def _spellings(key: str) -> set[str]:
+    """Every spelling of the address the store holds, lower case: as the mail's headers, the bare
+    sightings and the contact records wrote it (a +tag, Gmail's dots, capitals)."""
+    found: set[str] = set()
+    for model in (EmailParticipant, BareParticipant):
+        query = model.select(model.address).where(model.match_key == key).distinct()
+        found.update(address.lower() for (address,) in query.tuples())
+    rows = [row_id for row_id, _contact in _contact_rows(key)]
+    if rows:
+        query = ContactEmail.select(ContactEmail.address).where(ContactEmail.id.in_(rows))
+        found.update(address.lower() for (address,) in query.tuples())
+    return found
+
+
 def _record_erased(sightings: Sequence[tuple[int, str]], now: datetime) -> None:
     """Each (mailbox, Gmail id) becomes a lasting skip, so capture never fetches it again."""
     for rows in chunked(sightings, 100):
@@ -432,25 +454,26 @@ def _erase_bare(key: str, now: datetime, counts: dict[str, int]) -> None:
         counts["bare_sightings"] += BareSighting.delete().where(BareSighting.id.in_([i for i, *_ in chunk])).execute()
 
 
-def _erase_from_contacts(key: str, now: datetime) -> int:
+def _erase_from_contacts(key: str, now: datetime) -> tuple[int, dict[int, str]]:
     """Remove the address from every contact; one left without an address is soft-deleted and
-    loses its name. Returns how many contacts held the address."""
+    loses its name. Returns how many contacts held the address, and the names they lost."""
     rows = _contact_rows(key)
     if not rows:
-        return 0
+        return 0, {}
     contact_ids = sorted({contact_id for _row, contact_id in rows})
     ContactEmail.delete().where(ContactEmail.id.in_([row_id for row_id, _contact in rows])).execute()
     still_reachable = {
         c for (c,) in ContactEmail.select(ContactEmail.contact).where(ContactEmail.contact.in_(contact_ids)).tuples()
     }
     emptied = [c for c in contact_ids if c not in still_reachable]
+    names = dict(Contact.select(Contact.id, Contact.name).where(Contact.id.in_(emptied)).tuples()) if emptied else {}
     if emptied:
         Contact.update(
             name="",
             deleted_at=Case(None, [(Contact.deleted_at.is_null(), now)], Contact.deleted_at),
             updated_at=now,
         ).where(Contact.id.in_(emptied)).execute()
-    return len(contact_ids)
+    return len(contact_ids), names
 
 
 def erase_person(
@@ -469,11 +492,16 @@ def erase_person(
     if confirm is not True:
         raise ValidationError('erasing cannot be undone: send {"confirm": true} to go ahead', field="confirm")
     key = match_key(address)
-    counts = {"emails": 0, "activities": 0, "proposals": 0, "contacts": 0, "bare_sightings": 0}
+    counts = {"emails": 0, "activities": 0, "proposals": 0, "contacts": 0, "bare_sightings": 0, "audit_entries": 0}
     with database.atomic():
+        spellings = _spellings(key) | {address.lower()}
         _erase_emails(key, now, counts)
         _erase_bare(key, now, counts)
-        counts["contacts"] = _erase_from_contacts(key, now)
+        counts["contacts"], names = _erase_from_contacts(key, now)
+        scrubbed = audit.scrub(spellings, keep=_KEPT_AUDIT)
+        for contact_id, name in names.items():  # a contact that lost its name loses it here too
+            scrubbed |= audit.scrub([name], keep=_KEPT_AUDIT, target=("contact", contact_id))
+        counts["audit_entries"] = len(scrubbed)
         audit.record(
             "person.erased",
             now,

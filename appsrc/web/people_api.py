@@ -5,7 +5,8 @@ it, and its erasure on request (see `crm.people`).
                                           "contacts", "truncated"}: exact counts, lists capped
     GET    /api/people/<address>/export   a zip: person.json and emails/<id>.eml, one per email
     DELETE /api/people/<address>          {"confirm": true} -> 200 {"emails", "activities",
-                                          "proposals", "contacts", "bare_sightings"} erased
+                                          "proposals", "contacts", "bare_sightings"} erased, and
+                                          "audit_entries" that no longer name them
 An address that is not valid, or one of the fund's own, answers 400 naming `address`; an erasure
 without `"confirm": true` answers 400 naming `confirm`, and nothing changes.
 """

@@ -236,7 +236,14 @@ def test_erasing_removes_the_persons_mail_and_keeps_everyone_elses(admin_client,
 
     response = erase(admin_client, TYPED, {"confirm": True})
     assert response.status_code == 200, response.text
-    assert response.json == {"emails": 2, "activities": 1, "proposals": proposals, "contacts": 1, "bare_sightings": 0}
+    assert response.json == {
+        "emails": 2,
+        "activities": 1,
+        "proposals": proposals,
+        "contacts": 1,
+        "bare_sightings": 0,
+        "audit_entries": 1,  # her contact's creation, which named her
+    }
 
     assert not Email.select().where(Email.id.in_([lp.call.id, lp.reply.id])).exists()
     assert Email.get_by_id(lp.other.id).subject == "Hello from Sam"
@@ -269,6 +276,39 @@ def test_erasing_removes_the_persons_mail_and_keeps_everyone_elses(admin_client,
     # Asked again, nothing is left.
     found = admin_client.http.get(f"/api/people/{JANE}").json
     assert found["counts"] == dict.fromkeys(["emails", "activities", "proposals", "contacts", "bare_sightings"], 0)
+
+
+def test_erasing_takes_the_person_out_of_earlier_audit_entries(admin_client, lp):
+    """Earlier entries keep what happened, not who: every spelling of the address becomes
+    [erased] (the JSON stays whole, other people stay named), and the emptied contact's name
+    leaves the entries about that contact. The exclusion list's entries keep the address it
+    goes on refusing."""
+    from appsrc.crm import audit
+
+    audit.record(
+        "draft.create",
+        lp.now,
+        actor=lp.ada,
+        target_type="email",
+        target_id=lp.reply.id,
+        detail={"to": ["Jane.Roe+lp@ACME.example"], "cc": ["sam@acme.example"], "note": "for jane.roe@acme.example"},
+    )
+    audit.record("exclusion.add", lp.now, actor=lp.ada, target_type="exclusion", target_id=1, detail={"value": JANE})
+    audit.record("investor.rename", lp.now, actor=lp.ada, target_type="investor", target_id=lp.acme.id, detail={})
+    untouched = {e.id: e.detail for e in AuditEvent.select() if "jane" not in json.dumps(e.detail).lower()}
+
+    response = erase(admin_client, TYPED, {"confirm": True})
+    assert response.status_code == 200 and response.json["audit_entries"] == 2
+
+    draft = AuditEvent.get(AuditEvent.action == "draft.create").detail
+    assert draft == {"to": ["[erased]"], "cc": ["sam@acme.example"], "note": "for [erased]"}
+    created = AuditEvent.get((AuditEvent.action == "contact.create") & (AuditEvent.target_id == str(lp.jane.id)))
+    assert created.detail == {"investor_id": lp.acme.id, "name": "[erased]", "addresses": ["[erased]"]}
+    assert AuditEvent.get(AuditEvent.action == "exclusion.add").detail == {"value": JANE}
+    for event in AuditEvent.select():
+        text = json.dumps(event.detail).lower()
+        assert event.action.startswith("exclusion.") or ("jane" not in text and "roe" not in text), event.action
+    assert {e.id: e.detail for e in AuditEvent.select().where(AuditEvent.id.in_(list(untouched)))} == untouched
 
 
 def test_erasing_one_of_a_contacts_addresses_keeps_the_contact(admin_client, world):
@@ -340,7 +380,10 @@ def test_the_people_page_finds_exports_and_erases(admin_client, lp):
     assert done.status_code == 200, done.text
     body = done.json["response"]
     assert body["people-erase-modal"]["is_open"] is False and body["people-version"]["data"] == 1
-    assert any(t.startswith("Erased: 2 emails, 1 activity") for t in text_children(body))
+    assert any(
+        t.startswith("Erased: 2 emails, 1 activity") and t.endswith(" 1 audit entry no longer names them.")
+        for t in text_children(body)
+    )
     assert not Email.select().where(Email.id.in_([lp.call.id, lp.reply.id])).exists()
     assert AuditEvent.get(AuditEvent.action == "person.erased").actor_id == lp.ada.id
     # The page then looks the erased address up again (whatever the box holds by then): nothing left.

@@ -235,7 +235,10 @@ def erase_dialog(_open, _cancel, _erase, typed, found, version):
         )
     except ValidationError as exc:
         return False, "", error_alert(str(exc)), dash.no_update
+    scrubbed = erased.get("audit_entries", 0)
+    verb = "names" if scrubbed == 1 else "name"
+    named = f" {plural(scrubbed, 'audit entry', 'audit entries')} no longer {verb} them." if scrubbed else ""
     alert = dbc.Alert(
-        f"Erased: {_figures(erased)}.", color="success", dismissable=True, className="py-2", id="people-erased"
+        f"Erased: {_figures(erased)}.{named}", color="success", dismissable=True, className="py-2", id="people-erased"
     )
     return False, "", alert, (version or 0) + 1
