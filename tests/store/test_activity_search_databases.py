@@ -421,7 +421,18 @@ def test_a_busy_contacts_mail_is_walked_newest_first(mail, monkeypatch):
 
 
 def test_pages_of_a_date_range_cover_it_once(mail):
-    for filters in ({"since": "2026-10-01"}, {"until": "2026-10-31"}, {"since": "2026-10-01", "has_attachment": False}):
+    """Also an investor's mail, which PostgreSQL reads from the investor timeline by time key,
+    with emails sent in the same second (paged by id within it)."""
+    same_second = NOW - timedelta(days=2)
+    for n in range(3):
+        mail.email(f"Same second {n}", "jane@acme.example", [ADA], sent_at=same_second)
+    for filters in (
+        {"since": "2026-10-01"},
+        {"until": "2026-10-31"},
+        {"since": "2026-10-01", "has_attachment": False},
+        {"investor_id": mail.acme.id},
+        {"investor_id": mail.acme.id, "since": "2026-10-01", "until": NOW.date().isoformat()},
+    ):
         walked, cursor = [], None
         while True:
             page = queries.email_activity(limit=2, cursor=cursor, **filters)

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from peewee import SQL, Column, ModelSelect, Node, NodeList, Table, fn
+from peewee import SQL, Column, ModelSelect, Node, NodeList, Table, Value, fn
 
 from appsrc.matching.direction import direction_of
 from appsrc.store.db import database, is_sqlite
@@ -372,17 +372,25 @@ def _activity_query(f: Filters) -> _Newest | None:
     # Driven by a small set: sort it (`+sent_at` keeps SQLite off the sent_at index walk).
     sent_at = _plus(Email.sent_at) if driven else Email.sent_at
     if f.start is not None:
-        query = query.where(sent_at >= Email.sent_at.db_value(f.start))
+        query = query.where(sent_at >= _as_stored(f.start))
     if f.end is not None:
-        query = query.where(sent_at < Email.sent_at.db_value(f.end))
+        query = query.where(sent_at < _as_stored(f.end))
 
     def older(at: datetime, email_id: int) -> Node:
         # "Before (time, id)" as one range and a filter: an OR of the two would let SQLite read
         # a whole date range through two index scans and sort it.
-        key = Email.sent_at.db_value(at)
+        key = _as_stored(at)
         return (sent_at <= key) & ~((sent_at == key) & (Email.id >= email_id))
 
     return _Newest(query, (sent_at.desc(), Email.id.desc()), older)
+
+
+def _as_stored(moment: datetime) -> Value:
+    """`moment` exactly as the store writes `sent_at` (text with microseconds), passed as it is.
+    Compared with the bare column, peewee would parse a string back into a datetime, and
+    SQLite's adapter writes a whole second without its ".000000": an email sent at that very
+    second would then compare as later than itself, and paging would skip it."""
+    return Value(Email.sent_at.db_value(moment), converter=False)
 
 
 def time_key(sent_at: datetime, email_id: int) -> int:
