@@ -15,3 +15,40 @@ def test_migrations_apply_once_on_postgres(postgres_url):
 
     test_live_models_match_the_migrated_schema(db)
     db.close()
+
+
+def test_0022_gives_mail_already_stored_its_words_and_timeline(postgres_url):
+    """Upgrading a PostgreSQL store that already holds mail: every email gets its stored words
+    (folded), every link its place in the investor timeline, and the search reads both."""
+    from datetime import timedelta
+
+    from appsrc.store import queries
+    from appsrc.store.migrations import discover
+    from appsrc.store.queries.activity import time_key
+    from tests.conftest import NOW
+    from tests.crm.factories import World
+
+    db = open_database(postgres_url)
+    db.execute_sql(
+        "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
+        "applied_at VARCHAR(64) NOT NULL)"
+    )
+    for migration in discover()[:21]:
+        migration.module.up(db)
+        db.execute_sql("INSERT INTO schema_migration VALUES (%s, %s, %s)", (migration.version, migration.name, "x"))
+    world = World(NOW)
+    acme = world.investor("Acme Capital", "acme.example")
+    ada = ["ada@fund.example"]
+    notes = [
+        world.email(f"Note {n} from Müller", "jane@acme.example", ada, sent_at=NOW - timedelta(hours=n))
+        for n in range(5)
+    ]
+    world.email("Lunch", "friend@elsewhere.example", ["ada@fund.example"])
+    assert migrate(db) == ["0022_postgres_time_ordered_search"]
+    timeline = {tuple(row) for row in db.execute_sql("SELECT investor_id, email_id, key FROM email_investor_timeline")}
+    assert timeline == {(acme.id, e.id, time_key(e.sent_at, e.id)) for e in notes}
+    queries.clear_cache()
+    newest_first = [e.id for e in notes]
+    assert [i["email_id"] for i in queries.email_activity(q="muller")["items"]] == newest_first
+    assert [i["email_id"] for i in queries.email_activity(investor_id=acme.id, limit=2)["items"]] == newest_first[:2]
+    db.close()

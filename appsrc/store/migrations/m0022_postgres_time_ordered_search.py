@@ -18,8 +18,8 @@ estimate of how many match. Three things made it choose badly, or made the walk 
 - **Direction** needs no schema: the search names the team's addresses instead of a subquery
   (`queries.activity`), so the planner sees from `from_email`'s statistics how much mail is ours.
 
-Adding a stored column rewrites `email` once (about a minute per million emails, the table
-locked meanwhile). SQLite: nothing to do.
+Adding a stored column rewrites `email` once (about 100 s per million emails, the table locked
+meanwhile). SQLite: nothing to do.
 """
 
 from __future__ import annotations
@@ -27,28 +27,31 @@ from __future__ import annotations
 from peewee import PostgresqlDatabase
 
 # Latin letters with diacritics (Latin-1, Extended-A and -B, Extended Additional) and their base
-# letters: every one whose canonical decomposition is a letter and combining marks. Folding them
-# makes "Muller" find "Müller", as SQLite's `remove_diacritics` does. Frozen here (a later
-# Unicode must not change a stored column); queries.activity folds typed words by this table.
+# letters: every one whose canonical decomposition is an ASCII letter and combining marks.
+# Folding them makes "Muller" find "Müller", as SQLite's `remove_diacritics` does; combining
+# marks written apart (a decomposed "u\u0308", as some mail clients send) are dropped first.
+# Frozen here (a later Unicode must not change a stored column); queries.activity folds typed
+# words by the same table and marks.
 FOLD_FROM = (
     "ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİĴĵ"
-    "ĶķĹĺĻļĽľŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžƠơƯưǍǎǏǐǑǒǓǔǕǖǗǘǙǚǛǜǞǟǠǡǢǣǦǧǨǩǪǫǬǭǮǯǰǴǵ"
-    "ǸǹǺǻǼǽǾǿȀȁȂȃȄȅȆȇȈȉȊȋȌȍȎȏȐȑȒȓȔȕȖȗȘșȚțȞȟȦȧȨȩȪȫȬȭȮȯȰȱȲȳḀḁḂḃḄḅḆḇḈḉḊḋḌḍḎḏḐḑḒḓḔḕḖḗḘḙḚḛḜḝḞḟḠḡḢḣḤḥḦḧḨḩḪḫḬḭḮḯ"
-    "ḰḱḲḳḴḵḶḷḸḹḺḻḼḽḾḿṀṁṂṃṄṅṆṇṈṉṊṋṌṍṎṏṐṑṒṓṔṕṖṗṘṙṚṛṜṝṞṟṠṡṢṣṤṥṦṧṨṩṪṫṬṭṮṯṰṱṲṳṴṵṶṷṸṹṺṻṼṽṾṿẀẁẂẃẄẅẆẇẈẉẊẋẌẍẎẏẐẑẒẓ"
-    "ẔẕẖẗẘẙẛẠạẢảẤấẦầẨẩẪẫẬậẮắẰằẲẳẴẵẶặẸẹẺẻẼẽẾếỀềỂểỄễỆệỈỉỊịỌọỎỏỐốỒồỔổỖỗỘộỚớỜờỞởỠỡỢợỤụỦủỨứỪừỬửỮữỰựỲỳỴỵỶỷỸỹ"
+    "ĶķĹĺĻļĽľŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžƠơƯưǍǎǏǐǑǒǓǔǕǖǗǘǙǚǛǜǞǟǠǡǦǧǨǩǪǫǬǭǰǴǵǸǹǺǻ"
+    "ȀȁȂȃȄȅȆȇȈȉȊȋȌȍȎȏȐȑȒȓȔȕȖȗȘșȚțȞȟȦȧȨȩȪȫȬȭȮȯȰȱȲȳḀḁḂḃḄḅḆḇḈḉḊḋḌḍḎḏḐḑḒḓḔḕḖḗḘḙḚḛḜḝḞḟḠḡḢḣḤḥḦḧḨḩḪḫḬḭḮḯḰḱḲḳḴḵḶḷ"
+    "ḸḹḺḻḼḽḾḿṀṁṂṃṄṅṆṇṈṉṊṋṌṍṎṏṐṑṒṓṔṕṖṗṘṙṚṛṜṝṞṟṠṡṢṣṤṥṦṧṨṩṪṫṬṭṮṯṰṱṲṳṴṵṶṷṸṹṺṻṼṽṾṿẀẁẂẃẄẅẆẇẈẉẊẋẌẍẎẏẐẑẒẓẔẕẖẗẘẙẠạ"
+    "ẢảẤấẦầẨẩẪẫẬậẮắẰằẲẳẴẵẶặẸẹẺẻẼẽẾếỀềỂểỄễỆệỈỉỊịỌọỎỏỐốỒồỔổỖỗỘộỚớỜờỞởỠỡỢợỤụỦủỨứỪừỬửỮữỰựỲỳỴỵỶỷỸỹ"
 )
 FOLD_TO = (
     "AAAAAACEEEEIIIINOOOOOUUUUYaaaaaaceeeeiiiinooooouuuuyyAaAaAaCcCcCcCcDdEeEeEeEeEeGgGgGgGgHhIiIiIiIiIJj"
-    "KkLlLlLlNnNnNnOoOoOoRrRrRrSsSsSsSsTtTtUuUuUuUuUuUuWwYyYZzZzZzOoUuAaIiOoUuUuUuUuUuAaAaÆæGgKkOoOoƷʒjGg"
-    "NnAaÆæØøAaAaEeEeIiIiOoOoRrRrUuUuSsTtHhAaEeOoOoOoOoYyAaBbBbBbCcDdDdDdDdDdEeEeEeEeEeFfGgHhHhHhHhHhIiIi"
-    "KkKkKkLlLlLlLlMmMmMmNnNnNnNnOoOoOoOoPpPpRrRrRrRrSsSsSsSsSsTtTtTtTtUuUuUuUuUuVvVvWwWwWwWwWwXxXxYyZzZz"
-    "ZzhtwyſAaAaAaAaAaAaAaAaAaAaAaAaEeEeEeEeEeEeEeEeIiIiOoOoOoOoOoOoOoOoOoOoOoOoUuUuUuUuUuUuUuYyYyYyYy"
+    "KkLlLlLlNnNnNnOoOoOoRrRrRrSsSsSsSsTtTtUuUuUuUuUuUuWwYyYZzZzZzOoUuAaIiOoUuUuUuUuUuAaAaGgKkOoOojGgNnAa"
+    "AaAaEeEeIiIiOoOoRrRrUuUuSsTtHhAaEeOoOoOoOoYyAaBbBbBbCcDdDdDdDdDdEeEeEeEeEeFfGgHhHhHhHhHhIiIiKkKkKkLl"
+    "LlLlLlMmMmMmNnNnNnNnOoOoOoOoPpPpRrRrRrRrSsSsSsSsSsTtTtTtTtUuUuUuUuUuVvVvWwWwWwWwWwXxXxYyZzZzZzhtwyAa"
+    "AaAaAaAaAaAaAaAaAaAaAaEeEeEeEeEeEeEeEeIiIiOoOoOoOoOoOoOoOoOoOoOoOoUuUuUuUuUuUuUuYyYyYyYy"
 )
+COMBINING_MARKS = "[\u0300-\u036f]"
 # Frozen here as the column's definition (0007's words, folded); queries.activity reads the column.
 WORDS = (
-    "translate(regexp_replace(coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || "
+    "translate(regexp_replace(regexp_replace(coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || "
     "coalesce(from_name, '') || ' ' || coalesce(from_email, ''), '[[:punct:][:space:]]+', ' ', 'g'), "
-    f"'{FOLD_FROM}', '{FOLD_TO}')"
+    f"'{COMBINING_MARKS}', '', 'g'), '{FOLD_FROM}', '{FOLD_TO}')"
 )
 KEY_SCALE = 2**31
 # 0002's time key: whole seconds (clamped to 0 .. 2^32 - 1) times 2^31, plus the email's id.
@@ -89,6 +92,13 @@ BEGIN
 END $$""",
     "CREATE TRIGGER email_investor_timeline_time AFTER UPDATE OF sent_at ON email FOR EACH ROW "
     "WHEN (OLD.sent_at IS DISTINCT FROM NEW.sent_at) EXECUTE FUNCTION email_investor_timeline_follow_time()",
+    """CREATE FUNCTION email_investor_timeline_follow_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM email_investor_timeline;
+    RETURN NULL;
+END $$""",
+    "CREATE TRIGGER email_investor_timeline_truncate AFTER TRUNCATE ON email_investor_link "
+    "FOR EACH STATEMENT EXECUTE FUNCTION email_investor_timeline_follow_truncate()",
     "ANALYZE email",
     "ANALYZE email_investor_timeline",
 )

@@ -15,6 +15,7 @@ from peewee import SQL, Column, ModelSelect, Node, NodeList, Table, Value, fn
 
 from appsrc.matching.direction import direction_of
 from appsrc.store.db import database, is_sqlite
+from appsrc.store.migrations.m0022_postgres_time_ordered_search import COMBINING_MARKS as PG_COMBINING_MARKS
 from appsrc.store.migrations.m0022_postgres_time_ordered_search import FOLD_FROM as PG_FOLD_FROM
 from appsrc.store.migrations.m0022_postgres_time_ordered_search import FOLD_TO as PG_FOLD_TO
 from appsrc.store.models import (
@@ -118,16 +119,18 @@ def _fts_query(terms: tuple[str, ...], *, exact: bool) -> tuple[str, tuple[str, 
     return " ".join(parts), tuple(checked)
 
 
-# PostgreSQL's stored words lose Latin diacritics by this table (migration 0022); typed words too.
+# PostgreSQL's stored words lose combining marks and Latin diacritics by this table (migration
+# 0022); typed words too.
 _PG_FOLD = str.maketrans(PG_FOLD_FROM, PG_FOLD_TO)
+_COMBINING = re.compile(PG_COMBINING_MARKS)
 
 
 def _pg_tsquery(terms: tuple[str, ...]) -> str:
-    """The words as a PostgreSQL tsquery: quoted lexemes (only letters and digits, Latin
-    diacritics folded as the stored words are), `:*` for a prefix, ANDed."""
+    """The words as a PostgreSQL tsquery: quoted lexemes (only letters and digits, diacritics
+    folded as the stored words are), `:*` for a prefix, ANDed."""
+    lexemes = (_COMBINING.sub("", term).translate(_PG_FOLD).replace("'", "''") for term in terms)
     return " & ".join(
-        "'" + term.translate(_PG_FOLD).replace("'", "''") + "'" + (":*" if len(term) >= PREFIX_MIN else "")
-        for term in terms
+        f"'{lexeme}'" + (":*" if len(term) >= PREFIX_MIN else "") for term, lexeme in zip(terms, lexemes, strict=True)
     )
 
 
