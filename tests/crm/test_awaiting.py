@@ -16,6 +16,7 @@ from appsrc.store.models import AuditEvent, AwaitingMark, EmailAccount, EmailAcc
 from appsrc.store.queries.awaiting import (
     awaiting_case,
     awaiting_cases,
+    awaiting_marks,
     awaiting_policy,
     awaiting_summary,
     business_days_waited,
@@ -234,7 +235,9 @@ def test_the_investor_writing_again_ends_a_snooze(lps):
     ask = w.email("Side letter", "jane@acme.example", [ADA], sent_at=FRIDAY)
     crm_awaiting.snooze(ask.id, "2026-11-20", TUESDAY, UTC_NAME, actor=w.ada)
     assert AwaitingMark.get().covers_through == FRIDAY
+    assert [m["reopened"] for m in awaiting_marks(TUESDAY)] == [False]
     nudge = w.email("Re: Side letter", "jane@acme.example", [ADA], sent_at=TUESDAY + timedelta(hours=2), reply_to=ask)
+    assert [m["reopened"] for m in awaiting_marks(TUESDAY + timedelta(hours=3))] == [True]  # "they wrote again"
     assert listed(TUESDAY + timedelta(days=1, hours=3)) == []  # the nudge has waited one day
     thursday = TUESDAY + timedelta(days=2, hours=2)
     (item,) = awaiting_cases(thursday, UTC_NAME)["items"]
@@ -243,6 +246,7 @@ def test_the_investor_writing_again_ends_a_snooze(lps):
     # Snoozing again covers the nudge too.
     crm_awaiting.snooze(nudge.id, "2026-11-20", thursday, UTC_NAME, actor=w.ada)
     assert listed(thursday) == [] and AwaitingMark.get().covers_through == TUESDAY + timedelta(hours=2)
+    assert [m["reopened"] for m in awaiting_marks(thursday)] == [False]
 
 
 def test_mail_only_a_paused_or_departed_teammates_mailbox_holds_does_not_wait(lps):

@@ -84,6 +84,19 @@ def test_snooze_uses_the_pages_day_and_a_bad_day_changes_nothing(admin_client, a
     assert any("Snoozed until 2026-11-09" in t for t in text_children(response.json["response"]))
     mark = AwaitingMark.get()
     assert (mark.thread_key, mark.state, mark.created_by_id) == (waiting.fees.thread_key, "snoozed", waiting.ada.id)
+    # Sam writes again: the snoozed row says so (and the case waits again from his message).
+    listed = admin_client.callback(
+        output_key(app, "awaiting-marks.children"),
+        [("awaiting-version", "data", 1), ("awaiting-refresh", "n_intervals", 0)],
+    )
+    assert not any("they wrote again" in t for t in text_children(listed.json["response"]))
+    again = waiting.now - timedelta(hours=1)
+    waiting.email("Re: Fees", "sam@beta.example", [BOB], sent_at=again, reply_to=waiting.fees)
+    listed = admin_client.callback(
+        output_key(app, "awaiting-marks.children"),
+        [("awaiting-version", "data", 2), ("awaiting-refresh", "n_intervals", 0)],
+    )
+    assert any("they wrote again" in t for t in text_children(listed.json["response"]))
 
 
 def test_a_teammate_cannot_mark_a_case(member_client, app, waiting):

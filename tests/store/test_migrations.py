@@ -177,13 +177,19 @@ def test_0021_makes_a_snooze_cover_through_the_email_it_was_set_on(settings):
     ask = world.email("Side letter", "jane@acme.example", ["ada@fund.example"], sent_at=sent)
     insert = (
         "INSERT INTO awaiting_mark (thread_key, state, email_id, handled_through, snoozed_until, created_at) "
-        "VALUES (?, ?, ?, ?, ?, 'x')"
+        "VALUES (?, ?, ?, ?, ?, '2026-11-03 09:00:00.000000')"
     )
     db.execute_sql(insert, (ask.thread_key, "snoozed", ask.id, None, "2026-11-20 00:00:00.000000"))
     db.execute_sql(insert, ("mid:<other@test>", "handled", None, "2026-10-01 09:00:00.000000", None))
+    # Its email deleted since: the snooze covers what was sent before it was set.
+    db.execute_sql(insert, ("mid:<gone@test>", "snoozed", None, None, "2026-11-20 00:00:00.000000"))
     assert migrate(db)[0] == "0021_awaiting_mark_covers"
-    rows = db.execute_sql("SELECT state, covers_through FROM awaiting_mark ORDER BY state").fetchall()
-    assert rows == [("handled", "2026-10-01 09:00:00.000000"), ("snoozed", "2026-10-30 17:00:00.000000")]
+    rows = db.execute_sql("SELECT thread_key, covers_through FROM awaiting_mark ORDER BY id").fetchall()
+    assert rows == [
+        (ask.thread_key, "2026-10-30 17:00:00.000000"),
+        ("mid:<other@test>", "2026-10-01 09:00:00.000000"),
+        ("mid:<gone@test>", "2026-11-03 09:00:00.000000"),
+    ]
     db.close()
 
 

@@ -205,7 +205,14 @@ def _marks(marks: list[dict]):
                 ),
                 html.Td(m["contact_email"] or "—", className="small mono"),
                 html.Td(
-                    "handled" if m["state"] == "handled" else f"snoozed until {local(m['snoozed_until'], '%d %b %Y')}"
+                    [
+                        "handled"
+                        if m["state"] == "handled"
+                        else f"snoozed until {local(m['snoozed_until'], '%d %b %Y')}",
+                        html.Span(" · they wrote again", className="small-muted awaiting-reopened")
+                        if m["reopened"]
+                        else None,
+                    ]
                 ),
                 html.Td(f"{m['marked_by'] or '—'} · {local(m['marked_at'], '%d %b %Y')}", className="small-muted"),
                 html.Td(

@@ -391,7 +391,9 @@ def thread_key_of(email_id: int) -> str | None:
 
 
 def awaiting_marks(now: datetime, *, limit: int = MAX_ITEMS) -> list[dict[str, Any]]:
-    """Marks in effect (handled, and snoozes not yet over), newest first, with the email marked."""
+    """Marks in effect (handled, and snoozes not yet over), newest first, with the email marked.
+    `reopened`: someone outside the fund wrote in the conversation after what the mark covers,
+    so the mark no longer hides it (the list may show the conversation again)."""
     p = placeholder()
     sql = (
         "SELECT m.thread_key, m.state, m.email_id, m.covers_through, m.snoozed_until, m.created_at, "
@@ -400,6 +402,7 @@ def awaiting_marks(now: datetime, *, limit: int = MAX_ITEMS) -> list[dict[str, A
         f"WHERE m.state = 'handled' OR m.snoozed_until > {p} ORDER BY m.created_at DESC, m.id DESC LIMIT {p}"
     )
     rows = database.execute_sql(sql, [_stamp(now), max(0, min(limit, MAX_ITEMS))]).fetchall()
+    newest = _newest_inbound([row[0] for row in rows])
     return [
         {
             "thread_id": key,
@@ -411,6 +414,21 @@ def awaiting_marks(now: datetime, *, limit: int = MAX_ITEMS) -> list[dict[str, A
             "marked_by": by,
             "subject": subject or "",
             "contact_email": (sender or "").lower(),
+            "reopened": through is not None and key in newest and newest[key] > _key(through),
         }
         for key, state, email_id, through, until, created, by, subject, sender in rows
     ]
+
+
+def _newest_inbound(thread_keys: list[str]) -> dict[str, str]:
+    """The newest non-bulk email from outside the fund in each conversation, as stored text."""
+    found: dict[str, str] = {}
+    outbound = OUTBOUND_SQL.format(sender="e.from_email")
+    for chunk in chunked(sorted(set(thread_keys)), 500):
+        sql = (
+            f"SELECT e.thread_key, max(e.sent_at) FROM email e WHERE e.thread_key IN ({_in(chunk)}) "
+            f"AND NOT e.is_bulk AND NOT ({outbound}) GROUP BY e.thread_key"
+        )
+        for key, sent in database.execute_sql(sql, list(chunk)).fetchall():
+            found[key] = _key(sent)
+    return found
