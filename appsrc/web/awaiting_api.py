@@ -13,9 +13,14 @@
                                                "gmail_url"}
     GET    /api/awaiting-reply/policy          {"business_days", "lookback_days", "timezone"}
     PATCH  /api/awaiting-reply/policy          {"business_days"?: 1..20, "lookback_days"?: 7..365}
-    GET    /api/awaiting-reply/marks           handled conversations and snoozes in effect
+    GET    /api/awaiting-reply/marks           handled conversations and snoozes in effect: {"items":
+                                               [{"thread_id", "state", "email_id", "covers_through",
+                                               "snoozed_until", "marked_at", "marked_by", "subject",
+                                               "contact_email", "reopened"}]}; `reopened`: they wrote
+                                               after what the mark covers
     POST   /api/awaiting-reply/<id>/handled    closes the case until a newer inbound message
-    POST   /api/awaiting-reply/<id>/snooze     {"until": "YYYY-MM-DD"}: hidden until that day
+    POST   /api/awaiting-reply/<id>/snooze     {"until": "YYYY-MM-DD"}: hidden until that day, or
+                                               until a newer inbound message
     DELETE /api/awaiting-reply/<id>/state      undoes either
 
 `<id>` is an email id: an open message of a listed case for `handled` and `snooze` (else 404),
