@@ -117,8 +117,33 @@ def no_live_worker() -> bool:
 
 
 def release_orphaned_leases() -> int:
-    """Free every mailbox lease (only when `no_live_worker()`: they are all a dead process's)."""
-    return EmailAccount.update(lease_expires_at=None).where(EmailAccount.lease_expires_at.is_null(False)).execute()
+    """Free the mailbox leases of processes that are gone (on SQLite, called only when
+    `no_live_worker()`, so no worker holds any). A lease whose owner still runs here keeps it:
+    another CLI sync pass started at the same moment. SQLite's file is on this machine, so an
+    owner registered under another host name ran here before a rename (a new container) and is
+    gone. A pid the system reused since is left to expiry. Returns how many leases were freed."""
+    running_here = {
+        owner
+        for owner, pid in Worker.select(Worker.id, Worker.pid).where(Worker.host == socket.gethostname()).tuples()
+        if _process_alive(pid)
+    }
+    held = EmailAccount.select(EmailAccount.id, EmailAccount.lease_owner).where(
+        EmailAccount.lease_expires_at.is_null(False)
+    )
+    gone = [account_id for account_id, owner in held.tuples() if owner not in running_here]
+    for chunk in chunked(gone, 500):
+        EmailAccount.update(lease_expires_at=None).where(EmailAccount.id.in_(chunk)).execute()
+    return len(gone)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
 
 
 def claim_mailbox(account_id: int, me: WorkerIdentity, now: datetime, ttl: timedelta = LEASE_TTL) -> bool:

@@ -60,3 +60,33 @@ def test_a_second_worker_lock_on_sqlite_is_refused(db):
     again = leases.single_worker_lock()
     assert again is not None
     again.close()
+
+
+def test_orphaned_leases_are_freed_and_a_running_passs_are_kept(db):
+    """With no worker running on SQLite, a sync pass frees the leases of passes that died (here,
+    under an earlier host name, or leaving no row); a pass still running beside it (a live
+    process on this host) keeps its own."""
+    import os
+    import subprocess
+    import sys
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)
+    ttl = timedelta(seconds=60)
+    boxes = [EmailAccount.create(address=f"m{n}@fund.example", created_at=NOW).id for n in range(4)]
+    running = leases.WorkerIdentity("running", leases.WorkerIdentity.new().host, os.getpid())
+    killed = leases.WorkerIdentity("killed", running.host, dead_pid)
+    elsewhere = leases.WorkerIdentity("elsewhere", "another-host", os.getpid())
+    unknown = leases.WorkerIdentity("unregistered", running.host, dead_pid)
+    for me, box in zip((running, killed, elsewhere, unknown), boxes, strict=True):
+        if me is not unknown:
+            leases.register(me, NOW)
+        assert leases.claim_mailbox(box, me, NOW, ttl)
+    assert leases.release_orphaned_leases() == 3  # all but the running pass's
+    fresh = leases.WorkerIdentity.new()
+    assert [leases.claim_mailbox(box, fresh, NOW + timedelta(seconds=1), ttl) for box in boxes] == [
+        False,
+        True,
+        True,
+        True,
+    ]
