@@ -19,6 +19,7 @@ from appsrc.settings import load_settings
 from appsrc.store import queries
 from appsrc.store.models import ActivityProposal, EmailAccount, User
 from tests.dashboard.test_browser import browser, log_in, severe_console_errors, wait_for  # noqa: F401
+from tests.live_server import served
 
 pytestmark = pytest.mark.browser
 
@@ -46,17 +47,10 @@ def demo(tmp_path):
 
 @pytest.fixture
 def server(demo):
-    import waitress
-
     from appsrc.web.app import create_app
 
-    app = create_app(demo)
-    srv = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.effective_port}"
-    srv.close()
-    thread.join(timeout=5)
+    with served(create_app(demo)) as url:
+        yield url
 
 
 class Admin:

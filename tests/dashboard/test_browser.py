@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 
 import pytest
 
 from appsrc.store.models import Contact
 from tests.crm.fixtures import *
+from tests.live_server import served
 
 pytestmark = pytest.mark.browser
 
@@ -21,14 +21,8 @@ ADA, BOB = "ada@fund.example", "bob@fund.example"
 @pytest.fixture
 def server(app):
     """The app served by waitress on a free local port, in a thread."""
-    import waitress
-
-    srv = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.effective_port}"
-    srv.close()
-    thread.join(timeout=5)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture

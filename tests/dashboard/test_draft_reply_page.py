@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import threading
 
 import pytest
 
@@ -22,6 +21,7 @@ from tests.dashboard.test_browser import (  # noqa: F401
     wait_for,
 )
 from tests.drafts.test_draft_reply import raw
+from tests.live_server import served
 from tests.web.test_api import text_children
 
 CAROL = "carol@fund.example"  # a teammate's mailbox that never saw the mail
@@ -369,14 +369,8 @@ def test_a_teammate_cannot_draft(desk_member, desk, q3):
 @pytest.fixture
 def desk_server(desk):
     """The desk's app served by waitress on a free local port, in a thread."""
-    import waitress
-
-    srv = waitress.create_server(desk.app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.effective_port}"
-    srv.close()
-    thread.join(timeout=5)
+    with served(desk.app) as url:
+        yield url
 
 
 @pytest.mark.browser

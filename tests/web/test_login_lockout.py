@@ -12,6 +12,7 @@ import requests
 
 from appsrc.web.auth import PASSWORD_CHECK_SLOTS
 from tests.crm.fixtures import *
+from tests.live_server import served
 
 
 def test_a_spray_of_fifty_failures_leaves_the_admins_own_browser_signing_in_at_once(app, world, admin_client):
@@ -43,14 +44,8 @@ def test_a_forged_or_another_accounts_device_cookie_does_not_help(app, world, me
 
 @pytest.fixture
 def server(app):
-    import waitress
-
-    srv = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.effective_port}"
-    srv.close()
-    thread.join(timeout=5)
+    with served(app, threads=8) as url:
+        yield url
 
 
 class CountingSlots(threading.BoundedSemaphore):
