@@ -70,3 +70,11 @@ def utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def parse_iso(text: str) -> datetime:
+    """An ISO 8601 date-time as people and programs write it, its offset kept (naive when it has
+    none). RFC 3339 allows a lower-case "z" for UTC, which Python's parser refuses. Raises
+    ValueError for anything else."""
+    text = text.strip()
+    return datetime.fromisoformat(text[:-1] + "Z" if text.endswith("z") else text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from appsrc.clock import parse_iso
 from appsrc.crm import audit
 from appsrc.crm.validation import ValidationError, parse_id
 from appsrc.store.db import database
@@ -31,10 +32,7 @@ def parse_when(raw: object, now: datetime, *, field: str = "occurred_at") -> dat
         raise ValidationError(f"{field} must be an ISO date or date-time", field=field)
     text = raw.strip()
     try:
-        if len(text) == 10:
-            when = datetime.fromisoformat(text).replace(hour=12, tzinfo=UTC)
-        else:
-            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text).replace(hour=12, tzinfo=UTC) if len(text) == 10 else parse_iso(text)
     except ValueError:
         raise ValidationError(f"{text!r} is not an ISO date or date-time", field=field) from None
     if when.tzinfo is None:

@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 
 from peewee import Database, SqliteDatabase
 
-from appsrc.clock import utc
+from appsrc.clock import parse_iso, utc
 from appsrc.digest.activity import (
     InvestorActivity,
     UserActivity,
@@ -210,7 +210,7 @@ def build_digest(
 def _instant(value: datetime | str, name: str) -> datetime:
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            value = parse_iso(value)
         except ValueError:
             raise ValueError(f"{name}: not an ISO 8601 time: {value!r}") from None
     if not isinstance(value, datetime):

@@ -128,6 +128,9 @@ def test_edit_an_activity_note_date_and_contact(admin_client, mail):
     dated = api(admin_client, "PATCH", f"/api/activities/{activity.id}", {"occurred_at": "2026-11-21T09:30:00+01:00"})
     assert dated.status_code == 200
     assert Activity.get_by_id(activity.id).occurred_at.isoformat() == "2026-11-21T08:30:00+00:00"
+    zulu = api(admin_client, "PATCH", f"/api/activities/{activity.id}", {"occurred_at": "2026-11-21t07:45:00z"})
+    assert zulu.status_code == 200  # RFC 3339's lower-case "t" and "z"
+    assert Activity.get_by_id(activity.id).occurred_at.isoformat() == "2026-11-21T07:45:00+00:00"
 
 
 BAD_EDITS = [
