@@ -454,3 +454,34 @@ def test_the_pending_queue_follows_every_change_to_proposals(mail, world):
     assert beta.id not in {i["id"] for i in queries.proposal_investors()}
     assert_queue_matches_the_proposals()
     assert {p["email_id"] for p in queries.proposal_queue(limit=200)["items"]} >= {e.id for e in same_second}
+
+
+def test_contact_choices_are_the_live_contacts_of_live_investors_with_their_addresses(world):
+    from appsrc.store.models import Contact, Investor
+
+    acme = world.investor("Acme Capital", "acme.example")
+    jane = world.contact(acme, "Jane Roe", "jane@acme.example", "j.roe@acme.example")
+    kim = world.contact(acme, "Kim Lee", "kim@acme.example")
+    old = world.investor("Old Partners", "old.example", graveyard=True)
+    sam = world.contact(old, "Sam Old", "sam@old.example")
+    gone = world.investor("Gone LP", "gone.example")
+    world.contact(gone, "Pat Gone", "pat@gone.example")
+    Investor.update(deleted_at=world.now).where(Investor.id == gone.id).execute()
+    Contact.update(deleted_at=world.now).where(Contact.id == kim.id).execute()
+    assert queries.contact_choices() == [
+        {
+            "id": jane.id,
+            "name": "Jane Roe",
+            "investor_id": acme.id,
+            "investor_name": "Acme Capital",
+            "addresses": ["j.roe@acme.example", "jane@acme.example"],
+        },
+        {
+            "id": sam.id,
+            "name": "Sam Old",
+            "investor_id": old.id,
+            "investor_name": "Old Partners",
+            "addresses": ["sam@old.example"],
+        },
+    ]
+    assert [c["id"] for c in queries.contact_choices(exclude=jane.id)] == [sam.id]

@@ -233,14 +233,9 @@ def _contact_choices(exclude: int | None) -> list[dict]:
     """Every live contact of every live investor, labelled with the firm and addresses so that two
     people of the same name can be told apart."""
     options = []
-    for investor in queries.list_investors(include_graveyard=True):
-        detail = queries.investor_detail(investor["id"])
-        for c in detail["contacts"] if detail else []:
-            if c["id"] != exclude:
-                label = f"{c['name']} · {investor['name']}" + (
-                    f" · {', '.join(c['addresses'])}" if c["addresses"] else ""
-                )
-                options.append({"label": label, "value": c["id"]})
+    for c in queries.contact_choices(exclude=exclude):
+        label = f"{c['name']} · {c['investor_name']}" + (f" · {', '.join(c['addresses'])}" if c["addresses"] else "")
+        options.append({"label": label, "value": c["id"]})
     return sorted(options, key=lambda o: o["label"].casefold())
 
 

@@ -49,6 +49,7 @@ from appsrc.store.queries.conversations import (
 from appsrc.store.queries.email import email_detail
 from appsrc.store.queries.investors import (
     activity_timeline,
+    contact_choices,
     contact_detail,
     investor_detail,
     investor_table,
@@ -71,6 +72,7 @@ __all__ = [
     "audit_log",
     "clear_cache",
     "contact_conversations",
+    "contact_choices",
     "contact_detail",
     "decode_cursor",
     "digest_runs",

@@ -129,6 +129,39 @@ def investor_detail(investor_id: int) -> dict[str, Any] | None:
     }
 
 
+def contact_choices(*, exclude: int | None = None) -> list[dict[str, Any]]:
+    """Every live contact of every live investor (graveyard included), with the investor's name
+    and the contact's addresses, by contact name: the contact pickers. Two reads, however many
+    investors there are."""
+    rows = list(
+        Contact.select(Contact.id, Contact.name, Investor.id, Investor.name)
+        .join(Investor)
+        .where(Contact.deleted_at.is_null() & Investor.deleted_at.is_null())
+        .order_by(Contact.name, Contact.id)
+        .tuples()
+    )
+    addresses: dict[int, list[str]] = {}
+    for contact_id, address in (
+        ContactEmail.select(ContactEmail.contact, ContactEmail.address)
+        .join(Contact)
+        .where(Contact.deleted_at.is_null())
+        .order_by(ContactEmail.address)
+        .tuples()
+    ):
+        addresses.setdefault(contact_id, []).append(address)
+    return [
+        {
+            "id": contact_id,
+            "name": name,
+            "investor_id": investor_id,
+            "investor_name": investor_name,
+            "addresses": addresses.get(contact_id, []),
+        }
+        for contact_id, name, investor_id, investor_name in rows
+        if contact_id != exclude
+    ]
+
+
 def contact_detail(contact_id: int) -> dict[str, Any] | None:
     if not is_row_id(contact_id):
         return None
