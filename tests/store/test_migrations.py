@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from appsrc.store.db import open_database
+from appsrc.store.db import open_database, placeholder
 from appsrc.store.migrations import discover, migrate, pending
 from appsrc.store.migrations.m0022_postgres_time_ordered_search import UNMODELLED_COLUMNS
 from appsrc.store.models import ALL_MODELS
@@ -141,13 +141,7 @@ def test_cli_names_a_database_url_it_cannot_use(tmp_path):
 
 def test_0010_dates_the_graveyard_from_each_investors_last_change(settings):
     db = open_database(settings.database_url)
-    db.execute_sql(
-        "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
-        "applied_at VARCHAR(64) NOT NULL)"
-    )
-    for migration in discover()[:9]:
-        migration.module.up(db)
-        db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, ?)", (migration.version, migration.name, "x"))
+    migrate_up_to(db, 9)
     for name, graveyard, updated in (
         ("Old FO", True, "2026-03-01 10:00:00.000000"),
         ("Acme", False, "2026-04-01 10:00:00.000000"),
@@ -193,16 +187,25 @@ def test_0021_makes_a_snooze_cover_through_the_email_it_was_set_on(settings):
     db.close()
 
 
-def migrated_up_to(settings, name: str, version: int, *, users: int):
-    """A store migrated to `version`, with `users` users: a new install (0) or an upgrade (1)."""
-    db = open_database(settings.database_url.replace("crm.sqlite3", f"crm-{name}.sqlite3"))
+def migrate_up_to(db, version: int) -> None:
+    """Apply the migrations up to `version` to an empty database, recorded as `migrate` does, so
+    a test can put data in as an older release would have and then upgrade it."""
     db.execute_sql(
         "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
         "applied_at VARCHAR(64) NOT NULL)"
     )
+    mark = placeholder()
     for migration in discover()[:version]:
         migration.module.up(db)
-        db.execute_sql("INSERT INTO schema_migration VALUES (?, ?, ?)", (migration.version, migration.name, "x"))
+        db.execute_sql(
+            f"INSERT INTO schema_migration VALUES ({mark}, {mark}, {mark})", (migration.version, migration.name, "x")
+        )
+
+
+def migrated_up_to(settings, name: str, version: int, *, users: int):
+    """A store migrated to `version`, with `users` users: a new install (0) or an upgrade (1)."""
+    db = open_database(settings.database_url.replace("crm.sqlite3", f"crm-{name}.sqlite3"))
+    migrate_up_to(db, version)
     if users:
         db.execute_sql(
             'INSERT INTO "user" (email, name, is_admin, is_active, created_at, updated_at) '

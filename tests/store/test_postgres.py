@@ -23,19 +23,13 @@ def test_0022_gives_mail_already_stored_its_words_and_timeline(postgres_url):
     from datetime import timedelta
 
     from appsrc.store import queries
-    from appsrc.store.migrations import discover
     from appsrc.store.queries.activity import time_key
     from tests.conftest import NOW
     from tests.crm.factories import World
+    from tests.store.test_migrations import migrate_up_to
 
     db = open_database(postgres_url)
-    db.execute_sql(
-        "CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, name VARCHAR(255) NOT NULL, "
-        "applied_at VARCHAR(64) NOT NULL)"
-    )
-    for migration in discover()[:21]:
-        migration.module.up(db)
-        db.execute_sql("INSERT INTO schema_migration VALUES (%s, %s, %s)", (migration.version, migration.name, "x"))
+    migrate_up_to(db, 21)
     world = World(NOW)
     acme = world.investor("Acme Capital", "acme.example")
     ada = ["ada@fund.example"]
