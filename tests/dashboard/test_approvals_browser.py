@@ -95,6 +95,19 @@ def wait_until(driver, check, timeout: float = 60):
     return WebDriverWait(driver, timeout).until(lambda _d: check())
 
 
+def every_group_ticked(driver) -> bool:
+    """Whether "select all" has reached every group's box (its own callback), so a decision
+    previews the whole page."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        boxes = driver.find_elements(By.CSS_SELECTOR, "#approvals-groups input[type=checkbox]")
+        return bool(boxes) and all(box.is_selected() for box in boxes)
+    except StaleElementReferenceException:
+        return False
+
+
 def test_the_demo_backlog_is_cleared_in_at_most_60_actions(server, browser, demo):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -162,9 +175,10 @@ def test_the_demo_backlog_is_cleared_in_at_most_60_actions(server, browser, demo
     while pending():
         wait_until(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#approvals-groups .approvals-row"))
         admin.click("#approvals-all")
+        wait_until(browser, lambda: every_group_ticked(browser))
         admin.key("a")
         wait_for(browser, ".modal.show #approvals-confirm-go")
-        if not interfered:  # a proposal of an investor on this page, so the open preview covers it
+        if not interfered:  # a proposal of an investor on this page: the open preview covers it
             shown = [
                 int(json.loads(row.get_attribute("id"))["key"])
                 for row in browser.find_elements(By.CSS_SELECTOR, "#approvals-groups .row-open")
