@@ -90,7 +90,7 @@ def _bool_arg(name: str) -> bool | None:
     return raw == "true"
 
 
-def _activity_filters() -> dict:
+def _activity_filters() -> queries.FilterArgs:
     """The activity search's filters from the query string, as `queries.email_activity` takes
     them; days are the fund's (its time zone setting)."""
     return {

@@ -98,6 +98,12 @@ def test_bad_direction_is_a_400_naming_the_field(mail):
     assert caught.value.field == "direction"
 
 
+def test_a_filter_the_search_does_not_know_is_a_programming_error_not_ignored(mail):
+    for call in (queries.email_activity, queries.email_activity_count):
+        with pytest.raises(TypeError, match="unknown search filter 'investor'"):
+            call(investor=mail.acme.id)  # type: ignore[call-arg]
+
+
 def test_graveyard_hidden_from_the_picker_only(mail):
     assert [i["name"] for i in queries.list_investors()] == ["Acme Capital"]
     assert [i["name"] for i in queries.list_investors(include_graveyard=True)] == ["Acme Capital", "Dead Co"]

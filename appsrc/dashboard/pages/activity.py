@@ -52,7 +52,7 @@ def _url_day(value) -> str:
     return value if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else ""
 
 
-def _filters(q, investor_id, account_id, direction, contact_id, since, until, attachment) -> dict:
+def _filters(q, investor_id, account_id, direction, contact_id, since, until, attachment) -> queries.FilterArgs:
     """The page's inputs as `queries.email_activity` takes them (ValidationError for a bad id)."""
     return {
         "investor_id": parse_optional_id(investor_id, field="investor_id"),

@@ -12,7 +12,7 @@ Rules every read model keeps:
 - graveyard investors are hidden from the picker only; their mail is listed and searchable.
 """
 
-from appsrc.store.queries.activity import COUNT_CAP, email_activity, email_activity_count
+from appsrc.store.queries.activity import COUNT_CAP, FilterArgs, email_activity, email_activity_count
 from appsrc.store.queries.admin import (
     appliance_status,
     audit_log,
@@ -61,6 +61,7 @@ from appsrc.store.queries.mailboxes import list_mailboxes, mailbox_due_ids, mail
 __all__ = [
     "COUNT_CAP",
     "DIRECTIONS",
+    "FilterArgs",
     "MAX_ID",
     "MAX_LIMIT",
     "QueryError",

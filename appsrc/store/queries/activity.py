@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from peewee import SQL, Column, ModelSelect, Node, NodeList, Table, Value, fn
@@ -173,20 +173,30 @@ def _midnight(day: date, zone: ZoneInfo, field: str) -> datetime:
         raise QueryError(f"{field} is out of range", field) from None
 
 
-def check_filters(
-    *,
-    investor_id: int | None = None,
-    account_id: int | None = None,
-    contact_id: int | None = None,
-    direction: str | None = None,
-    q: str | None = None,
-    since: date | str | None = None,
-    until: date | str | None = None,
-    has_attachment: bool | None = None,
-    tz_name: str = "UTC",
-) -> Filters:
+class FilterArgs(TypedDict, total=False):
+    """A search's filters as the API, the page and the CSV give them, every one optional: the one
+    list of their names, checked by `check_filters`."""
+
+    investor_id: int | None
+    account_id: int | None
+    contact_id: int | None
+    direction: str | None
+    q: str | None
+    since: date | str | None
+    until: date | str | None
+    has_attachment: bool | None
+    tz_name: str  # the fund's time zone, which `since` and `until` are days in (UTC when not given)
+
+
+def check_filters(**given: Unpack[FilterArgs]) -> Filters:
     """The filters of a search, checked: QueryError naming the first bad one. `since` and
     `until` are whole days in the fund's time zone (`tz_name`), both included."""
+    unknown = sorted(set(given) - set(FilterArgs.__annotations__))
+    if unknown:
+        raise TypeError(f"unknown search filter {unknown[0]!r}")
+    investor_id, account_id, contact_id = given.get("investor_id"), given.get("account_id"), given.get("contact_id")
+    direction, q, has_attachment = given.get("direction"), given.get("q"), given.get("has_attachment")
+    since, until, tz_name = given.get("since"), given.get("until"), given.get("tz_name", "UTC")
     check_direction(direction)
     check_ids(investor_id=investor_id, account_id=account_id, contact_id=contact_id)
     if has_attachment is not None and not isinstance(has_attachment, bool):
@@ -576,20 +586,7 @@ def _keyed(f: Filters, *, counting: bool = False) -> bool:
     return f.contact_id is not None and (counting or _contact_size(f.contact_id, SIZE_CAP) <= DRIVE_LIMIT)
 
 
-def email_activity(
-    *,
-    investor_id: int | None = None,
-    account_id: int | None = None,
-    contact_id: int | None = None,
-    direction: str | None = None,
-    q: str | None = None,
-    since: date | str | None = None,
-    until: date | str | None = None,
-    has_attachment: bool | None = None,
-    tz_name: str = "UTC",
-    limit: int = 50,
-    cursor: str | None = None,
-) -> dict[str, Any]:
+def email_activity(*, limit: int = 50, cursor: str | None = None, **filters: Unpack[FilterArgs]) -> dict[str, Any]:
     """Live captured email, newest first, with keyset pagination (`next_cursor`).
 
     The one query behind `GET /api/email/activity`, its CSV and the dashboard's activity page.
@@ -599,17 +596,7 @@ def email_activity(
     `until` are days in the fund's time zone `tz_name`, both included. Graveyard investors'
     mail is included like any other. Emails sent in the same second may come in id order rather
     than by their sub-second time."""
-    f = check_filters(
-        investor_id=investor_id,
-        account_id=account_id,
-        contact_id=contact_id,
-        direction=direction,
-        q=q,
-        since=since,
-        until=until,
-        has_attachment=has_attachment,
-        tz_name=tz_name,
-    )
+    f = check_filters(**filters)
     limit = max(1, min(int(limit), MAX_LIMIT))
     after = decode_time_cursor(cursor) if cursor else None
     if _keyed(f):
@@ -654,32 +641,9 @@ def email_activity(
 COUNT_CAP = 10_000
 
 
-def email_activity_count(
-    *,
-    investor_id: int | None = None,
-    account_id: int | None = None,
-    contact_id: int | None = None,
-    direction: str | None = None,
-    q: str | None = None,
-    since: date | str | None = None,
-    until: date | str | None = None,
-    has_attachment: bool | None = None,
-    tz_name: str = "UTC",
-) -> dict[str, Any]:
+def email_activity_count(**filters: Unpack[FilterArgs]) -> dict[str, Any]:
     """How many emails match, counted up to COUNT_CAP: {"count", "capped"}. Cached a minute."""
-    return _activity_count(
-        check_filters(
-            investor_id=investor_id,
-            account_id=account_id,
-            contact_id=contact_id,
-            direction=direction,
-            q=q,
-            since=since,
-            until=until,
-            has_attachment=has_attachment,
-            tz_name=tz_name,
-        )
-    )
+    return _activity_count(check_filters(**filters))
 
 
 @cached(60)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Unpack
 
-from appsrc.store.queries.activity import email_activity
+from appsrc.store.queries.activity import FilterArgs, email_activity
 from appsrc.store.queries.common import MAX_LIMIT
 from appsrc.store.queries.investors import activity_timeline
 
@@ -108,7 +108,7 @@ def _csv(
     return chunks()
 
 
-def activity_csv(**filters: Any) -> Iterator[str]:
+def activity_csv(**filters: Unpack[FilterArgs]) -> Iterator[str]:
     """Captured email matching the filters (those of `email_activity`), newest first, as CSV text
     chunks (a page each)."""
     return _csv(
