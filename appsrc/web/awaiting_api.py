@@ -37,6 +37,7 @@ from appsrc.crm import awaiting as crm_awaiting
 from appsrc.crm.validation import ValidationError
 from appsrc.store.queries import awaiting
 from appsrc.web.auth import admin_required
+from appsrc.web.bodies import strict_body
 
 blueprint = Blueprint("awaiting_api", __name__, url_prefix="/api/awaiting-reply")
 
@@ -49,19 +50,6 @@ def _invalid(exc: ValidationError):
 @blueprint.errorhandler(crm_awaiting.NotWaiting)
 def _not_waiting(exc: crm_awaiting.NotWaiting):
     return jsonify({"error": str(exc), "field": exc.field}), 404
-
-
-def _body(*allowed: str) -> dict:
-    """The JSON object sent (empty when there is none), with only the fields named."""
-    if not request.data:
-        return {}
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationError("the body must be a JSON object", field="body")
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise ValidationError(f"unknown field {unknown[0]}", field=unknown[0])
-    return body
 
 
 def _limit() -> int:
@@ -93,7 +81,7 @@ def policy_get():
 @blueprint.patch("/policy")
 @admin_required
 def policy_set():
-    crm_awaiting.update_policy(_body("business_days", "lookback_days"), runtime().clock.now(), actor=g.user)
+    crm_awaiting.update_policy(strict_body("business_days", "lookback_days"), runtime().clock.now(), actor=g.user)
     return jsonify(_policy())
 
 
@@ -106,7 +94,7 @@ def marks():
 @blueprint.post("/<int:email_id>/handled")
 @admin_required
 def handled(email_id: int):
-    _body()
+    strict_body()
     rt = runtime()
     return jsonify(crm_awaiting.mark_handled(email_id, rt.clock.now(), rt.settings.timezone, actor=g.user))
 
@@ -114,7 +102,7 @@ def handled(email_id: int):
 @blueprint.post("/<int:email_id>/snooze")
 @admin_required
 def snooze(email_id: int):
-    body = _body("until")
+    body = strict_body("until")
     if "until" not in body:
         raise ValidationError("until is required (YYYY-MM-DD)", field="until")
     rt = runtime()
@@ -124,5 +112,5 @@ def snooze(email_id: int):
 @blueprint.delete("/<int:email_id>/state")
 @admin_required
 def clear(email_id: int):
-    _body()
+    strict_body()
     return jsonify(crm_awaiting.clear_mark(email_id, runtime().clock.now(), actor=g.user))

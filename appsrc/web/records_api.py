@@ -7,13 +7,14 @@ survivor's address, so old links and scripts keep working.
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request, url_for
+from flask import Blueprint, g, jsonify, url_for
 
 from appsrc.app_services import runtime
 from appsrc.crm import record_care
 from appsrc.crm.validation import ValidationError
 from appsrc.store import queries
 from appsrc.web.auth import admin_required
+from appsrc.web.bodies import strict_body
 
 blueprint = Blueprint("records_api", __name__, url_prefix="/api")
 
@@ -26,18 +27,6 @@ def _not_found(exc):
 @blueprint.errorhandler(ValidationError)
 def _invalid(exc: ValidationError):
     return jsonify({"error": str(exc), "field": exc.field}), 400
-
-
-def _body(*allowed: str) -> dict:
-    if not request.data:
-        return {}
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationError("the body must be a JSON object", field="body")
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise ValidationError(f"unknown field {unknown[0]}", field=unknown[0])
-    return body
 
 
 def _merged(endpoint: str, survivor: int, **ids):
@@ -67,21 +56,21 @@ def investor(investor_id: int):
 @blueprint.delete("/investors/<int:investor_id>")
 @admin_required
 def delete_investor(investor_id: int):
-    _body()
+    strict_body()
     return jsonify(record_care.delete_investor(investor_id, runtime().clock.now(), actor=g.user))
 
 
 @blueprint.post("/investors/<int:investor_id>/restore")
 @admin_required
 def restore_investor(investor_id: int):
-    _body()
+    strict_body()
     rt = runtime()
     return jsonify(record_care.restore_investor(investor_id, rt.clock.now(), directory=rt.directory, actor=g.user))
 
 
 def _merge(merge, survivor_id: int):
     """`{"from": [ids], "dry_run": bool}`: a dry run previews what moves and the conflicts."""
-    body = _body("from", "dry_run")
+    body = strict_body("from", "dry_run")
     rt = runtime()
     dry_run = body.get("dry_run", False)
     return jsonify(
@@ -104,7 +93,7 @@ def contact(contact_id: int):
 @blueprint.delete("/contacts/<int:contact_id>")
 @admin_required
 def delete_contact(contact_id: int):
-    _body()
+    strict_body()
     rt = runtime()
     return jsonify(record_care.delete_contact(contact_id, rt.clock.now(), directory=rt.directory, actor=g.user))
 
@@ -112,7 +101,7 @@ def delete_contact(contact_id: int):
 @blueprint.post("/contacts/<int:contact_id>/restore")
 @admin_required
 def restore_contact(contact_id: int):
-    _body()
+    strict_body()
     rt = runtime()
     return jsonify(record_care.restore_contact(contact_id, rt.clock.now(), directory=rt.directory, actor=g.user))
 
@@ -127,7 +116,7 @@ def merge_contacts(contact_id: int):
 @admin_required
 def move_contact(contact_id: int):
     """`{"investor_id": id, "since": ISO date}`: mail from `since` on goes to the new investor."""
-    body = _body("investor_id", "since")
+    body = strict_body("investor_id", "since")
     if "investor_id" not in body:
         raise ValidationError("investor_id is required", field="investor_id")
     rt = runtime()

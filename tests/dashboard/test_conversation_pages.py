@@ -6,33 +6,16 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import timedelta
 
-import pytest
 from plotly.io.json import to_json_plotly
 
 from appsrc.dashboard.conversation_ui import human_size
 from tests.crm.fixtures import *
 from tests.dashboard.desk import callback_key, find_components
 from tests.web.test_api import text_children
+from tests.web.test_conversations_api import talk  # noqa: F401  (a fixture: the same conversation)
 
 ADA, BOB = "ada@fund.example", "bob@fund.example"
-PDF = {"filename": "call-notice.pdf", "content_type": "application/pdf", "size": 48_213}
-
-
-@pytest.fixture
-def talk(world):
-    w = world
-    w.acme = w.investor("Acme Capital", "acme.example")
-    w.jane = w.contact(w.acme, "Jane Roe", "jane@acme.example")
-    w.call = w.email(
-        "Capital call", "jane@acme.example", [ADA, BOB], sent_at=w.now - timedelta(days=3), attachments=[PDF]
-    )
-    w.reply = w.email(
-        "Re: Capital call", ADA, ["jane@acme.example"], sent_at=w.now - timedelta(days=2), reply_to=w.call
-    )
-    w.memo = w.email("Memo", "sam@acme.example", [BOB], sent_at=w.now - timedelta(days=1))
-    return w
 
 
 def page_module(name: str):
